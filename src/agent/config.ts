@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { ErrorCode } from '../core/errors.js';
+import { loadDataFile, parseWith } from '../core/validate.js';
+
+/**
+ * The configuration of one gateway: one zod schema, defaults written here. The commented examples in
+ * `config/*.example.yaml` follow this file field by field.
+ */
+
+const id = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+    'expected 1-64 letters, digits, "-" or "_", starting with a letter or digit',
+  );
+
+export const GatewayKind = z.enum(['inverter', 'transformer', 'aggregator', 'dso']);
+export type GatewayKind = z.infer<typeof GatewayKind>;
+
+export const RoleName = z.enum(['prosumer', 'voltage-agent', 'mg-trader', 'coupling-agent', 'dr-aggregator', 'dso']);
+export type RoleName = z.infer<typeof RoleName>;
+
+/** The roles each kind of gateway runs when the config does not list them. */
+export const DEFAULT_ROLES: Record<GatewayKind, RoleName[]> = {
+  inverter: ['prosumer', 'voltage-agent'],
+  transformer: ['mg-trader', 'coupling-agent'],
+  aggregator: ['dr-aggregator'],
+  dso: ['dso'],
+};
+
+const SchedulerConfig = z
+  .object({
+    /** Device cycle: read devices into the process image, apply local (primary) control. */
+    primaryMs: z.number().int().min(10).default(1000),
+    /** Gossip voltage control. */
+    secondaryMs: z.number().int().min(100).default(5000),
+    /** Trading, demand response, settlement. */
+    tertiaryMs: z.number().int().min(1000).default(900_000),
+  })
+  .strict()
+  .refine((s) => s.primaryMs <= s.secondaryMs && s.secondaryMs <= s.tertiaryMs, {
+    message: 'expected primaryMs <= secondaryMs <= tertiaryMs',
+  });
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+const StatusConfig = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 turns the status page off. */
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Required when `host` is not a loopback address: clients send `Authorization: Bearer <token>`. */
+    token: z.string().min(16, 'expected at least 16 characters').optional(),
+  })
+  .strict()
+  .refine((s) => s.port === 0 || LOOPBACK.test(s.host) || s.token !== undefined, {
+    message: 'a status page exposed beyond loopback needs a token (status.token)',
+    path: ['token'],
+  });
+
+const MqttConfig = z
+  .object({
+    url: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'expected an mqtt://, mqtts://, tcp://, ws:// or wss:// URL'),
+    keepaliveS: z.number().int().min(1).max(600).default(15),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** PEM files for TLS client authentication (the broker maps the certificate CN to the user). */
+    caFile: z.string().optional(),
+    certFile: z.string().optional(),
+    keyFile: z.string().optional(),
+  })
+  .strict();
+
+const CommsConfig = z
+  .object({
+    transport: z.enum(['mqtt', 'none']).default('none'),
+    mqtt: MqttConfig.optional(),
+  })
+  .strict()
+  .refine((c) => c.transport !== 'mqtt' || c.mqtt !== undefined, {
+    message: 'transport "mqtt" needs an mqtt section with a url',
+    path: ['mqtt'],
+  });
+
+/** A device simulated inside the process (bench rigs without hardware, the demo). */
+const SimulatedDevice = z
+  .object({
+    id,
+    driver: z.literal('simulated'),
+    kind: z.enum(['pv-inverter', 'household-meter']),
+    /** Inverter rating or the household's peak load. */
+    ratedW: z.number().positive().default(5000),
+    /** Bus of the simulated feeder the device is connected to. */
+    bus: z.string().min(1),
+  })
+  .strict();
+
+export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice]);
+export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+export const GatewayConfig = z
+  .object({
+    gateway: z
+      .object({
+        id,
+        kind: GatewayKind,
+        /** The microgrid / LV cell this gateway belongs to (topic level `<cell>`). */
+        cell: id,
+        /** Feeder bus the gateway's point of connection is at (voltage agent, coupling agent). */
+        bus: z.string().min(1).optional(),
+        /** Rating of the transformer a transformer gateway watches. */
+        transformerKVA: z.number().positive().optional(),
+      })
+      .strict(),
+    /** Roles to run; the kind's defaults when absent. */
+    roles: z.array(RoleName).min(1).optional(),
+    scheduler: SchedulerConfig.default({ primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 900_000 }),
+    /** Values older than this many primary cycles are invalid in the process image. */
+    staleAfterCycles: z.number().int().min(1).default(3),
+    voltageLimitsPu: z
+      .object({ min: z.number().min(0.8).max(1), max: z.number().min(1).max(1.2) })
+      .strict()
+      .default({ min: 0.95, max: 1.05 }),
+    status: StatusConfig.default({ host: '127.0.0.1', port: 8080 }),
+    comms: CommsConfig.default({ transport: 'none' }),
+    devices: z.array(DeviceConfig).default([]),
+    /** Where state that must survive a restart is kept. */
+    stateDir: z.string().min(1).default('./var'),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.devices.forEach((d, i) => {
+      if (seen.has(d.id))
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id "${d.id}"` });
+      seen.add(d.id);
+    });
+  });
+
+export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+export function rolesOf(config: GatewayConfig): RoleName[] {
+  return config.roles ?? DEFAULT_ROLES[config.gateway.kind];
+}
+
+/** Loads and validates a gateway config file (YAML or JSON); errors name the file and the field. */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  return loadDataFile(file, GatewayConfig, ErrorCode.config);
+}
+
+/** Validates an in-memory config (the demo builds its gateways' configs in code). */
+export function gatewayConfig(input: z.input<typeof GatewayConfig>, origin = '(built-in config)'): GatewayConfig {
+  return parseWith(GatewayConfig, input, { file: origin, code: ErrorCode.config });
+}

@@ -1,0 +1,202 @@
+import { join } from 'node:path';
+import type { Transport } from '../comms/transport.js';
+import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import { componentLogger, type Logger } from '../core/log.js';
+import { GatewayMetrics } from '../core/metrics.js';
+import type { Device } from '../drivers/device.js';
+import { type GatewayConfig, rolesOf } from './config.js';
+import { type PointValue, ProcessImage } from './process-image.js';
+import { createRole } from './roles/index.js';
+import type { Role, RoleContext } from './roles/role.js';
+import { Scheduler, type TimeScale } from './scheduler.js';
+
+export interface GatewayDeps {
+  clock?: Clock;
+  devices?: Device[];
+  transport?: Transport;
+  log?: Logger;
+  /** Shared with the transport so that its message counters land on the same `/metrics` page. */
+  metrics?: GatewayMetrics;
+}
+
+export interface GatewayState {
+  id: string;
+  kind: string;
+  cell: string;
+  startedAt: number | null;
+  roles: Record<string, Record<string, unknown>>;
+  devices: Record<
+    string,
+    { kind: string; backend: string; up: boolean; lastError: string | null; points: Record<string, PointValue> }
+  >;
+  peers: ReturnType<Transport['peers']>;
+  comms: ReturnType<Transport['status']> | null;
+  cycles: Record<TimeScale, number>;
+}
+
+const STATE_FILE = 'gateway-state.json';
+
+/**
+ * One gateway: config → roles → devices and comms → a scheduler with three time scales. `stop()`
+ * finishes the cycle in progress, stops the roles, writes what must survive, and closes connections.
+ */
+export class Gateway {
+  readonly metrics: GatewayMetrics;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly roles: Role[];
+  private readonly devices: Device[];
+  private readonly deviceErrors = new Map<string, string | null>();
+  private readonly image: ProcessImage;
+  private readonly scheduler: Scheduler;
+  private readonly ctx: RoleContext;
+  private startedAt: number | null = null;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly config: GatewayConfig,
+    private readonly deps: GatewayDeps = {},
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log ?? componentLogger('gateway', { gateway: config.gateway.id });
+    this.metrics = deps.metrics ?? new GatewayMetrics({ gateway: config.gateway.id });
+    this.roles = rolesOf(config).map(createRole);
+    this.devices = deps.devices ?? [];
+    this.image = new ProcessImage(config.staleAfterCycles * config.scheduler.primaryMs);
+    this.ctx = {
+      config,
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      transport: deps.transport,
+      image: () => this.image.snapshot(),
+    };
+    this.scheduler = new Scheduler(this.clock, config.scheduler, {
+      runCycle: (scale) => this.runCycle(scale),
+      onCycleDone: (scale, ms) => this.metrics.cycleDuration.observe({ scale }, ms / 1000),
+      onOverrun: (scale) => {
+        this.metrics.cycleOverruns.inc({ scale });
+        this.log.warn({ scale }, 'cycle skipped: the previous one is still running');
+      },
+      onError: (scale, err) => this.log.error({ scale, err: errorMessage(err) }, 'cycle failed'),
+    });
+  }
+
+  private get stateFile(): string {
+    return join(this.config.stateDir, this.config.gateway.id, STATE_FILE);
+  }
+
+  async start(): Promise<void> {
+    const saved = readJsonIfPresent(this.stateFile) as { roles?: Record<string, unknown> } | undefined;
+    for (const role of this.roles) {
+      const data = saved?.roles?.[role.name];
+      if (data !== undefined) role.restore?.(data);
+    }
+    if (this.deps.transport) await this.deps.transport.start();
+    for (const role of this.roles) await role.start?.(this.ctx);
+    this.startedAt = this.clock.now();
+    this.log.info(
+      {
+        roles: this.roles.map((r) => r.name),
+        devices: this.devices.map((d) => `${d.id} (${d.kind} via ${d.backend})`),
+        comms: this.deps.transport?.status() ?? 'none',
+      },
+      'gateway started',
+    );
+    await this.scheduler.runNow('primary');
+    this.scheduler.start();
+  }
+
+  /** Idempotent: a second signal during shutdown waits for the same stop. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.log.info('gateway stopping');
+    await this.scheduler.stop();
+    for (const role of this.roles) {
+      try {
+        await role.stop?.(this.ctx);
+      } catch (err) {
+        this.log.error({ role: role.name, err: errorMessage(err) }, 'role failed to stop');
+      }
+    }
+    this.persist();
+    await this.deps.transport?.close().catch((err) => this.log.warn({ err: errorMessage(err) }, 'comms close failed'));
+    await Promise.allSettled(this.devices.map((d) => d.close()));
+    this.log.info({ cycles: this.scheduler.cycles }, 'gateway stopped');
+  }
+
+  private persist(): void {
+    const roles: Record<string, unknown> = {};
+    for (const role of this.roles) if (role.persist) roles[role.name] = role.persist();
+    try {
+      writeFileAtomic(this.stateFile, `${JSON.stringify({ savedAt: this.clock.now(), roles }, null, 2)}\n`);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'state not saved');
+    }
+  }
+
+  private async runCycle(scale: TimeScale): Promise<void> {
+    if (scale === 'primary') await this.pollDevices();
+    for (const role of this.roles) {
+      try {
+        await role.tick(scale, this.ctx);
+      } catch (err) {
+        this.log.error({ role: role.name, scale, err: errorMessage(err) }, 'role tick failed');
+      }
+    }
+  }
+
+  private async pollDevices(): Promise<void> {
+    const now = this.clock.now();
+    const results = await Promise.allSettled(this.devices.map((d) => d.poll(now)));
+    results.forEach((result, i) => {
+      const device = this.devices[i] as Device;
+      const before = this.deviceErrors.get(device.id);
+      if (result.status === 'fulfilled') {
+        for (const [point, value] of Object.entries(result.value))
+          this.image.write(`${device.id}.${point}`, value, now);
+        if (before) this.log.info({ device: device.id }, 'device answers again');
+        this.deviceErrors.set(device.id, null);
+      } else {
+        const message = errorMessage(result.reason);
+        this.image.markDeviceBad(device.id);
+        if (before !== message) this.log.warn({ device: device.id, err: message }, 'device not answering');
+        this.deviceErrors.set(device.id, message);
+      }
+      this.metrics.deviceUp.set({ device: device.id }, result.status === 'fulfilled' ? 1 : 0);
+    });
+    this.image.freeze(now);
+  }
+
+  state(): GatewayState {
+    const byDevice = this.image.snapshot().byDevice();
+    return {
+      id: this.config.gateway.id,
+      kind: this.config.gateway.kind,
+      cell: this.config.gateway.cell,
+      startedAt: this.startedAt,
+      roles: Object.fromEntries(this.roles.map((r) => [r.name, r.state()])),
+      devices: Object.fromEntries(
+        this.devices.map((d) => [
+          d.id,
+          {
+            kind: d.kind,
+            backend: d.backend,
+            up: this.deviceErrors.get(d.id) === null,
+            lastError: this.deviceErrors.get(d.id) ?? null,
+            points: byDevice[d.id] ?? {},
+          },
+        ]),
+      ),
+      peers: this.deps.transport?.peers() ?? [],
+      comms: this.deps.transport?.status() ?? null,
+      cycles: { ...this.scheduler.cycles },
+    };
+  }
+}

@@ -1,0 +1,48 @@
+import type { Transport } from '../../comms/transport.js';
+
+/** A prosumer's `meter/reading` message body. */
+export interface MeterReadingBody {
+  /** Net consumption at the connection point, W (negative = export). */
+  netW: number;
+  pvW: number;
+  loadW: number;
+  voltagePu: number | null;
+}
+
+export function isMeterReading(body: unknown): body is MeterReadingBody {
+  const b = body as Partial<MeterReadingBody> | null;
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.netW === 'number' &&
+    Number.isFinite(b.netW) &&
+    typeof b.pvW === 'number' &&
+    typeof b.loadW === 'number' &&
+    (b.voltagePu === null || typeof b.voltagePu === 'number')
+  );
+}
+
+/** The latest reading of each prosumer of a cell, as the transformer gateway's roles see them. */
+export class CellReadings {
+  private readonly latest = new Map<string, MeterReadingBody & { ts: number }>();
+
+  constructor(private readonly maxAgeMs: number) {}
+
+  listen(transport: Transport, cell: string, onBad: () => void): void {
+    transport.subscribe({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
+      if (!isMeterReading(envelope.body)) return onBad();
+      this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
+    });
+  }
+
+  /** Fresh readings only: a prosumer that stopped reporting drops out of the sums. */
+  fresh(now: number): Map<string, MeterReadingBody & { ts: number }> {
+    return new Map([...this.latest].filter(([, r]) => now - r.ts <= this.maxAgeMs));
+  }
+
+  netW(now: number): number {
+    let sum = 0;
+    for (const r of this.fresh(now).values()) sum += r.netW;
+    return sum;
+  }
+}

@@ -1,0 +1,35 @@
+import type { RoleName } from '../config.js';
+import { CouplingAgentRole } from './coupling-agent.js';
+import { MgTraderRole } from './mg-trader.js';
+import { ProsumerRole } from './prosumer.js';
+import type { Role } from './role.js';
+import { VoltageAgentRole } from './voltage-agent.js';
+
+/** A role with no work in this build yet: it takes part in the lifecycle and says so on the status page. */
+class IdleRole implements Role {
+  constructor(
+    readonly name: RoleName,
+    private readonly what: string,
+  ) {}
+  tick(): void {}
+  state(): Record<string, unknown> {
+    return { status: 'idle', what: this.what };
+  }
+}
+
+export function createRole(name: RoleName): Role {
+  switch (name) {
+    case 'prosumer':
+      return new ProsumerRole();
+    case 'voltage-agent':
+      return new VoltageAgentRole();
+    case 'mg-trader':
+      return new MgTraderRole();
+    case 'coupling-agent':
+      return new CouplingAgentRole();
+    case 'dr-aggregator':
+      return new IdleRole(name, 'contracts flexibility from prosumers and MGs and sells it up');
+    case 'dso':
+      return new IdleRole(name, 'sets congestion limits per cell');
+  }
+}

@@ -1,0 +1,35 @@
+import type { Transport } from '../../comms/transport.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/log.js';
+import type { GatewayMetrics } from '../../core/metrics.js';
+import type { GatewayConfig, RoleName } from '../config.js';
+import type { ProcessImageSnapshot } from '../process-image.js';
+import type { TimeScale } from '../scheduler.js';
+
+/** What a role may use: everything is handed in, so roles run the same on a gateway and in simulation. */
+export interface RoleContext {
+  readonly config: GatewayConfig;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+  /** Absent when the gateway runs without comms (`comms.transport: none`). */
+  readonly transport: Transport | undefined;
+  /** The process image frozen at the start of the current primary cycle. */
+  image(): ProcessImageSnapshot;
+}
+
+/**
+ * One job of a gateway (prosumer, voltage agent, MG trader, ...). The runtime calls `tick` on each
+ * time scale; a role ignores the scales it has no work on.
+ */
+export interface Role {
+  readonly name: RoleName;
+  start?(ctx: RoleContext): Promise<void> | void;
+  tick(scale: TimeScale, ctx: RoleContext): Promise<void> | void;
+  stop?(ctx: RoleContext): Promise<void> | void;
+  /** For the status page: plain JSON. */
+  state(): Record<string, unknown>;
+  /** State that must survive a restart (written atomically at stop). */
+  persist?(): unknown;
+  restore?(saved: unknown): void;
+}

@@ -1,0 +1,47 @@
+import { systemClock } from '../core/clock.js';
+import { componentLogger, setLogLevel } from '../core/log.js';
+import { GatewayMetrics } from '../core/metrics.js';
+import { loadGatewayConfig } from './config.js';
+import { Gateway } from './gateway.js';
+import { untilSignal } from './signals.js';
+import { StatusServer } from './status-server.js';
+import { buildDevices, buildTransport } from './wiring.js';
+
+/** `p2p-edge run --config FILE`: one gateway until SIGINT/SIGTERM. */
+export async function runGateway(configFile: string): Promise<void> {
+  const config = loadGatewayConfig(configFile);
+  setLogLevel(config.log.level);
+  const log = componentLogger('runtime', { gateway: config.gateway.id });
+  const clock = systemClock;
+  const metrics = new GatewayMetrics({ gateway: config.gateway.id });
+  const transport = buildTransport(config, clock, metrics);
+  const gateway = new Gateway(config, {
+    clock,
+    metrics,
+    devices: buildDevices(config, clock),
+    ...(transport ? { transport } : {}),
+  });
+  log.info({ config: configFile }, 'starting gateway');
+  await gateway.start();
+  const status =
+    config.status.port === 0
+      ? undefined
+      : new StatusServer({
+          host: config.status.host,
+          port: config.status.port,
+          token: config.status.token,
+          state: () => gateway.state(),
+          metrics: () => metrics.text(),
+          log: componentLogger('status', { gateway: config.gateway.id }),
+        });
+  try {
+    await status?.listen();
+  } catch (err) {
+    await gateway.stop();
+    throw err;
+  }
+  await untilSignal(async () => {
+    await status?.close();
+    await gateway.stop();
+  }, log);
+}

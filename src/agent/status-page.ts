@@ -1,0 +1,64 @@
+/**
+ * The status page: one static HTML document, no build step, small enough for a Pi. It polls
+ * `/api/state` every two seconds and draws each gateway's devices, roles and peers, with inline SVG
+ * charts of the voltage history (and prices once the market publishes them). It shows one gateway
+ * (`run`) or a whole simulated cell (`start`, whose state has a `gateways` list).
+ */
+export const STATUS_PAGE_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>p2p-edge status</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1em;color:#222;background:#fafafa}
+h1{font-size:1.3em;margin:0 0 .3em} h2{font-size:1.05em;margin:.2em 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:.8em}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em .8em}
+table{border-collapse:collapse;width:100%} td{padding:1px 4px;border-bottom:1px solid #eee;vertical-align:top}
+.ok{color:#1a7f37}.bad{color:#c62828}.dim{color:#777} code{font-size:12px}
+svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
+</style></head><body>
+<h1>p2p-edge</h1><div id="summary" class="dim">loading…</div>
+<div class="card" id="cellchart" hidden><h2>Voltage at each inverter gateway (pu)</h2><svg id="cellsvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="celllegend"></div></div>
+<div class="grid" id="gateways"></div>
+<script>
+const qs = new URLSearchParams(location.search); const token = qs.get('token');
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
+const fmt = (v) => typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : Array.isArray(v) ? v.map(fmt).join(' / ') : v === null || v === undefined ? '–' : esc(v);
+function line(points, lo, hi, colour) {
+  if (points.length < 2) return '';
+  const t0 = points[0].ts, t1 = points[points.length - 1].ts || t0 + 1;
+  const xy = points.map((p) => [300 * (p.ts - t0) / Math.max(1, t1 - t0), 70 - 70 * (p.v - lo) / (hi - lo)]);
+  return '<polyline fill="none" stroke="' + colour + '" stroke-width="1.2" points="' + xy.map((p) => p.join(',')).join(' ') + '"/>';
+}
+function limits(lo, hi, vmin, vmax) {
+  return [vmin, vmax].map((v) => { const y = 70 - 70 * (v - lo) / (hi - lo); return '<line x1="0" x2="300" y1="' + y + '" y2="' + y + '" stroke="#c62828" stroke-dasharray="3,3" stroke-width=".6"/>'; }).join('');
+}
+const colours = ['#1565c0','#2e7d32','#ef6c00','#6a1b9a','#00838f','#ad1457','#5d4037','#455a64'];
+function card(g) {
+  const devices = Object.entries(g.devices || {}).map(([id, d]) => '<tr><td><b>' + esc(id) + '</b><br><span class="dim">' + esc(d.kind) + ' · ' + esc(d.backend) + '</span></td><td class="' + (d.up ? 'ok' : 'bad') + '">' + (d.up ? 'up' : 'down') + '</td><td>' +
+    Object.entries(d.points || {}).map(([k, p]) => esc(k) + ' <b>' + fmt(p.value) + '</b>' + (p.quality === 'good' ? '' : ' <span class="bad">' + esc(p.quality) + '</span>')).join('<br>') + (d.lastError ? '<br><span class="bad">' + esc(d.lastError) + '</span>' : '') + '</td></tr>').join('');
+  const roles = Object.entries(g.roles || {}).map(([name, s]) => '<tr><td><b>' + esc(name) + '</b></td><td>' +
+    Object.entries(s).filter(([k]) => k !== 'history' && k !== 'intervals').map(([k, v]) => esc(k) + ': ' + (v && typeof v === 'object' && !Array.isArray(v) ? '<code>' + esc(JSON.stringify(v)).slice(0, 300) + '</code>' : fmt(v))).join('<br>') + '</td></tr>').join('');
+  const peers = (g.peers || []).map((p) => '<span class="' + (p.online ? 'ok' : 'bad') + '">' + esc(p.id) + '</span>').join(' ');
+  return '<div class="card"><h2>' + esc(g.id) + ' <span class="dim">' + esc(g.kind) + ' · cell ' + esc(g.cell) + '</span></h2>' +
+    '<table>' + devices + roles + '</table><div class="dim">peers: ' + (peers || 'none') + ' · comms: ' + esc(g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + '</div></div>';
+}
+async function refresh() {
+  try {
+    const r = await fetch('api/state', { headers: token ? { authorization: 'Bearer ' + token } : {} });
+    if (!r.ok) throw new Error(r.status + ' ' + r.statusText);
+    const s = await r.json(); const gws = s.gateways || [s];
+    const sim = s.simulation ? ' · simulated day ' + fmt(s.simulation.hourOfDay) + ' h, speed-up ' + s.simulation.speedup + '×' : '';
+    document.getElementById('summary').textContent = gws.length + ' gateway(s)' + sim + ' · updated ' + new Date().toLocaleTimeString();
+    document.getElementById('gateways').innerHTML = gws.map(card).join('');
+    const hist = gws.map((g) => ({ id: g.id, h: (g.roles && g.roles['voltage-agent'] && g.roles['voltage-agent'].history) || [] })).filter((x) => x.h.length > 1);
+    const chart = document.getElementById('cellchart'); chart.hidden = hist.length === 0;
+    if (hist.length) {
+      const all = hist.flatMap((x) => x.h.map((p) => p.v)); const lo = Math.min(0.94, ...all) - 0.005, hi = Math.max(1.06, ...all) + 0.005;
+      document.getElementById('cellsvg').innerHTML = limits(lo, hi, 0.95, 1.05) + hist.map((x, i) => line(x.h, lo, hi, colours[i % colours.length])).join('');
+      document.getElementById('celllegend').innerHTML = hist.map((x, i) => '<span style="color:' + colours[i % colours.length] + '">■ ' + esc(x.id) + '</span>').join(' ');
+    }
+  } catch (e) { document.getElementById('summary').textContent = 'no answer from the gateway: ' + e.message; }
+}
+refresh(); setInterval(refresh, 2000);
+</script></body></html>
+`;

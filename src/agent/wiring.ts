@@ -1,0 +1,56 @@
+import { MqttTransport } from '../comms/mqtt-transport.js';
+import type { Transport } from '../comms/transport.js';
+import type { Clock } from '../core/clock.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import { componentLogger } from '../core/log.js';
+import type { GatewayMetrics } from '../core/metrics.js';
+import type { Device } from '../drivers/device.js';
+import { SimulatedDevice } from '../drivers/simulated.js';
+import { CompressedDay } from '../sim/profiles.js';
+import { SimulatedCell } from '../sim/simulated-cell.js';
+import type { GatewayConfig } from './config.js';
+
+export const FIRMWARE_VERSION = '0.1.0';
+
+/**
+ * A simulated cell for the simulated devices of one gateway run on its own (a bench rig without
+ * hardware): each device bus hangs off the transformer through one LV cable segment, and the day
+ * runs in real time starting at the current wall-clock hour.
+ */
+export function standaloneCell(config: GatewayConfig, clock: Clock): SimulatedCell {
+  const buses = [...new Set(config.devices.map((d) => d.bus))];
+  const now = clock.now();
+  const startHour = new Date(now).getHours() + new Date(now).getMinutes() / 60;
+  const cell = new SimulatedCell(
+    {
+      slack: 'tx',
+      baseKV: 0.4,
+      vSlackPu: 1.0,
+      segments: buses.map((bus) => ({ bus, parent: 'tx', rOhm: 0.1, xOhm: 0.04 })),
+    },
+    new CompressedDay(now, 1, startHour),
+  );
+  for (const d of config.devices) cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, now);
+  return cell;
+}
+
+export function buildDevices(config: GatewayConfig, clock: Clock, cell?: SimulatedCell): Device[] {
+  const needsCell = config.devices.some((d) => d.driver === 'simulated');
+  const sim = cell ?? (needsCell ? standaloneCell(config, clock) : undefined);
+  return config.devices.map((d): Device => {
+    if (d.driver === 'simulated' && sim) return new SimulatedDevice(d.id, d.kind, sim);
+    throw new P2PError(ErrorCode.config, `devices: driver "${d.driver}" of ${d.id} is not available in this build`, {
+      field: 'devices',
+    });
+  });
+}
+
+export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: GatewayMetrics): Transport | undefined {
+  const { comms, gateway } = config;
+  if (comms.transport === 'none' || !comms.mqtt) return undefined;
+  return new MqttTransport(
+    comms.mqtt,
+    { gatewayId: gateway.id, cell: gateway.cell, role: gateway.kind, version: FIRMWARE_VERSION, publicKey: '' },
+    { clock, log: componentLogger('comms', { gateway: gateway.id }), ...(metrics ? { metrics } : {}) },
+  );
+}

@@ -1,0 +1,198 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ErrorCode, errorMessage, exitCodeFor, P2PError } from './core/errors.js';
+import { rootLogger } from './core/log.js';
+
+/**
+ * The `p2p-edge` command line (INTERFACES.md). Each command loads its implementation lazily, so that
+ * `--help` and commands that need no hardware start fast and never load a native backend.
+ * Exit codes: 0 ok, 2 bad input or config, 3 not available on this machine or build, 1 anything else.
+ */
+
+const VERSION = '0.1.0';
+
+function number(name: string, check: (n: number) => boolean = Number.isFinite) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !check(n)) throw new InvalidArgumentError(`${name} must be a number, got "${value}"`);
+    return n;
+  };
+}
+const integer = (name: string) => number(name, (n) => Number.isInteger(n));
+const nonNegative = (name: string) => number(name, (n) => Number.isFinite(n) && n >= 0);
+
+function notBuilt(command: string, what: string): never {
+  throw new P2PError(ErrorCode.notImplemented, `p2p-edge ${command}: not implemented yet in this build (${what})`, {
+    component: 'cli',
+  });
+}
+
+/** Prints one JSON document on stdout (the `--json` contract). */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('p2p-edge')
+    .description('Edge-gateway firmware for a peer-to-peer local smart grid: trading, voltage control, device drivers.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run one gateway from its config file until SIGINT/SIGTERM')
+    .requiredOption('--config <file>', 'gateway config (YAML or JSON), see config/*.example.yaml')
+    .action(async (o: { config: string }) => {
+      const { runGateway } = await import('./agent/run-command.js');
+      await runGateway(o.config);
+    });
+
+  program
+    .command('start')
+    .description('run the demo: a simulated cell with its gateways, an embedded MQTT broker and the status page')
+    .option('--host <addr>', 'status page address', '127.0.0.1')
+    .option('--port <n>', 'status page port (0 = off)', integer('--port'), 8080)
+    .option(
+      '--speedup <x>',
+      'how many times faster than real time the simulated day runs',
+      number('--speedup', (n) => n > 0),
+      120,
+    )
+    .option('--houses <n>', 'inverter gateways on the feeder', integer('--houses'), 6)
+    .option(
+      '--start-hour <h>',
+      'simulated hour of day at start',
+      number('--start-hour', (n) => n >= 0 && n < 24),
+      10,
+    )
+    .action(async (o: { host: string; port: number; speedup: number; houses: number; startHour: number }) => {
+      const { runDemo } = await import('./agent/demo.js');
+      await runDemo(o);
+    });
+
+  program
+    .command('trade')
+    .description('run the distributed trading algorithm (MG traders exchanging messages) on an instance')
+    .requiredOption('--input <file>', 'trading instance (JSON, see INTERFACES.md)')
+    .option('--json', 'print the result as one JSON document')
+    .option('--algorithm <name>', 'subgradient, or the faster default')
+    .option('--tolerance <x>', 'scales the default stopping tolerances', nonNegative('--tolerance'))
+    .option('--max-iterations <n>', 'stop after this many rounds', integer('--max-iterations'))
+    .action(() => notBuilt('trade', 'distributed trading'));
+
+  program
+    .command('powerflow')
+    .description('balanced radial power flow of a feeder')
+    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md)')
+    .option('--json', 'print the result as one JSON document')
+    .action(() => notBuilt('powerflow', 'power flow'));
+
+  program
+    .command('voltage')
+    .description('distributed voltage control closed in a loop with the power flow')
+    .requiredOption('--input <file>', 'feeder, limits and inverters (JSON, see INTERFACES.md)')
+    .option('--json', 'print the result as one JSON document')
+    .addOption(
+      new Option('--method <name>', 'control method').choices(['dual', 'gradient', 'volt-var']).default('dual'),
+    )
+    .option('--rounds <n>', 'cap on gossip rounds', integer('--rounds'))
+    .option('--seed <s>', 'random seed', integer('--seed'))
+    .action(() => notBuilt('voltage', 'voltage control'));
+
+  program
+    .command('scan')
+    .description('find SunSpec inverters and known meters on a Modbus link and read each once')
+    .requiredOption('--modbus <url>', 'tcp://host:port or rtu:///dev/ttyUSB0?baud=9600&parity=none')
+    .option(
+      '--unit <n>',
+      'unit id to try (repeatable; default 1, 2, 3, 126)',
+      (v, acc: number[]) => [...acc, integer('--unit')(v)],
+      [],
+    )
+    .option('--json', 'print the result as one JSON document')
+    .action(() => notBuilt('scan', 'Modbus device drivers'));
+
+  program
+    .command('control')
+    .description('write an inverter power limit / reactive setpoint through SunSpec and read it back')
+    .requiredOption('--modbus <url>', 'tcp://host:port or rtu:///dev/ttyUSB0?baud=9600&parity=none')
+    .requiredOption('--unit <n>', 'unit id', integer('--unit'))
+    .option('--limit-pct <p>', 'active power limit, % of WMax', number('--limit-pct'))
+    .option('--var-pct <q>', 'reactive setpoint, % of WMax (positive = injecting)', number('--var-pct'))
+    .option('--revert-s <s>', 'revert timer in seconds (0 = none)', nonNegative('--revert-s'))
+    .option('--json', 'print the result as one JSON document')
+    .action(() => notBuilt('control', 'Modbus device drivers'));
+
+  program
+    .command('simulate')
+    .description('serve one simulated device as a Modbus server until SIGINT/SIGTERM')
+    .addOption(
+      new Option('--device <kind>', 'device to simulate').choices(['sunspec-inverter', 'sdm630']).makeOptionMandatory(),
+    )
+    .requiredOption('--modbus <url>', 'tcp://host:port or rtu:///dev/pts/3?baud=9600&parity=none')
+    .option('--unit <n>', 'unit id', integer('--unit'))
+    .option('--rated-w <w>', 'inverter rating (W)', nonNegative('--rated-w'))
+    .option('--available-w <w>', 'available PV power (W)', nonNegative('--available-w'))
+    .action(() => notBuilt('simulate', 'device simulators'));
+
+  const ledger = program.command('ledger').description("the trading platform's append-only ledger");
+  ledger
+    .command('verify')
+    .description('re-check the hash chain and every signature')
+    .requiredOption('--db <file>', 'ledger database (SQLite)')
+    .option('--json', 'print the result as one JSON document')
+    .action(() => notBuilt('ledger verify', 'trading platform ledger'));
+  ledger
+    .command('export')
+    .description('write every entry to stdout')
+    .requiredOption('--db <file>', 'ledger database (SQLite)')
+    .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
+    .action(() => notBuilt('ledger export', 'trading platform ledger'));
+
+  program
+    .command('bench')
+    .description('a whole hardware-in-the-loop bench on this machine, with a KPI report')
+    .option('--scenario <name|file>', 'scenario name or file', 'default')
+    .option('--duration <s>', 'seconds to run', nonNegative('--duration'))
+    .option(
+      '--speedup <x>',
+      'simulated time speed-up',
+      number('--speedup', (n) => n > 0),
+    )
+    .option('--broker <url>', 'use this MQTT broker instead of starting one')
+    .option(
+      '--loss <p>',
+      'fraction of messages dropped between gateways',
+      number('--loss', (n) => n >= 0 && n < 1),
+    )
+    .option('--seed <s>', 'random seed', integer('--seed'))
+    .option('--json', 'print the KPI report as one JSON document')
+    .action(() => notBuilt('bench', 'hardware-in-the-loop bench'));
+
+  return program;
+}
+
+/** Parses argv and runs the command; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const sub of program.commands) {
+    sub.exitOverride();
+    for (const s of sub.commands) s.exitOverride();
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; every other usage error is bad input.
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+        ? 0
+        : 2;
+    }
+    process.stderr.write(`p2p-edge: ${errorMessage(err)}\n`);
+    const code = exitCodeFor(err);
+    if (code === 1) rootLogger().error({ err }, 'command failed');
+    return code;
+  }
+}

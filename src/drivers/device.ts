@@ -1,0 +1,33 @@
+import type { PointData } from '../agent/process-image.js';
+
+/**
+ * A device as the runtime sees it: polled once per primary cycle into named points of the process
+ * image (`<device id>.<point>`). Capability interfaces (Meter, Inverter, Battery, Relay) are built on
+ * top by the drivers; a device implements only what it can.
+ */
+export interface Device {
+  readonly id: string;
+  /** What it is, e.g. `pv-inverter`, `household-meter`, `sunspec-inverter`, `sdm630`. */
+  readonly kind: string;
+  /** The backend it talks through, e.g. `simulated`, `modbus-tcp`, `modbus-rtu`, `can`. */
+  readonly backend: string;
+  /** Reads every point once. Rejects with a P2PError when the device does not answer. */
+  poll(now: number): Promise<Record<string, PointData>>;
+  close(): Promise<void>;
+}
+
+/** Point names shared by drivers, with units (signs as in the interface contract). */
+export const Points = {
+  /** Active power, W. Inverter: positive = produced. Meter: positive = imported from the grid. */
+  acPowerW: 'acPowerW',
+  reactivePowerVAr: 'reactivePowerVAr',
+  /** Phase-to-neutral voltage, V (per phase). */
+  acVoltageV: 'acVoltageV',
+  /** Voltage of the device's bus, per unit of nominal. */
+  voltagePu: 'voltagePu',
+  frequencyHz: 'frequencyHz',
+  energyWh: 'energyWh',
+  energyExportWh: 'energyExportWh',
+  /** Inverter active power limit as % of rating (100 = none). */
+  limitPct: 'limitPct',
+} as const;

@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { startEmbeddedBroker } from '../../src/comms/embedded-broker.js';
+import { eventually, freePort, tempDir } from './net.js';
+
+export interface TestBroker {
+  name: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+
+/** Brokers the suites run against: the embedded one always, a real Mosquitto where it is installed. */
+export const BROKERS: { name: string; available: boolean; start(): Promise<TestBroker> }[] = [
+  {
+    name: 'embedded',
+    available: true,
+    start: async () => {
+      const b = await startEmbeddedBroker();
+      return { name: 'embedded', url: b.url, close: b.close };
+    },
+  },
+  { name: 'mosquitto', available: MOSQUITTO !== undefined, start: startMosquitto },
+];
+
+async function startMosquitto(): Promise<TestBroker> {
+  const port = await freePort();
+  const tmp = tempDir('p2p-mosquitto-');
+  const conf = join(tmp.dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
+  const child = spawn(MOSQUITTO as string, ['-c', conf], { stdio: 'ignore' });
+  await eventually(
+    () =>
+      new Promise<true | undefined>((resolve) => {
+        const s = createConnection(port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(undefined));
+      }),
+    10_000,
+    50,
+  );
+  return {
+    name: 'mosquitto',
+    url: `mqtt://127.0.0.1:${port}`,
+    close: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      tmp.remove();
+    },
+  };
+}

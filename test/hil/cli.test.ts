@@ -1,0 +1,77 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eventually, freePort, runCli, startCli, tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+
+describe('p2p-edge command line', () => {
+  it('--help lists every command of the contract', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of [
+      'run',
+      'start',
+      'trade',
+      'powerflow',
+      'voltage',
+      'scan',
+      'control',
+      'simulate',
+      'ledger',
+      'bench',
+    ]) {
+      expect(r.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
+    }
+  });
+
+  it('a usage error exits 2', async () => {
+    const r = await runCli(['trade']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--input/);
+    expect((await runCli(['control', '--modbus', 'tcp://x:1', '--unit', 'one'])).code).toBe(2);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('a bad config file exits 2 naming the file and the field', async () => {
+    const file = join(tmp.dir, 'bad.yaml');
+    writeFileSync(file, 'gateway: { id: g1, kind: inverter, cell: c1 }\nscheduler: { primaryMs: "fast" }\n');
+    const r = await runCli(['run', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(file);
+    expect(r.stderr).toContain('scheduler.primaryMs');
+    const missing = await runCli(['run', '--config', join(tmp.dir, 'none.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/none\.yaml: cannot read: file not found/);
+  });
+
+  it('runs one gateway from a config, serves its status, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const file = join(tmp.dir, 'gw.yaml');
+    writeFileSync(
+      file,
+      [
+        'gateway: { id: inv-9, kind: inverter, cell: c1, bus: b1 }',
+        `status: { port: ${port} }`,
+        'scheduler: { primaryMs: 200, secondaryMs: 400, tertiaryMs: 2000 }',
+        'devices:',
+        '  - { id: pv, driver: simulated, kind: pv-inverter, bus: b1 }',
+        `stateDir: ${join(tmp.dir, 'var')}`,
+      ].join('\n'),
+    );
+    const gw = startCli(['run', '--config', file]);
+    const state = await eventually(async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as { cycles: { primary: number } };
+      return s.cycles.primary >= 3 ? s : undefined;
+    });
+    expect(state).toMatchObject({ id: 'inv-9', kind: 'inverter', roles: { prosumer: {}, 'voltage-agent': {} } });
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
+      /p2p_device_up\{device="pv",gateway="inv-9"\} 1/,
+    );
+    gw.child.kill('SIGTERM');
+    expect(await gw.exited).toBe(0);
+    expect(gw.output()).toMatch(/"msg":"gateway stopped"/);
+    expect(existsSync(join(tmp.dir, 'var', 'inv-9', 'gateway-state.json'))).toBe(true);
+  });
+});

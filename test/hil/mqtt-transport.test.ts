@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MqttTransport } from '../../src/comms/mqtt-transport.js';
+import type { Delivery } from '../../src/comms/transport.js';
+import { systemClock } from '../../src/core/clock.js';
+import { componentLogger } from '../../src/core/log.js';
+import { BROKERS, type TestBroker } from '../helpers/brokers.js';
+import { eventually } from '../helpers/net.js';
+
+const log = componentLogger('test');
+log.level = 'silent';
+
+for (const kind of BROKERS) {
+  // Mosquitto is installed by .ci/run; on a developer machine without it only the embedded broker runs.
+  describe.runIf(kind.available)(`MqttTransport against the ${kind.name} broker`, () => {
+    let broker: TestBroker;
+    beforeAll(async () => {
+      broker = await kind.start();
+    });
+    afterAll(async () => {
+      await broker.close();
+    });
+
+    const transport = (id: string, keepaliveS = 15) =>
+      new MqttTransport(
+        { url: broker.url, keepaliveS },
+        { gatewayId: id, cell: 'c1', role: 'inverter', version: 't', publicKey: '' },
+        { clock: systemClock, log },
+      );
+
+    it('delivers messages and sees peers come online and leave cleanly', async () => {
+      const a = transport('mq-a');
+      const b = transport('mq-b');
+      await a.start();
+      await b.start();
+      const got: Delivery[] = [];
+      b.subscribe({ cell: 'c1', cls: 'mkt', type: 'price' }, (d) => got.push(d));
+      await eventually(() => (b.peers().some((p) => p.id === 'mq-a' && p.online) ? true : undefined));
+      // the subscription may still be on its way to the broker: publish until one arrives
+      await eventually(
+        async () => {
+          await a.publish('mkt', 'price', { slot: 0, price: 0.21 });
+          return got.length > 0 ? true : undefined;
+        },
+        5000,
+        200,
+      );
+      expect(got[0]?.envelope).toMatchObject({ sender: 'mq-a', type: 'price', body: { slot: 0, price: 0.21 } });
+      expect(got[0]?.topic).toMatchObject({ cell: 'c1', sender: 'mq-a', cls: 'mkt', type: 'price' });
+      await a.close();
+      await eventually(() => (b.peers().find((p) => p.id === 'mq-a')?.online === false ? true : undefined));
+      await b.close();
+    });
+
+    it("the broker's Will marks a gateway that vanished without closing as offline", async () => {
+      const a = transport('mq-c', 1);
+      const b = transport('mq-d');
+      await a.start();
+      await b.start();
+      await eventually(() => (b.peers().some((p) => p.id === 'mq-c' && p.online) ? true : undefined));
+      // Cut the TCP connection under the client, as a power cut or a lost link would.
+      const client = (a as unknown as { client: { stream: { destroy(): void }; end(force: boolean): void } }).client;
+      client.end(true);
+      client.stream.destroy();
+      await eventually(() => (b.peers().find((p) => p.id === 'mq-c')?.online === false ? true : undefined), 10_000);
+      await b.close();
+    });
+  });
+}

@@ -1,0 +1,142 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gatewayConfig } from '../../src/agent/config.js';
+import { Gateway } from '../../src/agent/gateway.js';
+import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import { componentLogger } from '../../src/core/log.js';
+import { GatewayMetrics } from '../../src/core/metrics.js';
+import type { Device } from '../../src/drivers/device.js';
+import { SimulatedDevice } from '../../src/drivers/simulated.js';
+import { CompressedDay } from '../../src/sim/profiles.js';
+import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+const log = componentLogger('test');
+log.level = 'silent';
+const NOON = Date.UTC(2026, 5, 21, 12);
+
+function cellGateways(clock: VirtualClock, bus: MemoryBus) {
+  const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 12));
+  const scheduler = { primaryMs: 1000, secondaryMs: 2000, tertiaryMs: 10_000 };
+  const make = (
+    input: Parameters<typeof gatewayConfig>[0],
+    devices: (c: ReturnType<typeof gatewayConfig>) => Device[],
+  ) => {
+    const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
+    const metrics = new GatewayMetrics({ gateway: config.gateway.id });
+    const transport = new MemoryTransport(
+      bus,
+      { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
+      { clock, log, metrics },
+    );
+    return new Gateway(config, { clock, log, metrics, transport, devices: devices(config) });
+  };
+  const tx = make({ gateway: { id: 'tx', kind: 'transformer', cell: 'c1', transformerKVA: 10 } }, () => []);
+  const inv = make(
+    {
+      gateway: { id: 'inv1', kind: 'inverter', cell: 'c1', bus: 'b2' },
+      devices: [
+        { id: 'pv', driver: 'simulated', kind: 'pv-inverter', ratedW: 10_000, bus: 'b2' },
+        { id: 'load', driver: 'simulated', kind: 'household-meter', ratedW: 2000, bus: 'b2' },
+      ],
+    },
+    (c) =>
+      c.devices.map((d) => {
+        cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, clock.now());
+        return new SimulatedDevice(d.id, d.kind, cell);
+      }),
+  );
+  return { tx, inv, cell };
+}
+
+describe('Gateway', () => {
+  it('reads devices, reports to the MG trader over comms, and watches voltage and loading', async () => {
+    const clock = new VirtualClock(NOON);
+    const { tx, inv } = cellGateways(clock, new MemoryBus());
+    await tx.start();
+    await inv.start();
+    await clock.advance(10_000);
+
+    const invState = inv.state();
+    expect(invState.devices.pv?.up).toBe(true);
+    expect(invState.devices.pv?.points.acPowerW?.value).toBeGreaterThan(9000); // near solar noon
+    const reading = invState.roles.prosumer?.lastReading as { netW: number; pvW: number };
+    expect(reading.netW).toBeLessThan(-5000); // noon PV exceeds the house load
+    const voltage = invState.roles['voltage-agent'] as { voltagePu: number; violations: number };
+    expect(voltage.voltagePu).toBeGreaterThan(1.02); // reverse flow raises the feeder end above the slack
+    expect(invState.cycles.primary).toBeGreaterThanOrEqual(10);
+
+    const txState = tx.state();
+    expect(Object.keys(txState.roles['mg-trader']?.prosumers as object)).toEqual(['inv1']);
+    expect(txState.roles['coupling-agent']?.loadingPct as number).toBeGreaterThan(50);
+    expect(txState.peers.map((p) => p.id)).toContain('inv1');
+    expect(await tx.metrics.text()).toMatch(/p2p_messages_received_total\{class="meter",gateway="tx"\} [1-9]/);
+
+    await inv.stop();
+    await tx.stop();
+  });
+
+  it('marks a device that stops answering bad, and recovers when it answers again', async () => {
+    const clock = new VirtualClock(NOON);
+    let fail = false;
+    const flaky: Device = {
+      id: 'm',
+      kind: 'household-meter',
+      backend: 'test',
+      poll: async () => {
+        if (fail) throw new Error('timeout');
+        return { acPowerW: 100, voltagePu: 1 };
+      },
+      close: async () => {},
+    };
+    const config = gatewayConfig({
+      gateway: { id: 'g', kind: 'inverter', cell: 'c1' },
+      devices: [{ id: 'm', driver: 'simulated', kind: 'household-meter', bus: 'b1' }],
+      stateDir: tmp.dir,
+    });
+    const g = new Gateway(config, { clock, log, devices: [flaky] });
+    await g.start();
+    await clock.advance(2000);
+    expect(g.state().devices.m?.up).toBe(true);
+    fail = true;
+    await clock.advance(2000);
+    expect(g.state().devices.m).toMatchObject({ up: false, lastError: 'timeout' });
+    expect(g.state().devices.m?.points.acPowerW?.quality).toBe('bad');
+    expect(await g.metrics.text()).toMatch(/p2p_device_up\{device="m",gateway="g"\} 0/);
+    fail = false;
+    await clock.advance(2000);
+    expect(g.state().devices.m?.up).toBe(true);
+    await g.stop();
+  });
+
+  it('writes state atomically at stop and restores it at the next start', async () => {
+    const clock = new VirtualClock(NOON);
+    const { inv } = cellGateways(clock, new MemoryBus());
+    await inv.start();
+    await clock.advance(5000);
+    const violations = (inv.state().roles['voltage-agent'] as { violations: number }).violations;
+    await inv.stop();
+    const file = join(tmp.dir, 'inv1', 'gateway-state.json');
+    expect(existsSync(file)).toBe(true);
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    expect(saved.roles['voltage-agent'].violations).toBe(violations);
+
+    const again = cellGateways(new VirtualClock(NOON), new MemoryBus()).inv;
+    await again.start();
+    expect((again.state().roles['voltage-agent'] as { violations: number }).violations).toBeGreaterThanOrEqual(
+      violations,
+    );
+    await again.stop();
+  });
+
+  it('stop() is idempotent', async () => {
+    const clock = new VirtualClock(NOON);
+    const { inv } = cellGateways(clock, new MemoryBus());
+    await inv.start();
+    await Promise.all([inv.stop(), inv.stop()]);
+  });
+});
