@@ -26,11 +26,6 @@ function notBuilt(command: string, what: string): never {
   });
 }
 
-/** Prints one JSON document on stdout (the `--json` contract). */
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
 export function buildProgram(): Command {
   const program = new Command('p2p-edge')
     .description('Edge-gateway firmware for a peer-to-peer local smart grid: trading, voltage control, device drivers.')
