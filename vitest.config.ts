@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // HIL tests start real processes and servers; two workers fit the 2-core CI machine.
     maxWorkers: 2,
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
