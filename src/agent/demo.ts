@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
@@ -73,7 +74,9 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
 
   const now = clock.now();
   const cell = new SimulatedCell(demoFeeder(o.houses), new CompressedDay(now, o.speedup, o.startHour));
-  const configs = demoConfigs(o, broker.url, join(tmpdir(), 'p2p-edge-demo'));
+  // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
+  const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
+  const configs = demoConfigs(o, broker.url, stateDir);
   const gateways = configs.map((config, i) => {
     for (const d of config.devices)
       cell.addDevice(
@@ -94,6 +97,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
     await status.close();
     await Promise.all(gateways.map((g) => g.stop()));
     await broker.close();
+    rmSync(stateDir, { recursive: true, force: true });
   };
   const status = new StatusServer({
     host: o.host,

@@ -12,7 +12,8 @@ body{font:14px system-ui,sans-serif;margin:1em;color:#222;background:#fafafa}
 h1{font-size:1.3em;margin:0 0 .3em} h2{font-size:1.05em;margin:.2em 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:.8em}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em .8em}
-table{border-collapse:collapse;width:100%} td{padding:1px 4px;border-bottom:1px solid #eee;vertical-align:top}
+table{border-collapse:collapse;width:100%;table-layout:fixed} td{padding:1px 4px;border-bottom:1px solid #eee;vertical-align:top;overflow-wrap:anywhere}
+td:first-child{width:32%} .kv{display:inline-block;margin-right:.8em} .sub{margin-left:.6em}
 .ok{color:#1a7f37}.bad{color:#c62828}.dim{color:#777} code{font-size:12px}
 svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
 </style></head><body>
@@ -22,7 +23,15 @@ svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
 <script>
 const qs = new URLSearchParams(location.search); const token = qs.get('token');
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-const fmt = (v) => typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : Array.isArray(v) ? v.map(fmt).join(' / ') : v === null || v === undefined ? '–' : esc(v);
+const fmt = (v) => typeof v === 'number' ? (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : Array.isArray(v) ? v.map(fmt).join(' / ') : v === null || v === undefined ? '–' : esc(v);
+const kv = (k, v) => '<span class="kv">' + esc(k) + ' <b>' + fmt(v) + '</b></span>';
+function fmtValue(v, depth) {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    if (depth > 2) return '<code>' + esc(JSON.stringify(v)).slice(0, 120) + '</code>';
+    return Object.entries(v).map(([k, x]) => x && typeof x === 'object' && !Array.isArray(x) ? '<div class="sub">' + esc(k) + ': ' + fmtValue(x, depth + 1) + '</div>' : kv(k, x)).join('');
+  }
+  return fmt(v);
+}
 function line(points, lo, hi, colour) {
   if (points.length < 2) return '';
   const t0 = points[0].ts, t1 = points[points.length - 1].ts || t0 + 1;
@@ -34,10 +43,10 @@ function limits(lo, hi, vmin, vmax) {
 }
 const colours = ['#1565c0','#2e7d32','#ef6c00','#6a1b9a','#00838f','#ad1457','#5d4037','#455a64'];
 function card(g) {
-  const devices = Object.entries(g.devices || {}).map(([id, d]) => '<tr><td><b>' + esc(id) + '</b><br><span class="dim">' + esc(d.kind) + ' · ' + esc(d.backend) + '</span></td><td class="' + (d.up ? 'ok' : 'bad') + '">' + (d.up ? 'up' : 'down') + '</td><td>' +
-    Object.entries(d.points || {}).map(([k, p]) => esc(k) + ' <b>' + fmt(p.value) + '</b>' + (p.quality === 'good' ? '' : ' <span class="bad">' + esc(p.quality) + '</span>')).join('<br>') + (d.lastError ? '<br><span class="bad">' + esc(d.lastError) + '</span>' : '') + '</td></tr>').join('');
+  const devices = Object.entries(g.devices || {}).map(([id, d]) => '<tr><td><b>' + esc(id) + '</b> <span class="' + (d.up ? 'ok' : 'bad') + '">' + (d.up ? 'up' : 'down') + '</span><br><span class="dim">' + esc(d.kind) + ' · ' + esc(d.backend) + '</span></td><td>' +
+    Object.entries(d.points || {}).map(([k, p]) => kv(k, p.value) + (p.quality === 'good' ? '' : ' <span class="bad">' + esc(p.quality) + '</span>')).join('') + (d.lastError ? '<br><span class="bad">' + esc(d.lastError) + '</span>' : '') + '</td></tr>').join('');
   const roles = Object.entries(g.roles || {}).map(([name, s]) => '<tr><td><b>' + esc(name) + '</b></td><td>' +
-    Object.entries(s).filter(([k]) => k !== 'history' && k !== 'intervals').map(([k, v]) => esc(k) + ': ' + (v && typeof v === 'object' && !Array.isArray(v) ? '<code>' + esc(JSON.stringify(v)).slice(0, 300) + '</code>' : fmt(v))).join('<br>') + '</td></tr>').join('');
+    Object.entries(s).filter(([k]) => k !== 'history' && k !== 'intervals').map(([k, v]) => v && typeof v === 'object' && !Array.isArray(v) ? '<div>' + esc(k) + ': ' + fmtValue(v, 1) + '</div>' : kv(k, v)).join('') + '</td></tr>').join('');
   const peers = (g.peers || []).map((p) => '<span class="' + (p.online ? 'ok' : 'bad') + '">' + esc(p.id) + '</span>').join(' ');
   return '<div class="card"><h2>' + esc(g.id) + ' <span class="dim">' + esc(g.kind) + ' · cell ' + esc(g.cell) + '</span></h2>' +
     '<table>' + devices + roles + '</table><div class="dim">peers: ' + (peers || 'none') + ' · comms: ' + esc(g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + '</div></div>';

@@ -15,10 +15,12 @@ export class VoltageAgentRole implements Role {
   private worstHighPu = 0;
   private worstLowPu = Number.POSITIVE_INFINITY;
   private readonly history: { ts: number; v: number }[] = [];
+  private lastTickMs = 0;
 
   tick(scale: TimeScale, ctx: RoleContext): void {
     if (scale !== 'primary') return;
     const now = ctx.clock.now();
+    this.lastTickMs = now;
     const image = ctx.image();
     const readings = ctx.config.devices
       .map((d) => image.number(`${d.id}.${Points.voltagePu}`))
@@ -52,7 +54,7 @@ export class VoltageAgentRole implements Role {
     return {
       voltagePu: this.voltagePu,
       violations: this.violations,
-      violationSeconds: this.violationMs / 1000,
+      violationSeconds: (this.violationMs + this.ongoingViolationMs()) / 1000,
       inViolation: this.inViolationSince !== undefined,
       worstHighPu: this.worstHighPu || null,
       worstLowPu: Number.isFinite(this.worstLowPu) ? this.worstLowPu : null,
@@ -60,8 +62,12 @@ export class VoltageAgentRole implements Role {
     };
   }
 
+  private ongoingViolationMs(): number {
+    return this.inViolationSince === undefined ? 0 : this.lastTickMs - this.inViolationSince;
+  }
+
   persist(): unknown {
-    return { violations: this.violations, violationMs: this.violationMs };
+    return { violations: this.violations, violationMs: this.violationMs + this.ongoingViolationMs() };
   }
 
   restore(saved: unknown): void {
