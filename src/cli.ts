@@ -80,7 +80,10 @@ export function buildProgram(): Command {
     .description('balanced radial power flow of a feeder')
     .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md)')
     .option('--json', 'print the result as one JSON document')
-    .action(() => notBuilt('powerflow', 'power flow'));
+    .action(async (o: { feeder: string; json?: boolean }) => {
+      const { powerflowCommand } = await import('./sim/powerflow/powerflow-command.js');
+      await powerflowCommand(o);
+    });
 
   program
     .command('voltage')
