@@ -70,10 +70,15 @@ export function buildProgram(): Command {
     .description('run the distributed trading algorithm (MG traders exchanging messages) on an instance')
     .requiredOption('--input <file>', 'trading instance (JSON, see INTERFACES.md)')
     .option('--json', 'print the result as one JSON document')
-    .option('--algorithm <name>', 'subgradient, or the faster default')
+    .option('--algorithm <name>', 'accelerated (default: fast dual gradient) or subgradient (plain Algorithm 1)')
     .option('--tolerance <x>', 'scales the default stopping tolerances', nonNegative('--tolerance'))
     .option('--max-iterations <n>', 'stop after this many rounds', integer('--max-iterations'))
-    .action(() => notBuilt('trade', 'distributed trading'));
+    .action(
+      async (o: { input: string; json?: boolean; algorithm?: string; tolerance?: number; maxIterations?: number }) => {
+        const { tradeCommand } = await import('./trading/trade-command.js');
+        await tradeCommand(o);
+      },
+    );
 
   program
     .command('powerflow')
