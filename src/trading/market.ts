@@ -1,5 +1,5 @@
 import { exportCost, quadraticCost } from './local.js';
-import type { TradeModel } from './model.js';
+import { checkDemandCanBeMet, type TradeModel } from './model.js';
 import { seededRandom } from './prng.js';
 import { MgTrader, type PriceMessage, type TraderDecision, type TradingAlgorithm } from './trader.js';
 
@@ -38,6 +38,13 @@ export interface MarketResult {
   maxImbalanceKWh: number;
   /** Agents whose imbalance stayed above tolerance (only when not converged). */
   unbalancedAgents: string[];
+  /**
+   * Each trader's cost with trading (own devices, plus energy bought at its own price, minus sales paid
+   * at the buyer's price net of the link cost) against its cost alone. Dual decomposition guarantees
+   * with ≤ alone (the difference is at least Σ a·e² over its sales); `costAlone` is null for a trader
+   * that cannot balance on its own.
+   */
+  incentives: Record<string, { costWithTrading: number; costAlone: number | null; gain: number | null }>;
 }
 
 /** The contract's default stop: imbalance ≤ 1e-4 × mean slot demand, relative price change ≤ 1e-6. */
@@ -52,7 +59,7 @@ export function stoppingTolerances(model: TradeModel, scale = 1): { imbalanceKWh
  * its price to each neighbour, then steps on what arrived. Nothing is shared between traders but
  * those messages. Loss and delay come from a seeded PRNG.
  */
-export function runMarket(model: TradeModel, options: MarketOptions = {}): MarketResult {
+export function runMarket(model: TradeModel, options: MarketOptions = {}, withIncentives = true): MarketResult {
   const algorithm = options.algorithm ?? 'accelerated';
   const maxIterations = options.maxIterations ?? (algorithm === 'subgradient' ? 200_000 : 20_000);
   const tol = stoppingTolerances(model, options.tolerance ?? 1);
@@ -103,6 +110,7 @@ export function runMarket(model: TradeModel, options: MarketOptions = {}): Marke
     messages,
     bytes,
     tol: tol.imbalanceKWh,
+    withIncentives,
   });
 }
 
@@ -136,7 +144,14 @@ function assemble(
   algorithm: TradingAlgorithm,
   traders: MgTrader[],
   decisions: TraderDecision[],
-  run: { converged: boolean; iterations: number; messages: number; bytes: number; tol: number },
+  run: {
+    converged: boolean;
+    iterations: number;
+    messages: number;
+    bytes: number;
+    tol: number;
+    withIncentives: boolean;
+  },
 ): MarketResult {
   const T = model.horizon;
   // A link's flow is what its seller decided to send.
@@ -177,6 +192,7 @@ function assemble(
     unbalancedAgents: run.converged
       ? []
       : model.agents.filter((_, i) => residuals[i]!.some((r) => Math.abs(r) > run.tol)).map((a) => a.id),
+    incentives: run.withIncentives ? incentives(model, agents, prices, flowOf, algorithm) : {},
   };
 }
 
@@ -238,4 +254,51 @@ export function agentDeviceCost(model: TradeModel, i: number, s: AgentSchedule):
     if (agent.gridExport) cost += exportCost(agent.gridExport, t, s.export[t]!);
   }
   return cost;
+}
+
+function incentives(
+  model: TradeModel,
+  agents: Record<string, AgentSchedule>,
+  prices: Record<string, number[]>,
+  flowOf: (k: number) => number[],
+  algorithm: TradingAlgorithm,
+): MarketResult['incentives'] {
+  const out: MarketResult['incentives'] = {};
+  model.agents.forEach((agent, i) => {
+    const own = prices[agent.id]!;
+    let cost = agentDeviceCost(model, i, agents[agent.id]!);
+    for (const k of agent.linksIn) {
+      const l = model.links[k]!;
+      flowOf(k).forEach((e, t) => {
+        cost += own[t]! * l.efficiency * e;
+      });
+    }
+    for (const k of agent.linksOut) {
+      const l = model.links[k]!;
+      const theirs = prices[model.agents[l.to]!.id]!;
+      flowOf(k).forEach((e, t) => {
+        cost -= theirs[t]! * l.efficiency * e - (l.a[t]! * e * e + l.b[t]! * e);
+      });
+    }
+    const alone = costAlone(model, i, algorithm);
+    out[agent.id] = { costWithTrading: cost, costAlone: alone, gain: alone === null ? null : alone - cost };
+  });
+  return out;
+}
+
+/** The trader's optimum with no links, found by the same algorithm run on its own. */
+function costAlone(model: TradeModel, i: number, algorithm: TradingAlgorithm): number | null {
+  const agent = model.agents[i]!;
+  const solo: TradeModel = {
+    ...model,
+    links: [],
+    agents: [{ ...agent, index: 0, linksIn: [], linksOut: [], neighbours: [] }],
+  };
+  try {
+    checkDemandCanBeMet(solo);
+  } catch {
+    return null;
+  }
+  const r = runMarket(solo, { algorithm, tolerance: 0.01 }, false);
+  return r.converged ? r.cost : null;
 }

@@ -203,7 +203,7 @@ export function compileModel(input: TradeInput, file?: string): TradeModel {
  * can take in or give away through its own devices, its links and the grid. Instances that pass can
  * still be infeasible over the horizon; the algorithm then ends with `converged: false`.
  */
-function checkDemandCanBeMet(model: TradeModel, file?: string): void {
+export function checkDemandCanBeMet(model: TradeModel, file?: string): void {
   for (const agent of model.agents) {
     for (let t = 0; t < model.horizon; t++) {
       const sum = (devices: QuadraticCost[]) => devices.reduce((s, d) => s + (d.max[t] ?? 0), 0);
