@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StorageSolver } from '../../src/trading/local.js';
 import { runMarket } from '../../src/trading/market.js';
-import { compileModel, loadTradeModel, type TradeInput, TradeInputSchema } from '../../src/trading/model.js';
+import { compileModel, loadTradeModel, TradeInputSchema } from '../../src/trading/model.js';
 import { solveReference } from '../../src/trading/reference/interior-point.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
@@ -242,5 +242,3 @@ describe('p2p-edge trade (CLI)', () => {
     expect((await runCli(['trade', '--input', file, '--algorithm', 'magic'])).code).toBe(2);
   });
 });
-
-export type { TradeInput };
