@@ -13,6 +13,8 @@ export interface MarketOptions {
   /** Messages arrive up to this many rounds late. */
   maxDelayRounds?: number;
   seed?: number;
+  /** K of the plain method's step α0/(1 + k/K)^0.51. */
+  subgradientDecayRounds?: number;
 }
 
 export interface AgentSchedule {
@@ -66,8 +68,9 @@ export function runMarket(model: TradeModel, options: MarketOptions = {}, withIn
   const random = seededRandom(options.seed ?? 1);
   const loss = options.loss ?? 0;
   const maxDelay = options.maxDelayRounds ?? 0;
-  const traders = model.agents.map((a) => new MgTrader(a, model, algorithm));
-  const inFlight: { due: number; message: PriceMessage }[] = [];
+  const traders = model.agents.map((a) => new MgTrader(a, model, algorithm, options.subgradientDecayRounds));
+  // Messages in transit, bucketed by the round they arrive in, then by recipient.
+  const inFlight = new Map<number, Map<string, PriceMessage[]>>();
   const runawayPrice = 1e6 * (1 + maxLinearCost(model));
 
   let messages = 0;
@@ -77,22 +80,23 @@ export function runMarket(model: TradeModel, options: MarketOptions = {}, withIn
   let decisions: TraderDecision[] = [];
   while (iterations < maxIterations) {
     for (const trader of traders) {
-      for (const message of trader.outbox()) {
+      const outbox = trader.outbox();
+      // All copies carry the same price; only the recipient differs.
+      const size = outbox.length > 0 ? Buffer.byteLength(JSON.stringify(outbox[0])) - outbox[0]!.to.length : 0;
+      for (const message of outbox) {
         messages++;
-        bytes += Buffer.byteLength(JSON.stringify(message));
+        bytes += size + message.to.length;
         if (loss > 0 && random() < loss) continue;
-        const delay = maxDelay > 0 ? Math.floor(random() * (maxDelay + 1)) : 0;
-        inFlight.push({ due: iterations + delay, message });
+        const due = iterations + (maxDelay > 0 ? Math.floor(random() * (maxDelay + 1)) : 0);
+        let bucket = inFlight.get(due);
+        if (!bucket) inFlight.set(due, (bucket = new Map()));
+        const list = bucket.get(message.to);
+        if (list) list.push(message);
+        else bucket.set(message.to, [message]);
       }
     }
-    const inboxes = new Map<string, PriceMessage[]>();
-    for (let i = inFlight.length - 1; i >= 0; i--) {
-      const item = inFlight[i]!;
-      if (item.due > iterations) continue;
-      inFlight.splice(i, 1);
-      if (!inboxes.has(item.message.to)) inboxes.set(item.message.to, []);
-      inboxes.get(item.message.to)!.unshift(item.message);
-    }
+    const inboxes = inFlight.get(iterations) ?? new Map<string, PriceMessage[]>();
+    inFlight.delete(iterations);
     // Delayed messages may arrive after newer ones: a trader keeps the newest round it has seen.
     decisions = traders.map((trader) => trader.stepRound(newestPerSender(inboxes.get(trader.id) ?? [])));
     iterations++;

@@ -63,6 +63,8 @@ export const TradeInputSchema = z
   })
   .strict();
 export type TradeInput = z.infer<typeof TradeInputSchema>;
+/** The input as written in a file (defaults not yet filled in). */
+export type TradeInputFile = z.input<typeof TradeInputSchema>;
 
 /** a·v² + b·v over [0, max] in each slot. */
 export interface QuadraticCost {

@@ -28,13 +28,14 @@ export interface TraderDecision {
 }
 
 /**
- * The plain method's diminishing step: the trader's full safe step (twice 1/L) for the first rounds,
- * then decaying as k^-0.51, so Σα = ∞ and Σα² < ∞ (the classical conditions for subgradient methods).
+ * The plain method's diminishing step α_k = α0 / (1 + k/K)^0.51: Σα = ∞ and Σα² < ∞, the classical
+ * conditions for subgradient methods, with α0 = 2/L (twice the trader's safe step). K sets how long
+ * the step stays near α0; the benchmark reports its effect (docs/trading.md).
  */
-export function subgradientStep(localStep: number, round: number): number {
-  return (2 * localStep) / (1 + round / SUBGRADIENT_DECAY_ROUNDS) ** 0.51;
+export function subgradientStep(localStep: number, round: number, decayRounds = SUBGRADIENT_DECAY_ROUNDS): number {
+  return (2 * localStep) / (1 + round / decayRounds) ** 0.51;
 }
-export const SUBGRADIENT_DECAY_ROUNDS = 200;
+export const SUBGRADIENT_DECAY_ROUNDS = 10;
 
 /** Link flow both ends agree on from the two prices: argmin a·e² + b·e + λ_from·e − η·λ_to·e over [0, cap]. */
 export function linkFlow(link: LinkModel, t: number, priceFrom: number, priceTo: number): number {
@@ -59,7 +60,7 @@ export class MgTrader {
   /** λ: the price iterate; announced: what was sent to neighbours (λ plus momentum). */
   private lambda: Float64Array;
   private announced: Float64Array;
-  private readonly neighbourPrice = new Map<string, Float64Array>();
+  private readonly neighbourPrice = new Map<string, { round: number; price: Float64Array }>();
   private readonly step: Float64Array;
   private readonly storage: StorageSolver[];
   private round = 0;
@@ -71,6 +72,7 @@ export class MgTrader {
     private readonly agent: AgentModel,
     private readonly model: TradeModel,
     readonly algorithm: TradingAlgorithm,
+    private readonly subgradientDecayRounds = SUBGRADIENT_DECAY_ROUNDS,
   ) {
     this.id = agent.id;
     this.T = model.horizon;
@@ -126,7 +128,11 @@ export class MgTrader {
    */
   stepRound(inbox: readonly PriceMessage[]): TraderDecision {
     for (const m of inbox) {
-      if (m.to === this.id && m.price.length === this.T) this.neighbourPrice.set(m.from, Float64Array.from(m.price));
+      if (m.to !== this.id || m.price.length !== this.T) continue;
+      // A late message must not replace a newer price from the same neighbour.
+      const known = this.neighbourPrice.get(m.from);
+      if (!known || m.round > known.round)
+        this.neighbourPrice.set(m.from, { round: m.round, price: Float64Array.from(m.price) });
     }
     const decision = this.decide(this.announced);
     const next = new Float64Array(this.T);
@@ -134,7 +140,10 @@ export class MgTrader {
     let change = 0;
     let progress = 0;
     for (let t = 0; t < this.T; t++) {
-      const stepSize = this.algorithm === 'subgradient' ? subgradientStep(this.step[t]!, this.round) : this.step[t]!;
+      const stepSize =
+        this.algorithm === 'subgradient'
+          ? subgradientStep(this.step[t]!, this.round, this.subgradientDecayRounds)
+          : this.step[t]!;
       next[t] = this.announced[t]! + stepSize * decision.imbalance[t]!;
       progress += decision.imbalance[t]! * (next[t]! - this.lambda[t]!);
       change = Math.max(change, Math.abs(next[t]! - this.lambda[t]!) / Math.max(Math.abs(next[t]!), 1e-3));
@@ -155,7 +164,7 @@ export class MgTrader {
   }
 
   private priceOf(neighbour: number, own: Float64Array): Float64Array {
-    return this.neighbourPrice.get(this.model.agents[neighbour]!.id) ?? own;
+    return this.neighbourPrice.get(this.model.agents[neighbour]!.id)?.price ?? own;
   }
 
   /** Best response of every own device and incident link to the prices, and the imbalance left. */
