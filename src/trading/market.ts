@@ -89,7 +89,10 @@ export function runMarket(model: TradeModel, options: MarketOptions = {}, withIn
         if (loss > 0 && random() < loss) continue;
         const due = iterations + (maxDelay > 0 ? Math.floor(random() * (maxDelay + 1)) : 0);
         let bucket = inFlight.get(due);
-        if (!bucket) inFlight.set(due, (bucket = new Map()));
+        if (!bucket) {
+          bucket = new Map();
+          inFlight.set(due, bucket);
+        }
         const list = bucket.get(message.to);
         if (list) list.push(message);
         else bucket.set(message.to, [message]);
