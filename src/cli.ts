@@ -53,7 +53,7 @@ export function buildProgram(): Command {
       number('--speedup', (n) => n > 0),
       120,
     )
-    .option('--houses <n>', 'inverter gateways on the feeder', integer('--houses'), 6)
+    .option('--houses <n>', 'inverter gateways on each of the two cells', integer('--houses'), 4)
     .option(
       '--start-hour <h>',
       'simulated hour of day at start',

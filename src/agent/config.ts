@@ -95,6 +95,44 @@ const SimulatedDevice = z
   })
   .strict();
 
+/** An offer in the market's quadratic form: energy per slot at a·v² + b·v. */
+const QuadraticOffer = z.object({ a: z.number().positive(), b: z.number(), maxKWh: z.number().nonnegative() }).strict();
+
+/** The MG trader's market (transformer gateways): its own resources and its links to neighbouring MG traders. */
+const MarketConfig = z
+  .object({
+    algorithm: z.enum(['accelerated', 'subgradient']).default('accelerated'),
+    /** Slots in each market's horizon (one slot per tertiary interval). */
+    horizonSlots: z.number().int().min(1).max(96).default(4),
+    /** Length of a slot in (simulated) minutes; the tertiary period when absent. */
+    slotMinutes: z.number().positive().optional(),
+    /** Longest wait for the neighbours' prices of a round before stepping with the last ones known. */
+    roundMs: z.number().int().min(5).max(60_000).default(200),
+    maxRounds: z.number().int().min(1).max(100_000).default(500),
+    /** Scales the default stopping tolerances. */
+    tolerance: z.number().positive().default(1),
+    generators: z.array(QuadraticOffer).default([]),
+    flexibleLoads: z.array(QuadraticOffer).default([]),
+    gridImport: QuadraticOffer.optional(),
+    gridExport: QuadraticOffer.optional(),
+    neighbours: z
+      .array(
+        z
+          .object({
+            peer: id,
+            sendCapacityKWh: z.number().nonnegative(),
+            receiveCapacityKWh: z.number().nonnegative(),
+            a: z.number().positive(),
+            b: z.number().nonnegative().default(0),
+            efficiency: z.number().gt(0).max(1).default(1),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+export type MarketConfig = z.infer<typeof MarketConfig>;
+
 export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 
@@ -124,6 +162,8 @@ export const GatewayConfig = z
     status: StatusConfig.default({ host: '127.0.0.1', port: 8080 }),
     comms: CommsConfig.default({ transport: 'none' }),
     devices: z.array(DeviceConfig).default([]),
+    /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
+    market: MarketConfig.optional(),
     /** Where state that must survive a restart is kept. */
     stateDir: z.string().min(1).default('./var'),
     log: z

@@ -18,25 +18,31 @@ export interface DemoOptions {
   port: number;
   /** How many times faster than real time the simulated day runs. */
   speedup: number;
+  /** Inverter gateways per cell. */
   houses: number;
   /** Simulated hour of day at start. */
   startHour: number;
-  cell: string;
 }
 
-export const DEMO_DEFAULTS: DemoOptions = {
-  host: '127.0.0.1',
-  port: 8080,
-  speedup: 120,
-  houses: 6,
-  startHour: 10,
-  cell: 'cell-a',
-};
+export const DEMO_DEFAULTS: DemoOptions = { host: '127.0.0.1', port: 8080, speedup: 120, houses: 4, startHour: 10 };
+
+type Offer = { a: number; b: number; maxKWh: number };
+
+/** The demo's two cells: cell A has a local generator (e.g. a CHP), cell B only flexible demand. */
+const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Offer[]; flexibleLoads: Offer[] } }[] = [
+  {
+    cell: 'cell-a',
+    transformer: 'tx-1',
+    market: { generators: [{ a: 0.002, b: 0.09, maxKWh: 15 }], flexibleLoads: [] },
+  },
+  { cell: 'cell-b', transformer: 'tx-2', market: { generators: [], flexibleLoads: [{ a: 0.01, b: 0.2, maxKWh: 4 }] } },
+];
 
 /**
- * Configs of the demo cell: a transformer gateway and one inverter gateway per house, each house with
- * a PV inverter and a household meter on one LV feeder. Scheduler periods are scaled with the speed-up
- * so that a trading interval is still 15 simulated minutes.
+ * Configs of the demo: two cells, each a transformer gateway (MG trader + coupling agent) and
+ * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. The two MG
+ * traders are neighbours in the market. Scheduler periods are scaled with the speed-up so that a
+ * trading interval is still 15 simulated minutes.
  */
 export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string): GatewayConfig[] {
   const tertiaryMs = Math.max(1000, Math.round(900_000 / o.speedup));
@@ -47,21 +53,34 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
     status: { port: 0 },
     comms: { transport: 'mqtt' as const, mqtt: { url: brokerUrl, keepaliveS: 10 } },
   };
-  const transformer = gatewayConfig({
-    ...common,
-    gateway: { id: 'tx-1', kind: 'transformer', cell: o.cell, bus: 'tx', transformerKVA: 50 },
-  });
-  const houses = Array.from({ length: o.houses }, (_, i) =>
-    gatewayConfig({
+  const grid = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 200 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 200 } };
+  return DEMO_CELLS.flatMap(({ cell, transformer, market }, c) => {
+    const peer = DEMO_CELLS[1 - c]!.transformer;
+    const tx = gatewayConfig({
       ...common,
-      gateway: { id: `inv-${i + 1}`, kind: 'inverter', cell: o.cell, bus: `b${i + 1}` },
-      devices: [
-        { id: `pv-${i + 1}`, driver: 'simulated', kind: 'pv-inverter', ratedW: 8000, bus: `b${i + 1}` },
-        { id: `meter-${i + 1}`, driver: 'simulated', kind: 'household-meter', ratedW: 4000, bus: `b${i + 1}` },
-      ],
-    }),
-  );
-  return [transformer, ...houses];
+      gateway: { id: transformer, kind: 'transformer', cell, bus: 'tx', transformerKVA: 50 },
+      market: {
+        horizonSlots: 4,
+        slotMinutes: 15,
+        roundMs: 100,
+        ...market,
+        ...grid,
+        neighbours: [{ peer, sendCapacityKWh: 10, receiveCapacityKWh: 10, a: 0.001, b: 0.005, efficiency: 0.98 }],
+      },
+    });
+    const houses = Array.from({ length: o.houses }, (_, i) => {
+      const n = c * o.houses + i + 1;
+      return gatewayConfig({
+        ...common,
+        gateway: { id: `inv-${n}`, kind: 'inverter', cell, bus: `b${i + 1}` },
+        devices: [
+          { id: `pv-${n}`, driver: 'simulated', kind: 'pv-inverter', ratedW: 8000, bus: `b${i + 1}` },
+          { id: `meter-${n}`, driver: 'simulated', kind: 'household-meter', ratedW: 4000, bus: `b${i + 1}` },
+        ],
+      });
+    });
+    return [tx, ...houses];
+  });
 }
 
 /** `p2p-edge start` / `npm start`: a simulated cell with its gateways, broker and status page. */
@@ -73,11 +92,13 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   log.info({ url: broker.url }, 'embedded MQTT broker listening');
 
   const now = clock.now();
-  const cell = new SimulatedCell(demoFeeder(o.houses), new CompressedDay(now, o.speedup, o.startHour));
+  const day = new CompressedDay(now, o.speedup, o.startHour);
+  const feeders = new Map(DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(demoFeeder(o.houses), day)]));
   // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
   const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
   const configs = demoConfigs(o, broker.url, stateDir);
   const gateways = configs.map((config, i) => {
+    const cell = feeders.get(config.gateway.cell)!;
     for (const d of config.devices)
       cell.addDevice(
         { id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW, scale: 0.9 + (0.2 * i) / configs.length },
@@ -103,7 +124,12 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
     host: o.host,
     port: o.port,
     state: () => ({
-      simulation: { hourOfDay: cell.hourAt(clock.now()), speedup: o.speedup, broker: broker.url, feeder: cell.buses },
+      simulation: {
+        hourOfDay: day.hourAt(clock.now()),
+        speedup: o.speedup,
+        broker: broker.url,
+        cells: [...feeders.keys()],
+      },
       gateways: gateways.map((g) => g.state()),
     }),
     metrics: () => mergedMetricsText(gateways.map((g) => g.metrics)),

@@ -149,9 +149,10 @@ export class MgTrader {
       change = Math.max(change, Math.abs(next[t]! - this.lambda[t]!) / Math.max(Math.abs(next[t]!), 1e-3));
     }
     if (this.algorithm === 'accelerated') {
-      // Gradient-based adaptive restart (O'Donoghue & Candès 2015): drop the momentum when it points
-      // against the trader's own imbalance.
-      this.momentumAge = progress < 0 ? 0 : this.momentumAge + 1;
+      // Gradient-based adaptive restart (O'Donoghue & Candès 2015): drop the momentum when it does not
+      // point along the trader's own imbalance (also when the imbalance is zero: on a flat stretch of
+      // the dual, momentum would otherwise carry the price on indefinitely).
+      this.momentumAge = progress <= 0 ? 0 : this.momentumAge + 1;
       const beta = this.momentumAge / (this.momentumAge + 3);
       for (let t = 0; t < this.T; t++) this.announced[t] = next[t]! + beta * (next[t]! - this.lambda[t]!);
     } else {

@@ -1,23 +1,45 @@
 import { describe, expect, it } from 'vitest';
 import { eventually, freePort, startCli } from '../helpers/net.js';
 
+type State = { gateways: { id: string; roles: Record<string, Record<string, unknown>> }[] };
+
 describe('p2p-edge start (the demo)', () => {
-  it('serves /api/state and /metrics within 15 s and stops cleanly on SIGINT', async () => {
+  it('serves /api/state and /metrics within 15 s, clears a market between the two cells, stops cleanly on SIGINT', async () => {
     const port = await freePort();
-    const demo = startCli(['start', '--port', String(port), '--houses', '3']);
+    // 600× speed-up: a 15-minute trading interval every 1.5 s.
+    const demo = startCli(['start', '--port', String(port), '--houses', '2', '--speedup', '600']);
     const t0 = Date.now();
     const state = await eventually(async () => {
-      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as {
-        gateways: { id: string; roles: Record<string, Record<string, unknown>> }[];
-      };
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
       const trader = s.gateways.find((g) => g.id === 'tx-1')?.roles['mg-trader'];
-      return trader && Object.keys(trader.prosumers as object).length === 3 ? s : undefined;
+      return trader && Object.keys(trader.prosumers as object).length === 2 ? s : undefined;
     }, 15_000);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(state.gateways.map((g) => g.id)).toEqual(['tx-1', 'inv-1', 'inv-2', 'inv-3']);
+    expect(state.gateways.map((g) => g.id)).toEqual(['tx-1', 'inv-1', 'inv-2', 'tx-2', 'inv-3', 'inv-4']);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/p2p_messages_received_total\{class="meter",gateway="tx-1"\} [1-9]/);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('p2p-edge');
+
+    // Both MG traders clear a market interval together over MQTT.
+    const market = await eventually(async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
+      const sessions = ['tx-1', 'tx-2'].map(
+        (id) =>
+          s.gateways.find((g) => g.id === id)?.roles['mg-trader']?.market as {
+            converged: boolean;
+            rounds: number;
+            prices: number[];
+          } | null,
+      );
+      return sessions.every((m) => m?.converged) ? sessions : undefined;
+    }, 20_000);
+    for (const m of market) {
+      expect(m!.rounds).toBeGreaterThan(1);
+      expect(m!.prices).toHaveLength(4);
+    }
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
+      /p2p_price\{slot="0",gateway="tx-1"\} /,
+    );
     demo.child.kill('SIGINT');
     expect(await demo.exited).toBe(0);
   });

@@ -242,3 +242,27 @@ describe('p2p-edge trade (CLI)', () => {
     expect((await runCli(['trade', '--input', file, '--algorithm', 'magic'])).code).toBe(2);
   });
 });
+
+describe('a trader with nothing to balance', () => {
+  it('keeps its price still (no momentum drift on a flat dual) and settles', () => {
+    const r = runMarket(
+      compileModel(
+        TradeInputSchema.parse({
+          agents: [
+            {
+              id: 'A',
+              demand: 0,
+              generators: [{ a: 0.002, b: 0.09, max: 15 }],
+              grid: { export: { a: 0.0005, b: 0.04, max: 200 } },
+            },
+            { id: 'B', demand: 0, grid: { export: { a: 0.0005, b: 0.04, max: 200 } } },
+          ],
+          links: [{ from: 'A', to: 'B', capacity: 10, a: 0.001, b: 0.005, efficiency: 0.98 }],
+        }),
+      ),
+      { maxIterations: 2000 },
+    );
+    expect(r.converged).toBe(true);
+    expect(r.iterations).toBeLessThan(200);
+  });
+});

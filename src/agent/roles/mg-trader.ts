@@ -1,52 +1,204 @@
+import { z } from 'zod';
+import type { Delivery } from '../../comms/transport.js';
+import { errorMessage } from '../../core/errors.js';
+import type { QuadraticCost } from '../../trading/model.js';
+import { localTradeModel, MarketSession } from '../../trading/session.js';
+import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
 
+const PriceBody = z.object({
+  from: z.string(),
+  to: z.string(),
+  round: z.number().int().nonnegative(),
+  price: z.array(z.number()),
+  session: z.string(),
+  settled: z.boolean(),
+});
+
+interface SessionRecord {
+  session: string;
+  startedAt: number;
+  endedAt: number;
+  rounds: number;
+  converged: boolean;
+  /** The cell's net demand offered to the market, kWh per slot. */
+  demandKWh: number[];
+  prices: number[];
+  /** Energy sent to (+) or received from (−) each neighbour in the first slot. */
+  exchangeKWh: Record<string, number>;
+  gridImportKWh: number[];
+  maxImbalanceKWh: number;
+}
+
 /**
- * The microgrid trader at the transformer gateway. It gathers its prosumers' readings and, each
- * tertiary interval, records the cell's net energy; the market itself (Algorithm 1) joins with trading.
+ * The microgrid trader at the transformer gateway. It gathers its prosumers' readings and, at every
+ * tertiary interval, runs one market session (Algorithm 1) with its neighbouring MG traders over the
+ * transport: the cell's expected net demand (persistence of the readings) against its own resources
+ * from `market`. The session runs beside the scheduler so that device cycles are never held up.
  */
 export class MgTraderRole implements Role {
   readonly name = 'mg-trader' as const;
   private readings: CellReadings | undefined;
-  private intervals: { endedAt: number; netEnergyWh: number; prosumers: number }[] = [];
-  private lastSampleMs: number | undefined;
-  private intervalEnergyWh = 0;
+  private session: MarketSession | undefined;
+  private wakeRound: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly sessions: SessionRecord[] = [];
+  private lastSampleMs = 0;
 
   start(ctx: RoleContext): void {
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
-    if (ctx.transport) {
-      this.readings.listen(ctx.transport, ctx.config.gateway.cell, () =>
-        ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
-      );
+    const transport = ctx.transport;
+    if (!transport) return;
+    this.readings.listen(transport, ctx.config.gateway.cell, () =>
+      ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
+    );
+    transport.subscribe({ cell: '+', cls: 'mkt', type: 'price', target: ctx.config.gateway.id }, (d) =>
+      this.onPrice(d, ctx),
+    );
+  }
+
+  private onPrice({ envelope }: Delivery, ctx: RoleContext): void {
+    const body = PriceBody.safeParse(envelope.body);
+    if (!body.success || body.data.from !== envelope.sender || body.data.to !== ctx.config.gateway.id) {
+      ctx.metrics.messagesRejected.inc({ reason: 'schema' });
+      return;
     }
+    this.session?.receive(body.data);
+    if (this.session?.roundComplete()) this.wakeRound?.();
   }
 
   tick(scale: TimeScale, ctx: RoleContext): void {
+    this.lastSampleMs = ctx.clock.now();
+    const market = ctx.config.market;
+    if (scale !== 'tertiary' || !market || !ctx.transport || !this.readings) return;
+    if (this.running) {
+      ctx.log.warn('market session still running at the next interval: skipped one');
+      return;
+    }
+    this.running = this.runSession(ctx, market)
+      .catch((err) => ctx.log.error({ err: errorMessage(err) }, 'market session failed'))
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  private async runSession(ctx: RoleContext, market: MarketConfig): Promise<void> {
     const now = ctx.clock.now();
-    if (scale === 'secondary' && this.readings) {
-      if (this.lastSampleMs !== undefined)
-        this.intervalEnergyWh += (this.readings.netW(now) * (now - this.lastSampleMs)) / 3_600_000;
-      this.lastSampleMs = now;
+    const { tertiaryMs } = ctx.config.scheduler;
+    const sessionId = String(Math.floor(now / tertiaryMs) * tertiaryMs);
+    const slotHours = (market.slotMinutes ?? tertiaryMs / 60_000) / 60;
+    const T = market.horizonSlots;
+    const demandKWh = Array(T).fill(Number(((this.readings!.netW(now) / 1000) * slotHours).toFixed(6)));
+    const offer = (o: { a: number; b: number; maxKWh: number }): QuadraticCost => ({
+      a: Array(T).fill(o.a),
+      b: Array(T).fill(o.b),
+      max: Array(T).fill(o.maxKWh),
+    });
+    const model = localTradeModel(
+      {
+        id: ctx.config.gateway.id,
+        demand: demandKWh,
+        generators: market.generators.map(offer),
+        flexibleLoads: market.flexibleLoads.map(offer),
+        storage: [],
+        gridImport: market.gridImport ? offer(market.gridImport) : undefined,
+        gridExport: market.gridExport ? offer(market.gridExport) : undefined,
+      },
+      market.neighbours,
+      T,
+      slotHours,
+    );
+    const session = new MarketSession(sessionId, model, market.algorithm, market.maxRounds, market.tolerance);
+    this.session = session;
+    const sendPrices = () =>
+      Promise.all(session.outbox().map((m) => ctx.transport!.publish('mkt', 'price', m, { target: m.to })));
+    while (!session.done() && !this.stopped) {
+      await sendPrices();
+      await this.waitForRound(ctx, session, market.roundMs);
+      session.step();
     }
-    if (scale === 'tertiary') {
-      const prosumers = this.readings?.fresh(now).size ?? 0;
-      this.intervals.push({ endedAt: now, netEnergyWh: this.intervalEnergyWh, prosumers });
-      if (this.intervals.length > 96) this.intervals.shift();
-      ctx.log.info({ netEnergyWh: Math.round(this.intervalEnergyWh), prosumers }, 'trading interval closed');
-      this.intervalEnergyWh = 0;
+    // A last message tells the neighbours this trader has settled, so they need not wait for it.
+    await sendPrices();
+    const status = session.status();
+    const decision = session.decision;
+    const exchangeKWh: Record<string, number> = {};
+    if (decision) {
+      for (const [k, sent] of decision.sent) exchangeKWh[model.agents[model.links[k]!.to]!.id] = sent[0] ?? 0;
+      for (const [k, bought] of decision.bought) {
+        const peer = model.agents[model.links[k]!.from]!.id;
+        exchangeKWh[peer] = (exchangeKWh[peer] ?? 0) - (bought[0] ?? 0);
+      }
     }
+    const record: SessionRecord = {
+      session: sessionId,
+      startedAt: now,
+      endedAt: ctx.clock.now(),
+      rounds: status.round,
+      converged: status.settled,
+      demandKWh,
+      prices: status.prices,
+      exchangeKWh,
+      gridImportKWh: decision?.gridImport ?? [],
+      maxImbalanceKWh: status.maxImbalanceKWh,
+    };
+    this.sessions.push(record);
+    if (this.sessions.length > 96) this.sessions.shift();
+    status.prices.forEach((p, t) => {
+      ctx.metrics.price.set({ slot: String(t) }, p);
+    });
+    ctx.log.info(
+      {
+        session: sessionId,
+        rounds: record.rounds,
+        converged: record.converged,
+        priceSlot0: status.prices[0],
+        exchangeKWh,
+      },
+      'market interval cleared',
+    );
+    await ctx.transport!.publish('mkt', 'result', {
+      session: sessionId,
+      prices: status.prices,
+      converged: record.converged,
+    });
+  }
+
+  /** Resolves when every neighbour's price of this round is in, or after `roundMs`. */
+  private waitForRound(ctx: RoleContext, session: MarketSession, roundMs: number): Promise<void> {
+    if (session.roundComplete()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = ctx.clock.setTimeout(() => {
+        this.wakeRound = undefined;
+        resolve();
+      }, roundMs);
+      this.wakeRound = () => {
+        ctx.clock.clearTimeout(timer);
+        this.wakeRound = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeRound?.();
+    await this.running;
   }
 
   state(): Record<string, unknown> {
-    const now = this.lastSampleMs ?? 0;
+    const now = this.lastSampleMs;
     const fresh = this.readings?.fresh(now) ?? new Map();
     return {
       cellNetW: this.readings?.netW(now) ?? null,
       prosumers: Object.fromEntries(
         [...fresh].map(([id, r]) => [id, { netW: r.netW, pvW: r.pvW, voltagePu: r.voltagePu }]),
       ),
-      intervals: this.intervals,
+      market: this.sessions.at(-1) ?? null,
+      sessions: this.sessions.length,
+      history: this.sessions.map((s) => ({ ts: s.endedAt, v: s.prices[0] ?? 0 })),
     };
   }
 }

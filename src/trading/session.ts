@@ -1,0 +1,164 @@
+import { stoppingTolerances } from './market.js';
+import type { AgentModel, LinkModel, TradeModel } from './model.js';
+import { MgTrader, type PriceMessage, type TraderDecision, type TradingAlgorithm } from './trader.js';
+
+/** A neighbour MG trader and the links to and from it, as a gateway's config describes them. */
+export interface NeighbourLink {
+  peer: string;
+  /** Energy this MG may send to / receive from the peer per slot (kWh); 0 = no link that way. */
+  sendCapacityKWh: number;
+  receiveCapacityKWh: number;
+  a: number;
+  b: number;
+  efficiency: number;
+}
+
+/**
+ * The market as one gateway sees it: its own agent with full data, its neighbours as bare ids, and
+ * the links between them. This is all an MgTrader needs; other traders' costs never leave their gateway.
+ */
+export function localTradeModel(
+  own: Omit<AgentModel, 'index' | 'linksIn' | 'linksOut' | 'neighbours'>,
+  neighbours: NeighbourLink[],
+  horizon: number,
+  slotHours: number,
+): TradeModel {
+  const agents: AgentModel[] = [
+    { ...own, index: 0, linksIn: [], linksOut: [], neighbours: [] },
+    ...neighbours.map((n, i) => ({
+      id: n.peer,
+      index: i + 1,
+      demand: Array(horizon).fill(0),
+      generators: [],
+      flexibleLoads: [],
+      storage: [],
+      gridImport: undefined,
+      gridExport: undefined,
+      linksIn: [],
+      linksOut: [],
+      neighbours: [0],
+    })),
+  ];
+  const links: LinkModel[] = [];
+  const series = (v: number) => Array(horizon).fill(v);
+  neighbours.forEach((n, i) => {
+    const peer = i + 1;
+    const add = (from: number, to: number, capacity: number) => {
+      if (capacity <= 0) return;
+      const index = links.length;
+      links.push({
+        index,
+        from,
+        to,
+        a: series(n.a),
+        b: series(n.b),
+        capacity: series(capacity),
+        efficiency: n.efficiency,
+      });
+      agents[from]!.linksOut.push(index);
+      agents[to]!.linksIn.push(index);
+    };
+    add(0, peer, n.sendCapacityKWh);
+    add(peer, 0, n.receiveCapacityKWh);
+    agents[0]!.neighbours.push(peer);
+  });
+  return { horizon, slotHours, agents, links };
+}
+
+/** Rounds without a message after which a neighbour is taken as gone for the rest of the session. */
+export const SILENT_ROUNDS_GONE = 10;
+
+export interface SessionStatus {
+  round: number;
+  settled: boolean;
+  prices: number[];
+  maxImbalanceKWh: number;
+}
+
+/**
+ * One market interval of one MG trader over a real transport. Rounds are paced by the runtime: each
+ * round the trader sends its price (and whether it has settled) to every neighbour, waits for their
+ * prices of that round or the round time, and steps on whatever arrived (a missing neighbour counts
+ * with the last price it sent). The session ends when the trader and all its neighbours report
+ * settled, or after `maxRounds`.
+ */
+export class MarketSession {
+  private readonly trader: MgTrader;
+  private readonly tol: { imbalanceKWh: number; priceChange: number };
+  private readonly inbox = new Map<string, PriceMessage & { settled: boolean }>();
+  private round = 0;
+  private settledRounds = 0;
+  /** Consecutive rounds in which a neighbour sent nothing new. */
+  private readonly silentRounds = new Map<string, number>();
+  private last: TraderDecision | undefined;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly model: TradeModel,
+    algorithm: TradingAlgorithm,
+    readonly maxRounds: number,
+    tolerance = 1,
+  ) {
+    this.trader = new MgTrader(model.agents[0]!, model, algorithm);
+    this.tol = stoppingTolerances(model, tolerance);
+  }
+
+  get neighbours(): string[] {
+    return this.model.agents.slice(1).map((a) => a.id);
+  }
+
+  /** The messages that open the current round. */
+  outbox(): (PriceMessage & { session: string; settled: boolean })[] {
+    return this.trader
+      .outbox()
+      .map((m) => ({ ...m, round: this.round, session: this.sessionId, settled: this.settledRounds >= 2 }));
+  }
+
+  receive(m: PriceMessage & { session: string; settled: boolean }): void {
+    if (m.session !== this.sessionId) return;
+    const known = this.inbox.get(m.from);
+    if (!known || m.round >= known.round) this.inbox.set(m.from, m);
+  }
+
+  /** True when every neighbour's message of the current round is in. */
+  roundComplete(): boolean {
+    return this.neighbours.every((n) => (this.inbox.get(n)?.round ?? -1) >= this.round);
+  }
+
+  step(): SessionStatus {
+    for (const n of this.neighbours) {
+      const fresh = (this.inbox.get(n)?.round ?? -1) >= this.round;
+      this.silentRounds.set(n, fresh ? 0 : (this.silentRounds.get(n) ?? 0) + 1);
+    }
+    this.last = this.trader.stepRound([...this.inbox.values()]);
+    this.round++;
+    const imbalance = Math.max(...this.last.imbalance.map(Math.abs));
+    const ownSettled = imbalance <= this.tol.imbalanceKWh && this.trader.priceChange <= this.tol.priceChange;
+    this.settledRounds = ownSettled ? this.settledRounds + 1 : 0;
+    return this.status();
+  }
+
+  status(): SessionStatus {
+    const maxImbalanceKWh = this.last ? Math.max(...this.last.imbalance.map(Math.abs)) : Number.POSITIVE_INFINITY;
+    return { round: this.round, settled: this.settledRounds >= 2, prices: this.trader.prices, maxImbalanceKWh };
+  }
+
+  /**
+   * Done when settled together with every neighbour, or out of rounds. A neighbour that has said it
+   * settled, or has been silent for SILENT_ROUNDS_GONE rounds (it finished, crashed or lost its link),
+   * no longer holds this trader back: its last price stands.
+   */
+  done(): boolean {
+    if (this.round >= this.maxRounds) return true;
+    return (
+      this.settledRounds >= 2 &&
+      this.neighbours.every(
+        (n) => this.inbox.get(n)?.settled === true || (this.silentRounds.get(n) ?? 0) >= SILENT_ROUNDS_GONE,
+      )
+    );
+  }
+
+  get decision(): TraderDecision | undefined {
+    return this.last;
+  }
+}
