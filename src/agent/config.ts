@@ -162,6 +162,41 @@ export const GatewayConfig = z
     status: StatusConfig.default({ host: '127.0.0.1', port: 8080 }),
     comms: CommsConfig.default({ transport: 'none' }),
     devices: z.array(DeviceConfig).default([]),
+    /**
+     * Demand response a prosumer offers its MG trader: loads it can curtail, up to maxKW, at a·e² + b·e
+     * for e kWh curtailed in a slot.
+     */
+    flexibility: z
+      .array(
+        z.object({ a: z.number().positive(), b: z.number().nonnegative(), maxKW: z.number().nonnegative() }).strict(),
+      )
+      .default([]),
+    /** A DR aggregator's contracts: its providers' curtailment offers and the buyer it sells to. */
+    dr: z
+      .object({
+        buyer: z
+          .object({
+            buyer: id,
+            price: z.number().nonnegative(),
+            a: z.number().positive(),
+            maxKWh: z.number().nonnegative(),
+          })
+          .strict(),
+        providers: z
+          .array(
+            z
+              .object({
+                provider: id,
+                a: z.number().positive(),
+                b: z.number().nonnegative(),
+                maxKWh: z.number().nonnegative(),
+              })
+              .strict(),
+          )
+          .min(1),
+      })
+      .strict()
+      .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
     /** Where state that must survive a restart is kept. */

@@ -54,7 +54,7 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
     comms: { transport: 'mqtt' as const, mqtt: { url: brokerUrl, keepaliveS: 10 } },
   };
   const grid = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 200 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 200 } };
-  return DEMO_CELLS.flatMap(({ cell, transformer, market }, c) => {
+  const cells = DEMO_CELLS.flatMap(({ cell, transformer, market }, c) => {
     const peer = DEMO_CELLS[1 - c]!.transformer;
     const tx = gatewayConfig({
       ...common,
@@ -73,6 +73,8 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
       return gatewayConfig({
         ...common,
         gateway: { id: `inv-${n}`, kind: 'inverter', cell, bus: `b${i + 1}` },
+        // Every other house can shift part of its load (a heat pump or a washing machine).
+        flexibility: i % 2 === 0 ? [{ a: 0.02, b: 0.12, maxKW: 1.5 }] : [],
         devices: [
           { id: `pv-${n}`, driver: 'simulated', kind: 'pv-inverter', ratedW: 8000, bus: `b${i + 1}` },
           { id: `meter-${n}`, driver: 'simulated', kind: 'household-meter', ratedW: 4000, bus: `b${i + 1}` },
@@ -81,6 +83,19 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
     });
     return [tx, ...houses];
   });
+  // A DR aggregator contracting the first house of each cell and selling the flexibility to the DSO.
+  const aggregator = gatewayConfig({
+    ...common,
+    gateway: { id: 'agg-1', kind: 'aggregator', cell: 'cell-a' },
+    dr: {
+      buyer: { buyer: 'dso', price: 0.25, a: 0.002, maxKWh: 20 },
+      providers: [
+        { provider: 'inv-1', a: 0.02, b: 0.08, maxKWh: 2 },
+        { provider: `inv-${o.houses + 1}`, a: 0.03, b: 0.06, maxKWh: 2 },
+      ],
+    },
+  });
+  return [...cells, aggregator];
 }
 
 /** `p2p-edge start` / `npm start`: a simulated cell with its gateways, broker and status page. */

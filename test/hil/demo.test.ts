@@ -15,7 +15,7 @@ describe('p2p-edge start (the demo)', () => {
       return trader && Object.keys(trader.prosumers as object).length === 2 ? s : undefined;
     }, 15_000);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(state.gateways.map((g) => g.id)).toEqual(['tx-1', 'inv-1', 'inv-2', 'tx-2', 'inv-3', 'inv-4']);
+    expect(state.gateways.map((g) => g.id)).toEqual(['tx-1', 'inv-1', 'inv-2', 'tx-2', 'inv-3', 'inv-4', 'agg-1']);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/p2p_messages_received_total\{class="meter",gateway="tx-1"\} [1-9]/);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('p2p-edge');

@@ -1,5 +1,6 @@
 import type { RoleName } from '../config.js';
 import { CouplingAgentRole } from './coupling-agent.js';
+import { DrAggregatorRole } from './dr-aggregator.js';
 import { MgTraderRole } from './mg-trader.js';
 import { ProsumerRole } from './prosumer.js';
 import type { Role } from './role.js';
@@ -28,7 +29,7 @@ export function createRole(name: RoleName): Role {
     case 'coupling-agent':
       return new CouplingAgentRole();
     case 'dr-aggregator':
-      return new IdleRole(name, 'contracts flexibility from prosumers and MGs and sells it up');
+      return new DrAggregatorRole();
     case 'dso':
       return new IdleRole(name, 'sets congestion limits per cell');
   }

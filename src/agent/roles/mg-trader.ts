@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import type { Delivery } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
-import type { QuadraticCost } from '../../trading/model.js';
+import { compileModel, TradeInputSchema } from '../../trading/model.js';
+import { aggregateProsumers, type DeviceOwners, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
 import { localTradeModel, MarketSession } from '../../trading/session.js';
 import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
+import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 
 const PriceBody = z.object({
@@ -46,6 +48,7 @@ export class MgTraderRole implements Role {
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly sessions: SessionRecord[] = [];
+  private readonly offers = new Map<string, { offer: OfferBody; ts: number }>();
   private lastSampleMs = 0;
 
   start(ctx: RoleContext): void {
@@ -58,6 +61,38 @@ export class MgTraderRole implements Role {
     transport.subscribe({ cell: '+', cls: 'mkt', type: 'price', target: ctx.config.gateway.id }, (d) =>
       this.onPrice(d, ctx),
     );
+    transport.subscribe({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
+      const offer = OfferBody.safeParse(envelope.body);
+      if (!offer.success) {
+        ctx.metrics.messagesRejected.inc({ reason: 'schema' });
+        return;
+      }
+      this.offers.set(envelope.sender, { offer: offer.data, ts: ctx.clock.now() });
+    });
+  }
+
+  /**
+   * The prosumers' offers of the last interval in the market's form (kWh per slot). Offers older than
+   * two intervals are dropped.
+   */
+  private prosumerOffers(ctx: RoleContext, T: number, slotHours: number, now: number): ProsumerOffer[] {
+    const maxAge = 2 * ctx.config.scheduler.tertiaryMs;
+    const kWh = (w: number) => Number(((w / 1000) * slotHours).toFixed(6));
+    const offers: ProsumerOffer[] = [];
+    for (const [id, { offer, ts }] of this.offers) {
+      if (now - ts > maxAge) continue;
+      offers.push({
+        id,
+        demand: Array(T).fill(kWh(offer.loadW)),
+        generators: offer.pvW > 0 ? [{ ...PV_OFFER_COST, max: Array(T).fill(kWh(offer.pvW)) }] : [],
+        flexibleLoads: offer.flexibility.map((f) => ({
+          a: f.a,
+          b: f.b,
+          max: Array(T).fill(Number((f.maxKW * slotHours).toFixed(6))),
+        })),
+      });
+    }
+    return offers;
   }
 
   private onPrice({ envelope }: Delivery, ctx: RoleContext): void {
@@ -91,26 +126,29 @@ export class MgTraderRole implements Role {
     const sessionId = String(Math.floor(now / tertiaryMs) * tertiaryMs);
     const slotHours = (market.slotMinutes ?? tertiaryMs / 60_000) / 60;
     const T = market.horizonSlots;
-    const demandKWh = Array(T).fill(Number(((this.readings!.netW(now) / 1000) * slotHours).toFixed(6)));
-    const offer = (o: { a: number; b: number; maxKWh: number }): QuadraticCost => ({
-      a: Array(T).fill(o.a),
-      b: Array(T).fill(o.b),
-      max: Array(T).fill(o.maxKWh),
-    });
-    const model = localTradeModel(
-      {
-        id: ctx.config.gateway.id,
-        demand: demandKWh,
-        generators: market.generators.map(offer),
-        flexibleLoads: market.flexibleLoads.map(offer),
-        storage: [],
-        gridImport: market.gridImport ? offer(market.gridImport) : undefined,
-        gridExport: market.gridExport ? offer(market.gridExport) : undefined,
-      },
-      market.neighbours,
-      T,
-      slotHours,
-    );
+    const offers = this.prosumerOffers(ctx, T, slotHours, now);
+    // Without offers (the first interval, or prosumers that do not offer) the cell's measured net
+    // consumption stands in for them, as a persistence forecast.
+    const cellDemandKWh = Number(((this.readings!.netW(now) / 1000) * slotHours).toFixed(6));
+    const own: ProsumerOffer = {
+      id: ctx.config.gateway.id,
+      demand: Array(T).fill(offers.length > 0 ? 0 : cellDemandKWh),
+      generators: market.generators.map((g) => ({ a: g.a, b: g.b, max: g.maxKWh })),
+      flexibleLoads: market.flexibleLoads.map((g) => ({ a: g.a, b: g.b, max: g.maxKWh })),
+    };
+    const grid = {
+      ...(market.gridImport
+        ? { import: { a: market.gridImport.a, b: market.gridImport.b, max: market.gridImport.maxKWh } }
+        : {}),
+      ...(market.gridExport
+        ? { export: { a: market.gridExport.a, b: market.gridExport.b, max: market.gridExport.maxKWh } }
+        : {}),
+    };
+    const { agent, owners } = aggregateProsumers(ctx.config.gateway.id, [own, ...offers], T, grid);
+    const compiled = compileModel(TradeInputSchema.parse({ horizon: T, slotHours, agents: [agent] }), undefined, false)
+      .agents[0]!;
+    const demandKWh = compiled.demand;
+    const model = localTradeModel(compiled, market.neighbours, T, slotHours);
     const session = new MarketSession(sessionId, model, market.algorithm, market.maxRounds, market.tolerance);
     this.session = session;
     const sendPrices = () =>
@@ -164,6 +202,40 @@ export class MgTraderRole implements Role {
       prices: status.prices,
       converged: record.converged,
     });
+    if (decision) await this.dispatch(ctx, sessionId, offers, owners, decision, status.prices);
+  }
+
+  /** Sends each prosumer the schedule of its own devices and what it pays or is paid. */
+  private async dispatch(
+    ctx: RoleContext,
+    session: string,
+    offers: ProsumerOffer[],
+    owners: DeviceOwners,
+    decision: NonNullable<MarketSession['decision']>,
+    prices: number[],
+  ): Promise<void> {
+    const schedule = {
+      generation: decision.generation,
+      curtailment: decision.curtailment,
+      charge: decision.storage.map((x) => x.charge),
+      discharge: decision.storage.map((x) => x.discharge),
+    };
+    const shares = dispatchShares(offers, owners, schedule, prices);
+    const sum = (rows: number[][]) => prices.map((_, t) => rows.reduce((acc, r) => acc + (r[t] ?? 0), 0));
+    await Promise.all(
+      offers.map((o) => {
+        const share = shares[o.id]!;
+        const body: DispatchBody = {
+          session,
+          prices,
+          pvKWh: sum(share.generation),
+          curtailKWh: sum(share.curtailment),
+          netKWh: share.netKWh,
+          paymentTotal: share.paymentTotal,
+        };
+        return ctx.transport!.publish('mkt', 'dispatch', body, { target: o.id });
+      }),
+    );
   }
 
   /** Resolves when every neighbour's price of this round is in, or after `roundMs`. */
@@ -196,6 +268,7 @@ export class MgTraderRole implements Role {
       prosumers: Object.fromEntries(
         [...fresh].map(([id, r]) => [id, { netW: r.netW, pvW: r.pvW, voltagePu: r.voltagePu }]),
       ),
+      offers: this.offers.size,
       market: this.sessions.at(-1) ?? null,
       sessions: this.sessions.length,
       history: this.sessions.map((s) => ({ ts: s.endedAt, v: s.prices[0] ?? 0 })),

@@ -1,18 +1,50 @@
 import { Points } from '../../drivers/device.js';
 import type { TimeScale } from '../scheduler.js';
 import type { MeterReadingBody } from './cell-readings.js';
+import { DrDispatchBody } from './dr-aggregator.js';
+import { DispatchBody, type OfferBody } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 
 /**
  * The inverter gateway towards its microgrid: measures its connection point from the process image
- * and reports it to the MG trader every secondary cycle. (Offers and dispatch join with trading.)
+ * and reports it to the MG trader every secondary cycle; offers its load, PV and demand response
+ * before each market interval, and keeps the share of the result its MG trader dispatches to it.
  */
 export class ProsumerRole implements Role {
   readonly name = 'prosumer' as const;
   private last: (MeterReadingBody & { ts: number }) | undefined;
   private published = 0;
+  private lastOffer: OfferBody | undefined;
+  private dispatch: (DispatchBody & { from: string; receivedAt: number }) | undefined;
+  private drDispatch: (ReturnType<typeof DrDispatchBody.parse> & { from: string }) | undefined;
+
+  start(ctx: RoleContext): void {
+    ctx.transport?.subscribe(
+      { cell: ctx.config.gateway.cell, cls: 'mkt', type: 'dispatch', target: ctx.config.gateway.id },
+      ({ envelope }) => {
+        const body = DispatchBody.safeParse(envelope.body);
+        if (!body.success) {
+          ctx.metrics.messagesRejected.inc({ reason: 'schema' });
+          return;
+        }
+        this.dispatch = { ...body.data, from: envelope.sender, receivedAt: ctx.clock.now() };
+      },
+    ); // A DR aggregator may contract this prosumer's flexibility (from any cell: aggregators span cells).
+    ctx.transport?.subscribe(
+      { cell: '+', cls: 'dr', type: 'dispatch', target: ctx.config.gateway.id },
+      ({ envelope }) => {
+        const body = DrDispatchBody.safeParse(envelope.body);
+        if (!body.success) {
+          ctx.metrics.messagesRejected.inc({ reason: 'schema' });
+          return;
+        }
+        this.drDispatch = { ...body.data, from: envelope.sender };
+      },
+    );
+  }
 
   tick(scale: TimeScale, ctx: RoleContext): Promise<void> | undefined {
+    if (scale === 'tertiary') return this.offer(ctx);
     if (scale !== 'secondary') return undefined;
     const reading = this.measure(ctx);
     if (!reading) return undefined;
@@ -21,6 +53,18 @@ export class ProsumerRole implements Role {
     return ctx.transport.publish('meter', 'reading', reading).then(() => {
       this.published++;
     });
+  }
+
+  /** The offer for the coming interval: persistence of the latest measured load and PV. */
+  private offer(ctx: RoleContext): Promise<void> | undefined {
+    const reading = this.measure(ctx);
+    if (!reading || !ctx.transport) return undefined;
+    this.lastOffer = {
+      loadW: Math.max(0, reading.loadW),
+      pvW: Math.max(0, reading.pvW),
+      flexibility: ctx.config.flexibility,
+    };
+    return ctx.transport.publish('mkt', 'offer', this.lastOffer);
   }
 
   /** Net consumption from the devices' fresh values; undefined when no device has one. */
@@ -43,6 +87,12 @@ export class ProsumerRole implements Role {
   }
 
   state(): Record<string, unknown> {
-    return { lastReading: this.last ?? null, readingsPublished: this.published };
+    return {
+      lastReading: this.last ?? null,
+      readingsPublished: this.published,
+      offer: this.lastOffer ?? null,
+      dispatch: this.dispatch ?? null,
+      drDispatch: this.drDispatch ?? null,
+    };
   }
 }

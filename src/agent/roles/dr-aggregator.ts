@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { clearDrAggregator, type DrClearing } from '../../trading/dr-aggregator.js';
+import type { TimeScale } from '../scheduler.js';
+import type { Role, RoleContext } from './role.js';
+
+/** What a provider receives: how much to curtail in the coming interval and at what price. */
+export const DrDispatchBody = z
+  .object({ interval: z.string(), curtailKWh: z.number(), price: z.number(), paid: z.number() })
+  .strict();
+
+/**
+ * The demand-response aggregator peer: every tertiary interval it clears its providers' curtailment
+ * offers against its buyer (the DSO or the wholesale market), sends each provider its share and the
+ * price it is paid, and keeps the clearing for settlement.
+ */
+export class DrAggregatorRole implements Role {
+  readonly name = 'dr-aggregator' as const;
+  private readonly clearings: (DrClearing & { interval: string })[] = [];
+
+  async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
+    const dr = ctx.config.dr;
+    if (scale !== 'tertiary' || !dr) return;
+    const interval = String(
+      Math.floor(ctx.clock.now() / ctx.config.scheduler.tertiaryMs) * ctx.config.scheduler.tertiaryMs,
+    );
+    const clearing = clearDrAggregator(ctx.config.gateway.id, dr.providers, dr.buyer);
+    this.clearings.push({ ...clearing, interval });
+    if (this.clearings.length > 96) this.clearings.shift();
+    ctx.log.info(
+      { interval, price: clearing.price, soldKWh: clearing.soldKWh, margin: clearing.aggregatorMargin },
+      'flexibility cleared',
+    );
+    if (!ctx.transport) return;
+    await Promise.all(
+      Object.entries(clearing.providers).map(([provider, share]) =>
+        ctx.transport!.publish(
+          'dr',
+          'dispatch',
+          { interval, curtailKWh: share.curtailedKWh, price: clearing.price, paid: share.paid },
+          { target: provider },
+        ),
+      ),
+    );
+  }
+
+  state(): Record<string, unknown> {
+    return { lastClearing: this.clearings.at(-1) ?? null, intervals: this.clearings.length };
+  }
+}
