@@ -18,13 +18,15 @@ td:first-child{width:32%} .kv{display:inline-block;margin-right:.8em} .sub{margi
 svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
 </style></head><body>
 <h1>p2p-edge</h1><div id="summary" class="dim">loading…</div>
-<div class="card" id="cellchart" hidden><h2>Voltage at each inverter gateway (pu)</h2><svg id="cellsvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="celllegend"></div></div>
+<div class="card" id="vchart" hidden><h2>Voltage at each inverter gateway (pu)</h2><svg id="vsvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="vlegend"></div></div>
+<div class="card" id="pchart" hidden><h2>Market price per MG trader (per kWh, first slot)</h2><svg id="psvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="plegend"></div></div>
 <div class="grid" id="gateways"></div>
 <script>
 const qs = new URLSearchParams(location.search); const token = qs.get('token');
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-const fmt = (v) => typeof v === 'number' ? (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : Array.isArray(v) ? v.map(fmt).join(' / ') : v === null || v === undefined ? '–' : esc(v);
-const kv = (k, v) => '<span class="kv">' + esc(k) + ' <b>' + fmt(v) + '</b></span>';
+const fmt = (v) => typeof v === 'number' ? (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3)) : Array.isArray(v) ? v.map((x) => x && typeof x === 'object' ? '<code>' + esc(JSON.stringify(x)) + '</code>' : fmt(x)).join(' / ') : v === null || v === undefined ? '–' : esc(v);
+const isTime = (k, v) => typeof v === 'number' && v > 1e12 && (k === 'ts' || k === 'session' || k === 'interval' || /At$/.test(k));
+const kv = (k, v) => '<span class="kv">' + esc(k) + ' <b>' + (isTime(k, v) ? new Date(v).toLocaleTimeString() : isTime(k, Number(v)) ? new Date(Number(v)).toLocaleTimeString() : fmt(v)) + '</b></span>';
 function fmtValue(v, depth) {
   if (v && typeof v === 'object' && !Array.isArray(v)) {
     if (depth > 2) return '<code>' + esc(JSON.stringify(v)).slice(0, 120) + '</code>';
@@ -51,6 +53,15 @@ function card(g) {
   return '<div class="card"><h2>' + esc(g.id) + ' <span class="dim">' + esc(g.kind) + ' · cell ' + esc(g.cell) + '</span></h2>' +
     '<table>' + devices + roles + '</table><div class="dim">peers: ' + (peers || 'none') + ' · comms: ' + esc(g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + '</div></div>';
 }
+function chart(gws, role, prefix, bounds, pad) {
+  const hist = gws.map((g) => ({ id: g.id, h: (g.roles && g.roles[role] && g.roles[role].history) || [] })).filter((x) => x.h.length > 1);
+  document.getElementById(prefix + 'chart').hidden = hist.length === 0;
+  if (!hist.length) return;
+  const all = hist.flatMap((x) => x.h.map((p) => p.v)).concat(bounds);
+  const lo = Math.min(...all) - pad, hi = Math.max(...all) + pad;
+  document.getElementById(prefix + 'svg').innerHTML = (bounds.length ? limits(lo, hi, bounds[0], bounds[1]) : '') + hist.map((x, i) => line(x.h, lo, hi, colours[i % colours.length])).join('');
+  document.getElementById(prefix + 'legend').innerHTML = hist.map((x, i) => '<span style="color:' + colours[i % colours.length] + '">■ ' + esc(x.id) + '</span>').join(' ') + ' · ' + fmt(lo) + ' – ' + fmt(hi);
+}
 async function refresh() {
   try {
     const r = await fetch('api/state', { headers: token ? { authorization: 'Bearer ' + token } : {} });
@@ -59,13 +70,8 @@ async function refresh() {
     const sim = s.simulation ? ' · simulated day ' + fmt(s.simulation.hourOfDay) + ' h, speed-up ' + s.simulation.speedup + '×' : '';
     document.getElementById('summary').textContent = gws.length + ' gateway(s)' + sim + ' · updated ' + new Date().toLocaleTimeString();
     document.getElementById('gateways').innerHTML = gws.map(card).join('');
-    const hist = gws.map((g) => ({ id: g.id, h: (g.roles && g.roles['voltage-agent'] && g.roles['voltage-agent'].history) || [] })).filter((x) => x.h.length > 1);
-    const chart = document.getElementById('cellchart'); chart.hidden = hist.length === 0;
-    if (hist.length) {
-      const all = hist.flatMap((x) => x.h.map((p) => p.v)); const lo = Math.min(0.94, ...all) - 0.005, hi = Math.max(1.06, ...all) + 0.005;
-      document.getElementById('cellsvg').innerHTML = limits(lo, hi, 0.95, 1.05) + hist.map((x, i) => line(x.h, lo, hi, colours[i % colours.length])).join('');
-      document.getElementById('celllegend').innerHTML = hist.map((x, i) => '<span style="color:' + colours[i % colours.length] + '">■ ' + esc(x.id) + '</span>').join(' ');
-    }
+    chart(gws, 'voltage-agent', 'v', [0.95, 1.05], 0.005);
+    chart(gws, 'mg-trader', 'p', [], 0.01);
   } catch (e) { document.getElementById('summary').textContent = 'no answer from the gateway: ' + e.message; }
 }
 refresh(); setInterval(refresh, 2000);
