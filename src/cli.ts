@@ -100,7 +100,10 @@ export function buildProgram(): Command {
     )
     .option('--rounds <n>', 'cap on gossip rounds', integer('--rounds'))
     .option('--seed <s>', 'random seed', integer('--seed'))
-    .action(() => notBuilt('voltage', 'voltage control'));
+    .action(async (o: { input: string; json?: boolean; method?: string; rounds?: number; seed?: number }) => {
+      const { voltageCommand } = await import('./control/voltage/voltage-command.js');
+      await voltageCommand(o);
+    });
 
   program
     .command('scan')

@@ -1,0 +1,74 @@
+import { solvePowerFlow } from '../../sim/powerflow/sweep.js';
+import { type InverterSpec, projectSetpoint, type VoltageProblem } from './problem.js';
+
+/**
+ * IEEE 1547-2018 Category B default curves, the local (primary) fallback when comms are lost.
+ * Volt-var: (0.92, +0.44), (0.98, 0), (1.02, 0), (1.08, −0.44) in pu of voltage and of the rating
+ * (positive = injecting VArs). Volt-watt: full power up to 1.06 pu, falling linearly to 0 at 1.10 pu.
+ * The rating is sRatedKVA, else max(pAvailableKW, qMaxKVAr / 0.44) (INTERFACES.md).
+ */
+export const VOLT_VAR_CAT_B: [number, number][] = [
+  [0.92, 0.44],
+  [0.98, 0],
+  [1.02, 0],
+  [1.08, -0.44],
+];
+export const VOLT_WATT_CAT_B: [number, number][] = [
+  [1.06, 1],
+  [1.1, 0],
+];
+
+export function piecewise(curve: readonly [number, number][], x: number): number {
+  if (x <= curve[0]![0]) return curve[0]![1];
+  for (let i = 1; i < curve.length; i++) {
+    const [x1, y1] = curve[i]!;
+    const [x0, y0] = curve[i - 1]!;
+    if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+  }
+  return curve[curve.length - 1]![1];
+}
+
+export function inverterRating(inv: InverterSpec): number {
+  return inv.sRatedKVA ?? Math.max(inv.pAvailableKW, inv.qMaxKVAr / 0.44);
+}
+
+/** Setpoints an inverter's own curves give at a voltage. */
+export function curveSetpoint(inv: InverterSpec, voltagePu: number): [number, number] {
+  const rating = inverterRating(inv);
+  const q = piecewise(VOLT_VAR_CAT_B, voltagePu) * rating;
+  const p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, voltagePu) * rating);
+  return projectSetpoint(inv, p, q);
+}
+
+/**
+ * Every inverter follows its own curves with the voltage at its bus; the feeder's response is found by
+ * damped fixed-point iteration with the power flow (the curves' open-loop time response is the
+ * inverter's own; this finds where they settle).
+ */
+export function voltVarVoltWatt(
+  problem: VoltageProblem,
+  maxSteps = 500,
+): { p: number[]; q: number[]; steps: number; converged: boolean } {
+  const p = problem.inverters.map((i) => i.pAvailableKW);
+  const q = problem.inverters.map(() => 0);
+  for (let step = 1; step <= maxSteps; step++) {
+    const extraKW = new Map<string, number>();
+    const extraKVAr = new Map<string, number>();
+    problem.inverters.forEach((inv, i) => {
+      extraKW.set(inv.bus, (extraKW.get(inv.bus) ?? 0) - p[i]!);
+      extraKVAr.set(inv.bus, (extraKVAr.get(inv.bus) ?? 0) - q[i]!);
+    });
+    const v = solvePowerFlow(problem.feeder, { extraKW, extraKVAr }).voltagesPu;
+    let moved = 0;
+    problem.inverters.forEach((inv, i) => {
+      const [tp, tq] = curveSetpoint(inv, v[inv.bus]!);
+      const np = p[i]! + 0.3 * (tp - p[i]!);
+      const nq = q[i]! + 0.3 * (tq - q[i]!);
+      moved = Math.max(moved, Math.abs(np - p[i]!), Math.abs(nq - q[i]!));
+      p[i] = np;
+      q[i] = nq;
+    });
+    if (moved < 1e-5) return { p, q, steps: step, converged: true };
+  }
+  return { p, q, steps: maxSteps, converged: false };
+}
