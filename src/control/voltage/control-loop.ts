@@ -18,6 +18,11 @@ export interface VoltageRunOptions {
   /** Fraction of agents that drop out (stop acting and gossiping, keep their last setpoint) at `dropoutAtStep`. */
   dropoutFraction?: number;
   dropoutAtStep?: number;
+  /**
+   * Reference mode for benchmarks: every agent sees the exact multipliers of all others (a coordinator)
+   * instead of gossiped estimates, so the run isolates what gossip costs.
+   */
+  exactMultipliers?: boolean;
 }
 
 export interface VoltageRunResult {
@@ -79,9 +84,16 @@ class VoltageAgent {
     this.setOwn(Math.max(0, voltagePu - vMax) - Math.max(0, vMin - voltagePu));
   }
 
+  get entry(): number {
+    return this.own;
+  }
+
+  /** Entries of all agents, when a coordinator shares them exactly (reference runs only). */
+  exact: number[] | undefined;
+
   /** Σ_k entry_k · dV_k/dx_i with the gossiped entries. */
   private weighted(): { p: number; q: number } {
-    const estimate = this.gossip.estimate();
+    const estimate = this.exact ? this.exact.map((e) => e / this.n) : this.gossip.estimate();
     let p = 0;
     let q = 0;
     for (let k = 0; k < this.n; k++) {
@@ -208,6 +220,10 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
         byId.get(m.from)!.gossip.acknowledged(m.seq);
       }
       rounds++;
+    }
+    if (options.exactMultipliers) {
+      const entries = agents.map((a) => a.entry);
+      for (const a of agents) a.exact = entries;
     }
     const before = agents.map((a) => [a.p, a.q]);
     active.forEach((a) => {
