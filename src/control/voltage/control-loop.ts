@@ -1,6 +1,6 @@
-import { solvePowerFlow } from '../../sim/powerflow/sweep.js';
 import { seededRandom } from '../../trading/prng.js';
 import { PushSumNode } from '../pushsum/push-sum.js';
+import { voltagesWithSetpoints } from './feeder-response.js';
 import { type InverterSpec, projectSetpoint, setpointCost, type VoltageProblem } from './problem.js';
 import { feederSensitivities, type Sensitivities } from './sensitivity.js';
 import { voltVarVoltWatt } from './volt-var.js';
@@ -119,16 +119,6 @@ class VoltageAgent {
   }
 }
 
-function voltagesWith(problem: VoltageProblem, p: readonly number[], q: readonly number[]) {
-  const extraKW = new Map<string, number>();
-  const extraKVAr = new Map<string, number>();
-  problem.inverters.forEach((inv, i) => {
-    extraKW.set(inv.bus, (extraKW.get(inv.bus) ?? 0) - p[i]!);
-    extraKVAr.set(inv.bus, (extraKVAr.get(inv.bus) ?? 0) - q[i]!);
-  });
-  return solvePowerFlow(problem.feeder, { extraKW, extraKVAr }).voltagesPu;
-}
-
 function result(
   problem: VoltageProblem,
   method: VoltageMethod,
@@ -136,7 +126,7 @@ function result(
   q: number[],
   run: { converged: boolean; rounds: number; messages: number; steps: number },
 ): VoltageRunResult {
-  const v = Object.values(voltagesWith(problem, p, q));
+  const v = Object.values(voltagesWithSetpoints(problem, p, q));
   return {
     method,
     ...run,
@@ -200,7 +190,7 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
       for (let k = 0; k < count; k++) agents[Math.floor(random() * n)]!.active = false;
     }
     const active = agents.filter((a) => a.active);
-    const v = voltagesWith(
+    const v = voltagesWithSetpoints(
       problem,
       agents.map((a) => a.p),
       agents.map((a) => a.q),

@@ -1,4 +1,4 @@
-import { solvePowerFlow } from '../../sim/powerflow/sweep.js';
+import { voltagesWithSetpoints } from './feeder-response.js';
 import { type InverterSpec, projectSetpoint, type VoltageProblem } from './problem.js';
 
 /**
@@ -52,13 +52,7 @@ export function voltVarVoltWatt(
   const p = problem.inverters.map((i) => i.pAvailableKW);
   const q = problem.inverters.map(() => 0);
   for (let step = 1; step <= maxSteps; step++) {
-    const extraKW = new Map<string, number>();
-    const extraKVAr = new Map<string, number>();
-    problem.inverters.forEach((inv, i) => {
-      extraKW.set(inv.bus, (extraKW.get(inv.bus) ?? 0) - p[i]!);
-      extraKVAr.set(inv.bus, (extraKVAr.get(inv.bus) ?? 0) - q[i]!);
-    });
-    const v = solvePowerFlow(problem.feeder, { extraKW, extraKVAr }).voltagesPu;
+    const v = voltagesWithSetpoints(problem, p, q);
     let moved = 0;
     problem.inverters.forEach((inv, i) => {
       const [tp, tq] = curveSetpoint(inv, v[inv.bus]!);
