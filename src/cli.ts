@@ -44,7 +44,7 @@ export function buildProgram(): Command {
 
   program
     .command('start')
-    .description('run the demo: a simulated cell with its gateways, an embedded MQTT broker and the status page')
+    .description('run the demo: two simulated cells with their gateways, an embedded MQTT broker and the status page')
     .option('--host <addr>', 'status page address', '127.0.0.1')
     .option('--port <n>', 'status page port (0 = off)', integer('--port'), 8080)
     .option(
