@@ -199,6 +199,15 @@ export const GatewayConfig = z
       .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
+    /**
+     * How the voltage agent acts on the gateway's inverters: `volt-var` applies the IEEE 1547-2018
+     * Category B volt-var and volt-watt curves locally (primary level, no comms needed); `monitor` only
+     * watches.
+     */
+    voltageControl: z
+      .object({ method: z.enum(['volt-var', 'monitor']).default('volt-var') })
+      .strict()
+      .default({ method: 'volt-var' }),
     /** Where state that must survive a restart is kept. */
     stateDir: z.string().min(1).default('./var'),
     log: z

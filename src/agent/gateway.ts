@@ -72,6 +72,7 @@ export class Gateway {
       metrics: this.metrics,
       transport: deps.transport,
       image: () => this.image.snapshot(),
+      devices: this.devices,
     };
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),

@@ -38,7 +38,7 @@ export function buildDevices(config: GatewayConfig, clock: Clock, cell?: Simulat
   const needsCell = config.devices.some((d) => d.driver === 'simulated');
   const sim = cell ?? (needsCell ? standaloneCell(config, clock) : undefined);
   return config.devices.map((d): Device => {
-    if (d.driver === 'simulated' && sim) return new SimulatedDevice(d.id, d.kind, sim);
+    if (d.driver === 'simulated' && sim) return new SimulatedDevice(d.id, d.kind, sim, d.ratedW);
     throw new P2PError(ErrorCode.config, `devices: driver "${d.driver}" of ${d.id} is not available in this build`, {
       field: 'devices',
     });

@@ -14,6 +14,17 @@ export interface Device {
   /** Reads every point once. Rejects with a P2PError when the device does not answer. */
   poll(now: number): Promise<Record<string, PointData>>;
   close(): Promise<void>;
+  /** Present on devices that take power setpoints (the Inverter capability). */
+  inverter?: InverterControl;
+}
+
+/** The Inverter capability: what a controller may set on an inverter. */
+export interface InverterControl {
+  readonly ratedW: number;
+  /** Active power limit as % of the rating (100 = none). */
+  setActivePowerLimitPct(pct: number): Promise<void>;
+  /** Reactive power setpoint; positive = injecting VArs (raises the voltage). */
+  setReactivePowerVAr(vAr: number): Promise<void>;
 }
 
 /** Point names shared by drivers, with units (signs as in the interface contract). */
@@ -30,4 +41,6 @@ export const Points = {
   energyExportWh: 'energyExportWh',
   /** Inverter active power limit as % of rating (100 = none). */
   limitPct: 'limitPct',
+  /** PV power available before any limit, W. */
+  availablePowerW: 'availablePowerW',
 } as const;

@@ -11,12 +11,15 @@ interface SimDevice {
   /** Per-device variation so that the houses of a feeder are not identical. */
   scale: number;
   limitPct: number;
+  /** Reactive power the inverter injects (positive raises the voltage). */
+  reactiveVAr: number;
   energyWh: number;
   lastMs: number;
 }
 
 export interface DeviceReading {
   powerW: number;
+  reactiveVAr: number;
   voltagePu: number;
   energyWh: number;
   limitPct: number;
@@ -48,7 +51,7 @@ export class SimulatedCell {
     d: { id: string; kind: SimulatedDeviceKind; bus: string; ratedW: number; scale?: number },
     now: number,
   ): void {
-    this.devices.set(d.id, { ...d, scale: d.scale ?? 1, limitPct: 100, energyWh: 0, lastMs: now });
+    this.devices.set(d.id, { ...d, scale: d.scale ?? 1, limitPct: 100, reactiveVAr: 0, energyWh: 0, lastMs: now });
   }
 
   has(id: string): boolean {
@@ -65,20 +68,34 @@ export class SimulatedCell {
     if (d) d.limitPct = Math.min(100, Math.max(0, pct));
   }
 
+  /** What a PV inverter could produce now without its limit, W. */
+  availableW(id: string, now: number): number {
+    const d = this.devices.get(id);
+    return d && d.kind === 'pv-inverter' ? pvShape(this.day.hourAt(now)) * d.scale * d.ratedW : 0;
+  }
+
   private powerW(d: SimDevice, hour: number): number {
     if (d.kind === 'pv-inverter') return Math.min(pvShape(hour) * d.scale, d.limitPct / 100) * d.ratedW;
     return householdShape(hour) * d.scale * d.ratedW;
+  }
+
+  /** Sets an inverter's reactive power (positive = injecting, raising the voltage), within ±its rating. */
+  setReactiveVAr(id: string, vAr: number): void {
+    const d = this.devices.get(id);
+    if (d) d.reactiveVAr = Math.min(d.ratedW, Math.max(-d.ratedW, vAr));
   }
 
   /** Bus voltages (pu) with every device at its power for `now`. */
   voltages(now: number): Map<string, number> {
     const hour = this.day.hourAt(now);
     const load = new Map<string, number>();
+    const loadVAr = new Map<string, number>();
     for (const d of this.devices.values()) {
       const p = this.powerW(d, hour);
       load.set(d.bus, (load.get(d.bus) ?? 0) + (d.kind === 'pv-inverter' ? -p : p));
+      loadVAr.set(d.bus, (loadVAr.get(d.bus) ?? 0) - d.reactiveVAr);
     }
-    return this.feeder.solve(load);
+    return this.feeder.solve(load, loadVAr);
   }
 
   read(id: string, now: number): DeviceReading | undefined {
@@ -87,7 +104,13 @@ export class SimulatedCell {
     const powerW = this.powerW(d, this.day.hourAt(now));
     d.energyWh += (powerW * Math.max(0, now - d.lastMs)) / 3_600_000;
     d.lastMs = now;
-    return { powerW, voltagePu: this.voltages(now).get(d.bus) ?? 1, energyWh: d.energyWh, limitPct: d.limitPct };
+    return {
+      powerW,
+      reactiveVAr: d.reactiveVAr,
+      voltagePu: this.voltages(now).get(d.bus) ?? 1,
+      energyWh: d.energyWh,
+      limitPct: d.limitPct,
+    };
   }
 
   static phaseVolts(voltagePu: number): number {

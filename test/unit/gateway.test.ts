@@ -140,3 +140,35 @@ describe('Gateway', () => {
     await Promise.all([inv.stop(), inv.stop()]);
   });
 });
+
+describe('voltage agent acting through the Inverter capability', () => {
+  async function voltageAfter(method: 'volt-var' | 'monitor') {
+    const clock = new VirtualClock(NOON);
+    const cell = new SimulatedCell(demoFeeder(2, { r: 0.25, x: 0.1 }), new CompressedDay(clock.now(), 1, 12));
+    const config = gatewayConfig({
+      gateway: { id: 'inv-v', kind: 'inverter', cell: 'c1', bus: 'b2' },
+      devices: [{ id: 'pv', driver: 'simulated', kind: 'pv-inverter', ratedW: 12_000, bus: 'b2' }],
+      voltageControl: { method },
+      stateDir: tmp.dir,
+    });
+    cell.addDevice({ id: 'pv', kind: 'pv-inverter', bus: 'b2', ratedW: 12_000 }, clock.now());
+    const g = new Gateway(config, { clock, log, devices: [new SimulatedDevice('pv', 'pv-inverter', cell, 12_000)] });
+    await g.start();
+    await clock.advance(30_000);
+    const state = g.state();
+    await g.stop();
+    return {
+      v: (state.roles['voltage-agent'] as { voltagePu: number }).voltagePu,
+      q: state.devices.pv?.points.reactivePowerVAr?.value as number,
+    };
+  }
+
+  it('IEEE 1547 volt-var absorbs VArs at high voltage and lowers it', async () => {
+    const monitored = await voltageAfter('monitor');
+    const controlled = await voltageAfter('volt-var');
+    expect(monitored.v).toBeGreaterThan(1.05); // 12 kW of noon PV at the end of a weak feeder
+    expect(monitored.q).toBe(0);
+    expect(controlled.q).toBeLessThan(-500);
+    expect(controlled.v).toBeLessThan(monitored.v - 0.002);
+  });
+});

@@ -51,11 +51,17 @@ describe('IEEE 1547-2018 Category B curves', () => {
     expect(piecewise(VOLT_VAR_CAT_B, 1.05)).toBeCloseTo(-0.22, 12);
     expect(piecewise(VOLT_VAR_CAT_B, 0.9)).toBeCloseTo(0.44, 12);
   });
-  it('volt-watt: full power to 1.06 pu, half at 1.08, none at 1.10', () => {
-    const inv = { id: 'x', bus: 'b', pAvailableKW: 10, qMaxKVAr: 10, qWeight: 1, sRatedKVA: 10 };
+  it('volt-watt: full power to 1.06 pu, half at 1.08, none at 1.10 (rating = max(pAvailable, qMax / 0.44))', () => {
+    const inv = { id: 'x', bus: 'b', pAvailableKW: 10, qMaxKVAr: 4.4, qWeight: 1 };
     expect(curveSetpoint(inv, 1.06)[0]).toBeCloseTo(10, 9);
     expect(curveSetpoint(inv, 1.08)[0]).toBeCloseTo(5, 9);
     expect(curveSetpoint(inv, 1.11)[0]).toBe(0);
+  });
+  it('within a kVA rating, reactive power has priority over active power', () => {
+    const inv = { id: 'x', bus: 'b', pAvailableKW: 10, qMaxKVAr: 4.4, qWeight: 1, sRatedKVA: 10 };
+    const [p, q] = curveSetpoint(inv, 1.06); // volt-var asks −0.44 × 10 × (1.06 − 1.02)/0.06 = −2.933 kVAr
+    expect(q).toBeCloseTo(-2.9333, 4);
+    expect(p).toBeCloseTo(Math.sqrt(100 - q * q), 9);
   });
 });
 

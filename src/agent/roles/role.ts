@@ -2,6 +2,7 @@ import type { Transport } from '../../comms/transport.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
+import type { Device } from '../../drivers/device.js';
 import type { GatewayConfig, RoleName } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
@@ -16,6 +17,8 @@ export interface RoleContext {
   readonly transport: Transport | undefined;
   /** The process image frozen at the start of the current primary cycle. */
   image(): ProcessImageSnapshot;
+  /** The gateway's devices, for roles that write setpoints through their capabilities. */
+  readonly devices?: readonly Device[];
 }
 
 /**

@@ -1,10 +1,14 @@
+import { curveSetpoint } from '../../control/voltage/volt-var.js';
+import { errorMessage } from '../../core/errors.js';
 import { Points } from '../../drivers/device.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
 
 /**
- * Watches the voltage at the gateway's bus against the configured limits: how often and how long it
- * was out of bounds and the worst value seen. (Setpoint control by gossip joins with the control work.)
+ * Watches the voltage at the gateway's bus against the configured limits (how often and how long it
+ * was out of bounds, the worst value seen) and, with `voltageControl.method: volt-var`, acts on the
+ * gateway's inverters through their Inverter capability with the IEEE 1547-2018 Category B volt-var
+ * and volt-watt curves, filtered like an inverter's open-loop response (30 % of the step per cycle).
  */
 export class VoltageAgentRole implements Role {
   readonly name = 'voltage-agent' as const;
@@ -16,9 +20,49 @@ export class VoltageAgentRole implements Role {
   private worstLowPu = Number.POSITIVE_INFINITY;
   private readonly history: { ts: number; v: number }[] = [];
   private lastTickMs = 0;
+  /** Setpoints applied per inverter device. */
+  private readonly applied = new Map<string, { pKW: number; qKVAr: number; limitPct: number }>();
 
-  tick(scale: TimeScale, ctx: RoleContext): void {
+  async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
     if (scale !== 'primary') return;
+    this.watch(ctx);
+    if (ctx.config.voltageControl.method === 'volt-var') await this.applyCurves(ctx);
+  }
+
+  /** Moves each controllable inverter towards the setpoint its curves give at its voltage. */
+  private async applyCurves(ctx: RoleContext): Promise<void> {
+    const image = ctx.image();
+    for (const device of ctx.devices ?? []) {
+      const control = device.inverter;
+      const v = image.number(`${device.id}.${Points.voltagePu}`);
+      const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
+      if (!control || v === undefined || availableW === undefined || control.ratedW <= 0) continue;
+      const ratedKVA = control.ratedW / 1000;
+      const spec = {
+        id: device.id,
+        bus: '',
+        pAvailableKW: availableW / 1000,
+        qMaxKVAr: 0.44 * ratedKVA,
+        qWeight: 1,
+        sRatedKVA: ratedKVA,
+      };
+      const [targetP, targetQ] = curveSetpoint(spec, v);
+      const last = this.applied.get(device.id) ?? { pKW: spec.pAvailableKW, qKVAr: 0, limitPct: 100 };
+      const pKW = last.pKW + 0.3 * (targetP - last.pKW);
+      const qKVAr = last.qKVAr + 0.3 * (targetQ - last.qKVAr);
+      // A limit only where the curve asks for less than is available; 100 % otherwise.
+      const limitPct = targetP < spec.pAvailableKW - 1e-6 ? Math.min(100, (100 * pKW) / ratedKVA) : 100;
+      try {
+        if (Math.abs(limitPct - last.limitPct) > 0.1) await control.setActivePowerLimitPct(limitPct);
+        if (Math.abs(qKVAr - last.qKVAr) > 0.005) await control.setReactivePowerVAr(qKVAr * 1000);
+        this.applied.set(device.id, { pKW, qKVAr, limitPct });
+      } catch (err) {
+        ctx.log.warn({ device: device.id, err: errorMessage(err) }, 'setpoint not written');
+      }
+    }
+  }
+
+  private watch(ctx: RoleContext): void {
     const now = ctx.clock.now();
     this.lastTickMs = now;
     const image = ctx.image();
@@ -58,6 +102,7 @@ export class VoltageAgentRole implements Role {
       inViolation: this.inViolationSince !== undefined,
       worstHighPu: this.worstHighPu || null,
       worstLowPu: Number.isFinite(this.worstLowPu) ? this.worstLowPu : null,
+      setpoints: Object.fromEntries(this.applied),
       history: this.history,
     };
   }

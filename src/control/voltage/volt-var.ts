@@ -32,11 +32,15 @@ export function inverterRating(inv: InverterSpec): number {
   return inv.sRatedKVA ?? Math.max(inv.pAvailableKW, inv.qMaxKVAr / 0.44);
 }
 
-/** Setpoints an inverter's own curves give at a voltage. */
+/**
+ * Setpoints an inverter's own curves give at a voltage. Within the kVA rating reactive power has
+ * priority: active power gives way to the VArs the volt-var curve asks for.
+ */
 export function curveSetpoint(inv: InverterSpec, voltagePu: number): [number, number] {
   const rating = inverterRating(inv);
-  const q = piecewise(VOLT_VAR_CAT_B, voltagePu) * rating;
-  const p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, voltagePu) * rating);
+  const q = Math.min(Math.max(piecewise(VOLT_VAR_CAT_B, voltagePu) * rating, -inv.qMaxKVAr), inv.qMaxKVAr);
+  let p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, voltagePu) * rating);
+  if (inv.sRatedKVA !== undefined) p = Math.min(p, Math.sqrt(Math.max(0, inv.sRatedKVA ** 2 - q ** 2)));
   return projectSetpoint(inv, p, q);
 }
 
