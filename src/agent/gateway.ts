@@ -73,6 +73,7 @@ export class Gateway {
       transport: deps.transport,
       image: () => this.image.snapshot(),
       devices: this.devices,
+      shared: {},
     };
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),

@@ -144,11 +144,26 @@ export class MgTraderRole implements Role {
         ? { export: { a: market.gridExport.a, b: market.gridExport.b, max: market.gridExport.maxKWh } }
         : {}),
     };
+    // The coupling agent's limits cap what the cell may import or export through its transformer.
+    const limits = ctx.shared.cellLimits;
+    if (limits) {
+      if (grid.import) grid.import = { ...grid.import, max: Math.min(grid.import.max, limits.importKWh) };
+      if (grid.export) grid.export = { ...grid.export, max: Math.min(grid.export.max, limits.exportKWh) };
+    }
+    const neighbours = market.neighbours.map((n) =>
+      limits
+        ? {
+            ...n,
+            sendCapacityKWh: Math.min(n.sendCapacityKWh, limits.exportKWh),
+            receiveCapacityKWh: Math.min(n.receiveCapacityKWh, limits.importKWh),
+          }
+        : n,
+    );
     const { agent, owners } = aggregateProsumers(ctx.config.gateway.id, [own, ...offers], T, grid);
     const compiled = compileModel(TradeInputSchema.parse({ horizon: T, slotHours, agents: [agent] }), undefined, false)
       .agents[0]!;
     const demandKWh = compiled.demand;
-    const model = localTradeModel(compiled, market.neighbours, T, slotHours);
+    const model = localTradeModel(compiled, neighbours, T, slotHours);
     const session = new MarketSession(sessionId, model, market.algorithm, market.maxRounds, market.tolerance);
     this.session = session;
     const sendPrices = () =>

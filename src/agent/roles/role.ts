@@ -1,4 +1,5 @@
 import type { Transport } from '../../comms/transport.js';
+import type { CellLimits } from '../../control/coupling.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
@@ -19,6 +20,13 @@ export interface RoleContext {
   image(): ProcessImageSnapshot;
   /** The gateway's devices, for roles that write setpoints through their capabilities. */
   readonly devices?: readonly Device[];
+  /** What roles of the same gateway hand each other (the coupling agent's limits to the MG trader). */
+  readonly shared: SharedRoleState;
+}
+
+export interface SharedRoleState {
+  /** Energy the cell may import / export per market slot (set by the coupling agent). */
+  cellLimits?: CellLimits;
 }
 
 /**
