@@ -136,13 +136,13 @@ export function buildProgram(): Command {
     .description('re-check the hash chain and every signature')
     .requiredOption('--db <file>', 'ledger database (SQLite)')
     .option('--json', 'print the result as one JSON document')
-    .action(() => notBuilt('ledger verify', 'trading platform ledger'));
+    .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerVerifyCommand(o));
   ledger
     .command('export')
     .description('write every entry to stdout')
     .requiredOption('--db <file>', 'ledger database (SQLite)')
     .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
-    .action(() => notBuilt('ledger export', 'trading platform ledger'));
+    .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerExportCommand(o));
 
   program
     .command('bench')
@@ -177,7 +177,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that completes but reports a failed check (ledger verify) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are not errors; every other usage error is bad input.
