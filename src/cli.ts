@@ -144,6 +144,19 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
     .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerExportCommand(o));
 
+  const platform = program.command('platform').description('the trading platform: members, contracts, settlements');
+  for (const table of ['members', 'contracts', 'settlements'] as const) {
+    platform
+      .command(table)
+      .description(`the platform's ${table}`)
+      .command('list')
+      .description(`list every one of the platform's ${table}`)
+      .requiredOption('--db <file>', 'platform database (SQLite, the same file as the ledger)')
+      .option('--json', 'print JSON (the default format)')
+      .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
+      .action(async (o) => (await import('./platform/platform-command.js')).platformListCommand(table, o));
+  }
+
   program
     .command('bench')
     .description('a whole hardware-in-the-loop bench on this machine, with a KPI report')
@@ -170,11 +183,11 @@ export function buildProgram(): Command {
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  for (const sub of program.commands) {
-    sub.exitOverride();
-    for (const s of sub.commands) s.exitOverride();
-  }
+  const overrideExit = (cmd: Command): void => {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) overrideExit(sub);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     // A command that completes but reports a failed check (ledger verify) sets process.exitCode.

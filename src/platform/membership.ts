@@ -49,7 +49,8 @@ function inputError(message: string, field?: string): P2PError {
 export class Membership {
   constructor(
     private readonly db: SqliteDatabase,
-    private readonly operator: { id: string; privateKey: string },
+    /** Needed only to issue the signed list; listing works without it. */
+    private readonly operator: { id: string; privateKey: string } | undefined,
     private readonly nowMs: () => number,
   ) {
     db.exec(SCHEMA);
@@ -113,6 +114,11 @@ export class Membership {
 
   /** The members list signed by the operator: every admitted member with its status (pending ones are not in it). */
   membersList(): MembersList {
+    const operator = this.operator;
+    if (!operator)
+      throw new P2PError(ErrorCode.config, 'issuing the members list needs the operator key', {
+        component: 'membership',
+      });
     const members = this.list()
       .filter((m) => m.status !== 'pending')
       .map((m) => ({
@@ -123,7 +129,7 @@ export class Membership {
         status: m.status as Member['status'],
       }));
     return signMembersList(
-      { v: 1, operator: this.operator.id, serial: this.serial(), issuedAt: this.nowMs(), members },
+      { v: 1, operator: operator.id, serial: this.serial(), issuedAt: this.nowMs(), members },
       this.operator.privateKey,
     );
   }

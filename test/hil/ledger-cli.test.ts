@@ -89,3 +89,28 @@ describe('p2p-edge ledger', () => {
     );
   });
 });
+
+describe('p2p-edge platform ... list', () => {
+  it('lists members as JSON and CSV from the platform database; a missing database exits 2', async () => {
+    const file = join(tmp.dir, 'platform.db');
+    const ledger = Ledger.open(file);
+    const { Membership } = await import('../../src/platform/membership.js');
+    const m = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
+    m.register({ id: 'house-1', publicKey: seller.publicKey, role: 'prosumer', cell: 'c1' });
+    m.register({ id: 'agg', publicKey: buyer.publicKey, role: 'aggregator', cell: 'c1' });
+    m.admit('agg');
+    ledger.close();
+    const json = await runCli(['platform', 'members', 'list', '--db', file, '--json']);
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as { id: string; status: string }[]).map((r) => [r.id, r.status])).toEqual([
+      ['agg', 'active'],
+      ['house-1', 'pending'],
+    ]);
+    const csv = await runCli(['platform', 'members', 'list', '--db', file, '--format', 'csv']);
+    expect(csv.stdout.split('\n')[0]).toBe('id,publicKey,role,cell,status,changedAtSerial');
+    expect(csv.stdout).toContain(`house-1,${seller.publicKey},prosumer,c1,pending,0`);
+    const settlements = await runCli(['platform', 'settlements', 'list', '--db', file, '--json']);
+    expect(JSON.parse(settlements.stdout)).toEqual([]);
+    expect((await runCli(['platform', 'contracts', 'list', '--db', join(tmp.dir, 'none.db')])).code).toBe(2);
+  });
+});
