@@ -157,6 +157,15 @@ export function buildProgram(): Command {
       .action(async (o) => (await import('./platform/platform-command.js')).platformListCommand(table, o));
   }
 
+  platform
+    .command('serve')
+    .description('the read-only platform HTTP JSON API (loopback unless a token is set)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'TCP port (0: any free one)', '0')
+    .option('--token <token>', 'bearer token required on every request (or P2P_EDGE_PLATFORM_TOKEN)')
+    .action(async (o) => (await import('./platform/platform-command.js')).platformServeCommand(o));
+
   program
     .command('bench')
     .description('a whole hardware-in-the-loop bench on this machine, with a KPI report')

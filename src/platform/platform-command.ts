@@ -52,3 +52,31 @@ export function platformListCommand(table: PlatformTable, options: { db: string;
     ledger.close();
   }
 }
+
+/** `p2p-edge platform serve --db FILE [--host H] [--port P] [--token T]`: the read-only API until SIGINT/SIGTERM. */
+export async function platformServeCommand(options: {
+  db: string;
+  host: string;
+  port: string;
+  token?: string;
+}): Promise<void> {
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new P2PError(ErrorCode.input, `--port must be 0..65535 (got ${options.port})`, {
+      component: 'platform',
+      field: '--port',
+    });
+  }
+  const { PlatformApiServer } = await import('./api-server.js');
+  const ledger = Ledger.open(options.db);
+  const token = options.token ?? process.env.P2P_EDGE_PLATFORM_TOKEN;
+  const api = new PlatformApiServer({ ledger, host: options.host, port, token });
+  const address = await api.listen();
+  process.stderr.write(`platform API listening on http://${address.address}:${address.port}/\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await api.close();
+  ledger.close();
+}

@@ -114,3 +114,23 @@ describe('p2p-edge platform ... list', () => {
     expect((await runCli(['platform', 'contracts', 'list', '--db', join(tmp.dir, 'none.db')])).code).toBe(2);
   });
 });
+
+describe('p2p-edge platform serve', () => {
+  it('serves the API on a free loopback port and stops on SIGTERM', async () => {
+    const { eventually, startCli } = await import('../helpers/net.js');
+    const file = makeLedger('serve.db');
+    const cli = startCli(['platform', 'serve', '--db', file, '--token', 'tok-123']);
+    try {
+      const url = await eventually(() => {
+        const m = /listening on (http:\/\/[^\s]+)/.exec(cli.output());
+        if (!m?.[1]) throw new Error('not listening yet');
+        return m[1];
+      }, 15_000);
+      const r = await fetch(`${url}api/ledger/verify`, { headers: { authorization: 'Bearer tok-123' } });
+      expect(await r.json()).toEqual({ entries: 3, ok: true, firstBad: null });
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect(await cli.exited).toBe(0);
+  });
+});
