@@ -134,3 +134,14 @@ describe('p2p-edge platform serve', () => {
     expect(await cli.exited).toBe(0);
   });
 });
+
+describe('p2p-edge ledger on a file that is not a database', () => {
+  it('exits 2 naming the file', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const file = join(tmp.dir, 'not-a-db.db');
+    writeFileSync(file, 'this is not SQLite, just some text that is long enough to have a header\n'.repeat(20));
+    const r = await runCli(['ledger', 'verify', '--db', file, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(file);
+  });
+});

@@ -52,7 +52,16 @@ export function openDatabase(file: string, options: { mustExist?: boolean } = {}
       cause: err,
     });
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  } catch (err) {
+    db.close();
+    throw new P2PError(ErrorCode.input, `${file} is not a usable SQLite database: ${(err as Error).message}`, {
+      component: 'ledger',
+      file,
+      cause: err,
+    });
+  }
   return db;
 }
