@@ -147,13 +147,35 @@ export function buildProgram(): Command {
     .description('re-check the hash chain and every signature')
     .requiredOption('--db <file>', 'ledger database (SQLite)')
     .option('--json', 'print the result as one JSON document')
-    .action(() => notBuilt('ledger verify', 'trading platform ledger'));
+    .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerVerifyCommand(o));
   ledger
     .command('export')
     .description('write every entry to stdout')
     .requiredOption('--db <file>', 'ledger database (SQLite)')
     .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
-    .action(() => notBuilt('ledger export', 'trading platform ledger'));
+    .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerExportCommand(o));
+
+  const platform = program.command('platform').description('the trading platform: members, contracts, settlements');
+  for (const table of ['members', 'contracts', 'settlements'] as const) {
+    platform
+      .command(table)
+      .description(`the platform's ${table}`)
+      .command('list')
+      .description(`list every one of the platform's ${table}`)
+      .requiredOption('--db <file>', 'platform database (SQLite, the same file as the ledger)')
+      .option('--json', 'print JSON (the default format)')
+      .addOption(new Option('--format <f>', 'output format').choices(['csv', 'json']).default('json'))
+      .action(async (o) => (await import('./platform/platform-command.js')).platformListCommand(table, o));
+  }
+
+  platform
+    .command('serve')
+    .description('the read-only platform HTTP JSON API (loopback unless a token is set)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'TCP port (0: any free one)', '0')
+    .option('--token <token>', 'bearer token required on every request (or P2P_EDGE_PLATFORM_TOKEN)')
+    .action(async (o) => (await import('./platform/platform-command.js')).platformServeCommand(o));
 
   program
     .command('bench')
@@ -181,14 +203,15 @@ export function buildProgram(): Command {
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  for (const sub of program.commands) {
-    sub.exitOverride();
-    for (const s of sub.commands) s.exitOverride();
-  }
+  const overrideExit = (cmd: Command): void => {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) overrideExit(sub);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that completes but reports a failed check (ledger verify) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are not errors; every other usage error is bad input.

@@ -1,0 +1,297 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ErrorCode, P2PError } from '../../core/errors.js';
+import { canonicalJson, signCanonical, verifyCanonical } from '../../core/signing.js';
+import { openDatabase, type SqliteDatabase } from './sqlite.js';
+
+/**
+ * The platform's append-only ledger. Every entry is hash-chained to the one before it and signed by
+ * each party it binds; `verify` re-checks the whole chain from the stored bytes.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export const LedgerParty = z
+  .object({ id: z.string().min(1), publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/) })
+  .strict();
+export type LedgerParty = z.infer<typeof LedgerParty>;
+
+/** What is hashed and signed: everything about an entry except its hash and signatures. */
+export interface LedgerBody {
+  index: number;
+  /** ISO 8601 UTC. */
+  time: string;
+  kind: string;
+  parties: LedgerParty[];
+  /** Money per party id (positive: the party is owed), in the platform's currency unit. */
+  amounts: Record<string, number>;
+  payload: unknown;
+  prevHash: string;
+}
+
+export interface LedgerEntry extends LedgerBody {
+  hash: string;
+  /** Signature per party id over the canonical JSON of the body. */
+  signatures: Record<string, string>;
+}
+
+export interface LedgerDraftInput {
+  time: string;
+  kind: string;
+  parties: LedgerParty[];
+  amounts?: Record<string, number>;
+  payload?: unknown;
+}
+
+export type LedgerCheck = 'hash' | 'signature' | 'order';
+export interface VerifyResult {
+  entries: number;
+  ok: boolean;
+  firstBad: null | { index: number; check: LedgerCheck };
+}
+
+export function entryHash(body: LedgerBody): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+export function signBody(body: LedgerBody, privateKey: string): string {
+  return signCanonical(body, privateKey);
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ledger_entries (
+  seq INTEGER PRIMARY KEY,
+  idx INTEGER NOT NULL,
+  time TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  parties TEXT NOT NULL,
+  amounts TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  signatures TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  entries INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+`;
+
+interface Row {
+  seq: number;
+  idx: number;
+  time: string;
+  kind: string;
+  parties: string;
+  amounts: string;
+  payload: string;
+  prev_hash: string;
+  hash: string;
+  signatures: string;
+}
+
+function fail(message: string, field?: string): P2PError {
+  return new P2PError(ErrorCode.input, message, { component: 'ledger', ...(field ? { field } : {}) });
+}
+
+function isoTime(time: string): number {
+  const ms = Date.parse(time);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(time) || Number.isNaN(ms)) throw fail(`time must be ISO 8601 (got ${time})`, 'time');
+  return ms;
+}
+
+export class Ledger {
+  private constructor(
+    readonly db: SqliteDatabase,
+    readonly file: string,
+  ) {}
+
+  /** Opens (and creates, unless `mustExist`) a ledger database. */
+  static open(file: string, options: { mustExist?: boolean } = {}): Ledger {
+    const db = openDatabase(file, options);
+    db.exec(SCHEMA);
+    return new Ledger(db, file);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private lastRow(): Row | undefined {
+    return this.db.prepare('SELECT * FROM ledger_entries ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
+  }
+
+  /** The body the next entry would have; the parties sign it (possibly on their own gateways). */
+  draft(input: LedgerDraftInput): LedgerBody {
+    const last = this.lastRow();
+    const parties = input.parties.map((p, i) => {
+      const r = LedgerParty.safeParse(p);
+      if (!r.success) throw fail(`parties[${i}]: ${r.error.issues[0]?.message}`, `parties[${i}]`);
+      return r.data;
+    });
+    isoTime(input.time);
+    return {
+      index: last ? last.idx + 1 : 0,
+      time: input.time,
+      kind: input.kind,
+      parties,
+      amounts: input.amounts ?? {},
+      payload: input.payload ?? null,
+      prevHash: last ? last.hash : GENESIS_HASH,
+    };
+  }
+
+  /**
+   * Appends a body signed by every party, in one immediate transaction: the body must extend the
+   * current head (index, previous hash, time not earlier) and every signature must check.
+   */
+  appendSigned(body: LedgerBody, signatures: Record<string, string>): LedgerEntry {
+    if (body.parties.length === 0) throw fail('an entry binds at least one party', 'parties');
+    const ids = new Set(body.parties.map((p) => p.id));
+    if (ids.size !== body.parties.length) throw fail('a party appears twice in one entry', 'parties');
+    for (const id of Object.keys(body.amounts)) {
+      if (!ids.has(id)) throw fail(`amount for ${id}, who is not a party to the entry`, `amounts.${id}`);
+      if (!Number.isFinite(body.amounts[id])) throw fail(`amount for ${id} is not a finite number`, `amounts.${id}`);
+    }
+    for (const p of body.parties) {
+      const sig = signatures[p.id];
+      if (sig === undefined) throw fail(`entry is not signed by party ${p.id}`, `signatures.${p.id}`);
+      if (!verifyCanonical(body, sig, p.publicKey))
+        throw fail(`signature of party ${p.id} does not check`, `signatures.${p.id}`);
+    }
+    const extra = Object.keys(signatures).filter((id) => !ids.has(id));
+    if (extra.length > 0) throw fail(`signatures from non-parties: ${extra.join(', ')}`, 'signatures');
+    const timeMs = isoTime(body.time);
+    const entry: LedgerEntry = { ...body, hash: entryHash(body), signatures: { ...signatures } };
+    const insert = this.db.transaction(() => {
+      const last = this.lastRow();
+      const expectedIndex = last ? last.idx + 1 : 0;
+      const expectedPrev = last ? last.hash : GENESIS_HASH;
+      if (body.index !== expectedIndex || body.prevHash !== expectedPrev) {
+        throw new P2PError(
+          ErrorCode.input,
+          `entry ${body.index} does not extend the ledger head (next index ${expectedIndex})`,
+          {
+            component: 'ledger',
+            recoverable: true,
+            hint: 'draft the entry again and have the parties re-sign it',
+          },
+        );
+      }
+      if (last && timeMs < Date.parse(last.time))
+        throw fail(`time ${body.time} is earlier than the last entry's ${last.time}`, 'time');
+      this.db
+        .prepare(
+          'INSERT INTO ledger_entries (idx, time, kind, parties, amounts, payload, prev_hash, hash, signatures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          entry.index,
+          entry.time,
+          entry.kind,
+          JSON.stringify(entry.parties),
+          JSON.stringify(entry.amounts),
+          JSON.stringify(entry.payload),
+          entry.prevHash,
+          entry.hash,
+          JSON.stringify(entry.signatures),
+        );
+      this.db
+        .prepare(
+          'INSERT INTO ledger_head (id, entries, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET entries = excluded.entries, hash = excluded.hash',
+        )
+        .run(entry.index + 1, entry.hash);
+    });
+    insert.immediate();
+    return entry;
+  }
+
+  /** Drafts, signs with the given private keys (one per party) and appends: for parties whose keys are local. */
+  append(input: LedgerDraftInput, privateKeys: Record<string, string>): LedgerEntry {
+    const body = this.draft(input);
+    const signatures: Record<string, string> = {};
+    for (const p of body.parties) {
+      const key = privateKeys[p.id];
+      if (key === undefined) throw fail(`no private key to sign for party ${p.id}`, `parties.${p.id}`);
+      signatures[p.id] = signBody(body, key);
+    }
+    return this.appendSigned(body, signatures);
+  }
+
+  /** Every entry in stored order, parsed but not checked. */
+  entries(): LedgerEntry[] {
+    const rows = this.db.prepare('SELECT * FROM ledger_entries ORDER BY seq').all() as Row[];
+    return rows.map(rowToEntry);
+  }
+
+  /** Re-checks order, hash chain and signatures of every stored entry; reports the first bad one. */
+  verify(): VerifyResult {
+    const rows = this.db.prepare('SELECT * FROM ledger_entries ORDER BY seq').all() as Row[];
+    const head = this.db.prepare('SELECT entries, hash FROM ledger_head WHERE id = 1').get() as
+      | { entries: number; hash: string }
+      | undefined;
+    const bad = (index: number, check: LedgerCheck): VerifyResult => ({
+      entries: rows.length,
+      ok: false,
+      firstBad: { index, check },
+    });
+    let prevHash = GENESIS_HASH;
+    let prevTimeMs = Number.NEGATIVE_INFINITY;
+    for (let position = 0; position < rows.length; position++) {
+      const row = rows[position] as Row;
+      if (row.idx !== position) return bad(position, 'order');
+      let entry: LedgerEntry;
+      try {
+        entry = rowToEntry(row);
+      } catch {
+        return bad(position, 'hash');
+      }
+      const timeMs = Date.parse(entry.time);
+      if (Number.isNaN(timeMs) || timeMs < prevTimeMs) return bad(position, 'order');
+      const body: LedgerBody = { ...bodyOf(entry), prevHash };
+      let hash: string;
+      try {
+        hash = entryHash(body);
+      } catch {
+        return bad(position, 'hash');
+      }
+      if (row.prev_hash !== prevHash || row.hash !== hash) return bad(position, 'hash');
+      const ids = entry.parties.map((p) => p.id);
+      const signed = Object.keys(entry.signatures);
+      if (ids.length === 0 || signed.length !== ids.length || new Set(ids).size !== ids.length)
+        return bad(position, 'signature');
+      for (const p of entry.parties) {
+        const sig = entry.signatures[p.id];
+        if (typeof sig !== 'string' || !verifyCanonical(body, sig, p.publicKey)) return bad(position, 'signature');
+      }
+      prevHash = hash;
+      prevTimeMs = timeMs;
+    }
+    // The head row records how many entries were appended: a deleted tail shows as a missing entry.
+    const expected = head?.entries ?? 0;
+    if (rows.length !== expected) return bad(Math.min(rows.length, expected), 'order');
+    if (head && rows.length > 0 && head.hash !== prevHash) return bad(rows.length - 1, 'hash');
+    return { entries: rows.length, ok: true, firstBad: null };
+  }
+}
+
+function bodyOf(e: LedgerEntry): Omit<LedgerBody, 'prevHash'> {
+  return { index: e.index, time: e.time, kind: e.kind, parties: e.parties, amounts: e.amounts, payload: e.payload };
+}
+
+function rowToEntry(row: Row): LedgerEntry {
+  const parties = z.array(LedgerParty).parse(JSON.parse(row.parties));
+  const amounts = z.record(z.string(), z.number()).parse(JSON.parse(row.amounts));
+  const signatures = z.record(z.string(), z.string()).parse(JSON.parse(row.signatures));
+  return {
+    index: row.idx,
+    time: row.time,
+    kind: row.kind,
+    parties,
+    amounts,
+    payload: JSON.parse(row.payload) as unknown,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+    signatures,
+  };
+}

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import { Member, type MembersList, signMembersList } from '../core/members.js';
+import { publicKeyObject } from '../core/signing.js';
+import type { SqliteDatabase } from './ledger/sqlite.js';
+
+/**
+ * Membership of a cell, kept by the platform: peers register (pending), the operator admits them,
+ * may suspend (reversible) or revoke (final) them. Every change raises the members list's serial; the
+ * signed list is what comms uses to accept messages.
+ */
+
+export const PeerRole = z.enum(['prosumer', 'mg-trader', 'aggregator', 'dso']);
+export const Registration = Member.omit({ status: true }).extend({ role: PeerRole }).strict();
+export type Registration = z.infer<typeof Registration>;
+
+export type MembershipStatus = 'pending' | 'active' | 'suspended' | 'revoked';
+export interface MemberRecord extends Registration {
+  status: MembershipStatus;
+  /** Serial of the members list in which the status last changed. */
+  changedAtSerial: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS platform_members (
+  id TEXT PRIMARY KEY,
+  public_key TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  cell TEXT NOT NULL,
+  status TEXT NOT NULL,
+  changed_at_serial INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS platform_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+interface Row {
+  id: string;
+  public_key: string;
+  role: Registration['role'];
+  cell: string;
+  status: MembershipStatus;
+  changed_at_serial: number;
+}
+
+function inputError(message: string, field?: string): P2PError {
+  return new P2PError(ErrorCode.input, message, { component: 'membership', ...(field ? { field } : {}) });
+}
+
+export class Membership {
+  constructor(
+    private readonly db: SqliteDatabase,
+    /** Needed only to issue the signed list; listing works without it. */
+    private readonly operator: { id: string; privateKey: string } | undefined,
+    private readonly nowMs: () => number,
+  ) {
+    db.exec(SCHEMA);
+  }
+
+  /** Serial of the current members list (0 before any admission). */
+  serial(): number {
+    const row = this.db.prepare("SELECT value FROM platform_meta WHERE key = 'members-serial'").get() as
+      | { value: number }
+      | undefined;
+    return row?.value ?? 0;
+  }
+
+  register(input: unknown): MemberRecord {
+    const parsed = Registration.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue?.path.join('.') ?? '';
+      throw inputError(`registration ${field}: ${issue?.message}`, field);
+    }
+    const r = parsed.data;
+    try {
+      publicKeyObject(r.publicKey);
+    } catch {
+      throw inputError('registration publicKey is not an Ed25519 public key', 'publicKey');
+    }
+    if (this.get(r.id)) throw inputError(`member ${r.id} is already registered`, 'id');
+    const clash = this.db.prepare('SELECT id FROM platform_members WHERE public_key = ?').get(r.publicKey) as
+      | { id: string }
+      | undefined;
+    if (clash) throw inputError(`public key already belongs to member ${clash.id}`, 'publicKey');
+    this.db
+      .prepare(
+        'INSERT INTO platform_members (id, public_key, role, cell, status, changed_at_serial) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(r.id, r.publicKey, r.role, r.cell, 'pending', this.serial());
+    return this.require(r.id);
+  }
+
+  get(id: string): MemberRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM platform_members WHERE id = ?').get(id) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  list(): MemberRecord[] {
+    return (this.db.prepare('SELECT * FROM platform_members ORDER BY id').all() as Row[]).map(toRecord);
+  }
+
+  admit(id: string): MembersList {
+    return this.transition(id, ['pending', 'suspended'], 'active');
+  }
+
+  suspend(id: string): MembersList {
+    return this.transition(id, ['active'], 'suspended');
+  }
+
+  /** Final: a revoked member cannot be admitted again (it registers anew with a new id and key). */
+  revoke(id: string): MembersList {
+    return this.transition(id, ['pending', 'active', 'suspended'], 'revoked');
+  }
+
+  /** The members list signed by the operator: every admitted member with its status (pending ones are not in it). */
+  membersList(): MembersList {
+    const operator = this.operator;
+    if (!operator)
+      throw new P2PError(ErrorCode.config, 'issuing the members list needs the operator key', {
+        component: 'membership',
+      });
+    const members = this.list()
+      .filter((m) => m.status !== 'pending')
+      .map((m) => ({
+        id: m.id,
+        publicKey: m.publicKey,
+        role: m.role,
+        cell: m.cell,
+        status: m.status as Member['status'],
+      }));
+    return signMembersList(
+      { v: 1, operator: operator.id, serial: this.serial(), issuedAt: this.nowMs(), members },
+      this.operator.privateKey,
+    );
+  }
+
+  private require(id: string): MemberRecord {
+    const m = this.get(id);
+    if (!m) throw inputError(`unknown member ${id}`, 'id');
+    return m;
+  }
+
+  private transition(id: string, from: MembershipStatus[], to: MembershipStatus): MembersList {
+    this.db
+      .transaction(() => {
+        const m = this.require(id);
+        if (!from.includes(m.status)) throw inputError(`member ${id} is ${m.status}; cannot make it ${to}`, 'status');
+        const serial = this.serial() + 1;
+        this.db
+          .prepare(
+            "INSERT INTO platform_meta (key, value) VALUES ('members-serial', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          )
+          .run(serial);
+        this.db
+          .prepare('UPDATE platform_members SET status = ?, changed_at_serial = ? WHERE id = ?')
+          .run(to, serial, id);
+      })
+      .immediate();
+    return this.membersList();
+  }
+}
+
+function toRecord(row: Row): MemberRecord {
+  return {
+    id: row.id,
+    publicKey: row.public_key,
+    role: row.role,
+    cell: row.cell,
+    status: row.status,
+    changedAtSerial: row.changed_at_serial,
+  };
+}

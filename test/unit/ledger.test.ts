@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson, generateKeyPair, type KeyPair } from '../../src/core/signing.js';
+import { Ledger, signBody } from '../../src/platform/ledger/ledger.js';
+import { openDatabase } from '../../src/platform/ledger/sqlite.js';
+import { tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+
+const alice: KeyPair = generateKeyPair();
+const bob: KeyPair = generateKeyPair();
+const carol: KeyPair = generateKeyPair();
+const keys = { alice: alice.privateKey, bob: bob.privateKey, carol: carol.privateKey };
+const party = {
+  alice: { id: 'alice', publicKey: alice.publicKey },
+  bob: { id: 'bob', publicKey: bob.publicKey },
+  carol: { id: 'carol', publicKey: carol.publicKey },
+};
+
+let n = 0;
+/** A ledger of five settlement-like entries between pairs of peers, closed again. */
+function fiveEntryLedger(): string {
+  const file = join(tmp.dir, `ledger-${n++}.db`);
+  const ledger = Ledger.open(file);
+  const pairs = [
+    [party.alice, party.bob],
+    [party.bob, party.carol],
+    [party.alice, party.carol],
+    [party.alice, party.bob],
+    [party.carol, party.bob],
+  ] as const;
+  pairs.forEach(([seller, buyer], i) => {
+    ledger.append(
+      {
+        time: `2026-06-01T10:${String(i * 10).padStart(2, '0')}:00.000Z`,
+        kind: 'settlement',
+        parties: [seller, buyer],
+        amounts: { [seller.id]: 1.25 + i, [buyer.id]: -(1.25 + i) },
+        payload: { interval: i, kWh: 5 + i },
+      },
+      keys,
+    );
+  });
+  ledger.close();
+  return file;
+}
+
+function tamper(file: string, sql: string, ...params: unknown[]): void {
+  const db = openDatabase(file);
+  db.prepare(sql).run(...params);
+  db.close();
+}
+
+function verify(file: string) {
+  const ledger = Ledger.open(file, { mustExist: true });
+  try {
+    return ledger.verify();
+  } finally {
+    ledger.close();
+  }
+}
+
+describe('ledger', () => {
+  let file: string;
+  beforeEach(() => {
+    file = fiveEntryLedger();
+  });
+
+  it('an untouched ledger verifies, stored in WAL mode with a full fsync per commit', () => {
+    expect(verify(file)).toEqual({ entries: 5, ok: true, firstBad: null });
+    const ledger = Ledger.open(file);
+    expect(ledger.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    // synchronous=FULL is 2 (SQLite PRAGMA synchronous).
+    expect(ledger.db.pragma('synchronous', { simple: true })).toBe(2);
+    const entries = ledger.entries();
+    expect(entries.map((e) => e.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(entries[1]?.prevHash).toBe(entries[0]?.hash);
+    ledger.close();
+  });
+
+  it('a changed amount of a past entry fails the hash check at that entry', () => {
+    tamper(file, `UPDATE ledger_entries SET amounts = ? WHERE idx = 2`, JSON.stringify({ alice: 3.26, carol: -3.25 }));
+    expect(verify(file)).toEqual({ entries: 5, ok: false, firstBad: { index: 2, check: 'hash' } });
+  });
+
+  it('a changed stored hash fails the hash check', () => {
+    tamper(file, `UPDATE ledger_entries SET hash = ? WHERE idx = 1`, 'f'.repeat(64));
+    expect(verify(file).firstBad).toEqual({ index: 1, check: 'hash' });
+  });
+
+  it('an entry whose hash is recomputed after tampering still fails: the next entry links to the old hash', () => {
+    const ledger = Ledger.open(file);
+    const e = ledger.entries()[1];
+    ledger.close();
+    if (!e) throw new Error('missing entry');
+    // Re-hash entry 1 with a changed payload: the entry itself now checks out, entry 2's prevHash does not.
+    const body = {
+      index: 1,
+      time: e.time,
+      kind: e.kind,
+      parties: e.parties,
+      amounts: e.amounts,
+      payload: { interval: 1, kWh: 60 },
+      prevHash: e.prevHash,
+    };
+    const newHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    tamper(
+      file,
+      `UPDATE ledger_entries SET payload = ?, hash = ? WHERE idx = 1`,
+      JSON.stringify(body.payload),
+      newHash,
+    );
+    const r = verify(file);
+    expect(r.ok).toBe(false);
+    // Entry 1's signatures were over the old body.
+    expect(r.firstBad).toEqual({ index: 1, check: 'signature' });
+  });
+
+  it('a changed signature fails the signature check', () => {
+    const ledger = Ledger.open(file);
+    const sigs = ledger.entries()[3]?.signatures ?? {};
+    ledger.close();
+    const sig = Buffer.from(sigs.alice ?? '', 'base64url');
+    sig[10] = (sig[10] ?? 0) ^ 1;
+    tamper(
+      file,
+      `UPDATE ledger_entries SET signatures = ? WHERE idx = 3`,
+      JSON.stringify({ ...sigs, alice: sig.toString('base64url') }),
+    );
+    expect(verify(file).firstBad).toEqual({ index: 3, check: 'signature' });
+  });
+
+  it('a signature dropped from an entry fails the signature check', () => {
+    const ledger = Ledger.open(file);
+    const sigs = ledger.entries()[0]?.signatures ?? {};
+    ledger.close();
+    tamper(file, `UPDATE ledger_entries SET signatures = ? WHERE idx = 0`, JSON.stringify({ alice: sigs.alice }));
+    expect(verify(file).firstBad).toEqual({ index: 0, check: 'signature' });
+  });
+
+  it('every single stored byte flipped in any past entry is detected', () => {
+    const columns = ['time', 'kind', 'parties', 'amounts', 'payload', 'prev_hash', 'hash', 'signatures'];
+    for (const column of columns) {
+      for (const idx of [0, 2, 4]) {
+        const f = fiveEntryLedger();
+        const db = openDatabase(f);
+        const value = (db.prepare(`SELECT ${column} AS v FROM ledger_entries WHERE idx = ?`).get(idx) as { v: string })
+          .v;
+        // Flip one character in the middle of the stored text.
+        const at = Math.floor(value.length / 2);
+        const flipped = value.slice(0, at) + String.fromCharCode(value.charCodeAt(at) ^ 1) + value.slice(at + 1);
+        db.prepare(`UPDATE ledger_entries SET ${column} = ? WHERE idx = ?`).run(flipped, idx);
+        db.close();
+        const r = verify(f);
+        expect(r.ok, `${column} of entry ${idx}`).toBe(false);
+        expect(r.firstBad?.index, `${column} of entry ${idx}`).toBe(idx);
+      }
+    }
+  });
+
+  it('a deleted middle entry fails the order check where the gap is', () => {
+    tamper(file, 'DELETE FROM ledger_entries WHERE idx = 2');
+    expect(verify(file)).toEqual({ entries: 4, ok: false, firstBad: { index: 2, check: 'order' } });
+  });
+
+  it('a deleted last entry fails the order check against the recorded head', () => {
+    tamper(file, 'DELETE FROM ledger_entries WHERE idx = 4');
+    expect(verify(file)).toEqual({ entries: 4, ok: false, firstBad: { index: 4, check: 'order' } });
+  });
+
+  it('two swapped rows fail the order check', () => {
+    const db = openDatabase(file);
+    db.exec('UPDATE ledger_entries SET seq = 100 WHERE idx = 1');
+    db.exec('UPDATE ledger_entries SET seq = 2 WHERE idx = 2');
+    db.exec('UPDATE ledger_entries SET seq = 3 WHERE idx = 1');
+    db.close();
+    expect(verify(file).firstBad).toEqual({ index: 1, check: 'order' });
+  });
+
+  it('a time moved backwards fails the order check', () => {
+    tamper(file, `UPDATE ledger_entries SET time = ? WHERE idx = 3`, '2026-06-01T09:00:00.000Z');
+    expect(verify(file).firstBad).toEqual({ index: 3, check: 'order' });
+  });
+
+  it('refuses an entry not signed by every party, or signed by the wrong key, and stores nothing', () => {
+    const ledger = Ledger.open(file);
+    const body = ledger.draft({
+      time: '2026-06-01T11:00:00.000Z',
+      kind: 'settlement',
+      parties: [party.alice, party.bob],
+      amounts: { alice: 1, bob: -1 },
+    });
+    expect(() => ledger.appendSigned(body, { alice: signBody(body, alice.privateKey) })).toThrow(
+      /not signed by party bob/,
+    );
+    expect(() =>
+      ledger.appendSigned(body, { alice: signBody(body, alice.privateKey), bob: signBody(body, carol.privateKey) }),
+    ).toThrow(/signature of party bob does not check/);
+    expect(() => ledger.append({ time: '2026-06-01T09:00:00.000Z', kind: 'x', parties: [party.alice] }, keys)).toThrow(
+      /earlier/,
+    );
+    expect(() =>
+      ledger.append({ time: '2026-06-01T11:00:00.000Z', kind: 'x', parties: [party.alice], amounts: { bob: 1 } }, keys),
+    ).toThrow(/not a party/);
+    expect(ledger.entries()).toHaveLength(5);
+    ledger.close();
+    expect(verify(file).ok).toBe(true);
+  });
+
+  it('a body drafted before another append is refused (it no longer extends the head)', () => {
+    const ledger = Ledger.open(file);
+    const stale = ledger.draft({ time: '2026-06-01T11:00:00.000Z', kind: 'x', parties: [party.alice] });
+    ledger.append({ time: '2026-06-01T11:00:00.000Z', kind: 'y', parties: [party.bob] }, keys);
+    expect(() => ledger.appendSigned(stale, { alice: signBody(stale, alice.privateKey) })).toThrow(
+      /does not extend the ledger head/,
+    );
+    expect(ledger.entries()).toHaveLength(6);
+    ledger.close();
+  });
+});
