@@ -169,6 +169,35 @@ export function buildProgram(): Command {
   }
 
   platform
+    .command('keygen')
+    .description('make a key pair for a member or the operator (written 0600, never overwritten)')
+    .requiredOption('--id <id>', 'member or operator id')
+    .requiredOption('--out <file>', 'key file to create')
+    .action(async (o) => (await import('./platform/members-command.js')).keygenCommand(o));
+  const members = platform.commands.find((c) => c.name() === 'members')!;
+  members
+    .command('register')
+    .description('register a peer (pending until the operator admits it)')
+    .requiredOption('--db <file>', 'platform database (SQLite, created if absent)')
+    .requiredOption('--id <id>', 'member id (the gateway id)')
+    .requiredOption('--public-key <key>', 'Ed25519 public key, raw 32 bytes base64url')
+    .addOption(
+      new Option('--role <role>', 'role').choices(['prosumer', 'mg-trader', 'aggregator', 'dso']).makeOptionMandatory(),
+    )
+    .requiredOption('--cell <cell>', 'cell the member belongs to')
+    .action(async (o) => (await import('./platform/members-command.js')).registerCommand(o));
+  for (const action of ['admit', 'suspend', 'revoke'] as const) {
+    members
+      .command(action)
+      .description(`${action} a member and issue the operator-signed members list`)
+      .requiredOption('--db <file>', 'platform database (SQLite)')
+      .requiredOption('--id <id>', 'member id')
+      .requiredOption('--operator-key <file>', "the operator's key file (platform keygen)")
+      .option('--members-out <file>', 'also write the signed members list here (atomically)')
+      .action(async (o) => (await import('./platform/members-command.js')).changeMemberCommand(action, o));
+  }
+
+  platform
     .command('serve')
     .description('the read-only platform HTTP JSON API (loopback unless a token is set)')
     .requiredOption('--db <file>', 'platform database (SQLite)')

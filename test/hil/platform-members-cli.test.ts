@@ -1,0 +1,110 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { activeMember, type MembersList, verifyMembersList } from '../../src/core/members.js';
+import { runCli, tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+const file = (name: string) => join(tmp.dir, name);
+const json = <T>(name: string) => JSON.parse(readFileSync(file(name), 'utf8')) as T;
+
+describe('platform operator commands', () => {
+  it('keygen → register → admit issues a members list the operator key verifies; revoke removes the member', async () => {
+    expect((await runCli(['platform', 'keygen', '--id', 'op-1', '--out', file('op.json')])).code).toBe(0);
+    expect(statSync(file('op.json')).mode & 0o777).toBe(0o600);
+    expect((await runCli(['platform', 'keygen', '--id', 'op-1', '--out', file('op.json')])).code).toBe(2); // never overwritten
+    await runCli(['platform', 'keygen', '--id', 'inv-1', '--out', file('inv1.json')]);
+    const operator = json<{ publicKey: string }>('op.json');
+    const member = json<{ publicKey: string }>('inv1.json');
+    const db = file('platform.db');
+
+    const reg = await runCli([
+      'platform',
+      'members',
+      'register',
+      '--db',
+      db,
+      '--id',
+      'inv-1',
+      '--public-key',
+      member.publicKey,
+      '--role',
+      'prosumer',
+      '--cell',
+      'cell-a',
+    ]);
+    expect(reg.code).toBe(0);
+    expect(JSON.parse(reg.stdout)).toMatchObject({ id: 'inv-1', status: 'pending' });
+
+    const admit = await runCli([
+      'platform',
+      'members',
+      'admit',
+      '--db',
+      db,
+      '--id',
+      'inv-1',
+      '--operator-key',
+      file('op.json'),
+      '--members-out',
+      file('members.json'),
+    ]);
+    expect(admit.code).toBe(0);
+    const list = json<MembersList>('members.json');
+    expect(verifyMembersList(list, operator.publicKey)).toBe(true);
+    expect(activeMember(list, 'inv-1')?.publicKey).toBe(member.publicKey);
+
+    await runCli([
+      'platform',
+      'members',
+      'revoke',
+      '--db',
+      db,
+      '--id',
+      'inv-1',
+      '--operator-key',
+      file('op.json'),
+      '--members-out',
+      file('members.json'),
+    ]);
+    const after = json<MembersList>('members.json');
+    expect(after.serial).toBeGreaterThan(list.serial);
+    expect(verifyMembersList(after, operator.publicKey)).toBe(true);
+    expect(activeMember(after, 'inv-1')).toBeUndefined();
+  });
+
+  it('bad input exits 2 and names what is wrong', async () => {
+    const db = file('platform2.db');
+    const unknown = await runCli([
+      'platform',
+      'members',
+      'admit',
+      '--db',
+      db,
+      '--id',
+      'ghost',
+      '--operator-key',
+      file('op.json'),
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no member "ghost"/);
+    const badKey = await runCli([
+      'platform',
+      'members',
+      'register',
+      '--db',
+      db,
+      '--id',
+      'x',
+      '--public-key',
+      'short',
+      '--role',
+      'dso',
+      '--cell',
+      'c',
+    ]);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toMatch(/publicKey/);
+  });
+});
