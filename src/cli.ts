@@ -197,6 +197,14 @@ export function buildProgram(): Command {
       .action(async (o) => (await import('./platform/members-command.js')).changeMemberCommand(action, o));
   }
 
+  platform.commands
+    .find((c) => c.name() === 'contracts')!
+    .command('add')
+    .description('add a contract between two active members (JSON or YAML file; overlaps are refused)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--file <file>', 'the contract')
+    .action(async (o) => (await import('./platform/members-command.js')).addContractCommand(o));
+
   platform
     .command('serve')
     .description('the read-only platform HTTP JSON API (loopback unless a token is set)')

@@ -5,7 +5,8 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import type { MembersList } from '../core/members.js';
 import { printJson } from '../core/output.js';
 import { generateKeyPair } from '../core/signing.js';
-import { loadDataFile } from '../core/validate.js';
+import { loadDataFile, readDataFile } from '../core/validate.js';
+import { Contracts } from './contracts.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
 
@@ -69,4 +70,16 @@ export function changeMemberCommand(
   });
   if (o.membersOut) writeFileAtomic(o.membersOut, `${JSON.stringify(list, null, 2)}\n`);
   printJson(list);
+}
+
+/** `p2p-edge platform contracts add --db FILE --file CONTRACT.json`: a contract between two active members. */
+export function addContractCommand(o: { db: string; file: string }): void {
+  const input = readDataFile(o.file, 'input');
+  const ledger = Ledger.open(o.db, { mustExist: true });
+  try {
+    const members = new Membership(ledger.db, undefined, () => Date.now());
+    printJson(new Contracts(ledger.db, members).add(input));
+  } finally {
+    ledger.close();
+  }
 }

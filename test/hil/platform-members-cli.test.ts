@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { activeMember, type MembersList, verifyMembersList } from '../../src/core/members.js';
@@ -72,6 +72,49 @@ describe('platform operator commands', () => {
     expect(after.serial).toBeGreaterThan(list.serial);
     expect(verifyMembersList(after, operator.publicKey)).toBe(true);
     expect(activeMember(after, 'inv-1')).toBeUndefined();
+  });
+
+  it('contracts add stores a contract between active members and refuses an overlapping one', async () => {
+    const db = file('platform.db'); // inv-1 was revoked above: register two fresh members
+    for (const id of ['mg-a', 'mg-b']) {
+      await runCli(['platform', 'keygen', '--id', id, '--out', file(`${id}.json`)]);
+      const key = json<{ publicKey: string }>(`${id}.json`).publicKey;
+      await runCli([
+        'platform',
+        'members',
+        'register',
+        '--db',
+        db,
+        '--id',
+        id,
+        '--public-key',
+        key,
+        '--role',
+        'mg-trader',
+        '--cell',
+        'cell-a',
+      ]);
+      await runCli(['platform', 'members', 'admit', '--db', db, '--id', id, '--operator-key', file('op.json')]);
+    }
+    const contract = {
+      kind: 'bilateral-energy',
+      provider: 'mg-a',
+      buyer: 'mg-b',
+      from: '2026-12-01T00:00:00Z',
+      to: '2026-12-31T00:00:00Z',
+      energyKWhPerInterval: 5,
+      intervalS: 900,
+      pricePerKWh: 0.2,
+    };
+    writeFileSync(file('c1.json'), JSON.stringify(contract));
+    const added = await runCli(['platform', 'contracts', 'add', '--db', db, '--file', file('c1.json')]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ kind: 'bilateral-energy', provider: 'mg-a' });
+    const again = await runCli(['platform', 'contracts', 'add', '--db', db, '--file', file('c1.json')]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/overlap/);
+    const listed = await runCli(['platform', 'contracts', 'list', '--db', db]);
+    expect(JSON.parse(listed.stdout)).toHaveLength(1);
   });
 
   it('bad input exits 2 and names what is wrong', async () => {
