@@ -92,7 +92,8 @@ export class StorageSolver {
           largestStep = Math.max(largestStep, Math.abs(step));
         }
       }
-      if (largestStep <= 1e-13 * scale) break;
+      // A multiplier step this small moves the schedule by about 1e-11·scale/(2a) kWh: settled.
+      if (largestStep <= 1e-11 * scale) break;
     }
     const charge: number[] = [];
     const discharge: number[] = [];
@@ -141,18 +142,28 @@ export class StorageSolver {
     let socLeft = free;
     const rising = target > free; // need a lower multiplier to raise the soc
     const ordered = rising ? points.filter((x) => x < left).reverse() : points.filter((x) => x > left);
-    for (const x of ordered) {
+    // soc is monotone along `ordered`: binary search for the first breakpoint that reaches the target.
+    const reaches = (x: number) => {
       const socX = socAfter(x);
-      if ((rising && socX >= target) || (!rising && socX <= target)) {
-        // linear between left and x
-        const delta = socX === socLeft ? x : left + ((target - socLeft) * (x - left)) / (socX - socLeft);
-        return delta;
-      }
-      left = x;
-      socLeft = socX;
+      return rising ? socX >= target : socX <= target;
+    };
+    let lo = 0;
+    let hi = ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (reaches(ordered[mid]!)) hi = mid;
+      else lo = mid + 1;
     }
     // Target not reachable (bounds that cannot be met): move to the last breakpoint and let the
     // caller's residual show the infeasibility.
-    return left;
+    if (lo === ordered.length) return ordered.length > 0 ? ordered[ordered.length - 1]! : left;
+    if (lo > 0) {
+      left = ordered[lo - 1]!;
+      socLeft = socAfter(left);
+    }
+    const x = ordered[lo]!;
+    const socX = socAfter(x);
+    // soc is linear between consecutive breakpoints.
+    return socX === socLeft ? x : left + ((target - socLeft) * (x - left)) / (socX - socLeft);
   }
 }
