@@ -8,6 +8,12 @@ const tmp = tempDir();
 afterAll(() => tmp.remove());
 const file = (name: string) => join(tmp.dir, name);
 const json = <T>(name: string) => JSON.parse(readFileSync(file(name), 'utf8')) as T;
+/** `platform members <action> --db DB --id ID …` */
+const members = (action: string, db: string, id: string, ...rest: string[]) =>
+  runCli(['platform', 'members', action, '--db', db, '--id', id, ...rest]);
+/** admit / suspend / revoke with the operator's key, writing the signed list to members.json. */
+const operatorAction = (action: string, db: string, id: string) =>
+  members(action, db, id, '--operator-key', file('op.json'), '--members-out', file('members.json'));
 
 describe('platform operator commands', () => {
   it('keygen → register → admit issues a members list the operator key verifies; revoke removes the member', async () => {
@@ -19,13 +25,9 @@ describe('platform operator commands', () => {
     const member = json<{ publicKey: string }>('inv1.json');
     const db = file('platform.db');
 
-    const reg = await runCli([
-      'platform',
-      'members',
+    const reg = await members(
       'register',
-      '--db',
       db,
-      '--id',
       'inv-1',
       '--public-key',
       member.publicKey,
@@ -33,41 +35,17 @@ describe('platform operator commands', () => {
       'prosumer',
       '--cell',
       'cell-a',
-    ]);
+    );
     expect(reg.code).toBe(0);
     expect(JSON.parse(reg.stdout)).toMatchObject({ id: 'inv-1', status: 'pending' });
 
-    const admit = await runCli([
-      'platform',
-      'members',
-      'admit',
-      '--db',
-      db,
-      '--id',
-      'inv-1',
-      '--operator-key',
-      file('op.json'),
-      '--members-out',
-      file('members.json'),
-    ]);
+    const admit = await operatorAction('admit', db, 'inv-1');
     expect(admit.code).toBe(0);
     const list = json<MembersList>('members.json');
     expect(verifyMembersList(list, operator.publicKey)).toBe(true);
     expect(activeMember(list, 'inv-1')?.publicKey).toBe(member.publicKey);
 
-    await runCli([
-      'platform',
-      'members',
-      'revoke',
-      '--db',
-      db,
-      '--id',
-      'inv-1',
-      '--operator-key',
-      file('op.json'),
-      '--members-out',
-      file('members.json'),
-    ]);
+    await operatorAction('revoke', db, 'inv-1');
     const after = json<MembersList>('members.json');
     expect(after.serial).toBeGreaterThan(list.serial);
     expect(verifyMembersList(after, operator.publicKey)).toBe(true);
@@ -79,22 +57,8 @@ describe('platform operator commands', () => {
     for (const id of ['mg-a', 'mg-b']) {
       await runCli(['platform', 'keygen', '--id', id, '--out', file(`${id}.json`)]);
       const key = json<{ publicKey: string }>(`${id}.json`).publicKey;
-      await runCli([
-        'platform',
-        'members',
-        'register',
-        '--db',
-        db,
-        '--id',
-        id,
-        '--public-key',
-        key,
-        '--role',
-        'mg-trader',
-        '--cell',
-        'cell-a',
-      ]);
-      await runCli(['platform', 'members', 'admit', '--db', db, '--id', id, '--operator-key', file('op.json')]);
+      await members('register', db, id, '--public-key', key, '--role', 'mg-trader', '--cell', 'cell-a');
+      await operatorAction('admit', db, id);
     }
     const contract = {
       kind: 'bilateral-energy',
@@ -119,34 +83,10 @@ describe('platform operator commands', () => {
 
   it('bad input exits 2 and names what is wrong', async () => {
     const db = file('platform2.db');
-    const unknown = await runCli([
-      'platform',
-      'members',
-      'admit',
-      '--db',
-      db,
-      '--id',
-      'ghost',
-      '--operator-key',
-      file('op.json'),
-    ]);
+    const unknown = await operatorAction('admit', db, 'ghost');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no member "ghost"/);
-    const badKey = await runCli([
-      'platform',
-      'members',
-      'register',
-      '--db',
-      db,
-      '--id',
-      'x',
-      '--public-key',
-      'short',
-      '--role',
-      'dso',
-      '--cell',
-      'c',
-    ]);
+    const badKey = await members('register', db, 'x', '--public-key', 'short', '--role', 'dso', '--cell', 'c');
     expect(badKey.code).toBe(2);
     expect(badKey.stderr).toMatch(/publicKey/);
   });
