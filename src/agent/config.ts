@@ -200,14 +200,28 @@ export const GatewayConfig = z
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
     /**
-     * How the voltage agent acts on the gateway's inverters: `volt-var` applies the IEEE 1547-2018
+     * How the voltage agent acts on the gateway's inverters: `dual` is the distributed control (dual
+     * decomposition, multipliers agreed by push-sum gossip with the cell's other voltage agents), with
+     * the local curves as fallback while it hears no peer; `volt-var` applies the IEEE 1547-2018
      * Category B volt-var and volt-watt curves locally (primary level, no comms needed); `monitor` only
      * watches.
      */
     voltageControl: z
-      .object({ method: z.enum(['volt-var', 'monitor']).default('volt-var') })
+      .object({
+        method: z.enum(['dual', 'volt-var', 'monitor']).default('volt-var'),
+        /** The cell's feeder in the `powerflow` format (commissioning data for the sensitivities); `dual` needs it. */
+        feederFile: z.string().min(1).optional(),
+        /** The agents aim this far inside the voltage limits (pu). */
+        marginPu: z.number().min(0).max(0.02).default(0.0003),
+        /** Weight of reactive power against curtailment in the cost (kVAr² against kW²). */
+        qWeight: z.number().positive().default(0.5),
+        /** Period of the push-sum gossip; several rounds per secondary step. */
+        gossipMs: z.number().int().min(10).max(60_000).default(200),
+        /** Without a word from any peer for this long, the agent falls back to the local curves. */
+        fallbackAfterMs: z.number().int().min(100).default(10_000),
+      })
       .strict()
-      .default({ method: 'volt-var' }),
+      .default({ method: 'volt-var', marginPu: 0.0003, qWeight: 0.5, gossipMs: 200, fallbackAfterMs: 10_000 }),
     /** Where state that must survive a restart is kept. */
     stateDir: z.string().min(1).default('./var'),
     log: z
@@ -223,6 +237,20 @@ export const GatewayConfig = z
         ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id "${d.id}"` });
       seen.add(d.id);
     });
+    if (cfg.voltageControl.method === 'dual') {
+      if (!cfg.voltageControl.feederFile)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['voltageControl', 'feederFile'],
+          message: 'method "dual" needs the cell\'s feeder (feederFile) for its sensitivities',
+        });
+      if (!cfg.gateway.bus)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gateway', 'bus'],
+          message: 'method "dual" needs the feeder bus the gateway is connected to',
+        });
+    }
   });
 
 export type GatewayConfig = z.infer<typeof GatewayConfig>;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
@@ -6,7 +6,7 @@ import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
 import { CompressedDay } from '../sim/profiles.js';
-import { demoFeeder, SimulatedCell } from '../sim/simulated-cell.js';
+import { demoFeeder, feederInputOf, SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { untilSignal } from './signals.js';
@@ -44,9 +44,16 @@ const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Off
  * traders are neighbours in the market. Scheduler periods are scaled with the speed-up so that a
  * trading interval is still 15 simulated minutes.
  */
-export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string): GatewayConfig[] {
+export function demoConfigs(
+  o: DemoOptions,
+  brokerUrl: string,
+  stateDir: string,
+  feederFiles: Record<string, string>,
+): GatewayConfig[] {
   const tertiaryMs = Math.max(1000, Math.round(900_000 / o.speedup));
-  const scheduler = { primaryMs: 1000, secondaryMs: Math.min(2000, tertiaryMs), tertiaryMs };
+  // Fast primary and secondary cycles so that the distributed voltage control keeps up with the
+  // compressed day (a simulated hour passes in 30 s at the default speed-up).
+  const scheduler = { primaryMs: 250, secondaryMs: Math.min(500, tertiaryMs), tertiaryMs };
   const common = {
     scheduler,
     stateDir,
@@ -73,6 +80,7 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
       return gatewayConfig({
         ...common,
         gateway: { id: `inv-${n}`, kind: 'inverter', cell, bus: `b${i + 1}` },
+        voltageControl: { method: 'dual', feederFile: feederFiles[cell]!, gossipMs: 100, fallbackAfterMs: 5000 },
         // Every other house can shift part of its load (a heat pump or a washing machine).
         flexibility: i % 2 === 0 ? [{ a: 0.02, b: 0.12, maxKW: 1.5 }] : [],
         devices: [
@@ -111,7 +119,15 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   const feeders = new Map(DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(demoFeeder(o.houses), day)]));
   // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
   const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
-  const configs = demoConfigs(o, broker.url, stateDir);
+  // The inverter gateways' commissioning data: each cell's feeder, for the voltage sensitivities.
+  const feederFiles = Object.fromEntries(
+    [...feeders.keys()].map((cell) => {
+      const file = join(stateDir, `feeder-${cell}.json`);
+      writeFileSync(file, JSON.stringify(feederInputOf(demoFeeder(o.houses))));
+      return [cell, file];
+    }),
+  );
+  const configs = demoConfigs(o, broker.url, stateDir, feederFiles);
   const gateways = configs.map((config, i) => {
     const cell = feeders.get(config.gateway.cell)!;
     for (const d of config.devices)

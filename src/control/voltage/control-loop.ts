@@ -122,7 +122,8 @@ class VoltageAgent {
     let p = 0;
     let q = 0;
     for (let k = 0; k < this.column.p.length; k++) {
-      const entry = (estimate[k] ?? 0) * this.n;
+      // Its own entries it knows exactly; their gossip estimate overshoots right after a change.
+      const entry = this.own.get(k) ?? (estimate[k] ?? 0) * this.n;
       p += entry * this.column.p[k]!;
       q += entry * this.column.q[k]!;
     }
