@@ -133,6 +133,23 @@ const MarketConfig = z
   .strict();
 export type MarketConfig = z.infer<typeof MarketConfig>;
 
+/**
+ * The level above the cell (coupling agents, transformer gateways): the cell's coupling agent trades
+ * what the cell's market left over with the coupling agents of neighbouring cells (`neighbours`,
+ * over the MV network) and the upstream connection (`gridImport` / `gridExport`: the DSO or the
+ * wholesale market), by the same algorithm.
+ */
+const UpperMarketConfig = MarketConfig.pick({
+  algorithm: true,
+  roundMs: true,
+  maxRounds: true,
+  tolerance: true,
+  gridImport: true,
+  gridExport: true,
+  neighbours: true,
+});
+export type UpperMarketConfig = z.infer<typeof UpperMarketConfig>;
+
 export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 
@@ -199,6 +216,8 @@ export const GatewayConfig = z
       .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
+    /** The coupling agent's market one level up (transformer gateways); without it the cell's imbalance stays with the grid connection. */
+    upperMarket: UpperMarketConfig.optional(),
     /**
      * How the voltage agent acts on the gateway's inverters: `dual` is the distributed control (dual
      * decomposition, multipliers agreed by push-sum gossip with the cell's other voltage agents), with

@@ -40,8 +40,8 @@ const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Off
 
 /**
  * Configs of the demo: two cells, each a transformer gateway (MG trader + coupling agent) and
- * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. The two MG
- * traders are neighbours in the market. Scheduler periods are scaled with the speed-up so that a
+ * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. Each cell's
+ * MG trader clears its own market; the two coupling agents trade what is left over one level up. Scheduler periods are scaled with the speed-up so that a
  * trading interval is still 15 simulated minutes.
  */
 export function demoConfigs(
@@ -66,11 +66,11 @@ export function demoConfigs(
     const tx = gatewayConfig({
       ...common,
       gateway: { id: transformer, kind: 'transformer', cell, bus: 'tx', transformerKVA: 50 },
-      market: {
-        horizonSlots: 4,
-        slotMinutes: 15,
+      market: { horizonSlots: 4, slotMinutes: 15, roundMs: 100, ...market, ...grid },
+      // Hierarchical balancing: what the cell's market leaves over, its coupling agent trades with
+      // the other cell's over the MV network, and the rest with the upstream grid.
+      upperMarket: {
         roundMs: 100,
-        ...market,
         ...grid,
         neighbours: [{ peer, sendCapacityKWh: 10, receiveCapacityKWh: 10, a: 0.001, b: 0.005, efficiency: 0.98 }],
       },
