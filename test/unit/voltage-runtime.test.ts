@@ -24,7 +24,7 @@ const HOUSES = 6;
  * Six houses with 8 kW of PV each on one LV cable at solar noon: without control the far end rises
  * well above 1.05 pu. Every house runs an inverter gateway on an in-memory broker.
  */
-async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number, loss = 0) {
+async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number, loss = 0, meterOnlyLast = false) {
   const clock = new VirtualClock(NOON);
   const bus = new MemoryBus('test', { fraction: loss, random: seededRandom(9) });
   const feeder = demoFeeder(HOUSES);
@@ -42,7 +42,17 @@ async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number,
       status: { port: 0 },
       voltageControl: { method, feederFile, gossipMs: 100, fallbackAfterMs: 3000 },
       devices: [
-        { id: `pv-${i + 1}`, driver: 'simulated', kind: 'pv-inverter', ratedW: 8000, bus: busId },
+        ...(meterOnlyLast && i === HOUSES - 1
+          ? []
+          : [
+              {
+                id: `pv-${i + 1}`,
+                driver: 'simulated' as const,
+                kind: 'pv-inverter' as const,
+                ratedW: 8000,
+                bus: busId,
+              },
+            ]),
         { id: `load-${i + 1}`, driver: 'simulated', kind: 'household-meter', ratedW: 1500, bus: busId },
       ],
     });
@@ -68,7 +78,8 @@ async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number,
   const voltages = [...cell.voltages(clock.now()).values()];
   const curtailedKW =
     gateways.reduce(
-      (sum, _g, i) => sum + cell.availableW(`pv-${i + 1}`, clock.now()) - cell.read(`pv-${i + 1}`, clock.now())!.powerW,
+      (sum, _g, i) =>
+        sum + cell.availableW(`pv-${i + 1}`, clock.now()) - (cell.read(`pv-${i + 1}`, clock.now())?.powerW ?? 0),
       0,
     ) / 1000;
   const states = gateways.map((g) => g.state().roles['voltage-agent'] as Record<string, unknown>);
@@ -91,6 +102,14 @@ describe('distributed voltage control in the runtime (push-sum over the transpor
     const voltVar = await runCell('volt-var', 90);
     expect(voltVar.maxPu).toBeGreaterThan(1.05); // the local curves alone leave an overvoltage
     for (const g of [...r.gateways, ...voltVar.gateways]) await g.stop();
+  });
+
+  it('a gateway with only a meter at the far end watches it; the inverters upstream act for it', async () => {
+    const r = await runCell('dual', 90, 0, true);
+    expect(r.maxPu).toBeLessThanOrEqual(1.05);
+    const farEnd = r.states[HOUSES - 1]!.dual as { multiplier: number };
+    expect(farEnd.multiplier).toBeGreaterThan(0);
+    for (const g of r.gateways) await g.stop();
   });
 
   it('still within limits with 30 % of the messages lost', async () => {

@@ -174,9 +174,11 @@ export class VoltageAgentRole implements Role {
     }
     if (mode === 'fallback') return;
     const voltagePu = this.voltagePu;
-    const capability = this.capability(ctx);
-    if (voltagePu === null || !capability) return;
+    if (voltagePu === null) return;
     agent.updateMultiplier(voltagePu);
+    // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
+    const capability = this.capability(ctx);
+    if (!capability) return;
     const target = agent.setpoint(capability.total, now, vc.fallbackAfterMs);
     await this.applyShares(ctx, capability.inverters, capability.total, target);
   }
