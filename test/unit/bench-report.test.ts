@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { deliveryRatio, energyKWh, percentile, voltageKpi } from '../../src/bench/kpi.js';
+import { lineChartSvg, niceTicks } from '../../src/bench/plots.js';
+
+describe('bench KPIs', () => {
+  it('percentiles interpolate between order statistics', () => {
+    const v = Array.from({ length: 101 }, (_, i) => i);
+    expect(percentile(v, 50)).toBe(50);
+    expect(percentile(v, 99)).toBe(99);
+    expect(percentile([1, 2], 50)).toBe(1.5);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('counts a bus going beyond a limit once per excursion and times it', () => {
+    const limits = { min: 0.95, max: 1.05 };
+    const k = voltageKpi(
+      [
+        { tMs: 0, voltagesPu: { a: 1.0, b: 1.02 } },
+        { tMs: 1000, voltagesPu: { a: 1.06, b: 1.02 } },
+        { tMs: 2000, voltagesPu: { a: 1.07, b: 1.051 } },
+        { tMs: 3000, voltagesPu: { a: 1.0, b: 1.0 } },
+        { tMs: 4000, voltagesPu: { a: 0.94, b: 1.0 } },
+        { tMs: 5000, voltagesPu: { a: 1.0, b: 1.0 } },
+      ],
+      limits,
+    );
+    expect(k.violations).toBe(3); // a high, b high, a low
+    expect(k.violationSeconds).toBe(3);
+    expect(k.maxPu).toBe(1.07);
+    expect(k.minPu).toBe(0.94);
+  });
+
+  it('integrates energy and bounds delivery ratios', () => {
+    expect(
+      energyKWh([
+        { tMs: 0, kW: 2 },
+        { tMs: 1_800_000, kW: 2 },
+        { tMs: 3_600_000, kW: 4 },
+      ]),
+    ).toBeCloseTo(2.5, 12);
+    expect(deliveryRatio(99, 100)).toBe(0.99);
+    expect(deliveryRatio(0, 0)).toBe(1);
+  });
+});
+
+describe('bench plots', () => {
+  it('round ticks cover the range', () => {
+    expect(niceTicks(0.95, 1.07)).toEqual([0.95, 0.975, 1, 1.025, 1.05]);
+    expect(niceTicks(0, 24)).toEqual([0, 5, 10, 15, 20]);
+  });
+
+  it('draws each series with its label and the limits, escaping text', () => {
+    const svg = lineChartSvg(
+      [
+        {
+          label: 'max <bus>',
+          points: [
+            { x: 10, y: 1.04 },
+            { x: 11, y: 1.06 },
+          ],
+        },
+        {
+          label: 'min',
+          points: [
+            { x: 10, y: 0.99 },
+            { x: 11, y: 0.98 },
+          ],
+        },
+      ],
+      { title: 'Voltage envelope', xLabel: 'hour', yLabel: 'pu', limits: [{ y: 1.05, label: 'max 1.05' }] },
+    );
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg).toContain('max &lt;bus&gt;');
+    expect(svg).toContain('stroke-dasharray="5 4"');
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+  });
+});
