@@ -1,6 +1,10 @@
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deliveryRatio, energyKWh, percentile, voltageKpi } from '../../src/bench/kpi.js';
 import { lineChartSvg, niceTicks } from '../../src/bench/plots.js';
+import { loadScenario, SCENARIO_DIR } from '../../src/bench/scenario.js';
+import { tempDir } from '../helpers/net.js';
 
 describe('bench KPIs', () => {
   it('percentiles interpolate between order statistics', () => {
@@ -74,5 +78,28 @@ describe('bench plots', () => {
     expect(svg).toContain('max &lt;bus&gt;');
     expect(svg).toContain('stroke-dasharray="5 4"');
     expect(svg.trim().endsWith('</svg>')).toBe(true);
+  });
+});
+
+describe('bench scenarios', () => {
+  it('every shipped scenario validates, and the default has two cells and about 20 gateways', () => {
+    for (const f of readdirSync(SCENARIO_DIR).filter((x) => x.endsWith('.yaml'))) {
+      expect(() => loadScenario(join(SCENARIO_DIR, f)), f).not.toThrow();
+    }
+    const d = loadScenario('default');
+    expect(d.cells).toHaveLength(2);
+    const gateways = d.cells.reduce((s, c) => s + c.houses + 1, 0) + (d.aggregator ? 1 : 0);
+    expect(gateways).toBeGreaterThanOrEqual(18);
+    const large = loadScenario('large');
+    expect(large.cells.reduce((s, c) => s + c.houses, 0)).toBeGreaterThanOrEqual(50);
+  });
+
+  it('a bad scenario names the field; an unknown name says so', () => {
+    const t = tempDir();
+    const file = join(t.dir, 'bad.yaml');
+    writeFileSync(file, 'name: x\ncells: [{ id: a, houses: 2 }]\nfaults: [{ kind: sigkill, atS: 3 }]\n');
+    expect(() => loadScenario(file)).toThrow(/faults\[0\]\.target: a sigkill fault needs a target/);
+    expect(() => loadScenario('no-such-scenario')).toThrow(/no scenario "no-such-scenario"/);
+    t.remove();
   });
 });
