@@ -1,9 +1,11 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BenchGrid } from '../../src/bench/grid.js';
 import { deliveryRatio, energyKWh, percentile, voltageKpi } from '../../src/bench/kpi.js';
 import { lineChartSvg, niceTicks } from '../../src/bench/plots.js';
 import { loadScenario, SCENARIO_DIR } from '../../src/bench/scenario.js';
+import { CompressedDay } from '../../src/sim/profiles.js';
 import { tempDir } from '../helpers/net.js';
 
 describe('bench KPIs', () => {
@@ -101,5 +103,24 @@ describe('bench scenarios', () => {
     expect(() => loadScenario(file)).toThrow(/faults\[0\]\.target: a sigkill fault needs a target/);
     expect(() => loadScenario('no-such-scenario')).toThrow(/no scenario "no-such-scenario"/);
     t.remove();
+  });
+});
+
+describe('bench grid', () => {
+  it('midday on the default scenario: over 1.05 pu without control; the volt-var baseline curtails and stays above', () => {
+    const s = loadScenario('default');
+    const t0 = Date.UTC(2026, 5, 21, 0);
+    const grid = new BenchGrid(s, new CompressedDay(t0, 1, 12), t0);
+    expect(grid.devices.filter((d) => d.kind === 'pv-inverter')).toHaveLength(16);
+    expect(grid.devices.filter((d) => d.rtu)).toHaveLength(4); // two houses of cell-a, inverter + meter each
+    let sample = grid.sample(t0);
+    for (let i = 1; i <= 40; i++) sample = grid.sample(t0 + i * 100);
+    const max = (o: Record<string, number>) => Math.max(...Object.values(o));
+    expect(max(sample.voltagesPu)).toBeGreaterThan(1.1);
+    expect(sample.curtailedKW).toBe(0);
+    expect(max(sample.baselineVoltagesPu)).toBeGreaterThan(1.05);
+    expect(max(sample.baselineVoltagesPu)).toBeLessThan(max(sample.voltagesPu));
+    expect(sample.baselineCurtailedKW).toBeGreaterThan(1);
+    expect(sample.transformerKW['cell-a']).toBeLessThan(0); // the cell exports at noon
   });
 });
