@@ -1,0 +1,231 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { P2PError } from '../../src/core/errors.js';
+import { buildRadialFeeder, FeederSchema } from '../../src/sim/powerflow/feeder.js';
+import { solvePowerFlow } from '../../src/sim/powerflow/sweep.js';
+import { complex, mat3Get, mul, phaseMatrixFromSequence, sub } from '../../src/sim/powerflow/three-phase/complex.js';
+import {
+  buildThreePhaseModel,
+  profileMultipliers,
+  type ThreePhaseFeederInput,
+  ThreePhaseFeederSchema,
+} from '../../src/sim/powerflow/three-phase/feeder.js';
+import { IEEE_EUROPEAN_LV_FILE, loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
+import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
+import { runCli, tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+const eulv = loadIeeeEuropeanLv();
+
+const twoBus = (extra: Partial<ThreePhaseFeederInput> = {}): ThreePhaseFeederInput =>
+  ThreePhaseFeederSchema.parse({
+    phases: 3,
+    baseKV: 0.4,
+    slack: 'tx',
+    lineCodes: { cable: { r1OhmPerKm: 0.2, x1OhmPerKm: 0.08, r0OhmPerKm: 0.8, x0OhmPerKm: 0.3 } },
+    lines: [{ id: 'L1', from: 'tx', to: 'house', code: 'cable', lengthM: 200 }],
+    loads: [{ id: 'load', bus: 'house', phase: 'a', pKW: 5, qKVAr: 1 }],
+    ...extra,
+  });
+
+describe('phase impedance matrices from sequence impedances', () => {
+  it('Zs = (2·Z1 + Z0)/3 on the diagonal, Zm = (Z0 − Z1)/3 off it', () => {
+    const m = phaseMatrixFromSequence(complex(0.2, 0.08), complex(0.8, 0.3));
+    expect(mat3Get(m, 0, 0).re).toBeCloseTo(0.4, 12);
+    expect(mat3Get(m, 1, 1).im).toBeCloseTo(0.46 / 3, 12);
+    expect(mat3Get(m, 0, 2).re).toBeCloseTo(0.2, 12);
+    expect(mat3Get(m, 2, 1).im).toBeCloseTo(0.22 / 3, 12);
+  });
+});
+
+describe('three-phase unbalanced backward/forward sweep', () => {
+  it('a single-phase load: its phase drops by Zs·I, the unloaded phases move by Zm·I (neutral shift)', () => {
+    const model = buildThreePhaseModel(twoBus());
+    const r = solveThreePhase(model);
+    expect(r.converged).toBe(true);
+    expect(r.maxMismatchPu).toBeLessThanOrEqual(1e-9);
+    const v = r.sweep.voltage;
+    const at = (bus: number, p: number) => complex(v[6 * bus + 2 * p]!, v[6 * bus + 2 * p + 1]!);
+    // The load current from the converged voltage, I = conj(S / Va).
+    const va = at(1, 0);
+    const s = complex(5000, 1000);
+    const d = va.re ** 2 + va.im ** 2;
+    const current = complex((s.re * va.re + s.im * va.im) / d, (s.re * va.im - s.im * va.re) / d);
+    const z = model.branchZ[1]!;
+    for (const p of [0, 1, 2]) {
+      const expected = sub(at(0, p), mul(mat3Get(z, p, 0), current));
+      expect(at(1, p).re).toBeCloseTo(expected.re, 6);
+      expect(at(1, p).im).toBeCloseTo(expected.im, 6);
+    }
+    // 5 kW + 1 kVAr on phase a over 200 m: ΔV ≈ (Re Zs·P + Im Zs·Q)/V = (0.08·5000 + 0.0307·1000)/230.9 = 1.87 V
+    // (0.81 %); the other two phases, pulled by the mutual impedance, no longer equal each other.
+    expect(r.voltagesPu['house.a']).toBeGreaterThan(0.991);
+    expect(r.voltagesPu['house.a']).toBeLessThan(0.993);
+    expect(Math.abs(r.voltagesPu['house.b']! - r.voltagesPu['house.c']!)).toBeGreaterThan(1e-3);
+    expect(r.maxUnbalance.bus).toBe('house');
+  });
+
+  it('PV export on one phase raises that phase above the source (the LV overvoltage mechanism)', () => {
+    const model = buildThreePhaseModel(
+      twoBus({ loads: [], generators: [{ id: 'pv', bus: 'house', phase: 'b', pKW: 8, qKVAr: 0 }] }),
+    );
+    const r = solveThreePhase(model);
+    expect(r.converged).toBe(true);
+    // Linear estimate: ΔV ≈ Re(Zs)·P / V = (2·0.2 + 0.8)/3 Ω/km × 0.2 km × 8000 W / 230.9 V = 2.77 V = 1.2 %.
+    expect(r.voltagesPu['house.b']).toBeGreaterThan(1.011);
+    expect(r.voltagesPu['house.b']).toBeLessThan(1.013);
+    expect(r.supplyKW[1]).toBeLessThan(-7.5);
+  });
+
+  it('balanced loads: every phase equals the balanced (positive-sequence) power flow on the same feeder', () => {
+    // The European LV topology with 2 kW + 0.5 kVAr on each phase of the 55 load buses and the supply
+    // (source + transformer) as one more line: a three-phase solver must reduce to the balanced one.
+    const model = buildThreePhaseModel({
+      ...eulv,
+      loads: eulv.loads.flatMap((l) =>
+        (['a', 'b', 'c'] as const).map((phase) => ({ id: `${l.id}${phase}`, bus: l.bus, phase, pKW: 2, qKVAr: 0.5 })),
+      ),
+      loadModel: { type: 'constant-power' },
+    });
+    const three = solveThreePhase(model);
+    const supply = mat3Get(model.supplyZ!, 0, 0);
+    const supplyMutual = mat3Get(model.supplyZ!, 0, 1);
+    const balanced = solvePowerFlow(
+      buildRadialFeeder(
+        FeederSchema.parse({
+          baseKV: eulv.baseKV,
+          slack: 'mv',
+          vSlackPu: eulv.vSlackPu,
+          buses: model.buses.map((id) => {
+            const loaded = eulv.loads.some((l) => l.bus === id);
+            return { id, pKW: loaded ? 6 : 0, qKVAr: loaded ? 1.5 : 0 };
+          }),
+          lines: [
+            { from: 'mv', to: eulv.slack, rOhm: supply.re - supplyMutual.re, xOhm: supply.im - supplyMutual.im },
+            ...eulv.lines.map((l) => {
+              const c = eulv.lineCodes[l.code]!;
+              return {
+                from: l.from,
+                to: l.to,
+                rOhm: (c.r1OhmPerKm * l.lengthM) / 1000,
+                xOhm: (c.x1OhmPerKm * l.lengthM) / 1000,
+              };
+            }),
+          ],
+        }),
+      ),
+    );
+    let worst = 0;
+    for (const bus of model.buses)
+      for (const p of ['a', 'b', 'c'])
+        worst = Math.max(worst, Math.abs(three.voltagesPu[`${bus}.${p}`]! - balanced.voltagesPu[bus]!));
+    expect(worst).toBeLessThan(1e-8);
+    expect(three.maxUnbalance.pct).toBeLessThan(1e-6);
+    // What enters the feeder at the transformer's LV bus: the three phases together = the balanced flow.
+    const intoFeeder = balanced.lineFlows.filter((f) => f.from === eulv.slack).reduce((a, f) => a + f.pKW, 0);
+    expect(three.supplyKW[0] + three.supplyKW[1] + three.supplyKW[2]).toBeCloseTo(intoFeeder, 6);
+  });
+});
+
+describe('IEEE European LV Test Feeder (906 buses, 55 single-phase loads)', () => {
+  const model = buildThreePhaseModel(eulv);
+
+  it('ships the published feeder: 906 buses, 905 lines, 55 loads, 0.8 MVA 11/0.416 kV Dyn at 1.05 pu', () => {
+    expect(model.buses.length).toBe(906);
+    expect(model.lineCount).toBe(905);
+    expect(model.loads.length).toBe(55);
+    expect(eulv.transformer).toMatchObject({ kVA: 800, kVHigh: 11, kVLow: 0.416, connection: 'Dyn', xPercent: 4 });
+    expect(eulv.vSlackPu).toBe(1.05);
+    const perPhase = { a: 0, b: 0, c: 0 };
+    for (const l of eulv.loads) perPhase[l.phase]++;
+    expect(perPhase).toEqual({ a: 21, b: 19, c: 15 });
+  });
+
+  for (const minute of [1, 566, 1440]) {
+    it(`minute ${minute}: converges to ≤ 1e-6 pu mismatch and balances power (supply = loads + losses)`, () => {
+      const multipliers = profileMultipliers(eulv, minute);
+      const r = solveThreePhase(model, { loadMultipliers: multipliers });
+      expect(r.converged).toBe(true);
+      expect(r.maxMismatchPu).toBeLessThanOrEqual(1e-6);
+      // OpenDSS load model 1: the loads above 1.05 × 230 V draw (V / 241.5 V)² of their rated power.
+      let loadKW = 0;
+      for (const l of eulv.loads) {
+        const vV = r.voltagesPu[`${l.bus}.${l.phase}`]! * model.vBaseV;
+        const scale = vV > 241.5 ? (vV / 241.5) ** 2 : vV < 218.5 ? (vV / 218.5) ** 2 : 1;
+        loadKW += l.pKW * (multipliers.get(l.id!) ?? 1) * scale;
+      }
+      const supplied = r.supplyKW[0] + r.supplyKW[1] + r.supplyKW[2];
+      expect(supplied).toBeCloseTo(loadKW + r.lossesKW - r.transformerLossesKW, 4);
+      expect(r.minVoltage.pu).toBeGreaterThan(0.95);
+      expect(r.maxVoltage.pu).toBeLessThan(1.07);
+    });
+  }
+
+  it('the on-peak minute 566 is unbalanced: phase b (the most loaded) sags most, neutral shift lifts phase c', () => {
+    const r = solveThreePhase(model, { loadMultipliers: profileMultipliers(eulv, 566) });
+    expect(r.supplyKW[1]).toBeGreaterThan(r.supplyKW[0]);
+    expect(r.supplyKW[0]).toBeGreaterThan(r.supplyKW[2]);
+    expect(r.minVoltage.key.endsWith('.b')).toBe(true);
+    expect(r.maxVoltage.key.endsWith('.c')).toBe(true);
+    expect(r.maxVoltage.pu).toBeGreaterThan(eulv.vSlackPu);
+    expect(r.maxUnbalance.pct).toBeGreaterThan(0.5);
+  });
+});
+
+describe('three-phase feeder validation names the element at fault', () => {
+  const error = (input: unknown): P2PError => {
+    try {
+      buildThreePhaseModel(ThreePhaseFeederSchema.parse(input));
+    } catch (err) {
+      return err as P2PError;
+    }
+    throw new Error('feeder accepted');
+  };
+  const base = twoBus();
+  it('a loop', () => {
+    const e = error({
+      ...base,
+      lines: [
+        ...base.lines,
+        { id: 'L2', from: 'house', to: 'shed', code: 'cable', lengthM: 5 },
+        { id: 'L3', from: 'shed', to: 'tx', code: 'cable', lengthM: 5 },
+      ],
+    });
+    expect(e.message).toMatch(/L[23] closes a loop/);
+  });
+  it('a load on a bus no line reaches', () => {
+    const e = error({ ...base, loads: [{ bus: 'nowhere', phase: 'a', pKW: 1 }] });
+    expect(e.field).toBe('loads[0].bus');
+  });
+  it('an unknown line code', () => {
+    expect(error({ ...base, lines: [{ ...base.lines[0], code: 'copper' }] }).message).toMatch(
+      /L1: unknown line code "copper"/,
+    );
+  });
+  it('a non-positive impedance or an unknown phase is rejected by the schema, naming the field', () => {
+    const bad = ThreePhaseFeederSchema.safeParse({
+      ...base,
+      lineCodes: { cable: { ...base.lineCodes.cable, r1OhmPerKm: 0 } },
+    });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues[0]?.path).toEqual(['lineCodes', 'cable', 'r1OhmPerKm']);
+    const phase = ThreePhaseFeederSchema.safeParse({ ...base, loads: [{ bus: 'house', phase: 'd', pKW: 1 }] });
+    expect(phase.error?.issues[0]?.path).toEqual(['loads', 0, 'phase']);
+  });
+
+  it('through the CLI: "phases": 3 solves per phase, bad input exits 2 naming file and field', async () => {
+    const good = await runCli(['powerflow', '--feeder', IEEE_EUROPEAN_LV_FILE, '--minute', '566', '--json']);
+    expect(good.code).toBe(0);
+    const out = JSON.parse(good.stdout);
+    expect(out).toMatchObject({ phases: 3, converged: true, minute: 566 });
+    expect(Object.keys(out.voltagesPu)).toHaveLength(906 * 3);
+    expect(out.voltagesPu['1.a']).toBeGreaterThan(1.04);
+    const file = join(tmp.dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ ...base, lines: [{ ...base.lines[0], lengthM: -3 }] }));
+    const bad = await runCli(['powerflow', '--feeder', file, '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${file}: lines[0].lengthM`);
+  });
+});
