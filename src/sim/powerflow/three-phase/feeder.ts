@@ -60,6 +60,9 @@ export const ThreePhaseFeederSchema = z
         /** Short-circuit impedance in percent of the rated impedance: resistance (both windings) and reactance. */
         rPercent: z.number().nonnegative(),
         xPercent: z.number().positive(),
+        /** Zero-sequence short-circuit impedance seen from the LV side, percent; default the positive sequence. */
+        r0Percent: z.number().nonnegative().optional(),
+        x0Percent: z.number().positive().optional(),
       })
       .strict()
       .optional(),
@@ -243,7 +246,8 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
   if (t) {
     const zBase = input.baseKV ** 2 / (t.kVA / 1000);
     const zt = complex((t.rPercent / 100) * zBase, (t.xPercent / 100) * zBase);
-    transformerZ = phaseMatrixFromSequence(zt, zt);
+    const zt0 = complex(((t.r0Percent ?? t.rPercent) / 100) * zBase, ((t.x0Percent ?? t.xPercent) / 100) * zBase);
+    transformerZ = phaseMatrixFromSequence(zt, zt0);
     supplyZ = transformerZ;
   }
   if (input.source) {
