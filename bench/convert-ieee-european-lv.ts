@@ -143,6 +143,11 @@ export function convert(dir: string): unknown {
   const feeder = {
     phases: 3,
     name: 'ieee-european-lv',
+    reference:
+      'IEEE PES European Low Voltage Test Feeder v2 (IEEE PES Distribution System Analysis Subcommittee), ' +
+      'converted by bench/convert-ieee-european-lv.ts from the OpenDSS files in the OpenDSS test cases ' +
+      '(Distrib/IEEETestCases/LVTestCase; Copyright (c) 2008-2024 Electric Power Research Institute, Inc., ' +
+      '2018-2024 DSS-Extensions contributors; BSD-3-Clause). See docs/lv-feeder.md.',
     baseKV: kVs[1],
     slack,
     vSlackPu: num(source.props, 'pu', 'vsource'),

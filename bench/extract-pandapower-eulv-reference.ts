@@ -50,6 +50,8 @@ export function extract(file: string): unknown {
   return {
     source:
       'pandapower networks/IEEE_European_LV_On_Peak_566.json (ieee_european_lv_asymmetric("on_peak_566")), stored res_bus_3ph of runpp_3ph',
+    licence:
+      'pandapower: Copyright (c) 2016-2026 by University of Kassel and Fraunhofer IEE Kassel and individual contributors; BSD-3-Clause',
     model: {
       extGrid: { vmPu: ext!.vm_pu, sScMaxMVA: ext!.s_sc_max_mva, rxMax: ext!.rx_max },
       trafo: {

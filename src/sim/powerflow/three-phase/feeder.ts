@@ -35,6 +35,8 @@ export const ThreePhaseFeederSchema = z
   .object({
     phases: z.literal(3),
     name: z.string().default('feeder'),
+    /** Where the data comes from (origin, licence); not used by the solver. */
+    reference: z.string().optional(),
     /** Line-to-line nominal voltage of the feeder; per-unit voltages are of baseKV/√3 (phase to neutral). */
     baseKV: z.number().positive(),
     /** The bus that the supply feeds (the transformer's LV terminals). */
