@@ -4,15 +4,21 @@
  * (seeded choice and sizes, 3–5.5 kWp, clear-sky half-sine 06:00–20:00). Three-phase unbalanced
  * power flow every 15 minutes. Scenarios: loads only, the PV on single phases, and the same PV split
  * evenly over three phases (what a balanced model would assume); each with the source at the feeder's
- * published 1.05 pu and at 1.00 pu. Reports max/min phase voltage, hours with some house above
- * 1.05 / 1.10 pu, the worst voltage unbalance, solve time per snapshot, and the time for the
- * sensitivities of the 30 PV inverters. Writes bench/results/lv.json.
+ * published 1.05 pu and at 1.00 pu; then the single-phase PV at 1.00 pu under voltage control: the
+ * local IEEE 1547 Category B volt-var/volt-watt curves, and dual ascent on the voltage limits through
+ * the three-phase sensitivities. Reports max/min phase voltage, hours with some house above
+ * 1.05 / 1.10 pu, the worst voltage unbalance, curtailment, solve time per snapshot, and the time for
+ * the sensitivities of the 30 PV inverters. Writes bench/results/lv.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildThreePhaseModel, type ThreePhaseFeederInput } from '../src/sim/powerflow/three-phase/feeder.js';
+import { dualAscent, type LvInverter, settleCurves } from '../src/sim/lv-voltage-control.js';
+import { buildThreePhaseModel } from '../src/sim/powerflow/three-phase/feeder.js';
 import { loadIeeeEuropeanLv } from '../src/sim/powerflow/three-phase/ieee-european-lv.js';
-import { threePhaseSensitivities } from '../src/sim/powerflow/three-phase/sensitivities.js';
+import {
+  type ThreePhaseSensitivities,
+  threePhaseSensitivities,
+} from '../src/sim/powerflow/three-phase/sensitivities.js';
 import { type PhaseInjection, solveThreePhase } from '../src/sim/powerflow/three-phase/sweep.js';
 import { pvShape } from '../src/sim/profiles.js';
 import { seededRandom } from '../src/trading/prng.js';
@@ -21,6 +27,9 @@ const SEED = 7;
 const PV_HOUSES = 30;
 const STEPS = 96;
 const STEP_HOURS = 0.25;
+const V_MAX_PU = 1.05;
+/** The dual-ascent agents aim this far under the limit, so that their convergence tolerance (1e-4 pu) stays inside it. */
+const CONTROL_MARGIN_PU = 2e-4;
 
 const eulv = loadIeeeEuropeanLv();
 const random = seededRandom(SEED);
@@ -32,15 +41,29 @@ for (let i = 0; i < PV_HOUSES; i++) {
 }
 const pv = order.slice(0, PV_HOUSES).map((i) => ({ house: eulv.loads[i]!, kWp: 3 + Math.round(random() * 25) / 10 }));
 const pvKWp = pv.reduce((a, p) => a + p.kWp, 0);
+const phaseIndex = (phase: string) => ['a', 'b', 'c'].indexOf(phase);
+const loadsAt = (step: number) =>
+  new Map(eulv.loads.map((l) => [l.id!, eulv.profiles!.multipliers[l.id!]![step]!] as [string, number]));
+
+/** The PV inverters at an hour: rated at their kWp, Category B reactive capability 0.44 of the rating. */
+const invertersAt = (hour: number): LvInverter[] =>
+  pv.map(({ house, kWp }) => ({
+    id: `pv-${house.id}`,
+    bus: house.bus,
+    phase: house.phase,
+    pAvailableKW: kWp * pvShape(hour),
+    sRatedKVA: kWp,
+    qMaxKVAr: 0.44 * kWp,
+    qWeight: 0.1,
+  }));
 
 type PvMode = 'none' | 'single-phase' | 'split over 3 phases';
-interface Row extends Record<string, unknown> {
-  scenario: string;
-}
+const CONTROLS = ['volt-var/volt-watt (IEEE 1547 Cat B, local)', 'dual ascent, 3-phase sensitivities'] as const;
+type Control = 'none' | (typeof CONTROLS)[number];
+type Row = Record<string, unknown>;
 
-function runDay(vSlackPu: number, mode: PvMode): Row {
-  const input: ThreePhaseFeederInput = { ...eulv, vSlackPu };
-  const model = buildThreePhaseModel(input);
+function runDay(vSlackPu: number, mode: PvMode, control: Control = 'none', sens?: ThreePhaseSensitivities): Row {
+  const model = buildThreePhaseModel({ ...eulv, vSlackPu });
   const houseKeys = eulv.loads.map((l) => `${l.bus}.${l.phase}`);
   let vMax = { pu: 0, key: '', hour: 0 };
   let vMin = { pu: Number.POSITIVE_INFINITY, key: '', hour: 0 };
@@ -50,40 +73,53 @@ function runDay(vSlackPu: number, mode: PvMode): Row {
   let houseHours105 = 0;
   let houseHours110 = 0;
   let pvEnergyKWh = 0;
+  let curtailedKWh = 0;
+  let reactiveKVArh = 0;
   let loadEnergyKWh = 0;
   let lossesKWh = 0;
-  const times: number[] = [];
   let iterations = 0;
+  let controlSteps = 0;
+  const times: number[] = [];
   let previous: Float64Array | undefined;
   for (let step = 0; step < STEPS; step++) {
-    const hour = (step + 0.5) * STEP_HOURS;
-    const loadMultipliers = new Map(
-      eulv.loads.map((l) => [l.id!, eulv.profiles!.multipliers[l.id!]![step]!] as [string, number]),
-    );
-    const extraInjections: PhaseInjection[] = [];
-    if (mode !== 'none')
-      for (const { house, kWp } of pv) {
-        const pW = kWp * 1000 * pvShape(hour);
-        if (pW <= 0) continue;
-        const bus = model.busIndex.get(house.bus)!;
-        if (mode === 'single-phase')
-          extraInjections.push({ bus, phase: ['a', 'b', 'c'].indexOf(house.phase), pW, qVar: 0 });
-        else for (let phase = 0; phase < 3; phase++) extraInjections.push({ bus, phase, pW: pW / 3, qVar: 0 });
-        pvEnergyKWh += (pW / 1000) * STEP_HOURS;
-      }
+    const start = step * STEP_HOURS;
+    const hour = start + STEP_HOURS / 2;
+    const loadMultipliers = loadsAt(step);
+    const warm = previous ? { initialVoltage: previous } : {};
+    const injections: PhaseInjection[] = [];
     const started = performance.now();
-    const r = solveThreePhase(model, {
-      loadMultipliers,
-      extraInjections,
-      ...(previous ? { initialVoltage: previous } : {}),
-    });
+    const inverters = invertersAt(hour);
+    if (mode !== 'none' && control !== 'none' && inverters.some((i) => i.pAvailableKW > 0)) {
+      const operatingPoint = { loadMultipliers, ...warm };
+      const set =
+        control === 'dual ascent, 3-phase sensitivities'
+          ? dualAscent(model, inverters, sens!, { operatingPoint, vMaxPu: V_MAX_PU - CONTROL_MARGIN_PU })
+          : settleCurves(model, inverters, operatingPoint);
+      if (!set.converged) throw new Error(`${control}: step ${step} did not converge`);
+      controlSteps = Math.max(controlSteps, set.steps);
+      inverters.forEach((inv, i) => {
+        const bus = model.busIndex.get(inv.bus)!;
+        injections.push({ bus, phase: phaseIndex(inv.phase), pW: set.pKW[i]! * 1000, qVar: set.qKVAr[i]! * 1000 });
+        pvEnergyKWh += set.pKW[i]! * STEP_HOURS;
+        curtailedKWh += (inv.pAvailableKW - set.pKW[i]!) * STEP_HOURS;
+        reactiveKVArh += Math.abs(set.qKVAr[i]!) * STEP_HOURS;
+      });
+    } else if (mode !== 'none')
+      for (const inv of inverters) {
+        if (inv.pAvailableKW <= 0) continue;
+        const bus = model.busIndex.get(inv.bus)!;
+        const pW = inv.pAvailableKW * 1000;
+        if (mode === 'single-phase') injections.push({ bus, phase: phaseIndex(inv.phase), pW, qVar: 0 });
+        else for (let phase = 0; phase < 3; phase++) injections.push({ bus, phase, pW: pW / 3, qVar: 0 });
+        pvEnergyKWh += inv.pAvailableKW * STEP_HOURS;
+      }
+    const r = solveThreePhase(model, { loadMultipliers, extraInjections: injections, ...warm });
     times.push(performance.now() - started);
     previous = r.sweep.voltage;
     if (!r.converged) throw new Error(`step ${step} did not converge`);
     iterations = Math.max(iterations, r.iterations);
     lossesKWh += r.lossesKW * STEP_HOURS;
     loadEnergyKWh += [...loadMultipliers.values()].reduce((a, m) => a + m, 0) * STEP_HOURS;
-    const start = step * STEP_HOURS;
     if (r.maxVoltage.pu > vMax.pu) vMax = { ...r.maxVoltage, hour: start };
     if (r.minVoltage.pu < vMin.pu) vMin = { ...r.minVoltage, hour: start };
     if (r.maxUnbalance.pct > worstUnbalance.pct) worstUnbalance = { ...r.maxUnbalance, hour: start };
@@ -97,7 +133,7 @@ function runDay(vSlackPu: number, mode: PvMode): Row {
   const at = (h: number) =>
     `${String(Math.floor(h)).padStart(2, '0')}:${String(Math.round((h % 1) * 60)).padStart(2, '0')}`;
   return {
-    scenario: `source ${vSlackPu.toFixed(2)} pu, PV ${mode}`,
+    scenario: `${vSlackPu.toFixed(2)} pu, PV ${mode}${control === 'none' ? '' : `, ${control}`}`,
     maxVoltagePu: Number(vMax.pu.toFixed(4)),
     maxAt: `${vMax.key} ${at(vMax.hour)}`,
     minVoltagePu: Number(vMin.pu.toFixed(4)),
@@ -110,34 +146,33 @@ function runDay(vSlackPu: number, mode: PvMode): Row {
     maxUnbalanceAt: `${worstUnbalance.bus} ${at(worstUnbalance.hour)}`,
     loadKWh: Number(loadEnergyKWh.toFixed(1)),
     pvKWh: Number(pvEnergyKWh.toFixed(1)),
+    curtailedKWh: Number(curtailedKWh.toFixed(2)),
+    reactiveKVArh: Number(reactiveKVArh.toFixed(2)),
     lossesKWh: Number(lossesKWh.toFixed(2)),
-    solveMsMean: Number((times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)),
-    solveMsP95: Number(times[Math.floor(0.95 * (times.length - 1))]!.toFixed(2)),
-    maxIterations: iterations,
+    msPerSnapshotMean: Number((times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)),
+    msPerSnapshotP95: Number(times[Math.floor(0.95 * (times.length - 1))]!.toFixed(2)),
+    maxSweepIterations: iterations,
+    maxControlSteps: controlSteps,
   };
 }
 
-const rows: Row[] = [];
-for (const vSlackPu of [1.05, 1.0])
-  for (const mode of ['none', 'single-phase', 'split over 3 phases'] as const) rows.push(runDay(vSlackPu, mode));
-
-// Sensitivities of the 30 PV inverters at solar noon (what a voltage controller would be given).
-const model = buildThreePhaseModel(eulv);
-const noonStep = 52; // 13:00–13:15
-const noonInjections: PhaseInjection[] = pv.map(({ house, kWp }) => ({
-  bus: model.busIndex.get(house.bus)!,
-  phase: ['a', 'b', 'c'].indexOf(house.phase),
-  pW: kWp * 1000 * pvShape((noonStep + 0.5) * STEP_HOURS),
-  qVar: 0,
-}));
+// Sensitivities of the 30 PV inverters at 13:00 with full PV (what the voltage controller is given at
+// commissioning; the closed loop corrects for the operating point moving away from it).
+const noonModel = buildThreePhaseModel({ ...eulv, vSlackPu: 1.0 });
+const noonStep = 52;
 const started = performance.now();
 const sens = threePhaseSensitivities(
-  model,
+  noonModel,
   pv.map(({ house }) => ({ bus: house.bus, phase: house.phase })),
   {
     operatingPoint: {
-      loadMultipliers: new Map(eulv.loads.map((l) => [l.id!, eulv.profiles!.multipliers[l.id!]![noonStep]!])),
-      extraInjections: noonInjections,
+      loadMultipliers: loadsAt(noonStep),
+      extraInjections: invertersAt(noonStep * STEP_HOURS + STEP_HOURS / 2).map((inv) => ({
+        bus: noonModel.busIndex.get(inv.bus)!,
+        phase: phaseIndex(inv.phase),
+        pW: inv.pAvailableKW * 1000,
+        qVar: 0,
+      })),
     },
   },
 );
@@ -145,15 +180,34 @@ const sensitivityMs = performance.now() - started;
 const own = sens.dvdp.map((row, i) => row[i]!);
 const sensitivities = {
   inverters: PV_HOUSES,
-  solves: 4 * PV_HOUSES + 1,
+  powerFlows: 4 * PV_HOUSES + 1,
   totalMs: Number(sensitivityMs.toFixed(1)),
   ownDvdpPuPerKW: { min: Number(Math.min(...own).toExponential(3)), max: Number(Math.max(...own).toExponential(3)) },
 };
 
-console.log(
-  `IEEE European LV feeder, ${PV_HOUSES} single-phase PV systems (seed ${SEED}, ${pvKWp.toFixed(1)} kWp in all)`,
+const rows: Row[] = [];
+for (const vSlackPu of [1.05, 1.0])
+  for (const mode of ['none', 'single-phase', 'split over 3 phases'] as const) rows.push(runDay(vSlackPu, mode));
+// Control at the 1.00 pu source: at 1.05 pu the feeder is above 1.05 pu with no PV at all.
+for (const control of CONTROLS) rows.push(runDay(1.0, 'single-phase', control, sens));
+
+console.log(`IEEE European LV feeder, ${PV_HOUSES} single-phase PV systems (seed ${SEED}, ${pvKWp.toFixed(1)} kWp)`);
+console.table(
+  rows.map((r) => ({
+    scenario: r.scenario,
+    maxPu: r.maxVoltagePu,
+    maxAt: r.maxAt,
+    minPu: r.minVoltagePu,
+    'h >1.05': r.hoursAnyHouseAbove105,
+    'h >1.10': r.hoursAnyHouseAbove110,
+    'house-h >1.05': r.houseHoursAbove105,
+    'VUF %': r.maxUnbalancePct,
+    curtailedKWh: r.curtailedKWh,
+    kvarh: r.reactiveKVArh,
+    'ms/snap': r.msPerSnapshotMean,
+    ctrlSteps: r.maxControlSteps,
+  })),
 );
-console.table(rows);
 console.log('sensitivities at 13:00:', sensitivities);
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
