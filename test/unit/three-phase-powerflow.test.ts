@@ -98,6 +98,7 @@ describe('three-phase unbalanced backward/forward sweep', () => {
         (['a', 'b', 'c'] as const).map((phase) => ({ id: `${l.id}${phase}`, bus: l.bus, phase, pKW: 2, qKVAr: 0.5 })),
       ),
       loadModel: { type: 'constant-power' },
+      profiles: undefined,
     });
     const three = solveThreePhase(model);
     const supply = mat3Get(model.supplyZ!, 0, 0);
@@ -287,6 +288,14 @@ describe('three-phase feeder validation names the element at fault', () => {
       /L1: unknown line code "copper"/,
     );
   });
+  it('an id used twice, a profile for a load that does not exist', () => {
+    expect(error({ ...base, loads: [...base.loads, { ...base.loads[0]!, bus: 'tx' }] }).field).toBe('loads[1].id');
+    expect(error({ ...base, lines: [...base.lines, { ...base.lines[0]!, from: 'house', to: 'shed' }] }).field).toBe(
+      'lines[1].id',
+    );
+    const profiles = { stepMinutes: 60, multipliers: { load: [1], ghost: [1] }, snapshots: {} };
+    expect(error({ ...base, profiles }).field).toBe('profiles.multipliers.ghost');
+  });
   it('a non-positive impedance or an unknown phase is rejected by the schema, naming the field', () => {
     const bad = ThreePhaseFeederSchema.safeParse({
       ...base,
@@ -310,5 +319,8 @@ describe('three-phase feeder validation names the element at fault', () => {
     const bad = await runCli(['powerflow', '--feeder', file, '--json']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${file}: lines[0].lengthM`);
+    const lateMinute = await runCli(['powerflow', '--feeder', IEEE_EUROPEAN_LV_FILE, '--minute', '1441']);
+    expect(lateMinute.code).toBe(2);
+    expect(lateMinute.stderr).toMatch(/minute 1441/);
   });
 });

@@ -182,8 +182,13 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
     );
 
   const adjacency = new Map<string, { other: string; index: number }[]>();
+  const lineIds = new Set<string>();
   input.lines.forEach((line, index) => {
     const name = line.id ?? `${line.from}-${line.to}`;
+    if (line.id !== undefined) {
+      if (lineIds.has(line.id)) throw inputError(`line id "${line.id}" is used twice`, `lines[${index}].id`, file);
+      lineIds.add(line.id);
+    }
     if (line.from === line.to)
       throw inputError(`line ${name} connects bus "${line.from}" to itself`, `lines[${index}]`, file);
     if (!input.lineCodes[line.code])
@@ -265,8 +270,14 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
   }
   if (supplyZ) branchZ[0] = supplyZ;
 
-  const place = (list: z.infer<typeof SinglePhaseSchema>[], kind: 'loads' | 'generators'): SinglePhaseElement[] =>
-    list.map((e, i) => {
+  const place = (list: z.infer<typeof SinglePhaseSchema>[], kind: 'loads' | 'generators'): SinglePhaseElement[] => {
+    const seen = new Set<string>();
+    return list.map((e, i) => {
+      if (e.id !== undefined) {
+        if (seen.has(e.id))
+          throw inputError(`${kind.slice(0, -1)} id "${e.id}" is used twice`, `${kind}[${i}].id`, file);
+        seen.add(e.id);
+      }
       const bus = busIndex.get(e.bus);
       if (bus === undefined)
         throw inputError(`${kind.slice(0, -1)} on bus "${e.bus}", which no line reaches`, `${kind}[${i}].bus`, file);
@@ -278,6 +289,20 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
         qVar: e.qKVAr * 1000,
       };
     });
+  };
+  const loads = place(input.loads, 'loads');
+  const generators = place(input.generators, 'generators');
+  if (input.profiles) {
+    const ids = new Set(loads.map((l) => l.id));
+    const sections = [
+      ['multipliers', input.profiles.multipliers],
+      ...Object.entries(input.profiles.snapshots).map(([m, v]) => [`snapshots.${m}`, v] as const),
+    ] as const;
+    for (const [where, byLoad] of sections)
+      for (const id of Object.keys(byLoad))
+        if (!ids.has(id))
+          throw inputError(`a profile for load "${id}", which is not in loads`, `profiles.${where}.${id}`, file);
+  }
 
   return {
     name: input.name,
@@ -291,8 +316,8 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
     lineIndex: Int32Array.from(lineOf),
     supplyZ,
     transformerZ,
-    loads: place(input.loads, 'loads'),
-    generators: place(input.generators, 'generators'),
+    loads,
+    generators,
     loadModel: input.loadModel,
     lineCount: input.lines.length,
   };
@@ -308,6 +333,11 @@ export function profileMultipliers(input: ThreePhaseFeederInput, minute: number)
     throw new P2PError(ErrorCode.input, `feeder ${input.name} has no load profiles`, {
       component: 'powerflow',
       field: 'profiles',
+    });
+  if (!Number.isInteger(minute) || minute < 0 || minute > 1440)
+    throw new P2PError(ErrorCode.input, `minute ${minute} is not a minute of the day (0 to 1440)`, {
+      component: 'powerflow',
+      field: '--minute',
     });
   const snapshot = profiles.snapshots[String(minute)];
   const out = new Map<string, number>();
