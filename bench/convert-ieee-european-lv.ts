@@ -22,7 +22,7 @@ const STEP_MINUTES = 15;
 const OPENDSS_DEFAULTS = {
   /** Vsource X1/R1. */
   sourceX1OverR1: 4,
-  /** Transformer %R of each winding (the files give only XHL): 0.2 % + 0.2 %. */
+  /** Transformer %R: the .dss gives only XHL, so OpenDSS's 0.2 % per winding applies (0.4 % in all, as in the package's Transformer.csv). */
   transformerRPercentTotal: 0.4,
   /** Load model 1: constant P, Q between Vminpu 0.95 and Vmaxpu 1.05 of the load's kV, constant Z outside. */
   loadVMinPu: 0.95,

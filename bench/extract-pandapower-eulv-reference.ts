@@ -1,10 +1,11 @@
 /**
- * Regenerates test/fixtures/ieee-european-lv-pandapower-566.json: the three-phase power flow result
- * (res_bus_3ph, from pandapower's runpp_3ph) stored in pandapower's copy of the IEEE European LV Test
- * Feeder at the on-peak minute 566, with the model parameters and load powers of that copy, so that
+ * Regenerates test/fixtures/ieee-european-lv-pandapower-<minute>.json: the three-phase power flow
+ * result (res_bus_3ph, from pandapower's runpp_3ph) stored in pandapower's copy of the IEEE European LV
+ * Test Feeder at a snapshot minute (IEEE_European_LV_Off_Peak_1, On_Peak_566, Off_Peak_1440), with the model parameters and load powers of that copy, so that
  * the project's three-phase sweep can be checked against an independent solver on the same feeder.
  *
  *   npx tsx bench/extract-pandapower-eulv-reference.ts <pandapower/networks/IEEE_European_LV_On_Peak_566.json> [out.json]
+ *   (likewise IEEE_European_LV_Off_Peak_1.json and IEEE_European_LV_Off_Peak_1440.json)
  *
  * pandapower is BSD-3-Clause licensed; only numbers are extracted. Deterministic.
  */
@@ -48,8 +49,7 @@ export function extract(file: string): unknown {
     ];
   }
   return {
-    source:
-      'pandapower networks/IEEE_European_LV_On_Peak_566.json (ieee_european_lv_asymmetric("on_peak_566")), stored res_bus_3ph of runpp_3ph',
+    source: `pandapower networks/${file.split('/').pop()}, stored res_bus_3ph of runpp_3ph`,
     licence:
       'pandapower: Copyright (c) 2016-2026 by University of Kassel and Fraunhofer IEE Kassel and individual contributors; BSD-3-Clause',
     model: {
@@ -81,7 +81,9 @@ if (process.argv[1]?.endsWith('extract-pandapower-eulv-reference.ts')) {
     );
     process.exit(2);
   }
-  const target = out ?? join(import.meta.dirname, '..', 'test', 'fixtures', 'ieee-european-lv-pandapower-566.json');
+  const minute = /_(\d+)\.json$/.exec(file)?.[1] ?? '566';
+  const target =
+    out ?? join(import.meta.dirname, '..', 'test', 'fixtures', `ieee-european-lv-pandapower-${minute}.json`);
   const data = extract(file) as { voltagesPu: Record<string, number[]> };
   // One bus per line keeps the fixture diffable.
   const text = JSON.stringify(data, null, 2).replace(
