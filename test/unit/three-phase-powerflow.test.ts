@@ -176,6 +176,17 @@ describe('IEEE European LV Test Feeder (906 buses, 55 single-phase loads)', () =
 
   it('the on-peak minute 566 is unbalanced: phase b (the most loaded) sags most, neutral shift lifts phase c', () => {
     const r = solveThreePhase(model, { loadMultipliers: profileMultipliers(eulv, 566) });
+    // The first line carries everything the supply delivers; its neutral carries the unbalance.
+    const first = r.lineCurrentsA[0]!;
+    expect(first).toMatchObject({ id: 'LINE1', from: '1', to: '2' });
+    const supplyA = r.supplyKW.map(
+      (p, k) => (Math.hypot(p, r.supplyKVAr[k]!) * 1000) / (r.voltagesPu[`1.${'abc'[k]}`]! * model.vBaseV),
+    );
+    expect(first.a).toBeCloseTo(supplyA[0]!, 6);
+    expect(first.b).toBeCloseTo(supplyA[1]!, 6);
+    expect(first.c).toBeCloseTo(supplyA[2]!, 6);
+    expect(first.neutral).toBeGreaterThan(0.3 * first.b);
+    expect(r.lineCurrentsA).toHaveLength(905);
     expect(r.supplyKW[1]).toBeGreaterThan(r.supplyKW[0]);
     expect(r.supplyKW[0]).toBeGreaterThan(r.supplyKW[2]);
     expect(r.minVoltage.key.endsWith('.b')).toBe(true);

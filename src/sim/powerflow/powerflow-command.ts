@@ -64,6 +64,7 @@ function threePhase(input: ReturnType<typeof ThreePhaseFeederSchema.parse>, opti
     maxVoltage: r.maxVoltage,
     maxUnbalance: r.maxUnbalance,
     unbalancePct: r.unbalancePct,
+    lineCurrentsA: r.lineCurrentsA,
     maxMismatchPu: r.maxMismatchPu,
   };
   if (options.json) {

@@ -151,6 +151,8 @@ export interface ThreePhaseModel {
   generators: SinglePhaseElement[];
   loadModel: ThreePhaseFeederInput['loadModel'];
   lineCount: number;
+  /** Each input line's id (or from-to) and ends, in input order. */
+  lines: { id: string; from: string; to: string }[];
 }
 
 function inputError(message: string, field: string, file?: string): P2PError {
@@ -320,6 +322,7 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
     generators,
     loadModel: input.loadModel,
     lineCount: input.lines.length,
+    lines: input.lines.map((l) => ({ id: l.id ?? `${l.from}-${l.to}`, from: l.from, to: l.to })),
   };
 }
 

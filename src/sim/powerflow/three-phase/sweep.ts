@@ -211,6 +211,11 @@ export interface ThreePhaseResult {
   /** Losses in the lines and in the transformer (the upstream network's own losses are not counted). */
   lossesKW: number;
   transformerLossesKW: number;
+  /**
+   * Current magnitude in each line (input order), per phase and in the neutral/earth return
+   * (|Ia + Ib + Ic|), A.
+   */
+  lineCurrentsA: { id: string; from: string; to: string; a: number; b: number; c: number; neutral: number }[];
   /** Power delivered into the slack bus by the supply, per phase a, b, c. */
   supplyKW: [number, number, number];
   supplyKVAr: [number, number, number];
@@ -253,11 +258,24 @@ export function solveThreePhase(model: ThreePhaseModel, options: ThreePhaseOptio
     supplyKW[p] = (vr * jr + vi * ji) / 1000;
     supplyKVAr[p] = (vi * jr - vr * ji) / 1000;
   }
+  const lineCurrentsA: ThreePhaseResult['lineCurrentsA'] = new Array(model.lineCount);
+  for (let i = 1; i < model.buses.length; i++) {
+    const at = 6 * i;
+    const line = model.lines[model.lineIndex[i]!]!;
+    lineCurrentsA[model.lineIndex[i]!] = {
+      ...line,
+      a: Math.hypot(j[at]!, j[at + 1]!),
+      b: Math.hypot(j[at + 2]!, j[at + 3]!),
+      c: Math.hypot(j[at + 4]!, j[at + 5]!),
+      neutral: Math.hypot(j[at]! + j[at + 2]! + j[at + 4]!, j[at + 1]! + j[at + 3]! + j[at + 5]!),
+    };
+  }
   return {
     converged: sweep.converged,
     iterations: sweep.iterations,
     maxMismatchPu: sweep.maxMismatchPu,
     voltagesPu,
+    lineCurrentsA,
     unbalancePct,
     minVoltage,
     maxVoltage,
