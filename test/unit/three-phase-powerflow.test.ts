@@ -89,6 +89,36 @@ describe('three-phase unbalanced backward/forward sweep', () => {
     expect(r.supplyKW[1]).toBeLessThan(-7.5);
   });
 
+  it('a Dyn transformer: a single-phase load draws zero-sequence current through the transformer only', () => {
+    // 11/0.4 kV, 400 kVA, 4 % reactance, no line: the LV bus drops by Zs·I on the loaded phase and
+    // moves by Zm·I on the others; with Z0 = Z1 (the default) Zm = 0 and only the loaded phase moves.
+    const model = buildThreePhaseModel(
+      twoBus({
+        transformer: { id: 't', connection: 'Dyn', kVA: 400, kVHigh: 11, kVLow: 0.4, rPercent: 1, xPercent: 4 },
+        loads: [{ id: 'load', bus: 'tx', phase: 'c', pKW: 20, qKVAr: 0 }],
+      }),
+    );
+    const r = solveThreePhase(model);
+    expect(r.converged).toBe(true);
+    // ΔV ≈ R·P/V = (1 % × 0.4² / 0.4 Ω) × 20 kW / 230.9 V = 0.0040 × 86.6 A = 0.35 V = 0.15 %.
+    expect(1 - r.voltagesPu['tx.c']!).toBeGreaterThan(0.0014);
+    expect(1 - r.voltagesPu['tx.c']!).toBeLessThan(0.0016);
+    expect(r.voltagesPu['tx.a']).toBeCloseTo(1, 4);
+    expect(r.voltagesPu['tx.b']).toBeCloseTo(1, 4);
+    // Its losses are the transformer's: I²·R = 86.6² × 0.004 = 30 W.
+    expect(r.transformerLossesKW).toBeCloseTo(0.03, 3);
+  });
+
+  it('a load beyond what the feeder can carry is reported as not converged, not as a wrong answer', () => {
+    const model = buildThreePhaseModel(
+      twoBus({ loads: [{ id: 'load', bus: 'house', phase: 'a', pKW: 5000, qKVAr: 0 }] }),
+    );
+    const r = solveThreePhase(model);
+    expect(r.converged).toBe(false);
+    expect(r.iterations).toBe(100);
+    expect(r.maxMismatchPu).toBeGreaterThan(1e-3);
+  });
+
   it('balanced loads: every phase equals the balanced (positive-sequence) power flow on the same feeder', () => {
     // The European LV topology with 2 kW + 0.5 kVAr on each phase of the 55 load buses and the supply
     // (source + transformer) as one more line: a three-phase solver must reduce to the balanced one.
