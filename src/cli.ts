@@ -90,7 +90,8 @@ export function buildProgram(): Command {
       'three-phase feeder with load profiles: solve at this minute of the day',
       integer('--minute'),
     )
-    .action(async (o: { feeder: string; json?: boolean; minute?: number }) => {
+    .option('--day', 'three-phase feeder with load profiles: every profile step of the day, summarised')
+    .action(async (o: { feeder: string; json?: boolean; minute?: number; day?: boolean }) => {
       const { powerflowCommand } = await import('./sim/powerflow/powerflow-command.js');
       await powerflowCommand(o);
     });

@@ -23,6 +23,7 @@ import {
 } from '../../src/sim/powerflow/three-phase/feeder.js';
 import { IEEE_EUROPEAN_LV_FILE, loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
 import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
+import { solveDay } from '../../src/sim/powerflow/three-phase/time-series.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -203,6 +204,19 @@ describe('IEEE European LV Test Feeder (906 buses, 55 single-phase loads)', () =
       expect(r.maxVoltage.pu).toBeLessThan(1.07);
     });
   }
+
+  it('through the day (96 quarter-hours): the lowest voltage falls in the quarter-hour of the published on-peak minute 566', () => {
+    const d = solveDay(eulv, model);
+    expect(d.steps).toHaveLength(96);
+    expect(d.allConverged).toBe(true);
+    expect(d.minVoltage.minute).toBe(555); // 09:15–09:30
+    expect(d.maxUnbalance.minute).toBe(555);
+    expect(d.hoursBelowPu['0.95']).toBe(0);
+    expect(d.lossesKWh).toBeCloseTo(
+      d.steps.reduce((a, s) => a + s.lossesKW / 4, 0),
+      9,
+    );
+  });
 
   it('the on-peak minute 566 is unbalanced: phase b (the most loaded) sags most, neutral shift lifts phase c', () => {
     const r = solveThreePhase(model, { loadMultipliers: profileMultipliers(eulv, 566) });

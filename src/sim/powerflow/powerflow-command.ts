@@ -3,14 +3,23 @@ import { printJson } from '../../core/output.js';
 import { parseWith, readDataFile } from '../../core/validate.js';
 import { buildRadialFeeder, FeederSchema } from './feeder.js';
 import { solvePowerFlow } from './sweep.js';
-import { buildThreePhaseModel, profileMultipliers, ThreePhaseFeederSchema } from './three-phase/feeder.js';
+import {
+  buildThreePhaseModel,
+  profileMultipliers,
+  type ThreePhaseFeederInput,
+  ThreePhaseFeederSchema,
+  type ThreePhaseModel,
+} from './three-phase/feeder.js';
 import { solveThreePhase } from './three-phase/sweep.js';
+import { solveDay } from './three-phase/time-series.js';
 
 export interface PowerflowOptions {
   feeder: string;
   json?: boolean;
   /** Three-phase feeders with load profiles: solve at this minute of the day. */
   minute?: number;
+  /** Three-phase feeders with load profiles: solve every profile step of the day and summarise. */
+  day?: boolean;
 }
 
 /** `p2p-edge powerflow --feeder FILE [--json] [--minute M]`: balanced, or three-phase when the file says `"phases": 3`. */
@@ -19,11 +28,15 @@ export async function powerflowCommand(options: PowerflowOptions): Promise<void>
   const source = { file: options.feeder, code: 'input' as const };
   if (typeof data === 'object' && data !== null && (data as { phases?: unknown }).phases === 3)
     return threePhase(parseWith(ThreePhaseFeederSchema, data, source), options);
-  if (options.minute !== undefined)
-    throw new P2PError(ErrorCode.input, '--minute needs a three-phase feeder with load profiles', {
-      component: 'powerflow',
-      field: '--minute',
-    });
+  for (const [flag, given] of [
+    ['--minute', options.minute !== undefined],
+    ['--day', options.day === true],
+  ] as const)
+    if (given)
+      throw new P2PError(ErrorCode.input, `${flag} needs a three-phase feeder with load profiles`, {
+        component: 'powerflow',
+        field: flag,
+      });
   const feeder = buildRadialFeeder(parseWith(FeederSchema, data, source), options.feeder);
   const result = solvePowerFlow(feeder);
   const output = {
@@ -47,6 +60,10 @@ export async function powerflowCommand(options: PowerflowOptions): Promise<void>
 
 function threePhase(input: ReturnType<typeof ThreePhaseFeederSchema.parse>, options: PowerflowOptions): void {
   const model = buildThreePhaseModel(input, options.feeder);
+  if (options.day) {
+    day(input, model, options);
+    return;
+  }
   const loadMultipliers = options.minute === undefined ? undefined : profileMultipliers(input, options.minute);
   const r = solveThreePhase(model, loadMultipliers ? { loadMultipliers } : {});
   const output = {
@@ -77,5 +94,28 @@ function threePhase(input: ReturnType<typeof ThreePhaseFeederSchema.parse>, opti
       `losses ${r.lossesKW.toFixed(3)} kW; Vmin ${r.minVoltage.pu.toFixed(5)} pu at ${r.minVoltage.key}; ` +
       `Vmax ${r.maxVoltage.pu.toFixed(5)} pu at ${r.maxVoltage.key}; ` +
       `max unbalance ${r.maxUnbalance.pct.toFixed(3)} % at bus ${r.maxUnbalance.bus}\n`,
+  );
+}
+
+function day(input: ThreePhaseFeederInput, model: ThreePhaseModel, options: PowerflowOptions): void {
+  if (options.minute !== undefined)
+    throw new P2PError(ErrorCode.input, '--day and --minute exclude each other', {
+      component: 'powerflow',
+      field: '--day',
+    });
+  const d = solveDay(input, model);
+  if (options.json) {
+    printJson({ name: model.name, phases: 3, ...d });
+    return;
+  }
+  const clock = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  process.stdout.write(
+    `${model.name} (three-phase, ${d.steps.length} steps of ${d.stepMinutes} min): ` +
+      `${d.allConverged ? 'all converged' : 'NOT all converged'}\n` +
+      `Vmax ${d.maxVoltage.pu.toFixed(5)} pu at ${d.maxVoltage.key} ${clock(d.maxVoltage.minute)}; ` +
+      `Vmin ${d.minVoltage.pu.toFixed(5)} pu at ${d.minVoltage.key} ${clock(d.minVoltage.minute)}; ` +
+      `max unbalance ${d.maxUnbalance.pct.toFixed(3)} % at bus ${d.maxUnbalance.bus} ${clock(d.maxUnbalance.minute)}\n` +
+      `hours above 1.05 / 1.10 pu: ${d.hoursAbovePu['1.05']} / ${d.hoursAbovePu['1.10']}; ` +
+      `below 0.95 / 0.90 pu: ${d.hoursBelowPu['0.95']} / ${d.hoursBelowPu['0.90']}; losses ${d.lossesKWh.toFixed(2)} kWh\n`,
   );
 }
