@@ -26,6 +26,7 @@ import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
 import { solveDay } from '../../src/sim/powerflow/three-phase/time-series.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
+const DATA = join(import.meta.dirname, '..', '..', 'src', 'sim', 'data');
 const tmp = tempDir();
 afterAll(() => tmp.remove());
 const eulv = loadIeeeEuropeanLv();
@@ -382,5 +383,8 @@ describe('three-phase feeder validation names the element at fault', () => {
     const lateMinute = await runCli(['powerflow', '--feeder', IEEE_EUROPEAN_LV_FILE, '--minute', '1441']);
     expect(lateMinute.code).toBe(2);
     expect(lateMinute.stderr).toMatch(/minute 1441/);
+    const balancedDay = await runCli(['powerflow', '--feeder', join(DATA, 'feeder-baran-wu-33.json'), '--day']);
+    expect(balancedDay.code).toBe(2);
+    expect(balancedDay.stderr).toMatch(/--day needs a three-phase feeder/);
   });
 });
