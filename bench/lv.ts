@@ -178,11 +178,27 @@ const sens = threePhaseSensitivities(
 );
 const sensitivityMs = performance.now() - started;
 const own = sens.dvdp.map((row, i) => row[i]!);
+// What a balanced model says for the same kW at the same bus (LinDistFlow, Baran & Wu): R1 of the
+// path from the supply / V², the kW spread over three phases. Its ratio to the three-phase value is
+// how far a controller given balanced sensitivities would misjudge a single-phase inverter.
+const r1Path = new Float64Array(noonModel.buses.length);
+r1Path[0] = noonModel.supplyZ ? noonModel.supplyZ[0]! - noonModel.supplyZ[2]! : 0; // Re(Zs − Zm) = R1
+for (let i = 1; i < noonModel.buses.length; i++)
+  r1Path[i] = r1Path[noonModel.parent[i]!]! + noonModel.branchZ[i]![0]! - noonModel.branchZ[i]![2]!;
+const balanced = pv.map(
+  ({ house }) => (r1Path[noonModel.busIndex.get(house.bus)!]! * 1000) / (noonModel.baseKV * 1000) ** 2,
+);
+const ratio = own.map((v, i) => v / balanced[i]!);
 const sensitivities = {
   inverters: PV_HOUSES,
   powerFlows: 4 * PV_HOUSES + 1,
   totalMs: Number(sensitivityMs.toFixed(1)),
   ownDvdpPuPerKW: { min: Number(Math.min(...own).toExponential(3)), max: Number(Math.max(...own).toExponential(3)) },
+  threePhaseOverBalanced: {
+    min: Number(Math.min(...ratio).toFixed(2)),
+    mean: Number((ratio.reduce((a, b) => a + b, 0) / ratio.length).toFixed(2)),
+    max: Number(Math.max(...ratio).toFixed(2)),
+  },
 };
 
 const rows: Row[] = [];
