@@ -82,10 +82,16 @@ export function buildProgram(): Command {
 
   program
     .command('powerflow')
-    .description('balanced radial power flow of a feeder')
-    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md)')
+    .description('radial power flow of a feeder: balanced, or three-phase unbalanced ("phases": 3)')
+    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md and docs/lv-feeder.md)')
     .option('--json', 'print the result as one JSON document')
-    .action(async (o: { feeder: string; json?: boolean }) => {
+    .option(
+      '--minute <m>',
+      'three-phase feeder with load profiles: solve at this minute of the day',
+      integer('--minute'),
+    )
+    .option('--day', 'three-phase feeder with load profiles: every profile step of the day, summarised')
+    .action(async (o: { feeder: string; json?: boolean; minute?: number; day?: boolean }) => {
       const { powerflowCommand } = await import('./sim/powerflow/powerflow-command.js');
       await powerflowCommand(o);
     });
