@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
+import { parseModbusUrl } from '../hal/modbus/url.js';
 
 /**
  * The configuration of one gateway: one zod schema, defaults written here. The commented examples in
@@ -150,8 +151,46 @@ const UpperMarketConfig = MarketConfig.pick({
 });
 export type UpperMarketConfig = z.infer<typeof UpperMarketConfig>;
 
-export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice]);
+const modbusUrl = z.string().superRefine((url, ctx) => {
+  try {
+    parseModbusUrl(url);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^modbus: /, '') });
+  }
+});
+
+/** Where a Modbus device is: `tcp://host:port` or `rtu:///dev/ttyUSB0?baud=9600&parity=none`, and its unit id. */
+const ModbusConnection = {
+  id,
+  modbus: modbusUrl,
+  unit: z.number().int().min(1).max(247).default(1),
+  /** Feeder bus of the device (optional; the gateway's bus otherwise). */
+  bus: z.string().min(1).optional(),
+  timeoutMs: z.number().int().min(50).max(10_000).default(1000),
+};
+
+/** A SunSpec PV inverter (models 1, 101-103, 120-123, 704). */
+const SunSpecDevice = z
+  .object({
+    ...ModbusConnection,
+    driver: z.literal('sunspec'),
+    /** Rating until the nameplate (model 120) is read. */
+    ratedW: z.number().positive().default(5000),
+    /** Revert timer written with every setpoint; the driver re-writes at half of it. 0 = none. */
+    revertS: z.number().int().min(0).max(86_400).default(60),
+  })
+  .strict();
+
+/** An Eastron SDM630 meter (FC4 float32): the household's connection point. */
+const Sdm630Device = z.object({ ...ModbusConnection, driver: z.literal('sdm630') }).strict();
+
+export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice, SunSpecDevice, Sdm630Device]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+/** True for a device that generates (its power counts as PV in the prosumer's balance). */
+export function isGenerator(d: DeviceConfig): boolean {
+  return d.driver === 'simulated' ? d.kind === 'pv-inverter' : d.driver === 'sunspec';
+}
 
 export const GatewayConfig = z
   .object({

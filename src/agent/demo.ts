@@ -130,7 +130,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   const configs = demoConfigs(o, broker.url, stateDir, feederFiles);
   const gateways = configs.map((config, i) => {
     const cell = feeders.get(config.gateway.cell)!;
-    for (const d of config.devices)
+    for (const d of config.devices.filter((x) => x.driver === 'simulated'))
       cell.addDevice(
         { id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW, scale: 0.9 + (0.2 * i) / configs.length },
         now,

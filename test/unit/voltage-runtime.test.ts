@@ -56,8 +56,8 @@ async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number,
         { id: `load-${i + 1}`, driver: 'simulated', kind: 'household-meter', ratedW: 1500, bus: busId },
       ],
     });
-    for (const d of config.devices)
-      cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, clock.now());
+    const simulated = config.devices.flatMap((d) => (d.driver === 'simulated' ? [d] : []));
+    for (const d of simulated) cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, clock.now());
     const metrics = new GatewayMetrics({ gateway: id });
     const transport = new MemoryTransport(
       bus,
@@ -70,7 +70,7 @@ async function runCell(method: 'dual' | 'volt-var' | 'monitor', seconds: number,
       log,
       metrics,
       transport,
-      devices: config.devices.map((d) => new SimulatedDevice(d.id, d.kind, cell, d.ratedW)),
+      devices: simulated.map((d) => new SimulatedDevice(d.id, d.kind, cell, d.ratedW)),
     });
   });
   for (const g of gateways) await g.start();
