@@ -184,7 +184,30 @@ const SunSpecDevice = z
 /** An Eastron SDM630 meter (FC4 float32): the household's connection point. */
 const Sdm630Device = z.object({ ...ModbusConnection, driver: z.literal('sdm630') }).strict();
 
-export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice, SunSpecDevice, Sdm630Device]);
+/** Any Modbus meter described by a register-map data file (`config/devices/*.register-map.yaml`). */
+const RegisterMapDeviceConfig = z
+  .object({ ...ModbusConnection, driver: z.literal('register-map'), map: z.string().min(1) })
+  .strict();
+
+/** A Pylontech-compatible LV battery on CAN: `can0` (SocketCAN) or `mock:<name>` (the in-process bus). */
+const PylontechDevice = z
+  .object({
+    id,
+    driver: z.literal('pylontech-can'),
+    interface: z
+      .string()
+      .regex(/^(mock:[A-Za-z0-9_-]+|[a-z][a-z0-9]{0,14})$/, 'expected an interface name (can0) or mock:<name>'),
+    bus: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const DeviceConfig = z.discriminatedUnion('driver', [
+  SimulatedDevice,
+  SunSpecDevice,
+  Sdm630Device,
+  RegisterMapDeviceConfig,
+  PylontechDevice,
+]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 
 /** True for a device that generates (its power counts as PV in the prosumer's balance). */

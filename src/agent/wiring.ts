@@ -5,9 +5,12 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import { componentLogger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import type { Device } from '../drivers/device.js';
+import { PylontechBattery } from '../drivers/pylontech-bms.js';
+import { loadRegisterMap, RegisterMapDevice } from '../drivers/register-map.js';
 import { Sdm630Meter } from '../drivers/sdm630.js';
 import { SimulatedDevice } from '../drivers/simulated.js';
 import { SunSpecInverter } from '../drivers/sunspec/inverter.js';
+import { DeferredCanBus, MockCanBus } from '../hal/can/can-bus.js';
 import { ModbusBusRegistry } from '../hal/modbus/bus.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
 import { CompressedDay } from '../sim/profiles.js';
@@ -57,6 +60,17 @@ export function buildDevices(config: GatewayConfig, clock: Clock, cell?: Simulat
         return new SunSpecInverter(d.id, bus, d.unit, { ratedW: d.ratedW, revertS: d.revertS, clock }, () =>
           buses.release(bus),
         );
+      }
+      case 'register-map': {
+        const map = loadRegisterMap(d.map);
+        const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
+        return new RegisterMapDevice(d.id, bus, d.unit, map, () => buses.release(bus));
+      }
+      case 'pylontech-can': {
+        const can = d.interface.startsWith('mock:')
+          ? new MockCanBus(d.interface.slice(5))
+          : new DeferredCanBus(d.interface);
+        return new PylontechBattery(d.id, can, { clock });
       }
       case 'sdm630': {
         const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
