@@ -189,6 +189,18 @@ const RegisterMapDeviceConfig = z
   .object({ ...ModbusConnection, driver: z.literal('register-map'), map: z.string().min(1) })
   .strict();
 
+/** A relay on a GPIO output or a contact on a GPIO input: `chip` is `gpio` (sysfs, onoff) or `mock:<name>`. */
+const GpioDeviceConfig = z
+  .object({
+    id,
+    driver: z.enum(['gpio-relay', 'gpio-input']),
+    chip: z.string().regex(/^(gpio|mock:[A-Za-z0-9_-]+)$/, 'expected gpio or mock:<name>'),
+    pin: z.number().int().min(0).max(1023),
+    activeLow: z.boolean().default(false),
+    bus: z.string().min(1).optional(),
+  })
+  .strict();
+
 /** A Pylontech-compatible LV battery on CAN: `can0` (SocketCAN) or `mock:<name>` (the in-process bus). */
 const PylontechDevice = z
   .object({
@@ -207,6 +219,8 @@ export const DeviceConfig = z.discriminatedUnion('driver', [
   Sdm630Device,
   RegisterMapDeviceConfig,
   PylontechDevice,
+  GpioDeviceConfig.extend({ driver: z.literal('gpio-relay') }),
+  GpioDeviceConfig.extend({ driver: z.literal('gpio-input') }),
 ]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 

@@ -5,12 +5,14 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import { componentLogger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import type { Device } from '../drivers/device.js';
+import { GpioDevice } from '../drivers/gpio.js';
 import { PylontechBattery } from '../drivers/pylontech-bms.js';
 import { loadRegisterMap, RegisterMapDevice } from '../drivers/register-map.js';
 import { Sdm630Meter } from '../drivers/sdm630.js';
 import { SimulatedDevice } from '../drivers/simulated.js';
 import { SunSpecInverter } from '../drivers/sunspec/inverter.js';
 import { DeferredCanBus, MockCanBus } from '../hal/can/can-bus.js';
+import { openGpio } from '../hal/gpio.js';
 import { ModbusBusRegistry } from '../hal/modbus/bus.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
 import { CompressedDay } from '../sim/profiles.js';
@@ -65,6 +67,16 @@ export function buildDevices(config: GatewayConfig, clock: Clock, cell?: Simulat
         const map = loadRegisterMap(d.map);
         const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
         return new RegisterMapDevice(d.id, bus, d.unit, map, () => buses.release(bus));
+      }
+      case 'gpio-relay':
+      case 'gpio-input': {
+        const direction = d.driver === 'gpio-relay' ? 'out' : 'in';
+        return new GpioDevice(
+          d.id,
+          d.driver === 'gpio-relay' ? 'relay' : 'digital-input',
+          () => openGpio(d.chip, d.pin, direction),
+          d.activeLow,
+        );
       }
       case 'pylontech-can': {
         const can = d.interface.startsWith('mock:')

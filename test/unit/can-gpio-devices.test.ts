@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/core/clock.js';
+import { GpioDevice } from '../../src/drivers/gpio.js';
 import { decodePylontechFrame, PylontechBattery } from '../../src/drivers/pylontech-bms.js';
 import { MockCanBus, openCanBus } from '../../src/hal/can/can-bus.js';
+import { MockGpio, openGpio } from '../../src/hal/gpio.js';
 import { SimulatedPylontechBms } from '../../src/sim/devices/pylontech-bms.js';
 
 const frame = (id: number, hex: string) => ({ id, data: Buffer.from(hex.replace(/ /g, ''), 'hex') });
@@ -83,5 +85,23 @@ describe('battery over the mock CAN bus', () => {
 
   it('a real interface needs SocketCAN: a clear error where there is none', async () => {
     await expect(openCanBus('can-does-not-exist')).rejects.toThrow(/CAN|socketcan/);
+  });
+});
+
+describe('GPIO relays and inputs', () => {
+  it('switches a relay (active low) and reads a contact on the mock chip', async () => {
+    const relay = new GpioDevice('shed-1', 'relay', () => openGpio('mock:t', 17, 'out'), true);
+    await relay.relay!.set(true);
+    expect(MockGpio.get('t:17')).toBe(0); // active low: on = 0
+    expect((await relay.poll()).active).toBe(true);
+    const contact = new GpioDevice('lock', 'digital-input', () => openGpio('mock:t', 4, 'in'));
+    MockGpio.set('t:4', 1);
+    expect((await contact.poll()).active).toBe(true);
+    await expect(new MockGpio('t:4', 'in').write(1)).rejects.toThrow(/is an input/);
+  });
+
+  it('a real pin where there is no GPIO: a clear error from the poll, no crash at start', async () => {
+    const relay = new GpioDevice('r', 'relay', () => openGpio('gpio', 5, 'out'));
+    await expect(relay.poll()).rejects.toThrow(/GPIO|onoff/);
   });
 });
