@@ -68,6 +68,37 @@ const MqttConfig = z
     caFile: z.string().optional(),
     certFile: z.string().optional(),
     keyFile: z.string().optional(),
+    /** Reconnect back-off after a lost link: first delay and ceiling (jittered, doubling). */
+    reconnectInitialMs: z.number().int().min(50).default(500),
+    reconnectMaxMs: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+
+/**
+ * End-to-end message signing (INTERFACES.md, "Messages on the wire"). A gateway with comms needs its
+ * key file (`p2p-edge platform keygen`), the operator-signed members list and the operator's public
+ * key; `unsigned: true` turns signing off, for a lab bench only.
+ */
+const SecurityConfig = z
+  .object({
+    keyFile: z.string().min(1).optional(),
+    membersFile: z.string().min(1).optional(),
+    operatorPublicKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a 32-byte key in base64url without padding')
+      .optional(),
+    unsigned: z.boolean().default(false),
+    /** Per-sender, per-stream window of sequence numbers kept for replay and duplicate checks. */
+    replayWindow: z.number().int().min(16).max(65_536).default(512),
+  })
+  .strict();
+
+/** The outbox of the classes that must arrive (market, demand response, meter readings). */
+const ReliabilityConfig = z
+  .object({
+    outboxMax: z.number().int().min(10).max(100_000).default(2000),
+    retryInitialMs: z.number().int().min(50).default(1000),
+    retryMaxMs: z.number().int().min(100).default(8000),
   })
   .strict();
 
@@ -75,6 +106,8 @@ const CommsConfig = z
   .object({
     transport: z.enum(['mqtt', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
+    security: SecurityConfig.default({ unsigned: false, replayWindow: 512 }),
+    reliability: ReliabilityConfig.default({ outboxMax: 2000, retryInitialMs: 1000, retryMaxMs: 8000 }),
   })
   .strict()
   .refine((c) => c.transport !== 'mqtt' || c.mqtt !== undefined, {
@@ -160,7 +193,7 @@ export const GatewayConfig = z
       .strict()
       .default({ min: 0.95, max: 1.05 }),
     status: StatusConfig.default({ host: '127.0.0.1', port: 8080 }),
-    comms: CommsConfig.default({ transport: 'none' }),
+    comms: CommsConfig.prefault({ transport: 'none' }),
     devices: z.array(DeviceConfig).default([]),
     /**
      * Demand response a prosumer offers its MG trader: loads it can curtail, up to maxKW, at a·e² + b·e

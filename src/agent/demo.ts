@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
+import { provisionIdentities } from '../comms/provision.js';
 import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
@@ -111,7 +112,27 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   const feeders = new Map(DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(demoFeeder(o.houses), day)]));
   // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
   const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
-  const configs = demoConfigs(o, broker.url, stateDir);
+  // Every demo gateway signs its messages: keys and an operator-signed members list made for this run.
+  const identitiesDir = join(stateDir, 'identities');
+  mkdirSync(identitiesDir, { recursive: true });
+  const plain = demoConfigs(o, broker.url, stateDir);
+  const ids = provisionIdentities(
+    plain.map((c) => c.gateway),
+    identitiesDir,
+    now,
+  );
+  const configs = plain.map((c) => ({
+    ...c,
+    comms: {
+      ...c.comms,
+      security: {
+        ...c.comms.security,
+        keyFile: ids.keyFile(c.gateway.id),
+        membersFile: ids.membersFile,
+        operatorPublicKey: ids.operatorPublicKey,
+      },
+    },
+  }));
   const gateways = configs.map((config, i) => {
     const cell = feeders.get(config.gateway.cell)!;
     for (const d of config.devices)
