@@ -471,7 +471,6 @@ export abstract class BaseTransport implements Transport {
   private onAck(parts: TopicParts, ack: Envelope<AckBody>, now: number): void {
     const body = ack.body;
     if (typeof body?.epoch !== 'number' || typeof body?.seq !== 'number') return;
-    if (body.epoch !== this.stamper.epoch) return;
     if (typeof body.type === 'string' && parts.target === this.identity.gatewayId) {
       const key = `${parts.cls}/${body.type}`;
       const known = this.receivers.get(key) ?? new Map<string, number>();

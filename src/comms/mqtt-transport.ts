@@ -121,10 +121,14 @@ export class MqttTransport extends BaseTransport {
     this.cancelReconnect();
     if (!client) return;
     this.client = undefined;
+    // Leaving must not hang on a broker that stopped answering: bounded waits, then a forced end.
     if (client.connected) {
-      await client.publishAsync(this.onlineTopic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => undefined);
+      await within(
+        client.publishAsync(this.onlineTopic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => undefined),
+        CLOSE_STEP_MS,
+      );
     }
-    await client.endAsync();
+    if (!(await within(client.endAsync(), CLOSE_STEP_MS))) client.end(true);
   }
 
   status(): TransportStatus {
@@ -144,6 +148,21 @@ export class MqttTransport extends BaseTransport {
     const fresh = subscriptionPatterns(filter).filter((p) => !this.patterns.has(p));
     for (const p of fresh) this.patterns.add(p);
     if (fresh.length > 0 && this.client?.connected) this.client.subscribe(fresh, { qos: 1 });
+  }
+}
+
+const CLOSE_STEP_MS = 2000;
+
+/** True when `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

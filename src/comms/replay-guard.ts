@@ -38,9 +38,23 @@ interface StreamState {
   missing: number;
 }
 
-interface SenderState {
+interface EpochState {
   epoch: number;
   streams: Map<number, StreamState>;
+}
+
+interface SenderState extends EpochState {
+  /**
+   * The sender's epoch before its last restart: messages it had pending in its persisted outbox
+   * come with that epoch and are still accepted once (older epochs are replays).
+   */
+  previous?: EpochState;
+  /**
+   * True while nothing at all is known about the sender's earlier epochs (first heard in this run,
+   * not in the restored state): the first older epoch that shows up cannot have been seen before,
+   * so it becomes the previous one.
+   */
+  previousOpen: boolean;
 }
 
 /** What survives a restart: per sender its epoch and the highest count seen in each stream. */
@@ -50,7 +64,8 @@ export type ReplaySnapshot = Record<string, { epoch: number; highest: Record<str
  * Refuses replayed and duplicated messages and counts gaps, per sender and stream. A sender's new
  * epoch (it restarted) resets its streams; an older epoch is a replay. Within an epoch, a count more
  * than `window` below the highest one seen is a replay, one seen before is a duplicate (a QoS 1
- * resend), anything else is new, including late ones that fill a gap.
+ * resend), anything else is new, including late ones that fill a gap. The epoch just before the
+ * current one stays open (a restarted sender's persisted outbox), with its own window.
  */
 export class ReplayGuard {
   private readonly senders = new Map<string, SenderState>();
@@ -61,15 +76,26 @@ export class ReplayGuard {
     const stream = seq % STREAM_COUNT;
     const n = Math.floor(seq / STREAM_COUNT);
     let s = this.senders.get(sender);
-    if (s && epoch < s.epoch) return { verdict: 'replay', gap: 0, filled: false };
-    if (!s || epoch > s.epoch) {
-      s = { epoch, streams: new Map() };
+    let e: EpochState | undefined = s;
+    if (s && epoch < s.epoch) {
+      if (s.previousOpen && !s.previous) {
+        s.previous = { epoch, streams: new Map() };
+        s.previousOpen = false;
+      }
+      if (s.previous?.epoch !== epoch) return { verdict: 'replay', gap: 0, filled: false };
+      e = s.previous;
+    } else if (!s || epoch > s.epoch) {
+      s = s
+        ? { epoch, streams: new Map(), previous: { epoch: s.epoch, streams: s.streams }, previousOpen: false }
+        : { epoch, streams: new Map(), previousOpen: true };
       this.senders.set(sender, s);
+      e = s;
     }
-    let st = s.streams.get(stream);
+    const streams = (e as EpochState).streams;
+    let st = streams.get(stream);
     if (!st) {
       st = { highest: n, floor: -1, ring: new Float64Array(this.window).fill(-1), received: 0, missing: 0 };
-      s.streams.set(stream, st);
+      streams.set(stream, st);
       return this.accept(st, n, 0, false);
     }
     if (n <= st.floor) return { verdict: 'replay', gap: 0, filled: false };
@@ -143,7 +169,7 @@ export class ReplayGuard {
           missing: 0,
         });
       }
-      this.senders.set(sender, { epoch, streams });
+      this.senders.set(sender, { epoch, streams, previousOpen: false });
     }
   }
 }
