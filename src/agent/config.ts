@@ -102,10 +102,28 @@ const ReliabilityConfig = z
   })
   .strict();
 
+/** D2D sidelink: UDP over IPv6 link-local multicast on the sidelink module's interface. */
+const D2DConfig = z
+  .object({
+    interface: z.string().min(1),
+    group: z
+      .string()
+      .regex(/^ff02:[0-9a-f:]+$/i, 'expected an IPv6 link-local multicast group (ff02::...)')
+      .default('ff02::7032'),
+    /** Base UDP port; priority p (0 urgent … 7 background) is sent to port + p. */
+    port: z.number().int().min(1024).max(65_527).default(47_000),
+    mtu: z.number().int().min(1280).max(65_535).default(1280),
+    copies: z.number().int().min(1).max(5).default(2),
+    copyGapMs: z.number().int().min(0).max(100).default(2),
+    heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
+  })
+  .strict();
+
 const CommsConfig = z
   .object({
-    transport: z.enum(['mqtt', 'none']).default('none'),
+    transport: z.enum(['mqtt', 'd2d', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
+    d2d: D2DConfig.optional(),
     security: SecurityConfig.default({ unsigned: false, replayWindow: 512 }),
     reliability: ReliabilityConfig.default({ outboxMax: 2000, retryInitialMs: 1000, retryMaxMs: 8000 }),
   })
@@ -113,6 +131,10 @@ const CommsConfig = z
   .refine((c) => c.transport !== 'mqtt' || c.mqtt !== undefined, {
     message: 'transport "mqtt" needs an mqtt section with a url',
     path: ['mqtt'],
+  })
+  .refine((c) => c.transport !== 'd2d' || c.d2d !== undefined, {
+    message: 'transport "d2d" needs a d2d section with the interface',
+    path: ['d2d'],
   });
 
 /** A device simulated inside the process (bench rigs without hardware, the demo). */

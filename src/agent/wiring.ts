@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { D2DTransport } from '../comms/d2d-transport.js';
 import { MqttTransport } from '../comms/mqtt-transport.js';
 import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
@@ -49,33 +50,33 @@ export function buildDevices(config: GatewayConfig, clock: Clock, cell?: Simulat
 
 export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: GatewayMetrics): Transport | undefined {
   const { comms, gateway } = config;
-  if (comms.transport === 'none' || !comms.mqtt) return undefined;
+  if (comms.transport === 'none') return undefined;
   const log = componentLogger('comms', { gateway: gateway.id });
   const security = buildSecurity(config);
   if (!security) log.warn('comms.security.unsigned is set: messages are neither signed nor checked (lab use only)');
-  return new MqttTransport(
-    comms.mqtt,
-    {
-      gatewayId: gateway.id,
-      cell: gateway.cell,
-      role: gateway.kind,
-      version: FIRMWARE_VERSION,
-      publicKey: security?.signer.publicKey ?? '',
+  const identity = {
+    gatewayId: gateway.id,
+    cell: gateway.cell,
+    role: gateway.kind,
+    version: FIRMWARE_VERSION,
+    publicKey: security?.signer.publicKey ?? '',
+  };
+  const deps = {
+    clock,
+    log,
+    ...(metrics ? { metrics } : {}),
+    ...(security ? { security } : {}),
+    stateDir: join(config.stateDir, gateway.id),
+    outbox: {
+      maxEntries: comms.reliability.outboxMax,
+      retryInitialMs: comms.reliability.retryInitialMs,
+      retryMaxMs: comms.reliability.retryMaxMs,
     },
-    {
-      clock,
-      log,
-      ...(metrics ? { metrics } : {}),
-      ...(security ? { security } : {}),
-      stateDir: join(config.stateDir, gateway.id),
-      outbox: {
-        maxEntries: comms.reliability.outboxMax,
-        retryInitialMs: comms.reliability.retryInitialMs,
-        retryMaxMs: comms.reliability.retryMaxMs,
-      },
-      replayWindow: comms.security.replayWindow,
-    },
-  );
+    replayWindow: comms.security.replayWindow,
+  };
+  if (comms.transport === 'd2d' && comms.d2d) return new D2DTransport(comms.d2d, identity, deps);
+  if (comms.transport === 'mqtt' && comms.mqtt) return new MqttTransport(comms.mqtt, identity, deps);
+  return undefined;
 }
 
 /** The signing layer from `comms.security`; undefined only when `unsigned: true` says so. */

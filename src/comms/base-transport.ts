@@ -208,14 +208,7 @@ export abstract class BaseTransport implements Transport {
     });
     const envelope = this.stamper.stamp(cls, type, body, options.ttlMs, options.target !== undefined);
     const payload = this.encode(envelope);
-    const size = Buffer.byteLength(payload);
-    if (size > this.maxPayloadBytes()) {
-      throw new P2PError(
-        ErrorCode.comms,
-        `${cls}/${type}: message of ${size} bytes exceeds the ${this.maxPayloadBytes()}-byte limit of ${this.status().backend}`,
-        { component: 'comms', hint: 'send less per message (split the body)' },
-      );
-    }
+    this.assertFits(topic, payload);
     const retain = options.retain ?? false;
     if (isReliable(cls)) {
       const awaiting = options.target ? [options.target] : this.knownReceivers(cls, type);
@@ -243,10 +236,20 @@ export abstract class BaseTransport implements Transport {
     else await sent;
   }
 
-  /** Largest payload this backend carries (the D2D MTU is smaller). */
-  protected maxPayloadBytes(): number {
-    return MAX_PAYLOAD_BYTES;
+  /** Refuses, at the sender and with the sizes in the message, what this backend cannot carry. */
+  protected assertFits(topic: string, payload: string): void {
+    const size = Buffer.byteLength(payload);
+    if (size > MAX_PAYLOAD_BYTES) {
+      throw new P2PError(
+        ErrorCode.comms,
+        `${topic}: message of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`,
+        { component: 'comms', hint: 'send less per message (split the body)' },
+      );
+    }
   }
+
+  /** Backends without a broker (D2D) track presence themselves from what is heard. */
+  protected onPresence(_sender: string, _cell: string, _online: boolean, _now: number): void {}
 
   subscribe(filter: TopicFilter, handler: DeliveryHandler): void {
     this.handlers.push({ filter, handler });
@@ -428,6 +431,12 @@ export abstract class BaseTransport implements Transport {
     if (parts.cls === 'life' && parts.type === 'online') {
       const role = (envelope.body as Partial<OnlineBody> | null)?.role;
       this.presence.online(parts.sender, parts.cell, typeof role === 'string' ? role : undefined, now);
+      this.onPresence(parts.sender, parts.cell, true, now);
+    } else if (parts.cls === 'life' && parts.type === 'offline') {
+      // A signed leave (D2D has no broker to send a Will).
+      this.presence.offline(parts.sender, parts.cell, now);
+      this.onPresence(parts.sender, parts.cell, false, now);
+      return;
     }
     if (reliable && (parts.target === undefined || parts.target === this.identity.gatewayId))
       this.acknowledge(parts, envelope);

@@ -60,3 +60,22 @@ describe('comms.security in the gateway config', () => {
     expect(() => buildTransport(base(wrongOperator), systemClock)).toThrow(/not signed by the configured operator/);
   });
 });
+
+describe('comms.transport d2d', () => {
+  it('builds the sidelink transport from its section; the section is required', () => {
+    const config = gatewayConfig({
+      gateway: { id: 'inv-1', kind: 'inverter', cell: 'c1' },
+      stateDir: join(tmp.dir, 'var'),
+      comms: { transport: 'd2d', d2d: { interface: 'rmnet_data0' }, security: { unsigned: true } },
+    });
+    expect(config.comms.d2d).toMatchObject({ group: 'ff02::7032', port: 47_000, mtu: 1280, copies: 2 });
+    expect(buildTransport(config, systemClock)?.status()).toEqual({
+      backend: 'd2d',
+      connected: false,
+      endpoint: '[ff02::7032%rmnet_data0]:47000',
+    });
+    expect(() =>
+      gatewayConfig({ gateway: { id: 'inv-1', kind: 'inverter', cell: 'c1' }, comms: { transport: 'd2d' } }),
+    ).toThrow(/comms\.d2d/);
+  });
+});
