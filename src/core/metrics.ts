@@ -18,6 +18,9 @@ export class GatewayMetrics {
   readonly outboxDropped: Counter<'class' | 'reason'>;
   readonly reconnects: Counter;
   readonly membersSerial: Gauge;
+  readonly lteRegistered: Gauge;
+  readonly lteSignal: Gauge<'quantity'>;
+  readonly lteRecoveries: Counter<'step'>;
   readonly deviceUp: Gauge<'device'>;
   readonly voltagePu: Gauge<'bus'>;
   readonly price: Gauge<'slot'>;
@@ -95,6 +98,23 @@ export class GatewayMetrics {
     this.membersSerial = new Gauge({
       name: 'p2p_members_serial',
       help: 'Serial of the operator-signed members list in use.',
+      registers,
+    });
+    this.lteRegistered = new Gauge({
+      name: 'p2p_lte_registered',
+      help: '1 while the LTE modem is registered (home or roaming).',
+      registers,
+    });
+    this.lteSignal = new Gauge({
+      name: 'p2p_lte_signal',
+      help: 'LTE signal by quantity (rssi_dbm, rsrp_dbm, sinr_db, rsrq_db).',
+      labelNames: ['quantity'],
+      registers,
+    });
+    this.lteRecoveries = new Counter({
+      name: 'p2p_lte_recoveries_total',
+      help: 'LTE link recovery steps taken, by step (reattach, radio-restart, modem-reset, power-cycle).',
+      labelNames: ['step'],
       registers,
     });
     this.deviceUp = new Gauge({
