@@ -69,6 +69,7 @@ const RECEIVER_MEMORY_MS = 10 * 60_000;
 const PERSIST_EVERY_MS = 1000;
 const OUTBOX_TICK_MS = 100;
 const MEMBERS_RELOAD_MS = 5000;
+const PRESENCE_REFRESH_MS = 6 * 3600_000;
 
 /** Body of an acknowledgement: which message (`epoch`, `seq`) of the receiver's, and its type. */
 interface AckBody {
@@ -149,6 +150,8 @@ export abstract class BaseTransport implements Transport {
     this.every(OUTBOX_TICK_MS, () => this.resendDue());
     this.every(PERSIST_EVERY_MS, () => this.persist());
     if (this.deps.security?.members) this.every(MEMBERS_RELOAD_MS, () => this.reloadMembers());
+    // The retained presence message lives a day (DEFAULT_TTL_MS.life): renew it well before.
+    this.every(PRESENCE_REFRESH_MS, () => this.refreshPresence());
     try {
       await this.startBackend();
     } catch (err) {
@@ -246,6 +249,11 @@ export abstract class BaseTransport implements Transport {
         { component: 'comms', hint: 'send less per message (split the body)' },
       );
     }
+  }
+
+  /** Publishes the presence message again (retained backends: before the retained one expires). */
+  protected refreshPresence(): void {
+    this.sendRaw(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true }).catch(() => undefined);
   }
 
   /** Backends without a broker (D2D) track presence themselves from what is heard. */
