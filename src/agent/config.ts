@@ -119,8 +119,23 @@ const D2DConfig = z
   })
   .strict();
 
+/** The LTE modem of the gateway's uplink (AT port), supervised by the modem manager. */
+const LteConfig = z
+  .object({
+    port: z.string().min(1),
+    baudRate: z.number().int().positive().default(115_200),
+    apn: z.string().min(1).optional(),
+    pollMs: z.number().int().min(1000).default(10_000),
+    /** Polls in a row with the data link down before the next recovery step. */
+    failuresBeforeRecovery: z.number().int().min(1).max(100).default(3),
+    /** Cuts and restores the modem's power (GPIO, USB hub): the last recovery step, e.g. ["/usr/local/bin/modem-power-cycle"]. */
+    powerCycleCommand: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+
 const CommsConfig = z
   .object({
+    lte: LteConfig.optional(),
     transport: z.enum(['mqtt', 'd2d', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
     d2d: D2DConfig.optional(),

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
+import { BaseTransport } from '../comms/base-transport.js';
 import { D2DTransport } from '../comms/d2d-transport.js';
+import { LteService } from '../comms/lte/lte-service.js';
+import { radioFields } from '../comms/lte/modem.js';
 import { MqttTransport } from '../comms/mqtt-transport.js';
 import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
@@ -98,4 +101,20 @@ export function buildSecurity(config: GatewayConfig): MessageSecurity | undefine
     EnvelopeSigner.fromKeyFile(s.keyFile!, config.gateway.id),
     MembersDirectory.load(s.membersFile!, s.operatorPublicKey!),
   );
+}
+
+/** The LTE modem manager when `comms.lte` is configured; its signal shows in the transport's link quality. */
+export function buildLteService(
+  config: GatewayConfig,
+  metrics?: GatewayMetrics,
+  transport?: Transport,
+): LteService | undefined {
+  const lte = config.comms.lte;
+  if (!lte) return undefined;
+  const service = new LteService(lte, {
+    log: componentLogger('lte', { gateway: config.gateway.id }),
+    ...(metrics ? { metrics } : {}),
+  });
+  if (transport instanceof BaseTransport) transport.attachRadio(() => radioFields(service.status()));
+  return service;
 }

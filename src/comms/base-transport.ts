@@ -101,6 +101,7 @@ export abstract class BaseTransport implements Transport {
   private stateDirty = false;
   private reconnectCount = 0;
   private ackRttMs: number | undefined;
+  private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
     protected readonly identity: TransportIdentity,
@@ -268,7 +269,13 @@ export abstract class BaseTransport implements Transport {
     return this.presence.list();
   }
 
+  /** Where the link's radio figures come from (the LTE modem manager). */
+  attachRadio(source: () => Record<string, number | string> | undefined): void {
+    this.radio = source;
+  }
+
   linkQuality(): LinkQuality {
+    const radio = this.radio?.();
     const peers = [...this.lastHeard.entries()].map(([peer, lastHeardMs]) => {
       const ratio = this.replay.deliveryRatio(peer);
       return { peer, lastHeardMs, ...(ratio === undefined ? {} : { deliveryRatio: ratio }) };
@@ -279,6 +286,7 @@ export abstract class BaseTransport implements Transport {
       outboxPending: this.outbox.size,
       ...(this.ackRttMs === undefined ? {} : { ackRttMs: Math.round(this.ackRttMs * 10) / 10 }),
       peers: peers.sort((a, b) => a.peer.localeCompare(b.peer)),
+      ...(radio ? { radio } : {}),
     };
   }
 

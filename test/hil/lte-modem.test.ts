@@ -3,8 +3,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatewayConfig } from '../../src/agent/config.js';
+import { buildLteService } from '../../src/agent/wiring.js';
 import { AtChannel, AtCommandError } from '../../src/comms/lte/at-channel.js';
 import { LteModem, parseCereg, parseCsq, parseQcsq } from '../../src/comms/lte/modem.js';
+import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { systemClock } from '../../src/core/clock.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
 import { MockModem } from '../helpers/mock-modem.js';
 import { eventually, tempDir } from '../helpers/net.js';
@@ -48,11 +52,13 @@ describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty 
   let far: SerialPort;
   let modem: MockModem;
   let at: AtChannel;
+  let hostPath = '';
   const tmp = tempDir('p2p-lte-');
 
   beforeEach(async () => {
     const a = join(tmp.dir, `modem-${Date.now()}`);
     const b = `${a}-host`;
+    hostPath = b;
     socat = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
     await eventually(() => (existsSync(a) && existsSync(b) ? true : undefined), 5000, 20);
     far = new SerialPort({ path: a, baudRate: 115_200 });
@@ -151,5 +157,33 @@ describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty 
     (hung as unknown as { step: number }).step = 3;
     await hung.supervise();
     expect(powerCycles).toBe(1);
+  });
+
+  it('runs as a gateway service from comms.lte and shows the radio in the transport link quality', async () => {
+    at.close();
+    await new Promise((r) => host.close(() => r(undefined)));
+    const config = gatewayConfig({
+      gateway: { id: 'inv-1', kind: 'inverter', cell: 'c1' },
+      comms: { transport: 'none', lte: { port: hostPath, apn: 'iot.example', pollMs: 1000 } },
+    });
+    const transport = new MemoryTransport(
+      new MemoryBus(),
+      { gatewayId: 'inv-1', cell: 'c1', role: 'inverter', version: 't', publicKey: '' },
+      { clock: systemClock, log: silentLog },
+    );
+    const service = buildLteService(config, undefined, transport)!;
+    await service.start();
+    try {
+      await eventually(() => (service.status()?.rsrpDbm === -95 ? true : undefined), 5000, 50);
+      expect(transport.linkQuality().radio).toMatchObject({ registration: 'home', rsrpDbm: -95, dataLink: 1 });
+      expect(modem.received.slice(0, 4)).toEqual([
+        'ATE0',
+        'AT+CMEE=1',
+        'AT+CEREG=2',
+        'AT+CGDCONT=1,"IP","iot.example"',
+      ]);
+    } finally {
+      await service.stop();
+    }
   });
 });

@@ -263,3 +263,14 @@ export class LteModem {
     if (this.signal.rsrqDb !== undefined) m.lteSignal.set({ quantity: 'rsrq_db' }, this.signal.rsrqDb);
   }
 }
+
+/** The modem status as flat radio fields for `LinkQuality.radio`. */
+export function radioFields(status: LteStatus | undefined): Record<string, number | string> | undefined {
+  if (!status) return undefined;
+  const out: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(status)) {
+    if (typeof v === 'number' || typeof v === 'string') out[k] = v;
+    else if (typeof v === 'boolean') out[k] = v ? 1 : 0;
+  }
+  return out;
+}
