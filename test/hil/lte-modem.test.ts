@@ -53,18 +53,25 @@ describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty 
   let modem: MockModem;
   let at: AtChannel;
   let hostPath = '';
+  let farPath = '';
+  /** socat's pty pair and the scripted modem on its far end (again after a simulated USB reset). */
+  const startPty = async () => {
+    socat = spawn('socat', [`pty,raw,echo=0,link=${farPath}`, `pty,raw,echo=0,link=${hostPath}`], { stdio: 'ignore' });
+    await eventually(() => (existsSync(farPath) && existsSync(hostPath) ? true : undefined), 5000, 20);
+    far = new SerialPort({ path: farPath, baudRate: 115_200 });
+    await new Promise((r) => far.once('open', r));
+    modem = new MockModem(far);
+  };
   const tmp = tempDir('p2p-lte-');
 
   beforeEach(async () => {
     const a = join(tmp.dir, `modem-${Date.now()}`);
     const b = `${a}-host`;
     hostPath = b;
-    socat = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-    await eventually(() => (existsSync(a) && existsSync(b) ? true : undefined), 5000, 20);
-    far = new SerialPort({ path: a, baudRate: 115_200 });
+    farPath = a;
+    await startPty();
     host = new SerialPort({ path: b, baudRate: 115_200 });
-    await Promise.all([far, host].map((p) => new Promise((r) => p.once('open', r))));
-    modem = new MockModem(far);
+    await new Promise((r) => host.once('open', r));
     at = new AtChannel(host);
   });
   afterEach(async () => {
@@ -159,7 +166,7 @@ describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty 
     expect(powerCycles).toBe(1);
   });
 
-  it('runs as a gateway service from comms.lte and shows the radio in the transport link quality', async () => {
+  it('runs as a gateway service from comms.lte, shows the radio in the link quality, survives the tty vanishing', async () => {
     at.close();
     await new Promise((r) => host.close(() => r(undefined)));
     const config = gatewayConfig({
@@ -182,6 +189,14 @@ describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty 
         'AT+CEREG=2',
         'AT+CGDCONT=1,"IP","iot.example"',
       ]);
+      // The modem resets and its USB tty vanishes and comes back: the service opens it again.
+      await new Promise((r) => far.close(() => r(undefined)));
+      socat.kill('SIGTERM');
+      await new Promise((r) => socat.once('exit', r));
+      await startPty();
+      modem.csqRssi = 25;
+      await eventually(() => (service.status()?.rssiDbm === -63 ? true : undefined), 10_000, 50);
+      expect(modem.received[0]).toBe('ATE0'); // initialised again on the new port
     } finally {
       await service.stop();
     }

@@ -25,7 +25,7 @@ for (const kind of BROKERS) {
     });
 
     // Signed as in the field: keys and an operator-signed members list for the suite's gateways.
-    const ids = signedCell(['mq-a', 'mq-b', 'mq-c', 'mq-d'], tmp.dir + `/${kind.name}`, Date.now());
+    const ids = signedCell(['mq-a', 'mq-b', 'mq-c', 'mq-d'], `${tmp.dir}/${kind.name}`, Date.now());
     const transport = (id: string, keepaliveS = 15) =>
       new MqttTransport(
         { url: broker.url, keepaliveS },

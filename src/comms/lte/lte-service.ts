@@ -23,7 +23,9 @@ export interface LteServiceConfig {
 export class LteService {
   private modem: LteModem | undefined;
   private channel: AtChannel | undefined;
-  private close: (() => Promise<void>) | undefined;
+  private closePort: (() => Promise<void>) | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(
     private readonly config: LteServiceConfig,
@@ -31,6 +33,35 @@ export class LteService {
   ) {}
 
   async start(): Promise<void> {
+    this.stopping = false;
+    const channel = await this.open();
+    const command = this.config.powerCycleCommand;
+    this.modem = new LteModem(
+      channel,
+      {
+        pollMs: this.config.pollMs,
+        failuresBeforeRecovery: this.config.failuresBeforeRecovery,
+        ...(this.config.apn ? { apn: this.config.apn } : {}),
+        ...(command && command.length > 0 ? { powerCycle: () => run(command) } : {}),
+        ...(this.deps.dataProbe ? { dataProbe: this.deps.dataProbe } : {}),
+      },
+      { log: this.deps.log, ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}) },
+    );
+    await this.initModem();
+    this.modem.start();
+  }
+
+  private async initModem(): Promise<void> {
+    try {
+      await this.modem?.init();
+    } catch (err) {
+      // A modem that does not answer yet is the supervisor's job (it climbs the recovery ladder).
+      this.deps.log.warn({ err: (err as Error).message }, 'modem initialisation failed; supervising anyway');
+    }
+  }
+
+  /** Opens the AT port; when it vanishes (USB reset, re-enumeration) it is opened again with back-off. */
+  private async open(): Promise<AtChannel> {
     let SerialPort: typeof import('serialport').SerialPort;
     try {
       ({ SerialPort } = await import('serialport'));
@@ -38,10 +69,7 @@ export class LteService {
       throw new P2PError(
         ErrorCode.unavailable,
         `comms.lte: the serialport package is not installed: ${(err as Error).message}`,
-        {
-          component: 'lte',
-          field: 'comms.lte.port',
-        },
+        { component: 'lte', field: 'comms.lte.port' },
       );
     }
     const port = new SerialPort({ path: this.config.port, baudRate: this.config.baudRate, autoOpen: false });
@@ -59,27 +87,30 @@ export class LteService {
           : resolve(),
       ),
     );
-    this.close = () => new Promise((resolve) => port.close(() => resolve()));
-    this.channel = new AtChannel(port);
-    const command = this.config.powerCycleCommand;
-    this.modem = new LteModem(
-      this.channel,
-      {
-        pollMs: this.config.pollMs,
-        failuresBeforeRecovery: this.config.failuresBeforeRecovery,
-        ...(this.config.apn ? { apn: this.config.apn } : {}),
-        ...(command && command.length > 0 ? { powerCycle: () => run(command) } : {}),
-        ...(this.deps.dataProbe ? { dataProbe: this.deps.dataProbe } : {}),
-      },
-      { log: this.deps.log, ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}) },
-    );
-    try {
-      await this.modem.init();
-    } catch (err) {
-      // A modem that does not answer yet is the supervisor's job (it climbs the recovery ladder).
-      this.deps.log.warn({ err: (err as Error).message }, 'modem initialisation failed; supervising anyway');
-    }
-    this.modem.start();
+    const channel = new AtChannel(port);
+    this.channel = channel;
+    this.closePort = () => new Promise((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve()));
+    port.on('close', () => {
+      channel.close();
+      if (this.stopping) return;
+      this.deps.log.warn({ port: this.config.port }, 'modem AT port vanished; reopening');
+      this.reopen(1000);
+    });
+    return channel;
+  }
+
+  private reopen(delayMs: number): void {
+    this.reopenTimer = setTimeout(async () => {
+      if (this.stopping) return;
+      try {
+        const channel = await this.open();
+        this.modem?.replaceChannel(channel);
+        await this.initModem();
+        this.deps.log.info({ port: this.config.port }, 'modem AT port back');
+      } catch {
+        this.reopen(Math.min(delayMs * 2, 30_000));
+      }
+    }, delayMs);
   }
 
   status(): LteStatus | undefined {
@@ -87,9 +118,11 @@ export class LteService {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.modem?.stop();
     this.channel?.close();
-    await this.close?.();
+    await this.closePort?.();
   }
 }
 

@@ -114,11 +114,17 @@ export class LteModem {
   readonly options: LteModemOptions;
 
   constructor(
-    private readonly at: AtChannel,
+    private at: AtChannel,
     options: Partial<LteModemOptions>,
     private readonly deps: { log: Logger; metrics?: GatewayMetrics; now?: () => number },
   ) {
     this.options = { ...LTE_DEFAULTS, ...options };
+    at.on('urc', (line) => this.onUrc(line));
+  }
+
+  /** After the AT port came back (a USB modem re-enumerates after a reset): talk over the new one. */
+  replaceChannel(at: AtChannel): void {
+    this.at = at;
     at.on('urc', (line) => this.onUrc(line));
   }
 
