@@ -433,7 +433,8 @@ export abstract class BaseTransport implements Transport {
     this.lastHeard.set(envelope.sender, now);
     if (result.verdict !== 'new') {
       // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing.
-      if (result.verdict === 'duplicate' && reliable && !isAck) this.acknowledge(parts, envelope);
+      if (result.verdict === 'duplicate' && this.mustAcknowledge(parts, reliable && !isAck))
+        this.acknowledge(parts, envelope);
       this.reject(result.verdict, topic);
       return;
     }
@@ -454,8 +455,7 @@ export abstract class BaseTransport implements Transport {
       this.onPresence(parts.sender, parts.cell, false, now);
       return;
     }
-    if (reliable && (parts.target === undefined || parts.target === this.identity.gatewayId))
-      this.acknowledge(parts, envelope);
+    if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     for (const { filter, handler } of this.handlers) {
       if (!matchesFilter(parts, filter)) continue;
@@ -465,6 +465,16 @@ export abstract class BaseTransport implements Transport {
         this.deps.log.error({ err, topic }, 'message handler failed');
       }
     }
+  }
+
+  /**
+   * A reliable message is acknowledged when it is for this gateway (to it, or to the whole cell) and
+   * the application takes it (a handler's filter matches): the ack means "delivered".
+   */
+  private mustAcknowledge(parts: TopicParts, reliable: boolean): boolean {
+    if (!reliable) return false;
+    if (parts.target !== undefined && parts.target !== this.identity.gatewayId) return false;
+    return this.handlers.some(({ filter }) => matchesFilter(parts, filter));
   }
 
   private accountDelivery(cls: MessageClass, sender: string, gap: number, filled: boolean): void {

@@ -104,6 +104,30 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   });
 });
 
+describe('application-level acknowledgement', () => {
+  it('means "delivered to the addressee\'s application": a bystander that sees the message does not ack it', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'inv', 'nosy'], makeDir(), T0);
+    const tx = signedEndpoint(bus, p, 'tx', clock);
+    const nosy = signedEndpoint(bus, p, 'nosy', clock); // listens to all market traffic of the cell
+    for (const e of [tx, nosy]) await e.t.start();
+    nosy.t.subscribe({ cell: 'c1', cls: 'mkt' }, (d) => nosy.got.push(d));
+    await tick();
+    await tx.t.publish('mkt', 'dispatch', { kW: 2 }, { target: 'inv' });
+    await clock.advance(3000);
+    expect(nosy.got).toHaveLength(1); // it sees the message, but it was not for it
+    expect(tx.t.linkQuality().outboxPending).toBe(1); // still waiting for inv
+    const inv = signedEndpoint(bus, p, 'inv', clock);
+    await inv.t.start();
+    inv.t.subscribe({ cell: 'c1', cls: 'mkt', target: 'inv' }, (d) => inv.got.push(d));
+    await clock.advance(5000); // the next resend reaches inv, which acknowledges it
+    expect(inv.got).toHaveLength(1);
+    expect(tx.t.linkQuality().outboxPending).toBe(0);
+    expect(nosy.got).toHaveLength(1); // the resend is a duplicate for nosy
+  });
+});
+
 describe('Outbox', () => {
   it('is bounded: the oldest entry goes first when it is full', () => {
     const box = new Outbox({ maxEntries: 2, retryInitialMs: 100, retryMaxMs: 400, maxBlindAttempts: 3 });
