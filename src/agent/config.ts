@@ -69,18 +69,88 @@ const MqttConfig = z
     caFile: z.string().optional(),
     certFile: z.string().optional(),
     keyFile: z.string().optional(),
+    /** Reconnect back-off after a lost link: first delay and ceiling (jittered, doubling). */
+    reconnectInitialMs: z.number().int().min(50).default(500),
+    reconnectMaxMs: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+
+/**
+ * End-to-end message signing (INTERFACES.md, "Messages on the wire"). A gateway with comms needs its
+ * key file (`p2p-edge platform keygen`), the operator-signed members list and the operator's public
+ * key; `unsigned: true` turns signing off, for a lab bench only.
+ */
+const SecurityConfig = z
+  .object({
+    keyFile: z.string().min(1).optional(),
+    membersFile: z.string().min(1).optional(),
+    operatorPublicKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a 32-byte key in base64url without padding')
+      .optional(),
+    unsigned: z.boolean().default(false),
+    /** Per-sender, per-stream window of sequence numbers kept for replay and duplicate checks. */
+    replayWindow: z.number().int().min(16).max(65_536).default(512),
+  })
+  .strict();
+
+/** The outbox of the classes that must arrive (market, demand response, meter readings). */
+const ReliabilityConfig = z
+  .object({
+    outboxMax: z.number().int().min(10).max(100_000).default(2000),
+    retryInitialMs: z.number().int().min(50).default(1000),
+    retryMaxMs: z.number().int().min(100).default(8000),
+  })
+  .strict();
+
+/** D2D sidelink: UDP over IPv6 link-local multicast on the sidelink module's interface. */
+const D2DConfig = z
+  .object({
+    interface: z.string().min(1),
+    group: z
+      .string()
+      .regex(/^ff02:[0-9a-f:]+$/i, 'expected an IPv6 link-local multicast group (ff02::...)')
+      .default('ff02::7032'),
+    /** Base UDP port; priority p (0 urgent … 7 background) is sent to port + p. */
+    port: z.number().int().min(1024).max(65_527).default(47_000),
+    mtu: z.number().int().min(1280).max(65_535).default(1280),
+    copies: z.number().int().min(1).max(5).default(2),
+    copyGapMs: z.number().int().min(0).max(100).default(2),
+    heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
+  })
+  .strict();
+
+/** The LTE modem of the gateway's uplink (AT port), supervised by the modem manager. */
+const LteConfig = z
+  .object({
+    port: z.string().min(1),
+    baudRate: z.number().int().positive().default(115_200),
+    apn: z.string().min(1).optional(),
+    pollMs: z.number().int().min(1000).default(10_000),
+    /** Polls in a row with the data link down before the next recovery step. */
+    failuresBeforeRecovery: z.number().int().min(1).max(100).default(3),
+    /** Cuts and restores the modem's power (GPIO, USB hub): the last recovery step, e.g. ["/usr/local/bin/modem-power-cycle"]. */
+    powerCycleCommand: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
 const CommsConfig = z
   .object({
-    transport: z.enum(['mqtt', 'none']).default('none'),
+    lte: LteConfig.optional(),
+    transport: z.enum(['mqtt', 'd2d', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
+    d2d: D2DConfig.optional(),
+    security: SecurityConfig.default({ unsigned: false, replayWindow: 512 }),
+    reliability: ReliabilityConfig.default({ outboxMax: 2000, retryInitialMs: 1000, retryMaxMs: 8000 }),
   })
   .strict()
   .refine((c) => c.transport !== 'mqtt' || c.mqtt !== undefined, {
     message: 'transport "mqtt" needs an mqtt section with a url',
     path: ['mqtt'],
+  })
+  .refine((c) => c.transport !== 'd2d' || c.d2d !== undefined, {
+    message: 'transport "d2d" needs a d2d section with the interface',
+    path: ['d2d'],
   });
 
 /** A device simulated inside the process (bench rigs without hardware, the demo). */
@@ -253,7 +323,7 @@ export const GatewayConfig = z
       .strict()
       .default({ min: 0.95, max: 1.05 }),
     status: StatusConfig.default({ host: '127.0.0.1', port: 8080 }),
-    comms: CommsConfig.default({ transport: 'none' }),
+    comms: CommsConfig.prefault({ transport: 'none' }),
     devices: z.array(DeviceConfig).default([]),
     /**
      * Demand response a prosumer offers its MG trader: loads it can curtail, up to maxKW, at a·e² + b·e

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
+import { provisionIdentities } from '../comms/provision.js';
 import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
@@ -127,7 +128,27 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
       return [cell, file];
     }),
   );
-  const configs = demoConfigs(o, broker.url, stateDir, feederFiles);
+  // Every demo gateway signs its messages: keys and an operator-signed members list made for this run.
+  const identitiesDir = join(stateDir, 'identities');
+  mkdirSync(identitiesDir, { recursive: true });
+  const plain = demoConfigs(o, broker.url, stateDir, feederFiles);
+  const ids = provisionIdentities(
+    plain.map((c) => c.gateway),
+    identitiesDir,
+    now,
+  );
+  const configs = plain.map((c) => ({
+    ...c,
+    comms: {
+      ...c.comms,
+      security: {
+        ...c.comms.security,
+        keyFile: ids.keyFile(c.gateway.id),
+        membersFile: ids.membersFile,
+        operatorPublicKey: ids.operatorPublicKey,
+      },
+    },
+  }));
   const gateways = configs.map((config, i) => {
     const cell = feeders.get(config.gateway.cell)!;
     for (const d of config.devices.filter((x) => x.driver === 'simulated'))

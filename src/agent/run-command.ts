@@ -5,7 +5,7 @@ import { loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { untilSignal } from './signals.js';
 import { StatusServer } from './status-server.js';
-import { buildDevices, buildTransport } from './wiring.js';
+import { buildDevices, buildLteService, buildTransport } from './wiring.js';
 
 /** `p2p-edge run --config FILE`: one gateway until SIGINT/SIGTERM. */
 export async function runGateway(configFile: string): Promise<void> {
@@ -21,8 +21,16 @@ export async function runGateway(configFile: string): Promise<void> {
     devices: buildDevices(config, clock),
     ...(transport ? { transport } : {}),
   });
+  const lte = buildLteService(config, metrics, transport);
   log.info({ config: configFile }, 'starting gateway');
-  await gateway.start();
+  // The uplink first: the transport's reconnects succeed once the modem has its data link.
+  await lte?.start();
+  try {
+    await gateway.start();
+  } catch (err) {
+    await lte?.stop();
+    throw err;
+  }
   const status =
     config.status.port === 0
       ? undefined
@@ -38,10 +46,12 @@ export async function runGateway(configFile: string): Promise<void> {
     await status?.listen();
   } catch (err) {
     await gateway.stop();
+    await lte?.stop();
     throw err;
   }
   await untilSignal(async () => {
     await status?.close();
     await gateway.stop();
+    await lte?.stop();
   }, log);
 }

@@ -1,4 +1,10 @@
+import { join } from 'node:path';
+import { BaseTransport } from '../comms/base-transport.js';
+import { D2DTransport } from '../comms/d2d-transport.js';
+import { LteService } from '../comms/lte/lte-service.js';
+import { radioFields } from '../comms/lte/modem.js';
 import { MqttTransport } from '../comms/mqtt-transport.js';
+import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
@@ -101,10 +107,68 @@ export function buildDevices(config: GatewayConfig, clock: Clock, cell?: Simulat
 
 export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: GatewayMetrics): Transport | undefined {
   const { comms, gateway } = config;
-  if (comms.transport === 'none' || !comms.mqtt) return undefined;
-  return new MqttTransport(
-    comms.mqtt,
-    { gatewayId: gateway.id, cell: gateway.cell, role: gateway.kind, version: FIRMWARE_VERSION, publicKey: '' },
-    { clock, log: componentLogger('comms', { gateway: gateway.id }), ...(metrics ? { metrics } : {}) },
+  if (comms.transport === 'none') return undefined;
+  const log = componentLogger('comms', { gateway: gateway.id });
+  const security = buildSecurity(config);
+  if (!security) log.warn('comms.security.unsigned is set: messages are neither signed nor checked (lab use only)');
+  const identity = {
+    gatewayId: gateway.id,
+    cell: gateway.cell,
+    role: gateway.kind,
+    version: FIRMWARE_VERSION,
+    publicKey: security?.signer.publicKey ?? '',
+  };
+  const deps = {
+    clock,
+    log,
+    ...(metrics ? { metrics } : {}),
+    ...(security ? { security } : {}),
+    stateDir: join(config.stateDir, gateway.id),
+    outbox: {
+      maxEntries: comms.reliability.outboxMax,
+      retryInitialMs: comms.reliability.retryInitialMs,
+      retryMaxMs: comms.reliability.retryMaxMs,
+    },
+    replayWindow: comms.security.replayWindow,
+  };
+  if (comms.transport === 'd2d' && comms.d2d) return new D2DTransport(comms.d2d, identity, deps);
+  if (comms.transport === 'mqtt' && comms.mqtt) return new MqttTransport(comms.mqtt, identity, deps);
+  return undefined;
+}
+
+/** The signing layer from `comms.security`; undefined only when `unsigned: true` says so. */
+export function buildSecurity(config: GatewayConfig): MessageSecurity | undefined {
+  const s = config.comms.security;
+  if (s.unsigned) return undefined;
+  const missing = (['keyFile', 'membersFile', 'operatorPublicKey'] as const).filter((k) => s[k] === undefined);
+  if (missing.length > 0) {
+    throw new P2PError(
+      ErrorCode.config,
+      `comms.security.${missing[0]}: a gateway signs its messages and checks its peers' (missing ${missing.join(', ')})`,
+      {
+        field: `comms.security.${missing[0]}`,
+        hint: 'make a key with `p2p-edge platform keygen`, get the members list from the cell operator, or set comms.security.unsigned: true on a lab bench',
+      },
+    );
+  }
+  return new MessageSecurity(
+    EnvelopeSigner.fromKeyFile(s.keyFile!, config.gateway.id),
+    MembersDirectory.load(s.membersFile!, s.operatorPublicKey!),
   );
+}
+
+/** The LTE modem manager when `comms.lte` is configured; its signal shows in the transport's link quality. */
+export function buildLteService(
+  config: GatewayConfig,
+  metrics?: GatewayMetrics,
+  transport?: Transport,
+): LteService | undefined {
+  const lte = config.comms.lte;
+  if (!lte) return undefined;
+  const service = new LteService(lte, {
+    log: componentLogger('lte', { gateway: config.gateway.id }),
+    ...(metrics ? { metrics } : {}),
+  });
+  if (transport instanceof BaseTransport) transport.attachRadio(() => radioFields(service.status()));
+  return service;
 }

@@ -1,17 +1,32 @@
-import type { Clock } from '../core/clock.js';
+import { join } from 'node:path';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
-import { decodeEnvelope, EnvelopeStamper } from './envelope.js';
+import { CommsStateFile } from './comms-state.js';
+import { decodeEnvelope, EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
+import { DEFAULT_OUTBOX, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
 import { PresenceTable } from './presence.js';
-import { type MessageClass, matchesFilter, parseTopic, type TopicFilter, topicFor } from './topics.js';
-import type { DeliveryHandler, OnlineBody, PeerInfo, PublishOptions, Transport, TransportStatus } from './transport.js';
+import { ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
+import type { MessageSecurity } from './security.js';
+import { type MessageClass, matchesFilter, parseTopic, type TopicFilter, type TopicParts, topicFor } from './topics.js';
+import type {
+  DeliveryHandler,
+  Envelope,
+  LinkQuality,
+  OnlineBody,
+  PeerInfo,
+  PublishOptions,
+  Transport,
+  TransportStatus,
+} from './transport.js';
 
 export interface TransportIdentity {
   gatewayId: string;
   cell: string;
   role: string;
   version: string;
-  /** Raw Ed25519 public key, base64url (empty until identities are provisioned). */
+  /** Raw Ed25519 public key, base64url (empty for an unsigned transport). */
   publicKey: string;
 }
 
@@ -19,6 +34,16 @@ export interface TransportDeps {
   clock: Clock;
   log: Logger;
   metrics?: GatewayMetrics;
+  /**
+   * Signs outgoing and checks incoming envelopes. Without it the transport is unsigned (simulation,
+   * tests, a lab bench configured `comms.security.unsigned: true`) and accepts unsigned messages.
+   */
+  security?: MessageSecurity;
+  /** Directory for the comms state (epoch, replay state) and the outbox; in memory only when absent. */
+  stateDir?: string;
+  outbox?: Partial<OutboxOptions>;
+  /** Per-sender, per-stream replay window in messages. */
+  replayWindow?: number;
 }
 
 export interface RawPublish {
@@ -26,37 +51,132 @@ export interface RawPublish {
   retain: boolean;
 }
 
-/** Market and demand-response messages must arrive; gossip and heartbeats tolerate loss. */
+/** Classes that must arrive: QoS 1, outbox, application-level acknowledgement. */
+export function isReliable(cls: MessageClass): boolean {
+  return cls === 'mkt' || cls === 'dr' || cls === 'meter';
+}
+
+/** Market, demand-response and meter messages must arrive; gossip and heartbeats tolerate loss. */
 export function qosFor(cls: MessageClass): 0 | 1 {
-  return cls === 'mkt' || cls === 'dr' ? 1 : 0;
+  return isReliable(cls) ? 1 : 0;
+}
+
+/** Message type of the application-level acknowledgement (reserved in every reliable class). */
+export const ACK_TYPE = 'ack';
+const ACK_TTL_MS = 30_000;
+/** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */
+const RECEIVER_MEMORY_MS = 10 * 60_000;
+const PERSIST_EVERY_MS = 1000;
+const OUTBOX_TICK_MS = 100;
+const MEMBERS_RELOAD_MS = 5000;
+const PRESENCE_REFRESH_MS = 6 * 3600_000;
+
+/** Body of an acknowledgement: which message (`epoch`, `seq`) of the receiver's, and its type. */
+interface AckBody {
+  epoch: number;
+  seq: number;
+  type: string;
 }
 
 /**
- * What every backend shares: stamping envelopes, checking and dispatching received ones, presence,
- * and the message counters. A backend supplies only how bytes move (`sendRaw`, `listen`).
+ * What every backend shares: stamping, signing and checking envelopes, replay protection and gap
+ * accounting, presence, the reliable-class outbox with its acknowledgements, and the metrics. A
+ * backend supplies only how bytes move (`sendRaw`, `listen`) and its connection (`startBackend`,
+ * `closeBackend`); it calls `handleIncoming` for every message and `onLinkUp` after (re)connecting.
  */
 export abstract class BaseTransport implements Transport {
   protected readonly stamper: EnvelopeStamper;
   protected readonly presence: PresenceTable;
+  protected readonly replay: ReplayGuard;
+  protected readonly outbox: Outbox;
+  private readonly stateFile: CommsStateFile | undefined;
   private readonly handlers: { filter: TopicFilter; handler: DeliveryHandler }[] = [];
+  /** Per `<class>/<type>`: peers that acknowledged it and when. */
+  private readonly receivers = new Map<string, Map<string, number>>();
+  private readonly lastHeard = new Map<string, number>();
+  /** Received and missing messages per class over all peers (gap accounting). */
+  private readonly classCounts = new Map<MessageClass, { received: number; missing: number }>();
+  private timers: TimerHandle[] = [];
+  private running = false;
+  private stateDirty = false;
+  private reconnectCount = 0;
+  private ackRttMs: number | undefined;
+  private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
     protected readonly identity: TransportIdentity,
     protected readonly deps: TransportDeps,
   ) {
+    if (deps.security && deps.security.signer.gatewayId !== identity.gatewayId) {
+      throw new P2PError(ErrorCode.config, `the signing key is for ${deps.security.signer.gatewayId}`, {
+        component: 'comms',
+        field: 'comms.security.keyFile',
+      });
+    }
     this.stamper = new EnvelopeStamper(identity.gatewayId, deps.clock);
+    this.replay = new ReplayGuard(deps.replayWindow);
+    this.stateFile = deps.stateDir ? new CommsStateFile(join(deps.stateDir, 'comms-state.json')) : undefined;
+    this.outbox = new Outbox(
+      { ...DEFAULT_OUTBOX, ...deps.outbox },
+      deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined,
+    );
     this.presence = new PresenceTable((peer) => {
       deps.metrics?.peerUp.set({ peer: peer.id }, peer.online ? 1 : 0);
       deps.log.info({ peer: peer.id, online: peer.online }, peer.online ? 'peer online' : 'peer offline');
+      if (!peer.online) this.outbox.peerGone(peer.id);
     });
+    if (deps.security) deps.metrics?.membersSerial.set(deps.security.members.serial);
   }
 
-  abstract start(): Promise<void>;
-  abstract close(): Promise<void>;
+  protected abstract startBackend(): Promise<void>;
+  protected abstract closeBackend(): Promise<void>;
   abstract status(): TransportStatus;
+  /** Sends bytes; best effort (no throw when the link is down: the outbox resends reliable classes). */
   protected abstract sendRaw(topic: string, payload: string, options: RawPublish): Promise<void>;
   /** Starts delivering messages that match the MQTT-style patterns of `filter`. */
   protected abstract listen(filter: TopicFilter): void;
+
+  async start(): Promise<void> {
+    const now = this.deps.clock.now();
+    if (this.stateFile) {
+      const { epoch, peers } = this.stateFile.begin(now);
+      this.stamper.epoch = epoch;
+      this.replay.restore(peers);
+    }
+    const restored = this.outbox.load(now);
+    if (restored > 0) this.deps.log.info({ pending: restored }, 'outbox restored');
+    for (const cls of ['mkt', 'dr', 'meter'] as const)
+      this.listen({ cell: '+', cls, type: ACK_TYPE, target: this.identity.gatewayId });
+    this.running = true;
+    this.every(OUTBOX_TICK_MS, () => this.resendDue());
+    this.every(PERSIST_EVERY_MS, () => this.persist());
+    if (this.deps.security?.members) this.every(MEMBERS_RELOAD_MS, () => this.reloadMembers());
+    // The retained presence message lives a day (DEFAULT_TTL_MS.life): renew it well before.
+    this.every(PRESENCE_REFRESH_MS, () => this.refreshPresence());
+    try {
+      await this.startBackend();
+    } catch (err) {
+      this.stopTimers();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.stopTimers();
+    try {
+      await this.closeBackend();
+    } finally {
+      this.persist();
+    }
+  }
+
+  /** Stops as a power cut would: no more timers, nothing written (tests and simulations of crashes). */
+  protected halt(): void {
+    this.running = false;
+    this.stopTimers();
+  }
 
   protected get onlineTopic(): string {
     return topicFor({ cell: this.identity.cell, sender: this.identity.gatewayId, cls: 'life', type: 'online' });
@@ -66,13 +186,23 @@ export abstract class BaseTransport implements Transport {
     const body: OnlineBody = {
       online: true,
       role: this.identity.role,
-      publicKey: this.identity.publicKey,
+      publicKey: this.deps.security?.signer.publicKey ?? this.identity.publicKey,
       version: this.identity.version,
     };
-    return JSON.stringify(this.stamper.stamp('life', 'online', body));
+    return this.encode(this.stamper.stamp('life', 'online', body));
+  }
+
+  private encode(envelope: Envelope): string {
+    const signed = this.deps.security ? this.deps.security.sign(envelope) : envelope;
+    return JSON.stringify(signed);
   }
 
   async publish(cls: MessageClass, type: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+    if (isReliable(cls) && type === ACK_TYPE) {
+      throw new P2PError(ErrorCode.comms, `message type "${ACK_TYPE}" is reserved for acknowledgements`, {
+        component: 'comms',
+      });
+    }
     const topic = topicFor({
       cell: this.identity.cell,
       sender: this.identity.gatewayId,
@@ -80,10 +210,55 @@ export abstract class BaseTransport implements Transport {
       type,
       ...(options.target ? { target: options.target } : {}),
     });
-    const envelope = this.stamper.stamp(cls, type, body, options.ttlMs);
-    await this.sendRaw(topic, JSON.stringify(envelope), { qos: qosFor(cls), retain: options.retain ?? false });
+    const envelope = this.stamper.stamp(cls, type, body, options.ttlMs, options.target !== undefined);
+    const payload = this.encode(envelope);
+    this.assertFits(topic, payload);
+    const retain = options.retain ?? false;
+    if (isReliable(cls)) {
+      const awaiting = options.target ? [options.target] : this.knownReceivers(cls, type);
+      const dropped = this.outbox.add(
+        {
+          id: `${envelope.epoch}:${envelope.seq}`,
+          cls,
+          type,
+          topic,
+          payload,
+          retain,
+          expires: envelope.expires,
+          awaiting,
+          blind: awaiting.length === 0,
+        },
+        this.deps.clock.now(),
+      );
+      if (dropped) this.deps.metrics?.outboxDropped.inc({ class: dropped.cls, reason: 'overflow' });
+      this.updateOutboxGauge();
+    }
     this.deps.metrics?.messagesSent.inc({ class: cls });
+    const sent = this.sendRaw(topic, payload, { qos: qosFor(cls), retain });
+    // A reliable message is safe once in the outbox: the caller does not wait for the broker.
+    if (isReliable(cls)) sent.catch((err) => this.deps.log.debug({ err: errorMessage(err) }, 'send failed'));
+    else await sent;
   }
+
+  /** Refuses, at the sender and with the sizes in the message, what this backend cannot carry. */
+  protected assertFits(topic: string, payload: string): void {
+    const size = Buffer.byteLength(payload);
+    if (size > MAX_PAYLOAD_BYTES) {
+      throw new P2PError(
+        ErrorCode.comms,
+        `${topic}: message of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`,
+        { component: 'comms', hint: 'send less per message (split the body)' },
+      );
+    }
+  }
+
+  /** Publishes the presence message again (retained backends: before the retained one expires). */
+  protected refreshPresence(): void {
+    this.sendRaw(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true }).catch(() => undefined);
+  }
+
+  /** Backends without a broker (D2D) track presence themselves from what is heard. */
+  protected onPresence(_sender: string, _cell: string, _online: boolean, _now: number): void {}
 
   subscribe(filter: TopicFilter, handler: DeliveryHandler): void {
     this.handlers.push({ filter, handler });
@@ -94,32 +269,193 @@ export abstract class BaseTransport implements Transport {
     return this.presence.list();
   }
 
-  /** Entry point for every received message. Never throws: a bad message is counted and dropped. */
+  /** Where the link's radio figures come from (the LTE modem manager). */
+  attachRadio(source: () => Record<string, number | string> | undefined): void {
+    this.radio = source;
+  }
+
+  linkQuality(): LinkQuality {
+    const radio = this.radio?.();
+    const peers = [...this.lastHeard.entries()].map(([peer, lastHeardMs]) => {
+      const ratio = this.replay.deliveryRatio(peer);
+      return { peer, lastHeardMs, ...(ratio === undefined ? {} : { deliveryRatio: ratio }) };
+    });
+    return {
+      connected: this.status().connected,
+      reconnects: this.reconnectCount,
+      outboxPending: this.outbox.size,
+      ...(this.ackRttMs === undefined ? {} : { ackRttMs: Math.round(this.ackRttMs * 10) / 10 }),
+      peers: peers.sort((a, b) => a.peer.localeCompare(b.peer)),
+      ...(radio ? { radio } : {}),
+    };
+  }
+
+  /** Backends call this after every (re)connection: everything pending in the outbox goes out again. */
+  protected onLinkUp(reconnect: boolean): void {
+    if (reconnect) {
+      this.reconnectCount += 1;
+      this.deps.metrics?.reconnects.inc();
+    }
+    const now = this.deps.clock.now();
+    for (const e of this.outbox.all()) {
+      if (e.expires <= now) continue;
+      this.sendRaw(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch(() => undefined);
+    }
+  }
+
+  private knownReceivers(cls: MessageClass, type: string): string[] {
+    const known = this.receivers.get(`${cls}/${type}`);
+    if (!known) return [];
+    const now = this.deps.clock.now();
+    const online = new Map(this.presence.list().map((p) => [p.id, p.online]));
+    const out: string[] = [];
+    for (const [peer, at] of known) {
+      if (now - at > RECEIVER_MEMORY_MS || online.get(peer) === false) known.delete(peer);
+      else out.push(peer);
+    }
+    return out;
+  }
+
+  private resendDue(): void {
+    const { resend, dropped } = this.outbox.takeDue(this.deps.clock.now());
+    for (const { entry, reason } of dropped) {
+      this.deps.metrics?.outboxDropped.inc({ class: entry.cls, reason });
+      this.deps.log.debug({ id: entry.id, cls: entry.cls, type: entry.type, reason }, 'outbox gave up a message');
+    }
+    for (const e of resend) {
+      this.deps.metrics?.retransmits.inc({ class: e.cls });
+      this.sendRaw(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch((err) =>
+        this.deps.log.debug({ err: errorMessage(err) }, 'resend failed'),
+      );
+    }
+    if (resend.length > 0 || dropped.length > 0) this.updateOutboxGauge();
+  }
+
+  private updateOutboxGauge(): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    const pending = this.outbox.pendingByClass();
+    for (const cls of ['mkt', 'dr', 'meter'] as const) metrics.outboxPending.set({ class: cls }, pending.get(cls) ?? 0);
+  }
+
+  private persist(): void {
+    try {
+      this.outbox.flush();
+      if (this.stateFile && this.stateDirty) {
+        this.stateDirty = false;
+        this.stateFile.save(this.stamper.epoch, this.replay.snapshot());
+      }
+    } catch (err) {
+      this.deps.log.error({ err: errorMessage(err) }, 'comms state not saved');
+    }
+  }
+
+  private reloadMembers(): void {
+    const security = this.deps.security;
+    if (!security) return;
+    const result = security.members.reloadIfChanged();
+    if (result === 'updated') {
+      this.deps.metrics?.membersSerial.set(security.members.serial);
+      this.deps.log.info({ serial: security.members.serial }, 'members list updated');
+    } else if (result === 'rejected') {
+      this.deps.log.warn(
+        { serial: security.members.serial },
+        'members list file changed but was not taken (bad signature, older serial or invalid); keeping the current list',
+      );
+    }
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const slot = this.timers.length;
+    const arm = () => {
+      this.timers[slot] = this.deps.clock.setTimeout(() => {
+        if (!this.running) return;
+        fn();
+        arm();
+      }, ms);
+    };
+    arm();
+  }
+
+  private stopTimers(): void {
+    for (const t of this.timers) this.deps.clock.clearTimeout(t);
+    this.timers = [];
+  }
+
+  private reject(reason: string, topic: string): void {
+    this.deps.metrics?.messagesRejected.inc({ reason });
+    this.deps.log.debug({ topic, reason }, 'message rejected');
+  }
+
+  /**
+   * Entry point for every received message. Never throws: a bad message is counted and dropped.
+   * Order: topic, size/schema/time window, sender = topic sender, membership and signature, replay
+   * and duplicates; only then presence, acknowledgements and the handlers.
+   */
   protected handleIncoming(topic: string, payload: Uint8Array | string): void {
     const parts = parseTopic(topic);
     if (!parts) return;
     const now = this.deps.clock.now();
     const empty = typeof payload === 'string' ? payload.length === 0 : payload.byteLength === 0;
     if (parts.cls === 'life' && parts.type === 'online' && empty) {
+      // The Will (or a clean leave) clears the retained presence; on MQTT the broker's ACL makes
+      // sure only the gateway itself can write under its own id.
       this.presence.offline(parts.sender, parts.cell, now);
       return;
     }
     const decoded = decodeEnvelope(payload, now);
     if (!decoded.ok) {
-      this.deps.metrics?.messagesRejected.inc({ reason: decoded.reason });
-      this.deps.log.debug({ topic, reason: decoded.reason }, 'message rejected');
+      this.reject(decoded.reason, topic);
       return;
     }
     const { envelope } = decoded;
     if (envelope.sender !== parts.sender) {
-      this.deps.metrics?.messagesRejected.inc({ reason: 'schema' });
+      this.reject('schema', topic);
+      return;
+    }
+    const security = this.deps.security;
+    if (security) {
+      const reason = security.check(envelope, parts);
+      if (reason) {
+        this.reject(reason, topic);
+        return;
+      }
+    }
+    const own = envelope.sender === this.identity.gatewayId;
+    if (own) {
+      if (parts.cls === 'life' && parts.type === 'online')
+        this.presence.online(parts.sender, parts.cell, this.identity.role, now);
+      return;
+    }
+    const reliable = isReliable(parts.cls);
+    const isAck = reliable && parts.type === ACK_TYPE;
+    const result = this.replay.check(envelope.sender, envelope.epoch, envelope.seq);
+    this.lastHeard.set(envelope.sender, now);
+    if (result.verdict !== 'new') {
+      // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing.
+      if (result.verdict === 'duplicate' && this.mustAcknowledge(parts, reliable && !isAck))
+        this.acknowledge(parts, envelope);
+      this.reject(result.verdict, topic);
+      return;
+    }
+    this.stateDirty = true;
+    if (envelope.seq % STREAM_COUNT !== TARGETED_STREAM)
+      this.accountDelivery(parts.cls, envelope.sender, result.gap, result.filled);
+    if (isAck) {
+      if (parts.target === this.identity.gatewayId) this.onAck(parts, envelope as Envelope<AckBody>, now);
       return;
     }
     if (parts.cls === 'life' && parts.type === 'online') {
       const role = (envelope.body as Partial<OnlineBody> | null)?.role;
       this.presence.online(parts.sender, parts.cell, typeof role === 'string' ? role : undefined, now);
+      this.onPresence(parts.sender, parts.cell, true, now);
+    } else if (parts.cls === 'life' && parts.type === 'offline') {
+      // A signed leave (D2D has no broker to send a Will).
+      this.presence.offline(parts.sender, parts.cell, now);
+      this.onPresence(parts.sender, parts.cell, false, now);
+      return;
     }
-    if (envelope.sender === this.identity.gatewayId) return;
+    if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     for (const { filter, handler } of this.handlers) {
       if (!matchesFilter(parts, filter)) continue;
@@ -129,5 +465,63 @@ export abstract class BaseTransport implements Transport {
         this.deps.log.error({ err, topic }, 'message handler failed');
       }
     }
+  }
+
+  /**
+   * A reliable message is acknowledged when it is for this gateway (to it, or to the whole cell) and
+   * the application takes it (a handler's filter matches): the ack means "delivered".
+   */
+  private mustAcknowledge(parts: TopicParts, reliable: boolean): boolean {
+    if (!reliable) return false;
+    if (parts.target !== undefined && parts.target !== this.identity.gatewayId) return false;
+    return this.handlers.some(({ filter }) => matchesFilter(parts, filter));
+  }
+
+  private accountDelivery(cls: MessageClass, sender: string, gap: number, filled: boolean): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    if (gap > 0) metrics.sequenceGaps.inc({ class: cls }, gap);
+    const ratio = this.replay.deliveryRatio(sender);
+    if (ratio !== undefined) metrics.peerDeliveryRatio.set({ peer: sender }, ratio);
+    const t = this.classCounts.get(cls) ?? { received: 0, missing: 0 };
+    t.received += 1;
+    t.missing = Math.max(0, t.missing + gap - (filled ? 1 : 0));
+    this.classCounts.set(cls, t);
+    metrics.deliveryRatio.set({ class: cls }, t.received / (t.received + t.missing));
+  }
+
+  private acknowledge(parts: TopicParts, envelope: Envelope): void {
+    const body: AckBody = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
+    const ack = this.stamper.stamp(parts.cls, ACK_TYPE, body, ACK_TTL_MS, true);
+    const topic = topicFor({
+      cell: this.identity.cell,
+      sender: this.identity.gatewayId,
+      cls: parts.cls,
+      type: ACK_TYPE,
+      target: envelope.sender,
+    });
+    this.sendRaw(topic, this.encode(ack), { qos: 0, retain: false }).catch(() => undefined);
+  }
+
+  private onAck(parts: TopicParts, ack: Envelope<AckBody>, now: number): void {
+    const body = ack.body;
+    if (typeof body?.epoch !== 'number' || typeof body?.seq !== 'number') return;
+    if (typeof body.type === 'string' && parts.target === this.identity.gatewayId) {
+      const key = `${parts.cls}/${body.type}`;
+      const known = this.receivers.get(key) ?? new Map<string, number>();
+      known.set(ack.sender, now);
+      this.receivers.set(key, known);
+    }
+    const done = this.outbox.ack(parts.sender, `${body.epoch}:${body.seq}`);
+    if (done) {
+      this.observeAckRtt(done, now);
+      this.updateOutboxGauge();
+    }
+  }
+
+  /** Round trip of the last attempt: from its send to the acknowledgement (smoothed). */
+  private observeAckRtt(entry: OutboxEntry, now: number): void {
+    const rtt = Math.max(0, now - entry.lastSentAt);
+    this.ackRttMs = this.ackRttMs === undefined ? rtt : 0.9 * this.ackRttMs + 0.1 * rtt;
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
+import { STREAM_COUNT, streamOf } from './replay-guard.js';
 import type { MessageClass } from './topics.js';
 import { DEFAULT_TTL_MS, type Envelope } from './transport.js';
 
@@ -20,24 +21,30 @@ export const EnvelopeSchema = z
   })
   .strict();
 
-/** Stamps outgoing bodies with this gateway's identity, (epoch, seq) and expiry. */
+/**
+ * Stamps outgoing bodies with this gateway's identity, (epoch, seq) and expiry. The epoch is set
+ * when the transport starts (from the persisted one, see `CommsStateFile`); `seq` counts per stream
+ * (`streamOf`), so it is unique within the epoch.
+ */
 export class EnvelopeStamper {
-  private seq = 0;
+  private readonly counts = new Array<number>(STREAM_COUNT).fill(0);
 
   constructor(
     private readonly sender: string,
     private readonly clock: Clock,
-    readonly epoch: number = clock.now(),
+    public epoch: number = Math.floor(clock.now() / 1000),
   ) {}
 
-  stamp<B>(cls: MessageClass, type: string, body: B, ttlMs?: number): Envelope<B> {
+  stamp<B>(cls: MessageClass, type: string, body: B, ttlMs?: number, targeted = false): Envelope<B> {
     const ts = this.clock.now();
-    this.seq += 1;
+    const stream = streamOf(cls, targeted);
+    const n = (this.counts[stream] ?? 0) + 1;
+    this.counts[stream] = n;
     return {
       v: 1,
       sender: this.sender,
       epoch: this.epoch,
-      seq: this.seq,
+      seq: n * STREAM_COUNT + stream,
       ts,
       expires: ts + (ttlMs ?? DEFAULT_TTL_MS[cls]),
       type,
@@ -48,7 +55,16 @@ export class EnvelopeStamper {
 
 export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: 'size' | 'schema' | 'expired' };
 
-/** Parses and checks a received payload; a bad one is reported with the metric reason, never thrown. */
+/** A sender's clock may be ahead of ours by this much before its messages count as out of window. */
+export const MAX_CLOCK_SKEW_MS = 30_000;
+/** No message lives longer than this (the retained presence message is the longest, a day). */
+export const MAX_LIFETIME_MS = 25 * 3600_000;
+
+/**
+ * Parses and checks a received payload: size, schema, and the time window (not expired, not from
+ * the future beyond the clock skew, no lifetime beyond `MAX_LIFETIME_MS`). A bad one is reported
+ * with the metric reason, never thrown.
+ */
 export function decodeEnvelope(payload: Uint8Array | string, now: number): DecodeResult {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'size' };
@@ -60,6 +76,8 @@ export function decodeEnvelope(payload: Uint8Array | string, now: number): Decod
   }
   const parsed = EnvelopeSchema.safeParse(data);
   if (!parsed.success) return { ok: false, reason: 'schema' };
-  if (parsed.data.expires < now) return { ok: false, reason: 'expired' };
+  const { ts, expires } = parsed.data;
+  if (expires < now || ts > now + MAX_CLOCK_SKEW_MS || expires - ts > MAX_LIFETIME_MS)
+    return { ok: false, reason: 'expired' };
   return { ok: true, envelope: parsed.data as Envelope };
 }

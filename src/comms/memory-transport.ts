@@ -63,21 +63,23 @@ export class MemoryTransport extends BaseTransport {
     super(identity, deps);
   }
 
-  async start(): Promise<void> {
+  protected async startBackend(): Promise<void> {
     this.connected = true;
     this.unsubscribers.push(
       this.bus.subscribe(presencePattern(this.identity.cell), (t, p) => this.handleIncoming(t, p)),
     );
     this.bus.publish(this.onlineTopic, this.onlinePayload(), true);
+    this.onLinkUp(false);
   }
 
   /** Leaves as a crashed gateway would: the broker's will clears its presence. */
   crash(): void {
+    this.halt();
     this.detach();
     this.bus.publish(this.onlineTopic, '', true);
   }
 
-  async close(): Promise<void> {
+  protected async closeBackend(): Promise<void> {
     if (!this.connected) return;
     this.bus.publish(this.onlineTopic, '', true);
     this.detach();

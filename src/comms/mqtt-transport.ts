@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { TimerHandle } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { Backoff } from './backoff.js';
 import { BaseTransport, type RawPublish, type TransportDeps, type TransportIdentity } from './base-transport.js';
 import { presencePattern, subscriptionPatterns, type TopicFilter } from './topics.js';
 import type { TransportStatus } from './transport.js';
@@ -15,16 +17,25 @@ export interface MqttTransportOptions {
   keyFile?: string;
   /** How long `start()` waits for the first connection before failing. */
   connectTimeoutMs?: number;
+  /** Reconnect back-off: first delay and ceiling (jittered exponential, see `Backoff`). */
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
 }
 
 /**
  * MQTT backend (mqtt.js). Presence is a retained `life/online` message with a Will that clears it,
  * so peers see a crashed gateway go offline within the keepalive time. Subscriptions are restored on
- * every reconnect (clean sessions).
+ * every reconnect (clean sessions). mqtt.js's fixed-period reconnect is off: this class reconnects
+ * with jittered exponential back-off, and its own outbox (not mqtt.js's unbounded in-memory queue)
+ * resends what must arrive.
  */
 export class MqttTransport extends BaseTransport {
   private client: MqttClient | undefined;
   private readonly patterns = new Set<string>();
+  private readonly backoff: Backoff;
+  private reconnectTimer: TimerHandle | undefined;
+  private closing = false;
+  private everConnected = false;
 
   constructor(
     private readonly options: MqttTransportOptions,
@@ -32,15 +43,18 @@ export class MqttTransport extends BaseTransport {
     deps: TransportDeps,
   ) {
     super(identity, deps);
+    this.backoff = new Backoff(options.reconnectInitialMs ?? 500, options.reconnectMaxMs ?? 30_000);
   }
 
-  async start(): Promise<void> {
+  protected async startBackend(): Promise<void> {
     const tls = readTlsFiles(this.options);
+    this.closing = false;
     const clientOptions: IClientOptions = {
       clientId: this.identity.gatewayId,
       keepalive: this.options.keepaliveS,
       clean: true,
-      reconnectPeriod: 1000,
+      reconnectPeriod: 0,
+      queueQoSZero: false,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       will: { topic: this.onlineTopic, payload: Buffer.alloc(0), qos: 1, retain: true },
       ...(this.options.username ? { username: this.options.username } : {}),
@@ -53,20 +67,26 @@ export class MqttTransport extends BaseTransport {
     this.patterns.add(presencePattern(this.identity.cell));
     client.on('message', (topic, payload) => this.handleIncoming(topic, payload));
     client.on('connect', () => {
-      this.deps.log.info({ url: this.options.url }, 'connected to broker');
+      const reconnect = this.everConnected;
+      this.everConnected = true;
+      this.backoff.reset();
+      this.deps.log.info({ url: this.options.url, reconnect }, 'connected to broker');
       client.subscribe([...this.patterns], { qos: 1 });
       client.publish(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true });
+      this.onLinkUp(reconnect);
     });
-    client.on('offline', () => this.deps.log.warn({ url: this.options.url }, 'broker connection lost'));
+    client.on('close', () => this.scheduleReconnect());
     client.on('error', (err) => this.deps.log.warn({ err: err.message }, 'broker error'));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.closing = true;
+        this.cancelReconnect();
         client.end(true);
         reject(
           new P2PError(ErrorCode.comms, `no connection to MQTT broker ${this.options.url}`, {
             component: 'mqtt',
             recoverable: true,
-            hint: 'check comms.mqtt.url and that the broker runs',
+            hint: 'check comms.mqtt.url, the TLS files and that the broker runs',
           }),
         );
       }, clientOptions.connectTimeout);
@@ -77,31 +97,72 @@ export class MqttTransport extends BaseTransport {
     });
   }
 
-  async close(): Promise<void> {
+  private scheduleReconnect(): void {
     const client = this.client;
+    if (this.closing || !client || this.reconnectTimer) return;
+    const delayMs = this.backoff.next();
+    if (this.everConnected && this.backoff.attempts === 1)
+      this.deps.log.warn({ url: this.options.url }, 'broker connection lost');
+    this.deps.log.debug({ delayMs, attempt: this.backoff.attempts }, 'reconnecting');
+    this.reconnectTimer = this.deps.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.closing && this.client === client && !client.connected) client.reconnect();
+    }, delayMs);
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer) this.deps.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  protected async closeBackend(): Promise<void> {
+    const client = this.client;
+    this.closing = true;
+    this.cancelReconnect();
     if (!client) return;
     this.client = undefined;
+    // Leaving must not hang on a broker that stopped answering: bounded waits, then a forced end.
     if (client.connected) {
-      await client.publishAsync(this.onlineTopic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => undefined);
+      await within(
+        client.publishAsync(this.onlineTopic, Buffer.alloc(0), { qos: 1, retain: true }).catch(() => undefined),
+        CLOSE_STEP_MS,
+      );
     }
-    await client.endAsync();
+    if (!(await within(client.endAsync(), CLOSE_STEP_MS))) client.end(true);
   }
 
   status(): TransportStatus {
     return { backend: 'mqtt', connected: this.client?.connected ?? false, endpoint: this.options.url };
   }
 
+  /** Best effort: while the link is down nothing is sent (the outbox resends reliable classes on reconnect). */
   protected async sendRaw(topic: string, payload: string, options: RawPublish): Promise<void> {
     const client = this.client;
-    if (!client) throw new P2PError(ErrorCode.comms, 'MQTT transport is not started', { component: 'mqtt' });
-    if (options.qos === 0 && !client.connected) return; // best effort: dropped, as on a lossy link
-    await client.publishAsync(topic, payload, { qos: options.qos, retain: options.retain });
+    if (!client?.connected) return;
+    await new Promise<void>((resolve) => {
+      client.publish(topic, payload, { qos: options.qos, retain: options.retain }, () => resolve());
+    });
   }
 
   protected listen(filter: TopicFilter): void {
     const fresh = subscriptionPatterns(filter).filter((p) => !this.patterns.has(p));
     for (const p of fresh) this.patterns.add(p);
     if (fresh.length > 0 && this.client?.connected) this.client.subscribe(fresh, { qos: 1 });
+  }
+}
+
+const CLOSE_STEP_MS = 2000;
+
+/** True when `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -50,9 +50,24 @@ export interface TransportStatus {
 
 export type DeliveryHandler = (delivery: Delivery) => void;
 
+/** How well the link works, from this gateway's side. */
+export interface LinkQuality {
+  connected: boolean;
+  /** Reconnections since start. */
+  reconnects: number;
+  /** Reliable messages waiting for an acknowledgement. */
+  outboxPending: number;
+  /** Smoothed time from a send to its application-level acknowledgement. */
+  ackRttMs?: number;
+  /** Per peer heard from: when, and the fraction of its messages that arrived (sequence gaps). */
+  peers: { peer: string; lastHeardMs: number; deliveryRatio?: number }[];
+  /** Radio figures where the backend has them (LTE modem). */
+  radio?: Record<string, number | string>;
+}
+
 /**
- * Publish/subscribe between gateways, with presence. Backends: MQTT (field), in-memory (simulation
- * and tests); the D2D sidelink backend implements the same interface.
+ * Publish/subscribe between gateways, with presence and link quality. Backends: MQTT (field), D2D
+ * sidelink (UDP over IPv6 multicast), in-memory (simulation and tests).
  */
 export interface Transport {
   start(): Promise<void>;
@@ -60,6 +75,8 @@ export interface Transport {
   subscribe(filter: TopicFilter, handler: DeliveryHandler): void;
   peers(): PeerInfo[];
   status(): TransportStatus;
+  /** Link quality; optional so that older backends and test doubles still fit. */
+  linkQuality?(): LinkQuality;
   /** Leaves cleanly: presence is cleared, pending publishes are flushed. */
   close(): Promise<void>;
 }

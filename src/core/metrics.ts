@@ -11,6 +11,16 @@ export class GatewayMetrics {
   readonly messagesRejected: Counter<'reason'>;
   readonly deliveryRatio: Gauge<'class'>;
   readonly peerUp: Gauge<'peer'>;
+  readonly peerDeliveryRatio: Gauge<'peer'>;
+  readonly sequenceGaps: Counter<'class'>;
+  readonly retransmits: Counter<'class'>;
+  readonly outboxPending: Gauge<'class'>;
+  readonly outboxDropped: Counter<'class' | 'reason'>;
+  readonly reconnects: Counter;
+  readonly membersSerial: Gauge;
+  readonly lteRegistered: Gauge;
+  readonly lteSignal: Gauge<'quantity'>;
+  readonly lteRecoveries: Counter<'step'>;
   readonly deviceUp: Gauge<'device'>;
   readonly voltagePu: Gauge<'bus'>;
   readonly price: Gauge<'slot'>;
@@ -34,7 +44,7 @@ export class GatewayMetrics {
     });
     this.messagesRejected = new Counter({
       name: 'p2p_messages_rejected_total',
-      help: 'Messages dropped before reaching an algorithm, by reason (signature, replay, expired, member, schema, size).',
+      help: 'Messages dropped before reaching an algorithm, by reason (signature, replay, duplicate, expired, member, schema, size).',
       labelNames: ['reason'],
       registers,
     });
@@ -48,6 +58,63 @@ export class GatewayMetrics {
       name: 'p2p_peer_up',
       help: '1 while the peer is present (online message seen, no Will received).',
       labelNames: ['peer'],
+      registers,
+    });
+    this.peerDeliveryRatio = new Gauge({
+      name: 'p2p_peer_delivery_ratio',
+      help: 'Fraction of the messages a peer sent to this gateway that arrived (from sequence gaps).',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.sequenceGaps = new Counter({
+      name: 'p2p_sequence_gaps_total',
+      help: "Messages found missing from gaps in the peers' sequence numbers, by class (late arrivals are not subtracted).",
+      labelNames: ['class'],
+      registers,
+    });
+    this.retransmits = new Counter({
+      name: 'p2p_retransmits_total',
+      help: 'Messages sent again because no application-level acknowledgement came, by class.',
+      labelNames: ['class'],
+      registers,
+    });
+    this.outboxPending = new Gauge({
+      name: 'p2p_outbox_pending',
+      help: 'Messages waiting in the outbox for an acknowledgement, by class.',
+      labelNames: ['class'],
+      registers,
+    });
+    this.outboxDropped = new Counter({
+      name: 'p2p_outbox_dropped_total',
+      help: 'Messages given up without an acknowledgement, by class and reason (expired, overflow, unacked).',
+      labelNames: ['class', 'reason'],
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'p2p_comms_reconnects_total',
+      help: 'Reconnections of the transport after a lost link.',
+      registers,
+    });
+    this.membersSerial = new Gauge({
+      name: 'p2p_members_serial',
+      help: 'Serial of the operator-signed members list in use.',
+      registers,
+    });
+    this.lteRegistered = new Gauge({
+      name: 'p2p_lte_registered',
+      help: '1 while the LTE modem is registered (home or roaming).',
+      registers,
+    });
+    this.lteSignal = new Gauge({
+      name: 'p2p_lte_signal',
+      help: 'LTE signal by quantity (rssi_dbm, rsrp_dbm, sinr_db, rsrq_db).',
+      labelNames: ['quantity'],
+      registers,
+    });
+    this.lteRecoveries = new Counter({
+      name: 'p2p_lte_recoveries_total',
+      help: 'LTE link recovery steps taken, by step (reattach, radio-restart, modem-reset, power-cycle).',
+      labelNames: ['step'],
       registers,
     });
     this.deviceUp = new Gauge({

@@ -4,7 +4,11 @@ import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { BROKERS, type TestBroker } from '../helpers/brokers.js';
-import { eventually } from '../helpers/net.js';
+import { eventually, tempDir } from '../helpers/net.js';
+import { securityFor, signedCell } from '../helpers/signed-cell.js';
+
+const tmp = tempDir('p2p-mqtt-suite-');
+afterAll(() => tmp.remove());
 
 const log = componentLogger('test');
 log.level = 'silent';
@@ -20,11 +24,13 @@ for (const kind of BROKERS) {
       await broker.close();
     });
 
+    // Signed as in the field: keys and an operator-signed members list for the suite's gateways.
+    const ids = signedCell(['mq-a', 'mq-b', 'mq-c', 'mq-d'], `${tmp.dir}/${kind.name}`, Date.now());
     const transport = (id: string, keepaliveS = 15) =>
       new MqttTransport(
         { url: broker.url, keepaliveS },
         { gatewayId: id, cell: 'c1', role: 'inverter', version: 't', publicKey: '' },
-        { clock: systemClock, log },
+        { clock: systemClock, log, security: securityFor(ids, id) },
       );
 
     it('delivers messages and sees peers come online and leave cleanly', async () => {
@@ -45,6 +51,7 @@ for (const kind of BROKERS) {
         200,
       );
       expect(got[0]?.envelope).toMatchObject({ sender: 'mq-a', type: 'price', body: { slot: 0, price: 0.21 } });
+      expect(got[0]?.envelope.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
       expect(got[0]?.topic).toMatchObject({ cell: 'c1', sender: 'mq-a', cls: 'mkt', type: 'price' });
       await a.close();
       await eventually(() => (b.peers().find((p) => p.id === 'mq-a')?.online === false ? true : undefined));

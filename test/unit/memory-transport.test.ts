@@ -52,8 +52,8 @@ describe('MemoryTransport', () => {
     await a.t.publish('meter', 'reading', { netW: 1 });
     await a.t.publish('meter', 'reading', { netW: 2 });
     await tick();
-    // One sequence per sender across classes (its presence message took seq 1).
-    expect(got.map((d) => d.envelope.seq)).toEqual([2, 3]);
+    // Sequence numbers count per stream: the low 3 bits name it (meter = class 4), each counts up by 8.
+    expect(got.map((d) => d.envelope.seq)).toEqual([1 * 8 + 4, 2 * 8 + 4]);
     expect(got[0]?.envelope).toMatchObject({
       v: 1,
       sender: 'a',

@@ -1,0 +1,349 @@
+/**
+ * `npm run bench:comms`: the comms targets of issue 7 measured on this machine.
+ *  1. Ed25519 sign and verify of envelopes per second on one core.
+ *  2. Through a real Mosquitto: 100 agents × 10 msg/s of signed meter readings (QoS 1 + application
+ *     acks), end-to-end latency (stamp, sign, broker, verify, replay check, handler) p50/p99.
+ *  3. D2D sidelink transport over IPv6 multicast in a network namespace: p50/p99.
+ *  4. 10 % of the PUBLISH packets lost on the broker→client hop (lossy proxy): delivery ratio by
+ *     class after retries, duplicates delivered to the application.
+ * Prints a table and writes bench/results/comms.json.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MqttTransport } from '../src/comms/mqtt-transport.js';
+import { provisionIdentities } from '../src/comms/provision.js';
+import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../src/comms/security.js';
+import type { Envelope } from '../src/comms/transport.js';
+import { systemClock } from '../src/core/clock.js';
+import { componentLogger } from '../src/core/log.js';
+import { createNetns } from '../test/helpers/netns.js';
+import { startLossyProxy } from './lossy-mqtt-proxy.js';
+
+const log = componentLogger('bench');
+log.level = 'silent';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nowMs = () => performance.timeOrigin + performance.now();
+const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+const work = join(tmpdir(), `p2p-bench-comms-${process.pid}`);
+mkdirSync(work, { recursive: true });
+
+// ── 1. Ed25519 ────────────────────────────────────────────────────────────────────────────────
+function signVerifyThroughput() {
+  const ids = provisionIdentities([{ id: 'g', cell: 'c1', kind: 'inverter' }], join(work, 'crypto'), Date.now());
+  const key = ids.keys.get('g')!;
+  const security = new MessageSecurity(
+    new EnvelopeSigner('g', key.privateKey, key.publicKey),
+    MembersDirectory.load(ids.membersFile, ids.operatorPublicKey),
+  );
+  const topic = { cell: 'c1', sender: 'g', cls: 'meter' as const, type: 'reading' };
+  const base: Envelope = {
+    v: 1,
+    sender: 'g',
+    epoch: 1,
+    seq: 0,
+    ts: Date.now(),
+    expires: Date.now() + 60_000,
+    type: 'reading',
+    body: { netW: 1234.5, importWh: 991_234, exportWh: 12_345, voltageV: 231.2 },
+  };
+  const n = 4000;
+  const signed: Envelope[] = [];
+  let t = performance.now();
+  for (let i = 0; i < n; i++) signed.push(security.sign({ ...base, seq: i * 8 + 4 }));
+  const signS = (performance.now() - t) / 1000;
+  t = performance.now();
+  let ok = 0;
+  for (const e of signed) if (security.check(e, topic) === undefined) ok++;
+  const verifyS = (performance.now() - t) / 1000;
+  if (ok !== n) throw new Error('a genuine signature failed to verify');
+  return {
+    signPerS: round(n / signS, 0),
+    verifyPerS: round(n / verifyS, 0),
+    signVerifyPerS: round(n / (signS + verifyS), 0),
+  };
+}
+
+// ── Mosquitto ─────────────────────────────────────────────────────────────────────────────────
+const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startMosquitto(): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort();
+  const conf = join(work, 'mosquitto.conf');
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 100\nmax_queued_messages 10000\n`,
+  );
+  const child = spawn(MOSQUITTO as string, ['-c', conf], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = createConnection(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return { port, child };
+    await sleep(25);
+  }
+  throw new Error('mosquitto did not start');
+}
+
+interface Agent {
+  id: string;
+  cell: string;
+  t: MqttTransport;
+}
+
+async function agents(
+  count: number,
+  perCell: number,
+  url: string,
+  name: string,
+  retry = { retryInitialMs: 300, retryMaxMs: 2000 },
+) {
+  const list = Array.from({ length: count }, (_, i) => ({
+    id: `a${i}`,
+    cell: `cell${Math.floor(i / perCell)}`,
+    kind: 'inverter',
+  }));
+  const ids = provisionIdentities(list, join(work, name), Date.now());
+  const out: Agent[] = list.map(({ id, cell }) => {
+    const key = ids.keys.get(id)!;
+    const security = new MessageSecurity(
+      new EnvelopeSigner(id, key.privateKey, key.publicKey),
+      MembersDirectory.load(ids.membersFile, ids.operatorPublicKey),
+    );
+    const t = new MqttTransport(
+      { url, keepaliveS: 30, connectTimeoutMs: 20_000 },
+      { gatewayId: id, cell, role: 'inverter', version: 'bench', publicKey: key.publicKey },
+      { clock: systemClock, log, security, outbox: { ...retry, maxEntries: 5000 } },
+    );
+    return { id, cell, t };
+  });
+  for (let i = 0; i < out.length; i += 20) await Promise.all(out.slice(i, i + 20).map((a) => a.t.start()));
+  return out;
+}
+
+/** Every agent publishes at `rate` msg/s for `seconds`; the first agent of each cell receives. */
+async function latencyRun(url: string, count: number, rate: number, seconds: number) {
+  const perCell = 10;
+  const all = await agents(count, perCell, url, 'latency');
+  const latencies: number[] = [];
+  let received = 0;
+  const receivers = all.filter((_, i) => i % perCell === 0);
+  for (const r of receivers) {
+    r.t.subscribe({ cell: r.cell, cls: 'meter', type: 'reading' }, (d) => {
+      received++;
+      const sentAt = (d.envelope.body as { sentAt: number }).sentAt;
+      latencies.push(nowMs() - sentAt);
+    });
+  }
+  await sleep(1000);
+  latencies.length = 0;
+  received = 0;
+  let sent = 0;
+  const senders = all.filter((_, i) => i % perCell !== 0);
+  const start = nowMs();
+  const periodMs = 1000 / rate;
+  await Promise.all(
+    senders.map(async (a, i) => {
+      await sleep((i * periodMs) / senders.length); // spread the agents over the period
+      for (let k = 0; nowMs() - start < seconds * 1000; k++) {
+        const due = start + (i * periodMs) / senders.length + k * periodMs;
+        if (due > nowMs()) await sleep(due - nowMs());
+        sent++;
+        await a.t.publish('meter', 'reading', { k, netW: 1000 + k, sentAt: nowMs() });
+      }
+    }),
+  );
+  await sleep(1500);
+  for (const a of all) await a.t.close();
+  latencies.sort((x, y) => x - y);
+  return {
+    agents: count,
+    msgPerSPerAgent: rate,
+    seconds,
+    sent,
+    received,
+    p50Ms: round(pct(latencies, 0.5)),
+    p99Ms: round(pct(latencies, 0.99)),
+    maxMs: round(latencies.at(-1) ?? NaN),
+  };
+}
+
+/** 10 % of PUBLISH packets lost broker→client; delivery by class after retries. */
+async function lossRun(brokerPort: number, count: number, seconds: number) {
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const proxy = await startLossyProxy(brokerPort, 0.1, random);
+  const perCell = 10;
+  const all = await agents(count, perCell, `mqtt://127.0.0.1:${proxy.port}`, 'loss');
+  const receivers = all.filter((_, i) => i % perCell === 0);
+  const senders = all.filter((_, i) => i % perCell !== 0);
+  const seen = new Map<string, number>();
+  const classes = ['mkt', 'dr', 'meter', 'gossip'] as const;
+  for (const r of receivers) {
+    for (const cls of classes) {
+      r.t.subscribe({ cell: r.cell, cls }, (d) => {
+        const key = `${cls}/${d.envelope.sender}/${(d.envelope.body as { k: number }).k}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      });
+    }
+  }
+  await sleep(1000);
+  // Learn the receivers of the broadcast meter readings (their first acknowledgements) before counting.
+  await Promise.all(senders.map((a) => a.t.publish('meter', 'reading', { k: -1 })));
+  await sleep(1500);
+  const sent = { mkt: 0, dr: 0, meter: 0, gossip: 0 };
+  const start = nowMs();
+  await Promise.all(
+    senders.map(async (a, i) => {
+      const trader = `a${Math.floor(Number(a.id.slice(1)) / perCell) * perCell}`;
+      await sleep(i * 3);
+      for (let k = 0; nowMs() - start < seconds * 1000; k++) {
+        const cls = classes[k % classes.length]!;
+        sent[cls]++;
+        if (cls === 'mkt') await a.t.publish('mkt', 'offer', { k }, { target: trader });
+        else if (cls === 'dr') await a.t.publish('dr', 'bid', { k }, { target: trader });
+        else if (cls === 'meter') await a.t.publish('meter', 'reading', { k });
+        else await a.t.publish('gossip', 'push-sum', { k });
+        await sleep(100);
+      }
+    }),
+  );
+  await sleep(8000); // retries: 0.3, 0.9, 2.1, 4.1 s after the first send
+  const delivered = { mkt: 0, dr: 0, meter: 0, gossip: 0 };
+  let duplicates = 0;
+  for (const [key, times] of seen) {
+    const cls = key.split('/')[0] as keyof typeof delivered;
+    if (key.endsWith('/-1')) continue;
+    delivered[cls]++;
+    duplicates += times - 1;
+  }
+  for (const a of all) await a.t.close();
+  await proxy.close();
+  const ratio = (c: keyof typeof sent) => round(delivered[c] / sent[c], 4);
+  return {
+    agents: count,
+    seconds,
+    lossFraction: 0.1,
+    publishDropped: proxy.dropped,
+    publishForwarded: proxy.forwarded,
+    sent,
+    delivered,
+    deliveryRatio: { mkt: ratio('mkt'), dr: ratio('dr'), meter: ratio('meter'), gossip: ratio('gossip') },
+    duplicatesDelivered: duplicates,
+  };
+}
+
+// ── D2D ───────────────────────────────────────────────────────────────────────────────────────
+async function d2dRun() {
+  const ns = createNetns();
+  if (typeof ns === 'string') return { skipped: ns };
+  try {
+    const scenario = join(import.meta.dirname, '..', 'test', 'helpers', 'd2d-scenario.ts');
+    const out = execFileSync(
+      'ip',
+      ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', scenario, ns.iface, '1000', '2'],
+      {
+        timeout: 60_000,
+      },
+    ).toString();
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      sent: number;
+      delivered: number;
+      unique: number;
+      p50Ms: number;
+      p99Ms: number;
+    };
+    return {
+      sent: r.sent,
+      delivered: r.delivered,
+      duplicatesDelivered: r.delivered - r.unique,
+      copies: 2,
+      p50Ms: round(r.p50Ms),
+      p99Ms: round(r.p99Ms),
+    };
+  } finally {
+    ns.remove();
+  }
+}
+
+// ── main ──────────────────────────────────────────────────────────────────────────────────────
+const started = Date.now();
+const crypto = signVerifyThroughput();
+let mosquitto: { port: number; child: ChildProcess } | undefined;
+let latency: Awaited<ReturnType<typeof latencyRun>> | { skipped: string };
+let loss: Awaited<ReturnType<typeof lossRun>> | { skipped: string };
+try {
+  if (!MOSQUITTO) throw new Error('mosquitto is not installed');
+  mosquitto = await startMosquitto();
+  latency = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10);
+  loss = await lossRun(mosquitto.port, 40, 10);
+} catch (err) {
+  latency ??= { skipped: (err as Error).message };
+  loss = { skipped: (err as Error).message };
+} finally {
+  mosquitto?.child.kill('SIGTERM');
+}
+const d2d = await d2dRun();
+
+const result = {
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
+  ed25519PerCore: crypto,
+  mosquitto: latency,
+  d2d,
+  loss,
+  targets: { mosquittoP99Ms: 20, d2dP99Ms: 5, marketDrDelivery: 0.995, meterDelivery: 0.98, duplicatesDelivered: 0 },
+  durationS: round((Date.now() - started) / 1000, 1),
+};
+mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
+writeFileSync(join(import.meta.dirname, 'results', 'comms.json'), `${JSON.stringify(result, null, 2)}\n`);
+
+const rows: [string, string, string][] = [
+  [
+    'Ed25519 sign / verify / sign+verify per s (1 core)',
+    `${crypto.signPerS} / ${crypto.verifyPerS} / ${crypto.signVerifyPerS}`,
+    '(reported)',
+  ],
+];
+if ('p50Ms' in latency)
+  rows.push([
+    `Mosquitto ${latency.agents} agents × ${latency.msgPerSPerAgent} msg/s, p50 / p99 ms`,
+    `${latency.p50Ms} / ${latency.p99Ms} (${latency.received}/${latency.sent} received)`,
+    'p99 ≤ 20',
+  ]);
+else rows.push(['Mosquitto latency', `skipped: ${latency.skipped}`, '']);
+if ('p50Ms' in d2d)
+  rows.push(['D2D IPv6 multicast (2 copies), p50 / p99 ms', `${d2d.p50Ms} / ${d2d.p99Ms}`, 'p99 ≤ 5']);
+else rows.push(['D2D', `skipped: ${d2d.skipped}`, '']);
+if ('deliveryRatio' in loss) {
+  const r = loss.deliveryRatio;
+  rows.push(['10 % loss: market / DR delivery', `${r.mkt} / ${r.dr}`, '≥ 0.995']);
+  rows.push(['10 % loss: meter delivery', `${r.meter}`, '≥ 0.98']);
+  rows.push(['10 % loss: gossip (best effort, QoS 0)', `${r.gossip}`, '(reported)']);
+  rows.push(['10 % loss: duplicates delivered', `${loss.duplicatesDelivered}`, '0']);
+} else rows.push(['Loss run', `skipped: ${loss.skipped}`, '']);
+const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))];
+console.log(`${'measure'.padEnd(w[0]!)}  ${'result'.padEnd(w[1]!)}  target`);
+for (const [a, b, c] of rows) console.log(`${a.padEnd(w[0]!)}  ${b.padEnd(w[1]!)}  ${c}`);
+console.log(`\nwritten bench/results/comms.json (${result.durationS} s)`);
+process.exit(0);

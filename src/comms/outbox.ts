@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
+import { MESSAGE_CLASSES, type MessageClass } from './topics.js';
+
+/**
+ * Messages that must arrive (market, demand response, meter readings) wait here until every
+ * receiver they await has acknowledged them at application level, or they expire. A resend is the
+ * same signed envelope, so receivers drop it as a duplicate (and acknowledge it again: the first ack
+ * may be what was lost). The outbox is bounded (the oldest entry goes when it is full) and written
+ * to a file so that pending messages survive a restart.
+ */
+
+export interface OutboxEntry {
+  /** `<epoch>:<seq>` of the envelope. */
+  id: string;
+  cls: MessageClass;
+  type: string;
+  topic: string;
+  payload: string;
+  retain: boolean;
+  expires: number;
+  /** Peers whose acknowledgement is awaited. */
+  awaiting: string[];
+  /**
+   * A message to the whole cell whose receivers are not known yet: the first acknowledgement from
+   * anyone completes it, and it is sent at most `maxBlindAttempts` times.
+   */
+  blind: boolean;
+  attempts: number;
+  lastSentAt: number;
+  nextAt: number;
+}
+
+const EntrySchema = z.object({
+  id: z.string(),
+  cls: z.enum(MESSAGE_CLASSES),
+  type: z.string(),
+  topic: z.string(),
+  payload: z.string(),
+  retain: z.boolean(),
+  expires: z.number(),
+  awaiting: z.array(z.string()),
+  blind: z.boolean(),
+  attempts: z.number().int().nonnegative(),
+  lastSentAt: z.number(),
+  nextAt: z.number(),
+});
+
+export interface OutboxOptions {
+  maxEntries: number;
+  /** First resend this long after a send; each further one waits twice as long, up to `retryMaxMs`. */
+  retryInitialMs: number;
+  retryMaxMs: number;
+  maxBlindAttempts: number;
+}
+
+export const DEFAULT_OUTBOX: OutboxOptions = {
+  maxEntries: 2000,
+  retryInitialMs: 1000,
+  retryMaxMs: 8000,
+  maxBlindAttempts: 3,
+};
+
+export type OutboxDropReason = 'overflow' | 'expired' | 'unacked';
+
+export class Outbox {
+  private readonly entries = new Map<string, OutboxEntry>();
+  private dirty = false;
+
+  constructor(
+    readonly options: OutboxOptions = DEFAULT_OUTBOX,
+    private readonly file?: string,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  pendingByClass(): Map<MessageClass, number> {
+    const out = new Map<MessageClass, number>();
+    for (const e of this.entries.values()) out.set(e.cls, (out.get(e.cls) ?? 0) + 1);
+    return out;
+  }
+
+  /** Adds a message just sent (attempt 1). Returns the entry dropped to make room, if any. */
+  add(entry: Omit<OutboxEntry, 'attempts' | 'nextAt' | 'lastSentAt'>, now: number): OutboxEntry | undefined {
+    let dropped: OutboxEntry | undefined;
+    if (this.entries.size >= this.options.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      dropped = this.entries.get(oldest);
+      this.entries.delete(oldest);
+    }
+    this.entries.set(entry.id, { ...entry, attempts: 1, lastSentAt: now, nextAt: now + this.options.retryInitialMs });
+    this.dirty = true;
+    return dropped;
+  }
+
+  /** An acknowledgement from `peer`; returns the entry when this completed it. */
+  ack(peer: string, id: string): OutboxEntry | undefined {
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    if (e.blind) {
+      this.entries.delete(id);
+      this.dirty = true;
+      return e;
+    }
+    const i = e.awaiting.indexOf(peer);
+    if (i < 0) return undefined;
+    e.awaiting.splice(i, 1);
+    this.dirty = true;
+    if (e.awaiting.length > 0) return undefined;
+    this.entries.delete(id);
+    return e;
+  }
+
+  /**
+   * A peer went offline: messages that also wait for others stop waiting for it (a message only it
+   * awaits keeps waiting: it is resent when the peer is back, or expires).
+   */
+  peerGone(peer: string): void {
+    for (const e of this.entries.values()) {
+      if (e.blind || e.awaiting.length < 2) continue;
+      const i = e.awaiting.indexOf(peer);
+      if (i >= 0) {
+        e.awaiting.splice(i, 1);
+        this.dirty = true;
+      }
+    }
+  }
+
+  /**
+   * The entries to send again now (their attempt count and next time already advanced), and the
+   * ones given up: expired, or blind ones out of attempts.
+   */
+  takeDue(now: number): { resend: OutboxEntry[]; dropped: { entry: OutboxEntry; reason: OutboxDropReason }[] } {
+    const resend: OutboxEntry[] = [];
+    const dropped: { entry: OutboxEntry; reason: OutboxDropReason }[] = [];
+    for (const e of this.entries.values()) {
+      if (e.expires <= now) {
+        dropped.push({ entry: e, reason: 'expired' });
+        continue;
+      }
+      if (e.nextAt > now) continue;
+      if (e.blind && e.attempts >= this.options.maxBlindAttempts) {
+        dropped.push({ entry: e, reason: 'unacked' });
+        continue;
+      }
+      e.attempts += 1;
+      e.lastSentAt = now;
+      e.nextAt = now + Math.min(this.options.retryMaxMs, this.options.retryInitialMs * 2 ** (e.attempts - 1));
+      resend.push(e);
+    }
+    for (const d of dropped) this.entries.delete(d.entry.id);
+    if (resend.length > 0 || dropped.length > 0) this.dirty = true;
+    return { resend, dropped };
+  }
+
+  /** Everything pending, due now (after a reconnect). */
+  all(): OutboxEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Writes the file when something changed since the last write. */
+  flush(): void {
+    if (!this.file || !this.dirty) return;
+    this.dirty = false;
+    writeFileAtomic(this.file, `${JSON.stringify({ v: 1, entries: [...this.entries.values()] })}\n`);
+  }
+
+  /** Loads the entries of the last run that have not expired; a damaged file is ignored (and replaced). */
+  load(now: number): number {
+    if (!this.file) return 0;
+    let raw: unknown;
+    try {
+      raw = readJsonIfPresent(this.file);
+    } catch {
+      return 0;
+    }
+    const parsed = z.object({ v: z.literal(1), entries: z.array(EntrySchema) }).safeParse(raw);
+    if (!parsed.success) return 0;
+    for (const e of parsed.data.entries) {
+      if (e.expires > now) this.entries.set(e.id, { ...e, nextAt: now });
+    }
+    this.dirty = true;
+    return this.entries.size;
+  }
+}

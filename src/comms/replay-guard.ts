@@ -1,0 +1,175 @@
+import { MESSAGE_CLASSES, type MessageClass } from './topics.js';
+
+/**
+ * Sequence streams. A sender numbers its messages per stream so that a receiver, which listens only
+ * to some classes, can still see gaps: the low 3 bits of `seq` name the stream (the class's index
+ * for messages to the whole cell, 7 for messages addressed to one target) and each stream counts up
+ * by 8. `(sender, epoch, seq)` stays unique, as the wire format requires.
+ */
+export const STREAM_COUNT = 8;
+export const TARGETED_STREAM = 7;
+
+export function streamOf(cls: MessageClass, targeted: boolean): number {
+  return targeted ? TARGETED_STREAM : MESSAGE_CLASSES.indexOf(cls);
+}
+
+/** The class whose gaps a stream counts; undefined for the targeted stream (no gap accounting). */
+export function classOfStream(stream: number): MessageClass | undefined {
+  return stream === TARGETED_STREAM ? undefined : MESSAGE_CLASSES[stream];
+}
+
+export type ReplayVerdict = 'new' | 'duplicate' | 'replay';
+
+export interface ReplayResult {
+  verdict: ReplayVerdict;
+  /** Messages found missing by this one (a jump in the stream's count). */
+  gap: number;
+  /** True when this message fills a gap counted earlier (it arrived out of order). */
+  filled: boolean;
+}
+
+interface StreamState {
+  highest: number;
+  /** Counts at or below this are refused (restored after a restart: what was seen before is unknown). */
+  floor: number;
+  /** `ring[n % window] === n` when count n was seen. */
+  ring: Float64Array;
+  received: number;
+  missing: number;
+}
+
+interface EpochState {
+  epoch: number;
+  streams: Map<number, StreamState>;
+}
+
+interface SenderState extends EpochState {
+  /**
+   * The sender's epoch before its last restart: messages it had pending in its persisted outbox
+   * come with that epoch and are still accepted once (older epochs are replays).
+   */
+  previous?: EpochState;
+  /**
+   * True while nothing at all is known about the sender's earlier epochs (first heard in this run,
+   * not in the restored state): the first older epoch that shows up cannot have been seen before,
+   * so it becomes the previous one.
+   */
+  previousOpen: boolean;
+}
+
+/** What survives a restart: per sender its epoch and the highest count seen in each stream. */
+export type ReplaySnapshot = Record<string, { epoch: number; highest: Record<string, number> }>;
+
+/**
+ * Refuses replayed and duplicated messages and counts gaps, per sender and stream. A sender's new
+ * epoch (it restarted) resets its streams; an older epoch is a replay. Within an epoch, a count more
+ * than `window` below the highest one seen is a replay, one seen before is a duplicate (a QoS 1
+ * resend), anything else is new, including late ones that fill a gap. The epoch just before the
+ * current one stays open (a restarted sender's persisted outbox), with its own window.
+ */
+export class ReplayGuard {
+  private readonly senders = new Map<string, SenderState>();
+
+  constructor(readonly window = 512) {}
+
+  check(sender: string, epoch: number, seq: number): ReplayResult {
+    const stream = seq % STREAM_COUNT;
+    const n = Math.floor(seq / STREAM_COUNT);
+    let s = this.senders.get(sender);
+    let e: EpochState | undefined = s;
+    if (s && epoch < s.epoch) {
+      if (s.previousOpen && !s.previous) {
+        s.previous = { epoch, streams: new Map() };
+        s.previousOpen = false;
+      }
+      if (s.previous?.epoch !== epoch) return { verdict: 'replay', gap: 0, filled: false };
+      e = s.previous;
+    } else if (!s || epoch > s.epoch) {
+      s = s
+        ? { epoch, streams: new Map(), previous: { epoch: s.epoch, streams: s.streams }, previousOpen: false }
+        : { epoch, streams: new Map(), previousOpen: true };
+      this.senders.set(sender, s);
+      e = s;
+    }
+    const streams = (e as EpochState).streams;
+    let st = streams.get(stream);
+    if (!st) {
+      st = { highest: n, floor: -1, ring: new Float64Array(this.window).fill(-1), received: 0, missing: 0 };
+      streams.set(stream, st);
+      return this.accept(st, n, 0, false);
+    }
+    if (n <= st.floor) return { verdict: 'replay', gap: 0, filled: false };
+    if (n > st.highest) {
+      const gap = st.highest >= 0 ? n - st.highest - 1 : 0;
+      st.highest = n;
+      return this.accept(st, n, gap, false);
+    }
+    if (n <= st.highest - this.window) return { verdict: 'replay', gap: 0, filled: false };
+    if (st.ring[n % this.window] === n) return { verdict: 'duplicate', gap: 0, filled: false };
+    return this.accept(st, n, 0, true);
+  }
+
+  private accept(st: StreamState, n: number, gap: number, filled: boolean): ReplayResult {
+    st.ring[n % this.window] = n;
+    st.received += 1;
+    st.missing = Math.max(0, st.missing + gap - (filled ? 1 : 0));
+    return { verdict: 'new', gap, filled };
+  }
+
+  /** Fraction of a sender's messages that arrived, over its streams with gap accounting. */
+  deliveryRatio(sender: string): number | undefined {
+    const s = this.senders.get(sender);
+    if (!s) return undefined;
+    let received = 0;
+    let missing = 0;
+    for (const [stream, st] of s.streams) {
+      if (classOfStream(stream) === undefined) continue;
+      received += st.received;
+      missing += st.missing;
+    }
+    return received + missing === 0 ? undefined : received / (received + missing);
+  }
+
+  /** Received and missing counts per class over all senders (the `p2p_delivery_ratio{class}` gauge). */
+  classTotals(): Map<MessageClass, { received: number; missing: number }> {
+    const totals = new Map<MessageClass, { received: number; missing: number }>();
+    for (const s of this.senders.values()) {
+      for (const [stream, st] of s.streams) {
+        const cls = classOfStream(stream);
+        if (!cls) continue;
+        const t = totals.get(cls) ?? { received: 0, missing: 0 };
+        t.received += st.received;
+        t.missing += st.missing;
+        totals.set(cls, t);
+      }
+    }
+    return totals;
+  }
+
+  snapshot(): ReplaySnapshot {
+    const out: ReplaySnapshot = {};
+    for (const [sender, s] of this.senders) {
+      const highest: Record<string, number> = {};
+      for (const [stream, st] of s.streams) highest[stream] = st.highest;
+      out[sender] = { epoch: s.epoch, highest };
+    }
+    return out;
+  }
+
+  /** After a restart: everything at or below the highest counts seen before is refused. */
+  restore(snapshot: ReplaySnapshot): void {
+    for (const [sender, { epoch, highest }] of Object.entries(snapshot)) {
+      const streams = new Map<number, StreamState>();
+      for (const [stream, h] of Object.entries(highest)) {
+        streams.set(Number(stream), {
+          highest: h,
+          floor: h,
+          ring: new Float64Array(this.window).fill(-1),
+          received: 0,
+          missing: 0,
+        });
+      }
+      this.senders.set(sender, { epoch, streams, previousOpen: false });
+    }
+  }
+}

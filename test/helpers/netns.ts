@@ -1,0 +1,74 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export interface Netns {
+  name: string;
+  /** The interface inside the namespace that carries multicast (one end of a veth pair). */
+  iface: string;
+  run(args: string[]): string;
+  /** Runs a command inside the namespace to completion; its stdout. */
+  exec(
+    command: string,
+    args: string[],
+    timeoutMs?: number,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  remove(): void;
+}
+
+/**
+ * A network namespace with a veth pair whose end `d2d0` carries IPv6 link-local multicast (the host's
+ * `lo` has no MULTICAST flag). Undefined, with the reason, where namespaces cannot be made (no root,
+ * no iproute2, a container without CAP_SYS_ADMIN).
+ */
+export function createNetns(): Netns | string {
+  const name = `p2p-${randomBytes(4).toString('hex')}`;
+  const ip = (args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  try {
+    ip(['netns', 'add', name]);
+  } catch (err) {
+    return `cannot create a network namespace: ${(err as Error).message.split('\n')[0]}`;
+  }
+  const inNs = (args: string[]) => ip(['netns', 'exec', name, ...args]);
+  try {
+    inNs(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+    inNs(['ip', 'link', 'set', 'lo', 'up']);
+    inNs(['ip', 'link', 'add', 'd2d0', 'type', 'veth', 'peer', 'name', 'd2d1']);
+    inNs(['ip', 'link', 'set', 'd2d0', 'up']);
+    inNs(['ip', 'link', 'set', 'd2d1', 'up']);
+  } catch (err) {
+    ip(['netns', 'del', name]);
+    return `cannot set up the namespace's links: ${(err as Error).message.split('\n')[0]}`;
+  }
+  return {
+    name,
+    iface: 'd2d0',
+    run: inNs,
+    exec: (command, args, timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const child = spawn('ip', ['netns', 'exec', name, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`${command} in ${name} did not finish within ${timeoutMs} ms\n${stderr}`));
+        }, timeoutMs);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      }),
+    remove: () => {
+      try {
+        ip(['netns', 'del', name]);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Backoff } from '../../src/comms/backoff.js';
+import { MemoryBus } from '../../src/comms/memory-transport.js';
+import { Outbox } from '../../src/comms/outbox.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import { tempDir } from '../helpers/net.js';
+import { metricValue, signedCell, signedEndpoint, tick } from '../helpers/signed-cell.js';
+
+const tmp = tempDir('p2p-comms-rel-');
+afterAll(() => tmp.remove());
+let n = 0;
+const makeDir = () => join(tmp.dir, String(++n));
+const T0 = 1_800_000_000_000;
+
+/** A seeded source for the lossy bus (mulberry32), so that a failure can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('reliability by class over a lossy link (30 % of messages and acks lost)', () => {
+  it('market and DR messages to a target, and meter readings to the cell, all arrive exactly once', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus('lossy', { fraction: 0.3, random: seeded(7) });
+    const p = signedCell(['tx', 'inv'], makeDir(), T0);
+    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
+    const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
+    await tx.t.start();
+    await inv.t.start();
+    inv.t.subscribe({ cell: 'c1', cls: 'mkt', type: 'dispatch', target: 'inv' }, (d) => inv.got.push(d));
+    inv.t.subscribe({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
+    tx.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => tx.got.push(d));
+    tx.t.subscribe({ cell: 'c1', cls: 'gossip' }, (d) => tx.got.push(d));
+    await tick();
+    for (let k = 0; k < 100; k++) {
+      await tx.t.publish('mkt', 'dispatch', { k }, { target: 'inv' });
+      await tx.t.publish('dr', 'call', { k }, { target: 'inv' });
+      await inv.t.publish('meter', 'reading', { k });
+      await inv.t.publish('gossip', 'push-sum', { k });
+      await clock.advance(100);
+    }
+    await clock.advance(30_000);
+    const keys = (got: typeof inv.got, type: string) =>
+      got.filter((d) => d.envelope.type === type).map((d) => (d.envelope.body as { k: number }).k);
+    const all = Array.from({ length: 100 }, (_, k) => k);
+    // Every reliable message arrives once (no duplicate reaches a handler) ...
+    expect(keys(inv.got, 'dispatch').sort((a, b) => a - b)).toEqual(all);
+    expect(keys(inv.got, 'call').sort((a, b) => a - b)).toEqual(all);
+    // The first meter reading goes out before tx's interest is known: up to 3 blind attempts.
+    expect(keys(tx.got, 'reading').sort((a, b) => a - b)).toEqual(all);
+    // ... gossip is best effort: about 70 % arrive, none twice.
+    const gossip = keys(tx.got, 'push-sum');
+    expect(new Set(gossip).size).toBe(gossip.length);
+    expect(gossip.length).toBeGreaterThan(55);
+    expect(gossip.length).toBeLessThan(85);
+    expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBeGreaterThan(10);
+    expect(await metricValue(inv.metrics, 'p2p_messages_rejected_total', { reason: 'duplicate' })).toBeGreaterThan(0);
+    expect(await metricValue(tx.metrics, 'p2p_outbox_pending', { class: 'mkt' })).toBe(0);
+    expect(tx.t.linkQuality().outboxPending).toBe(0);
+  });
+
+  it('a message to a peer that never answers is resent with back-off until it expires, then counted as given up', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'gone'], makeDir(), T0);
+    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 1000 });
+    await tx.t.start();
+    await tx.t.publish('mkt', 'dispatch', { k: 1 }, { target: 'gone', ttlMs: 20_000 });
+    await clock.advance(25_000);
+    // Resends at 1, 3, 7, 15 s (doubling from 1 s, 8 s ceiling): 4 before the 20 s expiry.
+    expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBe(4);
+    expect(await metricValue(tx.metrics, 'p2p_outbox_dropped_total', { class: 'mkt', reason: 'expired' })).toBe(1);
+  });
+
+  it('pending messages survive a restart (persisted outbox) and are delivered once the peer is back', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'inv'], makeDir(), T0);
+    const state = makeDir();
+    const tx1 = signedEndpoint(bus, p, 'tx', clock, { stateDir: state });
+    await tx1.t.start();
+    await tx1.t.publish('dr', 'call', { kWh: 2 }, { target: 'inv' });
+    await tx1.t.close();
+    const saved = JSON.parse(readFileSync(join(state, 'outbox.json'), 'utf8')) as { entries: unknown[] };
+    expect(saved.entries).toHaveLength(1);
+    const inv = signedEndpoint(bus, p, 'inv', clock);
+    await inv.t.start();
+    inv.t.subscribe({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
+    const tx2 = signedEndpoint(bus, p, 'tx', clock, { stateDir: state });
+    await tx2.t.start();
+    await clock.advance(2000);
+    // The message keeps its first epoch: the receiver accepts it from the sender's previous epoch.
+    expect(inv.got.map((d) => d.envelope.body)).toEqual([{ kWh: 2 }]);
+    expect(inv.got[0]!.envelope.epoch).toBe(Math.floor(T0 / 1000));
+    expect(tx2.t.linkQuality().outboxPending).toBe(0);
+  });
+});
+
+describe('application-level acknowledgement', () => {
+  it('means "delivered to the addressee\'s application": a bystander that sees the message does not ack it', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'inv', 'nosy'], makeDir(), T0);
+    const tx = signedEndpoint(bus, p, 'tx', clock);
+    const nosy = signedEndpoint(bus, p, 'nosy', clock); // listens to all market traffic of the cell
+    for (const e of [tx, nosy]) await e.t.start();
+    nosy.t.subscribe({ cell: 'c1', cls: 'mkt' }, (d) => nosy.got.push(d));
+    await tick();
+    await tx.t.publish('mkt', 'dispatch', { kW: 2 }, { target: 'inv' });
+    await clock.advance(3000);
+    expect(nosy.got).toHaveLength(1); // it sees the message, but it was not for it
+    expect(tx.t.linkQuality().outboxPending).toBe(1); // still waiting for inv
+    const inv = signedEndpoint(bus, p, 'inv', clock);
+    await inv.t.start();
+    inv.t.subscribe({ cell: 'c1', cls: 'mkt', target: 'inv' }, (d) => inv.got.push(d));
+    await clock.advance(5000); // the next resend reaches inv, which acknowledges it
+    expect(inv.got).toHaveLength(1);
+    expect(tx.t.linkQuality().outboxPending).toBe(0);
+    expect(nosy.got).toHaveLength(1); // the resend is a duplicate for nosy
+  });
+});
+
+describe('Outbox', () => {
+  it('is bounded: the oldest entry goes first when it is full', () => {
+    const box = new Outbox({ maxEntries: 2, retryInitialMs: 100, retryMaxMs: 400, maxBlindAttempts: 3 });
+    const entry = (id: string) => ({
+      id,
+      cls: 'mkt' as const,
+      type: 't',
+      topic: 'x',
+      payload: '{}',
+      retain: false,
+      expires: 10_000,
+      awaiting: ['p'],
+      blind: false,
+    });
+    expect(box.add(entry('1:8'), 0)).toBeUndefined();
+    expect(box.add(entry('1:16'), 0)).toBeUndefined();
+    expect(box.add(entry('1:24'), 0)?.id).toBe('1:8');
+    expect(box.all().map((e) => e.id)).toEqual(['1:16', '1:24']);
+    expect(box.ack('p', '1:16')?.id).toBe('1:16');
+    expect(box.ack('p', '1:16')).toBeUndefined();
+  });
+});
+
+describe('Backoff (reconnect)', () => {
+  it('doubles from the first delay to the ceiling, half fixed and half random', () => {
+    const lo = new Backoff(500, 30_000, () => 0);
+    expect(Array.from({ length: 9 }, () => lo.next())).toEqual([
+      250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000,
+    ]);
+    const hi = new Backoff(500, 30_000, () => 0.999_999);
+    expect(Array.from({ length: 8 }, () => hi.next())).toEqual([500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    hi.reset();
+    expect(hi.next()).toBe(500);
+  });
+});
