@@ -179,7 +179,7 @@ export function buildProgram(): Command {
     .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerExportCommand(o));
 
   const platform = program.command('platform').description('the trading platform: members, contracts, settlements');
-  for (const table of ['members', 'contracts', 'settlements'] as const) {
+  for (const table of ['members', 'contracts', 'settlements', 'readings', 'events'] as const) {
     platform
       .command(table)
       .description(`the platform's ${table}`)
@@ -226,7 +226,54 @@ export function buildProgram(): Command {
     .description('add a contract between two active members (JSON or YAML file; overlaps are refused)')
     .requiredOption('--db <file>', 'platform database (SQLite)')
     .requiredOption('--file <file>', 'the contract')
+    .requiredOption('--operator-key <file>', "the operator's key file: the contract is recorded in the ledger")
     .action(async (o) => (await import('./platform/members-command.js')).addContractCommand(o));
+
+  platform.commands
+    .find((c) => c.name() === 'readings')!
+    .command('add')
+    .description('store a batch of meter readings (whole or not at all; duplicates and out-of-order ones refused)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--file <file>', '{ "readings": [{ member, meter, time, energyKWh }] }')
+    .action(async (o) => (await import('./platform/operations-command.js')).readingsAddCommand(o));
+  const events = platform.commands.find((c) => c.name() === 'events')!;
+  events
+    .command('add')
+    .description('record a DR event under a dr-service contract')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--file <file>', '{ "contract": N, "start": ISO, "end": ISO }')
+    .action(async (o) => (await import('./platform/operations-command.js')).eventsAddCommand(o));
+  events
+    .command('evaluate')
+    .description('measure and verify a DR event: baseline, delivered flexibility, met or not (attested in the ledger)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--id <n>', 'event id', integer('--id'))
+    .requiredOption('--operator-key <file>', "the operator's key file")
+    .action(async (o) => (await import('./platform/operations-command.js')).eventsEvaluateCommand(o));
+  const settle = platform.command('settle').description('settle a trading interval: draft, every party signs, commit');
+  settle
+    .command('draft')
+    .description("print the ledger body of an interval's settlement for the parties to sign")
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--interval <n>', 'interval number', integer('--interval'))
+    .requiredOption('--trades <file>', '{ "trades": [...] } or the output of p2p-edge trade --json')
+    .option('--slot <t>', 'slot of the trade output to settle', integer('--slot'))
+    .requiredOption('--config <file>', 'settlement config (fees, accounts, the level above)')
+    .requiredOption('--metered <file>', '{ "peer": metered net export kWh, ... }')
+    .action(async (o) => (await import('./platform/operations-command.js')).settleDraftCommand(o));
+  settle
+    .command('commit')
+    .description('append a drafted settlement signed by every party (refused if anything changed)')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--body <file>', 'the draft (output of settle draft)')
+    .requiredOption('--signatures <file...>', 'signature files (output of platform sign)')
+    .action(async (o) => (await import('./platform/operations-command.js')).settleCommitCommand(o));
+  platform
+    .command('sign')
+    .description("sign a drafted ledger entry with one party's key (on that party's own machine)")
+    .requiredOption('--key <file>', 'key file (platform keygen)')
+    .requiredOption('--body <file>', 'the draft')
+    .action(async (o) => (await import('./platform/operations-command.js')).signCommand(o));
 
   platform
     .command('serve')

@@ -14,6 +14,7 @@ export interface PlatformApiOptions {
 
 /**
  * Read-only HTTP JSON API of the platform: `/api/members`, `/api/contracts`, `/api/settlements`,
+ * `/api/readings`, `/api/events`,
  * `/api/ledger` (add `?format=csv` for CSV) and `/api/ledger/verify`. Same pattern as the gateway's
  * status page: loopback by default; bound elsewhere it refuses to start without a token, and every
  * request then needs `Authorization: Bearer <token>`.
@@ -26,6 +27,8 @@ export class PlatformApiServer {
       '/api/members': 'members',
       '/api/contracts': 'contracts',
       '/api/settlements': 'settlements',
+      '/api/readings': 'readings',
+      '/api/events': 'events',
     };
     this.http = new ReadOnlyHttpServer({
       component: 'platform API',

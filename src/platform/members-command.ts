@@ -11,7 +11,7 @@ import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
 
 /** A key file: a member's or the operator's id and Ed25519 key pair (raw 32 bytes, base64url). */
-const KeyFile = z
+export const KeyFile = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
     publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
@@ -34,16 +34,35 @@ export function keygenCommand(o: { id: string; out: string }): void {
   printJson({ id: o.id, publicKey: pair.publicKey, file: o.out });
 }
 
-function withMembership<T>(db: string, operatorKeyFile: string | undefined, run: (m: Membership) => T): T {
+function withMembership<T>(
+  db: string,
+  operatorKeyFile: string | undefined,
+  run: (m: Membership, ledger: Ledger, operator: z.infer<typeof KeyFile> | undefined) => T,
+): T {
   const operator = operatorKeyFile ? loadDataFile(operatorKeyFile, KeyFile, 'input') : undefined;
   const ledger = Ledger.open(db);
   try {
     return run(
       new Membership(ledger.db, operator && { id: operator.id, privateKey: operator.privateKey }, () => Date.now()),
+      ledger,
+      operator,
     );
   } finally {
     ledger.close();
   }
+}
+
+/** Records an operator's decision in the ledger, signed by the operator, so that `ledger verify` covers it. */
+function recordDecision(ledger: Ledger, operator: z.infer<typeof KeyFile>, kind: string, payload: unknown): number {
+  return ledger.append(
+    {
+      time: new Date().toISOString(),
+      kind,
+      parties: [{ id: operator.id, publicKey: operator.publicKey }],
+      payload,
+    },
+    { [operator.id]: operator.privateKey },
+  ).index;
 }
 
 /** `p2p-edge platform members register --db FILE --id ID --public-key KEY --role ROLE --cell CELL`: a pending member. */
@@ -64,21 +83,44 @@ export function changeMemberCommand(
   action: 'admit' | 'suspend' | 'revoke',
   o: { db: string; id: string; operatorKey: string; membersOut?: string },
 ): void {
-  const list: MembersList = withMembership(o.db, o.operatorKey, (m) => {
+  const list: MembersList = withMembership(o.db, o.operatorKey, (m, ledger, operator) => {
     if (!m.get(o.id)) throw new P2PError(ErrorCode.input, `--id: no member "${o.id}" is registered`, { field: '--id' });
-    return m[action](o.id);
+    // The status change and its ledger entry are one transaction: both happen or neither.
+    return ledger.db.transaction(() => {
+      const issued = m[action](o.id);
+      const member = m.get(o.id)!;
+      recordDecision(ledger, operator!, 'membership', {
+        action,
+        member: member.id,
+        status: member.status,
+        role: member.role,
+        cell: member.cell,
+        publicKey: member.publicKey,
+        serial: issued.serial,
+      });
+      return issued;
+    })();
   });
   if (o.membersOut) writeFileAtomic(o.membersOut, `${JSON.stringify(list, null, 2)}\n`);
   printJson(list);
 }
 
-/** `p2p-edge platform contracts add --db FILE --file CONTRACT.json`: a contract between two active members. */
-export function addContractCommand(o: { db: string; file: string }): void {
+/**
+ * `p2p-edge platform contracts add --db FILE --file CONTRACT.json --operator-key FILE`: a contract
+ * between two active members, recorded in the ledger by the operator.
+ */
+export function addContractCommand(o: { db: string; file: string; operatorKey: string }): void {
   const input = readDataFile(o.file, 'input');
+  const operator = loadDataFile(o.operatorKey, KeyFile, 'input');
   const ledger = Ledger.open(o.db, { mustExist: true });
   try {
     const members = new Membership(ledger.db, undefined, () => Date.now());
-    printJson(new Contracts(ledger.db, members).add(input));
+    const contract = ledger.db.transaction(() => {
+      const c = new Contracts(ledger.db, members).add(input);
+      recordDecision(ledger, operator, 'contract', c);
+      return c;
+    })();
+    printJson(contract);
   } finally {
     ledger.close();
   }

@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
 import { Contracts } from './contracts.js';
+import { DrEvents } from './dr-events.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
+import { Readings } from './readings.js';
 import { Settlements } from './settlement.js';
 
-export type PlatformTable = 'members' | 'contracts' | 'settlements';
+export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events';
 
 function csvField(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -31,6 +33,19 @@ export function platformRows(ledger: Ledger, table: PlatformTable): Record<strin
       return new Contracts(ledger.db, members).list() as unknown as Record<string, unknown>[];
     case 'settlements':
       return new Settlements(ledger).list() as unknown as Record<string, unknown>[];
+    case 'readings':
+      return new Readings(ledger.db, members).list().map((r) => ({ ...r, time: new Date(r.timeMs).toISOString() }));
+    case 'events': {
+      const contracts = new Contracts(ledger.db, members);
+      return new DrEvents(ledger, contracts, new Readings(ledger.db, members)).list().map((e) => ({
+        id: e.id,
+        contract: e.contract,
+        start: new Date(e.startMs).toISOString(),
+        end: new Date(e.endMs).toISOString(),
+        evaluated: e.result !== null,
+        ...(e.result ?? {}),
+      }));
+    }
   }
 }
 

@@ -161,6 +161,57 @@ export class Settlements {
   }
 
   /**
+   * The ledger body of an interval's settlement, for every account it moves money for to sign (on
+   * their own gateways: `platform sign`). Refused when the interval is settled already.
+   */
+  draft(
+    interval: number,
+    time: string,
+    trades: unknown[],
+    meteredNetExportKWh: Record<string, number>,
+    config: unknown,
+    publicKeys: Record<string, string>,
+  ): { settlement: IntervalSettlement; body: LedgerBody } {
+    if (this.isSettled(interval)) throw inputError(`interval ${interval} is already settled`, 'interval');
+    const settlement = settleInterval(interval, trades, meteredNetExportKWh, config);
+    const parties: LedgerParty[] = Object.keys(settlement.amounts)
+      .sort()
+      .map((id) => {
+        const publicKey = publicKeys[id];
+        if (!publicKey) throw inputError(`no public key for account ${id}`, `publicKeys.${id}`);
+        return { id, publicKey };
+      });
+    const body = this.ledger.draft({
+      time,
+      kind: 'settlement',
+      parties,
+      amounts: settlement.amounts,
+      payload: { interval, imbalanceKWh: settlement.imbalanceKWh, lines: settlement.lines },
+    });
+    return { settlement, body };
+  }
+
+  /**
+   * Writes a drafted settlement signed by every party. Refused, with nothing changed, when the
+   * interval was settled meanwhile, the ledger moved on since the draft, or a signature is missing or
+   * does not check.
+   */
+  commit(body: LedgerBody, signatures: Record<string, string>): LedgerEntry {
+    const interval = (body.payload as { interval?: unknown } | null)?.interval;
+    if (body.kind !== 'settlement' || typeof interval !== 'number')
+      throw inputError('the body is not a settlement drafted by the platform', 'body');
+    let entry: LedgerEntry | undefined;
+    this.ledger.db.transaction(() => {
+      if (this.isSettled(interval)) throw inputError(`interval ${interval} is already settled`, 'interval');
+      entry = this.ledger.appendSigned(body, signatures);
+      this.ledger.db
+        .prepare('INSERT INTO platform_settlements (interval, ledger_index, amounts) VALUES (?, ?, ?)')
+        .run(interval, entry.index, JSON.stringify(body.amounts));
+    })();
+    return entry as LedgerEntry;
+  }
+
+  /**
    * Settles an interval once and writes it to the ledger, signed by every account it moves money for.
    * Settling the same interval again is refused and changes nothing.
    */
@@ -173,35 +224,7 @@ export class Settlements {
     publicKeys: Record<string, string>,
     signer: SettlementSigner,
   ): { settlement: IntervalSettlement; entry: LedgerEntry } {
-    if (this.isSettled(interval)) {
-      throw new P2PError(ErrorCode.input, `interval ${interval} is already settled`, {
-        component: 'settlement',
-        field: 'interval',
-      });
-    }
-    const settlement = settleInterval(interval, trades, meteredNetExportKWh, config);
-    const parties: LedgerParty[] = Object.keys(settlement.amounts)
-      .sort()
-      .map((id) => {
-        const publicKey = publicKeys[id];
-        if (!publicKey) throw inputError(`no public key for account ${id}`, `publicKeys.${id}`);
-        return { id, publicKey };
-      });
-    let entry: LedgerEntry | undefined;
-    this.ledger.db.transaction(() => {
-      if (this.isSettled(interval)) throw inputError(`interval ${interval} is already settled`, 'interval');
-      const body = this.ledger.draft({
-        time,
-        kind: 'settlement',
-        parties,
-        amounts: settlement.amounts,
-        payload: { interval, imbalanceKWh: settlement.imbalanceKWh, lines: settlement.lines },
-      });
-      entry = this.ledger.appendSigned(body, signer(body));
-      this.ledger.db
-        .prepare('INSERT INTO platform_settlements (interval, ledger_index, amounts) VALUES (?, ?, ?)')
-        .run(interval, entry.index, JSON.stringify(settlement.amounts));
-    })();
-    return { settlement, entry: entry as LedgerEntry };
+    const { settlement, body } = this.draft(interval, time, trades, meteredNetExportKWh, config, publicKeys);
+    return { settlement, entry: this.commit(body, signer(body)) };
   }
 }

@@ -71,14 +71,30 @@ describe('platform operator commands', () => {
       pricePerKWh: 0.2,
     };
     writeFileSync(file('c1.json'), JSON.stringify(contract));
-    const added = await runCli(['platform', 'contracts', 'add', '--db', db, '--file', file('c1.json')]);
+    const add = [
+      'platform',
+      'contracts',
+      'add',
+      '--db',
+      db,
+      '--file',
+      file('c1.json'),
+      '--operator-key',
+      file('op.json'),
+    ];
+    const added = await runCli(add);
     expect(added.code, added.stderr).toBe(0);
     expect(JSON.parse(added.stdout)).toMatchObject({ kind: 'bilateral-energy', provider: 'mg-a' });
-    const again = await runCli(['platform', 'contracts', 'add', '--db', db, '--file', file('c1.json')]);
+    const again = await runCli(add);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/overlap/);
     const listed = await runCli(['platform', 'contracts', 'list', '--db', db]);
     expect(JSON.parse(listed.stdout)).toHaveLength(1);
+    // Every admission, revocation and contract is in the ledger, signed by the operator.
+    const ledger = JSON.parse((await runCli(['ledger', 'export', '--db', db, '--format', 'json'])).stdout) as {
+      kind: string;
+    }[];
+    expect(ledger.map((e) => e.kind)).toEqual(['membership', 'membership', 'membership', 'membership', 'contract']);
   });
 
   it('bad input exits 2 and names what is wrong', async () => {
