@@ -15,10 +15,18 @@ const id = z
     'expected 1-64 letters, digits, "-" or "_", starting with a letter or digit',
   );
 
-export const GatewayKind = z.enum(['inverter', 'transformer', 'aggregator', 'dso']);
+export const GatewayKind = z.enum(['inverter', 'transformer', 'aggregator', 'dso', 'platform']);
 export type GatewayKind = z.infer<typeof GatewayKind>;
 
-export const RoleName = z.enum(['prosumer', 'voltage-agent', 'mg-trader', 'coupling-agent', 'dr-aggregator', 'dso']);
+export const RoleName = z.enum([
+  'prosumer',
+  'voltage-agent',
+  'mg-trader',
+  'coupling-agent',
+  'dr-aggregator',
+  'dso',
+  'platform',
+]);
 export type RoleName = z.infer<typeof RoleName>;
 
 /** The roles each kind of gateway runs when the config does not list them. */
@@ -27,6 +35,7 @@ export const DEFAULT_ROLES: Record<GatewayKind, RoleName[]> = {
   transformer: ['mg-trader', 'coupling-agent'],
   aggregator: ['dr-aggregator'],
   dso: ['dso'],
+  platform: ['platform'],
 };
 
 const SchedulerConfig = z
@@ -362,6 +371,16 @@ export const GatewayConfig = z
       .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
+    /** The trading platform role: where it keeps its database and which cells' meter readings it stores. */
+    platform: z
+      .object({
+        db: z.string().min(1),
+        cells: z.array(id).min(1),
+        /** Metering interval the readings are stored at. */
+        meteringIntervalS: z.number().int().min(1).max(86_400).default(900),
+      })
+      .strict()
+      .optional(),
     /** The coupling agent's market one level up (transformer gateways); without it the cell's imbalance stays with the grid connection. */
     upperMarket: UpperMarketConfig.optional(),
     /**
@@ -402,6 +421,12 @@ export const GatewayConfig = z
         ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id "${d.id}"` });
       seen.add(d.id);
     });
+    if (rolesOf(cfg as GatewayConfig).includes('platform') && !cfg.platform)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['platform'],
+        message: 'the platform role needs a platform section (db, cells)',
+      });
     if (cfg.voltageControl.method === 'dual') {
       if (!cfg.voltageControl.feederFile)
         ctx.addIssue({

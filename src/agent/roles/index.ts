@@ -2,6 +2,7 @@ import type { RoleName } from '../config.js';
 import { CouplingAgentRole } from './coupling-agent.js';
 import { DrAggregatorRole } from './dr-aggregator.js';
 import { MgTraderRole } from './mg-trader.js';
+import { PlatformRole } from './platform.js';
 import { ProsumerRole } from './prosumer.js';
 import type { Role } from './role.js';
 import { VoltageAgentRole } from './voltage-agent.js';
@@ -32,5 +33,7 @@ export function createRole(name: RoleName): Role {
       return new DrAggregatorRole();
     case 'dso':
       return new IdleRole(name, 'sets congestion limits per cell');
+    case 'platform':
+      return new PlatformRole();
   }
 }

@@ -1,0 +1,76 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gatewayConfig } from '../../src/agent/config.js';
+import { Gateway } from '../../src/agent/gateway.js';
+import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import { componentLogger } from '../../src/core/log.js';
+import { GatewayMetrics } from '../../src/core/metrics.js';
+import { generateKeyPair } from '../../src/core/signing.js';
+import { SimulatedDevice } from '../../src/drivers/simulated.js';
+import { Ledger } from '../../src/platform/ledger/ledger.js';
+import { Membership } from '../../src/platform/membership.js';
+import { Readings } from '../../src/platform/readings.js';
+import { CompressedDay } from '../../src/sim/profiles.js';
+import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { tempDir } from '../helpers/net.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+const log = componentLogger('test');
+log.level = 'silent';
+
+describe('the platform role in the runtime', () => {
+  it("stores each member's energy per metering interval from the cell's meter readings; non-members are dropped", async () => {
+    const db = join(tmp.dir, 'platform.db');
+    {
+      const ledger = Ledger.open(db);
+      const members = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
+      members.register({ id: 'inv-1', publicKey: generateKeyPair().publicKey, role: 'prosumer', cell: 'c1' });
+      members.admit('inv-1');
+      ledger.close();
+    }
+    const clock = new VirtualClock(Date.UTC(2026, 5, 21, 19, 0));
+    const bus = new MemoryBus();
+    const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 19));
+    const scheduler = { primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 600_000 };
+    const make = (input: Parameters<typeof gatewayConfig>[0], devices: SimulatedDevice[] = []) => {
+      const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
+      const metrics = new GatewayMetrics({ gateway: config.gateway.id });
+      const transport = new MemoryTransport(
+        bus,
+        { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
+        { clock, log, metrics },
+      );
+      return new Gateway(config, { clock, log, metrics, transport, devices });
+    };
+    const houses = ['inv-1', 'inv-2'].map((id, i) => {
+      cell.addDevice({ id: `load-${i}`, kind: 'household-meter', bus: `b${i + 1}`, ratedW: 3000 }, clock.now());
+      return make(
+        {
+          gateway: { id, kind: 'inverter', cell: 'c1', bus: `b${i + 1}` },
+          devices: [{ id: `load-${i}`, driver: 'simulated', kind: 'household-meter', ratedW: 3000, bus: `b${i + 1}` }],
+        },
+        [new SimulatedDevice(`load-${i}`, 'household-meter', cell, 3000)],
+      );
+    });
+    const platform = make({
+      gateway: { id: 'platform-1', kind: 'platform', cell: 'c1' },
+      platform: { db, cells: ['c1'], meteringIntervalS: 60 },
+    });
+    for (const g of [platform, ...houses]) await g.start();
+    await clock.advance(5 * 60_000 + 10_000);
+    const state = platform.state().roles.platform as { readingsStored: number; fromNonMembers: number };
+    for (const g of [...houses, platform]) await g.stop();
+
+    expect(state.readingsStored).toBeGreaterThanOrEqual(4);
+    expect(state.fromNonMembers).toBeGreaterThan(0); // inv-2 is not a member
+    const ledger = Ledger.open(db);
+    const stored = new Readings(ledger.db, new Membership(ledger.db, undefined, () => 0)).list({ member: 'inv-1' });
+    ledger.close();
+    expect(stored.length).toBe(state.readingsStored);
+    // An evening household near its peak: roughly 3 kW × 1 min = 0.05 kWh a minute.
+    for (const r of stored.slice(1)) expect(r.energyKWh).toBeGreaterThan(0.02);
+    expect(stored.every((r) => r.timeMs % 60_000 === 0)).toBe(true);
+  });
+});
