@@ -70,6 +70,8 @@ export class MqttTransport extends BaseTransport {
       const reconnect = this.everConnected;
       this.everConnected = true;
       this.backoff.reset();
+      // Small control messages must not wait for Nagle's algorithm (up to 40 ms with delayed ACKs).
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.deps.log.info({ url: this.options.url, reconnect }, 'connected to broker');
       client.subscribe([...this.patterns], { qos: 1 });
       client.publish(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true });
