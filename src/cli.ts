@@ -82,10 +82,16 @@ export function buildProgram(): Command {
 
   program
     .command('powerflow')
-    .description('balanced radial power flow of a feeder')
-    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md)')
+    .description('radial power flow of a feeder: balanced, or three-phase unbalanced ("phases": 3)')
+    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md and docs/lv-feeder.md)')
     .option('--json', 'print the result as one JSON document')
-    .action(async (o: { feeder: string; json?: boolean }) => {
+    .option(
+      '--minute <m>',
+      'three-phase feeder with load profiles: solve at this minute of the day',
+      integer('--minute'),
+    )
+    .option('--day', 'three-phase feeder with load profiles: every profile step of the day, summarised')
+    .action(async (o: { feeder: string; json?: boolean; minute?: number; day?: boolean }) => {
       const { powerflowCommand } = await import('./sim/powerflow/powerflow-command.js');
       await powerflowCommand(o);
     });
@@ -116,7 +122,10 @@ export function buildProgram(): Command {
       [],
     )
     .option('--json', 'print the result as one JSON document')
-    .action(() => notBuilt('scan', 'Modbus device drivers'));
+    .action(async (o: { modbus: string; unit: number[] }) => {
+      const { scanCommand } = await import('./drivers/device-commands.js');
+      await scanCommand(o);
+    });
 
   program
     .command('control')
@@ -127,7 +136,10 @@ export function buildProgram(): Command {
     .option('--var-pct <q>', 'reactive setpoint, % of WMax (positive = injecting)', number('--var-pct'))
     .option('--revert-s <s>', 'revert timer in seconds (0 = none)', nonNegative('--revert-s'))
     .option('--json', 'print the result as one JSON document')
-    .action(() => notBuilt('control', 'Modbus device drivers'));
+    .action(async (o: { modbus: string; unit: number; limitPct?: number; varPct?: number; revertS?: number }) => {
+      const { controlCommand } = await import('./drivers/device-commands.js');
+      await controlCommand(o);
+    });
 
   program
     .command('simulate')
@@ -138,8 +150,19 @@ export function buildProgram(): Command {
     .requiredOption('--modbus <url>', 'tcp://host:port or rtu:///dev/pts/3?baud=9600&parity=none')
     .option('--unit <n>', 'unit id', integer('--unit'))
     .option('--rated-w <w>', 'inverter rating (W)', nonNegative('--rated-w'))
-    .option('--available-w <w>', 'available PV power (W)', nonNegative('--available-w'))
-    .action(() => notBuilt('simulate', 'device simulators'));
+    .option('--available-w <w>', 'available PV power (W); for sdm630 the household load', nonNegative('--available-w'))
+    .action(
+      async (o: {
+        device: 'sunspec-inverter' | 'sdm630';
+        modbus: string;
+        unit?: number;
+        ratedW?: number;
+        availableW?: number;
+      }) => {
+        const { simulateCommand } = await import('./drivers/device-commands.js');
+        await simulateCommand(o);
+      },
+    );
 
   const ledger = program.command('ledger').description("the trading platform's append-only ledger");
   ledger

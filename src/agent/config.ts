@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
+import { parseModbusUrl } from '../hal/modbus/url.js';
 
 /**
  * The configuration of one gateway: one zod schema, defaults written here. The commented examples in
@@ -203,8 +204,100 @@ const MarketConfig = z
   .strict();
 export type MarketConfig = z.infer<typeof MarketConfig>;
 
-export const DeviceConfig = z.discriminatedUnion('driver', [SimulatedDevice]);
+/**
+ * The level above the cell (coupling agents, transformer gateways): the cell's coupling agent trades
+ * what the cell's market left over with the coupling agents of neighbouring cells (`neighbours`,
+ * over the MV network) and the upstream connection (`gridImport` / `gridExport`: the DSO or the
+ * wholesale market), by the same algorithm.
+ */
+const UpperMarketConfig = MarketConfig.pick({
+  algorithm: true,
+  roundMs: true,
+  maxRounds: true,
+  tolerance: true,
+  gridImport: true,
+  gridExport: true,
+  neighbours: true,
+});
+export type UpperMarketConfig = z.infer<typeof UpperMarketConfig>;
+
+const modbusUrl = z.string().superRefine((url, ctx) => {
+  try {
+    parseModbusUrl(url);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^modbus: /, '') });
+  }
+});
+
+/** Where a Modbus device is: `tcp://host:port` or `rtu:///dev/ttyUSB0?baud=9600&parity=none`, and its unit id. */
+const ModbusConnection = {
+  id,
+  modbus: modbusUrl,
+  unit: z.number().int().min(1).max(247).default(1),
+  /** Feeder bus of the device (optional; the gateway's bus otherwise). */
+  bus: z.string().min(1).optional(),
+  timeoutMs: z.number().int().min(50).max(10_000).default(1000),
+};
+
+/** A SunSpec PV inverter (models 1, 101-103, 120-123, 704). */
+const SunSpecDevice = z
+  .object({
+    ...ModbusConnection,
+    driver: z.literal('sunspec'),
+    /** Rating until the nameplate (model 120) is read. */
+    ratedW: z.number().positive().default(5000),
+    /** Revert timer written with every setpoint; the driver re-writes at half of it. 0 = none. */
+    revertS: z.number().int().min(0).max(86_400).default(60),
+  })
+  .strict();
+
+/** An Eastron SDM630 meter (FC4 float32): the household's connection point. */
+const Sdm630Device = z.object({ ...ModbusConnection, driver: z.literal('sdm630') }).strict();
+
+/** Any Modbus meter described by a register-map data file (`config/devices/*.register-map.yaml`). */
+const RegisterMapDeviceConfig = z
+  .object({ ...ModbusConnection, driver: z.literal('register-map'), map: z.string().min(1) })
+  .strict();
+
+/** A relay on a GPIO output or a contact on a GPIO input: `chip` is `gpio` (sysfs, onoff) or `mock:<name>`. */
+const GpioDeviceConfig = z
+  .object({
+    id,
+    driver: z.enum(['gpio-relay', 'gpio-input']),
+    chip: z.string().regex(/^(gpio|mock:[A-Za-z0-9_-]+)$/, 'expected gpio or mock:<name>'),
+    pin: z.number().int().min(0).max(1023),
+    activeLow: z.boolean().default(false),
+    bus: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** A Pylontech-compatible LV battery on CAN: `can0` (SocketCAN) or `mock:<name>` (the in-process bus). */
+const PylontechDevice = z
+  .object({
+    id,
+    driver: z.literal('pylontech-can'),
+    interface: z
+      .string()
+      .regex(/^(mock:[A-Za-z0-9_-]+|[a-z][a-z0-9]{0,14})$/, 'expected an interface name (can0) or mock:<name>'),
+    bus: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const DeviceConfig = z.discriminatedUnion('driver', [
+  SimulatedDevice,
+  SunSpecDevice,
+  Sdm630Device,
+  RegisterMapDeviceConfig,
+  PylontechDevice,
+  GpioDeviceConfig.extend({ driver: z.literal('gpio-relay') }),
+  GpioDeviceConfig.extend({ driver: z.literal('gpio-input') }),
+]);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+/** True for a device that generates (its power counts as PV in the prosumer's balance). */
+export function isGenerator(d: DeviceConfig): boolean {
+  return d.driver === 'simulated' ? d.kind === 'pv-inverter' : d.driver === 'sunspec';
+}
 
 export const GatewayConfig = z
   .object({
@@ -269,15 +362,31 @@ export const GatewayConfig = z
       .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
+    /** The coupling agent's market one level up (transformer gateways); without it the cell's imbalance stays with the grid connection. */
+    upperMarket: UpperMarketConfig.optional(),
     /**
-     * How the voltage agent acts on the gateway's inverters: `volt-var` applies the IEEE 1547-2018
+     * How the voltage agent acts on the gateway's inverters: `dual` is the distributed control (dual
+     * decomposition, multipliers agreed by push-sum gossip with the cell's other voltage agents), with
+     * the local curves as fallback while it hears no peer; `volt-var` applies the IEEE 1547-2018
      * Category B volt-var and volt-watt curves locally (primary level, no comms needed); `monitor` only
      * watches.
      */
     voltageControl: z
-      .object({ method: z.enum(['volt-var', 'monitor']).default('volt-var') })
+      .object({
+        method: z.enum(['dual', 'volt-var', 'monitor']).default('volt-var'),
+        /** The cell's feeder in the `powerflow` format (commissioning data for the sensitivities); `dual` needs it. */
+        feederFile: z.string().min(1).optional(),
+        /** The agents aim this far inside the voltage limits (pu). */
+        marginPu: z.number().min(0).max(0.02).default(0.0003),
+        /** Weight of reactive power against curtailment in the cost (kVAr² against kW²). */
+        qWeight: z.number().positive().default(0.5),
+        /** Period of the push-sum gossip; several rounds per secondary step. */
+        gossipMs: z.number().int().min(10).max(60_000).default(200),
+        /** Without a word from any peer for this long, the agent falls back to the local curves. */
+        fallbackAfterMs: z.number().int().min(100).default(10_000),
+      })
       .strict()
-      .default({ method: 'volt-var' }),
+      .default({ method: 'volt-var', marginPu: 0.0003, qWeight: 0.5, gossipMs: 200, fallbackAfterMs: 10_000 }),
     /** Where state that must survive a restart is kept. */
     stateDir: z.string().min(1).default('./var'),
     log: z
@@ -293,6 +402,20 @@ export const GatewayConfig = z
         ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id "${d.id}"` });
       seen.add(d.id);
     });
+    if (cfg.voltageControl.method === 'dual') {
+      if (!cfg.voltageControl.feederFile)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['voltageControl', 'feederFile'],
+          message: 'method "dual" needs the cell\'s feeder (feederFile) for its sensitivities',
+        });
+      if (!cfg.gateway.bus)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gateway', 'bus'],
+          message: 'method "dual" needs the feeder bus the gateway is connected to',
+        });
+    }
   });
 
 export type GatewayConfig = z.infer<typeof GatewayConfig>;

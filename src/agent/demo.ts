@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
@@ -7,7 +7,7 @@ import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
 import { CompressedDay } from '../sim/profiles.js';
-import { demoFeeder, SimulatedCell } from '../sim/simulated-cell.js';
+import { demoFeeder, feederInputOf, SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { untilSignal } from './signals.js';
@@ -41,13 +41,20 @@ const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Off
 
 /**
  * Configs of the demo: two cells, each a transformer gateway (MG trader + coupling agent) and
- * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. The two MG
- * traders are neighbours in the market. Scheduler periods are scaled with the speed-up so that a
+ * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. Each cell's
+ * MG trader clears its own market; the two coupling agents trade what is left over one level up. Scheduler periods are scaled with the speed-up so that a
  * trading interval is still 15 simulated minutes.
  */
-export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string): GatewayConfig[] {
+export function demoConfigs(
+  o: DemoOptions,
+  brokerUrl: string,
+  stateDir: string,
+  feederFiles: Record<string, string>,
+): GatewayConfig[] {
   const tertiaryMs = Math.max(1000, Math.round(900_000 / o.speedup));
-  const scheduler = { primaryMs: 1000, secondaryMs: Math.min(2000, tertiaryMs), tertiaryMs };
+  // Fast primary and secondary cycles so that the distributed voltage control keeps up with the
+  // compressed day (a simulated hour passes in 30 s at the default speed-up).
+  const scheduler = { primaryMs: 250, secondaryMs: Math.min(500, tertiaryMs), tertiaryMs };
   const common = {
     scheduler,
     stateDir,
@@ -60,11 +67,11 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
     const tx = gatewayConfig({
       ...common,
       gateway: { id: transformer, kind: 'transformer', cell, bus: 'tx', transformerKVA: 50 },
-      market: {
-        horizonSlots: 4,
-        slotMinutes: 15,
+      market: { horizonSlots: 4, slotMinutes: 15, roundMs: 100, ...market, ...grid },
+      // Hierarchical balancing: what the cell's market leaves over, its coupling agent trades with
+      // the other cell's over the MV network, and the rest with the upstream grid.
+      upperMarket: {
         roundMs: 100,
-        ...market,
         ...grid,
         neighbours: [{ peer, sendCapacityKWh: 10, receiveCapacityKWh: 10, a: 0.001, b: 0.005, efficiency: 0.98 }],
       },
@@ -74,6 +81,7 @@ export function demoConfigs(o: DemoOptions, brokerUrl: string, stateDir: string)
       return gatewayConfig({
         ...common,
         gateway: { id: `inv-${n}`, kind: 'inverter', cell, bus: `b${i + 1}` },
+        voltageControl: { method: 'dual', feederFile: feederFiles[cell]!, gossipMs: 100, fallbackAfterMs: 5000 },
         // Every other house can shift part of its load (a heat pump or a washing machine).
         flexibility: i % 2 === 0 ? [{ a: 0.02, b: 0.12, maxKW: 1.5 }] : [],
         devices: [
@@ -112,10 +120,18 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   const feeders = new Map(DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(demoFeeder(o.houses), day)]));
   // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
   const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
+  // The inverter gateways' commissioning data: each cell's feeder, for the voltage sensitivities.
+  const feederFiles = Object.fromEntries(
+    [...feeders.keys()].map((cell) => {
+      const file = join(stateDir, `feeder-${cell}.json`);
+      writeFileSync(file, JSON.stringify(feederInputOf(demoFeeder(o.houses))));
+      return [cell, file];
+    }),
+  );
   // Every demo gateway signs its messages: keys and an operator-signed members list made for this run.
   const identitiesDir = join(stateDir, 'identities');
   mkdirSync(identitiesDir, { recursive: true });
-  const plain = demoConfigs(o, broker.url, stateDir);
+  const plain = demoConfigs(o, broker.url, stateDir, feederFiles);
   const ids = provisionIdentities(
     plain.map((c) => c.gateway),
     identitiesDir,
@@ -135,7 +151,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
   }));
   const gateways = configs.map((config, i) => {
     const cell = feeders.get(config.gateway.cell)!;
-    for (const d of config.devices)
+    for (const d of config.devices.filter((x) => x.driver === 'simulated'))
       cell.addDevice(
         { id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW, scale: 0.9 + (0.2 * i) / configs.length },
         now,

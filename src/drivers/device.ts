@@ -16,6 +16,13 @@ export interface Device {
   close(): Promise<void>;
   /** Present on devices that take power setpoints (the Inverter capability). */
   inverter?: InverterControl;
+  /** Present on devices that switch a load (the Relay capability). */
+  relay?: RelayControl;
+}
+
+/** The Relay capability: switches a load on or off. */
+export interface RelayControl {
+  set(on: boolean): Promise<void>;
 }
 
 /** The Inverter capability: what a controller may set on an inverter. */

@@ -1,4 +1,5 @@
 import { LinDistFlowFeeder, type RadialFeeder } from './lin-dist-flow.js';
+import type { FeederInput } from './powerflow/feeder.js';
 import { type CompressedDay, householdShape, pvShape } from './profiles.js';
 
 export type SimulatedDeviceKind = 'pv-inverter' | 'household-meter';
@@ -127,4 +128,16 @@ export function demoFeeder(houses: number, segmentOhm = { r: 0.08, x: 0.03 }): R
     xOhm: segmentOhm.x,
   }));
   return { slack: 'tx', baseKV: 0.4, vSlackPu: 1.02, segments };
+}
+
+/** A simulated feeder in the `powerflow` format (what a gateway receives at commissioning). */
+export function feederInputOf(feeder: RadialFeeder): FeederInput {
+  return {
+    name: 'simulated-cell',
+    baseKV: feeder.baseKV,
+    slack: feeder.slack,
+    vSlackPu: feeder.vSlackPu,
+    buses: [],
+    lines: feeder.segments.map((s) => ({ from: s.parent, to: s.bus, rOhm: s.rOhm, xOhm: s.xOhm })),
+  };
 }

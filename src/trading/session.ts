@@ -94,7 +94,7 @@ export class MarketSession {
 
   constructor(
     readonly sessionId: string,
-    private readonly model: TradeModel,
+    readonly model: TradeModel,
     algorithm: TradingAlgorithm,
     readonly maxRounds: number,
     tolerance = 1,

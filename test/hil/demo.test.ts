@@ -4,7 +4,7 @@ import { eventually, freePort, startCli } from '../helpers/net.js';
 type State = { gateways: { id: string; roles: Record<string, Record<string, unknown>> }[] };
 
 describe('p2p-edge start (the demo)', () => {
-  it('serves /api/state and /metrics within 15 s, clears a market between the two cells, stops cleanly on SIGINT', async () => {
+  it("serves /api/state and /metrics within 15 s, clears each cell's market and trades the leftovers between the cells, stops cleanly on SIGINT", async () => {
     const port = await freePort();
     // 600× speed-up: a 15-minute trading interval every 1.5 s.
     const demo = startCli(['start', '--port', String(port), '--houses', '2', '--speedup', '600']);
@@ -37,6 +37,22 @@ describe('p2p-edge start (the demo)', () => {
       expect(m!.rounds).toBeGreaterThan(1);
       expect(m!.prices).toHaveLength(4);
     }
+    // The coupling agents trade the cells' leftovers one level up, with each other and upstream.
+    const upward = await eventually(async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
+      const trades = ['tx-1', 'tx-2'].map(
+        (id) =>
+          s.gateways.find((g) => g.id === id)?.roles['coupling-agent']?.upwardTrade as {
+            session: string;
+            converged: boolean;
+            exchangeKWh: Record<string, number>;
+          } | null,
+      );
+      return trades.every((t) => t?.converged) && trades[0]!.session === trades[1]!.session ? trades : undefined;
+    }, 20_000);
+    const [a, b] = upward;
+    // The two coupling agents agree on what crosses between the cells (each counts it before losses).
+    expect((a!.exchangeKWh['tx-2'] ?? 0) + (b!.exchangeKWh['tx-1'] ?? 0)).toBeCloseTo(0, 1);
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
       /p2p_price\{slot="0",gateway="tx-1"\} /,
     );

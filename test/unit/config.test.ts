@@ -54,6 +54,15 @@ describe('gateway config', () => {
     );
   });
 
+  it("distributed voltage control needs the feeder and the gateway's bus", () => {
+    expect(loadError(`${base}voltageControl: { method: dual }\n`).message).toMatch(
+      /voltageControl\.feederFile: method "dual" needs the cell's feeder/,
+    );
+    expect(loadError(`${base}voltageControl: { method: dual, feederFile: f.json }\n`).message).toMatch(
+      /gateway\.bus: method "dual" needs the feeder bus/,
+    );
+  });
+
   it('refuses a status page beyond loopback without a token', () => {
     expect(loadError(`${base}status: { host: 0.0.0.0 }\n`).field).toBe('status.token');
   });

@@ -45,7 +45,8 @@ function cellGateways(clock: VirtualClock, bus: MemoryBus) {
       ],
     },
     (c) =>
-      c.devices.map((d) => {
+      c.devices.flatMap((d) => {
+        if (d.driver !== 'simulated') return [];
         cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, clock.now());
         return new SimulatedDevice(d.id, d.kind, cell);
       }),

@@ -1,13 +1,35 @@
 import { type CellLimitState, cellTradingLimits, INITIAL_CELL_LIMITS } from '../../control/coupling.js';
+import { errorMessage } from '../../core/errors.js';
+import { compileModel, TradeInputSchema } from '../../trading/model.js';
+import { localTradeModel, MarketSession } from '../../trading/session.js';
+import type { UpperMarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
+import { exchangeWithNeighbours, SessionRunner } from './session-runner.js';
+
+interface UpwardTrade {
+  session: string;
+  /** What the cell's market left over, kWh per slot (+ = the cell is short). */
+  imbalanceKWh: number[];
+  rounds: number;
+  converged: boolean;
+  prices: number[];
+  /** First slot: energy sent to (+) or received from (−) each neighbouring cell. */
+  exchangeKWh: Record<string, number>;
+  upstreamImportKWh: number[];
+  upstreamExportKWh: number[];
+  endedAt: number;
+}
 
 /**
  * The coupling agent at the transformer: watches the transformer's loading from the cell's net power
  * (warning when it passes the rating) and the cell's voltages from its prosumers' readings, and each
  * tertiary interval sets the energy the cell may import and export in the market (congestion
  * management, `cellTradingLimits`), which the MG trader applies to its grid exchange and links.
+ * With `upperMarket`, it also trades what the cell's market left over (the MG trader's grid exchange)
+ * one level up: a market session with the coupling agents of neighbouring cells and the upstream
+ * connection, by the same algorithm (hierarchical balancing, paper section II).
  */
 export class CouplingAgentRole implements Role {
   readonly name = 'coupling-agent' as const;
@@ -17,8 +39,13 @@ export class CouplingAgentRole implements Role {
   private overloaded = false;
   private ratingKVA = 0;
   private limits: CellLimitState = INITIAL_CELL_LIMITS;
+  private runner: SessionRunner | undefined;
+  private running: Promise<void> | undefined;
+  private tradedSession: string | undefined;
+  private readonly upward: UpwardTrade[] = [];
 
   start(ctx: RoleContext): void {
+    if (ctx.config.upperMarket && ctx.transport) this.runner = new SessionRunner(ctx, 'price-up');
     this.ratingKVA = ctx.config.gateway.transformerKVA ?? 0;
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     if (ctx.transport) {
@@ -30,6 +57,7 @@ export class CouplingAgentRole implements Role {
 
   tick(scale: TimeScale, ctx: RoleContext): void {
     if (scale === 'tertiary') this.setLimits(ctx);
+    if (scale === 'secondary') this.tradeUpward(ctx);
     if (scale !== 'secondary' || !this.readings || this.ratingKVA <= 0) return;
     const pct = (100 * Math.abs(this.readings.netW(ctx.clock.now()))) / (this.ratingKVA * 1000);
     this.loadingPct = pct;
@@ -64,8 +92,100 @@ export class CouplingAgentRole implements Role {
     ctx.shared.cellLimits = limits;
   }
 
+  /** Once per cleared cell market: trades the cell's imbalance with the level above. */
+  private tradeUpward(ctx: RoleContext): void {
+    const upper = ctx.config.upperMarket;
+    const imbalance = ctx.shared.cellImbalance;
+    if (!upper || !this.runner || !imbalance || this.running || imbalance.session === this.tradedSession) return;
+    this.tradedSession = imbalance.session;
+    this.running = this.runUpward(ctx, upper, imbalance)
+      .catch((err) => ctx.log.error({ err: errorMessage(err) }, 'upward trade failed'))
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  private async runUpward(
+    ctx: RoleContext,
+    upper: UpperMarketConfig,
+    imbalance: NonNullable<RoleContext['shared']['cellImbalance']>,
+  ): Promise<void> {
+    const T = imbalance.netImportKWh.length;
+    const grid = {
+      ...(upper.gridImport
+        ? { import: { a: upper.gridImport.a, b: upper.gridImport.b, max: upper.gridImport.maxKWh } }
+        : {}),
+      ...(upper.gridExport
+        ? { export: { a: upper.gridExport.a, b: upper.gridExport.b, max: upper.gridExport.maxKWh } }
+        : {}),
+    };
+    const agent = {
+      id: ctx.config.gateway.id,
+      demand: imbalance.netImportKWh.map((v) => Number(v.toFixed(9))),
+      ...(Object.keys(grid).length > 0 ? { grid } : {}),
+    };
+    const compiled = compileModel(
+      TradeInputSchema.parse({ horizon: T, slotHours: imbalance.slotHours, agents: [agent] }),
+      undefined,
+      false,
+    ).agents[0]!;
+    // The cell's transformer limits what can cross it in either direction.
+    const neighbours = upper.neighbours.map((n) => ({
+      ...n,
+      sendCapacityKWh: Math.min(n.sendCapacityKWh, this.limitsKWh().exportKWh),
+      receiveCapacityKWh: Math.min(n.receiveCapacityKWh, this.limitsKWh().importKWh),
+    }));
+    const model = localTradeModel(compiled, neighbours, T, imbalance.slotHours);
+    const session = new MarketSession(
+      `up-${imbalance.session}`,
+      model,
+      upper.algorithm,
+      upper.maxRounds,
+      upper.tolerance,
+    );
+    await this.runner!.run(session, upper.roundMs);
+    const status = session.status();
+    const decision = session.decision;
+    const trade: UpwardTrade = {
+      session: imbalance.session,
+      imbalanceKWh: imbalance.netImportKWh,
+      rounds: status.round,
+      converged: status.settled,
+      prices: status.prices,
+      exchangeKWh: exchangeWithNeighbours(session),
+      upstreamImportKWh: decision?.gridImport ?? [],
+      upstreamExportKWh: decision?.gridExport ?? [],
+      endedAt: ctx.clock.now(),
+    };
+    this.upward.push(trade);
+    if (this.upward.length > 96) this.upward.shift();
+    ctx.log.info(
+      {
+        session: imbalance.session,
+        imbalanceKWh: imbalance.netImportKWh[0],
+        exchangeKWh: trade.exchangeKWh,
+        upstreamKWh: (trade.upstreamImportKWh[0] ?? 0) - (trade.upstreamExportKWh[0] ?? 0),
+        priceSlot0: status.prices[0],
+        rounds: status.round,
+      },
+      'cell imbalance traded one level up',
+    );
+  }
+
+  private limitsKWh(): { importKWh: number; exportKWh: number } {
+    const l = this.limits as Partial<{ importKWh: number; exportKWh: number }>;
+    return { importKWh: l.importKWh ?? Number.POSITIVE_INFINITY, exportKWh: l.exportKWh ?? Number.POSITIVE_INFINITY };
+  }
+
+  async stop(): Promise<void> {
+    this.runner?.stop();
+    await this.running;
+  }
+
   state(): Record<string, unknown> {
     return {
+      upwardTrade: this.upward.at(-1) ?? null,
+      upwardTrades: this.upward.length,
       cellLimits: this.limits,
       transformerKVA: this.ratingKVA || null,
       loadingPct: this.loadingPct,

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-import type { Delivery } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { compileModel, TradeInputSchema } from '../../trading/model.js';
 import { aggregateProsumers, type DeviceOwners, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
@@ -9,15 +7,7 @@ import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
-
-const PriceBody = z.object({
-  from: z.string(),
-  to: z.string(),
-  round: z.number().int().nonnegative(),
-  price: z.array(z.number()),
-  session: z.string(),
-  settled: z.boolean(),
-});
+import { exchangeWithNeighbours, SessionRunner } from './session-runner.js';
 
 interface SessionRecord {
   session: string;
@@ -43,10 +33,8 @@ interface SessionRecord {
 export class MgTraderRole implements Role {
   readonly name = 'mg-trader' as const;
   private readings: CellReadings | undefined;
-  private session: MarketSession | undefined;
-  private wakeRound: (() => void) | undefined;
+  private runner: SessionRunner | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
   private readonly sessions: SessionRecord[] = [];
   private readonly offers = new Map<string, { offer: OfferBody; ts: number }>();
   private lastSampleMs = 0;
@@ -58,9 +46,7 @@ export class MgTraderRole implements Role {
     this.readings.listen(transport, ctx.config.gateway.cell, () =>
       ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
     );
-    transport.subscribe({ cell: '+', cls: 'mkt', type: 'price', target: ctx.config.gateway.id }, (d) =>
-      this.onPrice(d, ctx),
-    );
+    this.runner = new SessionRunner(ctx, 'price');
     transport.subscribe({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
       const offer = OfferBody.safeParse(envelope.body);
       if (!offer.success) {
@@ -93,16 +79,6 @@ export class MgTraderRole implements Role {
       });
     }
     return offers;
-  }
-
-  private onPrice({ envelope }: Delivery, ctx: RoleContext): void {
-    const body = PriceBody.safeParse(envelope.body);
-    if (!body.success || body.data.from !== envelope.sender || body.data.to !== ctx.config.gateway.id) {
-      ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-      return;
-    }
-    this.session?.receive(body.data);
-    if (this.session?.roundComplete()) this.wakeRound?.();
   }
 
   tick(scale: TimeScale, ctx: RoleContext): void {
@@ -165,25 +141,17 @@ export class MgTraderRole implements Role {
     const demandKWh = compiled.demand;
     const model = localTradeModel(compiled, neighbours, T, slotHours);
     const session = new MarketSession(sessionId, model, market.algorithm, market.maxRounds, market.tolerance);
-    this.session = session;
-    const sendPrices = () =>
-      Promise.all(session.outbox().map((m) => ctx.transport!.publish('mkt', 'price', m, { target: m.to })));
-    while (!session.done() && !this.stopped) {
-      await sendPrices();
-      await this.waitForRound(ctx, session, market.roundMs);
-      session.step();
-    }
-    // A last message tells the neighbours this trader has settled, so they need not wait for it.
-    await sendPrices();
+    await this.runner!.run(session, market.roundMs);
     const status = session.status();
     const decision = session.decision;
-    const exchangeKWh: Record<string, number> = {};
+    const exchangeKWh = exchangeWithNeighbours(session);
     if (decision) {
-      for (const [k, sent] of decision.sent) exchangeKWh[model.agents[model.links[k]!.to]!.id] = sent[0] ?? 0;
-      for (const [k, bought] of decision.bought) {
-        const peer = model.agents[model.links[k]!.from]!.id;
-        exchangeKWh[peer] = (exchangeKWh[peer] ?? 0) - (bought[0] ?? 0);
-      }
+      // What the cell still takes from (+) or gives to (−) the level above: the coupling agent trades it there.
+      ctx.shared.cellImbalance = {
+        session: sessionId,
+        slotHours,
+        netImportKWh: decision.gridImport.map((imp, t) => imp - (decision.gridExport[t] ?? 0)),
+      };
     }
     const record: SessionRecord = {
       session: sessionId,
@@ -253,25 +221,8 @@ export class MgTraderRole implements Role {
     );
   }
 
-  /** Resolves when every neighbour's price of this round is in, or after `roundMs`. */
-  private waitForRound(ctx: RoleContext, session: MarketSession, roundMs: number): Promise<void> {
-    if (session.roundComplete()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = ctx.clock.setTimeout(() => {
-        this.wakeRound = undefined;
-        resolve();
-      }, roundMs);
-      this.wakeRound = () => {
-        ctx.clock.clearTimeout(timer);
-        this.wakeRound = undefined;
-        resolve();
-      };
-    });
-  }
-
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeRound?.();
+    this.runner?.stop();
     await this.running;
   }
 

@@ -1,4 +1,5 @@
 import { Points } from '../../drivers/device.js';
+import { isGenerator } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import type { MeterReadingBody } from './cell-readings.js';
 import { DrDispatchBody } from './dr-aggregator.js';
@@ -80,7 +81,7 @@ export class ProsumerRole implements Role {
       if (v !== undefined) voltagePu = v;
       if (power === undefined) continue;
       any = true;
-      if (device.kind === 'pv-inverter') pvW += power;
+      if (isGenerator(device)) pvW += power;
       else loadW += power;
     }
     return any ? { netW: loadW - pvW, pvW, loadW, voltagePu } : undefined;

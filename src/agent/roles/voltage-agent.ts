@@ -1,14 +1,43 @@
+import { z } from 'zod';
+import { type Capability, DualVoltageAgent } from '../../control/voltage/dual-agent.js';
 import { curveSetpoint } from '../../control/voltage/volt-var.js';
-import { errorMessage } from '../../core/errors.js';
-import { Points } from '../../drivers/device.js';
+import type { TimerHandle } from '../../core/clock.js';
+import { ErrorCode, errorMessage, P2PError } from '../../core/errors.js';
+import { loadDataFile } from '../../core/validate.js';
+import { type Device, Points } from '../../drivers/device.js';
+import { buildRadialFeeder, FeederSchema } from '../../sim/powerflow/feeder.js';
+import { seededRandom } from '../../trading/prng.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
 
+/** A push-sum message on the wire (class `gossip`, type `pushsum`, addressed to one peer). */
+const PushSumBody = z
+  .object({
+    bus: z.string().min(1).max(64),
+    epoch: z.number().finite(),
+    toEpoch: z.number().finite().optional(),
+    seq: z.number().int().positive(),
+    s: z.record(z.string().max(64), z.number().finite()).refine((r) => Object.keys(r).length <= 1000, 'too many keys'),
+    w: z.number().finite().nonnegative(),
+  })
+  .strict();
+/** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
+const HelloBody = z.object({ bus: z.string().min(1).max(64), epoch: z.number().finite() }).strict();
+
+/** IEEE 1547-2018 Category B: reactive power up to 44 % of the rating. */
+const Q_SHARE_OF_RATING = 0.44;
+
 /**
  * Watches the voltage at the gateway's bus against the configured limits (how often and how long it
- * was out of bounds, the worst value seen) and, with `voltageControl.method: volt-var`, acts on the
- * gateway's inverters through their Inverter capability with the IEEE 1547-2018 Category B volt-var
- * and volt-watt curves, filtered like an inverter's open-loop response (30 % of the step per cycle).
+ * was out of bounds, the worst value seen) and acts on the gateway's inverters through their Inverter
+ * capability:
+ * - `dual`: the distributed control. Each secondary step it updates the multiplier of its bus's limits
+ *   with the voltage it measured, and sets its inverters to the best response to all agents'
+ *   multipliers, which it learns by push-sum gossip with the cell's other agents (a timer of
+ *   `gossipMs`). While it hears no peer for `fallbackAfterMs`, or comms are down, it falls back to the
+ *   local curves, and returns when peers are heard again.
+ * - `volt-var`: the IEEE 1547-2018 Category B volt-var and volt-watt curves, filtered like an
+ *   inverter's open-loop response (30 % of the step per cycle).
  */
 export class VoltageAgentRole implements Role {
   readonly name = 'voltage-agent' as const;
@@ -22,11 +51,191 @@ export class VoltageAgentRole implements Role {
   private lastTickMs = 0;
   /** Setpoints applied per inverter device. */
   private readonly applied = new Map<string, { pKW: number; qKVAr: number; limitPct: number }>();
+  private agent: DualVoltageAgent | undefined;
+  private gossipTimer: TimerHandle | undefined;
+  private random: () => number = Math.random;
+  /** `dual` while peers are heard, `fallback` (local curves) otherwise. */
+  private mode: 'dual' | 'fallback' = 'fallback';
+  private lastHeardMs = Number.NEGATIVE_INFINITY;
+  private gossipSent = 0;
+  private gossipReceived = 0;
+  private gossipRejected = 0;
+  private restored: { muOver: number; muUnder: number } | undefined;
+
+  start(ctx: RoleContext): void {
+    const vc = ctx.config.voltageControl;
+    if (vc.method !== 'dual') return;
+    const file = vc.feederFile!;
+    const feeder = buildRadialFeeder(loadDataFile(file, FeederSchema, ErrorCode.config), file);
+    const bus = ctx.config.gateway.bus!;
+    if (!feeder.order.includes(bus) || bus === feeder.slack) {
+      throw new P2PError(ErrorCode.config, `gateway.bus: bus "${bus}" is not a load bus of the feeder in ${file}`, {
+        component: 'voltage-agent',
+        field: 'gateway.bus',
+      });
+    }
+    const epoch = ctx.clock.now();
+    this.random = seededRandom(epoch % 2 ** 31);
+    this.agent = new DualVoltageAgent({
+      id: ctx.config.gateway.id,
+      bus,
+      feeder,
+      vMinPu: ctx.config.voltageLimitsPu.min,
+      vMaxPu: ctx.config.voltageLimitsPu.max,
+      marginPu: vc.marginPu,
+      qWeight: vc.qWeight,
+      epoch,
+    });
+    if (this.restored) this.agent.restore(this.restored);
+    const cell = ctx.config.gateway.cell;
+    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'hello' }, ({ topic, envelope }) => {
+      const hello = HelloBody.safeParse(envelope.body);
+      if (!hello.success || topic.sender === this.agent!.id) return;
+      this.heardFrom(topic.sender, hello.data.bus, ctx);
+    });
+    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'pushsum', target: this.agent.id }, ({ topic, envelope }) => {
+      const body = PushSumBody.safeParse(envelope.body);
+      if (!body.success) {
+        this.gossipRejected++;
+        ctx.log.debug({ from: topic.sender, err: body.error.issues[0]?.message }, 'push-sum message rejected');
+        return;
+      }
+      this.heardFrom(topic.sender, body.data.bus, ctx);
+      const { bus: _bus, ...m } = body.data;
+      if (this.agent!.gossip.receive({ ...m, from: topic.sender, to: this.agent!.id })) this.gossipReceived++;
+    });
+    this.armGossip(ctx);
+  }
+
+  stop(ctx: RoleContext): void {
+    if (this.gossipTimer) ctx.clock.clearTimeout(this.gossipTimer);
+    this.gossipTimer = undefined;
+  }
+
+  private heardFrom(peer: string, bus: string, ctx: RoleContext): void {
+    const now = ctx.clock.now();
+    this.agent!.notePeer(peer, bus, now);
+    this.lastHeardMs = now;
+  }
+
+  private armGossip(ctx: RoleContext): void {
+    this.gossipTimer = ctx.clock.setTimeout(() => {
+      this.gossipRound(ctx);
+      if (this.gossipTimer) this.armGossip(ctx);
+    }, ctx.config.voltageControl.gossipMs);
+  }
+
+  /** One push-sum round: half of its mass to one random live peer. */
+  private gossipRound(ctx: RoleContext): void {
+    const agent = this.agent;
+    if (!agent || !ctx.transport) return;
+    const peers = agent.livePeers(ctx.clock.now(), ctx.config.voltageControl.fallbackAfterMs);
+    const m = agent.gossip.tick(peers, this.random);
+    if (!m) return;
+    const { from: _from, to, ...rest } = m;
+    this.gossipSent++;
+    ctx.transport.publish('gossip', 'pushsum', { bus: agent.bus, ...rest }, { target: to }).catch((err) => {
+      ctx.log.debug({ to, err: errorMessage(err) }, 'push-sum message not sent');
+    });
+  }
 
   async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
-    if (scale !== 'primary') return;
-    this.watch(ctx);
-    if (ctx.config.voltageControl.method === 'volt-var') await this.applyCurves(ctx);
+    const method = ctx.config.voltageControl.method;
+    if (scale === 'primary') {
+      this.watch(ctx);
+      if (method === 'volt-var' || (method === 'dual' && this.mode === 'fallback')) await this.applyCurves(ctx);
+    } else if (scale === 'secondary' && this.agent) {
+      await this.dualStep(ctx, this.agent);
+    }
+  }
+
+  /** One step of the distributed control, or the switch to / from the local fallback. */
+  private async dualStep(ctx: RoleContext, agent: DualVoltageAgent): Promise<void> {
+    const now = ctx.clock.now();
+    const vc = ctx.config.voltageControl;
+    ctx.transport
+      ?.publish('gossip', 'hello', { bus: agent.bus, epoch: agent.gossip.epoch })
+      .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'hello not sent'));
+    const connected = ctx.transport?.status().connected ?? false;
+    const heard = now - this.lastHeardMs <= vc.fallbackAfterMs && agent.livePeers(now, vc.fallbackAfterMs).length > 0;
+    const mode = connected && heard ? 'dual' : 'fallback';
+    if (mode !== this.mode) {
+      if (mode === 'fallback')
+        ctx.log.warn(
+          { connected, peers: agent.livePeers(now, vc.fallbackAfterMs).length },
+          'no peers heard: local volt-var / volt-watt',
+        );
+      else
+        ctx.log.info(
+          { peers: agent.livePeers(now, vc.fallbackAfterMs).length },
+          'peers heard: distributed voltage control',
+        );
+      this.mode = mode;
+    }
+    if (mode === 'fallback') return;
+    const voltagePu = this.voltagePu;
+    if (voltagePu === null) return;
+    agent.updateMultiplier(voltagePu);
+    // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
+    const capability = this.capability(ctx);
+    if (!capability) return;
+    const target = agent.setpoint(capability.total, now, vc.fallbackAfterMs);
+    await this.applyShares(ctx, capability.inverters, capability.total, target);
+  }
+
+  /** The gateway's inverters with what they can do now (available PV from the process image). */
+  private capability(
+    ctx: RoleContext,
+  ): { inverters: { device: Device; availableKW: number; ratedKVA: number }[]; total: Capability } | undefined {
+    const image = ctx.image();
+    const inverters = (ctx.devices ?? []).flatMap((device) => {
+      const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
+      if (!device.inverter || availableW === undefined || device.inverter.ratedW <= 0) return [];
+      return [{ device, availableKW: availableW / 1000, ratedKVA: device.inverter.ratedW / 1000 }];
+    });
+    if (inverters.length === 0) return undefined;
+    const ratedKVA = inverters.reduce((s, i) => s + i.ratedKVA, 0);
+    return {
+      inverters,
+      total: {
+        pAvailableKW: inverters.reduce((s, i) => s + Math.min(i.availableKW, i.ratedKVA), 0),
+        sRatedKVA: ratedKVA,
+        qMaxKVAr: Q_SHARE_OF_RATING * ratedKVA,
+      },
+    };
+  }
+
+  /** Splits the gateway's setpoint over its inverters: curtailment in proportion to what each has, VArs to its rating. */
+  private async applyShares(
+    ctx: RoleContext,
+    inverters: { device: Device; availableKW: number; ratedKVA: number }[],
+    total: Capability,
+    target: { pKW: number; qKVAr: number },
+  ): Promise<void> {
+    const fraction = total.pAvailableKW > 0 ? target.pKW / total.pAvailableKW : 1;
+    for (const inv of inverters) {
+      const pKW = Math.min(inv.availableKW, inv.ratedKVA) * fraction;
+      const qKVAr = (target.qKVAr * inv.ratedKVA) / total.sRatedKVA;
+      const limitPct = fraction < 1 - 1e-4 ? Math.min(100, (100 * pKW) / inv.ratedKVA) : 100;
+      await this.write(ctx, inv.device, { pKW, qKVAr, limitPct });
+    }
+  }
+
+  /** Writes what changed since the last write (a tenth of a percent, 5 VAr). */
+  private async write(
+    ctx: RoleContext,
+    device: Device,
+    next: { pKW: number; qKVAr: number; limitPct: number },
+  ): Promise<void> {
+    const control = device.inverter!;
+    const last = this.applied.get(device.id);
+    try {
+      if (!last || Math.abs(next.limitPct - last.limitPct) > 0.1) await control.setActivePowerLimitPct(next.limitPct);
+      if (!last || Math.abs(next.qKVAr - last.qKVAr) > 0.005) await control.setReactivePowerVAr(next.qKVAr * 1000);
+      this.applied.set(device.id, next);
+    } catch (err) {
+      ctx.log.warn({ device: device.id, err: errorMessage(err) }, 'setpoint not written');
+    }
   }
 
   /** Moves each controllable inverter towards the setpoint its curves give at its voltage. */
@@ -42,7 +251,7 @@ export class VoltageAgentRole implements Role {
         id: device.id,
         bus: '',
         pAvailableKW: availableW / 1000,
-        qMaxKVAr: 0.44 * ratedKVA,
+        qMaxKVAr: Q_SHARE_OF_RATING * ratedKVA,
         qWeight: 1,
         sRatedKVA: ratedKVA,
       };
@@ -52,13 +261,7 @@ export class VoltageAgentRole implements Role {
       const qKVAr = last.qKVAr + 0.3 * (targetQ - last.qKVAr);
       // A limit only where the curve asks for less than is available; 100 % otherwise.
       const limitPct = targetP < spec.pAvailableKW - 1e-6 ? Math.min(100, (100 * pKW) / ratedKVA) : 100;
-      try {
-        if (Math.abs(limitPct - last.limitPct) > 0.1) await control.setActivePowerLimitPct(limitPct);
-        if (Math.abs(qKVAr - last.qKVAr) > 0.005) await control.setReactivePowerVAr(qKVAr * 1000);
-        this.applied.set(device.id, { pKW, qKVAr, limitPct });
-      } catch (err) {
-        ctx.log.warn({ device: device.id, err: errorMessage(err) }, 'setpoint not written');
-      }
+      await this.write(ctx, device, { pKW, qKVAr, limitPct });
     }
   }
 
@@ -104,6 +307,18 @@ export class VoltageAgentRole implements Role {
       worstLowPu: Number.isFinite(this.worstLowPu) ? this.worstLowPu : null,
       setpoints: Object.fromEntries(this.applied),
       history: this.history,
+      method: this.agent ? (this.mode === 'dual' ? 'dual' : 'volt-var (fallback)') : undefined,
+      ...(this.agent
+        ? {
+            dual: {
+              ...this.agent.state(),
+              multipliers: Object.fromEntries(this.agent.multipliers(this.lastTickMs, Number.POSITIVE_INFINITY)),
+              gossipSent: this.gossipSent,
+              gossipReceived: this.gossipReceived,
+              gossipRejected: this.gossipRejected,
+            },
+          }
+        : {}),
     };
   }
 
@@ -112,12 +327,19 @@ export class VoltageAgentRole implements Role {
   }
 
   persist(): unknown {
-    return { violations: this.violations, violationMs: this.violationMs + this.ongoingViolationMs() };
+    return {
+      violations: this.violations,
+      violationMs: this.violationMs + this.ongoingViolationMs(),
+      ...(this.agent ? { multipliers: this.agent.persist() } : {}),
+    };
   }
 
   restore(saved: unknown): void {
-    const s = saved as { violations?: unknown; violationMs?: unknown } | null;
+    const s = saved as { violations?: unknown; violationMs?: unknown; multipliers?: unknown } | null;
     if (typeof s?.violations === 'number') this.violations = s.violations;
     if (typeof s?.violationMs === 'number') this.violationMs = s.violationMs;
+    const m = s?.multipliers as { muOver?: unknown; muUnder?: unknown } | undefined;
+    if (typeof m?.muOver === 'number' && typeof m.muUnder === 'number')
+      this.restored = { muOver: m.muOver, muUnder: m.muUnder };
   }
 }

@@ -36,10 +36,11 @@ export function inverterRating(inv: InverterSpec): number {
  * Setpoints an inverter's own curves give at a voltage. Within the kVA rating reactive power has
  * priority: active power gives way to the VArs the volt-var curve asks for.
  */
-export function curveSetpoint(inv: InverterSpec, voltagePu: number): [number, number] {
+export function curveSetpoint(inv: InverterSpec, voltagePu: number, shiftPu = 0): [number, number] {
   const rating = inverterRating(inv);
-  const q = Math.min(Math.max(piecewise(VOLT_VAR_CAT_B, voltagePu) * rating, -inv.qMaxKVAr), inv.qMaxKVAr);
-  let p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, voltagePu) * rating);
+  const v = voltagePu + shiftPu;
+  const q = Math.min(Math.max(piecewise(VOLT_VAR_CAT_B, v) * rating, -inv.qMaxKVAr), inv.qMaxKVAr);
+  let p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, v) * rating);
   if (inv.sRatedKVA !== undefined) p = Math.min(p, Math.sqrt(Math.max(0, inv.sRatedKVA ** 2 - q ** 2)));
   return projectSetpoint(inv, p, q);
 }
@@ -47,11 +48,13 @@ export function curveSetpoint(inv: InverterSpec, voltagePu: number): [number, nu
 /**
  * Every inverter follows its own curves with the voltage at its bus; the feeder's response is found by
  * damped fixed-point iteration with the power flow (the curves' open-loop time response is the
- * inverter's own; this finds where they settle).
+ * inverter's own; this finds where they settle). `shiftPu` moves both curves that much lower in
+ * voltage (a utility's tighter settings).
  */
 export function voltVarVoltWatt(
   problem: VoltageProblem,
   maxSteps = 500,
+  shiftPu = 0,
 ): { p: number[]; q: number[]; steps: number; converged: boolean } {
   const p = problem.inverters.map((i) => i.pAvailableKW);
   const q = problem.inverters.map(() => 0);
@@ -59,7 +62,7 @@ export function voltVarVoltWatt(
     const v = voltagesWithSetpoints(problem, p, q);
     let moved = 0;
     problem.inverters.forEach((inv, i) => {
-      const [tp, tq] = curveSetpoint(inv, v[inv.bus]!);
+      const [tp, tq] = curveSetpoint(inv, v[inv.bus]!, shiftPu);
       const np = p[i]! + 0.3 * (tp - p[i]!);
       const nq = q[i]! + 0.3 * (tq - q[i]!);
       moved = Math.max(moved, Math.abs(np - p[i]!), Math.abs(nq - q[i]!));
@@ -69,4 +72,26 @@ export function voltVarVoltWatt(
     if (moved < 1e-5) return { p, q, steps: step, converged: true };
   }
   return { p, q, steps: maxSteps, converged: false };
+}
+
+/**
+ * The smallest downward shift of the curves with which local control alone keeps every bus within
+ * the limits (bisection to 0.1 mV), or undefined when even a 0.1 pu shift does not.
+ */
+export function tightestCurveShift(problem: VoltageProblem): number | undefined {
+  const within = (shift: number) => {
+    const r = voltVarVoltWatt(problem, 2000, shift);
+    const v = Object.values(voltagesWithSetpoints(problem, r.p, r.q));
+    return Math.max(...v) <= problem.vMaxPu && Math.min(...v) >= problem.vMinPu;
+  };
+  if (within(0)) return 0;
+  let lo = 0;
+  let hi = 0.1;
+  if (!within(hi)) return undefined;
+  while (hi - lo > 1e-4) {
+    const mid = (lo + hi) / 2;
+    if (within(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }

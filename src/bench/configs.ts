@@ -1,0 +1,109 @@
+import type { z } from 'zod';
+import type { GatewayConfig } from '../agent/config.js';
+import type { BenchDevice } from './grid.js';
+import type { Scenario } from './scenario.js';
+
+type ConfigInput = z.input<typeof GatewayConfig>;
+
+/** Where the bench serves a device: a Modbus URL and unit id. */
+export interface DeviceEndpoint {
+  url: string;
+  unit: number;
+}
+
+export interface BenchLayout {
+  brokerUrl: string;
+  stateDir: string;
+  /** The feeder file of each cell (commissioning data for the voltage agents). */
+  feederFiles: Record<string, string>;
+  endpoints: Record<string, DeviceEndpoint>;
+  statusPorts: Record<string, number>;
+  /** Scheduler periods scaled to the speed-up. */
+  speedup: number;
+}
+
+export const transformerId = (cell: string): string => `tx-${cell}`;
+
+const GRID = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 500 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 500 } };
+const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
+
+/**
+ * The gateways of a scenario as `p2p-edge run` configs: a transformer gateway per cell (MG trader,
+ * coupling agent trading one level up with the other cells), an inverter gateway per house reading
+ * its inverter and meter over Modbus, and a DR aggregator. Scheduler periods follow the speed-up so
+ * that a market interval stays 15 simulated minutes.
+ */
+export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
+  const tertiaryMs = Math.max(1000, Math.round(900_000 / layout.speedup));
+  const scheduler = { primaryMs: 250, secondaryMs: Math.min(500, tertiaryMs), tertiaryMs };
+  const common = (id: string) => ({
+    scheduler,
+    stateDir: layout.stateDir,
+    voltageLimitsPu: scenario.voltageLimitsPu,
+    status: { host: '127.0.0.1', port: layout.statusPorts[id]! },
+    comms: { transport: 'mqtt' as const, mqtt: { url: layout.brokerUrl, keepaliveS: 5 } },
+    log: { level: 'info' as const },
+  });
+  const configs: ConfigInput[] = [];
+  for (const cell of scenario.cells) {
+    const tx = transformerId(cell.id);
+    const others = scenario.cells.filter((c) => c.id !== cell.id);
+    configs.push({
+      ...common(tx),
+      gateway: { id: tx, kind: 'transformer', cell: cell.id, bus: 'tx', transformerKVA: cell.transformerKVA },
+      market: {
+        horizonSlots: 4,
+        slotMinutes: 15,
+        roundMs: 100,
+        generators: cell.generators,
+        flexibleLoads: cell.flexibleLoads,
+        ...GRID,
+      },
+      upperMarket: {
+        roundMs: 100,
+        ...GRID,
+        neighbours: others.map((o) => ({
+          peer: transformerId(o.id),
+          sendCapacityKWh: 20,
+          receiveCapacityKWh: 20,
+          ...MV_LINK,
+        })),
+      },
+    });
+    const houses = [...new Set(devices.filter((d) => d.cell === cell.id).map((d) => d.gateway))];
+    houses.forEach((gateway, i) => {
+      const own = devices.filter((d) => d.gateway === gateway);
+      configs.push({
+        ...common(gateway),
+        gateway: { id: gateway, kind: 'inverter', cell: cell.id, bus: own[0]!.bus },
+        voltageControl: {
+          method: 'dual',
+          feederFile: layout.feederFiles[cell.id]!,
+          gossipMs: 100,
+          fallbackAfterMs: 5000,
+        },
+        // Every other house can shift part of its load (a heat pump or a washing machine).
+        flexibility: i % 2 === 0 ? [{ a: 0.02, b: 0.12, maxKW: 1.5 }] : [],
+        devices: own.map((d) => ({
+          id: d.id,
+          driver: d.kind === 'pv-inverter' ? ('sunspec' as const) : ('sdm630' as const),
+          modbus: layout.endpoints[d.id]!.url,
+          unit: layout.endpoints[d.id]!.unit,
+          bus: d.bus,
+        })),
+      });
+    });
+  }
+  if (scenario.aggregator) {
+    const firstHouses = scenario.cells.map((c) => devices.find((d) => d.cell === c.id)!.gateway);
+    configs.push({
+      ...common('agg-1'),
+      gateway: { id: 'agg-1', kind: 'aggregator', cell: scenario.cells[0]!.id },
+      dr: {
+        buyer: { buyer: 'dso', price: 0.25, a: 0.002, maxKWh: 20 },
+        providers: firstHouses.map((provider, i) => ({ provider, a: 0.02 + 0.01 * i, b: 0.08 - 0.01 * i, maxKWh: 2 })),
+      },
+    });
+  }
+  return configs;
+}

@@ -1,0 +1,129 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+
+export const P2P_EDGE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'p2p-edge.mjs');
+
+/** Resident memory (MB) and CPU time (s, user + system) of a running process, from /proc. */
+export function processStats(pid: number): { rssMB: number; cpuS: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rssKB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+    // Fields after the command name (which may hold spaces) in /proc/<pid>/stat; utime and stime are 14 and 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { rssMB: rssKB / 1024, cpuS: ticks / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One controller process of the bench (`p2p-edge run --config FILE`), its output appended to a log
+ * file. It can be killed (SIGKILL for the fault scenarios) and started again with the same config,
+ * as a supervisor (systemd) would.
+ */
+export class ControllerProcess {
+  private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  /** Peak resident memory seen, MB, and CPU time over all runs, s. */
+  peakRssMB = 0;
+  private cpuOfEarlierRunsS = 0;
+  private lastCpuS = 0;
+  starts = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly configFile: string,
+    private readonly logFile: string,
+    readonly statusPort: number,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): void {
+    this.log ??= createWriteStream(this.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, [P2P_EDGE_BIN, 'run', '--config', this.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    child.stdout.pipe(this.log, { end: false });
+    child.stderr.pipe(this.log, { end: false });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.child = child;
+    this.lastCpuS = 0;
+    this.starts++;
+  }
+
+  /** Samples memory and CPU; call it regularly while the process runs. */
+  sample(): void {
+    const pid = this.child?.pid;
+    if (!pid || !this.running) return;
+    const s = processStats(pid);
+    if (!s) return;
+    this.peakRssMB = Math.max(this.peakRssMB, s.rssMB);
+    this.lastCpuS = s.cpuS;
+  }
+
+  get cpuS(): number {
+    return this.cpuOfEarlierRunsS + this.lastCpuS;
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<number | null> {
+    if (!this.running) return this.exited;
+    this.sample();
+    this.child!.kill(signal);
+    const code = await this.exited;
+    this.cpuOfEarlierRunsS += this.lastCpuS;
+    this.lastCpuS = 0;
+    return code;
+  }
+
+  /** Resolves when the process's status page answers, or rejects after `timeoutMs`. */
+  async ready(timeoutMs = 20_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (!this.running) throw new Error(`${this.id} exited while starting (see ${this.logFile})`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.statusPort}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${this.id} did not come up within ${timeoutMs} ms (see ${this.logFile})`);
+  }
+
+  async state(): Promise<Record<string, unknown> | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`);
+      return res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async metrics(): Promise<string | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`);
+      return res.ok ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async stop(): Promise<number | null> {
+    const code = await this.kill('SIGTERM');
+    this.log?.end();
+    return code;
+  }
+}

@@ -1,0 +1,164 @@
+import type { RadialFeeder } from '../../sim/powerflow/feeder.js';
+import { RunningSumPushSum } from '../pushsum/running-sum.js';
+import { projectSetpoint } from './problem.js';
+import { feederSensitivities } from './sensitivity.js';
+
+/**
+ * The runtime side of the dual voltage control (the same method as `runVoltageControl`, for one
+ * gateway on real links): the agent owns the multipliers of its own bus's limits, shares them with
+ * the cell's other agents through running-sum push-sum (entries keyed by agent id, robust to lost,
+ * repeated and late messages), and sets its inverters to its best response to everyone's multipliers
+ * through the sensitivities of the feeder it received at commissioning. Pure: the caller supplies
+ * measurements, time, the random source and moves the messages.
+ */
+export interface DualAgentOptions {
+  id: string;
+  bus: string;
+  /** The cell's feeder (commissioning data): sensitivities between its buses. */
+  feeder: RadialFeeder;
+  vMinPu: number;
+  vMaxPu: number;
+  /** Aim this far inside the limits, so that dual ascent settles inside them. */
+  marginPu: number;
+  /** Weight of reactive power against curtailment in the cost (per kVAr² against per kW²). */
+  qWeight: number;
+  /** Identifies this run of the agent to its peers (a restart starts a new epoch). */
+  epoch: number;
+}
+
+/** What an inverter gateway can do now: its available PV and its rating, summed over its inverters. */
+export interface Capability {
+  pAvailableKW: number;
+  sRatedKVA: number;
+  /** Reactive power limit (IEEE 1547 Category B: 44 % of the rating). */
+  qMaxKVAr: number;
+}
+
+/** Dual ascent is stable below 2/L; the Gershgorin row sum bounds L from above (as in the simulation). */
+const STEP_SCALE = 1.5;
+
+export class DualVoltageAgent {
+  readonly gossip: RunningSumPushSum;
+  private muOver = 0;
+  private muUnder = 0;
+  private own = 0;
+  /** Bus of each peer agent and when it was last heard of. */
+  private readonly peers = new Map<string, { bus: string; lastMs: number }>();
+  private readonly sensitivityCache = new Map<string, { p: number; q: number }>();
+
+  constructor(private readonly o: DualAgentOptions) {
+    this.gossip = new RunningSumPushSum(o.id, o.epoch);
+  }
+
+  get id(): string {
+    return this.o.id;
+  }
+
+  get bus(): string {
+    return this.o.bus;
+  }
+
+  /** A peer agent is alive and sits at `bus` (from its gossip or its presence). */
+  notePeer(id: string, bus: string, now: number): void {
+    if (id === this.o.id) return;
+    if (!this.o.feeder.order.includes(bus)) return;
+    this.peers.set(id, { bus, lastMs: now });
+  }
+
+  /** Peers heard of within `timeoutMs`; older ones are dropped (their entries no longer count). */
+  livePeers(now: number, timeoutMs: number): string[] {
+    for (const [id, p] of this.peers) if (now - p.lastMs > timeoutMs) this.peers.delete(id);
+    return [...this.peers.keys()];
+  }
+
+  /** dV at `bus` per kW / kVAr injected at this agent's bus (LinDistFlow shared-path impedance). */
+  private sensitivity(bus: string): { p: number; q: number } {
+    let s = this.sensitivityCache.get(bus);
+    if (!s) {
+      const m = feederSensitivities(this.o.feeder, [bus, this.o.bus]);
+      s = { p: m.dvdp[0]![1]!, q: m.dvdq[0]![1]! };
+      this.sensitivityCache.set(bus, s);
+    }
+    return s;
+  }
+
+  /** Agents of the cell as this one knows them: itself and its live peers, with their buses. */
+  private agents(): { id: string; bus: string }[] {
+    return [{ id: this.o.id, bus: this.o.bus }, ...[...this.peers].map(([id, p]) => ({ id, bus: p.bus }))];
+  }
+
+  /** Step of its own multiplier: Gershgorin bound on its row of the dual Hessian over the agents it knows. */
+  multiplierStep(): number {
+    const agents = this.agents();
+    const buses = agents.map((a) => a.bus);
+    const s = feederSensitivities(this.o.feeder, buses);
+    let row = 0;
+    for (let l = 0; l < buses.length; l++) {
+      let h = 0;
+      for (let i = 0; i < buses.length; i++)
+        h += (s.dvdp[0]![i]! * s.dvdp[l]![i]!) / 2 + (s.dvdq[0]![i]! * s.dvdq[l]![i]!) / (2 * this.o.qWeight);
+      row += Math.abs(h);
+    }
+    return row > 0 ? STEP_SCALE / row : 0;
+  }
+
+  /** Dual ascent on its own bus's limits with the voltage it measured. */
+  updateMultiplier(voltagePu: number): void {
+    const step = this.multiplierStep();
+    const vMax = this.o.vMaxPu - this.o.marginPu;
+    const vMin = this.o.vMinPu + this.o.marginPu;
+    this.muOver = Math.max(0, this.muOver + step * (voltagePu - vMax));
+    this.muUnder = Math.max(0, this.muUnder + step * (vMin - voltagePu));
+    const entry = this.muOver - this.muUnder;
+    this.gossip.addValue(this.o.id, entry - this.own);
+    this.own = entry;
+  }
+
+  /**
+   * Every agent's multiplier: its own exactly, the others' as gossip estimates them (average × number
+   * of agents). Its own estimate would overshoot right after a change, before gossip has spread it.
+   */
+  multipliers(now: number, timeoutMs: number): Map<string, number> {
+    const n = 1 + this.livePeers(now, timeoutMs).length;
+    const out = new Map<string, number>([[this.o.id, this.own]]);
+    for (const [id, average] of this.gossip.estimate()) if (this.peers.has(id)) out.set(id, average * n);
+    return out;
+  }
+
+  /** argmin (pA − p)² + w·q² + Σ ν_k (dV_k/dp·p + dV_k/dq·q) within the inverters' limits. */
+  setpoint(capability: Capability, now: number, timeoutMs: number): { pKW: number; qKVAr: number } {
+    const busOf = new Map(this.agents().map((a) => [a.id, a.bus]));
+    let gp = 0;
+    let gq = 0;
+    for (const [id, nu] of this.multipliers(now, timeoutMs)) {
+      const bus = busOf.get(id);
+      if (bus === undefined) continue;
+      const s = this.sensitivity(bus);
+      gp += nu * s.p;
+      gq += nu * s.q;
+    }
+    const [pKW, qKVAr] = projectSetpoint(
+      { id: this.o.id, bus: this.o.bus, qWeight: this.o.qWeight, ...capability },
+      capability.pAvailableKW - gp / 2,
+      -gq / (2 * this.o.qWeight),
+    );
+    return { pKW, qKVAr };
+  }
+
+  state(): { multiplier: number; muOver: number; muUnder: number; peers: number } {
+    return { multiplier: this.own, muOver: this.muOver, muUnder: this.muUnder, peers: this.peers.size };
+  }
+
+  /** Multipliers survive a restart, so the control does not start over from no curtailment. */
+  persist(): { muOver: number; muUnder: number } {
+    return { muOver: this.muOver, muUnder: this.muUnder };
+  }
+
+  restore(saved: { muOver: number; muUnder: number }): void {
+    this.muOver = Math.max(0, saved.muOver);
+    this.muUnder = Math.max(0, saved.muUnder);
+    const entry = this.muOver - this.muUnder;
+    this.gossip.addValue(this.o.id, entry - this.own);
+    this.own = entry;
+  }
+}

@@ -1,0 +1,153 @@
+import { untilSignal } from '../agent/signals.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import { componentLogger } from '../core/log.js';
+import { printJson } from '../core/output.js';
+import { ModbusBus } from '../hal/modbus/bus.js';
+import { parseModbusUrl } from '../hal/modbus/url.js';
+import { SimulatedModbusServer } from '../sim/devices/modbus-server.js';
+import { FixedInverterPlant, FixedMeterPlant } from '../sim/devices/register-device.js';
+import { SimulatedSdm630 } from '../sim/devices/sdm630.js';
+import { SimulatedSunSpecInverter } from '../sim/devices/sunspec-inverter.js';
+import { readSdm630 } from './sdm630.js';
+import { discoverSunSpec, readModel } from './sunspec/discovery.js';
+import { inverterReadings, SunSpecControls } from './sunspec/inverter.js';
+import { decodeModel, modelDef } from './sunspec/models.js';
+
+const COMMON_UNITS = [1, 2, 3, 126];
+const SCAN_TIMEOUT_MS = 500;
+
+/** Host unreachable or port missing: the whole scan fails (exit 1) with the reason. */
+async function openBus(url: string, timeoutMs: number): Promise<ModbusBus> {
+  const bus = new ModbusBus(parseModbusUrl(url, '--modbus'), { timeoutMs, backoff: { initialMs: 0, maxMs: 0 } });
+  try {
+    await bus.open();
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+  return bus;
+}
+
+async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, unknown> | undefined> {
+  let map: Awaited<ReturnType<typeof discoverSunSpec>>;
+  try {
+    map = await discoverSunSpec(bus, unit);
+  } catch {
+    map = undefined;
+  }
+  if (map) {
+    const device: Record<string, unknown> = {
+      unit,
+      kind: 'inverter',
+      sunspec: { base: map.base, models: map.models.map((m) => m.id) },
+    };
+    const common = map.models.find((m) => m.id === 1);
+    if (common) {
+      const v = decodeModel(modelDef(1)!, await readModel(bus, unit, common, 'slow'));
+      if (v.Mn !== undefined) device.manufacturer = v.Mn;
+      if (v.Md !== undefined) device.model = v.Md;
+      if (v.SN !== undefined) device.serial = v.SN;
+    }
+    const inverter = map.models.find((m) => [101, 102, 103].includes(m.id));
+    const meter = map.models.find((m) => [201, 202, 203, 204].includes(m.id));
+    if (inverter)
+      device.readings = inverterReadings(modelDef(inverter.id)!, await readModel(bus, unit, inverter, 'slow'));
+    else if (meter) {
+      device.kind = 'meter';
+      const v = decodeModel(modelDef(meter.id)!, await readModel(bus, unit, meter, 'slow'));
+      device.readings = {
+        ...(typeof v.W === 'number' ? { acPowerW: v.W } : {}),
+        ...(typeof v.Hz === 'number' ? { frequencyHz: v.Hz } : {}),
+        ...(typeof v.TotWhImp === 'number' ? { energyWh: v.TotWhImp } : {}),
+        ...(typeof v.TotWhExp === 'number' ? { energyExportWh: v.TotWhExp } : {}),
+      };
+    }
+    return device;
+  }
+  try {
+    const r = await readSdm630(bus, unit, 'slow');
+    const plausible = r.voltageV.some((v) => v > 50 && v < 500) && r.frequencyHz > 40 && r.frequencyHz < 70;
+    if (!plausible) return undefined;
+    return {
+      unit,
+      kind: 'meter',
+      model: 'SDM630',
+      readings: {
+        acPowerW: r.powerW,
+        acVoltageV: r.voltageV,
+        frequencyHz: r.frequencyHz,
+        energyWh: r.importWh,
+        energyExportWh: r.exportWh,
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `p2p-edge scan --modbus URL [--unit N]... --json` */
+export async function scanCommand(o: { modbus: string; unit: number[] }): Promise<void> {
+  const units = o.unit.length > 0 ? o.unit : COMMON_UNITS;
+  for (const u of units) {
+    if (u < 1 || u > 247) throw new P2PError(ErrorCode.input, `--unit ${u} is outside 1..247`, { field: '--unit' });
+  }
+  const bus = await openBus(o.modbus, SCAN_TIMEOUT_MS);
+  try {
+    const devices: Record<string, unknown>[] = [];
+    for (const unit of units) {
+      const d = await scanUnit(bus, unit);
+      if (d) devices.push(d);
+    }
+    printJson({ devices });
+  } finally {
+    await bus.close();
+  }
+}
+
+/** `p2p-edge control --modbus URL --unit N [--limit-pct P] [--var-pct Q] [--revert-s S] --json` */
+export async function controlCommand(o: {
+  modbus: string;
+  unit: number;
+  limitPct?: number;
+  varPct?: number;
+  revertS?: number;
+}): Promise<void> {
+  if (o.unit < 1 || o.unit > 247)
+    throw new P2PError(ErrorCode.input, `--unit ${o.unit} is outside 1..247`, { field: '--unit' });
+  if (o.limitPct !== undefined && !(o.limitPct >= 0 && o.limitPct <= 100))
+    throw new P2PError(ErrorCode.input, `--limit-pct ${o.limitPct} is outside 0..100`, { field: '--limit-pct' });
+  if (o.varPct !== undefined && !(o.varPct >= -100 && o.varPct <= 100))
+    throw new P2PError(ErrorCode.input, `--var-pct ${o.varPct} is outside −100..100`, { field: '--var-pct' });
+  const bus = await openBus(o.modbus, 1000);
+  try {
+    const map = await discoverSunSpec(bus, o.unit);
+    if (!map) throw new P2PError(ErrorCode.driver, `unit ${o.unit} has no SunSpec map`, { component: 'control' });
+    const controls = new SunSpecControls(bus, o.unit, map);
+    if (o.limitPct !== undefined) await controls.setLimit(o.limitPct, o.revertS ?? 0);
+    if (o.varPct !== undefined) await controls.setVarPct(o.varPct, o.revertS ?? 0);
+    printJson(await controls.readBack());
+  } finally {
+    await bus.close();
+  }
+}
+
+/** `p2p-edge simulate --device sunspec-inverter|sdm630 --modbus URL [--unit N] [--rated-w W] [--available-w W]` */
+export async function simulateCommand(o: {
+  device: 'sunspec-inverter' | 'sdm630';
+  modbus: string;
+  unit?: number;
+  ratedW?: number;
+  availableW?: number;
+}): Promise<void> {
+  const endpoint = parseModbusUrl(o.modbus, '--modbus');
+  const ratedW = o.ratedW ?? 5000;
+  const device =
+    o.device === 'sunspec-inverter'
+      ? new SimulatedSunSpecInverter({ ratedW }, new FixedInverterPlant(ratedW, o.availableW ?? 0.8 * ratedW))
+      : new SimulatedSdm630(new FixedMeterPlant(o.availableW ?? 1500));
+  const server = new SimulatedModbusServer(new Map([[o.unit ?? 1, device]]));
+  const url = await server.listen(endpoint);
+  process.stdout.write(`${JSON.stringify({ ready: true, device: o.device, url })}\n`);
+  const log = componentLogger('simulate');
+  await untilSignal(() => server.close(), log);
+}

@@ -1,0 +1,198 @@
+import type { Phase, ThreePhaseModel } from './powerflow/three-phase/feeder.js';
+import type { ThreePhaseSensitivities } from './powerflow/three-phase/sensitivities.js';
+import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from './powerflow/three-phase/sweep.js';
+
+/**
+ * Voltage control of single-phase PV inverters closed in a loop with the three-phase power flow: the
+ * feeder stands in for the real one, each inverter measures its own phase voltage. Two methods, the
+ * local IEEE 1547-2018 Category B curves (the primary-level fallback) and dual ascent on the
+ * voltage limits of the inverters' own bus-phases through the per-phase sensitivities (the paper's
+ * dual-decomposition method with the multipliers known exactly, i.e. what push-sum converges to).
+ */
+export interface LvInverter {
+  id: string;
+  bus: string;
+  phase: Phase;
+  /** What the panels could deliver now, kW. */
+  pAvailableKW: number;
+  sRatedKVA: number;
+  qMaxKVAr: number;
+  /** Weight of reactive power in the cost Σ (pAvailable − p)² + qWeight·q². */
+  qWeight: number;
+}
+
+export interface LvSetpoints {
+  pKW: number[];
+  /** Positive = injected (raises the voltage). */
+  qKVAr: number[];
+  steps: number;
+  converged: boolean;
+  /** |V| at each inverter's own bus-phase with these setpoints, pu. */
+  voltagePu: number[];
+  /** The feeder's solution with these setpoints (for all bus-phases). */
+  voltage: Float64Array;
+}
+
+/** IEEE 1547-2018 Category B defaults: volt-var (V pu, Q per unit of rating, + = injecting) and volt-watt (V pu, P per unit). */
+export const CAT_B_VOLT_VAR: readonly [number, number][] = [
+  [0.92, 0.44],
+  [0.98, 0],
+  [1.02, 0],
+  [1.08, -0.44],
+];
+export const CAT_B_VOLT_WATT: readonly [number, number][] = [
+  [1.06, 1],
+  [1.1, 0],
+];
+
+function piecewise(curve: readonly [number, number][], x: number): number {
+  if (x <= curve[0]![0]) return curve[0]![1];
+  for (let i = 1; i < curve.length; i++) {
+    const [x1, y1] = curve[i]!;
+    const [x0, y0] = curve[i - 1]!;
+    if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+  }
+  return curve[curve.length - 1]![1];
+}
+
+/** Keeps a setpoint inside the inverter's limits: 0 ≤ p ≤ available, |q| ≤ qMax, p² + q² ≤ S² (q first). */
+function project(inv: LvInverter, p: number, q: number): [number, number] {
+  const qc = Math.min(Math.max(q, -inv.qMaxKVAr), inv.qMaxKVAr, inv.sRatedKVA);
+  const pMax = Math.min(inv.pAvailableKW, Math.sqrt(Math.max(0, inv.sRatedKVA ** 2 - qc ** 2)));
+  return [Math.min(Math.max(p, 0), pMax), qc];
+}
+
+function makeSolver(model: ThreePhaseModel, inverters: readonly LvInverter[], operatingPoint: ThreePhaseOptions) {
+  const at = inverters.map((inv) => ({ bus: model.busIndex.get(inv.bus)!, phase: ['a', 'b', 'c'].indexOf(inv.phase) }));
+  let warm: Float64Array | undefined = operatingPoint.initialVoltage;
+  return (p: readonly number[], q: readonly number[]) => {
+    const extra: PhaseInjection[] = at.map((x, i) => ({ ...x, pW: p[i]! * 1000, qVar: q[i]! * 1000 }));
+    const r = sweepThreePhase(model, {
+      ...operatingPoint,
+      extraInjections: [...(operatingPoint.extraInjections ?? []), ...extra],
+      ...(warm ? { initialVoltage: warm } : {}),
+    });
+    warm = r.voltage;
+    const v = at.map(
+      (x) => Math.hypot(r.voltage[6 * x.bus + 2 * x.phase]!, r.voltage[6 * x.bus + 2 * x.phase + 1]!) / model.vBaseV,
+    );
+    return { v, voltage: r.voltage };
+  };
+}
+
+/**
+ * Every inverter follows its own volt-var and volt-watt curves with its own phase voltage; where they
+ * settle is found by damped fixed-point iteration with the power flow.
+ */
+export function settleCurves(
+  model: ThreePhaseModel,
+  inverters: readonly LvInverter[],
+  operatingPoint: ThreePhaseOptions = {},
+  maxSteps = 200,
+): LvSetpoints {
+  const solve = makeSolver(model, inverters, operatingPoint);
+  const p = inverters.map((i) => i.pAvailableKW);
+  const q = inverters.map(() => 0);
+  let state = solve(p, q);
+  let steps = 0;
+  let converged = false;
+  while (steps < maxSteps) {
+    steps++;
+    let moved = 0;
+    inverters.forEach((inv, i) => {
+      const v = state.v[i]!;
+      const [pc, qc] = project(
+        inv,
+        Math.min(inv.pAvailableKW, piecewise(CAT_B_VOLT_WATT, v) * inv.sRatedKVA),
+        piecewise(CAT_B_VOLT_VAR, v) * inv.sRatedKVA,
+      );
+      const pNew = p[i]! + 0.5 * (pc - p[i]!);
+      const qNew = q[i]! + 0.5 * (qc - q[i]!);
+      moved = Math.max(moved, Math.abs(pNew - p[i]!), Math.abs(qNew - q[i]!));
+      p[i] = pNew;
+      q[i] = qNew;
+    });
+    state = solve(p, q);
+    if (moved < 1e-4) {
+      converged = true;
+      break;
+    }
+  }
+  return { pKW: p, qKVAr: q, steps, converged, voltagePu: state.v, voltage: state.voltage };
+}
+
+/**
+ * Dual ascent on the upper voltage limit of each inverter's own bus-phase: multiplier μ_k grows with
+ * the measured excess V_k − vMax; each inverter's best response to the multipliers minimises
+ * (pAvailable − p)² + qWeight·q² + Σ_k μ_k·V_k, i.e. p = pAvailable − Σ_k μ_k·dV_k/dP_i / 2 and
+ * q = −Σ_k μ_k·dV_k/dQ_i / (2·qWeight), projected onto its limits. The step is 1/L with L a Gershgorin
+ * bound of the dual Hessian from the sensitivities. The voltages are measured from the power flow, so
+ * model error in the sensitivities is corrected by the loop.
+ */
+export function dualAscent(
+  model: ThreePhaseModel,
+  inverters: readonly LvInverter[],
+  sens: ThreePhaseSensitivities,
+  options: { operatingPoint?: ThreePhaseOptions; vMaxPu?: number; maxSteps?: number; tolerancePu?: number } = {},
+): LvSetpoints {
+  const vMax = options.vMaxPu ?? 1.05;
+  const tolerance = options.tolerancePu ?? 1e-4;
+  const maxSteps = options.maxSteps ?? 500;
+  const n = inverters.length;
+  const solve = makeSolver(model, inverters, options.operatingPoint ?? {});
+  // Sensitivities per kW (kVAr) injected at inverter i on the voltage at inverter k's bus-phase.
+  const sp = sens.dvdp;
+  const sq = sens.dvdq;
+  // Step of agent k: 1 / (row sum of |H| for its own constraint), H the dual Hessian
+  // H_kl = Σ_i dV_k/dP_i·dV_l/dP_i / 2 + dV_k/dQ_i·dV_l/dQ_i / (2·qWeight_i). With these steps the
+  // scaled gradient map has all eigenvalues ≤ 1 (Schur test), so the ascent is stable; Nesterov
+  // momentum speeds up the many nearly parallel constraints of houses on the same phase.
+  const alpha = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    let row = 0;
+    for (let l = 0; l < n; l++) {
+      let h = 0;
+      for (let i = 0; i < n; i++)
+        h += (sp[k]![i]! * sp[l]![i]!) / 2 + (sq[k]![i]! * sq[l]![i]!) / (2 * inverters[i]!.qWeight);
+      row += Math.abs(h);
+    }
+    alpha[k] = row > 0 ? 1 / row : 0;
+  }
+  const mu = new Float64Array(n);
+  const look = new Float64Array(n); // the extrapolated multipliers the setpoints respond to
+  const p = inverters.map((i) => i.pAvailableKW);
+  const q = inverters.map(() => 0);
+  let state = solve(p, q);
+  let steps = 0;
+  let converged = false;
+  while (steps < maxSteps) {
+    steps++;
+    const momentum = (steps - 1) / (steps + 2);
+    for (let k = 0; k < n; k++) {
+      const next = Math.max(0, look[k]! + alpha[k]! * (state.v[k]! - vMax));
+      look[k] = Math.max(0, next + momentum * (next - mu[k]!));
+      mu[k] = next;
+    }
+    let moved = 0;
+    inverters.forEach((inv, i) => {
+      let gp = 0;
+      let gq = 0;
+      for (let k = 0; k < n; k++) {
+        gp += look[k]! * sp[k]![i]!;
+        gq += look[k]! * sq[k]![i]!;
+      }
+      // (gq = 0 gives q = 0, not −0)
+      const [pc, qc] = project(inv, inv.pAvailableKW - gp / 2, gq === 0 ? 0 : -gq / (2 * inv.qWeight));
+      moved = Math.max(moved, Math.abs(pc - p[i]!), Math.abs(qc - q[i]!));
+      p[i] = pc;
+      q[i] = qc;
+    });
+    state = solve(p, q);
+    const excess = Math.max(0, ...state.v.map((v) => v - vMax));
+    if (excess <= tolerance && moved < 1e-2) {
+      converged = true;
+      break;
+    }
+  }
+  return { pKW: p, qKVAr: q, steps, converged, voltagePu: state.v, voltage: state.voltage };
+}
