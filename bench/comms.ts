@@ -14,6 +14,7 @@ import { createConnection } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { startLossyProxy } from '../src/comms/lossy-proxy.js';
 import { MqttTransport } from '../src/comms/mqtt-transport.js';
 import { provisionIdentities } from '../src/comms/provision.js';
 import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../src/comms/security.js';
@@ -21,7 +22,6 @@ import type { Envelope } from '../src/comms/transport.js';
 import { systemClock } from '../src/core/clock.js';
 import { componentLogger } from '../src/core/log.js';
 import { createNetns } from '../test/helpers/netns.js';
-import { startLossyProxy } from './lossy-mqtt-proxy.js';
 
 const log = componentLogger('bench');
 log.level = 'silent';

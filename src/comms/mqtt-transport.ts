@@ -77,7 +77,13 @@ export class MqttTransport extends BaseTransport {
       client.publish(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true });
       this.onLinkUp(reconnect);
     });
-    client.on('close', () => this.scheduleReconnect());
+    client.on('close', () => {
+      // Clean sessions: QoS 1 publishes in flight when the link dropped are never completed by
+      // mqtt.js (it would keep them, and `end()` would wait for them, forever). The outbox resends
+      // what must arrive, so they are failed here.
+      (client as unknown as { _flush?: () => void })._flush?.();
+      this.scheduleReconnect();
+    });
     client.on('error', (err) => this.deps.log.warn({ err: err.message }, 'broker error'));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -130,7 +136,8 @@ export class MqttTransport extends BaseTransport {
         CLOSE_STEP_MS,
       );
     }
-    if (!(await within(client.endAsync(), CLOSE_STEP_MS))) client.end(true);
+    const ended = await within(client.endAsync(), CLOSE_STEP_MS);
+    if (!ended) client.end(true);
   }
 
   status(): TransportStatus {
