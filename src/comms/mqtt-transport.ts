@@ -70,12 +70,20 @@ export class MqttTransport extends BaseTransport {
       const reconnect = this.everConnected;
       this.everConnected = true;
       this.backoff.reset();
+      // Small control messages must not wait for Nagle's algorithm (up to 40 ms with delayed ACKs).
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.deps.log.info({ url: this.options.url, reconnect }, 'connected to broker');
       client.subscribe([...this.patterns], { qos: 1 });
       client.publish(this.onlineTopic, this.onlinePayload(), { qos: 1, retain: true });
       this.onLinkUp(reconnect);
     });
-    client.on('close', () => this.scheduleReconnect());
+    client.on('close', () => {
+      // Clean sessions: QoS 1 publishes in flight when the link dropped are never completed by
+      // mqtt.js (it would keep them, and `end()` would wait for them, forever). The outbox resends
+      // what must arrive, so they are failed here.
+      (client as unknown as { _flush?: () => void })._flush?.();
+      this.scheduleReconnect();
+    });
     client.on('error', (err) => this.deps.log.warn({ err: err.message }, 'broker error'));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -128,7 +136,8 @@ export class MqttTransport extends BaseTransport {
         CLOSE_STEP_MS,
       );
     }
-    if (!(await within(client.endAsync(), CLOSE_STEP_MS))) client.end(true);
+    const ended = await within(client.endAsync(), CLOSE_STEP_MS);
+    if (!ended) client.end(true);
   }
 
   status(): TransportStatus {

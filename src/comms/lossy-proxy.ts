@@ -1,16 +1,22 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of an MQTT broker that loses a fraction of the PUBLISH packets the broker
- * sends to its clients, as a lossy last hop would (a radio link, an overloaded bridge). TCP itself
- * would retransmit lost segments, so the loss is made at the MQTT packet level: a dropped QoS 1
- * PUBLISH is acknowledged to the broker by the proxy (the broker believes it delivered it), so that
- * only the application-level acknowledgement can notice and recover the loss.
+ * Fault injection between gateways and their MQTT broker (benchmarks, tests, the HIL bench's
+ * `--loss` and partitions): a TCP proxy that loses a fraction of the PUBLISH packets the broker sends
+ * to its clients, as a lossy last hop would (a radio link, an overloaded bridge), and can cut every
+ * connection (a partition). TCP itself would retransmit lost segments, so the loss is made at the
+ * MQTT packet level: a dropped QoS 1 PUBLISH is acknowledged to the broker by the proxy (the broker
+ * believes it delivered it), so that only the application-level acknowledgement can recover it.
  */
 export interface LossyProxy {
   port: number;
-  dropped: number;
-  forwarded: number;
+  url: string;
+  readonly dropped: number;
+  readonly forwarded: number;
+  /** Changes the fraction of PUBLISH packets lost from now on. */
+  setLoss(fraction: number): void;
+  /** While on, every connection is cut and new ones are refused; the clients reconnect when it ends. */
+  partition(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -18,11 +24,18 @@ export async function startLossyProxy(
   brokerPort: number,
   lossFraction: number,
   random: () => number,
+  brokerHost = '127.0.0.1',
 ): Promise<LossyProxy> {
   const sockets = new Set<Socket>();
   const stats = { dropped: 0, forwarded: 0 };
+  let loss = lossFraction;
+  let partitioned = false;
   const server: Server = createServer((client) => {
-    const broker = createConnection(brokerPort, '127.0.0.1');
+    if (partitioned) {
+      client.destroy();
+      return;
+    }
+    const broker = createConnection(brokerPort, brokerHost);
     sockets.add(client);
     sockets.add(broker);
     client.setNoDelay(true);
@@ -38,7 +51,7 @@ export async function startLossyProxy(
         pending = pending.subarray(packet.length);
         const bytes = packet.bytes;
         const type = (bytes[0] ?? 0) >> 4;
-        if (type === 3 && random() < lossFraction) {
+        if (type === 3 && random() < loss) {
           stats.dropped++;
           const qos = ((bytes[0] ?? 0) >> 1) & 3;
           if (qos === 1) {
@@ -65,8 +78,17 @@ export async function startLossyProxy(
     broker.on('error', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
   return {
-    port: (server.address() as { port: number }).port,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    setLoss: (fraction) => {
+      loss = fraction;
+    },
+    partition: (on) => {
+      partitioned = on;
+      if (on) for (const s of sockets) s.destroy();
+    },
     get dropped() {
       return stats.dropped;
     },
