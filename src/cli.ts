@@ -302,7 +302,7 @@ export function buildProgram(): Command {
     )
     .option('--seed <s>', 'random seed', integer('--seed'))
     .option('--json', 'print the KPI report as one JSON document')
-    .action(() => notBuilt('bench', 'hardware-in-the-loop bench'));
+    .action(async (o) => (await import('./bench/bench-command.js')).benchCommand(o));
 
   return program;
 }

@@ -457,6 +457,7 @@ export abstract class BaseTransport implements Transport {
     }
     if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
+    this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
     for (const { filter, handler } of this.handlers) {
       if (!matchesFilter(parts, filter)) continue;
       try {

@@ -26,6 +26,7 @@ export class GatewayMetrics {
   readonly price: Gauge<'slot'>;
   readonly cycleDuration: Histogram<'scale'>;
   readonly cycleOverruns: Counter<'scale'>;
+  readonly messageLatency: Histogram<'class'>;
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);
@@ -140,6 +141,13 @@ export class GatewayMetrics {
       help: 'Time one scheduler cycle took, by time scale.',
       labelNames: ['scale'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.messageLatency = new Histogram({
+      name: 'p2p_message_latency_seconds',
+      help: 'From the sender stamping a message to this gateway accepting it (clocks of one machine or NTP-synchronised).',
+      labelNames: ['class'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     this.cycleOverruns = new Counter({

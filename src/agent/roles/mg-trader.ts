@@ -237,6 +237,8 @@ export class MgTraderRole implements Role {
       offers: this.offers.size,
       market: this.sessions.at(-1) ?? null,
       sessions: this.sessions.length,
+      convergedSessions: this.sessions.filter((x) => x.converged).length,
+      worstImbalanceKWh: this.sessions.reduce((m, x) => Math.max(m, x.maxImbalanceKWh), 0),
       history: this.sessions.map((s) => ({ ts: s.endedAt, v: s.prices[0] ?? 0 })),
     };
   }

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { ModbusServerSerial, ModbusServerTCP } from '../../hal/modbus/client.js';
@@ -79,7 +79,9 @@ export class SimulatedModbusServer {
 
   async listen(endpoint: ModbusEndpoint): Promise<string> {
     if (endpoint.kind === 'tcp') {
-      const server = new ModbusServerTCP(this.vector(), { host: endpoint.host, port: endpoint.port, unitID: 255 });
+      // modbus-serial takes port 0 for "none given" and listens on 502: pick a free port here instead.
+      const port = endpoint.port === 0 ? await freeTcpPort(endpoint.host) : endpoint.port;
+      const server = new ModbusServerTCP(this.vector(), { host: endpoint.host, port, unitID: 255 });
       await new Promise<void>((resolve, reject) => {
         server.on('initialized', () => resolve());
         server.on('socketError', reject);
@@ -123,4 +125,15 @@ export class SimulatedModbusServer {
     this.server = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+function freeTcpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

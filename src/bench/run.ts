@@ -1,0 +1,472 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { gatewayConfig } from '../agent/config.js';
+import { type LossyProxy, startLossyProxy } from '../comms/lossy-proxy.js';
+import { provisionIdentities } from '../comms/provision.js';
+import { componentLogger } from '../core/log.js';
+import { Ledger } from '../platform/ledger/ledger.js';
+import { Membership } from '../platform/membership.js';
+import { CompressedDay } from '../sim/profiles.js';
+import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
+import { seededRandom } from '../trading/prng.js';
+import { type BenchBroker, freePort, startBenchBroker } from './broker.js';
+import { benchConfigs } from './configs.js';
+import { BenchDeviceServers } from './devices.js';
+import { BenchGrid, type GridSample } from './grid.js';
+import { energyKWh, voltageKpi } from './kpi.js';
+import { lineChartSvg } from './plots.js';
+import { ControllerProcess } from './processes.js';
+import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
+import type { Scenario, ScenarioFault } from './scenario.js';
+
+export interface BenchOptions {
+  durationS?: number;
+  speedup?: number;
+  seed?: number;
+  loss?: number;
+  broker?: string;
+  /** Called with a line of progress (the CLI prints it on stderr). */
+  progress?: (line: string) => void;
+}
+
+export interface FaultReport {
+  kind: ScenarioFault['kind'];
+  target?: string;
+  atS: number;
+  recoveredS: number | null;
+  lostAcked: number;
+  duplicated: number;
+}
+
+const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
+
+/**
+ * One hardware-in-the-loop bench run: the scenario's feeder simulated with every device served as
+ * a real Modbus server, one `p2p-edge run` process per gateway (signed messages, members list), the
+ * broker, and the faults of the scenario; then the KPI report, with SVG plots in the run directory.
+ */
+export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promise<Record<string, unknown>> {
+  const progress = o.progress ?? (() => {});
+  const log = componentLogger('bench');
+  const s: Scenario = {
+    ...scenario,
+    durationS: o.durationS ?? scenario.durationS,
+    speedup: o.speedup ?? scenario.speedup,
+    seed: o.seed ?? scenario.seed,
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'p2p-bench-'));
+  const now = Date.now();
+  const day = new CompressedDay(now, s.speedup, s.startHour);
+  const grid = new BenchGrid(s, day, now);
+  const devices = await BenchDeviceServers.start(grid);
+  const broker: BenchBroker = await startBenchBroker(dir, o.broker);
+  const lossFault = s.faults.find((f) => f.kind === 'loss');
+  const proxy: LossyProxy = await startLossyProxy(broker.port, o.loss ?? 0, seededRandom(s.seed));
+  progress(`broker ${broker.kind} on ${broker.url}; gateways connect through ${proxy.url}; run directory ${dir}`);
+
+  const feederFiles: Record<string, string> = {};
+  for (const c of s.cells) {
+    feederFiles[c.id] = join(dir, `feeder-${c.id}.json`);
+    writeFileSync(
+      feederFiles[c.id]!,
+      JSON.stringify(feederInputOf({ ...demoFeeder(c.houses, c.segmentOhm), vSlackPu: c.vSlackPu })),
+    );
+  }
+  const gatewayIds = [
+    ...s.cells.map((c) => `tx-${c.id}`),
+    ...new Set(grid.devices.map((d) => d.gateway)),
+    ...(s.aggregator ? ['agg-1'] : []),
+    'platform-1',
+  ];
+  const statusPorts: Record<string, number> = {};
+  for (const id of gatewayIds) statusPorts[id] = await freePort();
+  const plain = benchConfigs(s, grid.devices, {
+    brokerUrl: proxy.url,
+    stateDir: join(dir, 'state'),
+    feederFiles,
+    endpoints: devices.endpoints,
+    statusPorts,
+    speedup: s.speedup,
+  });
+  const platformDb = join(dir, 'platform', 'ledger.db');
+  mkdirSync(join(dir, 'platform'), { recursive: true });
+  plain.push({
+    gateway: { id: 'platform-1', kind: 'platform', cell: s.cells[0]!.id },
+    platform: { db: platformDb, cells: s.cells.map((c) => c.id), meteringIntervalS: 60 },
+    scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
+    stateDir: join(dir, 'state'),
+    status: { host: '127.0.0.1', port: statusPorts['platform-1']! },
+    comms: { transport: 'mqtt', mqtt: { url: proxy.url, keepaliveS: 5 } },
+  });
+  const configs = plain.map((c) => gatewayConfig(c));
+  const ids = provisionIdentities(
+    configs.map((c) => c.gateway),
+    join(dir, 'identities'),
+    now,
+  );
+  // The platform's own members table: every gateway admitted, so that it stores their readings.
+  {
+    const ledger = Ledger.open(platformDb);
+    const members = new Membership(ledger.db, { id: 'operator', privateKey: ids.operator.privateKey }, () => now);
+    for (const m of ids.members.members) {
+      members.register({ id: m.id, publicKey: m.publicKey, role: m.role, cell: m.cell });
+      members.admit(m.id);
+    }
+    ledger.close();
+  }
+  const processes = configs.map((c) => {
+    const file = join(dir, `${c.gateway.id}.yaml`);
+    const withKeys = {
+      ...plain.find((p) => p.gateway.id === c.gateway.id),
+      comms: {
+        ...(plain.find((p) => p.gateway.id === c.gateway.id)!.comms as object),
+        security: {
+          keyFile: ids.keyFile(c.gateway.id),
+          membersFile: ids.membersFile,
+          operatorPublicKey: ids.operatorPublicKey,
+        },
+      },
+    };
+    writeFileSync(file, stringify(withKeys));
+    return new ControllerProcess(c.gateway.id, file, join(dir, `${c.gateway.id}.log`), statusPorts[c.gateway.id]!);
+  });
+
+  const samples: GridSample[] = [];
+  const faults: FaultReport[] = [];
+  const messageRate: { tS: number; perS: number }[] = [];
+  let lastMessages = 0;
+  let lastRateAt = Date.now();
+  const t0 = Date.now();
+  try {
+    // Started a few at a time: each process compiles the firmware's TypeScript at start-up, and all of
+    // them at once on a small machine would take longer than one after the other.
+    for (let i = 0; i < processes.length; i += 4) {
+      const batch = processes.slice(i, i + 4);
+      for (const p of batch) p.start();
+      await Promise.all(batch.map((p) => p.ready(120_000)));
+    }
+    progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (lossFault) proxy.setLoss(lossFault.fraction ?? 0);
+    const pending = [...s.faults.filter((f) => f.kind !== 'loss')].sort((a, b) => a.atS - b.atS);
+    const started = Date.now();
+    let nextProcessSample = 0;
+    while (Date.now() - started < s.durationS * 1000) {
+      const tS = (Date.now() - started) / 1000;
+      samples.push(grid.sample(Date.now()));
+      if (Date.now() >= nextProcessSample) {
+        for (const p of processes) p.sample();
+        const total = (
+          await Promise.all(
+            processes.map(async (p) =>
+              sumOf(parsePrometheus((await p.metrics()) ?? ''), 'p2p_messages_received_total'),
+            ),
+          )
+        ).reduce((a, b) => a + b, 0);
+        messageRate.push({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
+        lastMessages = total;
+        lastRateAt = Date.now();
+        nextProcessSample = Date.now() + 2000;
+      }
+      while (pending[0] && pending[0].atS <= tS) {
+        const f = pending.shift()!;
+        faults.push(await inject(f, tS, { processes, broker, proxy, devices, progress }));
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    progress('collecting the KPIs');
+    return await report(s, {
+      dir,
+      grid: samples,
+      processes,
+      broker,
+      platformDb,
+      faults,
+      messageRate,
+      loss: lossFault?.fraction ?? o.loss ?? 0,
+    });
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    await proxy.close();
+    await broker.stop().catch(() => {});
+    await devices.close();
+    log.info({ dir }, 'bench finished');
+  }
+}
+
+async function inject(
+  f: ScenarioFault,
+  tS: number,
+  ctx: {
+    processes: ControllerProcess[];
+    broker: BenchBroker;
+    proxy: LossyProxy;
+    devices: BenchDeviceServers;
+    progress: (l: string) => void;
+  },
+): Promise<FaultReport> {
+  const base = {
+    kind: f.kind,
+    ...(f.target ? { target: f.target } : {}),
+    atS: Number(tS.toFixed(1)),
+    lostAcked: 0,
+    duplicated: 0,
+  };
+  const t = Date.now();
+  const durationMs = (f.durationS ?? 5) * 1000;
+  ctx.progress(`fault: ${f.kind}${f.target ? ` ${f.target}` : ''} at ${tS.toFixed(1)} s`);
+  switch (f.kind) {
+    case 'sigkill': {
+      const p = ctx.processes.find((x) => x.id === f.target);
+      if (!p) return { ...base, recoveredS: null };
+      await p.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, durationMs));
+      p.start();
+      await p.ready(30_000);
+      return { ...base, recoveredS: Number(((Date.now() - t) / 1000).toFixed(1)) };
+    }
+    case 'broker-restart': {
+      await ctx.broker.stop();
+      await new Promise((r) => setTimeout(r, durationMs));
+      await ctx.broker.start();
+      const recovered = await waitUntil(async () => {
+        const states = await Promise.all(ctx.processes.map((p) => p.state()));
+        return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
+      }, 30_000);
+      return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
+    }
+    case 'partition': {
+      ctx.proxy.partition(true);
+      await new Promise((r) => setTimeout(r, durationMs));
+      ctx.proxy.partition(false);
+      const recovered = await waitUntil(async () => {
+        const states = await Promise.all(ctx.processes.map((p) => p.state()));
+        return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
+      }, 30_000);
+      return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
+    }
+    case 'modbus-timeout': {
+      ctx.devices.setSilent(f.target!, true);
+      await new Promise((r) => setTimeout(r, durationMs));
+      ctx.devices.setSilent(f.target!, false);
+      const owner = ctx.processes.find((p) => p.id === `inv-${f.target!.split('-')[1]}`);
+      const recovered = await waitUntil(async () => {
+        const st = await owner?.state();
+        return (st?.devices as Record<string, { up: boolean }> | undefined)?.[f.target!]?.up === true;
+      }, 40_000);
+      return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
+    }
+    case 'loss':
+      ctx.proxy.setLoss(f.fraction ?? 0);
+      return { ...base, recoveredS: 0 };
+  }
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+async function report(
+  s: Scenario,
+  r: {
+    dir: string;
+    grid: GridSample[];
+    processes: ControllerProcess[];
+    broker: BenchBroker;
+    platformDb: string;
+    faults: FaultReport[];
+    messageRate: { tS: number; perS: number }[];
+    loss: number;
+  },
+): Promise<Record<string, unknown>> {
+  const metrics: Sample[] = (
+    await Promise.all(r.processes.map(async (p) => parsePrometheus((await p.metrics()) ?? '')))
+  ).flat();
+  const states = await Promise.all(r.processes.map((p) => p.state()));
+  const delivery: Record<string, number | null> = {};
+  for (const cls of CLASSES) {
+    const received = sumOf(metrics, 'p2p_messages_received_total', { class: cls });
+    const gaps = sumOf(metrics, 'p2p_sequence_gaps_total', { class: cls });
+    delivery[cls] = received + gaps > 0 ? Number((received / (received + gaps)).toFixed(4)) : null;
+  }
+  const limits = s.voltageLimitsPu;
+  const live = voltageKpi(
+    r.grid.map((g) => ({ tMs: g.tMs, voltagesPu: g.voltagesPu })),
+    limits,
+  );
+  const baseline = voltageKpi(
+    r.grid.map((g) => ({ tMs: g.tMs, voltagesPu: g.baselineVoltagesPu })),
+    limits,
+  );
+  // Simulated time runs `speedup` times faster: energy is integrated over simulated hours.
+  const simulated = (tMs: number) => (tMs - (r.grid[0]?.tMs ?? tMs)) * s.speedup;
+  const curtailedKWh = energyKWh(r.grid.map((g) => ({ tMs: simulated(g.tMs), kW: g.curtailedKW })));
+  const traders = states.flatMap((st) => {
+    const t = (st?.roles as Record<string, Record<string, unknown>> | undefined)?.['mg-trader'];
+    return t ? [t] : [];
+  });
+  const rejected: Record<string, number> = {};
+  for (const reason of ['signature', 'replay', 'expired', 'member', 'schema', 'duplicate', 'size'])
+    rejected[reason] = sumOf(metrics, 'p2p_messages_rejected_total', { reason });
+  let ledgerEntries: number | null = null;
+  let readings: number | null = null;
+  try {
+    const ledger = Ledger.open(r.platformDb, { mustExist: true });
+    ledgerEntries = ledger.entries().length;
+    readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
+    ledger.close();
+  } catch {
+    // the platform gateway never wrote its database
+  }
+  const peakTransformerPct = Math.max(
+    0,
+    ...s.cells.map(
+      (c) => (100 * Math.max(...r.grid.map((g) => Math.abs(g.transformerKW[c.id] ?? 0)))) / c.transformerKVA,
+    ),
+  );
+  const out = {
+    scenario: s.name,
+    durationS: s.durationS,
+    speedup: s.speedup,
+    gateways: r.processes.length,
+    broker: r.broker.kind,
+    loss: r.loss,
+    delivery,
+    latencyMs: {
+      p50: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.5) * 1000).toFixed(2)),
+      p99: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.99) * 1000).toFixed(2)),
+    },
+    trading: {
+      intervals: Math.min(...traders.map((t) => Number(t.sessions ?? 0))),
+      converged: Math.min(...traders.map((t) => Number(t.convergedSessions ?? 0))),
+      worstImbalanceKWh: Math.max(0, ...traders.map((t) => Number(t.worstImbalanceKWh ?? 0))),
+    },
+    voltage: {
+      ...live,
+      maxPu: Number(live.maxPu.toFixed(4)),
+      minPu: Number(live.minPu.toFixed(4)),
+      voltVarBaseline: {
+        violations: baseline.violations,
+        violationSeconds: baseline.violationSeconds,
+        maxPu: Number(baseline.maxPu.toFixed(4)),
+        minPu: Number(baseline.minPu.toFixed(4)),
+      },
+    },
+    curtailedKWh: Number(curtailedKWh.toFixed(2)),
+    peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
+    rejectedMessages: rejected,
+    processes: r.processes.map((p) => ({
+      id: p.id,
+      rssMB: Number(p.peakRssMB.toFixed(1)),
+      cpuS: Number(p.cpuS.toFixed(2)),
+      starts: p.starts,
+    })),
+    ledger: { db: r.platformDb, entries: ledgerEntries, readings },
+    faults: r.faults,
+    plots: writePlots(s, r.dir, r.grid, r.messageRate),
+  };
+  writeFileSync(join(r.dir, 'report.json'), `${JSON.stringify(out, null, 2)}\n`);
+  return out;
+}
+
+function writePlots(
+  s: Scenario,
+  dir: string,
+  grid: GridSample[],
+  messageRate: { tS: number; perS: number }[],
+): string[] {
+  const hours = grid.map((g) => g.hour);
+  const env = (pick: (g: GridSample) => Record<string, number>, f: (xs: number[]) => number) =>
+    grid.map((g, i) => ({ x: hours[i]!, y: f(Object.values(pick(g))) }));
+  const files: [string, string][] = [
+    [
+      'voltage-envelope.svg',
+      lineChartSvg(
+        [
+          {
+            label: 'max, distributed control',
+            points: env(
+              (g) => g.voltagesPu,
+              (v) => Math.max(...v),
+            ),
+          },
+          {
+            label: 'min, distributed control',
+            points: env(
+              (g) => g.voltagesPu,
+              (v) => Math.min(...v),
+            ),
+          },
+          {
+            label: 'max, volt-var only',
+            points: env(
+              (g) => g.baselineVoltagesPu,
+              (v) => Math.max(...v),
+            ),
+            dashed: true,
+          },
+          {
+            label: 'min, volt-var only',
+            points: env(
+              (g) => g.baselineVoltagesPu,
+              (v) => Math.min(...v),
+            ),
+            dashed: true,
+          },
+        ],
+        {
+          title: `Voltage envelope over the day (${s.name})`,
+          xLabel: 'hour of day',
+          yLabel: 'voltage, pu',
+          limits: [
+            { y: s.voltageLimitsPu.max, label: `max ${s.voltageLimitsPu.max}` },
+            { y: s.voltageLimitsPu.min, label: `min ${s.voltageLimitsPu.min}` },
+          ],
+        },
+      ),
+    ],
+    [
+      'curtailment.svg',
+      lineChartSvg(
+        [
+          { label: 'distributed control', points: grid.map((g, i) => ({ x: hours[i]!, y: g.curtailedKW })) },
+          {
+            label: 'volt-var only',
+            points: grid.map((g, i) => ({ x: hours[i]!, y: g.baselineCurtailedKW })),
+            dashed: true,
+          },
+        ],
+        { title: 'PV curtailed', xLabel: 'hour of day', yLabel: 'kW' },
+      ),
+    ],
+    [
+      'transformer.svg',
+      lineChartSvg(
+        s.cells.map((c) => ({
+          label: c.id,
+          points: grid.map((g, i) => ({ x: hours[i]!, y: g.transformerKW[c.id] ?? 0 })),
+        })),
+        { title: 'Net power through each transformer (+ import)', xLabel: 'hour of day', yLabel: 'kW' },
+      ),
+    ],
+    [
+      'messages.svg',
+      lineChartSvg([{ label: 'received, all gateways', points: messageRate.map((m) => ({ x: m.tS, y: m.perS })) }], {
+        title: 'Messages per second',
+        xLabel: 'seconds since start',
+        yLabel: 'messages/s',
+      }),
+    ],
+  ];
+  return files.map(([name, svg]) => {
+    const file = join(dir, name);
+    writeFileSync(file, svg);
+    return file;
+  });
+}
