@@ -94,7 +94,12 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   mkdirSync(join(dir, 'platform'), { recursive: true });
   plain.push({
     gateway: { id: 'platform-1', kind: 'platform', cell: s.cells[0]!.id },
-    platform: { db: platformDb, cells: s.cells.map((c) => c.id), meteringIntervalS: 60 },
+    // A 15-minute simulated metering interval, in the real seconds the gateways live in.
+    platform: {
+      db: platformDb,
+      cells: s.cells.map((c) => c.id),
+      meteringIntervalS: Math.max(1, Math.round(900 / s.speedup)),
+    },
     scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
     stateDir: join(dir, 'state'),
     status: { host: '127.0.0.1', port: statusPorts['platform-1']! },

@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/net.js';
+
+describe('p2p-edge bench', () => {
+  it('runs a short scenario with real processes, Modbus and faults, and reports the KPIs', async () => {
+    const scenario = join(import.meta.dirname, '..', 'fixtures', 'bench', 'short-faults.yaml');
+    const r = await runCli(['bench', '--scenario', scenario, '--json'], { timeoutMs: 150_000 });
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.gateways).toBe(5); // transformer, three houses, platform
+    expect(['mosquitto', 'embedded']).toContain(report.broker);
+    expect(report.delivery.meter).toBeGreaterThan(0.9);
+    expect(report.trading.intervals).toBeGreaterThan(0);
+    expect(report.voltage.voltVarBaseline.maxPu).toBeGreaterThan(1);
+    expect(report.processes.find((p: { id: string }) => p.id === 'inv-3').starts).toBe(2);
+    for (const f of report.faults) expect(f.recoveredS, f.kind).not.toBeNull();
+    expect(report.faults.map((f: { kind: string }) => f.kind)).toEqual(['modbus-timeout', 'sigkill']);
+    expect(report.ledger.readings).toBeGreaterThan(0); // the platform stored the houses' readings
+    for (const plot of report.plots) expect(existsSync(plot)).toBe(true);
+    // Bad input: an unknown scenario exits 2 naming it.
+    const bad = await runCli(['bench', '--scenario', 'no-such-scenario', '--json']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/no scenario "no-such-scenario"/);
+  }, 180_000);
+});
