@@ -125,7 +125,14 @@ export abstract class BaseTransport implements Transport {
       deps.log.info({ peer: peer.id, online: peer.online }, peer.online ? 'peer online' : 'peer offline');
       if (!peer.online) this.outbox.peerGone(peer.id);
     });
-    if (deps.security) deps.metrics?.membersSerial.set(deps.security.members.serial);
+    if (deps.security) {
+      deps.metrics?.membersSerial.set(deps.security.members.serial);
+      if (!deps.security.members.active(identity.gatewayId))
+        deps.log.warn(
+          { gateway: identity.gatewayId, serial: deps.security.members.serial },
+          'this gateway is not an active member of the members list: its peers will drop its messages',
+        );
+    }
   }
 
   protected abstract startBackend(): Promise<void>;
