@@ -36,8 +36,9 @@ export interface FaultReport {
   target?: string;
   atS: number;
   recoveredS: number | null;
-  lostAcked: number;
-  duplicated: number;
+  /** Not measured yet by the bench (null), rather than a number nobody counted. */
+  lostAcked: number | null;
+  duplicated: number | null;
 }
 
 const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
