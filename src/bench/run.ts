@@ -216,8 +216,8 @@ async function inject(
     kind: f.kind,
     ...(f.target ? { target: f.target } : {}),
     atS: Number(tS.toFixed(1)),
-    lostAcked: 0,
-    duplicated: 0,
+    lostAcked: null,
+    duplicated: null,
   };
   const t = Date.now();
   const durationMs = (f.durationS ?? 5) * 1000;
