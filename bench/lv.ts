@@ -12,7 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dualAscent, type LvInverter, settleCurves } from '../src/sim/lv-voltage-control.js';
+import { dualAscent, type LvInverter, settleCurves } from '../src/control/voltage/lv-three-phase.js';
 import { buildThreePhaseModel } from '../src/sim/powerflow/three-phase/feeder.js';
 import { loadIeeeEuropeanLv } from '../src/sim/powerflow/three-phase/ieee-european-lv.js';
 import {

@@ -20,12 +20,6 @@ function number(name: string, check: (n: number) => boolean = Number.isFinite) {
 const integer = (name: string) => number(name, (n) => Number.isInteger(n));
 const nonNegative = (name: string) => number(name, (n) => Number.isFinite(n) && n >= 0);
 
-function notBuilt(command: string, what: string): never {
-  throw new P2PError(ErrorCode.notImplemented, `p2p-edge ${command}: not implemented yet in this build (${what})`, {
-    component: 'cli',
-  });
-}
-
 export function buildProgram(): Command {
   const program = new Command('p2p-edge')
     .description('Edge-gateway firmware for a peer-to-peer local smart grid: trading, voltage control, device drivers.')

@@ -73,7 +73,7 @@ export class Readings {
     const rows = parsed.data.readings;
     rows.forEach((r, i) => {
       const m = this.members.get(r.member);
-      if (!m || m.status !== 'active')
+      if (m?.status !== 'active')
         throw new P2PError(ErrorCode.input, `readings[${i}]: ${r.member} is not an active member`, {
           component: 'readings',
           field: `readings[${i}].member`,

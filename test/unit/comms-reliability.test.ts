@@ -5,6 +5,7 @@ import { Backoff } from '../../src/comms/backoff.js';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { Outbox } from '../../src/comms/outbox.js';
 import { VirtualClock } from '../../src/core/clock.js';
+import { seededRandom } from '../../src/trading/prng.js';
 import { tempDir } from '../helpers/net.js';
 import { metricValue, signedCell, signedEndpoint, tick } from '../helpers/signed-cell.js';
 
@@ -14,17 +15,8 @@ let n = 0;
 const makeDir = () => join(tmp.dir, String(++n));
 const T0 = 1_800_000_000_000;
 
-/** A seeded source for the lossy bus (mulberry32), so that a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded source for the lossy bus, so that a failure can be replayed. */
+const seeded = seededRandom;
 
 describe('reliability by class over a lossy link (30 % of messages and acks lost)', () => {
   it('market and DR messages to a target, and meter readings to the cell, all arrive exactly once', async () => {

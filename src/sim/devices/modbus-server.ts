@@ -1,6 +1,7 @@
-import { type AddressInfo, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
+import { freePort } from '../../core/net.js';
 import { ModbusServerSerial, ModbusServerTCP } from '../../hal/modbus/client.js';
 import { type ModbusEndpoint, rtuSilenceMs } from '../../hal/modbus/url.js';
 import { ModbusException, type RegisterDevice } from './register-device.js';
@@ -80,7 +81,7 @@ export class SimulatedModbusServer {
   async listen(endpoint: ModbusEndpoint): Promise<string> {
     if (endpoint.kind === 'tcp') {
       // modbus-serial takes port 0 for "none given" and listens on 502: pick a free port here instead.
-      const port = endpoint.port === 0 ? await freeTcpPort(endpoint.host) : endpoint.port;
+      const port = endpoint.port === 0 ? await freePort(endpoint.host) : endpoint.port;
       const server = new ModbusServerTCP(this.vector(), { host: endpoint.host, port, unitID: 255 });
       await new Promise<void>((resolve, reject) => {
         server.on('initialized', () => resolve());
@@ -125,15 +126,4 @@ export class SimulatedModbusServer {
     this.server = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
-}
-
-function freeTcpPort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }

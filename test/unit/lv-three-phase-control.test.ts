@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dualAscent, type LvInverter, settleCurves } from '../../src/sim/lv-voltage-control.js';
+import { dualAscent, type LvInverter, settleCurves } from '../../src/control/voltage/lv-three-phase.js';
 import { buildThreePhaseModel } from '../../src/sim/powerflow/three-phase/feeder.js';
 import { loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
 import { threePhaseSensitivities } from '../../src/sim/powerflow/three-phase/sensitivities.js';

@@ -1,6 +1,7 @@
-import type { Phase, ThreePhaseModel } from './powerflow/three-phase/feeder.js';
-import type { ThreePhaseSensitivities } from './powerflow/three-phase/sensitivities.js';
-import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from './powerflow/three-phase/sweep.js';
+import type { Phase, ThreePhaseModel } from '../../sim/powerflow/three-phase/feeder.js';
+import type { ThreePhaseSensitivities } from '../../sim/powerflow/three-phase/sensitivities.js';
+import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from '../../sim/powerflow/three-phase/sweep.js';
+import { piecewise, VOLT_VAR_CAT_B, VOLT_WATT_CAT_B } from './volt-var.js';
 
 /**
  * Voltage control of single-phase PV inverters closed in a loop with the three-phase power flow: the
@@ -31,28 +32,6 @@ export interface LvSetpoints {
   voltagePu: number[];
   /** The feeder's solution with these setpoints (for all bus-phases). */
   voltage: Float64Array;
-}
-
-/** IEEE 1547-2018 Category B defaults: volt-var (V pu, Q per unit of rating, + = injecting) and volt-watt (V pu, P per unit). */
-export const CAT_B_VOLT_VAR: readonly [number, number][] = [
-  [0.92, 0.44],
-  [0.98, 0],
-  [1.02, 0],
-  [1.08, -0.44],
-];
-export const CAT_B_VOLT_WATT: readonly [number, number][] = [
-  [1.06, 1],
-  [1.1, 0],
-];
-
-function piecewise(curve: readonly [number, number][], x: number): number {
-  if (x <= curve[0]![0]) return curve[0]![1];
-  for (let i = 1; i < curve.length; i++) {
-    const [x1, y1] = curve[i]!;
-    const [x0, y0] = curve[i - 1]!;
-    if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
-  }
-  return curve[curve.length - 1]![1];
 }
 
 /** Keeps a setpoint inside the inverter's limits: 0 ≤ p ≤ available, |q| ≤ qMax, p² + q² ≤ S² (q first). */
@@ -103,8 +82,8 @@ export function settleCurves(
       const v = state.v[i]!;
       const [pc, qc] = project(
         inv,
-        Math.min(inv.pAvailableKW, piecewise(CAT_B_VOLT_WATT, v) * inv.sRatedKVA),
-        piecewise(CAT_B_VOLT_VAR, v) * inv.sRatedKVA,
+        Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, v) * inv.sRatedKVA),
+        piecewise(VOLT_VAR_CAT_B, v) * inv.sRatedKVA,
       );
       const pNew = p[i]! + 0.5 * (pc - p[i]!);
       const qNew = q[i]! + 0.5 * (qc - q[i]!);
