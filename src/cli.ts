@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ErrorCode, errorMessage, exitCodeFor, P2PError } from './core/errors.js';
+import { errorMessage, exitCodeFor } from './core/errors.js';
 import { rootLogger } from './core/log.js';
 
 /**
