@@ -12,7 +12,8 @@ export interface DeviceEndpoint {
 }
 
 export interface BenchLayout {
-  brokerUrl: string;
+  /** The broker URL the gateways of each cell connect to (through that cell's proxy); `*` for the rest. */
+  brokerUrls: Record<string, string>;
   stateDir: string;
   /** The feeder file of each cell (commissioning data for the voltage agents). */
   feederFiles: Record<string, string>;
@@ -36,12 +37,15 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
   const tertiaryMs = Math.max(1000, Math.round(900_000 / layout.speedup));
   const scheduler = { primaryMs: 250, secondaryMs: Math.min(500, tertiaryMs), tertiaryMs };
-  const common = (id: string) => ({
+  const common = (id: string, cell?: string) => ({
     scheduler,
     stateDir: layout.stateDir,
     voltageLimitsPu: scenario.voltageLimitsPu,
     status: { host: '127.0.0.1', port: layout.statusPorts[id]! },
-    comms: { transport: 'mqtt' as const, mqtt: { url: layout.brokerUrl, keepaliveS: 5 } },
+    comms: {
+      transport: 'mqtt' as const,
+      mqtt: { url: layout.brokerUrls[cell ?? '*'] ?? layout.brokerUrls['*']!, keepaliveS: 5 },
+    },
     log: { level: 'info' as const },
   });
   const configs: ConfigInput[] = [];
@@ -49,7 +53,7 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
     const tx = transformerId(cell.id);
     const others = scenario.cells.filter((c) => c.id !== cell.id);
     configs.push({
-      ...common(tx),
+      ...common(tx, cell.id),
       gateway: { id: tx, kind: 'transformer', cell: cell.id, bus: 'tx', transformerKVA: cell.transformerKVA },
       market: {
         horizonSlots: 4,
@@ -74,7 +78,7 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
     houses.forEach((gateway, i) => {
       const own = devices.filter((d) => d.gateway === gateway);
       configs.push({
-        ...common(gateway),
+        ...common(gateway, cell.id),
         gateway: { id: gateway, kind: 'inverter', cell: cell.id, bus: own[0]!.bus },
         voltageControl: {
           method: 'dual',

@@ -65,8 +65,13 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const devices = await BenchDeviceServers.start(grid);
   const broker: BenchBroker = await startBenchBroker(dir, o.broker);
   const lossFault = s.faults.find((f) => f.kind === 'loss');
-  const proxy: LossyProxy = await startLossyProxy(broker.port, o.loss ?? 0, seededRandom(s.seed));
-  progress(`broker ${broker.kind} on ${broker.url}; gateways connect through ${proxy.url}; run directory ${dir}`);
+  // One proxy per cell (its gateways' link to the broker) and one for the gateways of no cell, so that
+  // loss applies to every link and a partition can cut one cell off.
+  const proxies = new Map<string, LossyProxy>();
+  for (const [i, key] of [...s.cells.map((c) => c.id), '*'].entries())
+    proxies.set(key, await startLossyProxy(broker.port, o.loss ?? 0, seededRandom(s.seed + i)));
+  const brokerUrls = Object.fromEntries([...proxies].map(([k, p]) => [k, p.url]));
+  progress(`broker ${broker.kind} on ${broker.url}; gateways connect through a proxy per cell; run directory ${dir}`);
 
   const feederFiles: Record<string, string> = {};
   for (const c of s.cells) {
@@ -85,7 +90,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const statusPorts: Record<string, number> = {};
   for (const id of gatewayIds) statusPorts[id] = await freePort();
   const plain = benchConfigs(s, grid.devices, {
-    brokerUrl: proxy.url,
+    brokerUrls,
     stateDir: join(dir, 'state'),
     feederFiles,
     endpoints: devices.endpoints,
@@ -105,7 +110,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
     stateDir: join(dir, 'state'),
     status: { host: '127.0.0.1', port: statusPorts['platform-1']! },
-    comms: { transport: 'mqtt', mqtt: { url: proxy.url, keepaliveS: 5 } },
+    comms: { transport: 'mqtt', mqtt: { url: brokerUrls['*']!, keepaliveS: 5 } },
   });
   const configs = plain.map((c) => gatewayConfig(c));
   const ids = provisionIdentities(
@@ -155,7 +160,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       await Promise.all(batch.map((p) => p.ready(120_000)));
     }
     progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (lossFault) proxy.setLoss(lossFault.fraction ?? 0);
+    if (lossFault) for (const p of proxies.values()) p.setLoss(lossFault.fraction ?? 0);
     const pending = [...s.faults.filter((f) => f.kind !== 'loss')].sort((a, b) => a.atS - b.atS);
     const started = Date.now();
     let nextProcessSample = 0;
@@ -178,7 +183,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       }
       while (pending[0] && pending[0].atS <= tS) {
         const f = pending.shift()!;
-        faults.push(await inject(f, tS, { processes, broker, proxy, devices, progress }));
+        faults.push(await inject(f, tS, { processes, broker, proxies, devices, progress }));
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -195,7 +200,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     });
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
-    await proxy.close();
+    await Promise.all([...proxies.values()].map((p) => p.close()));
     await broker.stop().catch(() => {});
     await devices.close();
     log.info({ dir }, 'bench finished');
@@ -208,7 +213,7 @@ async function inject(
   ctx: {
     processes: ControllerProcess[];
     broker: BenchBroker;
-    proxy: LossyProxy;
+    proxies: Map<string, LossyProxy>;
     devices: BenchDeviceServers;
     progress: (l: string) => void;
   },
@@ -244,9 +249,11 @@ async function inject(
       return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
     }
     case 'partition': {
-      ctx.proxy.partition(true);
+      // The target cell's link to the broker is cut (every cell's when no target is given).
+      const cut = f.target ? [ctx.proxies.get(f.target)] : [...ctx.proxies.values()];
+      for (const p of cut) p?.partition(true);
       await new Promise((r) => setTimeout(r, durationMs));
-      ctx.proxy.partition(false);
+      for (const p of cut) p?.partition(false);
       const recovered = await waitUntil(async () => {
         const states = await Promise.all(ctx.processes.map((p) => p.state()));
         return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
@@ -265,7 +272,7 @@ async function inject(
       return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
     }
     case 'loss':
-      ctx.proxy.setLoss(f.fraction ?? 0);
+      for (const p of ctx.proxies.values()) p.setLoss(f.fraction ?? 0);
       return { ...base, recoveredS: 0 };
   }
 }
