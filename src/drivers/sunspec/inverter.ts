@@ -45,9 +45,22 @@ export class SunSpecControls {
     return this.location().loc.id as 123 | 704;
   }
 
+  /** The control model's registers, read fresh (for read-back). */
   private async regs(): Promise<{ loc: ModelLocation; def: ModelDef; regs: number[] }> {
     const { loc, def } = this.location();
     return { loc, def, regs: await readModel(this.bus, this.unit, loc, 'write') };
+  }
+
+  private scaleSource: number[] | undefined;
+
+  /**
+   * The control model as first read: scale factors are fixed by the device, so a setpoint costs only
+   * its writes after the first one (it matters on a 9600-baud line).
+   */
+  private async forWriting(): Promise<{ loc: ModelLocation; def: ModelDef; regs: number[] }> {
+    const { loc, def } = this.location();
+    this.scaleSource ??= await readModel(this.bus, this.unit, loc, 'write');
+    return { loc, def, regs: this.scaleSource };
   }
 
   private sfOf(def: ModelDef, regs: number[], name: string): number {
@@ -89,7 +102,7 @@ export class SunSpecControls {
         component: 'sunspec',
         field: 'limitPct',
       });
-    const { loc, def, regs } = await this.regs();
+    const { loc, def, regs } = await this.forWriting();
     if (loc.id === 704) {
       await this.writePoint(loc, def, regs, 'WMaxLimPct', pct);
       await this.writePoint(loc, def, regs, 'WMaxLimPctRvrtTms', revertS);
@@ -108,7 +121,7 @@ export class SunSpecControls {
         component: 'sunspec',
         field: 'varPct',
       });
-    const { loc, def, regs } = await this.regs();
+    const { loc, def, regs } = await this.forWriting();
     if (loc.id === 704) {
       await this.writePoint(loc, def, regs, 'VarSetMod', 0);
       await this.writePoint(loc, def, regs, 'VarSetPct', pct);
