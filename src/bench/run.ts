@@ -160,6 +160,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       await Promise.all(batch.map((p) => p.ready(120_000)));
     }
     progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // The scenario's day starts now that every gateway runs, not while they were starting.
+    day.restartAt(Date.now());
     if (lossFault) for (const p of proxies.values()) p.setLoss(lossFault.fraction ?? 0);
     const pending = [...s.faults.filter((f) => f.kind !== 'loss')].sort((a, b) => a.atS - b.atS);
     const started = Date.now();

@@ -19,10 +19,15 @@ export function householdShape(hour: number): number {
  */
 export class CompressedDay {
   constructor(
-    private readonly startMs: number,
+    private startMs: number,
     private readonly speedup: number,
     private readonly startHour = 0,
   ) {}
+
+  /** The simulated day starts over at `startHour` from `nowMs` (a bench whose processes took a while to start). */
+  restartAt(nowMs: number): void {
+    this.startMs = nowMs;
+  }
 
   hourAt(nowMs: number): number {
     const hours = this.startHour + ((nowMs - this.startMs) * this.speedup) / 3_600_000;
