@@ -296,6 +296,11 @@ export function buildProgram(): Command {
     )
     .option('--seed <s>', 'random seed', integer('--seed'))
     .option('--json', 'print the KPI report as one JSON document')
+    .option(
+      '--status-port <n>',
+      'serve the live status page of the whole bench on this loopback port',
+      integer('--status-port'),
+    )
     .action(async (o) => (await import('./bench/bench-command.js')).benchCommand(o));
 
   return program;

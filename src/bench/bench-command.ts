@@ -11,6 +11,7 @@ export async function benchCommand(o: {
   loss?: number;
   seed?: number;
   json?: boolean;
+  statusPort?: number;
 }): Promise<void> {
   const scenario = loadScenario(o.scenario);
   const report = await runBench(scenario, {
@@ -19,6 +20,7 @@ export async function benchCommand(o: {
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.loss !== undefined ? { loss: o.loss } : {}),
     ...(o.broker !== undefined ? { broker: o.broker } : {}),
+    ...(o.statusPort !== undefined ? { statusPort: o.statusPort } : {}),
     progress: (line) => process.stderr.write(`bench: ${line}\n`),
   });
   if (o.json) printJson(report);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { gatewayConfig } from '../agent/config.js';
+import { StatusServer } from '../agent/status-server.js';
 import { type LossyProxy, startLossyProxy } from '../comms/lossy-proxy.js';
 import { provisionIdentities } from '../comms/provision.js';
 import { componentLogger } from '../core/log.js';
@@ -28,6 +29,8 @@ export interface BenchOptions {
   seed?: number;
   loss?: number;
   broker?: string;
+  /** Serves the live status page of the whole bench on this loopback port (0 = none). */
+  statusPort?: number;
   /** Called with a line of progress (the CLI prints it on stderr). */
   progress?: (line: string) => void;
 }
@@ -146,6 +149,31 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   });
 
   const samples: GridSample[] = [];
+  // The whole bench on one status page: every gateway's state, refreshed in the sampling loop.
+  let live: { gateways: unknown[]; metrics: string } = { gateways: [], metrics: '' };
+  const status = o.statusPort
+    ? new StatusServer({
+        host: '127.0.0.1',
+        port: o.statusPort,
+        state: () => ({
+          simulation: {
+            scenario: s.name,
+            hourOfDay: day.hourAt(Date.now()),
+            speedup: s.speedup,
+            broker: broker.url,
+            cells: s.cells.map((c) => c.id),
+            run: dir,
+          },
+          gateways: live.gateways,
+        }),
+        metrics: async () => live.metrics,
+        log: componentLogger('status'),
+      })
+    : undefined;
+  if (status) {
+    const address = await status.listen();
+    progress(`status page on http://127.0.0.1:${address.port}/`);
+  }
   const faults: FaultReport[] = [];
   const messageRate: { tS: number; perS: number }[] = [];
   let lastMessages = 0;
@@ -179,6 +207,13 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
           )
         ).reduce((a, b) => a + b, 0);
         messageRate.push({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
+        if (status) {
+          const [states, texts] = await Promise.all([
+            Promise.all(processes.map((p) => p.state())),
+            Promise.all(processes.map((p) => p.metrics())),
+          ]);
+          live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
+        }
         lastMessages = total;
         lastRateAt = Date.now();
         nextProcessSample = Date.now() + 2000;
@@ -201,6 +236,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       loss: lossFault?.fraction ?? o.loss ?? 0,
     });
   } finally {
+    await status?.close();
     await Promise.all(processes.map((p) => p.stop()));
     await Promise.all([...proxies.values()].map((p) => p.close()));
     await broker.stop().catch(() => {});
