@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../comms/embedded-broker.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import { freePort } from '../core/net.js';
+import { freePort, waitForPort } from '../core/net.js';
 
 export const MOSQUITTO_BIN = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
 
@@ -15,24 +14,6 @@ export interface BenchBroker {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = createConnection(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new P2PError(ErrorCode.unavailable, `the broker did not listen on port ${port} within ${timeoutMs} ms`, {
-    component: 'bench',
-  });
 }
 
 /**

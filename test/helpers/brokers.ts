@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../../src/comms/embedded-broker.js';
-import { eventually, freePort, tempDir } from './net.js';
+import { waitForPort } from '../../src/core/net.js';
+import { freePort, tempDir } from './net.js';
 
 export interface TestBroker {
   name: string;
@@ -32,18 +32,7 @@ async function startMosquitto(): Promise<TestBroker> {
   const conf = join(tmp.dir, 'mosquitto.conf');
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
   const child = spawn(MOSQUITTO as string, ['-c', conf], { stdio: 'ignore' });
-  await eventually(
-    () =>
-      new Promise<true | undefined>((resolve) => {
-        const s = createConnection(port, '127.0.0.1', () => {
-          s.end();
-          resolve(true);
-        });
-        s.on('error', () => resolve(undefined));
-      }),
-    10_000,
-    50,
-  );
+  await waitForPort(port, 10_000);
   return {
     name: 'mosquitto',
     url: `mqtt://127.0.0.1:${port}`,

@@ -1,12 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttTransport } from '../../src/comms/mqtt-transport.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
+import { waitForPort } from '../../src/core/net.js';
 import { eventually, freePort, tempDir } from '../helpers/net.js';
 import { securityFor, signedCell, silentLog } from '../helpers/signed-cell.js';
 
@@ -53,18 +53,7 @@ describe.runIf(MOSQUITTO && HAVE_OPENSSL)('deploy/mosquitto: the cell broker wit
     broker.stderr?.on('data', (d) => {
       brokerLog += d;
     });
-    await eventually(
-      () =>
-        new Promise<true | undefined>((resolve) => {
-          const s = createConnection(port, '127.0.0.1', () => {
-            s.end();
-            resolve(true);
-          });
-          s.on('error', () => resolve(undefined));
-        }),
-      10_000,
-      50,
-    ).catch((err) => {
+    await waitForPort(port, 10_000).catch((err) => {
       throw new Error(`${err}\n${brokerLog}`);
     });
   });
