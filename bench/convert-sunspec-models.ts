@@ -60,7 +60,32 @@ for (const id of MODELS) {
     return true;
   };
   const complete = walk(source.group, '');
-  out[id] = { id, name: source.group.name, fixedLength: offset - 2, repeating: !complete, points };
+  // A repeating group (curves) follows the fixed part: its points with offsets from the group's start.
+  const group = complete ? undefined : (source.group.groups ?? []).find((g) => g.count !== 1);
+  let groupOffset = 0;
+  const groupPoints = (group?.points ?? []).map((p) => {
+    const size = p.size ?? 1;
+    const point = {
+      name: p.name,
+      offset: groupOffset,
+      type: p.type,
+      size,
+      ...(p.sf ? { sf: p.sf } : {}),
+      ...(p.access === 'RW' ? { writable: true } : {}),
+      ...(p.units ? { units: p.units } : {}),
+      ...(p.symbols ? { symbols: Object.fromEntries(p.symbols.map((x) => [x.value, x.name])) } : {}),
+    };
+    groupOffset += size;
+    return point;
+  });
+  out[id] = {
+    id,
+    name: source.group.name,
+    fixedLength: offset - 2,
+    repeating: !complete,
+    points,
+    ...(group ? { group: { name: group.name, length: groupOffset, points: groupPoints } } : {}),
+  };
 }
 writeFileSync(
   join(import.meta.dirname, '..', 'src', 'drivers', 'sunspec', 'models.json'),

@@ -4,6 +4,7 @@ import { decodeRegisterPoint, loadRegisterMap, RegisterMapDevice } from '../../s
 import { Sdm630Meter } from '../../src/drivers/sdm630.js';
 import { discoverSunSpec } from '../../src/drivers/sunspec/discovery.js';
 import { SunSpecControls, SunSpecInverter } from '../../src/drivers/sunspec/inverter.js';
+import { readVoltVar, writeVoltVar } from '../../src/drivers/sunspec/volt-var.js';
 import { ModbusBus, modbusExceptionOf } from '../../src/hal/modbus/bus.js';
 import { parseModbusUrl } from '../../src/hal/modbus/url.js';
 import { SimulatedModbusServer } from '../../src/sim/devices/modbus-server.js';
@@ -144,5 +145,56 @@ describe('a meter described by a register-map file', () => {
   it('word order and scaling of 32-bit values', () => {
     const p = { point: 'x', address: 0, type: 'int32' as const, wordOrder: 'little' as const, scale: 0.1, offset: 0 };
     expect(decodeRegisterPoint(p, [0xfffe, 0xffff])).toBeCloseTo(-0.2, 12); // −2 with the low word first
+  });
+});
+
+describe('volt-var through SunSpec model 126', () => {
+  it('reads the default curve, writes a new one, and the inverter follows it at its voltage', async () => {
+    // The inverter sits at 1.05 pu.
+    class HighVoltage extends FixedInverterPlant {
+      override read(now: number) {
+        return { ...super.read(now), voltagePu: 1.05 };
+      }
+    }
+    const server = new SimulatedModbusServer(
+      new Map([[1, new SimulatedSunSpecInverter({ ratedW: 5000, voltVar: true }, new HighVoltage(5000, 4000))]]),
+    );
+    const url = await server.listen(parseModbusUrl('tcp://127.0.0.1:0'));
+    const bus = new ModbusBus(parseModbusUrl(url), { timeoutMs: 300 });
+    const map = (await discoverSunSpec(bus, 1))!;
+    expect(map.models.map((m) => m.id)).toContain(126);
+    const before = await readVoltVar(bus, 1, map);
+    expect(before.enabled).toBe(false);
+    // IEEE 1547-2018 Category B: (92 %, +44 %), (98 %, 0), (102 %, 0), (108 %, −44 %).
+    expect(before.curves[0]!.points).toEqual([
+      { vPct: 92, varPct: 44 },
+      { vPct: 98, varPct: 0 },
+      { vPct: 102, varPct: 0 },
+      { vPct: 108, varPct: -44 },
+    ]);
+    await writeVoltVar(bus, 1, map, {
+      points: [
+        { vPct: 95, varPct: 30 },
+        { vPct: 100, varPct: 0 },
+        { vPct: 104, varPct: 0 },
+        { vPct: 106, varPct: -40 },
+      ],
+    });
+    const after = await readVoltVar(bus, 1, map);
+    expect(after).toMatchObject({ enabled: true, activeCurve: 1 });
+    expect(after.curves[0]!.points[3]).toEqual({ vPct: 106, varPct: -40 });
+    // At 105 % the curve asks halfway between 0 and −40 % of WMax: −1000 VAr.
+    const points = await new SunSpecInverter('pv', bus, 1, { ratedW: 5000 }).poll(Date.now());
+    expect(points.reactivePowerVAr).toBe(-1000);
+    await expect(
+      writeVoltVar(bus, 1, map, {
+        points: [
+          { vPct: 100, varPct: 0 },
+          { vPct: 99, varPct: 0 },
+        ],
+      }),
+    ).rejects.toThrow(/points\[1\]\.vPct must be above/);
+    await bus.close();
+    await server.close();
   });
 });

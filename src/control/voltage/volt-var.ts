@@ -1,3 +1,4 @@
+import { piecewiseLinear } from '../../core/interpolate.js';
 import { voltagesWithSetpoints } from './feeder-response.js';
 import { type InverterSpec, projectSetpoint, type VoltageProblem } from './problem.js';
 
@@ -18,15 +19,8 @@ export const VOLT_WATT_CAT_B: [number, number][] = [
   [1.1, 0],
 ];
 
-export function piecewise(curve: readonly [number, number][], x: number): number {
-  if (x <= curve[0]![0]) return curve[0]![1];
-  for (let i = 1; i < curve.length; i++) {
-    const [x1, y1] = curve[i]!;
-    const [x0, y0] = curve[i - 1]!;
-    if (x <= x1) return y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
-  }
-  return curve[curve.length - 1]![1];
-}
+/** Piecewise-linear interpolation through a curve (constant beyond its ends). */
+export const piecewise = piecewiseLinear;
 
 export function inverterRating(inv: InverterSpec): number {
   return inv.sRatedKVA ?? Math.max(inv.pAvailableKW, inv.qMaxKVAr / 0.44);

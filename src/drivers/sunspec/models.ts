@@ -48,6 +48,11 @@ const ModelDef = z
     /** Repeating groups (curves) follow the fixed part. */
     repeating: z.boolean(),
     points: z.array(PointDef),
+    /** The repeating group after the fixed part (a curve), its offsets from the group's start. */
+    group: z
+      .object({ name: z.string(), length: z.number().int().positive(), points: z.array(PointDef) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ModelDef = z.infer<typeof ModelDef>;
@@ -176,4 +181,28 @@ export function encodePoint(p: PointDef, value: number, sf = 0): number[] {
   if (p.size === 1) return [scaled < 0 ? scaled + 0x10000 : scaled];
   const u = scaled < 0 ? scaled + 0x100000000 : scaled;
   return [Math.floor(u / 65_536), u % 65_536];
+}
+
+/**
+ * The points of the `index`-th repeating group (0-based: a curve) of a model whose registers
+ * (ID and L included) are `regs`, scaled by the model's scale factors.
+ */
+export function decodeGroup(model: ModelDef, regs: readonly number[], index: number): Record<string, number | string> {
+  const g = model.group;
+  if (!g)
+    throw new P2PError(ErrorCode.driver, `SunSpec model ${model.id} has no repeating group`, { component: 'sunspec' });
+  const start = 2 + model.fixedLength + index * g.length;
+  const prefix = `${g.name}.`;
+  const all = decodeModel(
+    {
+      ...model,
+      points: [...model.points, ...g.points.map((p) => ({ ...p, name: prefix + p.name, offset: start + p.offset }))],
+    },
+    regs,
+  );
+  return Object.fromEntries(
+    Object.entries(all)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
 }

@@ -1,4 +1,6 @@
+import { piecewiseLinear } from '../../core/interpolate.js';
 import {
+  decodeGroup,
   decodeModel,
   encodePoint,
   type ModelDef,
@@ -23,6 +25,8 @@ export interface SimulatedSunSpecOptions {
   scaleFactors?: Record<string, number>;
   /** Points the device does not implement (their not-implemented marker is served). */
   notImplemented?: string[];
+  /** Serves model 126 (volt-var, one curve) and follows its active curve when it is enabled. */
+  voltVar?: boolean;
 }
 
 const DEFAULT_SF: Record<string, number> = {
@@ -60,6 +64,8 @@ const DEFAULT_SF: Record<string, number> = {
   WMaxLimPct_SF: -1,
   OutPFSet_SF: -3,
   VArPct_SF: -1,
+  DeptRef_SF: -1,
+  RmpIncDec_SF: 0,
   WAval_SF: 0,
   VArAval_SF: 0,
   Ris_SF: 0,
@@ -95,11 +101,14 @@ class ModelImage {
     readonly address: number,
     private readonly sf: (name: string) => number | undefined,
     private readonly absent: ReadonlySet<string>,
+    /** Repeating groups (curves) after the fixed part. */
+    readonly groups = 0,
   ) {
     this.regs = [];
     for (const p of def.points) this.regs.push(...notImplemented(p));
+    for (let g = 0; g < groups; g++) for (const p of def.group?.points ?? []) this.regs.push(...notImplemented(p));
     this.regs[0] = def.id;
-    this.regs[1] = def.fixedLength;
+    this.regs[1] = def.fixedLength + groups * (def.group?.length ?? 0);
     for (const p of def.points) if (p.type === 'sunssf') this.setRaw(p, this.sf(p.name));
   }
 
@@ -133,6 +142,26 @@ class ModelImage {
   values(): Record<string, number | string> {
     return decodeModel(this.def, this.regs);
   }
+
+  /** The point (of the fixed part or of a repeating group) a register belongs to, if any. */
+  pointAt(index: number): PointDef | undefined {
+    const fixed = this.def.points.find((x) => index >= x.offset && index < x.offset + x.size);
+    if (fixed || !this.def.group) return fixed;
+    const rel = (index - 2 - this.def.fixedLength) % this.def.group.length;
+    if (index - 2 - this.def.fixedLength >= this.groups * this.def.group.length) return undefined;
+    return this.def.group.points.find((x) => rel >= x.offset && rel < x.offset + x.size);
+  }
+
+  /** Sets a point of the `index`-th group in engineering units. */
+  setInGroup(index: number, name: string, value: number): void {
+    const g = this.def.group!;
+    const p = g.points.find((x) => x.name === name)!;
+    const sf = p.sf ? (this.sf(p.sf) ?? 0) : 0;
+    const at = 2 + this.def.fixedLength + index * g.length + p.offset;
+    encodePoint(p, value, sf).forEach((w, i) => {
+      this.regs[at + i] = w;
+    });
+  }
 }
 
 /**
@@ -161,11 +190,12 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
     const sfs = { ...DEFAULT_SF, ...o.scaleFactors };
     const absent = new Set(o.notImplemented ?? []);
     let address = this.base + 2;
-    for (const id of [1, o.phases === 1 ? 101 : 103, 120, 121, 122, 123]) {
+    for (const id of [1, o.phases === 1 ? 101 : 103, 120, 121, 122, 123, ...(o.voltVar ? [126] : [])]) {
       const def = modelDef(id)!;
-      const image = new ModelImage(def, address, (n) => sfs[n], absent);
+      const curves = id === 126 ? 1 : 0;
+      const image = new ModelImage(def, address, (n) => sfs[n], absent, curves);
       this.models.push(image);
-      address += def.fixedLength + 2;
+      address += image.regs.length;
     }
     this.end = address;
     const model = (id: number) => this.models.find((m) => m.def.id === id)!;
@@ -191,6 +221,26 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
     controls.set('VArPct_Mod', 1);
     controls.set('VArPct_Ena', 0);
     controls.set('VArPct_RvrtTms', 0);
+    const vv = this.model(126);
+    if (vv) {
+      vv.set('ActCrv', 1);
+      vv.set('ModEna', 0);
+      vv.set('NCrv', 1);
+      vv.set('NPt', 20);
+      // IEEE 1547-2018 Category B default curve, reactive power in % of WMax.
+      const cat = [
+        [92, 44],
+        [98, 0],
+        [102, 0],
+        [108, -44],
+      ] as const;
+      vv.setInGroup(0, 'ActPt', cat.length);
+      vv.setInGroup(0, 'DeptRef', 1);
+      cat.forEach(([v, q], k) => {
+        vv.setInGroup(0, `V${k + 1}`, v);
+        vv.setInGroup(0, `VAr${k + 1}`, q);
+      });
+    }
   }
 
   get ratedW(): number {
@@ -242,8 +292,26 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
     }
     const after = this.controls();
     this.plant.setLimitPct(after.WMaxLim_Ena === 1 ? Number(after.WMaxLimPct ?? 100) : 100);
-    const varPct = after.VArPct_Ena === 1 && after.VArPct_Mod === 1 ? Number(after.VArWMaxPct ?? 0) : 0;
+    let varPct = after.VArPct_Ena === 1 && after.VArPct_Mod === 1 ? Number(after.VArWMaxPct ?? 0) : 0;
+    const curvePct = this.voltVarPct(now);
+    if (curvePct !== undefined) varPct = curvePct;
     this.plant.setReactiveVAr((varPct / 100) * this.o.ratedW);
+  }
+
+  /** The reactive power (% of WMax) the active volt-var curve asks for, when model 126 is enabled. */
+  private voltVarPct(now: number): number | undefined {
+    const vv = this.model(126);
+    if (!vv) return undefined;
+    const header = vv.values();
+    if ((Number(header.ModEna ?? 0) & 1) !== 1 || Number(header.ActCrv ?? 0) < 1) return undefined;
+    const c = decodeGroup(vv.def, vv.regs, Number(header.ActCrv) - 1);
+    const n = Number(c.ActPt ?? 0);
+    const curve = Array.from(
+      { length: n },
+      (_, k) => [Number(c[`V${k + 1}`]), Number(c[`VAr${k + 1}`])] as [number, number],
+    );
+    if (curve.length < 2) return undefined;
+    return piecewiseLinear(curve, 100 * this.plant.read(now).voltagePu);
   }
 
   /** Refreshes the measurement model from the plant. */
@@ -285,12 +353,12 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
   }
 
   writeHolding(address: number, values: number[], now: number): void {
-    const controls = this.model(123)!;
     values.forEach((v, i) => {
-      const at = address + i - controls.address;
-      const p = controls.def.points.find((x) => at >= x.offset && at < x.offset + x.size);
-      if (!p?.writable || at < 0) throw new ModbusException(2);
-      controls.regs[at] = v;
+      const at = address + i;
+      const image = this.models.find((m) => at >= m.address && at < m.address + m.regs.length);
+      const p = image?.pointAt(at - image.address);
+      if (!image || !p?.writable) throw new ModbusException(2);
+      image.regs[at - image.address] = v;
       if (p.name.startsWith('WMaxLim')) this.limitWrittenAt = now;
       if (p.name.startsWith('VAr')) this.varWrittenAt = now;
     });
