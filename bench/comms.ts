@@ -9,11 +9,12 @@
  * Prints a table and writes bench/results/comms.json.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { MOSQUITTO_BIN } from '../src/bench/broker.js';
 import { startLossyProxy } from '../src/comms/lossy-proxy.js';
 import { MqttTransport } from '../src/comms/mqtt-transport.js';
 import { provisionIdentities } from '../src/comms/provision.js';
@@ -69,7 +70,7 @@ function signVerifyThroughput() {
 }
 
 // ── Mosquitto ─────────────────────────────────────────────────────────────────────────────────
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+const MOSQUITTO = MOSQUITTO_BIN;
 
 async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');

@@ -1,4 +1,4 @@
-import { curveSetpoint } from '../control/voltage/volt-var.js';
+import { categoryBInverter, followCurves } from '../control/voltage/volt-var.js';
 import type { CompressedDay } from '../sim/profiles.js';
 import { demoFeeder, SimulatedCell } from '../sim/simulated-cell.js';
 import type { Scenario } from './scenario.js';
@@ -95,21 +95,11 @@ export class BenchGrid {
   private stepBaseline(sim: CellSim, now: number): void {
     const v = sim.shadow.voltages(now);
     for (const d of this.devices.filter((x) => x.cell === sim.id && x.kind === 'pv-inverter')) {
-      const ratedKVA = d.ratedW / 1000;
-      const availableKW = sim.shadow.availableW(d.id, now) / 1000;
-      const spec = {
-        id: d.id,
-        bus: d.bus,
-        pAvailableKW: availableKW,
-        qMaxKVAr: 0.44 * ratedKVA,
-        qWeight: 1,
-        sRatedKVA: ratedKVA,
-      };
-      const [p, q] = curveSetpoint(spec, v.get(d.bus) ?? 1);
-      const last = sim.shadowSetpoints.get(d.id) ?? { pKW: availableKW, qKVAr: 0 };
-      const next = { pKW: last.pKW + 0.3 * (p - last.pKW), qKVAr: last.qKVAr + 0.3 * (q - last.qKVAr) };
+      const spec = categoryBInverter(d.id, d.bus, d.ratedW / 1000, sim.shadow.availableW(d.id, now) / 1000);
+      const last = sim.shadowSetpoints.get(d.id) ?? { pKW: spec.pAvailableKW, qKVAr: 0 };
+      const next = followCurves(spec, v.get(d.bus) ?? 1, last);
       sim.shadowSetpoints.set(d.id, next);
-      sim.shadow.setLimitPct(d.id, p < availableKW - 1e-6 ? (100 * next.pKW) / ratedKVA : 100);
+      sim.shadow.setLimitPct(d.id, next.limitPct);
       sim.shadow.setReactiveVAr(d.id, next.qKVAr * 1000);
     }
   }

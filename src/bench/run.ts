@@ -17,7 +17,7 @@ import { type BenchBroker, startBenchBroker } from './broker.js';
 import { benchConfigs } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
 import { BenchGrid, type GridSample } from './grid.js';
-import { energyKWh, voltageKpi } from './kpi.js';
+import { deliveryRatio, energyKWh, voltageKpi } from './kpi.js';
 import { lineChartSvg } from './plots.js';
 import { ControllerProcess } from './processes.js';
 import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
@@ -199,19 +199,12 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       samples.push(grid.sample(Date.now()));
       if (Date.now() >= nextProcessSample) {
         for (const p of processes) p.sample();
-        const total = (
-          await Promise.all(
-            processes.map(async (p) =>
-              sumOf(parsePrometheus((await p.metrics()) ?? ''), 'p2p_messages_received_total'),
-            ),
-          )
-        ).reduce((a, b) => a + b, 0);
+        // Each process's metrics once: for the message rate and for the live page.
+        const texts = await Promise.all(processes.map((p) => p.metrics()));
+        const total = texts.reduce((sum, t) => sum + sumOf(parsePrometheus(t ?? ''), 'p2p_messages_received_total'), 0);
         messageRate.push({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
         if (status) {
-          const [states, texts] = await Promise.all([
-            Promise.all(processes.map((p) => p.state())),
-            Promise.all(processes.map((p) => p.metrics())),
-          ]);
+          const states = await Promise.all(processes.map((p) => p.state()));
           live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
         }
         lastMessages = total;
@@ -345,7 +338,7 @@ async function report(
   for (const cls of CLASSES) {
     const received = sumOf(metrics, 'p2p_messages_received_total', { class: cls });
     const gaps = sumOf(metrics, 'p2p_sequence_gaps_total', { class: cls });
-    delivery[cls] = received + gaps > 0 ? Number((received / (received + gaps)).toFixed(4)) : null;
+    delivery[cls] = received + gaps > 0 ? Number(deliveryRatio(received, received + gaps).toFixed(4)) : null;
   }
   const limits = s.voltageLimitsPu;
   const live = voltageKpi(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { parseWith } from '../core/validate.js';
 import type { Contract, Contracts } from './contracts.js';
 import type { Ledger, LedgerEntry, LedgerParty } from './ledger/ledger.js';
 import {
@@ -69,12 +70,7 @@ export class DrEvents {
   }
 
   add(input: unknown): DrEvent {
-    const parsed = DrEventInput.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw inputError(`${issue?.path.join('.')}: ${issue?.message}`, issue?.path.join('.') ?? '');
-    }
-    const e = parsed.data;
+    const e = parseWith(DrEventInput, input, { code: ErrorCode.input });
     const c = this.drContract(e.contract);
     const startMs = Date.parse(e.start);
     const endMs = Date.parse(e.end);

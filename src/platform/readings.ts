@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { parseWith } from '../core/validate.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
 import type { Membership } from './membership.js';
 import { checkReadings } from './mv/baseline.js';
@@ -60,17 +61,7 @@ export class Readings {
 
   /** Stores a batch atomically; returns how many readings it held. */
   add(input: unknown): number {
-    const parsed = ReadingsInput.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field =
-        issue?.path
-          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-          .join('')
-          .slice(1) ?? '';
-      throw new P2PError(ErrorCode.input, `${field}: ${issue?.message}`, { component: 'readings', field });
-    }
-    const rows = parsed.data.readings;
+    const rows = parseWith(ReadingsInput, input, { code: ErrorCode.input }).readings;
     rows.forEach((r, i) => {
       const m = this.members.get(r.member);
       if (m?.status !== 'active')

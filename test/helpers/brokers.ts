@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MOSQUITTO_BIN } from '../../src/bench/broker.js';
 import { startEmbeddedBroker } from '../../src/comms/embedded-broker.js';
 import { waitForPort } from '../../src/core/net.js';
 import { freePort, tempDir } from './net.js';
@@ -11,7 +12,7 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+const MOSQUITTO = MOSQUITTO_BIN;
 
 /** Brokers the suites run against: the embedded one always, a real Mosquitto where it is installed. */
 export const BROKERS: { name: string; available: boolean; start(): Promise<TestBroker> }[] = [

@@ -39,13 +39,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `p2p-edge` command to completion. */
-export function runCli(
+/** Runs a command to completion, collecting its output; rejects (after killing it) past `timeoutMs`. */
+export function runProcess(
+  command: string,
   args: string[],
-  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; label?: string } = {},
 ): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -59,13 +61,21 @@ export function runCli(
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`p2p-edge ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms`));
-    }, options.timeoutMs ?? 30_000);
+      reject(new Error(`${options.label ?? command} did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the real `p2p-edge` command to completion. */
+export function runCli(
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
+  return runProcess(process.execPath, [BIN, ...args], { ...options, label: `p2p-edge ${args.join(' ')}` });
 }
 
 /** Starts a long-running `p2p-edge` command; collects its output. */

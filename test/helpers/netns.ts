@@ -1,5 +1,6 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { runProcess } from './net.js';
 
 export interface Netns {
   name: string;
@@ -44,25 +45,7 @@ export function createNetns(): Netns | string {
     iface: 'd2d0',
     run: inNs,
     exec: (command, args, timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const child = spawn('ip', ['netns', 'exec', name, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => {
-          stdout += d;
-        });
-        child.stderr.on('data', (d) => {
-          stderr += d;
-        });
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`${command} in ${name} did not finish within ${timeoutMs} ms\n${stderr}`));
-        }, timeoutMs);
-        child.on('close', (code) => {
-          clearTimeout(timer);
-          resolve({ code, stdout, stderr });
-        });
-      }),
+      runProcess('ip', ['netns', 'exec', name, command, ...args], { timeoutMs, label: `${command} in ${name}` }),
     remove: () => {
       try {
         ip(['netns', 'del', name]);

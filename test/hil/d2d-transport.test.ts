@@ -20,6 +20,7 @@ const hasNft = (() => {
 })();
 
 // The host's `lo` has no MULTICAST flag: the gateways run in a namespace with a veth link.
+// Skipped only where network namespaces cannot be made (not root, no iproute2); the reason is in the title.
 describe.skipIf(skipReason !== undefined)(
   `D2D sidelink transport over IPv6 multicast${skipReason ? ` (skipped: ${skipReason})` : ''}`,
   () => {

@@ -46,6 +46,7 @@ describe('AT response parsers (Quectel EC25 AT manual, 3GPP TS 27.007)', () => {
   });
 });
 
+// Skipped only where socat is missing (it makes the pty pair); .ci/run installs it.
 describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty (socat)', () => {
   let socat: ChildProcess;
   let host: SerialPort;

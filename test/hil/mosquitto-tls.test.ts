@@ -1,8 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MOSQUITTO_BIN } from '../../src/bench/broker.js';
 import { MqttTransport } from '../../src/comms/mqtt-transport.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -11,7 +12,7 @@ import { eventually, freePort, tempDir } from '../helpers/net.js';
 import { securityFor, signedCell, silentLog } from '../helpers/signed-cell.js';
 
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'mosquitto');
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+const MOSQUITTO = MOSQUITTO_BIN;
 const HAVE_OPENSSL = (() => {
   try {
     execFileSync('openssl', ['version'], { stdio: 'ignore' });
@@ -25,6 +26,7 @@ const HAVE_OPENSSL = (() => {
  * The cell broker of deploy/mosquitto run for real: its mosquitto.conf and ACL with the paths and
  * port changed for a test, certificates from make-certs.sh.
  */
+// Skipped only where Mosquitto or openssl is missing; .ci/run installs both.
 describe.runIf(MOSQUITTO && HAVE_OPENSSL)('deploy/mosquitto: the cell broker with mTLS and the per-gateway ACL', () => {
   const tmp = tempDir('p2p-mosquitto-tls-');
   const certs = join(tmp.dir, 'certs');

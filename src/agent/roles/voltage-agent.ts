@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Capability, DualVoltageAgent } from '../../control/voltage/dual-agent.js';
-import { curveSetpoint } from '../../control/voltage/volt-var.js';
+import { categoryBInverter, followCurves, Q_SHARE_OF_RATING } from '../../control/voltage/volt-var.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../../core/errors.js';
 import { loadDataFile } from '../../core/validate.js';
@@ -23,9 +23,6 @@ const PushSumBody = z
   .strict();
 /** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
 const HelloBody = z.object({ bus: z.string().min(1).max(64), epoch: z.number().finite() }).strict();
-
-/** IEEE 1547-2018 Category B: reactive power up to 44 % of the rating. */
-const Q_SHARE_OF_RATING = 0.44;
 
 /**
  * Watches the voltage at the gateway's bus against the configured limits (how often and how long it
@@ -246,22 +243,9 @@ export class VoltageAgentRole implements Role {
       const v = image.number(`${device.id}.${Points.voltagePu}`);
       const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
       if (!control || v === undefined || availableW === undefined || control.ratedW <= 0) continue;
-      const ratedKVA = control.ratedW / 1000;
-      const spec = {
-        id: device.id,
-        bus: '',
-        pAvailableKW: availableW / 1000,
-        qMaxKVAr: Q_SHARE_OF_RATING * ratedKVA,
-        qWeight: 1,
-        sRatedKVA: ratedKVA,
-      };
-      const [targetP, targetQ] = curveSetpoint(spec, v);
+      const spec = categoryBInverter(device.id, '', control.ratedW / 1000, availableW / 1000);
       const last = this.applied.get(device.id) ?? { pKW: spec.pAvailableKW, qKVAr: 0, limitPct: 100 };
-      const pKW = last.pKW + 0.3 * (targetP - last.pKW);
-      const qKVAr = last.qKVAr + 0.3 * (targetQ - last.qKVAr);
-      // A limit only where the curve asks for less than is available; 100 % otherwise.
-      const limitPct = targetP < spec.pAvailableKW - 1e-6 ? Math.min(100, (100 * pKW) / ratedKVA) : 100;
-      await this.write(ctx, device, { pKW, qKVAr, limitPct });
+      await this.write(ctx, device, followCurves(spec, v, last));
     }
   }
 

@@ -87,10 +87,20 @@ export class DualVoltageAgent {
     return [{ id: this.o.id, bus: this.o.bus }, ...[...this.peers].map(([id, p]) => ({ id, bus: p.bus }))];
   }
 
-  /** Step of its own multiplier: Gershgorin bound on its row of the dual Hessian over the agents it knows. */
+  private stepFor: { buses: string; step: number } | undefined;
+
+  /**
+   * Step of its own multiplier: Gershgorin bound on its row of the dual Hessian over the agents it
+   * knows (recomputed only when that set of buses changes).
+   */
   multiplierStep(): number {
-    const agents = this.agents();
-    const buses = agents.map((a) => a.bus);
+    const buses = this.agents().map((a) => a.bus);
+    const key = buses.join('\n');
+    if (this.stepFor?.buses !== key) this.stepFor = { buses: key, step: this.gershgorinStep(buses) };
+    return this.stepFor.step;
+  }
+
+  private gershgorinStep(buses: string[]): number {
     const s = feederSensitivities(this.o.feeder, buses);
     let row = 0;
     for (let l = 0; l < buses.length; l++) {

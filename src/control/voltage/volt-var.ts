@@ -39,6 +39,34 @@ export function curveSetpoint(inv: InverterSpec, voltagePu: number, shiftPu = 0)
   return projectSetpoint(inv, p, q);
 }
 
+/** Share of the way to its curves' setpoint an inverter moves in one step (its open-loop filter). */
+const CURVE_RESPONSE = 0.3;
+
+/** IEEE 1547 Category B: reactive power up to 44 % of the rating. */
+export const Q_SHARE_OF_RATING = 0.44;
+
+/** An inverter of `ratedKVA` with Category B reactive capability, as a curve follower sees it. */
+export function categoryBInverter(id: string, bus: string, ratedKVA: number, pAvailableKW: number): InverterSpec {
+  return { id, bus, pAvailableKW, qMaxKVAr: Q_SHARE_OF_RATING * ratedKVA, qWeight: 1, sRatedKVA: ratedKVA };
+}
+
+/**
+ * One step of an inverter following its curves from `last`. `limitPct` (of the rating) is set only
+ * where the curves ask for less than is available; 100 otherwise.
+ */
+export function followCurves(
+  inv: InverterSpec,
+  voltagePu: number,
+  last: { pKW: number; qKVAr: number },
+  shiftPu = 0,
+): { pKW: number; qKVAr: number; limitPct: number } {
+  const [targetP, targetQ] = curveSetpoint(inv, voltagePu, shiftPu);
+  const pKW = last.pKW + CURVE_RESPONSE * (targetP - last.pKW);
+  const qKVAr = last.qKVAr + CURVE_RESPONSE * (targetQ - last.qKVAr);
+  const curtailing = targetP < inv.pAvailableKW - 1e-6;
+  return { pKW, qKVAr, limitPct: curtailing ? Math.min(100, (100 * pKW) / inverterRating(inv)) : 100 };
+}
+
 /**
  * Every inverter follows its own curves with the voltage at its bus; the feeder's response is found by
  * damped fixed-point iteration with the power flow (the curves' open-loop time response is the
@@ -56,9 +84,7 @@ export function voltVarVoltWatt(
     const v = voltagesWithSetpoints(problem, p, q);
     let moved = 0;
     problem.inverters.forEach((inv, i) => {
-      const [tp, tq] = curveSetpoint(inv, v[inv.bus]!, shiftPu);
-      const np = p[i]! + 0.3 * (tp - p[i]!);
-      const nq = q[i]! + 0.3 * (tq - q[i]!);
+      const { pKW: np, qKVAr: nq } = followCurves(inv, v[inv.bus]!, { pKW: p[i]!, qKVAr: q[i]! }, shiftPu);
       moved = Math.max(moved, Math.abs(np - p[i]!), Math.abs(nq - q[i]!));
       p[i] = np;
       q[i] = nq;

@@ -41,10 +41,6 @@ export class SunSpecControls {
     return { loc, def: modelDef(loc.id)! };
   }
 
-  get model(): 123 | 704 {
-    return this.location().loc.id as 123 | 704;
-  }
-
   /** The control model's registers, read fresh (for read-back). */
   private async regs(): Promise<{ loc: ModelLocation; def: ModelDef; regs: number[] }> {
     const { loc, def } = this.location();

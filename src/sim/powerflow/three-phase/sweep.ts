@@ -48,8 +48,9 @@ function sourceVoltage(model: ThreePhaseModel): Float64Array {
   return e;
 }
 
-/** The z-matrix·current product subtracted from the parent voltage: v[child] = v[parent] − Z·J. */
-function dropInto(z: Mat3, current: Float64Array, at: number, from: Float64Array, fromAt: number, out: Float64Array) {
+/** Z·J for the three phases into `zj` (re, im interleaved); J starts at `at` in `current`. */
+const zj = new Float64Array(6);
+function multiplyZJ(z: Mat3, current: Float64Array, at: number): Float64Array {
   for (let r = 0; r < 3; r++) {
     let re = 0;
     let im = 0;
@@ -61,9 +62,16 @@ function dropInto(z: Mat3, current: Float64Array, at: number, from: Float64Array
       re += zr * jr - zi * ji;
       im += zr * ji + zi * jr;
     }
-    out[at + 2 * r] = from[fromAt + 2 * r]! - re;
-    out[at + 2 * r + 1] = from[fromAt + 2 * r + 1]! - im;
+    zj[2 * r] = re;
+    zj[2 * r + 1] = im;
   }
+  return zj;
+}
+
+/** The z-matrix·current product subtracted from the parent voltage: v[child] = v[parent] − Z·J. */
+function dropInto(z: Mat3, current: Float64Array, at: number, from: Float64Array, fromAt: number, out: Float64Array) {
+  const d = multiplyZJ(z, current, at);
+  for (let k = 0; k < 6; k++) out[at + k] = from[fromAt + k]! - d[k]!;
 }
 
 /**
@@ -179,21 +187,10 @@ export function sweepThreePhase(model: ThreePhaseModel, options: ThreePhaseOptio
 
 /** Re(Jᴴ·Z·J): the active power lost in a branch of impedance Z carrying the phase currents J, W. */
 function branchLossW(z: Mat3, j: Float64Array, at: number): number {
+  const d = multiplyZJ(z, j, at);
   let loss = 0;
-  for (let r = 0; r < 3; r++) {
-    let re = 0;
-    let im = 0;
-    for (let c = 0; c < 3; c++) {
-      const zr = z[6 * r + 2 * c]!;
-      const zi = z[6 * r + 2 * c + 1]!;
-      const jr = j[at + 2 * c]!;
-      const ji = j[at + 2 * c + 1]!;
-      re += zr * jr - zi * ji;
-      im += zr * ji + zi * jr;
-    }
-    // conj(J_r)·(Z·J)_r
-    loss += j[at + 2 * r]! * re + j[at + 2 * r + 1]! * im;
-  }
+  // Σ_r conj(J_r)·(Z·J)_r, real part
+  for (let r = 0; r < 3; r++) loss += j[at + 2 * r]! * d[2 * r]! + j[at + 2 * r + 1]! * d[2 * r + 1]!;
   return loss;
 }
 
