@@ -301,6 +301,7 @@ export function buildProgram(): Command {
       'serve the live status page of the whole bench on this loopback port',
       integer('--status-port'),
     )
+    .option('--live', 'run until Ctrl-C (the day repeats), with a line of progress every 5 s; then the report')
     .action(async (o) => (await import('./bench/bench-command.js')).benchCommand(o));
 
   return program;

@@ -2,7 +2,8 @@
  * The status page: one static HTML document, no build step, small enough for a Pi. It polls
  * `/api/state` every two seconds and draws each gateway's devices, roles and peers, with inline SVG
  * charts of the voltage history (and prices once the market publishes them). It shows one gateway
- * (`run`) or a whole simulated cell (`start`, whose state has a `gateways` list).
+ * (`run`) or a whole simulated cell (`start`, whose state has a `gateways` list), and for the bench
+ * (`bench`, whose state names its `simulation.plots`) the report's charts as they are recorded.
  */
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -20,6 +21,7 @@ svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
 <h1>p2p-edge</h1><div id="summary" class="dim">loading…</div>
 <div class="card" id="vchart" hidden><h2>Voltage at each inverter gateway (pu)</h2><svg id="vsvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="vlegend"></div></div>
 <div class="card" id="pchart" hidden><h2>Market price per MG trader (per kWh, first slot)</h2><svg id="psvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="plegend"></div></div>
+<div class="grid" id="plots"></div>
 <div class="grid" id="gateways"></div>
 <script>
 const qs = new URLSearchParams(location.search); const token = qs.get('token');
@@ -48,7 +50,7 @@ function card(g) {
   const devices = Object.entries(g.devices || {}).map(([id, d]) => '<tr><td><b>' + esc(id) + '</b> <span class="' + (d.up ? 'ok' : 'bad') + '">' + (d.up ? 'up' : 'down') + '</span><br><span class="dim">' + esc(d.kind) + ' · ' + esc(d.backend) + '</span></td><td>' +
     Object.entries(d.points || {}).map(([k, p]) => kv(k, p.value) + (p.quality === 'good' ? '' : ' <span class="bad">' + esc(p.quality) + '</span>')).join('') + (d.lastError ? '<br><span class="bad">' + esc(d.lastError) + '</span>' : '') + '</td></tr>').join('');
   const roles = Object.entries(g.roles || {}).map(([name, s]) => '<tr><td><b>' + esc(name) + '</b></td><td>' +
-    Object.entries(s).filter(([k]) => k !== 'history' && k !== 'intervals').map(([k, v]) => v && typeof v === 'object' && !Array.isArray(v) ? '<div>' + esc(k) + ': ' + fmtValue(v, 1) + '</div>' : kv(k, v)).join('') + '</td></tr>').join('');
+    Object.entries(s).filter(([k]) => !['history', 'intervals', 'recentSessions', 'recentUpwardTrades'].includes(k)).map(([k, v]) => v && typeof v === 'object' && !Array.isArray(v) ? '<div>' + esc(k) + ': ' + fmtValue(v, 1) + '</div>' : kv(k, v)).join('') + '</td></tr>').join('');
   const peers = (g.peers || []).map((p) => '<span class="' + (p.online ? 'ok' : 'bad') + '">' + esc(p.id) + '</span>').join(' ');
   return '<div class="card"><h2>' + esc(g.id) + ' <span class="dim">' + esc(g.kind) + ' · cell ' + esc(g.cell) + '</span></h2>' +
     '<table>' + devices + roles + '</table><div class="dim">peers: ' + (peers || 'none') + ' · comms: ' + esc(g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + '</div></div>';
@@ -70,6 +72,8 @@ async function refresh() {
     const sim = s.simulation ? ' · simulated day ' + fmt(s.simulation.hourOfDay) + ' h, speed-up ' + s.simulation.speedup + '×' : '';
     document.getElementById('summary').textContent = gws.length + ' gateway(s)' + sim + ' · updated ' + new Date().toLocaleTimeString();
     document.getElementById('gateways').innerHTML = gws.map(card).join('');
+    const plots = (s.simulation && s.simulation.plots) || [];
+    document.getElementById('plots').innerHTML = plots.map((p) => '<div class="card"><img style="width:100%" alt="' + esc(p) + '" src="plots/' + encodeURIComponent(p) + '?t=' + Date.now() + (token ? '&token=' + encodeURIComponent(token) : '') + '"></div>').join('');
     chart(gws, 'voltage-agent', 'v', [0.95, 1.05], 0.005);
     chart(gws, 'mg-trader', 'p', [], 0.01);
   } catch (e) { document.getElementById('summary').textContent = 'no answer from the gateway: ' + e.message; }

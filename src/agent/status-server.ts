@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { ReadOnlyHttpServer, reply } from '../core/http-server.js';
+import { type HttpReply, ReadOnlyHttpServer, reply } from '../core/http-server.js';
 import type { Logger } from '../core/log.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 
@@ -11,6 +11,8 @@ export interface StatusServerOptions {
   state(): unknown;
   /** Prometheus text for `/metrics`. */
   metrics(): Promise<string>;
+  /** More read-only pages (the bench's live charts); undefined for a path they do not serve. */
+  routes?: (url: URL) => HttpReply | undefined;
   log: Logger;
 }
 
@@ -40,7 +42,7 @@ export class StatusServer {
           case '/healthz':
             return reply(200, 'text/plain', 'ok\n');
           default:
-            return undefined;
+            return options.routes?.(url);
         }
       },
     });

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../comms/embedded-broker.js';
+import { spawnOwned } from '../core/child-processes.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { freePort, waitForPort } from '../core/net.js';
 
@@ -52,7 +53,7 @@ async function mosquitto(dir: string): Promise<BenchBroker> {
     url: `mqtt://127.0.0.1:${port}`,
     port,
     start: async () => {
-      child = spawn(MOSQUITTO_BIN!, ['-c', conf], { stdio: 'ignore' });
+      child = spawnOwned(MOSQUITTO_BIN!, ['-c', conf], { stdio: 'ignore' });
       await waitForPort(port, 10_000);
     },
     stop: async () => {

@@ -1,6 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { spawnOwned } from '../core/child-processes.js';
 
 export const P2P_EDGE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'p2p-edge.mjs');
 
@@ -52,7 +53,7 @@ export class ControllerProcess {
   start(): void {
     this.log ??= createWriteStream(this.logFile, { flags: 'a' });
     // A small young generation keeps a gateway's memory near what it uses (as the systemd unit does).
-    const child = spawn(
+    const child = spawnOwned(
       process.execPath,
       ['--max-semi-space-size=1', P2P_EDGE_BIN, 'run', '--config', this.configFile],
       {
@@ -60,8 +61,8 @@ export class ControllerProcess {
         env: { ...process.env, NODE_OPTIONS: '' },
       },
     );
-    child.stdout.pipe(this.log, { end: false });
-    child.stderr.pipe(this.log, { end: false });
+    child.stdout!.pipe(this.log, { end: false });
+    child.stderr!.pipe(this.log, { end: false });
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     this.child = child;
     this.lastCpuS = 0;
@@ -97,12 +98,8 @@ export class ControllerProcess {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       if (!this.running) throw new Error(`${this.id} exited while starting (see ${this.logFile})`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${this.statusPort}/healthz`);
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
+      // Up when its own status page answers (not another process that took the port).
+      if ((await this.state())?.id === this.id) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${this.id} did not come up within ${timeoutMs} ms (see ${this.logFile})`);

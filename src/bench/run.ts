@@ -6,8 +6,9 @@ import { gatewayConfig } from '../agent/config.js';
 import { StatusServer } from '../agent/status-server.js';
 import { type LossyProxy, startLossyProxy } from '../comms/lossy-proxy.js';
 import { provisionIdentities } from '../comms/provision.js';
+import { reply } from '../core/http-server.js';
 import { componentLogger } from '../core/log.js';
-import { freePort } from '../core/net.js';
+import { freePorts } from '../core/net.js';
 import { Ledger } from '../platform/ledger/ledger.js';
 import { Membership } from '../platform/membership.js';
 import { CompressedDay } from '../sim/profiles.js';
@@ -16,11 +17,12 @@ import { seededRandom } from '../trading/prng.js';
 import { type BenchBroker, startBenchBroker } from './broker.js';
 import { benchConfigs } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
-import { BenchGrid, type GridSample } from './grid.js';
-import { deliveryRatio, energyKWh, voltageKpi } from './kpi.js';
-import { lineChartSvg } from './plots.js';
+import { BenchGrid } from './grid.js';
+import { deliveryRatio } from './kpi.js';
 import { ControllerProcess } from './processes.js';
 import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
+import { BenchRecorder } from './recorder.js';
+import { PLOT_NAMES, renderPlots } from './report-plots.js';
 import type { Scenario, ScenarioFault } from './scenario.js';
 
 export interface BenchOptions {
@@ -33,6 +35,9 @@ export interface BenchOptions {
   statusPort?: number;
   /** Called with a line of progress (the CLI prints it on stderr). */
   progress?: (line: string) => void;
+  /** Runs until `signal` is aborted (the day repeats), printing a line of progress every few seconds. */
+  live?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface FaultReport {
@@ -52,7 +57,7 @@ const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
  * a real Modbus server, one `p2p-edge run` process per gateway (signed messages, members list), the
  * broker, and the faults of the scenario; then the KPI report, with SVG plots in the run directory.
  */
-export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promise<Record<string, unknown>> {
+export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promise<BenchReport> {
   const progress = o.progress ?? (() => {});
   const log = componentLogger('bench');
   const s: Scenario = {
@@ -91,7 +96,10 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     'platform-1',
   ];
   const statusPorts: Record<string, number> = {};
-  for (const id of gatewayIds) statusPorts[id] = await freePort();
+  const ports = await freePorts(gatewayIds.length);
+  gatewayIds.forEach((id, i) => {
+    statusPorts[id] = ports[i]!;
+  });
   const plain = benchConfigs(s, grid.devices, {
     brokerUrls,
     stateDir: join(dir, 'state'),
@@ -148,8 +156,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     return new ControllerProcess(c.gateway.id, file, join(dir, `${c.gateway.id}.log`), statusPorts[c.gateway.id]!);
   });
 
-  const samples: GridSample[] = [];
-  // The whole bench on one status page: every gateway's state, refreshed in the sampling loop.
+  const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
+  // The whole bench on one status page: every gateway's state, refreshed in the sampling loop, and
+  // the report's charts drawn from what has been recorded so far.
   let live: { gateways: unknown[]; metrics: string } = { gateways: [], metrics: '' };
   const status = o.statusPort
     ? new StatusServer({
@@ -163,10 +172,16 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
             broker: broker.url,
             cells: s.cells.map((c) => c.id),
             run: dir,
+            plots: PLOT_NAMES,
           },
           gateways: live.gateways,
         }),
         metrics: async () => live.metrics,
+        routes: (url) => {
+          const name = /^\/plots\/([a-z-]+\.svg)$/.exec(url.pathname)?.[1];
+          const plot = name ? renderPlots(s, recorder).find(([n]) => n === name) : undefined;
+          return plot ? reply(200, 'image/svg+xml', plot[1]) : undefined;
+        },
         log: componentLogger('status'),
       })
     : undefined;
@@ -174,18 +189,17 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     const address = await status.listen();
     progress(`status page on http://127.0.0.1:${address.port}/`);
   }
-  const faults: FaultReport[] = [];
-  const messageRate: { tS: number; perS: number }[] = [];
+  const injections: Promise<FaultReport>[] = [];
   let lastMessages = 0;
   let lastRateAt = Date.now();
   const t0 = Date.now();
   try {
-    // Started a few at a time: each process compiles the firmware's TypeScript at start-up, and all of
-    // them at once on a small machine would take longer than one after the other.
+    // Started a few at a time: all of them at once on a small machine take longer than in batches.
     for (let i = 0; i < processes.length; i += 4) {
       const batch = processes.slice(i, i + 4);
       for (const p of batch) p.start();
       await Promise.all(batch.map((p) => p.ready(120_000)));
+      if (o.signal?.aborted) break;
     }
     progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     // The scenario's day starts now that every gateway runs, not while they were starting.
@@ -193,39 +207,44 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     if (lossFault) for (const p of proxies.values()) p.setLoss(lossFault.fraction ?? 0);
     const pending = [...s.faults.filter((f) => f.kind !== 'loss')].sort((a, b) => a.atS - b.atS);
     const started = Date.now();
+    const endAt = o.live ? Number.POSITIVE_INFINITY : started + s.durationS * 1000;
     let nextProcessSample = 0;
-    while (Date.now() - started < s.durationS * 1000) {
+    let nextProgress = started + PROGRESS_EVERY_MS;
+    while (Date.now() < endAt && !o.signal?.aborted) {
       const tS = (Date.now() - started) / 1000;
-      samples.push(grid.sample(Date.now()));
+      recorder.addGrid(grid.sample(Date.now()));
       if (Date.now() >= nextProcessSample) {
         for (const p of processes) p.sample();
-        // Each process's metrics once: for the message rate and for the live page.
+        // Each process's metrics and state once: for the message rate, the trading KPIs and the live page.
         const texts = await Promise.all(processes.map((p) => p.metrics()));
         const total = texts.reduce((sum, t) => sum + sumOf(parsePrometheus(t ?? ''), 'p2p_messages_received_total'), 0);
-        messageRate.push({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
-        if (status) {
-          const states = await Promise.all(processes.map((p) => p.state()));
-          live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
-        }
+        recorder.messageRate.add({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
+        const states = await Promise.all(processes.map((p) => p.state()));
+        recorder.addStates(states, day.hourAt(Date.now()));
+        live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
         lastMessages = total;
         lastRateAt = Date.now();
         nextProcessSample = Date.now() + 2000;
       }
-      while (pending[0] && pending[0].atS <= tS) {
-        const f = pending.shift()!;
-        faults.push(await inject(f, tS, { processes, broker, proxies, devices, progress }));
+      if (o.live && Date.now() >= nextProgress) {
+        progress(liveLine(day.hourAt(Date.now()), recorder, processes));
+        nextProgress += PROGRESS_EVERY_MS;
       }
+      // Faults run beside the sampling, which must go on while a gateway is down.
+      while (pending[0] && pending[0].atS <= tS)
+        injections.push(inject(pending.shift()!, tS, { processes, broker, proxies, devices, progress }));
       await new Promise((r) => setTimeout(r, 250));
     }
+    const faults = await Promise.all(injections);
     progress('collecting the KPIs');
     return await report(s, {
       dir,
-      grid: samples,
+      recorder,
       processes,
       broker,
       platformDb,
       faults,
-      messageRate,
+      durationS: (Date.now() - started) / 1000,
       loss: lossFault?.fraction ?? o.loss ?? 0,
     });
   } finally {
@@ -236,6 +255,34 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     await devices.close();
     log.info({ dir }, 'bench finished');
   }
+}
+
+const PROGRESS_EVERY_MS = 5000;
+
+/** The KPI report of a bench run (`p2p-edge bench --json`). */
+export type BenchReport = Awaited<ReturnType<typeof report>>;
+
+/** One line of the live demo's output: the simulated hour, the grid, the markets and the gateways. */
+function liveLine(hour: number, r: BenchRecorder, processes: readonly ControllerProcess[]): string {
+  const g = r.grid.values.at(-1);
+  const volts = g ? Object.values(g.voltagesPu) : [];
+  const v = r.voltage.result();
+  const prices = r.prices.values.at(-1)?.prices ?? {};
+  const hh = Math.floor(hour);
+  const mm = Math.floor((hour - hh) * 60);
+  return [
+    `${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}`,
+    volts.length ? `V ${Math.min(...volts).toFixed(3)}–${Math.max(...volts).toFixed(3)} pu` : 'V –',
+    `violations ${v.violations} (volt-var only ${r.baseline.result().violations})`,
+    `curtailed ${g ? g.curtailedKW.toFixed(1) : '–'} kW`,
+    `prices ${
+      Object.entries(prices)
+        .map(([id, p]) => `${id} ${p.toFixed(3)}`)
+        .join(', ') || '–'
+    }`,
+    `${(r.messageRate.values.at(-1)?.perS ?? 0).toFixed(0)} msg/s`,
+    `${processes.filter((p) => p.running).length}/${processes.length} gateways up`,
+  ].join(' | ');
 }
 
 async function inject(
@@ -321,41 +368,40 @@ async function report(
   s: Scenario,
   r: {
     dir: string;
-    grid: GridSample[];
+    recorder: BenchRecorder;
     processes: ControllerProcess[];
     broker: BenchBroker;
     platformDb: string;
     faults: FaultReport[];
-    messageRate: { tS: number; perS: number }[];
+    durationS: number;
     loss: number;
   },
-): Promise<Record<string, unknown>> {
+) {
   const metrics: Sample[] = (
     await Promise.all(r.processes.map(async (p) => parsePrometheus((await p.metrics()) ?? '')))
   ).flat();
   const states = await Promise.all(r.processes.map((p) => p.state()));
+  const rec = r.recorder;
+  rec.addStates(states, rec.grid.values.at(-1)?.hour ?? 0);
   const delivery: Record<string, number | null> = {};
   for (const cls of CLASSES) {
     const received = sumOf(metrics, 'p2p_messages_received_total', { class: cls });
     const gaps = sumOf(metrics, 'p2p_sequence_gaps_total', { class: cls });
     delivery[cls] = received + gaps > 0 ? Number(deliveryRatio(received, received + gaps).toFixed(4)) : null;
   }
-  const limits = s.voltageLimitsPu;
-  const live = voltageKpi(
-    r.grid.map((g) => ({ tMs: g.tMs, voltagesPu: g.voltagesPu })),
-    limits,
-  );
-  const baseline = voltageKpi(
-    r.grid.map((g) => ({ tMs: g.tMs, voltagesPu: g.baselineVoltagesPu })),
-    limits,
-  );
-  // Simulated time runs `speedup` times faster: energy is integrated over simulated hours.
-  const simulated = (tMs: number) => (tMs - (r.grid[0]?.tMs ?? tMs)) * s.speedup;
-  const curtailedKWh = energyKWh(r.grid.map((g) => ({ tMs: simulated(g.tMs), kW: g.curtailedKW })));
-  const traders = states.flatMap((st) => {
-    const t = (st?.roles as Record<string, Record<string, unknown>> | undefined)?.['mg-trader'];
-    return t ? [t] : [];
-  });
+  const live = rec.voltage.result();
+  const baseline = rec.baseline.result();
+  const roleStates = (role: string) =>
+    states.flatMap((st) => {
+      const t = (st?.roles as Record<string, Record<string, unknown>> | undefined)?.[role];
+      return t ? [t] : [];
+    });
+  const traders = roleStates('mg-trader');
+  const couplers = roleStates('coupling-agent');
+  const fewest = (rows: Record<string, unknown>[], key: string) =>
+    rows.length ? Math.min(...rows.map((t) => Number(t[key] ?? 0))) : 0;
+  const cellGap = rec.cellGap.result();
+  const upperGap = rec.upperGap.result();
   const rejected: Record<string, number> = {};
   for (const reason of ['signature', 'replay', 'expired', 'member', 'schema', 'duplicate', 'size'])
     rejected[reason] = sumOf(metrics, 'p2p_messages_rejected_total', { reason });
@@ -371,13 +417,12 @@ async function report(
   }
   const peakTransformerPct = Math.max(
     0,
-    ...s.cells.map(
-      (c) => (100 * Math.max(...r.grid.map((g) => Math.abs(g.transformerKW[c.id] ?? 0)))) / c.transformerKVA,
-    ),
+    ...s.cells.map((c) => (100 * (rec.peakTransformerKW[c.id] ?? 0)) / c.transformerKVA),
   );
+  const gaps = [cellGap.worstRelativeGap, upperGap.worstRelativeGap].filter((g): g is number => g !== null);
   const out = {
     scenario: s.name,
-    durationS: s.durationS,
+    durationS: Number(r.durationS.toFixed(1)),
     speedup: s.speedup,
     gateways: r.processes.length,
     broker: r.broker.kind,
@@ -388,9 +433,16 @@ async function report(
       p99: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.99) * 1000).toFixed(2)),
     },
     trading: {
-      intervals: Math.min(...traders.map((t) => Number(t.sessions ?? 0))),
-      converged: Math.min(...traders.map((t) => Number(t.convergedSessions ?? 0))),
+      intervals: fewest(traders, 'sessions'),
+      converged: fewest(traders, 'convergedSessions'),
+      worstCostGap: gaps.length ? Math.max(...gaps) : null,
       worstImbalanceKWh: Math.max(0, ...traders.map((t) => Number(t.worstImbalanceKWh ?? 0))),
+      costGap: cellGap,
+      upper: {
+        intervals: fewest(couplers, 'upwardTrades'),
+        converged: fewest(couplers, 'convergedUpwardTrades'),
+        costGap: upperGap,
+      },
     },
     voltage: {
       ...live,
@@ -401,9 +453,10 @@ async function report(
         violationSeconds: baseline.violationSeconds,
         maxPu: Number(baseline.maxPu.toFixed(4)),
         minPu: Number(baseline.minPu.toFixed(4)),
+        curtailedKWh: Number(rec.baselineCurtailedKWh.toFixed(2)),
       },
     },
-    curtailedKWh: Number(curtailedKWh.toFixed(2)),
+    curtailedKWh: Number(rec.curtailedKWh.toFixed(2)),
     peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
     rejectedMessages: rejected,
     processes: r.processes.map((p) => ({
@@ -414,104 +467,12 @@ async function report(
     })),
     ledger: { db: r.platformDb, entries: ledgerEntries, readings },
     faults: r.faults,
-    plots: writePlots(s, r.dir, r.grid, r.messageRate),
+    plots: renderPlots(s, rec).map(([name, svg]) => {
+      const file = join(r.dir, name);
+      writeFileSync(file, svg);
+      return file;
+    }),
   };
   writeFileSync(join(r.dir, 'report.json'), `${JSON.stringify(out, null, 2)}\n`);
   return out;
-}
-
-function writePlots(
-  s: Scenario,
-  dir: string,
-  grid: GridSample[],
-  messageRate: { tS: number; perS: number }[],
-): string[] {
-  const hours = grid.map((g) => g.hour);
-  const env = (pick: (g: GridSample) => Record<string, number>, f: (xs: number[]) => number) =>
-    grid.map((g, i) => ({ x: hours[i]!, y: f(Object.values(pick(g))) }));
-  const files: [string, string][] = [
-    [
-      'voltage-envelope.svg',
-      lineChartSvg(
-        [
-          {
-            label: 'max, distributed control',
-            points: env(
-              (g) => g.voltagesPu,
-              (v) => Math.max(...v),
-            ),
-          },
-          {
-            label: 'min, distributed control',
-            points: env(
-              (g) => g.voltagesPu,
-              (v) => Math.min(...v),
-            ),
-          },
-          {
-            label: 'max, volt-var only',
-            points: env(
-              (g) => g.baselineVoltagesPu,
-              (v) => Math.max(...v),
-            ),
-            dashed: true,
-          },
-          {
-            label: 'min, volt-var only',
-            points: env(
-              (g) => g.baselineVoltagesPu,
-              (v) => Math.min(...v),
-            ),
-            dashed: true,
-          },
-        ],
-        {
-          title: `Voltage envelope over the day (${s.name})`,
-          xLabel: 'hour of day',
-          yLabel: 'voltage, pu',
-          limits: [
-            { y: s.voltageLimitsPu.max, label: `max ${s.voltageLimitsPu.max}` },
-            { y: s.voltageLimitsPu.min, label: `min ${s.voltageLimitsPu.min}` },
-          ],
-        },
-      ),
-    ],
-    [
-      'curtailment.svg',
-      lineChartSvg(
-        [
-          { label: 'distributed control', points: grid.map((g, i) => ({ x: hours[i]!, y: g.curtailedKW })) },
-          {
-            label: 'volt-var only',
-            points: grid.map((g, i) => ({ x: hours[i]!, y: g.baselineCurtailedKW })),
-            dashed: true,
-          },
-        ],
-        { title: 'PV curtailed', xLabel: 'hour of day', yLabel: 'kW' },
-      ),
-    ],
-    [
-      'transformer.svg',
-      lineChartSvg(
-        s.cells.map((c) => ({
-          label: c.id,
-          points: grid.map((g, i) => ({ x: hours[i]!, y: g.transformerKW[c.id] ?? 0 })),
-        })),
-        { title: 'Net power through each transformer (+ import)', xLabel: 'hour of day', yLabel: 'kW' },
-      ),
-    ],
-    [
-      'messages.svg',
-      lineChartSvg([{ label: 'received, all gateways', points: messageRate.map((m) => ({ x: m.tS, y: m.perS })) }], {
-        title: 'Messages per second',
-        xLabel: 'seconds since start',
-        yLabel: 'messages/s',
-      }),
-    ],
-  ];
-  return files.map(([name, svg]) => {
-    const file = join(dir, name);
-    writeFileSync(file, svg);
-    return file;
-  });
 }

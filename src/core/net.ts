@@ -1,4 +1,4 @@
-import { type AddressInfo, createConnection, createServer } from 'node:net';
+import { type AddressInfo, createConnection, createServer, type Server } from 'node:net';
 import { ErrorCode, P2PError } from './errors.js';
 
 /** A TCP port that was free a moment ago on `host` (the OS picks it). */
@@ -11,6 +11,24 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** `count` different TCP ports that were free a moment ago (held open together while the OS picks them). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const srv = createServer();
+          srv.once('error', reject);
+          srv.listen(0, host, () => resolve(srv));
+        }),
+    ),
+  );
+  const ports = servers.map((srv) => (srv.address() as AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  return ports;
 }
 
 /** Resolves once something accepts TCP connections on `port` (a server just started), else rejects. */

@@ -68,6 +68,19 @@ export function localTradeModel(
 /** Rounds without a message after which a neighbour is taken as gone for the rest of the session. */
 export const SILENT_ROUNDS_GONE = 10;
 
+/**
+ * What a trader may send to and receive from the neighbour it writes to, kWh per slot, as its own
+ * configuration and limits allow. Each end clips a link to the smaller of the two, so that both
+ * compute the same flow.
+ */
+export interface LinkCapacity {
+  send: number;
+  receive: number;
+}
+
+/** A round's message between MG traders of one session. */
+export type SessionMessage = PriceMessage & { session: string; settled: boolean; link?: LinkCapacity };
+
 export interface SessionStatus {
   round: number;
   settled: boolean;
@@ -85,7 +98,9 @@ export interface SessionStatus {
 export class MarketSession {
   private readonly trader: MgTrader;
   private readonly tol: { imbalanceKWh: number; priceChange: number };
-  private readonly inbox = new Map<string, PriceMessage & { settled: boolean }>();
+  private readonly inbox = new Map<string, SessionMessage>();
+  /** This trader's own capacities toward each neighbour, before agreeing with the neighbour's. */
+  private readonly ownLinks = new Map<string, LinkCapacity>();
   private round = 0;
   private settledRounds = 0;
   /** Consecutive rounds in which a neighbour sent nothing new. */
@@ -98,9 +113,23 @@ export class MarketSession {
     algorithm: TradingAlgorithm,
     readonly maxRounds: number,
     tolerance = 1,
+    /** The last interval's prices: consecutive intervals clear near each other, so far fewer rounds are needed. */
+    startPrices?: readonly number[],
   ) {
-    this.trader = new MgTrader(model.agents[0]!, model, algorithm);
+    this.trader = new MgTrader(model.agents[0]!, model, algorithm, undefined, startPrices);
     this.tol = stoppingTolerances(model, tolerance);
+    for (const peer of this.neighbours) {
+      this.ownLinks.set(peer, {
+        send: this.link(0, peer)?.capacity[0] ?? 0,
+        receive: this.link(peer, 0)?.capacity[0] ?? 0,
+      });
+    }
+  }
+
+  /** The link from one agent of the local model to another (0 is this trader), by index or id. */
+  private link(from: number | string, to: number | string) {
+    const index = (x: number | string) => (typeof x === 'number' ? x : this.model.agents.findIndex((a) => a.id === x));
+    return this.model.links.find((l) => l.from === index(from) && l.to === index(to));
   }
 
   get neighbours(): string[] {
@@ -108,16 +137,27 @@ export class MarketSession {
   }
 
   /** The messages that open the current round. */
-  outbox(): (PriceMessage & { session: string; settled: boolean })[] {
-    return this.trader
-      .outbox()
-      .map((m) => ({ ...m, round: this.round, session: this.sessionId, settled: this.settledRounds >= 2 }));
+  outbox(): SessionMessage[] {
+    return this.trader.outbox().map((m) => ({
+      ...m,
+      round: this.round,
+      session: this.sessionId,
+      settled: this.settledRounds >= 2,
+      link: this.ownLinks.get(m.to)!,
+    }));
   }
 
-  receive(m: PriceMessage & { session: string; settled: boolean }): void {
+  receive(m: SessionMessage): void {
     if (m.session !== this.sessionId) return;
     const known = this.inbox.get(m.from);
     if (!known || m.round >= known.round) this.inbox.set(m.from, m);
+    const own = this.ownLinks.get(m.from);
+    if (m.link && own) {
+      const out = this.link(0, m.from);
+      const back = this.link(m.from, 0);
+      if (out) out.capacity.fill(Math.min(own.send, m.link.receive));
+      if (back) back.capacity.fill(Math.min(own.receive, m.link.send));
+    }
   }
 
   /** True when every neighbour's message of the current round is in. */

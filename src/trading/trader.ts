@@ -73,13 +73,18 @@ export class MgTrader {
     private readonly model: TradeModel,
     readonly algorithm: TradingAlgorithm,
     private readonly subgradientDecayRounds = SUBGRADIENT_DECAY_ROUNDS,
+    /** Where the prices start (a warm start, e.g. the last interval's); by default near its own marginal cost. */
+    startPrices?: readonly number[],
   ) {
     this.id = agent.id;
     this.T = model.horizon;
     this.neighbourIds = agent.neighbours.map((n) => model.agents[n]!.id);
     this.storage = agent.storage.map((s) => new StorageSolver(s, this.T));
     this.step = this.localStepSizes();
-    this.lambda = this.initialPrices();
+    this.lambda =
+      startPrices?.length === this.T && startPrices.every(Number.isFinite)
+        ? Float64Array.from(startPrices)
+        : this.initialPrices();
     this.announced = Float64Array.from(this.lambda);
   }
 

@@ -1,12 +1,13 @@
 import { type CellLimitState, cellTradingLimits, INITIAL_CELL_LIMITS } from '../../control/coupling.js';
 import { errorMessage } from '../../core/errors.js';
 import { compileModel, TradeInputSchema } from '../../trading/model.js';
+import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
 import { localTradeModel, MarketSession } from '../../trading/session.js';
 import type { UpperMarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, SessionRunner } from './session-runner.js';
+import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
 
 interface UpwardTrade {
   session: string;
@@ -20,6 +21,8 @@ interface UpwardTrade {
   upstreamImportKWh: number[];
   upstreamExportKWh: number[];
   endedAt: number;
+  /** What this agent knew and decided, for comparison with the centralised optimum. */
+  instance: SessionInstance | undefined;
 }
 
 /**
@@ -42,7 +45,10 @@ export class CouplingAgentRole implements Role {
   private runner: SessionRunner | undefined;
   private running: Promise<void> | undefined;
   private tradedSession: string | undefined;
+  /** The last day of trades above the cell. */
   private readonly upward: UpwardTrade[] = [];
+  private tradeCount = 0;
+  private convergedCount = 0;
 
   start(ctx: RoleContext): void {
     if (ctx.config.upperMarket && ctx.transport) this.runner = new SessionRunner(ctx, 'price-up');
@@ -57,7 +63,8 @@ export class CouplingAgentRole implements Role {
 
   tick(scale: TimeScale, ctx: RoleContext): void {
     if (scale === 'tertiary') this.setLimits(ctx);
-    if (scale === 'secondary') this.tradeUpward(ctx);
+    // Checked on the fast scales too: the trade above should start as soon as the cell's market clears.
+    if (scale !== 'tertiary') this.tradeUpward(ctx);
     if (scale !== 'secondary' || !this.readings || this.ratingKVA <= 0) return;
     const pct = (100 * Math.abs(this.readings.netW(ctx.clock.now()))) / (this.ratingKVA * 1000);
     this.loadingPct = pct;
@@ -142,8 +149,10 @@ export class CouplingAgentRole implements Role {
       upper.algorithm,
       upper.maxRounds,
       upper.tolerance,
+      this.upward.at(-1)?.prices,
     );
-    await this.runner!.run(session, upper.roundMs);
+    // Done before the next interval's cell market leaves its imbalance.
+    await this.runner!.run(session, upper.roundMs, imbalance.intervalEndMs);
     const status = session.status();
     const decision = session.decision;
     const trade: UpwardTrade = {
@@ -156,9 +165,12 @@ export class CouplingAgentRole implements Role {
       upstreamImportKWh: decision?.gridImport ?? [],
       upstreamExportKWh: decision?.gridExport ?? [],
       endedAt: ctx.clock.now(),
+      instance: sessionInstance(session, agent, neighbours),
     };
     this.upward.push(trade);
     if (this.upward.length > 96) this.upward.shift();
+    this.tradeCount++;
+    if (trade.converged) this.convergedCount++;
     ctx.log.info(
       {
         session: imbalance.session,
@@ -185,7 +197,9 @@ export class CouplingAgentRole implements Role {
   state(): Record<string, unknown> {
     return {
       upwardTrade: this.upward.at(-1) ?? null,
-      upwardTrades: this.upward.length,
+      upwardTrades: this.tradeCount,
+      convergedUpwardTrades: this.convergedCount,
+      recentUpwardTrades: this.upward.slice(-RECENT_SESSIONS),
       cellLimits: this.limits,
       transformerKVA: this.ratingKVA || null,
       loadingPct: this.loadingPct,

@@ -1,5 +1,6 @@
 import { errorMessage } from '../../core/errors.js';
 import { compileModel, TradeInputSchema } from '../../trading/model.js';
+import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
 import { aggregateProsumers, type DeviceOwners, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
 import { localTradeModel, MarketSession } from '../../trading/session.js';
 import type { MarketConfig } from '../config.js';
@@ -7,7 +8,7 @@ import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, SessionRunner } from './session-runner.js';
+import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
 
 interface SessionRecord {
   session: string;
@@ -22,6 +23,8 @@ interface SessionRecord {
   exchangeKWh: Record<string, number>;
   gridImportKWh: number[];
   maxImbalanceKWh: number;
+  /** What this trader knew and decided, for comparison with the centralised optimum. */
+  instance: SessionInstance | undefined;
 }
 
 /**
@@ -35,7 +38,10 @@ export class MgTraderRole implements Role {
   private readings: CellReadings | undefined;
   private runner: SessionRunner | undefined;
   private running: Promise<void> | undefined;
+  /** The last day of sessions (96 intervals of 15 minutes). */
   private readonly sessions: SessionRecord[] = [];
+  private sessionCount = 0;
+  private convergedCount = 0;
   private readonly offers = new Map<string, { offer: OfferBody; ts: number }>();
   private lastSampleMs = 0;
 
@@ -140,8 +146,16 @@ export class MgTraderRole implements Role {
       .agents[0]!;
     const demandKWh = compiled.demand;
     const model = localTradeModel(compiled, neighbours, T, slotHours);
-    const session = new MarketSession(sessionId, model, market.algorithm, market.maxRounds, market.tolerance);
-    await this.runner!.run(session, market.roundMs);
+    const session = new MarketSession(
+      sessionId,
+      model,
+      market.algorithm,
+      market.maxRounds,
+      market.tolerance,
+      this.sessions.at(-1)?.prices,
+    );
+    // The first half of the interval for this market, the second for the coupling agent's trade above it.
+    await this.runner!.run(session, market.roundMs, Number(sessionId) + tertiaryMs / 2);
     const status = session.status();
     const decision = session.decision;
     const exchangeKWh = exchangeWithNeighbours(session);
@@ -151,6 +165,7 @@ export class MgTraderRole implements Role {
         session: sessionId,
         slotHours,
         netImportKWh: decision.gridImport.map((imp, t) => imp - (decision.gridExport[t] ?? 0)),
+        intervalEndMs: Number(sessionId) + tertiaryMs,
       };
     }
     const record: SessionRecord = {
@@ -164,9 +179,12 @@ export class MgTraderRole implements Role {
       exchangeKWh,
       gridImportKWh: decision?.gridImport ?? [],
       maxImbalanceKWh: status.maxImbalanceKWh,
+      instance: sessionInstance(session, agent, neighbours),
     };
     this.sessions.push(record);
     if (this.sessions.length > 96) this.sessions.shift();
+    this.sessionCount++;
+    if (record.converged) this.convergedCount++;
     status.prices.forEach((p, t) => {
       ctx.metrics.price.set({ slot: String(t) }, p);
     });
@@ -236,9 +254,10 @@ export class MgTraderRole implements Role {
       ),
       offers: this.offers.size,
       market: this.sessions.at(-1) ?? null,
-      sessions: this.sessions.length,
-      convergedSessions: this.sessions.filter((x) => x.converged).length,
+      sessions: this.sessionCount,
+      convergedSessions: this.convergedCount,
       worstImbalanceKWh: this.sessions.reduce((m, x) => Math.max(m, x.maxImbalanceKWh), 0),
+      recentSessions: this.sessions.slice(-RECENT_SESSIONS),
       history: this.sessions.map((s) => ({ ts: s.endedAt, v: s.prices[0] ?? 0 })),
     };
   }

@@ -28,7 +28,13 @@ export interface SharedRoleState {
   /** Energy the cell may import / export per market slot (set by the coupling agent). */
   cellLimits?: CellLimits;
   /** What the cell's market left to the level above, per slot (set by the MG trader, traded up by the coupling agent). */
-  cellImbalance?: { session: string; slotHours: number; netImportKWh: number[] };
+  cellImbalance?: {
+    session: string;
+    slotHours: number;
+    netImportKWh: number[];
+    /** When the interval ends (clock ms): the trade above must be done by then. */
+    intervalEndMs?: number;
+  };
 }
 
 /**

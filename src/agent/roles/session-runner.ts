@@ -3,6 +3,9 @@ import type { Delivery } from '../../comms/transport.js';
 import type { MarketSession } from '../../trading/session.js';
 import type { RoleContext } from './role.js';
 
+/** Messages kept for sessions not started yet (a few rounds of a few neighbours). */
+const MAX_EARLY_MESSAGES = 64;
+
 const PriceBody = z.object({
   from: z.string(),
   to: z.string(),
@@ -10,7 +13,9 @@ const PriceBody = z.object({
   price: z.array(z.number()),
   session: z.string(),
   settled: z.boolean(),
+  link: z.object({ send: z.number().nonnegative(), receive: z.number().nonnegative() }).optional(),
 });
+type PriceMessageBody = z.infer<typeof PriceBody>;
 
 /**
  * Runs market sessions (Algorithm 1) of one trader with its neighbours over the transport: sends the
@@ -22,6 +27,11 @@ export class SessionRunner {
   private session: MarketSession | undefined;
   private wakeRound: (() => void) | undefined;
   private stopped = false;
+  /**
+   * Messages of a session this trader has not started yet: a neighbour whose own market cleared a
+   * little earlier opens the session first. Bounded; the oldest go first.
+   */
+  private readonly early: PriceMessageBody[] = [];
 
   constructor(
     private readonly ctx: RoleContext,
@@ -38,20 +48,31 @@ export class SessionRunner {
       this.ctx.metrics.messagesRejected.inc({ reason: 'schema' });
       return;
     }
-    this.session?.receive(body.data);
-    if (this.session?.roundComplete()) this.wakeRound?.();
+    if (this.session?.sessionId !== body.data.session) {
+      this.early.push(body.data);
+      if (this.early.length > MAX_EARLY_MESSAGES) this.early.shift();
+      return;
+    }
+    this.session.receive(body.data);
+    if (this.session.roundComplete()) this.wakeRound?.();
   }
 
-  /** Runs the session to its end (settled with every neighbour, out of rounds, or stopped). */
-  async run(session: MarketSession, roundMs: number): Promise<void> {
+  /**
+   * Runs the session to its end: settled with every neighbour, out of rounds, stopped, or at
+   * `deadlineMs` (clock time), so that a session never runs into the next market interval.
+   */
+  async run(session: MarketSession, roundMs: number, deadlineMs = Number.POSITIVE_INFINITY): Promise<void> {
     const transport = this.ctx.transport;
     if (!transport) return;
     this.session = session;
+    for (const m of this.early) if (m.session === session.sessionId) session.receive(m);
+    this.early.length = 0;
     const sendPrices = () =>
       Promise.all(session.outbox().map((m) => transport.publish('mkt', this.messageType, m, { target: m.to })));
-    while (!session.done() && !this.stopped) {
+    const clock = this.ctx.clock;
+    while (!session.done() && !this.stopped && clock.now() < deadlineMs) {
       await sendPrices();
-      await this.waitForRound(session, roundMs);
+      await this.waitForRound(session, Math.max(0, Math.min(roundMs, deadlineMs - clock.now())));
       session.step();
     }
     // A last message tells the neighbours this trader has settled, so they need not wait for it.
@@ -79,6 +100,9 @@ export class SessionRunner {
     this.wakeRound?.();
   }
 }
+
+/** Sessions a trader's state shows in full: enough for a reader polling every few intervals. */
+export const RECENT_SESSIONS = 8;
 
 /** Energy exchanged with each neighbour in the first slot: sent (+) or received (−). */
 export function exchangeWithNeighbours(session: MarketSession): Record<string, number> {

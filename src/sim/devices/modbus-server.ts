@@ -28,6 +28,8 @@ export class SimulatedModbusServer {
    * measures the bus manager against real wire time.
    */
   wireBaud: number | undefined;
+  /** The last error of the serial port under an RTU server (kept, not thrown: the pty may vanish first at shutdown). */
+  lastPortError: string | undefined;
 
   constructor(
     readonly devices: Map<number, RegisterDevice & Faulty>,
@@ -115,6 +117,11 @@ export class SimulatedModbusServer {
       server.on('initialized', () => resolve());
       server.on('error', reject);
       setTimeout(resolve, 300); // some versions emit nothing once the port is open
+    });
+    // The pty can vanish under the server (its socat ended first at shutdown): a write error then is
+    // not the server's to throw, and an unhandled 'error' would end the whole process.
+    (server as unknown as { _serverPath?: NodeJS.EventEmitter })._serverPath?.on('error', (err: Error) => {
+      this.lastPortError = err.message;
     });
     this.server = server;
     this.url = `rtu://${endpoint.path}?baud=${endpoint.baudRate}&parity=${endpoint.parity}`;

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnOwned } from '../../core/child-processes.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 
 /**
@@ -20,7 +21,7 @@ export class PtyPair {
     const dir = mkdtempSync(join(tmpdir(), 'p2p-edge-pty-'));
     const a = join(dir, 'a');
     const b = join(dir, 'b');
-    const child = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
+    const child = spawnOwned('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
     const failed = new Promise<never>((_, reject) =>
       child.once('error', (err) =>
         reject(
