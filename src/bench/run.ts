@@ -69,6 +69,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'p2p-bench-'));
   const now = Date.now();
   const day = new CompressedDay(now, s.speedup, s.startHour);
+  // The gateways take a while to start: the day waits for them at its first hour.
+  day.hold();
   const grid = new BenchGrid(s, day, now);
   const devices = await BenchDeviceServers.start(grid);
   const broker: BenchBroker = await startBenchBroker(dir, o.broker);
@@ -258,6 +260,36 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
 }
 
 const PROGRESS_EVERY_MS = 5000;
+
+/** The recorded grid as CSV (one row per kept sample), for a spreadsheet or a plotting tool. */
+function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
+  const cells = s.cells.map((c) => c.id);
+  const header = [
+    'hour',
+    'v_max_pu',
+    'v_min_pu',
+    'v_max_volt_var_pu',
+    'v_min_volt_var_pu',
+    'curtailed_kw',
+    'curtailed_volt_var_kw',
+    ...cells.map((c) => `transformer_${c}_kw`),
+  ];
+  const rows = r.grid.values.map((g) => {
+    const v = Object.values(g.voltagesPu);
+    const b = Object.values(g.baselineVoltagesPu);
+    return [
+      g.hour.toFixed(4),
+      Math.max(...v).toFixed(5),
+      Math.min(...v).toFixed(5),
+      Math.max(...b).toFixed(5),
+      Math.min(...b).toFixed(5),
+      g.curtailedKW.toFixed(3),
+      g.baselineCurtailedKW.toFixed(3),
+      ...cells.map((c) => (g.transformerKW[c] ?? 0).toFixed(3)),
+    ].join(',');
+  });
+  return `${[header.join(','), ...rows].join('\n')}\n`;
+}
 
 /** The KPI report of a bench run (`p2p-edge bench --json`). */
 export type BenchReport = Awaited<ReturnType<typeof report>>;
@@ -474,5 +506,6 @@ async function report(
     }),
   };
   writeFileSync(join(r.dir, 'report.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(join(r.dir, 'timeseries.csv'), timeseriesCsv(s, rec));
   return out;
 }

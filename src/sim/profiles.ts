@@ -24,12 +24,21 @@ export class CompressedDay {
     private readonly startHour = 0,
   ) {}
 
+  private held = false;
+
+  /** Stands still at `startHour` until `restartAt` (while a bench's processes start). */
+  hold(): void {
+    this.held = true;
+  }
+
   /** The simulated day starts over at `startHour` from `nowMs` (a bench whose processes took a while to start). */
   restartAt(nowMs: number): void {
     this.startMs = nowMs;
+    this.held = false;
   }
 
   hourAt(nowMs: number): number {
+    if (this.held) return this.startHour;
     const hours = this.startHour + ((nowMs - this.startMs) * this.speedup) / 3_600_000;
     return ((hours % 24) + 24) % 24;
   }

@@ -141,6 +141,9 @@ export class VoltageAgentRole implements Role {
     if (scale === 'primary') {
       this.watch(ctx);
       if (method === 'volt-var' || (method === 'dual' && this.mode === 'fallback')) await this.applyCurves(ctx);
+      // Beyond a limit the distributed step also runs at the primary rate: a fast PV ramp (a cloud
+      // edge) can outrun the secondary period, and a violation should be met at once.
+      else if (this.agent && this.mode === 'dual' && this.beyondLimits(ctx)) await this.controlStep(ctx, this.agent);
     } else if (scale === 'secondary' && this.agent) {
       await this.dualStep(ctx, this.agent);
     }
@@ -170,6 +173,18 @@ export class VoltageAgentRole implements Role {
       this.mode = mode;
     }
     if (mode === 'fallback') return;
+    await this.controlStep(ctx, agent);
+  }
+
+  private beyondLimits(ctx: RoleContext): boolean {
+    const { min, max } = ctx.config.voltageLimitsPu;
+    return this.voltagePu !== null && (this.voltagePu > max || this.voltagePu < min);
+  }
+
+  /** The multiplier of this bus from its measured voltage, then the inverters' best response to all multipliers. */
+  private async controlStep(ctx: RoleContext, agent: DualVoltageAgent): Promise<void> {
+    const now = ctx.clock.now();
+    const vc = ctx.config.voltageControl;
     const voltagePu = this.voltagePu;
     if (voltagePu === null) return;
     agent.updateMultiplier(voltagePu);

@@ -87,17 +87,24 @@ export class DualVoltageAgent {
     return [{ id: this.o.id, bus: this.o.bus }, ...[...this.peers].map(([id, p]) => ({ id, bus: p.bus }))];
   }
 
-  private stepFor: { buses: string; step: number } | undefined;
+  private step: number | undefined;
 
   /**
-   * Step of its own multiplier: Gershgorin bound on its row of the dual Hessian over the agents it
-   * knows (recomputed only when that set of buses changes).
+   * Step of its own multiplier: Gershgorin bound on its row of the dual Hessian with an agent at
+   * every bus the feeder file lists (or every bus, when it lists none). A bound over only the peers
+   * heard so far would be far too large while they are few (at start-up, or when peers drop out),
+   * and a multiplier driven up by such steps takes very long to come down again.
    */
   multiplierStep(): number {
-    const buses = this.agents().map((a) => a.bus);
-    const key = buses.join('\n');
-    if (this.stepFor?.buses !== key) this.stepFor = { buses: key, step: this.gershgorinStep(buses) };
-    return this.stepFor.step;
+    if (this.step === undefined) {
+      const f = this.o.feeder;
+      const listed = [...f.loadKW.keys()].filter((b) => b !== f.slack);
+      const candidates = (listed.length > 0 ? listed : f.order.filter((b) => b !== f.slack)).filter(
+        (b) => b !== this.o.bus,
+      );
+      this.step = this.gershgorinStep([this.o.bus, ...candidates]);
+    }
+    return this.step;
   }
 
   private gershgorinStep(buses: string[]): number {
