@@ -192,6 +192,47 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
     expect(link('previous')).toMatch(/0\.3\.0/);
   });
 
+  it('--tls-csr makes the key here and a CSR with CN = gateway id; --tls-ca/--tls-cert/--tls-key install given files; --log-file the rsyslog and logrotate files', async () => {
+    const csrRoot = join(tmp.dir, 'root-csr');
+    const nm = join(REPO, 'node_modules');
+    const plain = CONFIG.replace(/ {4}(caFile|certFile|keyFile): \/etc\/p2p-edge\/tls\/.*\n/g, '');
+    writeFileSync(join(tmp.dir, 'plain.yaml'), plain);
+    const args = ['--from', tarballs['0.2.0'] as string, '--config', join(tmp.dir, 'plain.yaml'), '--node-modules', nm];
+    const r = await runProcess('bash', [SCRIPT, ...args, '--tls-csr', '--root', csrRoot]);
+    expect(r.code, r.stderr).toBe(0);
+    const tls = join(csrRoot, 'etc', 'p2p-edge', 'tls');
+    expect(mode(join(tls, 'client.key'))).toBe('0640');
+    const csr = spawnSync('openssl', ['req', '-noout', '-subject', '-verify', '-in', join(tls, 'client.csr')]);
+    expect(csr.status).toBe(0);
+    expect(csr.stdout.toString()).toMatch(/CN ?= ?inv-07/);
+
+    const given = join(tmp.dir, 'root-given');
+    const certs = join(etc, 'tls');
+    const g = await runProcess('bash', [
+      SCRIPT,
+      ...args,
+      '--tls-ca',
+      join(certs, 'ca.pem'),
+      '--tls-cert',
+      join(certs, 'inv-07.pem'),
+      '--tls-key',
+      join(certs, 'inv-07.key'),
+      '--log-file',
+      '--root',
+      given,
+    ]);
+    expect(g.code, g.stderr).toBe(0);
+    expect(existsSync(join(given, 'etc', 'rsyslog.d', '30-p2p-edge.conf'))).toBe(true);
+    expect(existsSync(join(given, 'etc', 'logrotate.d', 'p2p-edge'))).toBe(true);
+    expect(existsSync(join(root, 'etc', 'logrotate.d'))).toBe(false); // only with --log-file
+    const installed = join(given, 'etc', 'p2p-edge', 'tls');
+    expect(readFileSync(join(installed, 'client.pem'))).toEqual(readFileSync(join(certs, 'inv-07.pem')));
+    expect(mode(join(installed, 'client.key'))).toBe('0640');
+    expect(mode(join(installed, 'ca.pem'))).toBe('0644');
+    const half = await runProcess('bash', [SCRIPT, ...args, '--tls-cert', join(certs, 'inv-07.pem'), '--root', given]);
+    expect(half.code).toBe(2);
+  });
+
   it('uninstall removes the program and the unit and keeps config and state; --purge removes those too', async () => {
     const r = await runProcess('bash', [SCRIPT, 'uninstall', '--root', root]);
     expect(r.code, r.stderr).toBe(0);
