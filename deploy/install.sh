@@ -43,10 +43,12 @@ release it replaces becomes /opt/p2p-edge/previous), and the service is restarte
                          --no-systemctl
   --node-modules DIR     use this node_modules (symlinked) instead of `npm ci --omit=dev`; it
                          must come from the same release and Node version (tests)
+  --health-timeout S     how long an update may take to become healthy (default 120)
   --purge                uninstall: also remove /etc/p2p-edge, /var/lib/p2p-edge and the user
   -h, --help             this text
 
 Exit codes: 0 ok, 1 failed (a failed update is rolled back), 2 bad usage or input.
+Environment: P2P_EDGE_SYSTEMCTL, a command used instead of systemctl (also under --root; tests).
 EOF
 }
 
@@ -72,14 +74,15 @@ esac
 
 from=$(dirname "$script_dir")
 config='' members='' tls_ca='' tls_cert='' tls_key='' tls_csr=0 test_certs='' keep=3 build=0 log_file=0
-no_start=0 no_systemctl=0 no_user=0 root='' node_modules='' purge=0
+no_start=0 no_systemctl=0 no_user=0 root='' node_modules='' purge=0 health_timeout=120
+systemctl_cmd=${P2P_EDGE_SYSTEMCTL:-systemctl}
 while [ "$#" -gt 0 ]; do
   case "$1" in
   -h | --help)
     usage
     exit 0
     ;;
-  --from | --config | --members | --tls-ca | --tls-cert | --tls-key | --test-certs | --keep | --root | --node-modules)
+  --from | --config | --members | --tls-ca | --tls-cert | --tls-key | --test-certs | --keep | --root | --node-modules | --health-timeout)
     [ "$#" -ge 2 ] || usage_error "$1 needs a value"
     case "$1" in
     --from) from=$2 ;;
@@ -92,6 +95,7 @@ while [ "$#" -gt 0 ]; do
     --keep) keep=$2 ;;
     --root) root=$2 ;;
     --node-modules) node_modules=$2 ;;
+    --health-timeout) health_timeout=$2 ;;
     esac
     shift 2
     ;;
@@ -109,11 +113,12 @@ done
 if ! [[ "$keep" =~ ^[0-9]+$ ]] || [ "$keep" -lt 2 ]; then
   usage_error "--keep must be a number >= 2 (current and previous)"
 fi
+[[ "$health_timeout" =~ ^[0-9]+$ ]] || usage_error "--health-timeout must be a number of seconds"
 if [ -n "$root" ]; then
   mkdir -p "$root"
   root=$(cd "$root" && pwd)
   no_user=1
-  no_systemctl=1
+  [ -n "${P2P_EDGE_SYSTEMCTL:-}" ] || no_systemctl=1
 elif [ "$(id -u)" -ne 0 ]; then
   die "run as root (sudo), or with --root DIR to install into a directory"
 fi
@@ -144,7 +149,7 @@ systemctl_() {
   if [ "$no_systemctl" = 1 ]; then
     say "(skipped) systemctl $*"
   else
-    systemctl "$@"
+    "$systemctl_cmd" "$@"
   fi
 }
 
@@ -178,6 +183,7 @@ config_fields() {
       tlsKeyFile: c.comms?.mqtt?.keyFile,
       statusHost: c.status?.host ?? "127.0.0.1",
       statusPort: c.status?.port ?? 8080,
+      statusToken: c.status?.token,
       stateDir: c.stateDir,
     };
     for (const [k, v] of Object.entries(f)) if (v !== undefined && v !== null) console.log(`${k}=${v}`);
@@ -408,24 +414,38 @@ install_system_files() {
   fi
 }
 
-# Waits for the restarted service to be active and its /healthz to answer 200.
+# Waits for the restarted service to be active and its /healthz to answer 200, three seconds in a row
+# (a release that crashes right after READY=1 does not pass).
 healthy() {
-  local port host url
+  local port host url ok=0
   port=$(field statusPort)
   host=$(field statusHost)
   if [ "$host" = 0.0.0.0 ] || [ "$host" = "::" ]; then host=127.0.0.1; fi
   url="http://$host:$port/healthz"
-  for _ in $(seq 1 60); do
-    sleep 2
+  local until=$((SECONDS + health_timeout))
+  while [ "$SECONDS" -lt "$until" ]; do
+    sleep 1
     # "activating" until READY=1; "activating (auto-restart)" after a crash.
-    systemctl is-active --quiet p2p-edge || continue
-    if [ "$port" = 0 ]; then return 0; fi
-    if node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$url"; then
-      say "healthy: $url"
-      return 0
+    if "$systemctl_cmd" is-active --quiet p2p-edge && { [ "$port" = 0 ] || healthz "$url"; }; then
+      ok=$((ok + 1))
+      if [ "$ok" -ge 3 ]; then
+        if [ "$port" = 0 ]; then say "healthy: p2p-edge is active"; else say "healthy: p2p-edge is active and $url says ok"; fi
+        return 0
+      fi
+    else
+      ok=0
     fi
   done
   return 1
+}
+
+# healthz URL: 200 from the status page (with the config's token, passed in the environment).
+healthz() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  P2P_TOKEN=$(field statusToken) node -e '
+    const token = process.env.P2P_TOKEN;
+    fetch(process.argv[1], token ? { headers: { authorization: `Bearer ${token}` } } : {})
+      .then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));' "$1"
 }
 
 restart_and_check() {
@@ -436,11 +456,11 @@ restart_and_check() {
     say "not (re)started: systemctl restart p2p-edge starts it"
     return
   fi
-  if [ "$log_file" = 1 ] && command -v rsyslogd >/dev/null; then systemctl restart rsyslog || true; fi
-  systemctl restart p2p-edge
+  if [ "$log_file" = 1 ] && command -v rsyslogd >/dev/null; then "$systemctl_cmd" restart rsyslog || true; fi
+  "$systemctl_cmd" restart p2p-edge || say "systemctl restart p2p-edge failed"
   if healthy; then return; fi
   if [ -L "$base/previous" ]; then
-    say "the new release did not come up healthy within 2 minutes: rolling back"
+    say "the new release did not come up healthy within $health_timeout s: rolling back"
     journalctl -u p2p-edge -n 30 --no-pager >&2 || true
     do_rollback
     die "update failed; rolled back to $(basename "$(readlink "$base/current")")"
@@ -454,7 +474,7 @@ do_rollback() {
   previous=$(basename "$(readlink "$base/previous")")
   [ -f "$releases/$previous/.complete" ] || die "the previous release $previous is incomplete or gone"
   switch_to "$previous"
-  if [ "$no_systemctl" = 0 ] && [ "$no_start" = 0 ]; then systemctl restart p2p-edge; fi
+  if [ "$no_systemctl" = 0 ] && [ "$no_start" = 0 ]; then "$systemctl_cmd" restart p2p-edge; fi
   say "rolled back to $previous"
 }
 

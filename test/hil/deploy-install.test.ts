@@ -9,9 +9,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProcess, tempDir } from '../helpers/net.js';
+import { freePort, runProcess, tempDir } from '../helpers/net.js';
 
 // deploy/install.sh run for real into a --root tree (which implies no user creation and no
 // systemctl), from this working tree and from `npm pack` tarballs of it. Dependencies are not
@@ -60,7 +61,7 @@ beforeAll(async () => {
   });
   expect(packed.code).toBe(0);
   const tgz = join(tmp.dir, packed.stdout.trim().split('\n').at(-1) as string);
-  for (const version of ['0.2.0', '0.3.0', '0.4.0']) {
+  for (const version of ['0.2.0', '0.3.0', '0.4.0', '0.9.9']) {
     const dir = join(tmp.dir, `v${version}`);
     expect(spawnSync('mkdir', ['-p', dir]).status).toBe(0);
     expect(spawnSync('tar', ['-xzf', tgz, '-C', dir]).status).toBe(0);
@@ -231,6 +232,67 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
     expect(mode(join(installed, 'ca.pem'))).toBe('0644');
     const half = await runProcess('bash', [SCRIPT, ...args, '--tls-cert', join(certs, 'inv-07.pem'), '--root', given]);
     expect(half.code).toBe(2);
+  });
+
+  it('restarts through systemctl, checks /healthz with the token, and rolls a release back that does not come up', async () => {
+    // systemctl played by a script: it logs its calls, and the service is "active" unless the
+    // current release is 0.9.9 (a release that crashes at start).
+    const sdRoot = join(tmp.dir, 'root-systemctl');
+    const calls = join(tmp.dir, 'systemctl.log');
+    const stub = join(tmp.dir, 'systemctl');
+    writeFileSync(
+      stub,
+      [
+        '#!/usr/bin/env bash',
+        `echo "$*" >> ${calls}`,
+        'if [ "$1" = is-active ]; then',
+        `  ! grep -q '"version": "0.9.9"' ${sdRoot}/opt/p2p-edge/current/package.json`,
+        'fi',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const token = 'a-long-enough-token-123';
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.url} ${req.headers.authorization}`);
+      res.writeHead(req.headers.authorization === `Bearer ${token}` ? 200 : 401).end();
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      writeFileSync(join(tmp.dir, 'status.yaml'), `${CONFIG}status: { port: ${port}, token: ${token} }\n`);
+      const env = { P2P_EDGE_SYSTEMCTL: stub };
+      const nm = ['--node-modules', join(REPO, 'node_modules'), '--root', sdRoot];
+      const opts = { timeoutMs: 40_000, env };
+      const good = await runProcess(
+        'bash',
+        [SCRIPT, '--from', tarballs['0.2.0'] as string, '--config', join(tmp.dir, 'status.yaml'), ...nm],
+        opts,
+      );
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.stderr).toContain(`healthy: p2p-edge is active and http://127.0.0.1:${port}/healthz says ok`);
+      expect(seen.at(-1)).toBe(`/healthz Bearer ${token}`);
+      expect(readFileSync(calls, 'utf8')).toMatch(
+        /^daemon-reload\n(restart systemd-journald\n)?enable p2p-edge\nrestart p2p-edge\n/,
+      );
+      const sdOpt = join(sdRoot, 'opt', 'p2p-edge');
+      const goodRelease = readlinkSync(join(sdOpt, 'current'));
+
+      const bad = await runProcess(
+        'bash',
+        [SCRIPT, '--from', tarballs['0.9.9'] as string, '--health-timeout', '3', ...nm],
+        opts,
+      );
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('did not come up healthy within 3 s: rolling back');
+      expect(bad.stderr).toMatch(/update failed; rolled back to 0\.2\.0-/);
+      expect(readlinkSync(join(sdOpt, 'current'))).toBe(goodRelease);
+      expect(readlinkSync(join(sdOpt, 'previous'))).toMatch(/0\.9\.9/);
+      expect(readFileSync(calls, 'utf8').match(/^restart p2p-edge$/gm)).toHaveLength(3); // good, bad, rollback
+    } finally {
+      server.close();
+    }
   });
 
   it('uninstall removes the program and the unit and keeps config and state; --purge removes those too', async () => {
