@@ -131,8 +131,6 @@ export class ServiceWatchdog {
   private stopped = false;
   /** The notification in flight; the next waits for it, so they arrive in order. */
   private sending: Promise<void> = Promise.resolve();
-  /** Heartbeats sent (for tests and the log). */
-  beats = 0;
 
   constructor(private readonly options: ServiceWatchdogOptions) {}
 
@@ -170,7 +168,6 @@ export class ServiceWatchdog {
     const fields: NotifyFields = {};
     if (health.ok) {
       fields.WATCHDOG = '1';
-      this.beats++;
       if (!this.healthy) this.options.log.info({ status: health.status }, 'control loop running again');
     } else if (this.healthy) {
       this.options.log.error({ status: health.status }, 'control loop stalled: watchdog heartbeats stop');
