@@ -497,6 +497,9 @@ install)
   install_config
   provision
   install_system_files
+  if ! p2p_edge run --config "$etc/gateway.yaml" --check >/dev/null; then
+    EXIT=2 die "release $release does not accept $etc/gateway.yaml (see above): nothing switched, the service runs on"
+  fi
   # Everything is in place: only now does the service see the new release.
   switch_to "$release"
   prune_releases

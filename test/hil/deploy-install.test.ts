@@ -141,6 +141,26 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
     expect(mode(join(root, 'var', 'lib', 'p2p-edge'))).toBe('0750');
   });
 
+  it('a config the release does not accept stops the install before the switch (exit 2)', async () => {
+    const badRoot = join(tmp.dir, 'root-bad');
+    writeFileSync(join(tmp.dir, 'bad.yaml'), `${CONFIG}scheduler: { primaryMs: fast }\n`);
+    const r = await runProcess('bash', [
+      SCRIPT,
+      '--from',
+      tarballs['0.2.0'] as string,
+      '--config',
+      join(tmp.dir, 'bad.yaml'),
+      '--node-modules',
+      join(REPO, 'node_modules'),
+      '--root',
+      badRoot,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('scheduler.primaryMs');
+    expect(r.stderr).toContain('nothing switched');
+    expect(existsSync(join(badRoot, 'opt', 'p2p-edge', 'current'))).toBe(false);
+  });
+
   it('again, with another config: nothing is overwritten, the same release stays current', async () => {
     const before = readFileSync(join(etc, 'inv-07.key.json'), 'utf8');
     const current = link('current');
