@@ -292,6 +292,17 @@ prune_releases() {
   done
 }
 
+# The new release validates the config the service will read (the installed one, or --config for a
+# first install) before anything is installed or switched.
+check_config() {
+  local file=$etc/gateway.yaml
+  [ -f "$file" ] || file=$config
+  [ -n "$file" ] || EXIT=2 die "no $etc/gateway.yaml yet: pass --config FILE (one of config/*.example.yaml, edited)"
+  if ! p2p_edge run --config "$file" --check >/dev/null; then
+    EXIT=2 die "release $release does not accept $file (see above): no config installed, nothing switched"
+  fi
+}
+
 install_config() {
   mkdir -p "$etc"
   own root:$user 0750 "$etc"
@@ -494,12 +505,10 @@ install)
   trap 'rm -rf "$work_tmp"' EXIT
   setup_user
   unpack_release
+  check_config
   install_config
   provision
   install_system_files
-  if ! p2p_edge run --config "$etc/gateway.yaml" --check >/dev/null; then
-    EXIT=2 die "release $release does not accept $etc/gateway.yaml (see above): nothing switched, the service runs on"
-  fi
   # Everything is in place: only now does the service see the new release.
   switch_to "$release"
   prune_releases

@@ -157,8 +157,9 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('scheduler.primaryMs');
-    expect(r.stderr).toContain('nothing switched');
+    expect(r.stderr).toContain('no config installed, nothing switched');
     expect(existsSync(join(badRoot, 'opt', 'p2p-edge', 'current'))).toBe(false);
+    expect(existsSync(join(badRoot, 'etc', 'p2p-edge', 'gateway.yaml'))).toBe(false); // the fixed one can come next
   });
 
   it('again, with another config: nothing is overwritten, the same release stays current', async () => {
