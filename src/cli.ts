@@ -31,7 +31,14 @@ export function buildProgram(): Command {
     .command('run')
     .description('run one gateway from its config file until SIGINT/SIGTERM')
     .requiredOption('--config <file>', 'gateway config (YAML or JSON), see config/*.example.yaml')
-    .action(async (o: { config: string }) => {
+    .option('--check', 'only validate the config and exit (0 valid, 2 not); deploy/install.sh runs it before an update')
+    .action(async (o: { config: string; check?: boolean }) => {
+      if (o.check) {
+        const { loadGatewayConfig } = await import('./agent/config.js');
+        loadGatewayConfig(o.config);
+        process.stdout.write(`${o.config}: valid\n`);
+        return;
+      }
       const { runGateway } = await import('./agent/run-command.js');
       await runGateway(o.config);
     });

@@ -176,6 +176,11 @@ export class Gateway {
     this.image.freeze(now);
   }
 
+  /** When the control loop last completed a cycle (null before the first); see watchdog.ts. */
+  lastCycleAt(): number | null {
+    return this.scheduler.lastCycleAt;
+  }
+
   state(): GatewayState {
     const byDevice = this.image.snapshot().byDevice();
     return {

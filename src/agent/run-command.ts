@@ -5,6 +5,7 @@ import { loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { untilSignal } from './signals.js';
 import { StatusServer } from './status-server.js';
+import { controlLoopHealth, gatewayWatchdog, stallAfterMs } from './watchdog.js';
 import { buildDevices, buildLteService, buildTransport } from './wiring.js';
 
 /** `p2p-edge run --config FILE`: one gateway until SIGINT/SIGTERM. */
@@ -40,6 +41,13 @@ export async function runGateway(configFile: string): Promise<void> {
           token: config.status.token,
           state: () => gateway.state(),
           metrics: () => metrics.text(),
+          health: () =>
+            controlLoopHealth(
+              gateway.lastCycleAt(),
+              clock.now(),
+              stallAfterMs(config.scheduler.primaryMs, 0),
+              config.gateway.id,
+            ),
           log: componentLogger('status', { gateway: config.gateway.id }),
         });
   try {
@@ -49,7 +57,14 @@ export async function runGateway(configFile: string): Promise<void> {
     await lte?.stop();
     throw err;
   }
+  // Under systemd (Type=notify): READY=1 now, heartbeats while the control loop runs, STOPPING=1 at the end.
+  const watchdog = gatewayWatchdog(gateway, {
+    clock,
+    log: componentLogger('watchdog', { gateway: config.gateway.id }),
+  });
+  await watchdog?.ready();
   await untilSignal(async () => {
+    await watchdog?.stopping();
     await status?.close();
     await gateway.stop();
     await lte?.stop();

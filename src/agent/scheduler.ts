@@ -25,6 +25,8 @@ export class Scheduler {
   private running: Promise<void> = Promise.resolve();
   private stopped = true;
   readonly cycles: Record<TimeScale, number> = { primary: 0, secondary: 0, tertiary: 0 };
+  /** When the last cycle of any scale finished (clock time), or null before the first: the watchdog's sign of life. */
+  lastCycleAt: number | null = null;
 
   constructor(
     private readonly clock: Clock,
@@ -89,6 +91,7 @@ export class Scheduler {
     } catch (err) {
       this.hooks.onError?.(scale, err);
     } finally {
+      this.lastCycleAt = this.clock.now();
       this.hooks.onCycleDone?.(scale, performance.now() - t0);
     }
   }

@@ -13,6 +13,8 @@ export interface StatusServerOptions {
   metrics(): Promise<string>;
   /** More read-only pages (the bench's live charts); undefined for a path they do not serve. */
   routes?: (url: URL) => HttpReply | undefined;
+  /** `/healthz`: 200 "ok" while healthy, 503 with the reason otherwise (the watchdog's control-loop check). */
+  health?(): { ok: boolean; status: string };
   log: Logger;
 }
 
@@ -39,8 +41,12 @@ export class StatusServer {
             return reply(200, 'application/json', JSON.stringify(options.state()));
           case '/metrics':
             return reply(200, 'text/plain; version=0.0.4; charset=utf-8', await options.metrics());
-          case '/healthz':
-            return reply(200, 'text/plain', 'ok\n');
+          case '/healthz': {
+            const health = options.health?.();
+            return health && !health.ok
+              ? reply(503, 'text/plain', `${health.status}\n`)
+              : reply(200, 'text/plain', 'ok\n');
+          }
           default:
             return options.routes?.(url);
         }

@@ -41,6 +41,12 @@ describe('p2p-edge command line', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(file);
     expect(r.stderr).toContain('scheduler.primaryMs');
+    const check = await runCli(['run', '--config', file, '--check']);
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain('scheduler.primaryMs');
+    const good = join(tmp.dir, 'good.yaml');
+    writeFileSync(good, 'gateway: { id: g1, kind: inverter, cell: c1 }\n');
+    expect(await runCli(['run', '--config', good, '--check'])).toMatchObject({ code: 0, stdout: `${good}: valid\n` });
     const missing = await runCli(['run', '--config', join(tmp.dir, 'none.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/none\.yaml: cannot read: file not found/);

@@ -10,7 +10,7 @@ afterEach(async () => {
   await server?.close();
 });
 
-async function start(token?: string) {
+async function start(token?: string, health?: () => { ok: boolean; status: string }) {
   const metrics = new GatewayMetrics({ gateway: 'g1' });
   metrics.voltagePu.set({ bus: 'b3' }, 1.02);
   server = new StatusServer({
@@ -19,6 +19,7 @@ async function start(token?: string) {
     token,
     state: () => ({ id: 'g1', roles: {} }),
     metrics: () => metrics.text(),
+    ...(health ? { health } : {}),
     log,
   });
   const { port } = await server.listen();
@@ -38,6 +39,16 @@ describe('StatusServer', () => {
     expect(page).toMatch(/<title>p2p-edge status<\/title>/);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect((await fetch(`${url}/api/state`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('/healthz answers 200 while the control loop runs and 503 with the reason when it stalls', async () => {
+    let health = { ok: true, status: 'running; g1' };
+    const url = await start(undefined, () => health);
+    const ok = await fetch(`${url}/healthz`);
+    expect([ok.status, await ok.text()]).toEqual([200, 'ok\n']);
+    health = { ok: false, status: 'stalled: no control cycle for 12 s; g1' };
+    const stalled = await fetch(`${url}/healthz`);
+    expect([stalled.status, await stalled.text()]).toEqual([503, 'stalled: no control cycle for 12 s; g1\n']);
   });
 
   it('with a token, refuses requests without it', async () => {
