@@ -100,6 +100,8 @@ export function weirdValue(): fc.Arbitrary<unknown> {
       'NaN',
       'a'.repeat(300),
       '__proto__',
+      'constructor',
+      'toString',
       null,
       true,
       false,
