@@ -188,3 +188,8 @@ export function mutated(base: unknown): fc.Arbitrary<unknown> {
 export function mutatedOneOf(bases: readonly unknown[]): fc.Arbitrary<unknown> {
   return fc.oneof(...bases.map((b) => mutated(b)));
 }
+
+/** A cheap assertion for the hot path of a property (vitest's `expect` costs microseconds a call). */
+export function check(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new Error(typeof message === 'string' ? message : message());
+}

@@ -13,7 +13,7 @@ import {
 } from '../../src/sim/powerflow/three-phase/feeder.js';
 import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
 import { randomTradeInstance } from '../../src/trading/random-instance.js';
-import { assertNamesField, fuzz, mutated, mutatedOneOf, outcome } from '../helpers/fuzz.js';
+import { assertNamesField, check, fuzz, mutated, mutatedOneOf, outcome } from '../helpers/fuzz.js';
 
 /**
  * Fuzzing of the JSON inputs of `p2p-edge trade`, `powerflow` (balanced and three-phase feeders, also
@@ -29,7 +29,7 @@ const source = { file: 'in.json', code: ErrorCode.input } as const;
 function inputOutcome<T>(run: () => T): T | undefined {
   const r = outcome(run, [ErrorCode.input]);
   if (r.ok) return r.value;
-  expect(r.error.field).toBeTruthy();
+  check(r.error.field, () => `input error without a field: ${r.error.message}`);
   return undefined;
 }
 
@@ -51,17 +51,25 @@ describe('fuzz: `p2p-edge trade` input (src/trading/model.ts)', () => {
           const input = randomTradeInstance(traders, { horizon, storage, seed });
           const text = parseDataText(JSON.stringify(input), 'in.json', ErrorCode.input);
           const m = compile(text);
-          expect(m.horizon).toBe(horizon);
-          expect(m.agents.map((a) => a.id)).toEqual(input.agents.map((a) => a.id));
+          check(m.horizon === horizon, 'horizon');
+          check(m.agents.length === input.agents.length, 'agent count');
           for (const [i, a] of m.agents.entries()) {
             const demand = input.agents[i]!.demand;
-            expect(a.demand).toEqual(typeof demand === 'number' ? Array(horizon).fill(demand) : demand);
+            check(a.id === input.agents[i]!.id, `agents[${i}].id`);
+            check(
+              a.demand.length === horizon &&
+                a.demand.every((d, t) => d === (typeof demand === 'number' ? demand : demand[t])),
+              `agents[${i}].demand`,
+            );
             for (const g of a.generators)
-              expect([g.a.length, g.b.length, g.max.length]).toEqual([horizon, horizon, horizon]);
+              check(
+                [g.a, g.b, g.max].every((x) => x.length === horizon),
+                `agents[${i}] generator series`,
+              );
           }
           for (const [k, l] of m.links.entries()) {
-            expect(m.agents[l.from]!.id).toBe(input.links[k]!.from);
-            expect(m.agents[l.to]!.id).toBe(input.links[k]!.to);
+            check(m.agents[l.from]!.id === input.links[k]!.from, `links[${k}].from`);
+            check(m.agents[l.to]!.id === input.links[k]!.to, `links[${k}].to`);
           }
         },
       ),
@@ -73,7 +81,7 @@ describe('fuzz: `p2p-edge trade` input (src/trading/model.ts)', () => {
     fc.assert(
       fc.property(mutatedOneOf(bases), (input) => {
         const m = inputOutcome(() => compile(input));
-        if (m) for (const a of m.agents) expect(a.demand.every(Number.isFinite)).toBe(true);
+        if (m) for (const a of m.agents) check(a.demand.every(Number.isFinite), `${a.id}: demand not finite`);
       }),
       fuzz(),
     );
@@ -128,12 +136,12 @@ describe('fuzz: `p2p-edge powerflow` feeder and feederFile (src/sim/powerflow/fe
     fc.assert(
       fc.property(radialFeeder, ({ input, parentOf }) => {
         const f = buildRadialFeeder(parseWith(FeederSchema, input, source));
-        expect(new Set(f.order).size).toBe(parentOf.size + 1);
+        check(new Set(f.order).size === parentOf.size + 1, 'a bus missing from the order');
         for (const [bus, parent] of parentOf) {
-          expect(f.parentLine.get(bus)?.parent).toBe(parent);
-          expect(f.order.indexOf(parent)).toBeLessThan(f.order.indexOf(bus));
+          check(f.parentLine.get(bus)?.parent === parent, `bus ${bus}: wrong parent`);
+          check(f.order.indexOf(parent) < f.order.indexOf(bus), `bus ${bus} before its parent`);
         }
-        for (const b of input.buses) expect(f.loadKW.get(b.id)).toBe(b.pKW);
+        for (const b of input.buses) check(f.loadKW.get(b.id) === b.pKW, `bus ${b.id}: wrong load`);
       }),
       fuzz(0.3),
     );

@@ -14,6 +14,7 @@ import {
   type PointDef,
   rawValue,
 } from '../../src/drivers/sunspec/models.js';
+import { readVoltVar } from '../../src/drivers/sunspec/volt-var.js';
 import type { ModbusBus } from '../../src/hal/modbus/bus.js';
 import { endpointKey, parseModbusUrl } from '../../src/hal/modbus/url.js';
 import { CASE_TIMEOUT_MS, fuzz, outcome, outcomeAsync } from '../helpers/fuzz.js';
@@ -199,6 +200,32 @@ describe('fuzz: SunSpec discovery and chain walk (src/drivers/sunspec/discovery.
         }
       }),
       fuzz(1, { timeout: CASE_TIMEOUT_MS }),
+    );
+  });
+});
+
+describe('fuzz: SunSpec volt-var curves (src/drivers/sunspec/volt-var.ts, model 126)', () => {
+  const def126 = defs.find((d) => d.id === 126)!;
+  it('any registers of model 126: curves of finite points (a point the device leaves out is left out)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer(), fc.nat({ max: 4 }), async (seed, curves) => {
+        const length = def126.fixedLength + curves * def126.group!.length;
+        const img = new Map(registers(seed, length + 2).map((v, i) => [40_004 + i, v] as const));
+        img.set(40_004, 126);
+        img.set(40_005, length);
+        const map = { base: 40_000, models: [{ id: 126, address: 40_004, length }] };
+        const r = await outcomeAsync(
+          () => readVoltVar(new ImageBus(img) as unknown as ModbusBus, 1, map),
+          [ErrorCode.driver],
+        );
+        if (!r.ok) return;
+        if (r.value.curves.length !== curves) throw new Error(`${r.value.curves.length} curves, expected ${curves}`);
+        for (const c of r.value.curves)
+          for (const p of c.points)
+            if (!Number.isFinite(p.vPct) || !Number.isFinite(p.varPct))
+              throw new Error(`curve point ${JSON.stringify(p)} is not a number`);
+      }),
+      fuzz(0.3, { timeout: CASE_TIMEOUT_MS }),
     );
   });
 });
