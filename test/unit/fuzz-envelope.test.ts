@@ -4,12 +4,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, EnvelopeStamper, MAX_CLOCK_SKEW_MS, MAX_PAYLOAD_BYTES } from '../../src/comms/envelope.js';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { ReplayGuard } from '../../src/comms/replay-guard.js';
-import { EnvelopeSigner } from '../../src/comms/security.js';
+import { EnvelopeSigner, GatewayKeyFile, MembersDirectory } from '../../src/comms/security.js';
 import { MESSAGE_CLASSES, parseTopic, type TopicParts, topicFor } from '../../src/comms/topics.js';
 import type { Envelope } from '../../src/comms/transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
+import { ErrorCode } from '../../src/core/errors.js';
+import { MembersList } from '../../src/core/members.js';
 import { generateKeyPair } from '../../src/core/signing.js';
-import { fuzz, mutated, outcome } from '../helpers/fuzz.js';
+import { parseWith, readDataFile } from '../../src/core/validate.js';
+import { check, fuzz, mutated, outcome } from '../helpers/fuzz.js';
 import { tempDir } from '../helpers/net.js';
 import { securityFor, signedCell, signedEndpoint, tick } from '../helpers/signed-cell.js';
 
@@ -283,5 +286,44 @@ describe('fuzz: acceptance of received messages (src/comms/base-transport.ts, se
       fuzz(),
     );
     await receiver.t.close();
+  });
+});
+
+describe('fuzz: members list and key files (src/comms/security.ts, src/core/members.ts)', () => {
+  const p = signedCell(['a', 'b', 'x'], join(tmp.dir, 'members'), T0);
+  const signedList = readDataFile(p.membersFile, ErrorCode.config);
+  const original = parseWith(MembersList, signedList, { code: ErrorCode.config });
+
+  it('a changed members list: refused with a config error, or it is the same list (the signature covers every field)', () => {
+    const directory = new MembersDirectory(p.operatorPublicKey, original);
+    fc.assert(
+      fc.property(mutated(signedList), (input) => {
+        const r = outcome(() => {
+          const list = parseWith(MembersList, input, { file: 'members.json', code: ErrorCode.config });
+          return { list, directory: new MembersDirectory(p.operatorPublicKey, list, undefined) };
+        }, [ErrorCode.config]);
+        if (r.ok)
+          check(
+            JSON.stringify(r.value.list) === JSON.stringify(original),
+            () => `a changed list was accepted: ${JSON.stringify(input)}`,
+          );
+        const list = MembersList.safeParse(input);
+        if (list.success) check(directory.update(list.data) === false, 'a changed list replaced the signed one');
+      }),
+      fuzz(),
+    );
+  });
+
+  it('a mutated key file: a signer, or a config/input error', () => {
+    const key = p.keys.get('a')!;
+    fc.assert(
+      fc.property(mutated({ id: 'a', publicKey: key.publicKey, privateKey: key.privateKey }), (input) => {
+        outcome(() => {
+          const k = parseWith(GatewayKeyFile, input, { file: 'a.key.json', code: ErrorCode.config });
+          return new EnvelopeSigner(k.id, k.privateKey, k.publicKey);
+        }, [ErrorCode.config, ErrorCode.input]);
+      }),
+      fuzz(0.3),
+    );
   });
 });
