@@ -116,7 +116,7 @@ describe('fuzz: gateway config (src/agent/config.ts), platform config included',
         const b = outcome(() => gatewayConfig(fromText as never, 'gw.yaml'), [ErrorCode.config]);
         expect(b.ok ? b.value : b.error.message).toEqual(a.ok ? a.value : a.error.message);
       }),
-      fuzz(0.05),
+      fuzz(0.02),
     );
   });
 
@@ -196,7 +196,7 @@ describe('fuzz: register-map device files (src/drivers/register-map.ts)', () => 
         const text = parseDataText(toYaml(map), 'm.register-map.yaml', ErrorCode.config);
         expect(parseWith(RegisterMapSchema, text, { code: ErrorCode.config })).toEqual(parsed);
       }),
-      fuzz(0.1),
+      fuzz(0.05),
     );
   });
 
