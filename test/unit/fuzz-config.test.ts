@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { GatewayConfig, gatewayConfig } from '../../src/agent/config.js';
 import { SCENARIO_DIR, ScenarioSchema } from '../../src/bench/scenario.js';
@@ -17,6 +17,11 @@ import { assertNamesField, fuzz, mutated, mutatedOneOf, outcome } from '../helpe
  * and valid files with fields mutated (wrong types, NaN, negative, huge, missing, extra keys): the
  * loader returns a config or throws a `config`/`input` P2PError naming the field, nothing else.
  */
+
+// Generated YAML is full of unknown tags and directives; the yaml package warns about each through
+// process.emitWarning. Expected here, so kept out of the test output.
+const quietWarnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+afterAll(() => quietWarnings.mockRestore());
 
 const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
 const examples = readdirSync(CONFIG_DIR)
