@@ -59,6 +59,11 @@ export function readDataFile(file: string, code: Source['code']): unknown {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     return raise(`${file}: cannot read: ${reason}`, { code, file });
   }
+  return parseDataText(text, file, code);
+}
+
+/** Parses the text of a data file as `readDataFile` does: YAML when `file` ends in `.yaml`/`.yml`, else JSON. */
+export function parseDataText(text: string, file: string, code: Source['code']): unknown {
   if (/\.ya?ml$/i.test(file)) {
     try {
       return parseYaml(text, { prettyErrors: true });

@@ -60,8 +60,12 @@ function bits(byte: number | undefined, table: [number, string][]): string[] {
   return table.filter(([bit]) => (byte >> bit) & 1).map(([, name]) => name);
 }
 
-/** Folds one frame into the state; frames of other ids are ignored. Returns what it changed. */
+/**
+ * Folds one frame into the state; frames of other ids are ignored, and so are extended (29-bit)
+ * frames: the protocol's ids are 11-bit, a 29-bit 0x351 belongs to another device. Returns what it changed.
+ */
 export function decodePylontechFrame(frame: CanFrame): BmsState {
+  if (frame.extended) return {};
   const d = frame.data;
   const u16 = (at: number) => (d.length >= at + 2 ? d.readUInt16LE(at) : undefined);
   const s16 = (at: number) => (d.length >= at + 2 ? d.readInt16LE(at) : undefined);

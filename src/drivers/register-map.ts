@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PointData } from '../agent/process-image.js';
-import { ErrorCode } from '../core/errors.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
 import { loadDataFile } from '../core/validate.js';
 import type { ModbusBus } from '../hal/modbus/bus.js';
 import type { Device } from './device.js';
@@ -39,6 +39,13 @@ export function loadRegisterMap(file: string): RegisterMap {
 
 /** Decodes one point from its registers. */
 export function decodeRegisterPoint(p: RegisterMap['points'][number], regs: readonly number[]): number {
+  const count = p.type.endsWith('16') ? 1 : 2;
+  if (regs.length !== count)
+    throw new P2PError(
+      ErrorCode.driver,
+      `${p.point} (${p.type} at ${p.address}): the reply holds ${regs.length} registers, expected ${count}`,
+      { component: 'register-map', recoverable: true },
+    );
   const words = p.wordOrder === 'little' && regs.length === 2 ? [regs[1]!, regs[0]!] : [...regs];
   const buf = Buffer.alloc(4);
   buf.writeUInt16BE(words[0]!, 0);

@@ -1,4 +1,5 @@
 import type { PointData } from '../agent/process-image.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
 import type { ModbusBus } from '../hal/modbus/bus.js';
 import { type Device, Points } from './device.js';
 
@@ -42,6 +43,12 @@ export function decodeSdm630(regs: readonly number[]): {
   importWh: number;
   exportWh: number;
 } {
+  if (regs.length < BLOCK.count)
+    throw new P2PError(
+      ErrorCode.driver,
+      `SDM630: the reply holds ${regs.length} registers, the block has ${BLOCK.count} (registers ${BLOCK.address}..${BLOCK.address + BLOCK.count - 1})`,
+      { component: 'sdm630', recoverable: true },
+    );
   const buf = Buffer.alloc(4);
   const f = (address: number) => {
     const i = address - BLOCK.address;

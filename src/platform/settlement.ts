@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { formatPath, parseWith } from '../core/validate.js';
 import type { Ledger, LedgerBody, LedgerEntry, LedgerParty } from './ledger/ledger.js';
 
 /**
@@ -72,14 +73,13 @@ export function settleInterval(
   meteredNetExportKWh: Record<string, number>,
   configInput: unknown,
 ): IntervalSettlement {
-  const config = SettlementConfig.parse(configInput);
+  const config = parseWith(SettlementConfig, configInput, { file: 'settlement config', code: ErrorCode.input });
   const trades = tradesInput.map((t, i) => {
     const r = Trade.safeParse(t);
-    if (!r.success)
-      throw inputError(
-        `trades[${i}]: ${r.error.issues[0]?.message}`,
-        `trades[${i}].${r.error.issues[0]?.path.join('.')}`,
-      );
+    if (!r.success) {
+      const field = formatPath([`trades[${i}]`, ...(r.error.issues[0]?.path ?? [])]);
+      throw inputError(`${field}: ${r.error.issues[0]?.message}`, field);
+    }
     if (r.data.interval !== interval)
       throw inputError(`trades[${i}] is for interval ${r.data.interval}, not ${interval}`, `trades[${i}].interval`);
     if (r.data.seller === r.data.buyer)

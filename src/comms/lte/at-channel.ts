@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 
 /**
@@ -38,6 +39,11 @@ export class AtCommandError extends P2PError {
 const FINAL_OK = /^OK$/;
 const FINAL_ERROR = /^(ERROR|NO CARRIER|NO DIALTONE|BUSY|NO ANSWER|\+CM[ES] ERROR:\s*(.+))$/;
 const DEFAULT_TIMEOUT_MS = 2000;
+/**
+ * Longest line kept while waiting for its line end (the longest answers, `+COPS=?`, are about 1 kB).
+ * Bytes without a line end beyond it are noise (a wrong baud rate, a modem booting) and are dropped.
+ */
+export const MAX_AT_LINE = 4096;
 
 interface Pending extends Required<Pick<AtCommand, 'command'>> {
   prefix: string | undefined;
@@ -56,11 +62,15 @@ export class AtChannel extends EventEmitter<AtChannelEvents> {
   private current: Pending | undefined;
   private timer: NodeJS.Timeout | undefined;
   private buffer = '';
+  /** Keeps a UTF-8 character that a read cut in two whole (operator names are UTF-8). */
+  private readonly decoder = new StringDecoder('utf8');
   private closed = false;
 
   constructor(private readonly port: Duplex) {
     super();
-    port.on('data', (chunk: Buffer | string) => this.onData(chunk.toString()));
+    port.on('data', (chunk: Buffer | string) =>
+      this.onData(typeof chunk === 'string' ? chunk : this.decoder.write(chunk)),
+    );
   }
 
   /** Queues a command; resolves with its information lines on `OK`. */
@@ -121,6 +131,7 @@ export class AtChannel extends EventEmitter<AtChannelEvents> {
       this.buffer = this.buffer.slice(i + 1);
       if (line.length > 0) this.onLine(line);
     }
+    if (this.buffer.length > MAX_AT_LINE) this.buffer = '';
   }
 
   private onLine(line: string): void {

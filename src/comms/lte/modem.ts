@@ -37,11 +37,12 @@ export function parseCsq(line: string): { rssiDbm?: number; ber?: number } {
 
 /** Registration from `+CEREG: <n>,<stat>[,...]` (query answer) or the URC `+CEREG: <stat>[,...]`. */
 export function parseCereg(line: string, isUrc: boolean): Registration | undefined {
-  const m = /^\+C(?:E|G)?REG:\s*([\d,"A-Fa-f\s]+)/.exec(line);
+  const m = /^\+C(?:E|G)?REG:\s*(.*)$/.exec(line);
   if (!m) return undefined;
   const fields = m[1]!.split(',').map((f) => f.trim());
-  const stat = Number(isUrc ? fields[0] : fields[1]);
-  return REGISTRATION[stat] ?? 'unknown';
+  const stat = isUrc ? fields[0] : fields[1];
+  // only a decimal <stat> counts: an empty field or "1E0" is no status (Number() would read 0 and 1)
+  return stat !== undefined && /^\d{1,3}$/.test(stat) ? (REGISTRATION[Number(stat)] ?? 'unknown') : 'unknown';
 }
 
 export interface LteSignal {
@@ -57,7 +58,8 @@ export interface LteSignal {
  * or `+QCSQ: "NOSERVICE"`.
  */
 export function parseQcsq(line: string): LteSignal {
-  const m = /^\+QCSQ:\s*"([^"]+)"(?:,(-?\d+),(-?\d+),(-?\d+),(-?\d+))?/.exec(line);
+  // at most 4 digits a value: longer fields are garbage (and would read as Infinity), not a signal
+  const m = /^\+QCSQ:\s*"([^"]+)"(?:,(-?\d{1,4}),(-?\d{1,4}),(-?\d{1,4}),(-?\d{1,4})(?!\d))?/.exec(line);
   if (!m) return {};
   if (m[2] === undefined) return { rat: m[1]! };
   return {

@@ -7,6 +7,8 @@ const SUNS = [0x5375, 0x6e53];
 const END = 0xffff;
 const MAX_MODELS = 64;
 const ILLEGAL_DATA_ADDRESS = 2;
+/** Registers are addressed 0..65535. */
+const REGISTER_SPACE = 0x10000;
 
 export interface ModelLocation {
   id: number;
@@ -56,7 +58,8 @@ export async function discoverSunSpec(bus: ModbusBus, unit: number): Promise<Sun
     if (id === END || id === 0) break;
     models.push({ id, address, length });
     address += length + 2;
-    if (address > 0xffff) break;
+    // the next header (ID and L) must fit below the end of the register space
+    if (address + 2 > REGISTER_SPACE) break;
   }
   if (models.length === 0) {
     throw new P2PError(ErrorCode.driver, `unit ${unit}: SunSpec marker at ${base} but no model after it`, {
@@ -74,6 +77,12 @@ export async function readModel(
   priority: ModbusPriority = 'fast',
 ): Promise<number[]> {
   const total = m.length + 2;
+  if (m.address + total > REGISTER_SPACE)
+    throw new P2PError(
+      ErrorCode.driver,
+      `unit ${unit}: SunSpec model ${m.id} at ${m.address} claims ${m.length} registers, past the last register (65535)`,
+      { component: 'sunspec' },
+    );
   const out: number[] = [];
   for (let at = 0; at < total; at += 125) {
     out.push(...(await bus.readHolding(unit, m.address + at, Math.min(125, total - at), priority)));

@@ -121,9 +121,12 @@ export function rawValue(p: PointDef, regs: readonly number[]): number | bigint 
   }
 }
 
+/** The SunSpec information model's range of a scale factor: 10^-10 .. 10^10. */
+const MAX_SCALE_FACTOR = 10;
+
 /**
  * Every implemented point of a model, scaled by its scale factor (a point whose scale factor is not
- * implemented is left out, never shown unscaled). Enums stay numbers; `symbolOf` names them.
+ * implemented, or outside -10..10, is left out, never shown unscaled). Enums stay numbers; `symbolOf` names them.
  */
 export function decodeModel(model: ModelDef, regs: readonly number[]): Record<string, number | string> {
   const raw = new Map<string, number | bigint | string | undefined>();
@@ -139,7 +142,8 @@ export function decodeModel(model: ModelDef, regs: readonly number[]): Record<st
     const n = typeof v === 'bigint' ? Number(v) : v;
     if (p.sf) {
       const sf = raw.get(p.sf);
-      if (typeof sf !== 'number') continue;
+      // SunSpec scale factors lie in -10..10; anything else is a broken device, not a value to scale by
+      if (typeof sf !== 'number' || sf < -MAX_SCALE_FACTOR || sf > MAX_SCALE_FACTOR) continue;
       out[p.name] = Number((n * 10 ** sf).toPrecision(12));
     } else out[p.name] = n;
   }

@@ -32,8 +32,12 @@ export async function readVoltVar(
   const curves = Array.from({ length: count }, (_, i) => {
     const c = decodeGroup(def, regs, i);
     const n = Math.min(MAX_POINTS, Number(c.ActPt ?? 0));
+    // a point whose voltage or reactive power the device leaves out (or scales out of range) is no point
+    const value = (name: string) => (typeof c[name] === 'number' ? (c[name] as number) : Number.NaN);
     return {
-      points: Array.from({ length: n }, (_, k) => ({ vPct: Number(c[`V${k + 1}`]), varPct: Number(c[`VAr${k + 1}`]) })),
+      points: Array.from({ length: n }, (_, k) => ({ vPct: value(`V${k + 1}`), varPct: value(`VAr${k + 1}`) })).filter(
+        (p) => Number.isFinite(p.vPct) && Number.isFinite(p.varPct),
+      ),
     };
   });
   return {

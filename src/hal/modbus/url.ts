@@ -32,7 +32,12 @@ export function parseModbusUrl(url: string, field = 'modbus'): ModbusEndpoint {
     return { kind: 'tcp', host: m[1]!.replace(/^\[|\]$/g, ''), port };
   }
   if (u.protocol === 'rtu:') {
-    const path = decodeURIComponent(u.pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(u.pathname);
+    } catch {
+      throw bad(url, 'has a malformed %-escape in the device path', field);
+    }
     if (!path || path === '/') throw bad(url, 'names no serial device', field);
     const baudRate = Number(u.searchParams.get('baud') ?? 9600);
     if (!BAUD_RATES.includes(baudRate))

@@ -193,7 +193,8 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
     }
     if (line.from === line.to)
       throw inputError(`line ${name} connects bus "${line.from}" to itself`, `lines[${index}]`, file);
-    if (!input.lineCodes[line.code])
+    // own entries only: a code named like an Object property ("constructor", "toString") is unknown
+    if (!Object.hasOwn(input.lineCodes, line.code))
       throw inputError(`line ${name}: unknown line code "${line.code}"`, `lines[${index}].code`, file);
     for (const [a, b] of [
       [line.from, line.to],
@@ -342,15 +343,18 @@ export function profileMultipliers(input: ThreePhaseFeederInput, minute: number)
       component: 'powerflow',
       field: '--minute',
     });
-  const snapshot = profiles.snapshots[String(minute)];
+  const own = <T>(record: Record<string, T>, key: string): T | undefined =>
+    Object.hasOwn(record, key) ? record[key] : undefined;
+  const snapshot = own(profiles.snapshots, String(minute));
   const out = new Map<string, number>();
   input.loads.forEach((load, i) => {
     const id = load.id ?? `loads[${i}]`;
-    if (snapshot && snapshot[id] !== undefined) {
-      out.set(id, snapshot[id]);
+    const exact = snapshot && own(snapshot, id);
+    if (exact !== undefined) {
+      out.set(id, exact);
       return;
     }
-    const series = profiles.multipliers[id];
+    const series = own(profiles.multipliers, id);
     if (!series || series.length === 0) return;
     const step = Math.floor(minute / profiles.stepMinutes) % series.length;
     out.set(id, series[step]!);
