@@ -378,6 +378,12 @@ export const GatewayConfig = z
         cells: z.array(id).min(1),
         /** Metering interval the readings are stored at. */
         meteringIntervalS: z.number().int().min(1).max(86_400).default(900),
+        /** Hours the raw meter samples are kept after their interval is stored (bounds the database). */
+        sampleRetentionH: z
+          .number()
+          .positive()
+          .max(24 * 366)
+          .default(24),
       })
       .strict()
       .optional(),
@@ -401,6 +407,11 @@ export const GatewayConfig = z
         qWeight: z.number().positive().default(0.5),
         /** Period of the push-sum gossip; several rounds per secondary step. */
         gossipMs: z.number().int().min(10).max(60_000).default(200),
+        /**
+         * Push-sum starts afresh this often, aligned to the clock, so that mass lost with a peer that
+         * died heals (default 100 gossip rounds). Gateways of a cell need clocks within a fraction of it.
+         */
+        gossipSlotMs: z.number().int().min(100).max(3_600_000).optional(),
         /** Without a word from any peer for this long, the agent falls back to the local curves. */
         fallbackAfterMs: z.number().int().min(100).default(10_000),
       })

@@ -14,6 +14,7 @@ import { Membership } from '../platform/membership.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
 import { seededRandom } from '../trading/prng.js';
+import { auditMeterSamples, type MeterAudit } from './audit.js';
 import { type BenchBroker, startBenchBroker } from './broker.js';
 import { benchConfigs } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
@@ -204,6 +205,16 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       if (o.signal?.aborted) break;
     }
     progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // The voltage agents start on their local curves and switch to the distributed control once
+    // they hear their peers: a field cell runs that way all the time, so the day waits for it.
+    const settled = await waitUntil(async () => {
+      const states = await Promise.all(processes.map((p) => p.state()));
+      return states.every((st) => {
+        const agent = (st?.roles as Record<string, { method?: string }> | undefined)?.['voltage-agent'];
+        return agent?.method === undefined || agent.method === 'dual';
+      });
+    }, SETTLE_TIMEOUT_MS);
+    if (!settled) progress('some voltage agents still on their local curves: starting the day anyway');
     // The scenario's day starts now that every gateway runs, not while they were starting.
     day.restartAt(Date.now());
     if (lossFault) for (const p of proxies.values()) p.setLoss(lossFault.fraction ?? 0);
@@ -260,6 +271,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
 }
 
 const PROGRESS_EVERY_MS = 5000;
+/** How long the bench waits for the voltage agents to find their peers before the day starts. */
+const SETTLE_TIMEOUT_MS = 20_000;
 
 /** The recorded grid as CSV (one row per kept sample), for a spreadsheet or a plotting tool. */
 function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
@@ -439,14 +452,28 @@ async function report(
     rejected[reason] = sumOf(metrics, 'p2p_messages_rejected_total', { reason });
   let ledgerEntries: number | null = null;
   let readings: number | null = null;
+  let audit: Map<string, MeterAudit> | undefined;
   try {
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
     readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
+    audit = auditMeterSamples(ledger.db);
     ledger.close();
   } catch {
     // the platform gateway never wrote its database
   }
+  const sumAudit = (members: Iterable<MeterAudit>) =>
+    [...members].reduce((t, a) => ({ missing: t.missing + a.missing, duplicated: t.duplicated + a.duplicated }), {
+      missing: 0,
+      duplicated: 0,
+    });
+  const total = audit ? sumAudit(audit.values()) : undefined;
+  // A killed gateway answers for its own readings; the platform, the broker and the network for everyone's.
+  const faults = r.faults.map((f) => {
+    const own = f.kind === 'sigkill' && f.target && f.target !== 'platform-1' ? audit?.get(f.target) : undefined;
+    const counted = own ?? (f.kind === 'sigkill' && f.target !== 'platform-1' ? { missing: 0, duplicated: 0 } : total);
+    return { ...f, lostAcked: counted?.missing ?? null, duplicated: counted?.duplicated ?? null };
+  });
   const peakTransformerPct = Math.max(
     0,
     ...s.cells.map((c) => (100 * (rec.peakTransformerKW[c.id] ?? 0)) / c.transformerKVA),
@@ -497,8 +524,14 @@ async function report(
       cpuS: Number(p.cpuS.toFixed(2)),
       starts: p.starts,
     })),
-    ledger: { db: r.platformDb, entries: ledgerEntries, readings },
-    faults: r.faults,
+    ledger: {
+      db: r.platformDb,
+      entries: ledgerEntries,
+      readings,
+      meterReadingsMissing: total?.missing ?? null,
+      meterReadingsDuplicated: total?.duplicated ?? null,
+    },
+    faults,
     plots: renderPlots(s, rec).map(([name, svg]) => {
       const file = join(r.dir, name);
       writeFileSync(file, svg);

@@ -10,15 +10,16 @@ import { PresenceTable } from './presence.js';
 import { ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
 import type { MessageSecurity } from './security.js';
 import { type MessageClass, matchesFilter, parseTopic, type TopicFilter, type TopicParts, topicFor } from './topics.js';
-import type {
-  DeliveryHandler,
-  Envelope,
-  LinkQuality,
-  OnlineBody,
-  PeerInfo,
-  PublishOptions,
-  Transport,
-  TransportStatus,
+import {
+  DEFAULT_TTL_MS,
+  type DeliveryHandler,
+  type Envelope,
+  type LinkQuality,
+  type OnlineBody,
+  type PeerInfo,
+  type PublishOptions,
+  type Transport,
+  type TransportStatus,
 } from './transport.js';
 
 export interface TransportIdentity {
@@ -315,9 +316,13 @@ export abstract class BaseTransport implements Transport {
     if (!known) return [];
     const now = this.deps.clock.now();
     const online = new Map(this.presence.list().map((p) => [p.id, p.online]));
+    // Meter readings also wait for a receiver that is away (the platform settles from them), as long
+    // as they live; other classes forget a receiver once it is offline.
+    const keepAway = cls === 'meter';
+    const memoryMs = keepAway ? DEFAULT_TTL_MS.meter : RECEIVER_MEMORY_MS;
     const out: string[] = [];
     for (const [peer, at] of known) {
-      if (now - at > RECEIVER_MEMORY_MS || online.get(peer) === false) known.delete(peer);
+      if (now - at > memoryMs || (!keepAway && online.get(peer) === false)) known.delete(peer);
       else out.push(peer);
     }
     return out;
@@ -462,7 +467,6 @@ export abstract class BaseTransport implements Transport {
       this.onPresence(parts.sender, parts.cell, false, now);
       return;
     }
-    if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
     for (const { filter, handler } of this.handlers) {
@@ -473,6 +477,9 @@ export abstract class BaseTransport implements Transport {
         this.deps.log.error({ err, topic }, 'message handler failed');
       }
     }
+    // After the handlers: an acknowledgement says the message was taken, and what a handler stores
+    // synchronously (the platform's meter readings) is on disk by then.
+    if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
   }
 
   /**
@@ -520,7 +527,10 @@ export abstract class BaseTransport implements Transport {
       known.set(ack.sender, now);
       this.receivers.set(key, known);
     }
-    const done = this.outbox.ack(parts.sender, `${body.epoch}:${body.seq}`);
+    const id = `${body.epoch}:${body.seq}`;
+    if (this.outbox.awaits(parts.sender, id))
+      this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer: parts.sender });
+    const done = this.outbox.ack(parts.sender, id);
     if (done) {
       this.observeAckRtt(done, now);
       this.updateOutboxGauge();

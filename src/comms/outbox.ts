@@ -96,6 +96,12 @@ export class Outbox {
   }
 
   /** An acknowledgement from `peer`; returns the entry when this completed it. */
+  /** True while `peer`'s acknowledgement of message `id` would count (it is awaited, or anyone's is). */
+  awaits(peer: string, id: string): boolean {
+    const e = this.entries.get(id);
+    return e !== undefined && (e.blind || e.awaiting.includes(peer));
+  }
+
   ack(peer: string, id: string): OutboxEntry | undefined {
     const e = this.entries.get(id);
     if (!e) return undefined;
@@ -115,11 +121,12 @@ export class Outbox {
 
   /**
    * A peer went offline: messages that also wait for others stop waiting for it (a message only it
-   * awaits keeps waiting: it is resent when the peer is back, or expires).
+   * awaits keeps waiting: it is resent when the peer is back, or expires). Meter readings keep waiting
+   * for every receiver: the platform settles from them, so one that was away must still get them.
    */
   peerGone(peer: string): void {
     for (const e of this.entries.values()) {
-      if (e.blind || e.awaiting.length < 2) continue;
+      if (e.blind || e.awaiting.length < 2 || e.cls === 'meter') continue;
       const i = e.awaiting.indexOf(peer);
       if (i >= 0) {
         e.awaiting.splice(i, 1);

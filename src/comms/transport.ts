@@ -87,7 +87,8 @@ export const DEFAULT_TTL_MS: Record<MessageClass, number> = {
   mkt: 60_000,
   dr: 300_000,
   gossip: 10_000,
-  meter: 60_000,
+  // Settlement data: kept (in the bounded outbox) through a day's outage of the platform.
+  meter: 24 * 3600_000,
   cmd: 30_000,
 };
 

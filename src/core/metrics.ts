@@ -14,6 +14,7 @@ export class GatewayMetrics {
   readonly peerDeliveryRatio: Gauge<'peer'>;
   readonly sequenceGaps: Counter<'class'>;
   readonly retransmits: Counter<'class'>;
+  readonly acksReceived: Counter<'class' | 'peer'>;
   readonly outboxPending: Gauge<'class'>;
   readonly outboxDropped: Counter<'class' | 'reason'>;
   readonly reconnects: Counter;
@@ -77,6 +78,12 @@ export class GatewayMetrics {
       name: 'p2p_retransmits_total',
       help: 'Messages sent again because no application-level acknowledgement came, by class.',
       labelNames: ['class'],
+      registers,
+    });
+    this.acksReceived = new Counter({
+      name: 'p2p_acks_received_total',
+      help: 'Pending messages a peer acknowledged (its first acknowledgement of each), by class and peer.',
+      labelNames: ['class', 'peer'],
       registers,
     });
     this.outboxPending = new Gauge({

@@ -73,10 +73,8 @@ export class Readings {
     const last: Record<string, number> = {};
     for (const key of new Set(rows.map((r) => `${r.member}/${r.meter}`))) {
       const [member, meter] = key.split('/') as [string, string];
-      const row = this.db
-        .prepare('SELECT MAX(time_ms) AS t FROM platform_readings WHERE member = ? AND meter = ?')
-        .get(member, meter) as { t: number | null };
-      if (row.t !== null) last[key] = row.t;
+      const t = this.lastTime(member, meter);
+      if (t !== null) last[key] = t;
     }
     checkReadings(
       rows.map((r) => ({
@@ -93,6 +91,14 @@ export class Readings {
       for (const r of rows) insert.run(r.member, r.meter, Date.parse(r.time), r.energyKWh);
     })();
     return rows.length;
+  }
+
+  /** Time (ms) of a meter's newest stored reading, or null. */
+  lastTime(member: string, meter: string): number | null {
+    const row = this.db
+      .prepare('SELECT MAX(time_ms) AS t FROM platform_readings WHERE member = ? AND meter = ?')
+      .get(member, meter) as { t: number | null };
+    return row.t;
   }
 
   list(filter: { member?: string; meter?: string } = {}): StoredReading[] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBus, MemoryTransport, topicMatches } from '../../src/comms/memory-transport.js';
 import { parseTopic, topicFor } from '../../src/comms/topics.js';
-import type { Delivery } from '../../src/comms/transport.js';
+import { DEFAULT_TTL_MS, type Delivery } from '../../src/comms/transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
@@ -58,7 +58,7 @@ describe('MemoryTransport', () => {
       v: 1,
       sender: 'a',
       ts: 1000,
-      expires: 61_000,
+      expires: 1000 + DEFAULT_TTL_MS.meter,
       type: 'reading',
       body: { netW: 1 },
     });

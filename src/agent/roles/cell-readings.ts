@@ -31,6 +31,8 @@ export class CellReadings {
   listen(transport: Transport, cell: string, onBad: () => void): void {
     transport.subscribe({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
       if (!isMeterReading(envelope.body)) return onBad();
+      // A resend that arrives late must not replace a newer reading.
+      if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
       this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
     });
   }

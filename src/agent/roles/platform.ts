@@ -1,30 +1,37 @@
 import { errorMessage } from '../../core/errors.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { Membership } from '../../platform/membership.js';
+import { MeterSamples } from '../../platform/meter-samples.js';
 import { Readings } from '../../platform/readings.js';
 import type { TimeScale } from '../scheduler.js';
 import { isMeterReading } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
 
-interface MeterState {
-  /** Energy taken since the start of the current metering interval, Wh (negative = fed in). */
-  energyWh: number;
-  lastMs: number;
-  intervalEnd: number;
-}
+/** Intervals closed per member in one tick at most (a platform back after a long stop catches up over a few). */
+const MAX_CLOSES_PER_TICK = 96;
 
 /**
  * The trading platform as a role of the runtime (on a transformer gateway or a server): it listens
- * to the `meter/reading` messages of its cells, integrates each member's net power into energy per
- * metering interval and stores it in the platform database, where measurement and verification and
- * settlement read it. Readings of senders that are not active members are counted and dropped.
+ * to the `meter/reading` messages of its cells and stores each one as it arrives, before the
+ * transport acknowledges it (`MeterSamples`). One metering interval after an interval ends, it
+ * computes each member's energy in it from the stored samples and writes the reading to the
+ * platform database, where measurement and verification and settlement read it. Nothing is kept only
+ * in memory: a platform killed at any point resumes from its database. Readings of senders that are
+ * not active members are counted and dropped.
  */
 export class PlatformRole implements Role {
   readonly name = 'platform' as const;
   private ledger: Ledger | undefined;
   private readings: Readings | undefined;
+  private samples: MeterSamples | undefined;
   private members: Membership | undefined;
-  private readonly meters = new Map<string, MeterState>();
+  /** Per member: the end (ms) of the next interval to close. */
+  private readonly nextEnd = new Map<string, number>();
+  private intervalMs = 900_000;
+  private nextPruneMs = 0;
+  private samplesStored = 0;
+  private resent = 0;
+  private late = 0;
   private stored = 0;
   private notMember = 0;
   private refused = 0;
@@ -35,39 +42,65 @@ export class PlatformRole implements Role {
     this.ledger = Ledger.open(config.db);
     this.members = new Membership(this.ledger.db, undefined, () => ctx.clock.now());
     this.readings = new Readings(this.ledger.db, this.members);
-    const intervalMs = config.meteringIntervalS * 1000;
+    this.samples = new MeterSamples(this.ledger.db);
+    this.intervalMs = config.meteringIntervalS * 1000;
+    // Members with samples whose intervals may still be open (the platform stopped before closing them).
+    const since = ctx.clock.now() - config.sampleRetentionH * 3_600_000;
+    for (const { member, firstMs } of this.samples.membersSince(since)) this.track(member, firstMs);
     for (const cell of config.cells) {
       ctx.transport?.subscribe({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
         if (!isMeterReading(envelope.body)) return;
-        this.onReading(ctx, envelope.sender, envelope.body.netW, intervalMs);
+        if (this.members?.get(envelope.sender)?.status !== 'active') {
+          this.notMember++;
+          return;
+        }
+        const sample = {
+          member: envelope.sender,
+          epoch: envelope.epoch,
+          seq: envelope.seq,
+          timeMs: envelope.ts,
+          netW: envelope.body.netW,
+        };
+        if (!this.samples!.add(sample)) {
+          this.resent++;
+          return;
+        }
+        this.samplesStored++;
+        if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
+          this.late++;
+        this.track(sample.member, sample.timeMs);
       });
     }
   }
 
-  private onReading(ctx: RoleContext, member: string, netW: number, intervalMs: number): void {
+  /** Starts closing a member's intervals from the one holding `timeMs`, after its last stored reading. */
+  private track(member: string, timeMs: number): void {
+    if (this.nextEnd.has(member)) return;
+    const last = this.readings!.lastTime(member, 'net');
+    this.nextEnd.set(member, last !== null ? last + this.intervalMs : this.intervalEnd(timeMs));
+  }
+
+  private intervalEnd(timeMs: number): number {
+    return Math.floor(timeMs / this.intervalMs) * this.intervalMs + this.intervalMs;
+  }
+
+  tick(scale: TimeScale, ctx: RoleContext): void {
+    if (scale !== 'secondary' || !this.samples) return;
     const now = ctx.clock.now();
-    if (this.members?.get(member)?.status !== 'active') {
-      this.notMember++;
-      return;
+    // An interval closes one interval after its end: late samples (resends) are in by then.
+    const closeUpTo = now - this.intervalMs;
+    for (const [member, first] of this.nextEnd) {
+      let end = first;
+      for (let n = 0; end <= closeUpTo && n < MAX_CLOSES_PER_TICK; n++, end += this.intervalMs) {
+        const kWh = this.samples.energyKWh(member, end - this.intervalMs, end, 2 * this.intervalMs);
+        if (kWh !== null) this.store(ctx, member, end, kWh);
+      }
+      this.nextEnd.set(member, end);
     }
-    const nextEnd = (t: number) => Math.floor(t / intervalMs) * intervalMs + intervalMs;
-    const m = this.meters.get(member) ?? { energyWh: 0, lastMs: now, intervalEnd: nextEnd(now) };
-    // A gap longer than two intervals (the gateway was away) is not filled in.
-    if (now - m.lastMs > 2 * intervalMs) {
-      m.energyWh = 0;
-      m.intervalEnd = nextEnd(now);
-      m.lastMs = now;
+    if (now >= this.nextPruneMs) {
+      this.samples.prune(now - ctx.config.platform!.sampleRetentionH * 3_600_000);
+      this.nextPruneMs = now + this.intervalMs;
     }
-    while (now >= m.intervalEnd) {
-      m.energyWh += (netW * (m.intervalEnd - m.lastMs)) / 3_600_000;
-      this.store(ctx, member, m.intervalEnd, m.energyWh / 1000);
-      m.lastMs = m.intervalEnd;
-      m.energyWh = 0;
-      m.intervalEnd += intervalMs;
-    }
-    m.energyWh += (netW * (now - m.lastMs)) / 3_600_000;
-    m.lastMs = now;
-    this.meters.set(member, m);
   }
 
   private store(ctx: RoleContext, member: string, endMs: number, energyKWh: number): void {
@@ -86,8 +119,6 @@ export class PlatformRole implements Role {
     }
   }
 
-  tick(_scale: TimeScale, _ctx: RoleContext): void {}
-
   stop(): void {
     this.ledger?.close();
     this.ledger = undefined;
@@ -95,7 +126,10 @@ export class PlatformRole implements Role {
 
   state(): Record<string, unknown> {
     return {
-      metersHeard: this.meters.size,
+      metersHeard: this.nextEnd.size,
+      samplesStored: this.samplesStored,
+      resentSamples: this.resent,
+      lateSamples: this.late,
       readingsStored: this.stored,
       fromNonMembers: this.notMember,
       refused: this.refused,

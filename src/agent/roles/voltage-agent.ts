@@ -17,10 +17,14 @@ const PushSumBody = z
     epoch: z.number().finite(),
     toEpoch: z.number().finite().optional(),
     seq: z.number().int().positive(),
+    slot: z.number().int().nonnegative(),
     s: z.record(z.string().max(64), z.number().finite()).refine((r) => Object.keys(r).length <= 1000, 'too many keys'),
     w: z.number().finite().nonnegative(),
   })
   .strict();
+/** Gossip rounds per push-sum slot by default: enough for each slot's instance to converge (~40 rounds). */
+const GOSSIP_SLOT_ROUNDS = 100;
+
 /** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
 const HelloBody = z.object({ bus: z.string().min(1).max(64), epoch: z.number().finite() }).strict();
 
@@ -82,6 +86,8 @@ export class VoltageAgentRole implements Role {
       marginPu: vc.marginPu,
       qWeight: vc.qWeight,
       epoch,
+      gossipSlotMs: vc.gossipSlotMs ?? GOSSIP_SLOT_ROUNDS * vc.gossipMs,
+      ...(this.restored ? { restartedAtMs: epoch } : {}),
     });
     if (this.restored) this.agent.restore(this.restored);
     const cell = ctx.config.gateway.cell;
@@ -99,7 +105,8 @@ export class VoltageAgentRole implements Role {
       }
       this.heardFrom(topic.sender, body.data.bus, ctx);
       const { bus: _bus, ...m } = body.data;
-      if (this.agent!.gossip.receive({ ...m, from: topic.sender, to: this.agent!.id })) this.gossipReceived++;
+      if (this.agent!.gossip.receive({ ...m, from: topic.sender, to: this.agent!.id }, ctx.clock.now()))
+        this.gossipReceived++;
     });
     this.armGossip(ctx);
   }
@@ -127,7 +134,7 @@ export class VoltageAgentRole implements Role {
     const agent = this.agent;
     if (!agent || !ctx.transport) return;
     const peers = agent.livePeers(ctx.clock.now(), ctx.config.voltageControl.fallbackAfterMs);
-    const m = agent.gossip.tick(peers, this.random);
+    const m = agent.gossip.tick(peers, this.random, ctx.clock.now());
     if (!m) return;
     const { from: _from, to, ...rest } = m;
     this.gossipSent++;
@@ -141,9 +148,6 @@ export class VoltageAgentRole implements Role {
     if (scale === 'primary') {
       this.watch(ctx);
       if (method === 'volt-var' || (method === 'dual' && this.mode === 'fallback')) await this.applyCurves(ctx);
-      // Beyond a limit the distributed step also runs at the primary rate: a fast PV ramp (a cloud
-      // edge) can outrun the secondary period, and a violation should be met at once.
-      else if (this.agent && this.mode === 'dual' && this.beyondLimits(ctx)) await this.controlStep(ctx, this.agent);
     } else if (scale === 'secondary' && this.agent) {
       await this.dualStep(ctx, this.agent);
     }
@@ -174,11 +178,6 @@ export class VoltageAgentRole implements Role {
     }
     if (mode === 'fallback') return;
     await this.controlStep(ctx, agent);
-  }
-
-  private beyondLimits(ctx: RoleContext): boolean {
-    const { min, max } = ctx.config.voltageLimitsPu;
-    return this.voltagePu !== null && (this.voltagePu > max || this.voltagePu < min);
   }
 
   /** The multiplier of this bus from its measured voltage, then the inverters' best response to all multipliers. */

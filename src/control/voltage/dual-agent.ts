@@ -1,5 +1,5 @@
 import type { RadialFeeder } from '../../sim/powerflow/feeder.js';
-import { RunningSumPushSum } from '../pushsum/running-sum.js';
+import { SlottedPushSum } from '../pushsum/slotted.js';
 import { projectSetpoint } from './problem.js';
 import { feederSensitivities } from './sensitivity.js';
 
@@ -24,6 +24,10 @@ export interface DualAgentOptions {
   qWeight: number;
   /** Identifies this run of the agent to its peers (a restart starts a new epoch). */
   epoch: number;
+  /** Push-sum starts afresh this often (clock-aligned), so that mass lost with a dead peer heals. */
+  gossipSlotMs: number;
+  /** Set when the agent restarted (it restored its multipliers): when, so that it does not count itself twice. */
+  restartedAtMs?: number;
 }
 
 /** What an inverter gateway can do now: its available PV and its rating, summed over its inverters. */
@@ -38,7 +42,7 @@ export interface Capability {
 const STEP_SCALE = 1.5;
 
 export class DualVoltageAgent {
-  readonly gossip: RunningSumPushSum;
+  readonly gossip: SlottedPushSum;
   private muOver = 0;
   private muUnder = 0;
   private own = 0;
@@ -47,7 +51,7 @@ export class DualVoltageAgent {
   private readonly sensitivityCache = new Map<string, { p: number; q: number }>();
 
   constructor(private readonly o: DualAgentOptions) {
-    this.gossip = new RunningSumPushSum(o.id, o.epoch);
+    this.gossip = new SlottedPushSum(o.id, o.epoch, o.gossipSlotMs, o.restartedAtMs);
   }
 
   get id(): string {
@@ -138,7 +142,7 @@ export class DualVoltageAgent {
   multipliers(now: number, timeoutMs: number): Map<string, number> {
     const n = 1 + this.livePeers(now, timeoutMs).length;
     const out = new Map<string, number>([[this.o.id, this.own]]);
-    for (const [id, average] of this.gossip.estimate()) if (this.peers.has(id)) out.set(id, average * n);
+    for (const [id, average] of this.gossip.estimate(now)) if (this.peers.has(id)) out.set(id, average * n);
     return out;
   }
 

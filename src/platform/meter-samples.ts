@@ -1,0 +1,94 @@
+import type { SqliteDatabase } from './ledger/sqlite.js';
+
+/**
+ * Every meter reading a platform receives, stored as it arrives (before it is acknowledged), keyed
+ * by the message that carried it: a resend of the same message is recognised and stored once. The
+ * energy of a metering interval is computed from these samples when the interval closes, so a
+ * platform that crashed and restarted loses nothing it had acknowledged and counts nothing twice.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS platform_meter_samples (
+  member TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  net_w REAL NOT NULL,
+  PRIMARY KEY (member, epoch, seq)
+);
+CREATE INDEX IF NOT EXISTS platform_meter_samples_time ON platform_meter_samples (member, time_ms);
+`;
+
+export interface MeterSample {
+  member: string;
+  epoch: number;
+  seq: number;
+  /** When the meter was read (the message's timestamp), ms. */
+  timeMs: number;
+  netW: number;
+}
+
+export class MeterSamples {
+  private readonly insert;
+  private readonly between;
+  private readonly before;
+
+  constructor(private readonly db: SqliteDatabase) {
+    db.exec(SCHEMA);
+    this.insert = db.prepare(
+      'INSERT OR IGNORE INTO platform_meter_samples (member, epoch, seq, time_ms, net_w) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.between = db.prepare(
+      'SELECT time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms',
+    );
+    this.before = db.prepare(
+      'SELECT time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms < ? ORDER BY time_ms DESC LIMIT 1',
+    );
+  }
+
+  /** Stores a sample; false when this message was stored before (a resend). */
+  add(s: MeterSample): boolean {
+    return this.insert.run(s.member, s.epoch, s.seq, s.timeMs, s.netW).changes > 0;
+  }
+
+  /**
+   * Energy (kWh) a member took in [fromMs, toMs): each sample's power holds until the next sample,
+   * for at most `maxHoldMs` (a gap longer than that, the gateway being away, is not filled in). The
+   * last sample before the interval covers its start. Null when no sample covers any of it.
+   */
+  energyKWh(member: string, fromMs: number, toMs: number, maxHoldMs: number): number | null {
+    const rows = this.between.all(member, fromMs, toMs) as { time_ms: number; net_w: number }[];
+    const previous = this.before.get(member, fromMs) as { time_ms: number; net_w: number } | undefined;
+    const points = previous && fromMs - previous.time_ms < maxHoldMs ? [previous, ...rows] : rows;
+    if (points.length === 0) return null;
+    let wh = 0;
+    points.forEach((p, i) => {
+      const start = Math.max(fromMs, p.time_ms);
+      const end = Math.min(toMs, points[i + 1]?.time_ms ?? toMs, p.time_ms + maxHoldMs);
+      if (end > start) wh += (p.net_w * (end - start)) / 3_600_000;
+    });
+    return wh / 1000;
+  }
+
+  /** Members with a sample at or after `sinceMs`, and the time of their first one then. */
+  membersSince(sinceMs: number): { member: string; firstMs: number }[] {
+    return (
+      this.db
+        .prepare('SELECT member, MIN(time_ms) AS first FROM platform_meter_samples WHERE time_ms >= ? GROUP BY member')
+        .all(sinceMs) as { member: string; first: number }[]
+    ).map((r) => ({ member: r.member, firstMs: r.first }));
+  }
+
+  /** Deletes samples older than `beforeMs` (their intervals are stored); returns how many. */
+  prune(beforeMs: number): number {
+    return this.db.prepare('DELETE FROM platform_meter_samples WHERE time_ms < ?').run(beforeMs).changes;
+  }
+
+  /** Samples stored per member, and how many of them repeat a (member, time) already stored. */
+  counts(): { member: string; samples: number; sameTime: number }[] {
+    return this.db
+      .prepare(
+        'SELECT member, COUNT(*) AS samples, COUNT(*) - COUNT(DISTINCT time_ms) AS sameTime FROM platform_meter_samples GROUP BY member',
+      )
+      .all() as { member: string; samples: number; sameTime: number }[];
+  }
+}
