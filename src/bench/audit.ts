@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { STREAM_COUNT } from '../comms/replay-guard.js';
 import type { SqliteDatabase } from '../platform/ledger/sqlite.js';
 
@@ -8,23 +10,58 @@ export interface MeterAudit {
   duplicated: number;
 }
 
+/** How a reading still in a sender's outbox is named in `inFlight`. */
+export function inFlightKey(member: string, epoch: number, seq: number): string {
+  return `${member}/${epoch}/${seq}`;
+}
+
+/** The meter readings still waiting in the gateways' outboxes (their files under the state directory). */
+export function meterReadingsInFlight(stateDir: string, gateways: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const id of gateways) {
+    const file = join(stateDir, id, 'outbox.json');
+    if (!existsSync(file)) continue;
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { entries?: { id: string; cls: string }[] };
+      for (const e of saved.entries ?? []) {
+        const [epoch, seq] = e.id.split(':').map(Number);
+        if (e.cls === 'meter') out.add(inFlightKey(id, epoch!, seq!));
+      }
+    } catch {
+      // a file being replaced at this moment: its entries count as not in flight
+    }
+  }
+  return out;
+}
+
 /**
  * What the platform's database says was lost or doubled, per member. A gateway numbers its meter
  * readings consecutively in a stream of their own within each run (epoch), so any hole between the
  * first and the last reading stored from a run is a reading that never made it, whether it was lost
- * before or after an acknowledgement. Readings still unsent at the end of a run (in the outbox of a
- * gateway killed before it saved it) are after the last one stored and not counted here.
+ * before or after an acknowledgement, unless it is still in the sender's outbox (`inFlight`). Readings
+ * unsent at the end of a run (in the outbox of a gateway killed before it saved it) are after the last
+ * one stored and not counted here.
  */
-export function auditMeterSamples(db: SqliteDatabase): Map<string, MeterAudit> {
+export function auditMeterSamples(
+  db: SqliteDatabase,
+  inFlight: ReadonlySet<string> = new Set(),
+): Map<string, MeterAudit> {
   const out = new Map<string, MeterAudit>();
   const runs = db
     .prepare(
-      'SELECT member, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi FROM platform_meter_samples GROUP BY member, epoch',
+      'SELECT member, epoch, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi FROM platform_meter_samples GROUP BY member, epoch',
     )
-    .all() as { member: string; n: number; lo: number; hi: number }[];
+    .all() as { member: string; epoch: number; n: number; lo: number; hi: number }[];
+  const seqsOf = db.prepare('SELECT seq FROM platform_meter_samples WHERE member = ? AND epoch = ?');
   for (const r of runs) {
     const a = out.get(r.member) ?? { missing: 0, duplicated: 0 };
-    a.missing += (r.hi - r.lo) / STREAM_COUNT + 1 - r.n;
+    const holes = (r.hi - r.lo) / STREAM_COUNT + 1 - r.n;
+    if (holes > 0) {
+      // Still waiting in the sender's outbox for the platform's acknowledgement: late, not lost.
+      const stored = new Set((seqsOf.all(r.member, r.epoch) as { seq: number }[]).map((x) => x.seq));
+      for (let seq = r.lo; seq <= r.hi; seq += STREAM_COUNT)
+        if (!stored.has(seq) && !inFlight.has(inFlightKey(r.member, r.epoch, seq))) a.missing++;
+    }
     out.set(r.member, a);
   }
   const doubles = db

@@ -14,7 +14,7 @@ import { Membership } from '../platform/membership.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
 import { seededRandom } from '../trading/prng.js';
-import { auditMeterSamples, type MeterAudit } from './audit.js';
+import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
 import { type BenchBroker, startBenchBroker } from './broker.js';
 import { benchConfigs } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
@@ -249,6 +249,11 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       await new Promise((r) => setTimeout(r, 250));
     }
     const faults = await Promise.all(injections);
+    // Messages resent after the last fault get a few seconds to arrive before anything is counted.
+    await waitUntil(async () => {
+      const texts = await Promise.all(processes.map((p) => p.metrics()));
+      return texts.every((t) => sumOf(parsePrometheus(t ?? ''), 'p2p_outbox_pending', { class: 'meter' }) === 0);
+    }, DRAIN_TIMEOUT_MS);
     progress('collecting the KPIs');
     return await report(s, {
       dir,
@@ -258,6 +263,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       platformDb,
       faults,
       durationS: (Date.now() - started) / 1000,
+      stateDir: join(dir, 'state'),
       loss: lossFault?.fraction ?? o.loss ?? 0,
     });
   } finally {
@@ -271,6 +277,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
 }
 
 const PROGRESS_EVERY_MS = 5000;
+/** How long the bench waits at the end for the gateways' outboxes to empty. */
+const DRAIN_TIMEOUT_MS = 15_000;
 /** How long the bench waits for the voltage agents to find their peers before the day starts. */
 const SETTLE_TIMEOUT_MS = 20_000;
 
@@ -419,6 +427,7 @@ async function report(
     platformDb: string;
     faults: FaultReport[];
     durationS: number;
+    stateDir: string;
     loss: number;
   },
 ) {
@@ -457,7 +466,13 @@ async function report(
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
     readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
-    audit = auditMeterSamples(ledger.db);
+    audit = auditMeterSamples(
+      ledger.db,
+      meterReadingsInFlight(
+        r.stateDir,
+        r.processes.map((p) => p.id),
+      ),
+    );
     ledger.close();
   } catch {
     // the platform gateway never wrote its database

@@ -125,6 +125,7 @@ export abstract class BaseTransport implements Transport {
       deps.metrics?.peerUp.set({ peer: peer.id }, peer.online ? 1 : 0);
       deps.log.info({ peer: peer.id, online: peer.online }, peer.online ? 'peer online' : 'peer offline');
       if (!peer.online) this.outbox.peerGone(peer.id);
+      else this.outbox.peerBack(peer.id, deps.clock.now());
     });
     if (deps.security) {
       deps.metrics?.membersSerial.set(deps.security.members.serial);

@@ -10,7 +10,11 @@ const StateSchema = z.object({
   /** What this gateway has seen from its peers (replay protection across restarts). */
   peers: z.record(
     z.string(),
-    z.object({ epoch: z.number().int().nonnegative(), highest: z.record(z.string(), z.number().int()) }),
+    z.object({
+      epoch: z.number().int().nonnegative(),
+      highest: z.record(z.string(), z.number().int()),
+      holes: z.record(z.string(), z.array(z.number().int().nonnegative()).max(4096)).optional(),
+    }),
   ),
 });
 export type CommsState = z.infer<typeof StateSchema>;

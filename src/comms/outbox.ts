@@ -135,6 +135,12 @@ export class Outbox {
     }
   }
 
+  /** A peer came (back) online: what waits for it goes out at the next resend, not after its back-off. */
+  peerBack(peer: string, now: number): void {
+    for (const e of this.entries.values())
+      if (!e.blind && e.awaiting.includes(peer)) e.nextAt = Math.min(e.nextAt, now);
+  }
+
   /**
    * The entries to send again now (their attempt count and next time already advanced), and the
    * ones given up: expired, or blind ones out of attempts.

@@ -58,7 +58,18 @@ interface SenderState extends EpochState {
 }
 
 /** What survives a restart: per sender its epoch and the highest count seen in each stream. */
-export type ReplaySnapshot = Record<string, { epoch: number; highest: Record<string, number> }>;
+export type ReplaySnapshot = Record<
+  string,
+  {
+    epoch: number;
+    highest: Record<string, number>;
+    /**
+     * Per stream, the counts within the window below `highest` that were not seen (lost, or still to
+     * be resent). Absent in state files of earlier versions.
+     */
+    holes?: Record<string, number[]>;
+  }
+>;
 
 /**
  * Refuses replayed and duplicated messages and counts gaps, per sender and stream. A sender's new
@@ -150,24 +161,36 @@ export class ReplayGuard {
     const out: ReplaySnapshot = {};
     for (const [sender, s] of this.senders) {
       const highest: Record<string, number> = {};
-      for (const [stream, st] of s.streams) highest[stream] = st.highest;
-      out[sender] = { epoch: s.epoch, highest };
+      const holes: Record<string, number[]> = {};
+      for (const [stream, st] of s.streams) {
+        highest[stream] = st.highest;
+        const missing: number[] = [];
+        for (let n = Math.max(st.floor + 1, st.highest - this.window + 1, 0); n < st.highest; n++)
+          if (st.ring[n % this.window] !== n) missing.push(n);
+        if (missing.length > 0) holes[stream] = missing;
+      }
+      out[sender] = { epoch: s.epoch, highest, holes };
     }
     return out;
   }
 
-  /** After a restart: everything at or below the highest counts seen before is refused. */
+  /**
+   * After a restart: what was seen before is refused. Within the window below the highest count,
+   * the counts that were never seen (the holes) are still taken: a sender resends what was lost,
+   * and refusing it for good would lose it. Below the window, everything is refused.
+   */
   restore(snapshot: ReplaySnapshot): void {
-    for (const [sender, { epoch, highest }] of Object.entries(snapshot)) {
+    for (const [sender, { epoch, highest, holes }] of Object.entries(snapshot)) {
       const streams = new Map<number, StreamState>();
       for (const [stream, h] of Object.entries(highest)) {
-        streams.set(Number(stream), {
-          highest: h,
-          floor: h,
-          ring: new Float64Array(this.window).fill(-1),
-          received: 0,
-          missing: 0,
-        });
+        // A state file written before holes were kept says nothing about them: refuse all up to h.
+        const ring = new Float64Array(this.window).fill(-1);
+        const floor = holes ? h - this.window : h;
+        if (holes) {
+          const open = new Set(holes[stream] ?? []);
+          for (let n = Math.max(0, floor + 1); n <= h; n++) if (!open.has(n)) ring[n % this.window] = n;
+        }
+        streams.set(Number(stream), { highest: h, floor, ring, received: 0, missing: 0 });
       }
       this.senders.set(sender, { epoch, streams, previousOpen: false });
     }

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Backoff } from '../../src/comms/backoff.js';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { Outbox } from '../../src/comms/outbox.js';
+import { ReplayGuard, STREAM_COUNT, streamOf } from '../../src/comms/replay-guard.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { seededRandom } from '../../src/trading/prng.js';
 import { tempDir } from '../helpers/net.js';
@@ -153,5 +154,34 @@ describe('Backoff (reconnect)', () => {
     expect(Array.from({ length: 8 }, () => hi.next())).toEqual([500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
     hi.reset();
     expect(hi.next()).toBe(500);
+  });
+});
+
+describe('replay protection across a restart', () => {
+  it('takes a resend of a message it never saw, and refuses what it saw', () => {
+    const before = new ReplayGuard(64);
+    const meter = (n: number) => n * STREAM_COUNT + streamOf('meter', false);
+    for (const n of [0, 1, 2, 4, 5]) expect(before.check('inv-1', 7, meter(n)).verdict).toBe('new'); // 3 was lost
+    const after = new ReplayGuard(64);
+    after.restore(JSON.parse(JSON.stringify(before.snapshot())));
+    expect(after.check('inv-1', 7, meter(3)).verdict).toBe('new');
+    expect(after.check('inv-1', 7, meter(3)).verdict).toBe('duplicate');
+    expect(after.check('inv-1', 7, meter(4)).verdict).toBe('duplicate');
+    expect(after.check('inv-1', 7, meter(6)).verdict).toBe('new');
+  });
+});
+
+describe('replay protection across a restart, without holes', () => {
+  it('answers a resend of what it saw as a duplicate (so that it is acknowledged again)', () => {
+    const before = new ReplayGuard(64);
+    const meter = (n: number) => n * STREAM_COUNT + streamOf('meter', false);
+    for (const n of [0, 1, 2]) before.check('inv-1', 7, meter(n));
+    const after = new ReplayGuard(64);
+    after.restore(JSON.parse(JSON.stringify(before.snapshot())));
+    expect(after.check('inv-1', 7, meter(1)).verdict).toBe('duplicate');
+    // A state file of an earlier version (no holes): everything up to the highest count is refused.
+    const old = new ReplayGuard(64);
+    old.restore({ 'inv-1': { epoch: 7, highest: { [streamOf('meter', false)]: 2 } } });
+    expect(old.check('inv-1', 7, meter(1)).verdict).toBe('replay');
   });
 });

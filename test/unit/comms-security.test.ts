@@ -273,14 +273,16 @@ describe('ReplayGuard', () => {
     expect(g.check('p', 1, s(38)).verdict).toBe('replay'); // two restarts back
   });
 
-  it('after a restart refuses everything up to what was seen before', () => {
+  it('after a restart refuses what was seen before, takes a count never seen within the window once, and refuses below it', () => {
     const g = new ReplayGuard(16);
-    g.check('p', 7, 8 * 10 + 4);
+    g.check('p', 7, 8 * 30 + 4);
     const restored = new ReplayGuard(16);
     restored.restore(g.snapshot());
-    expect(restored.check('p', 7, 8 * 10 + 4).verdict).toBe('replay');
-    expect(restored.check('p', 7, 8 * 9 + 4).verdict).toBe('replay');
-    expect(restored.check('p', 7, 8 * 11 + 4).verdict).toBe('new');
+    expect(restored.check('p', 7, 8 * 30 + 4).verdict).toBe('duplicate');
+    expect(restored.check('p', 7, 8 * 29 + 4).verdict).toBe('new'); // sent, never received: a resend
+    expect(restored.check('p', 7, 8 * 29 + 4).verdict).toBe('duplicate');
+    expect(restored.check('p', 7, 8 * 14 + 4).verdict).toBe('replay'); // older than the window
+    expect(restored.check('p', 7, 8 * 31 + 4).verdict).toBe('new');
   });
 });
 
@@ -316,7 +318,7 @@ describe('comms state across restarts (written atomically under stateDir)', () =
     bus.publish(topic, raw[0]!, false); // the old message replayed into the restarted receiver
     await tick();
     expect(b2.got).toHaveLength(0);
-    expect(await metricValue(b2.metrics, 'p2p_messages_rejected_total', { reason: 'replay' })).toBe(1);
+    expect(await metricValue(b2.metrics, 'p2p_messages_rejected_total', { reason: 'duplicate' })).toBe(1);
     await a2.t.publish('meter', 'reading', { netW: 2 }, { ttlMs: 7200_000 });
     await tick();
     expect(b2.got.map((d) => d.envelope.epoch)).toEqual([firstEpoch + 1]);
