@@ -36,7 +36,7 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
  */
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
   const tertiaryMs = Math.max(1000, Math.round(900_000 / layout.speedup));
-  const scheduler = { primaryMs: 250, secondaryMs: Math.min(500, tertiaryMs), tertiaryMs };
+  const scheduler = { primaryMs: 250, secondaryMs: 250, tertiaryMs };
   const common = (id: string, cell?: string) => ({
     scheduler,
     stateDir: layout.stateDir,

@@ -1,3 +1,4 @@
+import { ErrorCode, P2PError } from '../core/errors.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
 import { SimulatedModbusServer } from '../sim/devices/modbus-server.js';
 import { PtyPair } from '../sim/devices/pty-pair.js';
@@ -45,9 +46,11 @@ export class BenchDeviceServers {
   readonly endpoints: Record<string, DeviceEndpoint> = {};
   private readonly servers: SimulatedModbusServer[] = [];
   private readonly ptys: PtyPair[] = [];
+  /** socat was missing: houses meant for RTU are on TCP. */
+  rtuUnavailable = false;
   private readonly byDevice = new Map<string, SimulatedSunSpecInverter | SimulatedSdm630>();
 
-  static async start(grid: BenchGrid): Promise<BenchDeviceServers> {
+  static async start(grid: BenchGrid, onNote?: (line: string) => void): Promise<BenchDeviceServers> {
     const s = new BenchDeviceServers();
     const houses = new Map<string, BenchDevice[]>();
     for (const d of grid.devices) houses.set(d.gateway, [...(houses.get(d.gateway) ?? []), d]);
@@ -63,13 +66,22 @@ export class BenchDeviceServers {
         s.byDevice.set(d.id, sim);
       }
       const server = new SimulatedModbusServer(units);
-      let clientUrl: string;
+      let clientUrl: string | undefined;
       if (devices[0]!.rtu) {
-        const pty = await PtyPair.open();
-        s.ptys.push(pty);
-        await server.listen(parseModbusUrl(`rtu://${pty.a}?baud=19200`));
-        clientUrl = `rtu://${pty.b}?baud=19200`;
-      } else clientUrl = await server.listen(parseModbusUrl('tcp://127.0.0.1:0'));
+        const pty = await PtyPair.open().catch((err: unknown) => {
+          // A machine without socat (a first `npm start`) still runs the bench, with these houses on TCP.
+          if (!(err instanceof P2PError && err.code === ErrorCode.unavailable)) throw err;
+          if (!s.rtuUnavailable) onNote?.(`${err.message}: the RTU houses are served over TCP instead`);
+          s.rtuUnavailable = true;
+          return undefined;
+        });
+        if (pty) {
+          s.ptys.push(pty);
+          await server.listen(parseModbusUrl(`rtu://${pty.a}?baud=19200`));
+          clientUrl = `rtu://${pty.b}?baud=19200`;
+        }
+      }
+      clientUrl ??= await server.listen(parseModbusUrl('tcp://127.0.0.1:0'));
       s.servers.push(server);
       for (const d of devices) s.endpoints[d.id] = { url: clientUrl, unit: d.kind === 'pv-inverter' ? 1 : 2 };
     }

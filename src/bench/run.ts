@@ -73,7 +73,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   // The gateways take a while to start: the day waits for them at its first hour.
   day.hold();
   const grid = new BenchGrid(s, day, now);
-  const devices = await BenchDeviceServers.start(grid);
+  const devices = await BenchDeviceServers.start(grid, progress);
   const broker: BenchBroker = await startBenchBroker(dir, o.broker);
   const lossFault = s.faults.find((f) => f.kind === 'loss');
   // One proxy per cell (its gateways' link to the broker) and one for the gateways of no cell, so that

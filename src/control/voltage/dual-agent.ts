@@ -91,33 +91,39 @@ export class DualVoltageAgent {
     return [{ id: this.o.id, bus: this.o.bus }, ...[...this.peers].map(([id, p]) => ({ id, bus: p.bus }))];
   }
 
-  private step: number | undefined;
+  private steps: { over: number; under: number } | undefined;
 
   /**
-   * Step of its own multiplier: Gershgorin bound on its row of the dual Hessian with an agent at
+   * Steps of its own multipliers: Gershgorin bounds on its row of the dual Hessian with an agent at
    * every bus the feeder file lists (or every bus, when it lists none). A bound over only the peers
    * heard so far would be far too large while they are few (at start-up, or when peers drop out),
-   * and a multiplier driven up by such steps takes very long to come down again.
+   * and a multiplier driven up by such steps takes very long to come down again. The undervoltage
+   * multiplier has a step of its own: raising a voltage can only use reactive power (the inverters
+   * already give all the PV there is), so only the reactive terms bound its curvature, and a step
+   * bounded by the active ones too would be several times too small (slow to act on an evening peak).
    */
-  multiplierStep(): number {
-    if (this.step === undefined) {
+  multiplierStep(): { over: number; under: number } {
+    if (this.steps === undefined) {
       const f = this.o.feeder;
       const listed = [...f.loadKW.keys()].filter((b) => b !== f.slack);
       const candidates = (listed.length > 0 ? listed : f.order.filter((b) => b !== f.slack)).filter(
         (b) => b !== this.o.bus,
       );
-      this.step = this.gershgorinStep([this.o.bus, ...candidates]);
+      const buses = [this.o.bus, ...candidates];
+      this.steps = { over: this.gershgorinStep(buses, true), under: this.gershgorinStep(buses, false) };
     }
-    return this.step;
+    return this.steps;
   }
 
-  private gershgorinStep(buses: string[]): number {
+  private gershgorinStep(buses: string[], withActive: boolean): number {
     const s = feederSensitivities(this.o.feeder, buses);
     let row = 0;
     for (let l = 0; l < buses.length; l++) {
       let h = 0;
       for (let i = 0; i < buses.length; i++)
-        h += (s.dvdp[0]![i]! * s.dvdp[l]![i]!) / 2 + (s.dvdq[0]![i]! * s.dvdq[l]![i]!) / (2 * this.o.qWeight);
+        h +=
+          (withActive ? (s.dvdp[0]![i]! * s.dvdp[l]![i]!) / 2 : 0) +
+          (s.dvdq[0]![i]! * s.dvdq[l]![i]!) / (2 * this.o.qWeight);
       row += Math.abs(h);
     }
     return row > 0 ? STEP_SCALE / row : 0;
@@ -128,8 +134,8 @@ export class DualVoltageAgent {
     const step = this.multiplierStep();
     const vMax = this.o.vMaxPu - this.o.marginPu;
     const vMin = this.o.vMinPu + this.o.marginPu;
-    this.muOver = Math.max(0, this.muOver + step * (voltagePu - vMax));
-    this.muUnder = Math.max(0, this.muUnder + step * (vMin - voltagePu));
+    this.muOver = Math.max(0, this.muOver + step.over * (voltagePu - vMax));
+    this.muUnder = Math.max(0, this.muUnder + step.under * (vMin - voltagePu));
     const entry = this.muOver - this.muUnder;
     this.gossip.addValue(this.o.id, entry - this.own);
     this.own = entry;
