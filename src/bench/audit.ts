@@ -6,7 +6,7 @@ import type { SqliteDatabase } from '../platform/ledger/sqlite.js';
 export interface MeterAudit {
   /** Readings a member sent that the platform never stored: holes in the sequence numbers of one run. */
   missing: number;
-  /** Readings stored twice: two messages with the same time from the same member. */
+  /** Readings stored twice: the same reading time from one member under two runs (epochs). */
   duplicated: number;
 }
 
@@ -64,8 +64,14 @@ export function auditMeterSamples(
     }
     out.set(r.member, a);
   }
+  // The same reading under a new message id: a sender that re-stamped it after a restart (its
+  // resends keep their id and are stored once). Two readings of one run at the same millisecond are
+  // two cycles that ran back to back, and count for nothing in the energy.
   const doubles = db
-    .prepare('SELECT member, COUNT(*) - COUNT(DISTINCT time_ms) AS d FROM platform_meter_samples GROUP BY member')
+    .prepare(
+      `SELECT a.member AS member, COUNT(*) AS d FROM platform_meter_samples a JOIN platform_meter_samples b
+         ON a.member = b.member AND a.time_ms = b.time_ms AND a.epoch < b.epoch GROUP BY a.member`,
+    )
     .all() as { member: string; d: number }[];
   for (const r of doubles) {
     const a = out.get(r.member) ?? { missing: 0, duplicated: 0 };

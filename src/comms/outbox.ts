@@ -23,9 +23,12 @@ export interface OutboxEntry {
   awaiting: string[];
   /**
    * A message to the whole cell whose receivers are not known yet: the first acknowledgement from
-   * anyone completes it, and it is sent at most `maxBlindAttempts` times.
+   * anyone completes it, and it is sent at most `maxBlindAttempts` times. A meter reading goes out all
+   * `maxBlindAttempts` times even once acknowledged (`heard`): the platform, which settles from it,
+   * may not be the receiver that answered first.
    */
   blind: boolean;
+  heard?: boolean;
   attempts: number;
   lastSentAt: number;
   nextAt: number;
@@ -41,6 +44,7 @@ const EntrySchema = z.object({
   expires: z.number(),
   awaiting: z.array(z.string()),
   blind: z.boolean(),
+  heard: z.boolean().optional(),
   attempts: z.number().int().nonnegative(),
   lastSentAt: z.number(),
   nextAt: z.number(),
@@ -105,6 +109,11 @@ export class Outbox {
   ack(peer: string, id: string): OutboxEntry | undefined {
     const e = this.entries.get(id);
     if (!e) return undefined;
+    if (e.blind && e.cls === 'meter') {
+      e.heard = true;
+      this.dirty = true;
+      return undefined;
+    }
     if (e.blind) {
       this.entries.delete(id);
       this.dirty = true;
@@ -155,7 +164,10 @@ export class Outbox {
       }
       if (e.nextAt > now) continue;
       if (e.blind && e.attempts >= this.options.maxBlindAttempts) {
-        dropped.push({ entry: e, reason: 'unacked' });
+        if (e.heard) {
+          this.entries.delete(e.id);
+          this.dirty = true;
+        } else dropped.push({ entry: e, reason: 'unacked' });
         continue;
       }
       e.attempts += 1;
