@@ -19,6 +19,7 @@ const log = componentLogger('test');
 log.level = 'silent';
 const NOON = Date.UTC(2026, 5, 21, 12);
 const HOUSES = 6;
+let runs = 0;
 
 /**
  * Six houses with 8 kW of PV each on one LV cable at solar noon: without control the far end rises
@@ -32,6 +33,7 @@ async function runCell(
   at: { hour: number; loadW: number } = { hour: 12, loadW: 1500 },
 ) {
   const clock = new VirtualClock(NOON + (at.hour - 12) * 3_600_000);
+  const run = ++runs;
   const bus = new MemoryBus('test', { fraction: loss, random: seededRandom(9) });
   const feeder = demoFeeder(HOUSES);
   const cell = new SimulatedCell(feeder, new CompressedDay(clock.now(), 1, at.hour));
@@ -44,7 +46,8 @@ async function runCell(
     const config = gatewayConfig({
       gateway: { id, kind: 'inverter', cell: 'c1', bus: busId },
       scheduler: { primaryMs: 250, secondaryMs: 500, tertiaryMs: 60_000 },
-      stateDir: join(tmp.dir, method, id),
+      // A directory per run: a gateway restores its multipliers from the state it finds there.
+      stateDir: join(tmp.dir, `${method}-${run}`, id),
       status: { port: 0 },
       voltageControl: { method, feederFile, gossipMs: 100, fallbackAfterMs: 3000 },
       devices: [
