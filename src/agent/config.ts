@@ -109,6 +109,11 @@ const ReliabilityConfig = z
     outboxMax: z.number().int().min(10).max(100_000).default(2000),
     retryInitialMs: z.number().int().min(50).default(1000),
     retryMaxMs: z.number().int().min(100).default(8000),
+    /**
+     * The platform that settles this gateway's meter readings: each reading waits for its
+     * acknowledgement even before it has been heard from (a house starting before it).
+     */
+    platform: id.optional(),
   })
   .strict();
 

@@ -24,6 +24,7 @@ export interface BenchLayout {
 }
 
 export const transformerId = (cell: string): string => `tx-${cell}`;
+export const PLATFORM_ID = 'platform-1';
 
 const GRID = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 500 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 500 } };
 const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
@@ -45,6 +46,8 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
     comms: {
       transport: 'mqtt' as const,
       mqtt: { url: layout.brokerUrls[cell ?? '*'] ?? layout.brokerUrls['*']!, keepaliveS: 5 },
+      // The platform gateway of the run settles the meter readings.
+      reliability: { platform: PLATFORM_ID },
     },
     log: { level: 'info' as const },
   });

@@ -45,6 +45,12 @@ export interface TransportDeps {
   outbox?: Partial<OutboxOptions>;
   /** Per-sender, per-stream replay window in messages. */
   replayWindow?: number;
+  /**
+   * Receivers a message of the class to the whole cell always waits for, heard from yet or not: the
+   * platform, for the meter readings it settles from (a house that starts before it still gets them
+   * there).
+   */
+  requiredReceivers?: Partial<Record<MessageClass, readonly string[]>>;
 }
 
 export interface RawPublish {
@@ -224,7 +230,9 @@ export abstract class BaseTransport implements Transport {
     this.assertFits(topic, payload);
     const retain = options.retain ?? false;
     if (isReliable(cls)) {
-      const awaiting = options.target ? [options.target] : this.knownReceivers(cls, type);
+      const awaiting = options.target
+        ? [options.target]
+        : [...new Set([...this.knownReceivers(cls, type), ...(this.deps.requiredReceivers?.[cls] ?? [])])];
       const dropped = this.outbox.add(
         {
           id: `${envelope.epoch}:${envelope.seq}`,
