@@ -167,16 +167,7 @@ function assemble(
   const prices: Record<string, number[]> = {};
   const residuals: number[][] = [];
   model.agents.forEach((agent, i) => {
-    const d = decisions[i]!;
-    agents[agent.id] = {
-      generation: d.generation,
-      curtailment: d.curtailment,
-      charge: d.storage.map((s) => s.charge),
-      discharge: d.storage.map((s) => s.discharge),
-      soc: d.storage.map((s) => s.soc),
-      import: d.gridImport,
-      export: d.gridExport,
-    };
+    agents[agent.id] = scheduleOf(decisions[i]!);
     prices[agent.id] = traders[i]!.prices;
     residuals.push(balanceResidual(model, i, agents[agent.id]!, flowOf));
   });
@@ -200,6 +191,19 @@ function assemble(
       ? []
       : model.agents.filter((_, i) => residuals[i]!.some((r) => Math.abs(r) > run.tol)).map((a) => a.id),
     incentives: run.withIncentives ? incentives(model, agents, prices, flowOf, algorithm) : {},
+  };
+}
+
+/** A trader's decision as a schedule of its devices and grid exchange. */
+export function scheduleOf(d: TraderDecision): AgentSchedule {
+  return {
+    generation: d.generation,
+    curtailment: d.curtailment,
+    charge: d.storage.map((s) => s.charge),
+    discharge: d.storage.map((s) => s.discharge),
+    soc: d.storage.map((s) => s.soc),
+    import: d.gridImport,
+    export: d.gridExport,
   };
 }
 

@@ -1,4 +1,4 @@
-import { agentDeviceCost } from './market.js';
+import { agentDeviceCost, scheduleOf } from './market.js';
 import { compileModel, type TradeInputFile, TradeInputSchema } from './model.js';
 import { solveReference } from './reference/interior-point.js';
 import type { MarketSession, NeighbourLink } from './session.js';
@@ -29,15 +29,7 @@ export function sessionInstance(
   const d = session.decision;
   if (!d) return undefined;
   const model = session.model;
-  let cost = agentDeviceCost(model, 0, {
-    generation: d.generation,
-    curtailment: d.curtailment,
-    charge: d.storage.map((s) => s.charge),
-    discharge: d.storage.map((s) => s.discharge),
-    soc: d.storage.map((s) => s.soc),
-    import: d.gridImport,
-    export: d.gridExport,
-  });
+  let cost = agentDeviceCost(model, 0, scheduleOf(d));
   for (const [k, sent] of d.sent) {
     const link = model.links[k]!;
     sent.forEach((e, t) => {

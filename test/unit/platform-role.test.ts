@@ -20,31 +20,39 @@ afterAll(() => tmp.remove());
 const log = componentLogger('test');
 log.level = 'silent';
 
+/** A platform database with inv-1 admitted (inv-2 stays a stranger). */
+function platformDb(file: string): string {
+  const ledger = Ledger.open(file);
+  const members = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
+  members.register({ id: 'inv-1', publicKey: generateKeyPair().publicKey, role: 'prosumer', cell: 'c1' });
+  members.admit('inv-1');
+  ledger.close();
+  return file;
+}
+
+/** Gateways of cell c1 on one in-memory bus and a virtual clock. */
+function cellGateways(bus: MemoryBus, clock: VirtualClock) {
+  const scheduler = { primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 600_000 };
+  return (input: Parameters<typeof gatewayConfig>[0], devices: SimulatedDevice[] = []) => {
+    const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
+    const metrics = new GatewayMetrics({ gateway: config.gateway.id });
+    const transport = new MemoryTransport(
+      bus,
+      { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
+      { clock, log, metrics },
+    );
+    return new Gateway(config, { clock, log, metrics, transport, devices });
+  };
+}
+
 describe('the platform role in the runtime', () => {
   it('resumes from its database: a platform replaced mid-run stores every interval once, as one that ran throughout', async () => {
-    const dbs = ['steady', 'replaced'].map((name) => join(tmp.dir, `${name}.db`));
-    for (const db of dbs) {
-      const ledger = Ledger.open(db);
-      const members = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
-      members.register({ id: 'inv-1', publicKey: generateKeyPair().publicKey, role: 'prosumer', cell: 'c1' });
-      members.admit('inv-1');
-      ledger.close();
-    }
+    const dbs = ['steady', 'replaced'].map((name) => platformDb(join(tmp.dir, `${name}.db`)));
     const clock = new VirtualClock(Date.UTC(2026, 5, 21, 19, 0));
     const bus = new MemoryBus();
     const cell = new SimulatedCell(demoFeeder(1), new CompressedDay(clock.now(), 1, 19));
     cell.addDevice({ id: 'load-0', kind: 'household-meter', bus: 'b1', ratedW: 3000 }, clock.now());
-    const scheduler = { primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 600_000 };
-    const make = (input: Parameters<typeof gatewayConfig>[0], devices: SimulatedDevice[] = []) => {
-      const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
-      const metrics = new GatewayMetrics({ gateway: config.gateway.id });
-      const transport = new MemoryTransport(
-        bus,
-        { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
-        { clock, log, metrics },
-      );
-      return new Gateway(config, { clock, log, metrics, transport, devices });
-    };
+    const make = cellGateways(bus, clock);
     const platform = (id: string, db: string) =>
       make({ gateway: { id, kind: 'platform', cell: 'c1' }, platform: { db, cells: ['c1'], meteringIntervalS: 60 } });
     const house = make(
@@ -80,28 +88,11 @@ describe('the platform role in the runtime', () => {
   });
 
   it("stores each member's energy per metering interval from the cell's meter readings; non-members are dropped", async () => {
-    const db = join(tmp.dir, 'platform.db');
-    {
-      const ledger = Ledger.open(db);
-      const members = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
-      members.register({ id: 'inv-1', publicKey: generateKeyPair().publicKey, role: 'prosumer', cell: 'c1' });
-      members.admit('inv-1');
-      ledger.close();
-    }
+    const db = platformDb(join(tmp.dir, 'platform.db'));
     const clock = new VirtualClock(Date.UTC(2026, 5, 21, 19, 0));
     const bus = new MemoryBus();
     const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 19));
-    const scheduler = { primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 600_000 };
-    const make = (input: Parameters<typeof gatewayConfig>[0], devices: SimulatedDevice[] = []) => {
-      const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
-      const metrics = new GatewayMetrics({ gateway: config.gateway.id });
-      const transport = new MemoryTransport(
-        bus,
-        { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
-        { clock, log, metrics },
-      );
-      return new Gateway(config, { clock, log, metrics, transport, devices });
-    };
+    const make = cellGateways(bus, clock);
     const houses = ['inv-1', 'inv-2'].map((id, i) => {
       cell.addDevice({ id: `load-${i}`, kind: 'household-meter', bus: `b${i + 1}`, ratedW: 3000 }, clock.now());
       return make(
