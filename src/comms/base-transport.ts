@@ -108,6 +108,7 @@ export abstract class BaseTransport implements Transport {
   private stateDirty = false;
   private reconnectCount = 0;
   private ackRttMs: number | undefined;
+  private persistProblem: string | undefined;
   private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
@@ -184,6 +185,11 @@ export abstract class BaseTransport implements Transport {
       await this.closeBackend();
     } finally {
       this.persist();
+      try {
+        this.outbox.close();
+      } catch (err) {
+        this.deps.log.error({ err: errorMessage(err) }, 'outbox not saved');
+      }
     }
   }
 
@@ -360,6 +366,7 @@ export abstract class BaseTransport implements Transport {
   }
 
   private persist(): void {
+    let problem = this.outbox.journalError;
     try {
       this.outbox.flush();
       if (this.stateFile && this.stateDirty) {
@@ -367,7 +374,13 @@ export abstract class BaseTransport implements Transport {
         this.stateFile.save(this.stamper.epoch, this.replay.snapshot());
       }
     } catch (err) {
-      this.deps.log.error({ err: errorMessage(err) }, 'comms state not saved');
+      problem = errorMessage(err);
+    }
+    // Once per problem (a full disk would otherwise log every second), and once when it is over.
+    if (problem !== this.persistProblem) {
+      if (problem) this.deps.log.error({ err: problem }, 'comms state not saved: pending messages kept in memory');
+      else this.deps.log.info('comms state saved again');
+      this.persistProblem = problem;
     }
   }
 

@@ -1,3 +1,4 @@
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { MESSAGE_CLASSES, type MessageClass } from './topics.js';
@@ -70,11 +71,32 @@ export type OutboxDropReason = 'overflow' | 'expired' | 'unacked';
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
   private dirty = false;
+  /** Appended (and synced) with every message added, between two writes of the whole file. */
+  private journalFd: number | undefined;
+  /** Why the journal could not be written (a full disk): the message is still sent and kept in memory. */
+  journalError: string | undefined;
 
   constructor(
     readonly options: OutboxOptions = DEFAULT_OUTBOX,
     private readonly file?: string,
   ) {}
+
+  private get journal(): string | undefined {
+    return this.file ? `${this.file}.journal` : undefined;
+  }
+
+  /** Puts an added entry on disk before `add` returns, so that a crash right after loses nothing. */
+  private journalAdd(entry: OutboxEntry): void {
+    if (!this.journal) return;
+    try {
+      this.journalFd ??= openSync(this.journal, 'a');
+      writeSync(this.journalFd, `${JSON.stringify(entry)}\n`);
+      fsyncSync(this.journalFd);
+      this.journalError = undefined;
+    } catch (err) {
+      this.journalError = (err as Error).message;
+    }
+  }
 
   get size(): number {
     return this.entries.size;
@@ -94,7 +116,9 @@ export class Outbox {
       dropped = this.entries.get(oldest);
       this.entries.delete(oldest);
     }
-    this.entries.set(entry.id, { ...entry, attempts: 1, lastSentAt: now, nextAt: now + this.options.retryInitialMs });
+    const added = { ...entry, attempts: 1, lastSentAt: now, nextAt: now + this.options.retryInitialMs };
+    this.entries.set(entry.id, added);
+    this.journalAdd(added);
     this.dirty = true;
     return dropped;
   }
@@ -185,11 +209,24 @@ export class Outbox {
     return [...this.entries.values()];
   }
 
-  /** Writes the file when something changed since the last write. */
+  /**
+   * Writes the whole file when something changed since the last write, then empties the journal (a
+   * crash in between replays entries the file already has, which is harmless).
+   */
   flush(): void {
     if (!this.file || !this.dirty) return;
-    this.dirty = false;
     writeFileAtomic(this.file, `${JSON.stringify({ v: 1, entries: [...this.entries.values()] })}\n`);
+    this.dirty = false;
+    if (this.journal) {
+      this.journalFd ??= openSync(this.journal, 'a');
+      ftruncateSync(this.journalFd, 0);
+    }
+  }
+
+  close(): void {
+    this.flush();
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
+    this.journalFd = undefined;
   }
 
   /** Loads the entries of the last run that have not expired; a damaged file is ignored (and replaced). */
@@ -199,11 +236,24 @@ export class Outbox {
     try {
       raw = readJsonIfPresent(this.file);
     } catch {
-      return 0;
+      raw = undefined; // damaged: the journal may still hold entries
     }
     const parsed = z.object({ v: z.literal(1), entries: z.array(EntrySchema) }).safeParse(raw);
-    if (!parsed.success) return 0;
-    for (const e of parsed.data.entries) {
+    const saved = parsed.success ? parsed.data.entries : [];
+    // Then what was added after that write; a line cut short by the crash is skipped.
+    const journaled: OutboxEntry[] = [];
+    if (this.journal && existsSync(this.journal)) {
+      for (const line of readFileSync(this.journal, 'utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          const e = EntrySchema.safeParse(JSON.parse(line));
+          if (e.success) journaled.push(e.data);
+        } catch {
+          // the torn last line of a crash
+        }
+      }
+    }
+    for (const e of [...saved, ...journaled]) {
       if (e.expires > now) this.entries.set(e.id, { ...e, nextAt: now });
     }
     this.dirty = true;

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Backoff } from '../../src/comms/backoff.js';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
-import { Outbox } from '../../src/comms/outbox.js';
+import { DEFAULT_OUTBOX, Outbox } from '../../src/comms/outbox.js';
 import { ReplayGuard, STREAM_COUNT, streamOf } from '../../src/comms/replay-guard.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { seededRandom } from '../../src/trading/prng.js';
@@ -183,5 +183,38 @@ describe('replay protection across a restart, without holes', () => {
     const old = new ReplayGuard(64);
     old.restore({ 'inv-1': { epoch: 7, highest: { [streamOf('meter', false)]: 2 } } });
     expect(old.check('inv-1', 7, meter(1)).verdict).toBe('replay');
+  });
+});
+
+describe('outbox on disk', () => {
+  const entry = (id: string) => ({
+    id,
+    cls: 'meter' as const,
+    type: 'reading',
+    topic: `p2p/v1/c1/a/meter/reading`,
+    payload: '{}',
+    retain: false,
+    expires: 10_000,
+    awaiting: ['platform-1'],
+    blind: false,
+  });
+
+  it('has a message on disk as soon as it is added: a crash before the next write of the file loses nothing', () => {
+    const dir = tmp.dir;
+    const file = join(dir, 'outbox-crash.json');
+    const before = new Outbox(DEFAULT_OUTBOX, file);
+    before.add(entry('1:4'), 0);
+    before.flush();
+    before.add(entry('1:12'), 10);
+    before.add(entry('1:20'), 20);
+    // Killed here: no flush, no close. The journal's last line is cut short as well.
+    appendFileSync(`${file}.journal`, '{"id":"1:28","cls":"me');
+    const after = new Outbox(DEFAULT_OUTBOX, file);
+    expect(after.load(100)).toBe(3);
+    expect(after.all().map((e) => e.id)).toEqual(['1:4', '1:12', '1:20']);
+    // The next write of the file empties the journal.
+    after.flush();
+    after.close();
+    expect(readFileSync(`${file}.journal`, 'utf8')).toBe('');
   });
 });
