@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_OUTBOX, Outbox } from '../comms/outbox.js';
 import { STREAM_COUNT } from '../comms/replay-guard.js';
 import type { SqliteDatabase } from '../platform/ledger/sqlite.js';
 
@@ -15,20 +15,15 @@ export function inFlightKey(member: string, epoch: number, seq: number): string 
   return `${member}/${epoch}/${seq}`;
 }
 
-/** The meter readings still waiting in the gateways' outboxes (their files under the state directory). */
+/** The meter readings still waiting (and not expired) in the gateways' saved outboxes. */
 export function meterReadingsInFlight(stateDir: string, gateways: readonly string[]): Set<string> {
   const out = new Set<string>();
   for (const id of gateways) {
-    const file = join(stateDir, id, 'outbox.json');
-    if (!existsSync(file)) continue;
-    try {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { entries?: { id: string; cls: string }[] };
-      for (const e of saved.entries ?? []) {
-        const [epoch, seq] = e.id.split(':').map(Number);
-        if (e.cls === 'meter') out.add(inFlightKey(id, epoch!, seq!));
-      }
-    } catch {
-      // a file being replaced at this moment: its entries count as not in flight
+    const outbox = new Outbox(DEFAULT_OUTBOX, join(stateDir, id, 'outbox.json'));
+    outbox.load(Date.now());
+    for (const e of outbox.all()) {
+      const [epoch, seq] = e.id.split(':').map(Number);
+      if (e.cls === 'meter') out.add(inFlightKey(id, epoch!, seq!));
     }
   }
   return out;

@@ -99,15 +99,22 @@ export function voltageKpi(samples: readonly VoltageSample[], limits: { min: num
   return tally.result();
 }
 
+/** Energy (kWh) under a power series in kW, folded one point at a time (trapezoids). */
+export class EnergyTally {
+  kWh = 0;
+  private last: { tMs: number; kW: number } | undefined;
+
+  add(p: { tMs: number; kW: number }): void {
+    if (this.last) this.kWh += ((this.last.kW + p.kW) / 2) * ((p.tMs - this.last.tMs) / 3_600_000);
+    this.last = p;
+  }
+}
+
 /** Energy (kWh) under a power series in kW sampled at simulated times (trapezoids). */
 export function energyKWh(points: readonly { tMs: number; kW: number }[]): number {
-  let e = 0;
-  for (let i = 1; i < points.length; i++) {
-    const a = points[i - 1]!;
-    const b = points[i]!;
-    e += ((a.kW + b.kW) / 2) * ((b.tMs - a.tMs) / 3_600_000);
-  }
-  return e;
+  const tally = new EnergyTally();
+  for (const p of points) tally.add(p);
+  return tally.kWh;
 }
 
 /** Delivered / expected, 1 when nothing was expected. */

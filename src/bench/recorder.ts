@@ -1,6 +1,6 @@
 import type { SessionInstance } from '../trading/optimality-gap.js';
 import type { GridSample } from './grid.js';
-import { TradingGapTally, VoltageTally } from './kpi.js';
+import { EnergyTally, TradingGapTally, VoltageTally } from './kpi.js';
 
 /**
  * A series for plotting that never holds more than `max` points: when full it keeps every other
@@ -49,12 +49,11 @@ export class BenchRecorder {
   readonly grid = new DecimatedSeries<GridSample>();
   readonly messageRate = new DecimatedSeries<{ tS: number; perS: number }>();
   readonly prices = new DecimatedSeries<PricePoint>();
-  curtailedKWh = 0;
-  baselineCurtailedKWh = 0;
+  readonly curtailed = new EnergyTally();
+  readonly baselineCurtailed = new EnergyTally();
   /** Largest |net power| through each cell's transformer, kW. */
   readonly peakTransformerKW: Record<string, number> = {};
   samples = 0;
-  private last: GridSample | undefined;
 
   constructor(
     limits: { min: number; max: number },
@@ -69,14 +68,12 @@ export class BenchRecorder {
     this.samples++;
     this.voltage.add({ tMs: g.tMs, hour: g.hour, voltagesPu: g.voltagesPu });
     this.baseline.add({ tMs: g.tMs, hour: g.hour, voltagesPu: g.baselineVoltagesPu });
-    if (this.last) {
-      const hours = ((g.tMs - this.last.tMs) * this.speedup) / 3_600_000;
-      this.curtailedKWh += ((g.curtailedKW + this.last.curtailedKW) / 2) * hours;
-      this.baselineCurtailedKWh += ((g.baselineCurtailedKW + this.last.baselineCurtailedKW) / 2) * hours;
-    }
+    // Energy is integrated over simulated time, which runs `speedup` times faster.
+    const simulatedMs = g.tMs * this.speedup;
+    this.curtailed.add({ tMs: simulatedMs, kW: g.curtailedKW });
+    this.baselineCurtailed.add({ tMs: simulatedMs, kW: g.baselineCurtailedKW });
     for (const [cell, kW] of Object.entries(g.transformerKW))
       this.peakTransformerKW[cell] = Math.max(this.peakTransformerKW[cell] ?? 0, Math.abs(kW));
-    this.last = g;
     this.grid.add(g);
   }
 

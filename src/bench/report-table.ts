@@ -1,3 +1,4 @@
+import type { TradingGapKpi } from './kpi.js';
 import type { BenchReport } from './run.js';
 
 const fixed = (v: number | null | undefined, digits: number): string =>
@@ -8,6 +9,33 @@ const gap = (v: number | null): string => (v === null ? '–' : v.toExponential(
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd());
+}
+
+function marketRow(name: string, m: { intervals: number; converged: number; costGap: TradingGapKpi }): string[] {
+  return [
+    name,
+    String(m.intervals),
+    String(m.converged),
+    String(m.costGap.intervals),
+    String(m.costGap.withinTarget),
+    gap(m.costGap.worstRelativeGap),
+    gap(m.costGap.medianRelativeGap),
+  ];
+}
+
+function voltageRow(
+  name: string,
+  v: { violations: number; violationSeconds: number; maxPu: number; minPu: number },
+  curtailedKWh: number,
+): string[] {
+  return [
+    name,
+    String(v.violations),
+    fixed(v.violationSeconds, 1),
+    fixed(v.maxPu, 4),
+    fixed(v.minPu, 4),
+    fixed(curtailedKWh, 1),
+  ];
 }
 
 /** The bench's KPI report as a readable table (what `p2p-edge bench` prints without `--json`). */
@@ -35,45 +63,15 @@ export function formatBenchReport(r: BenchReport): string {
     'trading (cost gap: relative to the centralised optimum of the same interval; target 1e-3)',
     ...table([
       ['market', 'intervals', 'converged', 'gap solved', 'within 1e-3', 'worst gap', 'median gap'],
-      [
-        'cell (MG traders)',
-        String(t.intervals),
-        String(t.converged),
-        String(t.costGap.intervals),
-        String(t.costGap.withinTarget),
-        gap(t.costGap.worstRelativeGap),
-        gap(t.costGap.medianRelativeGap),
-      ],
-      [
-        'level above (coupling)',
-        String(t.upper.intervals),
-        String(t.upper.converged),
-        String(t.upper.costGap.intervals),
-        String(t.upper.costGap.withinTarget),
-        gap(t.upper.costGap.worstRelativeGap),
-        gap(t.upper.costGap.medianRelativeGap),
-      ],
+      marketRow('cell (MG traders)', t),
+      marketRow('level above (coupling)', t.upper),
     ]),
     '',
     'voltage',
     ...table([
       ['control', 'violations', 'seconds', 'max pu', 'min pu', 'curtailed kWh'],
-      [
-        'distributed',
-        String(v.violations),
-        fixed(v.violationSeconds, 1),
-        fixed(v.maxPu, 4),
-        fixed(v.minPu, 4),
-        fixed(r.curtailedKWh, 1),
-      ],
-      [
-        'volt-var only',
-        String(b.violations),
-        fixed(b.violationSeconds, 1),
-        fixed(b.maxPu, 4),
-        fixed(b.minPu, 4),
-        fixed(b.curtailedKWh, 1),
-      ],
+      voltageRow('distributed', v, r.curtailedKWh),
+      voltageRow('volt-var only', b, b.curtailedKWh),
     ]),
     ...v.episodes.map((e) => `  beyond the limits ${e.fromHour}–${e.toHour} h at ${e.bus}, worst ${e.worstPu} pu`),
     `  peak transformer loading ${r.peakTransformerLoadingPct} %`,

@@ -23,7 +23,7 @@ import { deliveryRatio } from './kpi.js';
 import { ControllerProcess } from './processes.js';
 import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import { BenchRecorder } from './recorder.js';
-import { PLOT_NAMES, renderPlots } from './report-plots.js';
+import { PLOT_NAMES, type PlotName, renderPlots } from './report-plots.js';
 import type { Scenario, ScenarioFault } from './scenario.js';
 
 export interface BenchOptions {
@@ -181,8 +181,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
         }),
         metrics: async () => live.metrics,
         routes: (url) => {
-          const name = /^\/plots\/([a-z-]+\.svg)$/.exec(url.pathname)?.[1];
-          const plot = name ? renderPlots(s, recorder).find(([n]) => n === name) : undefined;
+          const name = /^\/plots\/([a-z-]+\.svg)$/.exec(url.pathname)?.[1] as PlotName | undefined;
+          const plot = name && PLOT_NAMES.includes(name) ? renderPlots(s, recorder, name)[0] : undefined;
           return plot ? reply(200, 'image/svg+xml', plot[1]) : undefined;
         },
         log: componentLogger('status'),
@@ -480,8 +480,8 @@ async function report(
   const total = audit ? sumAudit(audit.values()) : undefined;
   // A killed gateway answers for its own readings; the platform, the broker and the network for everyone's.
   const faults = r.faults.map((f) => {
-    const own = f.kind === 'sigkill' && f.target && f.target !== PLATFORM_ID ? audit?.get(f.target) : undefined;
-    const counted = own ?? (f.kind === 'sigkill' && f.target !== PLATFORM_ID ? { missing: 0, duplicated: 0 } : total);
+    const gateway = f.kind === 'sigkill' && f.target !== PLATFORM_ID ? f.target : undefined;
+    const counted = gateway ? (audit?.get(gateway) ?? (audit ? { missing: 0, duplicated: 0 } : undefined)) : total;
     return { ...f, lostAcked: counted?.missing ?? null, duplicated: counted?.duplicated ?? null };
   });
   const peakTransformerPct = Math.max(
@@ -522,10 +522,10 @@ async function report(
         violationSeconds: baseline.violationSeconds,
         maxPu: Number(baseline.maxPu.toFixed(4)),
         minPu: Number(baseline.minPu.toFixed(4)),
-        curtailedKWh: Number(rec.baselineCurtailedKWh.toFixed(2)),
+        curtailedKWh: Number(rec.baselineCurtailed.kWh.toFixed(2)),
       },
     },
-    curtailedKWh: Number(rec.curtailedKWh.toFixed(2)),
+    curtailedKWh: Number(rec.curtailed.kWh.toFixed(2)),
     peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
     rejectedMessages: rejected,
     processes: r.processes.map((p) => ({

@@ -5,7 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { CommsStateFile } from './comms-state.js';
 import { decodeEnvelope, EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
-import { DEFAULT_OUTBOX, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
+import { DEFAULT_OUTBOX, mustReachEveryReceiver, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
 import { PresenceTable } from './presence.js';
 import { ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
 import type { MessageSecurity } from './security.js';
@@ -331,10 +331,10 @@ export abstract class BaseTransport implements Transport {
     if (!known) return [];
     const now = this.deps.clock.now();
     const online = new Map(this.presence.list().map((p) => [p.id, p.online]));
-    // Meter readings also wait for a receiver that is away (the platform settles from them), as long
-    // as they live; other classes forget a receiver once it is offline.
-    const keepAway = cls === 'meter';
-    const memoryMs = keepAway ? DEFAULT_TTL_MS.meter : RECEIVER_MEMORY_MS;
+    // A class that must reach every receiver also waits for one that is away, as long as its messages
+    // live; the others forget a receiver once it is offline.
+    const keepAway = mustReachEveryReceiver(cls);
+    const memoryMs = keepAway ? DEFAULT_TTL_MS[cls] : RECEIVER_MEMORY_MS;
     const out: string[] = [];
     for (const [peer, at] of known) {
       if (now - at > memoryMs || (!keepAway && online.get(peer) === false)) known.delete(peer);

@@ -24,9 +24,8 @@ export interface OutboxEntry {
   awaiting: string[];
   /**
    * A message to the whole cell whose receivers are not known yet: the first acknowledgement from
-   * anyone completes it, and it is sent at most `maxBlindAttempts` times. A meter reading goes out all
-   * `maxBlindAttempts` times even once acknowledged (`heard`): the platform, which settles from it,
-   * may not be the receiver that answered first.
+   * anyone completes it, and it is sent at most `maxBlindAttempts` times; one that must reach every
+   * receiver goes out all of them even once acknowledged (`heard`).
    */
   blind: boolean;
   heard?: boolean;
@@ -67,6 +66,16 @@ export const DEFAULT_OUTBOX: OutboxOptions = {
 };
 
 export type OutboxDropReason = 'overflow' | 'expired' | 'unacked';
+
+/**
+ * Classes whose messages must reach every receiver, not only the first to answer: meter readings,
+ * which the platform settles from. They keep waiting for a receiver that is away, a receiver is
+ * remembered as long as such a message lives, and one sent before its receivers are known goes out
+ * all its blind attempts even once acknowledged.
+ */
+export function mustReachEveryReceiver(cls: MessageClass): boolean {
+  return cls === 'meter';
+}
 
 export class Outbox {
   private readonly entries = new Map<string, OutboxEntry>();
@@ -133,7 +142,7 @@ export class Outbox {
   ack(peer: string, id: string): OutboxEntry | undefined {
     const e = this.entries.get(id);
     if (!e) return undefined;
-    if (e.blind && e.cls === 'meter') {
+    if (e.blind && mustReachEveryReceiver(e.cls)) {
       e.heard = true;
       this.dirty = true;
       return undefined;
@@ -154,12 +163,12 @@ export class Outbox {
 
   /**
    * A peer went offline: messages that also wait for others stop waiting for it (a message only it
-   * awaits keeps waiting: it is resent when the peer is back, or expires). Meter readings keep waiting
-   * for every receiver: the platform settles from them, so one that was away must still get them.
+   * awaits keeps waiting: it is resent when the peer is back, or expires), except those that must
+   * reach every receiver.
    */
   peerGone(peer: string): void {
     for (const e of this.entries.values()) {
-      if (e.blind || e.awaiting.length < 2 || e.cls === 'meter') continue;
+      if (e.blind || e.awaiting.length < 2 || mustReachEveryReceiver(e.cls)) continue;
       const i = e.awaiting.indexOf(peer);
       if (i >= 0) {
         e.awaiting.splice(i, 1);

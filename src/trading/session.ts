@@ -99,8 +99,11 @@ export class MarketSession {
   private readonly trader: MgTrader;
   private readonly tol: { imbalanceKWh: number; priceChange: number };
   private readonly inbox = new Map<string, SessionMessage>();
-  /** This trader's own capacities toward each neighbour, before agreeing with the neighbour's. */
-  private readonly ownLinks = new Map<string, LinkCapacity>();
+  /**
+   * Per neighbour: this trader's own capacities toward it (before agreeing with the neighbour's) and
+   * the links of the local model both ways, which take the agreed capacities.
+   */
+  private readonly ownLinks = new Map<string, LinkCapacity & { out?: LinkModel; back?: LinkModel }>();
   private round = 0;
   private settledRounds = 0;
   /** Consecutive rounds in which a neighbour sent nothing new. */
@@ -118,18 +121,16 @@ export class MarketSession {
   ) {
     this.trader = new MgTrader(model.agents[0]!, model, algorithm, undefined, startPrices);
     this.tol = stoppingTolerances(model, tolerance);
-    for (const peer of this.neighbours) {
-      this.ownLinks.set(peer, {
-        send: this.link(0, peer)?.capacity[0] ?? 0,
-        receive: this.link(peer, 0)?.capacity[0] ?? 0,
+    model.agents.slice(1).forEach((peer, i) => {
+      const out = model.links.find((l) => l.from === 0 && l.to === i + 1);
+      const back = model.links.find((l) => l.from === i + 1 && l.to === 0);
+      this.ownLinks.set(peer.id, {
+        send: out?.capacity[0] ?? 0,
+        receive: back?.capacity[0] ?? 0,
+        ...(out ? { out } : {}),
+        ...(back ? { back } : {}),
       });
-    }
-  }
-
-  /** The link from one agent of the local model to another (0 is this trader), by index or id. */
-  private link(from: number | string, to: number | string) {
-    const index = (x: number | string) => (typeof x === 'number' ? x : this.model.agents.findIndex((a) => a.id === x));
-    return this.model.links.find((l) => l.from === index(from) && l.to === index(to));
+    });
   }
 
   get neighbours(): string[] {
@@ -143,7 +144,7 @@ export class MarketSession {
       round: this.round,
       session: this.sessionId,
       settled: this.settledRounds >= 2,
-      link: this.ownLinks.get(m.to)!,
+      link: { send: this.ownLinks.get(m.to)!.send, receive: this.ownLinks.get(m.to)!.receive },
     }));
   }
 
@@ -153,10 +154,8 @@ export class MarketSession {
     if (!known || m.round >= known.round) this.inbox.set(m.from, m);
     const own = this.ownLinks.get(m.from);
     if (m.link && own) {
-      const out = this.link(0, m.from);
-      const back = this.link(m.from, 0);
-      if (out) out.capacity.fill(Math.min(own.send, m.link.receive));
-      if (back) back.capacity.fill(Math.min(own.receive, m.link.send));
+      own.out?.capacity.fill(Math.min(own.send, m.link.receive));
+      own.back?.capacity.fill(Math.min(own.receive, m.link.send));
     }
   }
 

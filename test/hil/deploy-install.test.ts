@@ -74,6 +74,7 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'other.yaml'), CONFIG.replace('inv-07', 'inv-99'));
 }, 60_000);
 
+// Skipped only without openssl (make-certs.sh needs it; .ci/run installs it); the reason is in the title.
 describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('--help explains the commands; a wrong argument or a missing config exits 2', async () => {
     const help = await runProcess('bash', [SCRIPT, '--help']);
@@ -331,6 +332,7 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
   });
 });
 
+// Skipped only without systemd-analyze (package systemd, which .ci/run installs; it is not started).
 describe.skipIf(spawnSync('systemd-analyze', ['--version']).status !== 0)(
   'deploy/systemd/p2p-edge.service (skipped without systemd-analyze)',
   () => {

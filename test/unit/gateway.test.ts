@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
 import { Gateway } from '../../src/agent/gateway.js';
-import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
-import { GatewayMetrics } from '../../src/core/metrics.js';
 import type { Device } from '../../src/drivers/device.js';
 import { SimulatedDevice } from '../../src/drivers/simulated.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -21,20 +21,13 @@ const NOON = Date.UTC(2026, 5, 21, 12);
 
 function cellGateways(clock: VirtualClock, bus: MemoryBus) {
   const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 12));
-  const scheduler = { primaryMs: 1000, secondaryMs: 2000, tertiaryMs: 10_000 };
-  const make = (
-    input: Parameters<typeof gatewayConfig>[0],
-    devices: (c: ReturnType<typeof gatewayConfig>) => Device[],
-  ) => {
-    const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
-    const metrics = new GatewayMetrics({ gateway: config.gateway.id });
-    const transport = new MemoryTransport(
-      bus,
-      { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
-      { clock, log, metrics },
-    );
-    return new Gateway(config, { clock, log, metrics, transport, devices: devices(config) });
-  };
+  const make = memoryGateways({
+    bus,
+    clock,
+    log,
+    stateDir: tmp.dir,
+    scheduler: { primaryMs: 1000, secondaryMs: 2000, tertiaryMs: 10_000 },
+  });
   const tx = make({ gateway: { id: 'tx', kind: 'transformer', cell: 'c1', transformerKVA: 10 } }, () => []);
   const inv = make(
     {

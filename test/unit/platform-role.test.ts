@@ -1,11 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gatewayConfig } from '../../src/agent/config.js';
-import { Gateway } from '../../src/agent/gateway.js';
-import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
-import { GatewayMetrics } from '../../src/core/metrics.js';
 import { generateKeyPair } from '../../src/core/signing.js';
 import { SimulatedDevice } from '../../src/drivers/simulated.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
@@ -13,6 +10,7 @@ import { Membership } from '../../src/platform/membership.js';
 import { Readings } from '../../src/platform/readings.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -33,16 +31,7 @@ function platformDb(file: string): string {
 /** Gateways of cell c1 on one in-memory bus and a virtual clock. */
 function cellGateways(bus: MemoryBus, clock: VirtualClock) {
   const scheduler = { primaryMs: 1000, secondaryMs: 5000, tertiaryMs: 600_000 };
-  return (input: Parameters<typeof gatewayConfig>[0], devices: SimulatedDevice[] = []) => {
-    const config = gatewayConfig({ ...input, scheduler, stateDir: tmp.dir, status: { port: 0 } });
-    const metrics = new GatewayMetrics({ gateway: config.gateway.id });
-    const transport = new MemoryTransport(
-      bus,
-      { gatewayId: config.gateway.id, cell: 'c1', role: config.gateway.kind, version: 'test', publicKey: '' },
-      { clock, log, metrics },
-    );
-    return new Gateway(config, { clock, log, metrics, transport, devices });
-  };
+  return memoryGateways({ bus, clock, log, stateDir: tmp.dir, scheduler });
 }
 
 describe('the platform role in the runtime', () => {

@@ -77,17 +77,10 @@ export function buildRadialFeeder(input: FeederInput, file?: string): RadialFeed
     loadKVAr.set(b.id, b.qKVAr);
   });
 
-  const adjacency = new Map<string, { other: string; index: number }[]>();
   input.lines.forEach((line, index) => {
     if (line.from === line.to) throw inputError(`line connects bus "${line.from}" to itself`, `lines[${index}]`, file);
-    for (const [a, b] of [
-      [line.from, line.to],
-      [line.to, line.from],
-    ] as const) {
-      if (!adjacency.has(a)) adjacency.set(a, []);
-      adjacency.get(a)?.push({ other: b, index });
-    }
   });
+  const adjacency = lineAdjacency(input.lines);
   if (!adjacency.has(input.slack)) throw inputError(`slack bus "${input.slack}" is on no line`, 'slack', file);
 
   input.lines.forEach((line, index) => {
@@ -158,4 +151,21 @@ export function buildRadialFeeder(input: FeederInput, file?: string): RadialFeed
 
 export function loadFeeder(file: string): RadialFeeder {
   return buildRadialFeeder(loadDataFile(file, FeederSchema, 'input'), file);
+}
+
+/** Every bus's lines, both ways: the other end and the line's index in the input. */
+export function lineAdjacency(
+  lines: readonly { from: string; to: string }[],
+): Map<string, { other: string; index: number }[]> {
+  const adjacency = new Map<string, { other: string; index: number }[]>();
+  lines.forEach((line, index) => {
+    for (const [a, b] of [
+      [line.from, line.to],
+      [line.to, line.from],
+    ] as const) {
+      if (!adjacency.has(a)) adjacency.set(a, []);
+      adjacency.get(a)!.push({ other: b, index });
+    }
+  });
+  return adjacency;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../../../core/errors.js';
+import { lineAdjacency } from '../feeder.js';
 import { type Complex, complex, type Mat3, mat3Add, phaseMatrixFromSequence } from './complex.js';
 
 export const PHASES = ['a', 'b', 'c'] as const;
@@ -183,7 +184,6 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
       file,
     );
 
-  const adjacency = new Map<string, { other: string; index: number }[]>();
   const lineIds = new Set<string>();
   input.lines.forEach((line, index) => {
     const name = line.id ?? `${line.from}-${line.to}`;
@@ -196,14 +196,8 @@ export function buildThreePhaseModel(input: ThreePhaseFeederInput, file?: string
     // own entries only: a code named like an Object property ("constructor", "toString") is unknown
     if (!Object.hasOwn(input.lineCodes, line.code))
       throw inputError(`line ${name}: unknown line code "${line.code}"`, `lines[${index}].code`, file);
-    for (const [a, b] of [
-      [line.from, line.to],
-      [line.to, line.from],
-    ] as const) {
-      if (!adjacency.has(a)) adjacency.set(a, []);
-      adjacency.get(a)?.push({ other: b, index });
-    }
   });
+  const adjacency = lineAdjacency(input.lines);
   if (!adjacency.has(input.slack)) throw inputError(`slack bus "${input.slack}" is on no line`, 'slack', file);
 
   const buses = [input.slack];
