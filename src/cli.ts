@@ -180,7 +180,7 @@ export function buildProgram(): Command {
     .action(async (o) => (await import('./platform/ledger/ledger-command.js')).ledgerExportCommand(o));
 
   const platform = program.command('platform').description('the trading platform: members, contracts, settlements');
-  for (const table of ['members', 'contracts', 'settlements', 'readings', 'events'] as const) {
+  for (const table of ['members', 'contracts', 'settlements', 'readings', 'events', 'trades'] as const) {
     platform
       .command(table)
       .description(`the platform's ${table}`)
@@ -257,7 +257,10 @@ export function buildProgram(): Command {
     .description("print the ledger body of an interval's settlement for the parties to sign")
     .requiredOption('--db <file>', 'platform database (SQLite)')
     .requiredOption('--interval <n>', 'interval number', integer('--interval'))
-    .requiredOption('--trades <file>', '{ "trades": [...] } or the output of p2p-edge trade --json')
+    .option(
+      '--trades <file>',
+      '{ "trades": [...] } or the output of p2p-edge trade --json (default: the trades the traders reported for the interval)',
+    )
     .option('--slot <t>', 'slot of the trade output to settle', integer('--slot'))
     .requiredOption('--config <file>', 'settlement config (fees, accounts, the level above)')
     .requiredOption('--metered <file>', '{ "peer": metered net export kWh, ... }')

@@ -110,8 +110,9 @@ const ReliabilityConfig = z
     retryInitialMs: z.number().int().min(50).default(1000),
     retryMaxMs: z.number().int().min(100).default(8000),
     /**
-     * The platform that settles this gateway's meter readings: each reading waits for its
-     * acknowledgement even before it has been heard from (a house starting before it).
+     * The platform that settles this gateway's meter readings and trades: each reading waits for its
+     * acknowledgement even before it has been heard from (a house starting before it); MG traders and
+     * coupling agents report each cleared interval's trades to it.
      */
     platform: id.optional(),
   })

@@ -58,16 +58,21 @@ export class Scheduler {
     return this.periods[`${scale}Ms`];
   }
 
-  private arm(scale: TimeScale): void {
+  /**
+   * Arms the next tick on the period grid after `now`, or after the tick just due: a timer may fire a
+   * little before its time (the wall clock and the timers' clock drift apart), and the tick it fired
+   * for must not be armed again.
+   */
+  private arm(scale: TimeScale, due = Number.NEGATIVE_INFINITY): void {
     const period = this.periodOf(scale);
     const now = this.clock.now();
-    const next = (Math.floor(now / period) + 1) * period;
+    const next = (Math.floor(Math.max(now, due) / period) + 1) * period;
     this.timers.set(
       scale,
       this.clock.setTimeout(() => {
         if (this.stopped) return;
         this.enqueue(scale);
-        this.arm(scale);
+        this.arm(scale, next);
       }, next - now),
     );
   }

@@ -66,6 +66,11 @@ export function formatBenchReport(r: BenchReport): string {
       marketRow('cell (MG traders)', t),
       marketRow('level above (coupling)', t.upper),
     ]),
+    `  reported to the platform: ${
+      r.ledger.trades
+        ? `${r.ledger.trades.stored} trades in ${r.ledger.trades.reports} reports over ${r.ledger.trades.intervals} intervals`
+        : '–'
+    }`,
     '',
     'voltage',
     ...table([

@@ -11,6 +11,7 @@ import { componentLogger } from '../core/log.js';
 import { freePorts } from '../core/net.js';
 import { Ledger } from '../platform/ledger/ledger.js';
 import { Membership } from '../platform/membership.js';
+import { TradeReports } from '../platform/trades.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
 import { seededRandom } from '../trading/prng.js';
@@ -456,12 +457,19 @@ async function report(
   await Promise.all(r.processes.map((p) => p.stop()));
   let ledgerEntries: number | null = null;
   let readings: number | null = null;
+  let trades: { stored: number; reports: number; intervals: number } | null = null;
   let audit: Map<string, MeterAudit> | undefined;
   let inFlight = 0;
   try {
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
     readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
+    const stored = new TradeReports(ledger.db).list();
+    trades = {
+      stored: stored.length,
+      reports: (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_trade_reports').get() as { n: number }).n,
+      intervals: new Set(stored.map((t) => t.interval)).size,
+    };
     const pending = meterReadingsInFlight(
       r.stateDir,
       r.processes.map((p) => p.id),
@@ -538,6 +546,8 @@ async function report(
       db: r.platformDb,
       entries: ledgerEntries,
       readings,
+      /** The trades the traders reported (stored once each), their reports, and the intervals they cover. */
+      trades,
       meterReadingsMissing: total?.missing ?? null,
       meterReadingsInFlight: inFlight,
       meterReadingsDuplicated: total?.duplicated ?? null,

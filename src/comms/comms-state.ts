@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import type { ReplaySnapshot } from './replay-guard.js';
+import { MAX_OLDER_EPOCHS, type ReplaySnapshot } from './replay-guard.js';
+
+const EpochSeen = z.object({
+  epoch: z.number().int().nonnegative(),
+  highest: z.record(z.string(), z.number().int()),
+  holes: z.record(z.string(), z.array(z.number().int().nonnegative()).max(4096)).optional(),
+});
 
 const StateSchema = z.object({
   v: z.literal(1),
@@ -10,10 +16,9 @@ const StateSchema = z.object({
   /** What this gateway has seen from its peers (replay protection across restarts). */
   peers: z.record(
     z.string(),
-    z.object({
-      epoch: z.number().int().nonnegative(),
-      highest: z.record(z.string(), z.number().int()),
-      holes: z.record(z.string(), z.array(z.number().int().nonnegative()).max(4096)).optional(),
+    EpochSeen.extend({
+      older: z.array(EpochSeen).max(MAX_OLDER_EPOCHS).optional(),
+      epochFloor: z.number().int().optional(),
     }),
   ),
 });

@@ -43,40 +43,51 @@ interface EpochState {
   streams: Map<number, StreamState>;
 }
 
+/**
+ * Older epochs of a sender kept open, each with its own window: a sender restarted several times
+ * in a row, before its receivers acknowledged what it had pending, still has messages of each of
+ * those epochs in its persisted outbox.
+ */
+export const MAX_OLDER_EPOCHS = 8;
+
 interface SenderState extends EpochState {
+  /** The sender's earlier epochs still open, newest first, at most `MAX_OLDER_EPOCHS`. */
+  older: EpochState[];
   /**
-   * The sender's epoch before its last restart: messages it had pending in its persisted outbox
-   * come with that epoch and are still accepted once (older epochs are replays).
+   * Epochs at or below this are replays: dropped from `older`, or from before what the receiver knew
+   * when it restarted. `-Infinity` while nothing is known of the sender's earlier epochs (first
+   * heard in this run): an older epoch that shows up cannot have been seen before.
    */
-  previous?: EpochState;
-  /**
-   * True while nothing at all is known about the sender's earlier epochs (first heard in this run,
-   * not in the restored state): the first older epoch that shows up cannot have been seen before,
-   * so it becomes the previous one.
-   */
-  previousOpen: boolean;
+  epochFloor: number;
 }
 
-/** What survives a restart: per sender its epoch and the highest count seen in each stream. */
+interface EpochSnapshot {
+  epoch: number;
+  highest: Record<string, number>;
+  /**
+   * Per stream, the counts within the window below `highest` that were not seen (lost, or still to
+   * be resent). Absent in state files of earlier versions.
+   */
+  holes?: Record<string, number[]>;
+}
+
+/** What survives a restart: per sender its epochs and, per stream, the highest count seen and the holes below it. */
 export type ReplaySnapshot = Record<
   string,
-  {
-    epoch: number;
-    highest: Record<string, number>;
-    /**
-     * Per stream, the counts within the window below `highest` that were not seen (lost, or still to
-     * be resent). Absent in state files of earlier versions.
-     */
-    holes?: Record<string, number[]>;
+  EpochSnapshot & {
+    /** The earlier epochs still open, newest first (absent in state files of earlier versions). */
+    older?: EpochSnapshot[];
+    /** Epochs at or below this are refused; absent when none is. */
+    epochFloor?: number;
   }
 >;
 
 /**
  * Refuses replayed and duplicated messages and counts gaps, per sender and stream. A sender's new
- * epoch (it restarted) resets its streams; an older epoch is a replay. Within an epoch, a count more
- * than `window` below the highest one seen is a replay, one seen before is a duplicate (a QoS 1
- * resend), anything else is new, including late ones that fill a gap. The epoch just before the
- * current one stays open (a restarted sender's persisted outbox), with its own window.
+ * epoch (it restarted) starts new streams; its earlier epochs stay open (its persisted outbox),
+ * each with its own window, up to `MAX_OLDER_EPOCHS`; an epoch older than those is a replay. Within
+ * an epoch, a count more than `window` below the highest one seen is a replay, one seen before is a
+ * duplicate (a QoS 1 resend), anything else is new, including late ones that fill a gap.
  */
 export class ReplayGuard {
   private readonly senders = new Map<string, SenderState>();
@@ -86,27 +97,12 @@ export class ReplayGuard {
   check(sender: string, epoch: number, seq: number): ReplayResult {
     const stream = seq % STREAM_COUNT;
     const n = Math.floor(seq / STREAM_COUNT);
-    let s = this.senders.get(sender);
-    let e: EpochState | undefined = s;
-    if (s && epoch < s.epoch) {
-      if (s.previousOpen && !s.previous) {
-        s.previous = { epoch, streams: new Map() };
-        s.previousOpen = false;
-      }
-      if (s.previous?.epoch !== epoch) return { verdict: 'replay', gap: 0, filled: false };
-      e = s.previous;
-    } else if (!s || epoch > s.epoch) {
-      s = s
-        ? { epoch, streams: new Map(), previous: { epoch: s.epoch, streams: s.streams }, previousOpen: false }
-        : { epoch, streams: new Map(), previousOpen: true };
-      this.senders.set(sender, s);
-      e = s;
-    }
-    const streams = (e as EpochState).streams;
-    let st = streams.get(stream);
+    const e = this.epochState(sender, epoch);
+    if (!e) return { verdict: 'replay', gap: 0, filled: false };
+    let st = e.streams.get(stream);
     if (!st) {
       st = { highest: n, floor: -1, ring: new Float64Array(this.window).fill(-1), received: 0, missing: 0 };
-      streams.set(stream, st);
+      e.streams.set(stream, st);
       return this.accept(st, n, 0, false);
     }
     if (n <= st.floor) return { verdict: 'replay', gap: 0, filled: false };
@@ -118,6 +114,36 @@ export class ReplayGuard {
     if (n <= st.highest - this.window) return { verdict: 'replay', gap: 0, filled: false };
     if (st.ring[n % this.window] === n) return { verdict: 'duplicate', gap: 0, filled: false };
     return this.accept(st, n, 0, true);
+  }
+
+  /** The state of one epoch of a sender, opened when it is new; undefined when the epoch is closed (a replay). */
+  private epochState(sender: string, epoch: number): EpochState | undefined {
+    const s = this.senders.get(sender);
+    if (!s) {
+      const fresh: SenderState = { epoch, streams: new Map(), older: [], epochFloor: Number.NEGATIVE_INFINITY };
+      this.senders.set(sender, fresh);
+      return fresh;
+    }
+    if (epoch === s.epoch) return s;
+    if (epoch > s.epoch) {
+      this.keepOlder(s, { epoch: s.epoch, streams: s.streams });
+      s.epoch = epoch;
+      s.streams = new Map();
+      return s;
+    }
+    const known = s.older.find((o) => o.epoch === epoch);
+    if (known) return known;
+    if (epoch <= s.epochFloor) return undefined;
+    const opened = { epoch, streams: new Map<number, StreamState>() };
+    this.keepOlder(s, opened);
+    return s.older.includes(opened) ? opened : undefined;
+  }
+
+  /** Adds an older epoch, newest first; the oldest beyond the bound is closed for good. */
+  private keepOlder(s: SenderState, e: EpochState): void {
+    s.older.push(e);
+    s.older.sort((a, b) => b.epoch - a.epoch);
+    while (s.older.length > MAX_OLDER_EPOCHS) s.epochFloor = Math.max(s.epochFloor, s.older.pop()!.epoch);
   }
 
   private accept(st: StreamState, n: number, gap: number, filled: boolean): ReplayResult {
@@ -160,39 +186,58 @@ export class ReplayGuard {
   snapshot(): ReplaySnapshot {
     const out: ReplaySnapshot = {};
     for (const [sender, s] of this.senders) {
-      const highest: Record<string, number> = {};
-      const holes: Record<string, number[]> = {};
-      for (const [stream, st] of s.streams) {
-        highest[stream] = st.highest;
-        const missing: number[] = [];
-        for (let n = Math.max(st.floor + 1, st.highest - this.window + 1, 0); n < st.highest; n++)
-          if (st.ring[n % this.window] !== n) missing.push(n);
-        if (missing.length > 0) holes[stream] = missing;
-      }
-      out[sender] = { epoch: s.epoch, highest, holes };
+      out[sender] = {
+        ...this.epochSnapshot(s),
+        older: s.older.map((e) => this.epochSnapshot(e)),
+        ...(Number.isFinite(s.epochFloor) ? { epochFloor: s.epochFloor } : {}),
+      };
     }
     return out;
+  }
+
+  private epochSnapshot(e: EpochState): EpochSnapshot {
+    const highest: Record<string, number> = {};
+    const holes: Record<string, number[]> = {};
+    for (const [stream, st] of e.streams) {
+      highest[stream] = st.highest;
+      const missing: number[] = [];
+      for (let n = Math.max(st.floor + 1, st.highest - this.window + 1, 0); n < st.highest; n++)
+        if (st.ring[n % this.window] !== n) missing.push(n);
+      if (missing.length > 0) holes[stream] = missing;
+    }
+    return { epoch: e.epoch, highest, holes };
   }
 
   /**
    * After a restart: what was seen before is refused. Within the window below the highest count,
    * the counts that were never seen (the holes) are still taken: a sender resends what was lost,
-   * and refusing it for good would lose it. Below the window, everything is refused.
+   * and refusing it for good would lose it. Below the window, everything is refused. An older epoch
+   * not saved is taken unless it was closed (a state file of an earlier version keeps no older
+   * epochs: every older one is refused).
    */
   restore(snapshot: ReplaySnapshot): void {
-    for (const [sender, { epoch, highest, holes }] of Object.entries(snapshot)) {
-      const streams = new Map<number, StreamState>();
-      for (const [stream, h] of Object.entries(highest)) {
-        // A state file written before holes were kept says nothing about them: refuse all up to h.
-        const ring = new Float64Array(this.window).fill(-1);
-        const floor = holes ? h - this.window : h;
-        if (holes) {
-          const open = new Set(holes[stream] ?? []);
-          for (let n = Math.max(0, floor + 1); n <= h; n++) if (!open.has(n)) ring[n % this.window] = n;
-        }
-        streams.set(Number(stream), { highest: h, floor, ring, received: 0, missing: 0 });
-      }
-      this.senders.set(sender, { epoch, streams, previousOpen: false });
+    for (const [sender, saved] of Object.entries(snapshot)) {
+      const older = (saved.older ?? []).map((e) => this.restoreEpoch(e)).sort((a, b) => b.epoch - a.epoch);
+      this.senders.set(sender, {
+        ...this.restoreEpoch(saved),
+        older: older.slice(0, MAX_OLDER_EPOCHS),
+        epochFloor: saved.older ? (saved.epochFloor ?? Number.NEGATIVE_INFINITY) : saved.epoch - 1,
+      });
     }
+  }
+
+  private restoreEpoch({ epoch, highest, holes }: EpochSnapshot): EpochState {
+    const streams = new Map<number, StreamState>();
+    for (const [stream, h] of Object.entries(highest)) {
+      // A state file written before holes were kept says nothing about them: refuse all up to h.
+      const ring = new Float64Array(this.window).fill(-1);
+      const floor = holes ? h - this.window : h;
+      if (holes) {
+        const open = new Set(holes[stream] ?? []);
+        for (let n = Math.max(0, floor + 1); n <= h; n++) if (!open.has(n)) ring[n % this.window] = n;
+      }
+      streams.set(Number(stream), { highest: h, floor, ring, received: 0, missing: 0 });
+    }
+    return { epoch, streams };
   }
 }

@@ -29,6 +29,7 @@ export class PlatformApiServer {
       '/api/settlements': 'settlements',
       '/api/readings': 'readings',
       '/api/events': 'events',
+      '/api/trades': 'trades',
     };
     this.http = new ReadOnlyHttpServer({
       component: 'platform API',

@@ -9,6 +9,7 @@ import { KeyFile } from './members-command.js';
 import { Membership } from './membership.js';
 import { Readings } from './readings.js';
 import { Settlements } from './settlement.js';
+import { TradeReports } from './trades.js';
 
 /**
  * Platform commands that write: meter readings, DR events and their evaluation, and settlement in
@@ -86,22 +87,25 @@ export function tradesFromFile(file: string, interval: number, slot: number): un
 const Metered = z.record(z.string(), z.number().finite());
 
 /**
- * `platform settle draft --db FILE --interval N --trades FILE --config FILE --metered FILE [--slot T]`:
- * prints the ledger body every account must sign. Public keys come from the members list, so every
+ * `platform settle draft --db FILE --interval N [--trades FILE] --config FILE --metered FILE [--slot T]`:
+ * prints the ledger body every account must sign. Without `--trades`, the interval's trades are those
+ * the traders reported to the platform at run time (`interval` is then the interval's start, ms). Public keys come from the members list, so every
  * account (peers, the DSO, the platform, the level above) must be a member.
  */
 export function settleDraftCommand(o: {
   db: string;
   interval: number;
-  trades: string;
+  trades?: string;
   config: string;
   metered: string;
   slot?: number;
 }): void {
-  const trades = tradesFromFile(o.trades, o.interval, o.slot ?? 0);
   const config = readDataFile(o.config, 'input');
   const metered = loadDataFile(o.metered, Metered, 'input');
   const result = open(o.db, (l, m) => {
+    const trades = o.trades
+      ? tradesFromFile(o.trades, o.interval, o.slot ?? 0)
+      : new TradeReports(l.db).forSettlement(o.interval);
     const keys = Object.fromEntries(
       m
         .list()

@@ -7,8 +7,9 @@ import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
 import { Readings } from './readings.js';
 import { Settlements } from './settlement.js';
+import { TradeReports } from './trades.js';
 
-export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events';
+export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events' | 'trades';
 
 function csvField(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -35,6 +36,12 @@ export function platformRows(ledger: Ledger, table: PlatformTable): Record<strin
       return new Settlements(ledger).list() as unknown as Record<string, unknown>[];
     case 'readings':
       return new Readings(ledger.db, members).list().map((r) => ({ ...r, time: new Date(r.timeMs).toISOString() }));
+    case 'trades':
+      return new TradeReports(ledger.db).list().map((t) => ({
+        ...t,
+        intervalStart: new Date(t.interval).toISOString(),
+        received: new Date(t.receivedMs).toISOString(),
+      }));
     case 'events': {
       const contracts = new Contracts(ledger.db, members);
       return new DrEvents(ledger, contracts, new Readings(ledger.db, members)).list().map((e) => ({
@@ -49,7 +56,7 @@ export function platformRows(ledger: Ledger, table: PlatformTable): Record<strin
   }
 }
 
-/** `p2p-edge platform <members|contracts|settlements> list --db FILE [--format json|csv]`. */
+/** `p2p-edge platform <members|contracts|settlements|readings|events|trades> list --db FILE [--format json|csv]`. */
 export function platformListCommand(table: PlatformTable, options: { db: string; format: 'json' | 'csv' }): void {
   if (!existsSync(options.db)) {
     throw new P2PError(ErrorCode.input, `platform database ${options.db} does not exist`, {

@@ -18,7 +18,8 @@ export const Trade = z
     seller: z.string().min(1),
     buyer: z.string().min(1),
     kWh: z.number().positive(),
-    pricePerKWh: z.number().nonnegative(),
+    /** Negative when the market pays for taking energy (a surplus of PV). */
+    pricePerKWh: z.number().finite(),
   })
   .strict();
 export type Trade = z.infer<typeof Trade>;

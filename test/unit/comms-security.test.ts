@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
-import { ReplayGuard } from '../../src/comms/replay-guard.js';
+import { MAX_OLDER_EPOCHS, ReplayGuard } from '../../src/comms/replay-guard.js';
 import { EnvelopeSigner } from '../../src/comms/security.js';
 import type { Envelope } from '../../src/comms/transport.js';
 import { writeFileAtomic } from '../../src/core/atomic-file.js';
@@ -109,20 +109,27 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
     await tick();
     expect(c.b.got).toHaveLength(1);
     expect(await rejected(c, 'duplicate')).toBe(2);
-    // The sender restarts twice (new epochs). A message of the epoch before is still seen as a
-    // duplicate (that epoch stays open for a persisted outbox); one from two restarts back is a replay.
+    // The sender restarts (new epochs). A message of an earlier epoch is still seen as a duplicate
+    // (those epochs stay open for a persisted outbox); once more than MAX_OLDER_EPOCHS restarts back,
+    // it is a replay.
     const first = (JSON.parse(captured.payload) as Envelope).epoch;
-    for (const epoch of [first + 1, first + 2]) {
+    for (let epoch = first + 1; epoch <= first + MAX_OLDER_EPOCHS + 1; epoch++) {
       const restarted = signedEndpoint(c.bus, c.p, 'a', c.clock);
       await restarted.t.start();
       (restarted.t as unknown as { stamper: { epoch: number } }).stamper.epoch = epoch;
       await restarted.t.publish('meter', 'reading', { netW: epoch - first + 1 });
       await tick();
+      if (epoch === first + 2) {
+        const duplicates = await rejected(c, 'duplicate');
+        c.bus.publish(captured.topic, captured.payload, false);
+        await tick();
+        expect(await rejected(c, 'duplicate')).toBe(duplicates + 1);
+      }
     }
-    expect(c.b.got).toHaveLength(3);
+    expect(c.b.got).toHaveLength(MAX_OLDER_EPOCHS + 2);
     c.bus.publish(captured.topic, captured.payload, false);
     await tick();
-    expect(c.b.got).toHaveLength(3);
+    expect(c.b.got).toHaveLength(MAX_OLDER_EPOCHS + 2);
     expect(await rejected(c, 'replay')).toBe(1);
   });
 
@@ -259,18 +266,41 @@ describe('ReplayGuard', () => {
     expect(g.check('p', 1, s(1, 2)).verdict).toBe('new');
     expect(g.check('p', 1, s(40)).verdict).toBe('new');
     expect(g.check('p', 1, s(3)).verdict).toBe('replay'); // 37 below the highest, window 16
-    // First heard in epoch 1: a message of an older epoch cannot have been seen, it is taken once as
-    // the previous epoch (a restarted sender's persisted outbox); any other older epoch is a replay.
+    // First heard in epoch 1: nothing is known of its older epochs, so a message of one cannot have
+    // been seen before: it is taken once.
     expect(g.check('p', 0, s(100)).verdict).toBe('new');
     expect(g.check('p', 0, s(100)).verdict).toBe('duplicate');
-    expect(g.check('p', 0, s(101)).verdict).toBe('new');
     expect(g.check('p', 2, s(1)).verdict).toBe('new'); // restart of the sender
-    expect(g.check('p', 0, s(102)).verdict).toBe('replay');
-    // Its previous epoch stays open once (a persisted outbox): unseen counts are new, seen ones duplicates.
+    // Its earlier epochs stay open (restarted again and again before its persisted outbox drained):
+    // unseen counts are new, seen ones duplicates.
+    expect(g.check('p', 0, s(101)).verdict).toBe('new');
     expect(g.check('p', 1, s(39)).verdict).toBe('new');
     expect(g.check('p', 1, s(40)).verdict).toBe('duplicate');
-    expect(g.check('p', 3, s(1)).verdict).toBe('new');
-    expect(g.check('p', 1, s(38)).verdict).toBe('replay'); // two restarts back
+    // Up to MAX_OLDER_EPOCHS of them: older ones are closed for good.
+    for (let epoch = 3; epoch <= MAX_OLDER_EPOCHS + 2; epoch++) expect(g.check('p', epoch, s(1)).verdict).toBe('new');
+    expect(g.check('p', 1, s(38)).verdict).toBe('replay');
+    expect(g.check('p', 0, s(102)).verdict).toBe('replay');
+    expect(g.check('p', 2, s(2)).verdict).toBe('new');
+  });
+
+  it('keeps the open older epochs of a sender across a restart of the receiver', () => {
+    const g = new ReplayGuard(16);
+    const s = (k: number) => k * 8 + 4;
+    g.check('p', 5, s(1));
+    g.check('p', 6, s(1));
+    g.check('p', 7, s(1));
+    expect(g.check('p', 5, s(3)).verdict).toBe('new');
+    const restored = new ReplayGuard(16);
+    restored.restore(JSON.parse(JSON.stringify(g.snapshot())));
+    expect(restored.check('p', 5, s(3)).verdict).toBe('duplicate');
+    expect(restored.check('p', 5, s(2)).verdict).toBe('new'); // a hole: sent, never received
+    expect(restored.check('p', 6, s(2)).verdict).toBe('new');
+    // Never heard before epoch 5 and nothing closed: an older epoch cannot have been seen.
+    expect(restored.check('p', 4, s(1)).verdict).toBe('new');
+    // A state file of an earlier version kept no older epochs: every older one is refused.
+    const legacy = new ReplayGuard(16);
+    legacy.restore({ p: { epoch: 7, highest: { 4: 1 }, holes: {} } });
+    expect(legacy.check('p', 6, s(2)).verdict).toBe('replay');
   });
 
   it('after a restart refuses what was seen before, takes a count never seen within the window once, and refuses below it', () => {

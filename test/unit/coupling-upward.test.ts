@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
 import { ProcessImage } from '../../src/agent/process-image.js';
 import { CouplingAgentRole } from '../../src/agent/roles/coupling-agent.js';
@@ -8,7 +8,10 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
 import { balanceHierarchy } from '../../src/trading/hierarchy.js';
+import { tempDir } from '../helpers/net.js';
 
+const tmp = tempDir();
+afterAll(() => tmp.remove());
 const log = componentLogger('test');
 log.level = 'silent';
 const upstream = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 200 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 200 } };
@@ -18,6 +21,7 @@ async function couplingAgent(id: string, peer: string, bus: MemoryBus, clock: Vi
   const config = gatewayConfig({
     gateway: { id, kind: 'transformer', cell: id, transformerKVA: 100 },
     status: { port: 0 },
+    stateDir: tmp.dir,
     upperMarket: { roundMs: 50, ...upstream, neighbours: [{ peer, ...mv }] },
   });
   const metrics = new GatewayMetrics({ gateway: id });
@@ -49,8 +53,9 @@ describe("coupling agents trade the cells' leftovers one level up", () => {
     const a = await couplingAgent('cell-a', 'cell-b', bus, clock);
     const b = await couplingAgent('cell-b', 'cell-a', bus, clock);
     // Cell A's market left it 6 kWh short per slot; cell B has 4 kWh to spare.
-    a.ctx.shared.cellImbalance = { session: 's1', slotHours: 0.25, netImportKWh: [6, 6] };
-    b.ctx.shared.cellImbalance = { session: 's1', slotHours: 0.25, netImportKWh: [-4, -4] };
+    const session = String(clock.now());
+    a.ctx.shared.cellImbalance = { session, slotHours: 0.25, netImportKWh: [6, 6] };
+    b.ctx.shared.cellImbalance = { session, slotHours: 0.25, netImportKWh: [-4, -4] };
     a.role.tick('secondary', a.ctx);
     b.role.tick('secondary', b.ctx);
     for (let i = 0; i < 400; i++) await clock.advance(50);

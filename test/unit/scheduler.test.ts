@@ -20,6 +20,25 @@ describe('Scheduler', () => {
     expect(seen.filter(([sc]) => sc === 'tertiary').map(([, t]) => t)).toEqual([60_000, 120_000]);
   });
 
+  it('ticks once per period when timers fire a little early (wall clock and timers drifting apart)', async () => {
+    const clock = new VirtualClock(0);
+    const early = {
+      now: () => clock.now(),
+      setTimeout: (fn: () => void, delayMs: number) => clock.setTimeout(fn, Math.max(0, delayMs - 1)),
+      clearTimeout: (h: Parameters<VirtualClock['clearTimeout']>[0]) => clock.clearTimeout(h),
+    };
+    const ticks: number[] = [];
+    const s = new Scheduler(early, periods, {
+      runCycle: async (scale, now) => {
+        if (scale === 'tertiary') ticks.push(now);
+      },
+    });
+    s.start();
+    await clock.advance(180_000);
+    await s.stop();
+    expect(ticks).toEqual([59_999, 119_999, 179_999]);
+  });
+
   it('aligns the first tick to the grid, not to the start time', async () => {
     const clock = new VirtualClock(12_345);
     const ticks: number[] = [];

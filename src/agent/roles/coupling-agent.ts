@@ -8,6 +8,7 @@ import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
 import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
+import { purchasesFromNeighbours, TradeReporter } from './trade-reporter.js';
 
 interface UpwardTrade {
   session: string;
@@ -43,6 +44,7 @@ export class CouplingAgentRole implements Role {
   private ratingKVA = 0;
   private limits: CellLimitState = INITIAL_CELL_LIMITS;
   private runner: SessionRunner | undefined;
+  private reporter: TradeReporter | undefined;
   private running: Promise<void> | undefined;
   private tradedSession: string | undefined;
   /** The last day of trades above the cell. */
@@ -51,7 +53,10 @@ export class CouplingAgentRole implements Role {
   private convergedCount = 0;
 
   start(ctx: RoleContext): void {
-    if (ctx.config.upperMarket && ctx.transport) this.runner = new SessionRunner(ctx, 'price-up');
+    if (ctx.config.upperMarket && ctx.transport) {
+      this.runner = new SessionRunner(ctx, 'price-up');
+      this.reporter = new TradeReporter(ctx, 'upper');
+    }
     this.ratingKVA = ctx.config.gateway.transformerKVA ?? 0;
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     if (ctx.transport) {
@@ -105,6 +110,7 @@ export class CouplingAgentRole implements Role {
     const imbalance = ctx.shared.cellImbalance;
     if (!upper || !this.runner || !imbalance || this.running || imbalance.session === this.tradedSession) return;
     this.tradedSession = imbalance.session;
+    if (this.reporter!.alreadyCleared(Number(imbalance.session))) return;
     this.running = this.runUpward(ctx, upper, imbalance)
       .catch((err) => ctx.log.error({ err: errorMessage(err) }, 'upward trade failed'))
       .finally(() => {
@@ -167,6 +173,15 @@ export class CouplingAgentRole implements Role {
       endedAt: ctx.clock.now(),
       instance: sessionInstance(session, agent, neighbours),
     };
+    // On disk (outbox) before the interval counts as traded above: a restart does not trade it again.
+    const trades = purchasesFromNeighbours(ctx.config.gateway.id, trade.exchangeKWh, status.prices[0] ?? 0);
+    await this.reporter!.report({
+      session: session.sessionId,
+      interval: Number(imbalance.session),
+      market: 'upper',
+      converged: trade.converged,
+      trades,
+    });
     this.upward.push(trade);
     if (this.upward.length > 96) this.upward.shift();
     this.tradeCount++;
@@ -179,6 +194,7 @@ export class CouplingAgentRole implements Role {
         upstreamKWh: (trade.upstreamImportKWh[0] ?? 0) - (trade.upstreamExportKWh[0] ?? 0),
         priceSlot0: status.prices[0],
         rounds: status.round,
+        trades: trades.length,
       },
       'cell imbalance traded one level up',
     );

@@ -20,8 +20,9 @@ export class DrAggregatorRole implements Role {
   async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
     const dr = ctx.config.dr;
     if (scale !== 'tertiary' || !dr) return;
+    // The tick's own grid time: a timer firing a little early must not name the interval before.
     const interval = String(
-      Math.floor(ctx.clock.now() / ctx.config.scheduler.tertiaryMs) * ctx.config.scheduler.tertiaryMs,
+      Math.round(ctx.clock.now() / ctx.config.scheduler.tertiaryMs) * ctx.config.scheduler.tertiaryMs,
     );
     const clearing = clearDrAggregator(ctx.config.gateway.id, dr.providers, dr.buyer);
     this.clearings.push({ ...clearing, interval });

@@ -1,7 +1,7 @@
 import { errorMessage } from '../../core/errors.js';
 import { compileModel, TradeInputSchema } from '../../trading/model.js';
 import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
-import { aggregateProsumers, type DeviceOwners, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
+import { aggregateProsumers, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
 import { localTradeModel, MarketSession } from '../../trading/session.js';
 import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
@@ -9,6 +9,7 @@ import { CellReadings } from './cell-readings.js';
 import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
+import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from './trade-reporter.js';
 
 interface SessionRecord {
   session: string;
@@ -27,6 +28,16 @@ interface SessionRecord {
   instance: SessionInstance | undefined;
 }
 
+/** The devices' schedule of a cleared session, in the form `dispatchShares` splits among prosumers. */
+function scheduleOf(decision: NonNullable<MarketSession['decision']>) {
+  return {
+    generation: decision.generation,
+    curtailment: decision.curtailment,
+    charge: decision.storage.map((x) => x.charge),
+    discharge: decision.storage.map((x) => x.discharge),
+  };
+}
+
 /**
  * The microgrid trader at the transformer gateway. It gathers its prosumers' readings and, at every
  * tertiary interval, runs one market session (Algorithm 1) with its neighbouring MG traders over the
@@ -37,6 +48,7 @@ export class MgTraderRole implements Role {
   readonly name = 'mg-trader' as const;
   private readings: CellReadings | undefined;
   private runner: SessionRunner | undefined;
+  private reporter: TradeReporter | undefined;
   private running: Promise<void> | undefined;
   /** The last day of sessions (96 intervals of 15 minutes). */
   private readonly sessions: SessionRecord[] = [];
@@ -53,6 +65,7 @@ export class MgTraderRole implements Role {
       ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
     );
     this.runner = new SessionRunner(ctx, 'price');
+    this.reporter = new TradeReporter(ctx, 'cell');
     transport.subscribe({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
       const offer = OfferBody.safeParse(envelope.body);
       if (!offer.success) {
@@ -105,7 +118,15 @@ export class MgTraderRole implements Role {
   private async runSession(ctx: RoleContext, market: MarketConfig): Promise<void> {
     const now = ctx.clock.now();
     const { tertiaryMs } = ctx.config.scheduler;
-    const sessionId = String(Math.floor(now / tertiaryMs) * tertiaryMs);
+    // The tick's own grid time: a timer firing a little early must not name the interval before.
+    const sessionId = String(Math.round(now / tertiaryMs) * tertiaryMs);
+    if (this.reporter!.alreadyCleared(Number(sessionId))) {
+      ctx.log.warn(
+        { session: sessionId },
+        'market interval cleared before (a restart or the clock went back): not traded again',
+      );
+      return;
+    }
     const slotHours = (market.slotMinutes ?? tertiaryMs / 60_000) / 60;
     const T = market.horizonSlots;
     const offers = this.prosumerOffers(ctx, T, slotHours, now);
@@ -188,6 +209,25 @@ export class MgTraderRole implements Role {
     status.prices.forEach((p, t) => {
       ctx.metrics.price.set({ slot: String(t) }, p);
     });
+    const shares = decision ? dispatchShares(offers, owners, scheduleOf(decision), status.prices) : {};
+    const price = status.prices[0] ?? 0;
+    const self = ctx.config.gateway.id;
+    const trades = [
+      ...purchasesFromNeighbours(self, exchangeKWh, price),
+      ...tradesWithProsumers(
+        self,
+        Object.fromEntries(Object.entries(shares).map(([id, share]) => [id, share.netKWh[0] ?? 0])),
+        price,
+      ),
+    ];
+    // On disk (outbox) before the interval counts as cleared: a trader killed after this line loses no trade.
+    await this.reporter!.report({
+      session: sessionId,
+      interval: Number(sessionId),
+      market: 'cell',
+      converged: record.converged,
+      trades,
+    });
     ctx.log.info(
       {
         session: sessionId,
@@ -195,6 +235,7 @@ export class MgTraderRole implements Role {
         converged: record.converged,
         priceSlot0: status.prices[0],
         exchangeKWh,
+        trades: trades.length,
       },
       'market interval cleared',
     );
@@ -203,7 +244,7 @@ export class MgTraderRole implements Role {
       prices: status.prices,
       converged: record.converged,
     });
-    if (decision) await this.dispatch(ctx, sessionId, offers, owners, decision, status.prices);
+    await this.dispatch(ctx, sessionId, offers, shares, status.prices);
   }
 
   /** Sends each prosumer the schedule of its own devices and what it pays or is paid. */
@@ -211,21 +252,14 @@ export class MgTraderRole implements Role {
     ctx: RoleContext,
     session: string,
     offers: ProsumerOffer[],
-    owners: DeviceOwners,
-    decision: NonNullable<MarketSession['decision']>,
+    shares: ReturnType<typeof dispatchShares>,
     prices: number[],
   ): Promise<void> {
-    const schedule = {
-      generation: decision.generation,
-      curtailment: decision.curtailment,
-      charge: decision.storage.map((x) => x.charge),
-      discharge: decision.storage.map((x) => x.discharge),
-    };
-    const shares = dispatchShares(offers, owners, schedule, prices);
     const sum = (rows: number[][]) => prices.map((_, t) => rows.reduce((acc, r) => acc + (r[t] ?? 0), 0));
     await Promise.all(
       offers.map((o) => {
-        const share = shares[o.id]!;
+        const share = shares[o.id];
+        if (!share) return undefined;
         const body: DispatchBody = {
           session,
           prices,

@@ -1,8 +1,10 @@
+import type { Envelope } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { Membership } from '../../platform/membership.js';
 import { MeterSamples } from '../../platform/meter-samples.js';
 import { Readings } from '../../platform/readings.js';
+import { TradeReportBody, TradeReports } from '../../platform/trades.js';
 import type { TimeScale } from '../scheduler.js';
 import { isMeterReading } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
@@ -25,6 +27,8 @@ export class PlatformRole implements Role {
   private readings: Readings | undefined;
   private samples: MeterSamples | undefined;
   private members: Membership | undefined;
+  private trades: TradeReports | undefined;
+  private readonly tradeCounts = { reports: 0, tradesStored: 0, resentReports: 0, conflicts: 0, refusedReports: 0 };
   /** Per member: the end (ms) of the next interval to close. */
   private readonly nextEnd = new Map<string, number>();
   private intervalMs = 900_000;
@@ -43,6 +47,7 @@ export class PlatformRole implements Role {
     this.members = new Membership(this.ledger.db, undefined, () => ctx.clock.now());
     this.readings = new Readings(this.ledger.db, this.members);
     this.samples = new MeterSamples(this.ledger.db);
+    this.trades = new TradeReports(this.ledger.db);
     this.intervalMs = config.meteringIntervalS * 1000;
     // Members with samples whose intervals may still be open (the platform stopped before closing them).
     const since = ctx.clock.now() - config.sampleRetentionH * 3_600_000;
@@ -70,7 +75,53 @@ export class PlatformRole implements Role {
           this.late++;
         this.track(sample.member, sample.timeMs);
       });
+      ctx.transport?.subscribe({ cell, cls: 'mkt', type: 'trades', target: ctx.config.gateway.id }, ({ envelope }) =>
+        this.onTradeReport(ctx, envelope),
+      );
     }
+  }
+
+  /**
+   * Stores a trader's report of a cleared interval before it is acknowledged. A storage error is
+   * thrown, so the report is not taken and its sender sends it again.
+   */
+  private onTradeReport(ctx: RoleContext, envelope: Envelope): void {
+    const report = TradeReportBody.safeParse(envelope.body);
+    if (!report.success) {
+      ctx.metrics.messagesRejected.inc({ reason: 'schema' });
+      this.refuseTradeReport(ctx, envelope.sender, `not a trade report: ${report.error.issues[0]?.message}`);
+      return;
+    }
+    if (this.members?.get(envelope.sender)?.status !== 'active') {
+      this.notMember++;
+      return;
+    }
+    const result = this.trades!.add(envelope.sender, report.data, ctx.clock.now());
+    switch (result.outcome) {
+      case 'stored':
+        this.tradeCounts.reports++;
+        this.tradeCounts.tradesStored += result.trades;
+        break;
+      case 'resent':
+        this.tradeCounts.resentReports++;
+        break;
+      case 'conflict':
+        this.tradeCounts.conflicts++;
+        ctx.log.warn(
+          { reporter: envelope.sender, interval: report.data.interval, market: report.data.market, ...result.trade },
+          'a trade reported again with other figures: the first report is kept',
+        );
+        break;
+      case 'refused':
+        this.refuseTradeReport(ctx, envelope.sender, result.reason);
+        break;
+    }
+  }
+
+  private refuseTradeReport(ctx: RoleContext, reporter: string, reason: string): void {
+    this.tradeCounts.refusedReports++;
+    if (reason !== this.lastError) ctx.log.warn({ reporter, reason }, 'trade report refused');
+    this.lastError = reason;
   }
 
   /** Starts closing a member's intervals from the one holding `timeMs`, after its last stored reading. */
@@ -133,6 +184,7 @@ export class PlatformRole implements Role {
       readingsStored: this.stored,
       fromNonMembers: this.notMember,
       refused: this.refused,
+      trades: this.tradeCounts,
     };
   }
 }
