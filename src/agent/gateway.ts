@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import type { Transport } from '../comms/transport.js';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import { type Clock, ClockJumpDetector, systemClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import type { Device } from '../drivers/device.js';
+import { checkPlausible } from '../drivers/plausibility.js';
 import { type GatewayConfig, rolesOf } from './config.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { createRole } from './roles/index.js';
@@ -49,6 +50,11 @@ export class Gateway {
   private readonly roles: Role[];
   private readonly devices: Device[];
   private readonly deviceErrors = new Map<string, string | null>();
+  /** Devices failing now: since when, and how many polls failed. */
+  private readonly outages = new Map<string, { since: number; polls: number }>();
+  private readonly clockJumps = new ClockJumpDetector();
+  /** Per role and time scale, the error its last tick failed with. */
+  private readonly tickProblems = new Map<string, string>();
   private readonly image: ProcessImage;
   private readonly scheduler: Scheduler;
   private readonly ctx: RoleContext;
@@ -144,32 +150,80 @@ export class Gateway {
   }
 
   private async runCycle(scale: TimeScale): Promise<void> {
-    if (scale === 'primary') await this.pollDevices();
+    if (scale === 'primary') {
+      this.watchClock();
+      await this.pollDevices();
+    }
     for (const role of this.roles) {
+      const key = `${role.name}/${scale}`;
       try {
         await role.tick(scale, this.ctx);
+        if (this.tickProblems.delete(key)) this.log.info({ role: role.name, scale }, 'role ticks again');
       } catch (err) {
-        this.log.error({ role: role.name, scale, err: errorMessage(err) }, 'role tick failed');
+        // Once per problem: a full disk or a lost device would otherwise log every cycle.
+        const message = errorMessage(err);
+        if (this.tickProblems.get(key) !== message)
+          this.log.error({ role: role.name, scale, err: message }, 'role tick failed');
+        this.tickProblems.set(key, message);
       }
     }
   }
 
+  /**
+   * Logs a step of the wall clock once, when it happens. The scheduler's timers run on the monotonic
+   * clock and go on; what the wall clock stamps (messages, readings, market intervals) follows it:
+   * peers refuse messages stamped outside their time window until the clocks agree again.
+   */
+  private watchClock(): void {
+    const mono = this.clock.monotonicMs?.();
+    if (mono === undefined) return;
+    const jumpMs = this.clockJumps.observe(this.clock.now(), mono);
+    if (jumpMs === 0) return;
+    this.metrics.clockJumps.inc();
+    this.log.warn({ jumpS: Math.round(jumpMs / 100) / 10 }, 'wall clock jumped');
+  }
+
+  /**
+   * Polls every device into the process image. A reply that fails, or that holds a value no device
+   * could report (`checkPlausible`), marks the device's points bad: nothing acts on them. An outage
+   * is logged once, when it starts (a device sending changing garbage fails with changing messages),
+   * and once when it ends; every failed poll counts in `p2p_device_errors_total`.
+   */
   private async pollDevices(): Promise<void> {
     const now = this.clock.now();
-    const results = await Promise.allSettled(this.devices.map((d) => d.poll(now)));
+    const results = await Promise.allSettled(
+      this.devices.map(async (d) => {
+        const reading = await d.poll(now);
+        checkPlausible(d.id, reading, d.inverter?.ratedW);
+        return reading;
+      }),
+    );
     results.forEach((result, i) => {
       const device = this.devices[i] as Device;
       const before = this.deviceErrors.get(device.id);
       if (result.status === 'fulfilled') {
         for (const [point, value] of Object.entries(result.value))
           this.image.write(`${device.id}.${point}`, value, now);
-        if (before) this.log.info({ device: device.id }, 'device answers again');
+        const outage = this.outages.get(device.id);
+        if (before && outage)
+          this.log.info(
+            { device: device.id, downS: (now - outage.since) / 1000, failedPolls: outage.polls },
+            'device answers again',
+          );
+        this.outages.delete(device.id);
         this.deviceErrors.set(device.id, null);
       } else {
         const message = errorMessage(result.reason);
         this.image.markDeviceBad(device.id);
-        if (before !== message) this.log.warn({ device: device.id, err: message }, 'device not answering');
+        const outage = this.outages.get(device.id);
+        if (outage) outage.polls++;
+        else {
+          this.outages.set(device.id, { since: now, polls: 1 });
+          this.log.warn({ device: device.id, err: message }, 'device not answering: its values are not used');
+        }
+        if (outage && before !== message) this.log.debug({ device: device.id, err: message }, 'device fault changed');
         this.deviceErrors.set(device.id, message);
+        this.metrics.deviceErrors.inc({ device: device.id });
       }
       this.metrics.deviceUp.set({ device: device.id }, result.status === 'fulfilled' ? 1 : 0);
     });

@@ -61,12 +61,14 @@ export class Scheduler {
   /**
    * Arms the next tick on the period grid after `now`, or after the tick just due: a timer may fire a
    * little before its time (the wall clock and the timers' clock drift apart), and the tick it fired
-   * for must not be armed again.
+   * for must not be armed again. A tick due more than a period ahead means the wall clock went back:
+   * the grid follows the clock, or ticks would stop for as long as the step.
    */
   private arm(scale: TimeScale, due = Number.NEGATIVE_INFINITY): void {
     const period = this.periodOf(scale);
     const now = this.clock.now();
-    const next = (Math.floor(Math.max(now, due) / period) + 1) * period;
+    const from = due > now && due - now < period ? due : now;
+    const next = (Math.floor(from / period) + 1) * period;
     this.timers.set(
       scale,
       this.clock.setTimeout(() => {

@@ -109,6 +109,8 @@ export abstract class BaseTransport implements Transport {
   private reconnectCount = 0;
   private ackRttMs: number | undefined;
   private persistProblem: string | undefined;
+  /** Per kind of message (`cls/type`), the problem its handlers have now. */
+  private readonly handlerProblems = new Map<string, string>();
   private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
@@ -491,17 +493,40 @@ export abstract class BaseTransport implements Transport {
     }
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
+    let failed: string | undefined;
     for (const { filter, handler } of this.handlers) {
       if (!matchesFilter(parts, filter)) continue;
       try {
         handler({ topic: parts, envelope });
       } catch (err) {
-        this.deps.log.error({ err, topic }, 'message handler failed');
+        failed ??= errorMessage(err);
       }
+    }
+    this.noteHandlerProblem(`${parts.cls}/${parts.type}`, failed, topic);
+    if (failed !== undefined && reliable) {
+      // Not taken (e.g. the platform's disk is full): no acknowledgement, and the sender's resend is
+      // new again, so the message is stored once the handler can store it.
+      this.replay.forget(envelope.sender, envelope.epoch, envelope.seq);
+      return;
     }
     // After the handlers: an acknowledgement says the message was taken, and what a handler stores
     // synchronously (the platform's meter readings) is on disk by then.
     if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
+  }
+
+  /**
+   * A failing handler is logged once per kind of message and problem (a full disk fails every
+   * message), and once when that kind is taken again.
+   */
+  private noteHandlerProblem(kind: string, problem: string | undefined, topic: string): void {
+    if (problem === this.handlerProblems.get(kind)) return;
+    if (problem) {
+      this.deps.log.error({ err: problem, topic }, 'message handler failed: messages not taken');
+      this.handlerProblems.set(kind, problem);
+    } else {
+      this.deps.log.info({ topic }, 'message handlers take messages again');
+      this.handlerProblems.delete(kind);
+    }
   }
 
   /**

@@ -153,6 +153,20 @@ export class ReplayGuard {
     return { verdict: 'new', gap, filled };
   }
 
+  /**
+   * Takes back a message that `check` found new but the application could not take (a handler
+   * failed to store it): its resend is new again, not a duplicate.
+   */
+  forget(sender: string, epoch: number, seq: number): void {
+    const s = this.senders.get(sender);
+    const e = s?.epoch === epoch ? s : s?.older.find((o) => o.epoch === epoch);
+    const n = Math.floor(seq / STREAM_COUNT);
+    const st = e?.streams.get(seq % STREAM_COUNT);
+    if (!st || st.ring[n % this.window] !== n) return;
+    st.ring[n % this.window] = -1;
+    st.received = Math.max(0, st.received - 1);
+  }
+
   /** Fraction of a sender's messages that arrived, over its streams with gap accounting. */
   deliveryRatio(sender: string): number | undefined {
     const s = this.senders.get(sender);

@@ -9,6 +9,11 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, delayMs: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * A clock that never jumps (ms from an arbitrary origin), where there is one: the wall clock
+   * (`now`) is stepped by NTP or an operator, the timers run on this one.
+   */
+  monotonicMs?(): number;
 }
 
 export const systemClock: Clock = (() => {
@@ -16,6 +21,7 @@ export const systemClock: Clock = (() => {
   let next = 1;
   return {
     now: () => Date.now(),
+    monotonicMs: () => performance.now(),
     setTimeout(fn, delayMs) {
       const id = next++;
       timers.set(
@@ -37,6 +43,25 @@ export const systemClock: Clock = (() => {
     },
   };
 })();
+
+/**
+ * Notices a step of the wall clock: between two observations the wall clock and the monotonic
+ * clock should advance alike; a difference beyond `toleranceMs` is a jump (forward when positive).
+ */
+export class ClockJumpDetector {
+  private last: { wallMs: number; monoMs: number } | undefined;
+
+  constructor(private readonly toleranceMs = 2000) {}
+
+  /** The jump since the last observation, ms; 0 when there was none. */
+  observe(wallMs: number, monoMs: number): number {
+    const last = this.last;
+    this.last = { wallMs, monoMs };
+    if (!last) return 0;
+    const jump = wallMs - last.wallMs - (monoMs - last.monoMs);
+    return Math.abs(jump) > this.toleranceMs ? jump : 0;
+  }
+}
 
 interface PendingTimer {
   id: number;

@@ -23,6 +23,8 @@ export class GatewayMetrics {
   readonly lteSignal: Gauge<'quantity'>;
   readonly lteRecoveries: Counter<'step'>;
   readonly deviceUp: Gauge<'device'>;
+  readonly deviceErrors: Counter<'device'>;
+  readonly clockJumps: Counter;
   readonly voltagePu: Gauge<'bus'>;
   readonly price: Gauge<'slot'>;
   readonly cycleDuration: Histogram<'scale'>;
@@ -129,6 +131,17 @@ export class GatewayMetrics {
       name: 'p2p_device_up',
       help: '1 while the device answers and its values are fresh.',
       labelNames: ['device'],
+      registers,
+    });
+    this.deviceErrors = new Counter({
+      name: 'p2p_device_errors_total',
+      help: 'Polls of a device that failed: no answer, an exception, a bad reply or an implausible reading.',
+      labelNames: ['device'],
+      registers,
+    });
+    this.clockJumps = new Counter({
+      name: 'p2p_clock_jumps_total',
+      help: 'Steps of the wall clock against the monotonic clock (more than 2 s between two primary cycles).',
       registers,
     });
     this.voltagePu = new Gauge({

@@ -45,9 +45,10 @@ describe('p2p-edge bench', () => {
     expect(report.trading.intervals).toBeGreaterThan(5);
     expect(report.trading.costGap.worstRelativeGap).toBeLessThanOrEqual(1e-3);
     expect(report.trading.upper.converged).toBeGreaterThan(0);
-    // Every cleared interval's trades reached the platform, across its restart: a report per trader
-    // (cell market and the level above) for at least as many intervals as the cell markets cleared.
-    expect(report.ledger.trades.intervals).toBeGreaterThanOrEqual(report.trading.intervals - 1);
+    // The cleared intervals' trades reached the platform, across its restart: a report per trader
+    // (cell market and the level above) for as many intervals as the cell markets cleared, but for the
+    // last ones, whose reports (and those of the cell cut off) may still wait in an outbox at the stop.
+    expect(report.ledger.trades.intervals).toBeGreaterThanOrEqual(report.trading.intervals - 3);
     expect(report.ledger.trades.reports).toBeGreaterThanOrEqual(2 * report.trading.intervals);
     expect(report.processes.find((p: { id: string }) => p.id === 'platform-1').starts).toBe(2);
   }, 200_000);

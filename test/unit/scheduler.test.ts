@@ -39,6 +39,31 @@ describe('Scheduler', () => {
     expect(ticks).toEqual([59_999, 119_999, 179_999]);
   });
 
+  it('goes on ticking when the wall clock steps back or forward (timers run on their own clock)', async () => {
+    const timers = new VirtualClock(0);
+    let offsetMs = 0;
+    const stepped = {
+      now: () => timers.now() + offsetMs,
+      setTimeout: (fn: () => void, delayMs: number) => timers.setTimeout(fn, delayMs),
+      clearTimeout: (h: Parameters<VirtualClock['clearTimeout']>[0]) => timers.clearTimeout(h),
+    };
+    const ticks: number[] = [];
+    const s = new Scheduler(stepped, periods, {
+      runCycle: async (scale, now) => {
+        if (scale === 'tertiary') ticks.push(now);
+      },
+    });
+    s.start();
+    await timers.advance(90_000);
+    offsetMs = -3_600_000;
+    await timers.advance(60_000);
+    offsetMs = 0;
+    await timers.advance(60_000);
+    await s.stop();
+    // 60 s; then, an hour back, the next minute of the stepped clock; then, forward again, the next minute.
+    expect(ticks).toEqual([60_000, 120_000 - 3_600_000, 180_000]);
+  });
+
   it('aligns the first tick to the grid, not to the start time', async () => {
     const clock = new VirtualClock(12_345);
     const ticks: number[] = [];

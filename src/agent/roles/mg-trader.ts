@@ -49,6 +49,8 @@ export class MgTraderRole implements Role {
   private readings: CellReadings | undefined;
   private runner: SessionRunner | undefined;
   private reporter: TradeReporter | undefined;
+  /** True while intervals come up that were cleared before (logged once). */
+  private refusing = false;
   private running: Promise<void> | undefined;
   /** The last day of sessions (96 intervals of 15 minutes). */
   private readonly sessions: SessionRecord[] = [];
@@ -121,12 +123,16 @@ export class MgTraderRole implements Role {
     // The tick's own grid time: a timer firing a little early must not name the interval before.
     const sessionId = String(Math.round(now / tertiaryMs) * tertiaryMs);
     if (this.reporter!.alreadyCleared(Number(sessionId))) {
-      ctx.log.warn(
-        { session: sessionId },
-        'market interval cleared before (a restart or the clock went back): not traded again',
-      );
+      // Once, not every interval while the clock catches up.
+      if (!this.refusing)
+        ctx.log.warn(
+          { session: sessionId },
+          'market interval cleared before (a restart or the clock went back): not traded again until a later one',
+        );
+      this.refusing = true;
       return;
     }
+    this.refusing = false;
     const slotHours = (market.slotMinutes ?? tertiaryMs / 60_000) / 60;
     const T = market.horizonSlots;
     const offers = this.prosumerOffers(ctx, T, slotHours, now);

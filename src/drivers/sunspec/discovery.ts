@@ -87,5 +87,12 @@ export async function readModel(
   for (let at = 0; at < total; at += 125) {
     out.push(...(await bus.readHolding(unit, m.address + at, Math.min(125, total - at), priority)));
   }
+  // A device that reset, changed firmware or sends garbage no longer has the model where it was found.
+  if (out[0] !== m.id || out[1] !== m.length)
+    throw new P2PError(
+      ErrorCode.driver,
+      `unit ${unit}: SunSpec model ${m.id} is no longer at ${m.address} (its header reads ${out[0]}, length ${out[1]}): the map is read again`,
+      { component: 'sunspec', recoverable: true },
+    );
   return out;
 }

@@ -267,14 +267,18 @@ export class SunSpecInverter implements Device {
     if (this.active.varPct !== undefined) await this.setVar(this.active.varPct);
   }
 
+  /** A failed poll drops the map: the device may have reset or changed, it is discovered again. */
   async poll(now: number): Promise<Record<string, PointData>> {
-    let map: SunSpecMap;
     try {
-      ({ map } = await this.ensureMap());
+      return await this.read(now);
     } catch (err) {
       this.map = undefined;
       throw err;
     }
+  }
+
+  private async read(now: number): Promise<Record<string, PointData>> {
+    const { map } = await this.ensureMap();
     const loc = map.models.find((m) => INVERTER_MODELS.includes(m.id));
     if (!loc) throw new P2PError(ErrorCode.driver, `${this.id}: no inverter model (101-103)`, { component: this.id });
     const def = modelDef(loc.id)!;

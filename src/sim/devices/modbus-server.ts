@@ -4,6 +4,7 @@ import { ErrorCode, P2PError } from '../../core/errors.js';
 import { freePort } from '../../core/net.js';
 import { ModbusServerSerial, ModbusServerTCP } from '../../hal/modbus/client.js';
 import { type ModbusEndpoint, rtuSilenceMs } from '../../hal/modbus/url.js';
+import { seededRandom } from '../../trading/prng.js';
 import { ModbusException, type RegisterDevice } from './register-device.js';
 
 type Callback = (err: unknown, value?: unknown) => void;
@@ -12,6 +13,8 @@ type Callback = (err: unknown, value?: unknown) => void;
 interface Faulty {
   silent?: boolean;
   forcedException?: number | undefined;
+  /** Answers every read with random words (a device whose firmware or memory went wrong); writes go on. */
+  garbage?: boolean;
 }
 
 /**
@@ -43,7 +46,8 @@ export class SimulatedModbusServer {
     if (device.forcedException !== undefined) reply = [{ modbusErrorCode: device.forcedException, msg: 'forced' }];
     else {
       try {
-        reply = [null, op(device)];
+        const value = op(device);
+        reply = [null, device.garbage ? this.scramble(value) : value];
       } catch (err) {
         if (err instanceof ModbusException) reply = [{ modbusErrorCode: err.modbusErrorCode, msg: err.message }];
         else reply = [{ modbusErrorCode: 4, msg: String(err) }];
@@ -51,6 +55,15 @@ export class SimulatedModbusServer {
     }
     if (this.wireBaud && bytes) setTimeout(() => cb(...reply), ((bytes[0] + bytes[1]) * 11 * 1000) / this.wireBaud);
     else cb(...reply);
+  }
+
+  private readonly random = seededRandom(0x5eed);
+
+  /** Random words in the shape of a read's answer; a write's answer (none) stays as it is. */
+  private scramble(value: unknown): unknown {
+    const word = () => Math.floor(this.random() * 0x10000);
+    if (Array.isArray(value)) return value.map(word);
+    return typeof value === 'number' ? word() : value;
   }
 
   private vector(): never {

@@ -10,6 +10,8 @@ export class SimulatedSdm630 implements RegisterDevice {
   readonly kind = 'sdm630';
   silent = false;
   forcedException: number | undefined;
+  /** Every read answered with random words (see SimulatedModbusServer). */
+  garbage = false;
 
   constructor(private readonly plant: MeterPlant) {}
 

@@ -181,6 +181,8 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
   /** Faults for tests and the bench: no answer at all, or an exception to every request. */
   silent = false;
   forcedException: number | undefined;
+  /** Every read answered with random words (see SimulatedModbusServer). */
+  garbage = false;
 
   constructor(
     private readonly o: SimulatedSunSpecOptions,
