@@ -137,12 +137,9 @@ export class TradeReports {
         // A resend matches what is stored trade for trade; anything else is a second, different report.
         const differs =
           seen.trades !== report.trades.length
-            ? report.trades[0]
+            ? (report.trades[0] ?? { seller: reporter, buyer: reporter })
             : report.trades.find((t) => !this.matches(report, t, true));
-        outcome =
-          differs || seen.trades !== report.trades.length
-            ? { outcome: 'conflict', trade: differs ?? { seller: reporter, buyer: reporter } }
-            : { outcome: 'resent' };
+        outcome = differs ? { outcome: 'conflict', trade: differs } : { outcome: 'resent' };
         return;
       }
       const conflict = report.trades.find((t) => !this.matches(report, t, false));

@@ -280,7 +280,7 @@ const canMount = (() => {
   }
 })();
 
-// A full disk is a small tmpfs mounted for the test: that needs root (CI runs as root).
+// Skipped only where a tmpfs cannot be mounted (not root): the full disk is a small tmpfs made for the test; CI runs as root.
 describe.skipIf(!canMount)('a full disk under the house gateway and the platform', () => {
   it('both keep running, log the fault once, and store every reading once the disk has room again', async () => {
     const disk = join(tmp.dir, 'disk');
@@ -329,7 +329,7 @@ const LIBFAKETIME = [
   '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
 ].find((f) => existsSync(f));
 
-// The wall clock of one real process is stepped by libfaketime (Debian's faketime, installed by .ci/run).
+// Skipped only without libfaketime (Debian's faketime, installed by .ci/run), which steps one real process's wall clock.
 describe.skipIf(!LIBFAKETIME)("a step of the house gateway's wall clock, an hour ahead and back", () => {
   it('logs each jump once, keeps its control loop, is refused while ahead, and trades readings again once back', async () => {
     const rig = await houseAndPlatform({
