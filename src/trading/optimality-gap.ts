@@ -46,9 +46,18 @@ export interface OptimalityGap {
   distributedCost: number;
   /** The same instance solved at once (interior point, `solveReference`). */
   optimumCost: number;
-  /** |distributed − optimum| / max(|optimum|, 1e-6). */
+  /** |distributed − optimum| / max(|optimum|, COST_SCALE_FLOOR). */
   relativeGap: number;
 }
+
+/**
+ * The smallest cost (in the instance's currency) the relative gap is taken against. A session that
+ * trades next to nothing has an optimum near zero (1.9e-9 in one bench interval of the market one
+ * level up), where any rounding is a large fraction of it: below a thousandth of a currency unit the
+ * gap is measured against that thousandth, so a relative target of 1e-3 still asks for the cost to
+ * a millionth of a unit there.
+ */
+export const COST_SCALE_FLOOR = 1e-3;
 
 /**
  * The centralised optimum of one session, assembled from every trader's instance. A link's capacity
@@ -88,6 +97,6 @@ export function optimalityGap(instances: readonly SessionInstance[]): Optimality
     traders: instances.length,
     distributedCost,
     optimumCost,
-    relativeGap: Math.abs(distributedCost - optimumCost) / Math.max(Math.abs(optimumCost), 1e-6),
+    relativeGap: Math.abs(distributedCost - optimumCost) / Math.max(Math.abs(optimumCost), COST_SCALE_FLOOR),
   };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tradingGapKpi } from '../../src/bench/kpi.js';
 import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
-import { optimalityGap, sessionInstance } from '../../src/trading/optimality-gap.js';
+import { COST_SCALE_FLOOR, optimalityGap, sessionInstance } from '../../src/trading/optimality-gap.js';
 import { localTradeModel, MarketSession, type NeighbourLink } from '../../src/trading/session.js';
 
 // Three MG traders in a line A – B – C: A has a cheap generator, B a dear grid import, C export only.
@@ -53,6 +53,27 @@ describe('optimality gap of a distributed market session', () => {
     // B allows 5 kWh each way with C, C's own configuration 30: C's surplus of 8 kWh reaches B only in part.
     // Were each end to clip the link to its own figure, C would count 8 kWh sent where B takes 5 (a gap of 1.3 %).
     expect(optimalityGap(runSessions(3000))!.relativeGap).toBeLessThan(1e-4);
+  });
+
+  it('measures a session that trades next to nothing against a thousandth of a currency unit', () => {
+    // 1e-6 kWh to import at 0.1 per kWh: the optimum costs 1e-7. A trader that leaves it unbought is
+    // 1e-7 off: all of its optimum, but a ten-thousandth of the floor.
+    const tiny = {
+      session: 'tiny',
+      horizon: 1,
+      slotHours: 0.25,
+      agent: { id: 'A', demand: [1e-6], grid: { import: { a: 0.01, b: 0.1, max: 1000 } } },
+      neighbours: [],
+      cost: 0,
+    };
+    const gap = optimalityGap([tiny])!;
+    expect(gap.optimumCost).toBeCloseTo(1e-7, 12);
+    expect(gap.relativeGap).toBeCloseTo(1e-7 / COST_SCALE_FLOOR, 9);
+    // On a session that costs 110 (100 kWh), the same 1e-7 is measured against the optimum itself.
+    const large = { ...tiny, agent: { ...tiny.agent, demand: [100] } };
+    const optimum = optimalityGap([large])!.optimumCost;
+    expect(optimum).toBeCloseTo(110, 6);
+    expect(optimalityGap([{ ...large, cost: optimum - 1e-7 }])!.relativeGap).toBeCloseTo(1e-7 / optimum, 9);
   });
 
   it('reports a gap when the traders stop before they agree', () => {
