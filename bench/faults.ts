@@ -8,6 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { table as columns } from '../src/bench/report-table.js';
 import { type BenchReport, runBench } from '../src/bench/run.js';
 import { loadScenario } from '../src/bench/scenario.js';
 
@@ -93,8 +94,7 @@ const table = [
     String(r.voltVarViolations),
   ]),
 ];
-const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-process.stdout.write(`${table.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n')}\n`);
+process.stdout.write(`${columns(table).join('\n')}\n`);
 const lost = rows.reduce((s, r) => s + (r.lostAcked ?? 0) + (r.duplicated ?? 0), 0);
 process.stdout.write(
   `\n${rows.every((r) => r.recoveredS !== null) ? 'every fault recovered' : 'SOME FAULTS DID NOT RECOVER'}; ` +

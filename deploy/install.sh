@@ -407,8 +407,8 @@ install_system_files() {
   node_bin=$(command -v node)
   if [ "$node_bin" != /usr/bin/node ]; then
     mkdir -p "$unit_dir/p2p-edge.service.d"
-    printf '[Service]\nExecStart=\nExecStart=%s --max-semi-space-size=1 /opt/p2p-edge/current/bin/p2p-edge.mjs run --config /etc/p2p-edge/gateway.yaml\n' \
-      "$node_bin" >"$unit_dir/p2p-edge.service.d/10-node.conf"
+    { printf '[Service]\nExecStart=\n'; sed -n "s|^ExecStart=/usr/bin/node |ExecStart=$node_bin |p" "$rel/deploy/systemd/p2p-edge.service"; } \
+      >"$unit_dir/p2p-edge.service.d/10-node.conf"
     say "node is $node_bin: drop-in $unit_dir/p2p-edge.service.d/10-node.conf"
   fi
   journald_changed=0

@@ -15,6 +15,7 @@ export async function runGateway(configFile: string): Promise<void> {
   const log = componentLogger('runtime', { gateway: config.gateway.id });
   const clock = systemClock;
   const metrics = new GatewayMetrics({ gateway: config.gateway.id });
+  metrics.addProcessMetrics();
   const transport = buildTransport(config, clock, metrics);
   const gateway = new Gateway(config, {
     clock,

@@ -6,7 +6,7 @@ const fixed = (v: number | null | undefined, digits: number): string =>
 const gap = (v: number | null): string => (v === null ? '–' : v.toExponential(1));
 
 /** Rows of cells padded into columns. */
-function table(rows: string[][]): string[] {
+export function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => `  ${r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')}`.trimEnd());
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -40,6 +40,19 @@ export interface BenchOptions {
   /** Runs until `signal` is aborted (the day repeats), printing a line of progress every few seconds. */
   live?: boolean;
   signal?: AbortSignal;
+  /** Called every time the gateway processes are sampled (every 2 s), with the seconds since the day started. */
+  onProcessSample?: (tS: number, processes: readonly ProcessSample[]) => void;
+}
+
+/** One gateway process at one sample: its memory and what its metrics say of its outbox. */
+export interface ProcessSample {
+  id: string;
+  /** Undefined while the process is down or its status page does not answer. */
+  rssMB?: number;
+  heapUsedMB?: number;
+  outboxPending?: number;
+  /** Size of its log file so far. */
+  logBytes: number;
 }
 
 export interface FaultReport {
@@ -236,6 +249,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
         const states = await Promise.all(processes.map((p) => p.state()));
         recorder.addStates(states, day.hourAt(Date.now()));
         live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
+        o.onProcessSample?.(tS, processSamples(processes, texts));
         lastMessages = total;
         lastRateAt = Date.now();
         nextProcessSample = Date.now() + 2000;
@@ -399,6 +413,31 @@ async function inject(
     case 'loss':
       for (const p of ctx.proxies.values()) p.setLoss(f.fraction ?? 0);
       return { ...base, recoveredS: 0 };
+  }
+}
+
+function processSamples(
+  processes: readonly ControllerProcess[],
+  texts: readonly (string | undefined)[],
+): ProcessSample[] {
+  return processes.map((p, i) => {
+    const metrics = texts[i] === undefined ? undefined : parsePrometheus(texts[i]!);
+    const heap = metrics?.find((m) => m.name === 'nodejs_heap_size_used_bytes')?.value;
+    return {
+      id: p.id,
+      logBytes: fileBytes(p.logFile),
+      ...(p.rssMB === undefined ? {} : { rssMB: p.rssMB }),
+      ...(heap === undefined ? {} : { heapUsedMB: heap / 2 ** 20 }),
+      ...(metrics ? { outboxPending: sumOf(metrics, 'p2p_outbox_pending') } : {}),
+    };
+  });
+}
+
+function fileBytes(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -55,6 +55,8 @@ export class MqttTransport extends BaseTransport {
       clean: true,
       reconnectPeriod: 0,
       queueQoSZero: false,
+      // mqtt-packet otherwise keeps 65 536 two-byte Buffers (6 MB of heap) to write packet ids with.
+      writeCache: false,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       will: { topic: this.onlineTopic, payload: Buffer.alloc(0), qos: 1, retain: true },
       ...(this.options.username ? { username: this.options.username } : {}),

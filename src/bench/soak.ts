@@ -1,0 +1,119 @@
+import { ErrorCode, P2PError } from '../core/errors.js';
+import type { ProcessSample } from './run.js';
+
+/** One sample of one gateway process in a soak run, at `tS` real seconds after the day started. */
+export interface SoakPoint extends Omit<ProcessSample, 'id'> {
+  tS: number;
+}
+
+/** A window of whole compressed days: [fromDay, toDay). */
+interface DayWindow {
+  fromDay: number;
+  toDay: number;
+}
+
+export interface WindowFigures {
+  /** Median resident memory over the window (it swings with each collection; the median does not). */
+  rssMB: number | null;
+  /**
+   * The lowest heap in use over the window: right after a full collection, so what the process
+   * really holds (a sample between collections also counts garbage not collected yet).
+   */
+  heapFloorMB: number | null;
+  /** Log written per compressed day in the window. */
+  logKBPerDay: number;
+  maxOutboxPending: number;
+}
+
+export interface SoakProcessResult {
+  id: string;
+  warm: WindowFigures;
+  end: WindowFigures;
+  /** end / warm − 1 (median RSS, heap floor); null where either window has no sample. */
+  rssGrowth: number | null;
+  heapGrowth: number | null;
+  logGrowth: number | null;
+}
+
+export interface SoakResult {
+  days: number;
+  warmupDays: number;
+  processes: SoakProcessResult[];
+  worstRssGrowth: number | null;
+  worstHeapGrowth: number | null;
+  /** Outbox entries waiting at the worst moment of the run, over all gateways. */
+  maxOutboxPending: number;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function figures(points: readonly SoakPoint[], w: DayWindow, dayS: number): WindowFigures {
+  const inside = points.filter((p) => p.tS >= w.fromDay * dayS && p.tS < w.toDay * dayS);
+  const defined = (k: 'rssMB' | 'heapUsedMB') => inside.flatMap((p) => (p[k] === undefined ? [] : [p[k]!]));
+  const first = inside[0];
+  const last = inside.at(-1);
+  const spanDays = first && last && last.tS > first.tS ? (last.tS - first.tS) / dayS : 0;
+  return {
+    rssMB: median(defined('rssMB')),
+    heapFloorMB: defined('heapUsedMB').reduce<number | null>((low, v) => (low === null || v < low ? v : low), null),
+    logKBPerDay: spanDays > 0 ? (last!.logBytes - first!.logBytes) / 1024 / spanDays : 0,
+    maxOutboxPending: Math.max(0, ...inside.map((p) => p.outboxPending ?? 0)),
+  };
+}
+
+const growth = (warm: number | null, end: number | null) =>
+  warm === null || end === null || warm <= 0 ? null : end / warm - 1;
+
+const worst = (values: (number | null)[]) => {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length ? Math.max(...known) : null;
+};
+
+/** Throws an input error unless the soak has whole days and at least two of them after the warm-up. */
+export function checkSoakDays(o: { days: number; warmupDays: number }): void {
+  if (!(Number.isInteger(o.days) && Number.isInteger(o.warmupDays) && o.warmupDays >= 0 && o.days >= o.warmupDays + 2))
+    throw new P2PError(
+      ErrorCode.input,
+      `a soak needs whole days and at least two after the warm-up (days ${o.days}, warm-up ${o.warmupDays})`,
+      { component: 'soak' },
+    );
+}
+
+/**
+ * Memory growth of each gateway process over a soak run of `days` compressed days of `dayS` real
+ * seconds: the day right after the warm-up against the last day. Whole days are compared so that
+ * the daily cycle (PV at noon, the evening peak) weighs the same in both.
+ */
+export function soakGrowth(
+  series: ReadonlyMap<string, readonly SoakPoint[]>,
+  o: { dayS: number; days: number; warmupDays: number },
+): SoakResult {
+  checkSoakDays(o);
+  const warmWindow = { fromDay: o.warmupDays, toDay: o.warmupDays + 1 };
+  const endWindow = { fromDay: o.days - 1, toDay: o.days };
+  const processes = [...series].map(([id, points]) => {
+    const warm = figures(points, warmWindow, o.dayS);
+    const end = figures(points, endWindow, o.dayS);
+    return {
+      id,
+      warm,
+      end,
+      rssGrowth: growth(warm.rssMB, end.rssMB),
+      heapGrowth: growth(warm.heapFloorMB, end.heapFloorMB),
+      logGrowth: growth(warm.logKBPerDay, end.logKBPerDay),
+    };
+  });
+  return {
+    days: o.days,
+    warmupDays: o.warmupDays,
+    processes,
+    worstRssGrowth: worst(processes.map((p) => p.rssGrowth)),
+    worstHeapGrowth: worst(processes.map((p) => p.heapGrowth)),
+    maxOutboxPending: Math.max(0, ...[...series.values()].flat().map((p) => p.outboxPending ?? 0)),
+  };
+}
