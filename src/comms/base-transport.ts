@@ -18,6 +18,7 @@ import {
   type OnlineBody,
   type PeerInfo,
   type PublishOptions,
+  type SubscribeOptions,
   type Transport,
   type TransportStatus,
 } from './transport.js';
@@ -97,7 +98,7 @@ export abstract class BaseTransport implements Transport {
   protected readonly replay: ReplayGuard;
   protected readonly outbox: Outbox;
   private readonly stateFile: CommsStateFile | undefined;
-  private readonly handlers: { filter: TopicFilter; handler: DeliveryHandler }[] = [];
+  private readonly handlers: { filter: TopicFilter; handler: DeliveryHandler; acknowledge: boolean }[] = [];
   /** Per `<class>/<type>`: peers that acknowledged it and when. */
   private readonly receivers = new Map<string, Map<string, number>>();
   private readonly lastHeard = new Map<string, number>();
@@ -285,8 +286,8 @@ export abstract class BaseTransport implements Transport {
   /** Backends without a broker (D2D) track presence themselves from what is heard. */
   protected onPresence(_sender: string, _cell: string, _online: boolean, _now: number): void {}
 
-  subscribe(filter: TopicFilter, handler: DeliveryHandler): void {
-    this.handlers.push({ filter, handler });
+  subscribe(filter: TopicFilter, handler: DeliveryHandler, options: SubscribeOptions = {}): void {
+    this.handlers.push({ filter, handler, acknowledge: options.acknowledge ?? true });
     this.listen(filter);
   }
 
@@ -531,12 +532,12 @@ export abstract class BaseTransport implements Transport {
 
   /**
    * A reliable message is acknowledged when it is for this gateway (to it, or to the whole cell) and
-   * the application takes it (a handler's filter matches): the ack means "delivered".
+   * the application takes it (a handler that acknowledges matches): the ack means "delivered".
    */
   private mustAcknowledge(parts: TopicParts, reliable: boolean): boolean {
     if (!reliable) return false;
     if (parts.target !== undefined && parts.target !== this.identity.gatewayId) return false;
-    return this.handlers.some(({ filter }) => matchesFilter(parts, filter));
+    return this.handlers.some(({ filter, acknowledge }) => acknowledge && matchesFilter(parts, filter));
   }
 
   private accountDelivery(cls: MessageClass, sender: string, gap: number, filled: boolean): void {

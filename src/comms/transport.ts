@@ -65,6 +65,15 @@ export interface LinkQuality {
   radio?: Record<string, number | string>;
 }
 
+export interface SubscribeOptions {
+  /**
+   * False for a reader that only wants the latest message of a kind (a transformer summing its
+   * cell's meter readings): it takes what arrives but does not acknowledge it, so senders neither
+   * wait for it nor resend to it. Reliable classes are acknowledged by default.
+   */
+  acknowledge?: boolean;
+}
+
 /**
  * Publish/subscribe between gateways, with presence and link quality. Backends: MQTT (field), D2D
  * sidelink (UDP over IPv6 multicast), in-memory (simulation and tests).
@@ -72,7 +81,7 @@ export interface LinkQuality {
 export interface Transport {
   start(): Promise<void>;
   publish(cls: MessageClass, type: string, body: unknown, options?: PublishOptions): Promise<void>;
-  subscribe(filter: TopicFilter, handler: DeliveryHandler): void;
+  subscribe(filter: TopicFilter, handler: DeliveryHandler, options?: SubscribeOptions): void;
   peers(): PeerInfo[];
   status(): TransportStatus;
   /** Link quality; optional so that older backends and test doubles still fit. */

@@ -60,6 +60,38 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     expect(tx.t.linkQuality().outboxPending).toBe(0);
   });
 
+  it('a reader that wants only the latest reading takes it without acknowledging: the sender waits for the others only', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'inv', 'platform'], makeDir(), T0);
+    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
+    const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
+    const platform = signedEndpoint(bus, p, 'platform', clock, { retryInitialMs: 200 });
+    for (const e of [tx, inv, platform]) await e.t.start();
+    tx.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => tx.got.push(d), { acknowledge: false });
+    platform.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d));
+    await tick();
+    for (let k = 0; k < 20; k++) {
+      await inv.t.publish('meter', 'reading', { k });
+      await clock.advance(100);
+    }
+    await clock.advance(1000);
+    expect(tx.got).toHaveLength(20);
+    expect(platform.got).toHaveLength(20);
+    // The first readings go out before any receiver is known (blind resends): a few are acknowledged twice.
+    expect(
+      await metricValue(inv.metrics, 'p2p_acks_received_total', { class: 'meter', peer: 'platform' }),
+    ).toBeGreaterThanOrEqual(20);
+    expect(await metricValue(inv.metrics, 'p2p_acks_received_total', { class: 'meter', peer: 'tx' })).toBe(0);
+    // The platform away: what it has not acknowledged waits for it, the silent reader does not hold anything.
+    await platform.t.close();
+    await inv.t.publish('meter', 'reading', { k: 20 });
+    await clock.advance(1000);
+    expect(tx.got).toHaveLength(21);
+    expect(inv.t.linkQuality().outboxPending).toBe(1);
+    expect(await metricValue(inv.metrics, 'p2p_retransmits_total', { class: 'meter' })).toBeGreaterThan(0);
+  });
+
   it('a message to a peer that never answers is resent with back-off until it expires, then counted as given up', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();

@@ -29,12 +29,18 @@ export class CellReadings {
   constructor(private readonly maxAgeMs: number) {}
 
   listen(transport: Transport, cell: string, onBad: () => void): void {
-    transport.subscribe({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
-      if (!isMeterReading(envelope.body)) return onBad();
-      // A resend that arrives late must not replace a newer reading.
-      if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
-      this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
-    });
+    // Only the latest reading of each prosumer counts here, so none is acknowledged: the houses wait
+    // for (and resend to) the platform, which stores every one, not for the transformer gateway.
+    transport.subscribe(
+      { cell, cls: 'meter', type: 'reading' },
+      ({ envelope }) => {
+        if (!isMeterReading(envelope.body)) return onBad();
+        // A resend that arrives late must not replace a newer reading.
+        if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
+        this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
+      },
+      { acknowledge: false },
+    );
   }
 
   /** Fresh readings only: a prosumer that stopped reporting drops out of the sums. */
