@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { table as columns } from '../src/bench/report-table.js';
+import { table as columns, whileCut } from '../src/bench/report-table.js';
 import { type BenchReport, runBench } from '../src/bench/run.js';
 import { loadScenario } from '../src/bench/scenario.js';
 
@@ -29,6 +29,8 @@ interface Row {
   violationSeconds: number;
   maxPu: number;
   voltVarViolations: number;
+  /** partition: what the cell cut off did meanwhile. */
+  whileCut?: string;
 }
 
 const rows: Row[] = [];
@@ -65,6 +67,7 @@ for (const name of SCENARIOS) {
       recoveredS: f.recoveredS,
       lostAcked: f.lostAcked,
       duplicated: f.duplicated,
+      whileCut: whileCut(f.whileCut),
     });
   }
 }
@@ -79,6 +82,7 @@ const header = [
   'mkt delivery',
   'violations (s, max pu)',
   'volt-var only',
+  'while cut off',
 ];
 const table = [
   header,
@@ -92,6 +96,7 @@ const table = [
     r.deliveryMkt === null ? '–' : r.deliveryMkt.toFixed(4),
     `${r.violations} (${r.violationSeconds}, ${r.maxPu})`,
     String(r.voltVarViolations),
+    r.whileCut ?? '–',
   ]),
 ];
 process.stdout.write(`${columns(table).join('\n')}\n`);

@@ -1,7 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../comms/embedded-broker.js';
+import { type LossyProxy, startLossyProxy } from '../comms/lossy-proxy.js';
+import { MESSAGE_CLASSES, TOPIC_ROOT } from '../comms/topics.js';
 import { spawnOwned } from '../core/child-processes.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { freePort, waitForPort } from '../core/net.js';
@@ -17,12 +19,41 @@ export interface BenchBroker {
   start(): Promise<void>;
 }
 
+/** A bridge from a cell's broker to the upstream one (as `deploy/mosquitto/bridges/`). */
+interface BridgeOptions {
+  cell: string;
+  /** Where the upstream broker is reached: the cell's uplink. */
+  port: number;
+}
+
+/**
+ * What crosses a bridge, both ways: every class but the cell's own gossip (voltage control stays in
+ * its cell). A message that came over a bridge is not sent back over it (`try_private`).
+ */
+const BRIDGED_CLASSES = MESSAGE_CLASSES.filter((c) => c !== 'gossip');
+
+function bridgeLines(b: BridgeOptions): string[] {
+  return [
+    `connection bench-${b.cell}`,
+    `address 127.0.0.1:${b.port}`,
+    'bridge_protocol_version mqttv311',
+    'try_private true',
+    'cleansession false',
+    'keepalive_interval 5',
+    // Back within a few seconds of the uplink's return (the field config backs off to a minute).
+    'restart_timeout 1 3',
+    'notifications false',
+    ...BRIDGED_CLASSES.map((cls) => `topic ${TOPIC_ROOT}/+/+/${cls}/# both 1`),
+  ];
+}
+
 /**
  * Mosquitto with the project's cell broker settings for plain TCP on loopback (the TLS listener of
  * `deploy/mosquitto/` needs certificates the bench does not make), with persistence so that retained
- * presence survives a restart, as on a gateway.
+ * presence survives a restart, as on a gateway; a cell's broker with its bridge upstream.
  */
-async function mosquitto(dir: string): Promise<BenchBroker> {
+async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBroker> {
+  mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   const deployed = join(import.meta.dirname, '..', '..', 'deploy', 'mosquitto', 'mosquitto.conf');
@@ -44,6 +75,7 @@ async function mosquitto(dir: string): Promise<BenchBroker> {
       `persistence_location ${dir}/`,
       'log_dest none',
       ...tuning,
+      ...(bridge ? bridgeLines(bridge) : []),
       '',
     ].join('\n'),
   );
@@ -98,4 +130,32 @@ export async function startBenchBroker(dir: string, url?: string): Promise<Bench
     return { kind: 'external', url, port, start: fail, stop: fail };
   }
   return MOSQUITTO_BIN ? mosquitto(dir) : embedded();
+}
+
+/** A cell's own broker, bridged to the upstream broker through its uplink (which a partition cuts). */
+export interface CellBroker {
+  broker: BenchBroker;
+  uplink: LossyProxy;
+}
+
+/**
+ * One Mosquitto per cell, bridged to `upstream` (where the platform and the aggregator are), as in
+ * the field (DESIGN.md: a broker per cell bridged upstream): a cell whose uplink is cut keeps its
+ * own messages, so its market and its voltage control go on. Only with Mosquitto (the embedded
+ * broker cannot bridge): elsewhere every gateway uses the one broker.
+ */
+export async function startCellBrokers(
+  dir: string,
+  cells: readonly string[],
+  upstream: BenchBroker,
+  random: () => number,
+): Promise<Map<string, CellBroker>> {
+  const out = new Map<string, CellBroker>();
+  if (upstream.kind !== 'mosquitto') return out;
+  for (const cell of cells) {
+    const uplink = await startLossyProxy(upstream.port, 0, random);
+    const broker = await mosquitto(join(dir, `broker-${cell}`), { cell, port: uplink.port });
+    out.set(cell, { broker, uplink });
+  }
+  return out;
 }

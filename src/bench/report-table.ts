@@ -1,9 +1,14 @@
 import type { TradingGapKpi } from './kpi.js';
-import type { BenchReport } from './run.js';
+import type { BenchReport, FaultReport } from './run.js';
 
 const fixed = (v: number | null | undefined, digits: number): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 const gap = (v: number | null): string => (v === null ? '–' : v.toExponential(1));
+
+/** What a cell cut off did meanwhile: markets cleared, voltage agents on the distributed control. */
+export function whileCut(w: FaultReport['whileCut']): string {
+  return w ? `${w.intervalsCleared} intervals, ${w.agentsDistributed}/${w.agents} dual` : '–';
+}
 
 /** Rows of cells padded into columns. */
 export function table(rows: string[][]): string[] {
@@ -88,7 +93,7 @@ export function formatBenchReport(r: BenchReport): string {
       '',
       'faults',
       ...table([
-        ['kind', 'target', 'at s', 'recovered s', 'lost acked', 'duplicated'],
+        ['kind', 'target', 'at s', 'recovered s', 'lost acked', 'duplicated', 'while cut off'],
         ...r.faults.map((f) => [
           f.kind,
           f.target ?? '–',
@@ -96,6 +101,7 @@ export function formatBenchReport(r: BenchReport): string {
           f.recoveredS === null ? 'NOT' : String(f.recoveredS),
           f.lostAcked === null ? '–' : String(f.lostAcked),
           f.duplicated === null ? '–' : String(f.duplicated),
+          whileCut(f.whileCut),
         ]),
       ]),
     );

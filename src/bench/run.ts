@@ -16,7 +16,7 @@ import { CompressedDay } from '../sim/profiles.js';
 import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
 import { seededRandom } from '../trading/prng.js';
 import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
-import { type BenchBroker, startBenchBroker } from './broker.js';
+import { type BenchBroker, type CellBroker, startBenchBroker, startCellBrokers } from './broker.js';
 import { benchConfigs, PLATFORM_ID } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
 import { BenchGrid } from './grid.js';
@@ -63,6 +63,11 @@ export interface FaultReport {
   /** Not measured yet by the bench (null), rather than a number nobody counted. */
   lostAcked: number | null;
   duplicated: number | null;
+  /**
+   * partition: what the cell cut off did meanwhile: the market intervals its MG trader cleared, and
+   * its voltage agents still on the distributed control (against all of them) at the end of the cut.
+   */
+  whileCut?: { intervalsCleared: number; agentsDistributed: number; agents: number };
 }
 
 const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
@@ -89,14 +94,22 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const grid = new BenchGrid(s, day, now);
   const devices = await BenchDeviceServers.start(grid, progress);
   const broker: BenchBroker = await startBenchBroker(dir, o.broker);
+  const cellIds = s.cells.map((c) => c.id);
+  const cellBrokers = await startCellBrokers(dir, cellIds, broker, seededRandom(s.seed + 100));
   const lossFault = s.faults.find((f) => f.kind === 'loss');
-  // One proxy per cell (its gateways' link to the broker) and one for the gateways of no cell, so that
-  // loss applies to every link and a partition can cut one cell off.
+  // One proxy per cell (its gateways' link to their broker) and one for the gateways of no cell, so
+  // that loss applies to every link; a partition cuts a cell's uplink (or its gateways' link, where
+  // every cell shares one broker).
   const proxies = new Map<string, LossyProxy>();
-  for (const [i, key] of [...s.cells.map((c) => c.id), '*'].entries())
-    proxies.set(key, await startLossyProxy(broker.port, o.loss ?? 0, seededRandom(s.seed + i)));
+  for (const [i, key] of [...cellIds, '*'].entries()) {
+    const port = cellBrokers.get(key)?.broker.port ?? broker.port;
+    proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
+  }
   const brokerUrls = Object.fromEntries([...proxies].map(([k, p]) => [k, p.url]));
-  progress(`broker ${broker.kind} on ${broker.url}; gateways connect through a proxy per cell; run directory ${dir}`);
+  progress(
+    `broker ${broker.kind} on ${broker.url}${cellBrokers.size ? `, a broker per cell bridged to it` : ''}; ` +
+      `gateways connect through a proxy per cell; run directory ${dir}`,
+  );
 
   const feederFiles: Record<string, string> = {};
   for (const c of s.cells) {
@@ -134,6 +147,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       db: platformDb,
       cells: s.cells.map((c) => c.id),
       meteringIntervalS: Math.max(1, Math.round(900 / s.speedup)),
+      // A simulated day of raw samples, as the field keeps a real one: the database (and SQLite's
+      // page cache of it) stays the size it has in the field however many days the bench runs.
+      sampleRetentionH: 24 / s.speedup,
     },
     scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
     stateDir: join(dir, 'state'),
@@ -141,6 +157,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     comms: { transport: 'mqtt', mqtt: { url: brokerUrls['*']!, keepaliveS: 5 } },
   });
   const configs = plain.map((c) => gatewayConfig(c));
+  const cellOf = new Map(configs.map((c) => [c.gateway.id, c.gateway.cell]));
   const ids = provisionIdentities(
     configs.map((c) => c.gateway),
     join(dir, 'identities'),
@@ -260,7 +277,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       }
       // Faults run beside the sampling, which must go on while a gateway is down.
       while (pending[0] && pending[0].atS <= tS)
-        injections.push(inject(pending.shift()!, tS, { processes, broker, proxies, devices, progress }));
+        injections.push(
+          inject(pending.shift()!, tS, { processes, broker, cellBrokers, proxies, cellOf, devices, progress }),
+        );
       await new Promise((r) => setTimeout(r, 250));
     }
     const faults = await Promise.all(injections);
@@ -280,6 +299,10 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     await status?.close();
     await Promise.all(processes.map((p) => p.stop()));
     await Promise.all([...proxies.values()].map((p) => p.close()));
+    for (const c of cellBrokers.values()) {
+      await c.broker.stop().catch(() => {});
+      await c.uplink.close();
+    }
     await broker.stop().catch(() => {});
     await devices.close();
     log.info({ dir }, 'bench finished');
@@ -352,7 +375,9 @@ async function inject(
   ctx: {
     processes: ControllerProcess[];
     broker: BenchBroker;
+    cellBrokers: Map<string, CellBroker>;
     proxies: Map<string, LossyProxy>;
+    cellOf: Map<string, string>;
     devices: BenchDeviceServers;
     progress: (l: string) => void;
   },
@@ -378,26 +403,30 @@ async function inject(
       return { ...base, recoveredS: Number(((Date.now() - t) / 1000).toFixed(1)) };
     }
     case 'broker-restart': {
-      await ctx.broker.stop();
+      // Every broker: the upstream one and each cell's.
+      const brokers = [ctx.broker, ...[...ctx.cellBrokers.values()].map((c) => c.broker)];
+      for (const b of brokers) await b.stop();
       await new Promise((r) => setTimeout(r, durationMs));
-      await ctx.broker.start();
-      const recovered = await waitUntil(async () => {
-        const states = await Promise.all(ctx.processes.map((p) => p.state()));
-        return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
-      }, 30_000);
+      for (const b of brokers) await b.start();
+      const recovered = await waitUntil(async () => (await allConnected(ctx.processes)) && bridgesUp(ctx), 30_000);
       return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
     }
     case 'partition': {
-      // The target cell's link to the broker is cut (every cell's when no target is given).
-      const cut = f.target ? [ctx.proxies.get(f.target)] : [...ctx.proxies.values()];
+      // The target cell's uplink (every cell's when no target is given) is cut: the bridge of its
+      // broker where each cell has one, else its gateways' link to the one broker.
+      const cells = f.target ? [f.target] : [...ctx.proxies.keys()].filter((k) => k !== '*');
+      const cut = cells.map((c) => ctx.cellBrokers.get(c)?.uplink ?? ctx.proxies.get(c));
+      const members = ctx.processes.filter((p) => cells.includes(ctx.cellOf.get(p.id) ?? '') && p.id !== PLATFORM_ID);
+      const clearedBefore = await intervalsCleared(members);
       for (const p of cut) p?.partition(true);
       await new Promise((r) => setTimeout(r, durationMs));
+      const whileCut = {
+        intervalsCleared: (await intervalsCleared(members)) - clearedBefore,
+        ...(await agentsOn(members)),
+      };
       for (const p of cut) p?.partition(false);
-      const recovered = await waitUntil(async () => {
-        const states = await Promise.all(ctx.processes.map((p) => p.state()));
-        return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
-      }, 30_000);
-      return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null };
+      const recovered = await waitUntil(async () => (await allConnected(ctx.processes)) && bridgesUp(ctx), 30_000);
+      return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null, whileCut };
     }
     case 'modbus-timeout': {
       ctx.devices.setSilent(f.target!, true);
@@ -414,6 +443,37 @@ async function inject(
       for (const p of ctx.proxies.values()) p.setLoss(f.fraction ?? 0);
       return { ...base, recoveredS: 0 };
   }
+}
+
+async function allConnected(processes: readonly ControllerProcess[]): Promise<boolean> {
+  const states = await Promise.all(processes.map((p) => p.state()));
+  return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
+}
+
+/** Every cell broker's bridge connected upstream again. */
+function bridgesUp(ctx: { cellBrokers: Map<string, CellBroker> }): boolean {
+  return [...ctx.cellBrokers.values()].every((c) => c.uplink.connections > 0);
+}
+
+/** Market sessions the MG traders among `processes` have run so far. */
+async function intervalsCleared(processes: readonly ControllerProcess[]): Promise<number> {
+  const states = await Promise.all(processes.map((p) => p.state()));
+  return states.reduce((sum, st) => {
+    const trader = (st?.roles as Record<string, { sessions?: number }> | undefined)?.['mg-trader'];
+    return sum + (trader?.sessions ?? 0);
+  }, 0);
+}
+
+/** Voltage agents among `processes`, and how many run the distributed (dual) control. */
+async function agentsOn(
+  processes: readonly ControllerProcess[],
+): Promise<{ agentsDistributed: number; agents: number }> {
+  const states = await Promise.all(processes.map((p) => p.state()));
+  const methods = states.flatMap((st) => {
+    const agent = (st?.roles as Record<string, { method?: string }> | undefined)?.['voltage-agent'];
+    return agent?.method ? [agent.method] : [];
+  });
+  return { agentsDistributed: methods.filter((m) => m === 'dual').length, agents: methods.length };
 }
 
 function processSamples(

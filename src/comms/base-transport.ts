@@ -69,6 +69,8 @@ export function qosFor(cls: MessageClass): 0 | 1 {
   return isReliable(cls) ? 1 : 0;
 }
 
+const messageKey = (e: Envelope): string => `${e.sender}:${e.epoch}:${e.seq}`;
+
 /** Message type of the application-level acknowledgement (reserved in every reliable class). */
 export const ACK_TYPE = 'ack';
 const ACK_TTL_MS = 30_000;
@@ -99,6 +101,8 @@ export abstract class BaseTransport implements Transport {
   protected readonly outbox: Outbox;
   private readonly stateFile: CommsStateFile | undefined;
   private readonly handlers: { filter: TopicFilter; handler: DeliveryHandler; acknowledge: boolean }[] = [];
+  /** Messages whose handlers have not finished yet (`messageKey`): not acknowledged before they have. */
+  private readonly inHandlers = new Set<string>();
   /** Per `<class>/<type>`: peers that acknowledged it and when. */
   private readonly receivers = new Map<string, Map<string, number>>();
   private readonly lastHeard = new Map<string, number>();
@@ -469,8 +473,10 @@ export abstract class BaseTransport implements Transport {
     const result = this.replay.check(envelope.sender, envelope.epoch, envelope.seq);
     this.lastHeard.set(envelope.sender, now);
     if (result.verdict !== 'new') {
-      // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing.
-      if (result.verdict === 'duplicate' && this.mustAcknowledge(parts, reliable && !isAck))
+      // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing. A resend of
+      // one its handlers are still storing gets no answer yet: the next resend finds it stored.
+      const storing = this.inHandlers.has(messageKey(envelope));
+      if (result.verdict === 'duplicate' && !storing && this.mustAcknowledge(parts, reliable && !isAck))
         this.acknowledge(parts, envelope);
       this.reject(result.verdict, topic);
       return;
@@ -495,14 +501,36 @@ export abstract class BaseTransport implements Transport {
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
     let failed: string | undefined;
+    const later: Promise<void>[] = [];
     for (const { filter, handler } of this.handlers) {
       if (!matchesFilter(parts, filter)) continue;
       try {
-        handler({ topic: parts, envelope });
+        const taken = handler({ topic: parts, envelope });
+        if (taken instanceof Promise) later.push(taken);
       } catch (err) {
         failed ??= errorMessage(err);
       }
     }
+    if (later.length === 0) {
+      this.afterHandlers(parts, envelope, topic, reliable, failed);
+      return;
+    }
+    const key = messageKey(envelope);
+    this.inHandlers.add(key);
+    void Promise.allSettled(later).then((outcomes) => {
+      this.inHandlers.delete(key);
+      for (const o of outcomes) if (o.status === 'rejected') failed ??= errorMessage(o.reason);
+      this.afterHandlers(parts, envelope, topic, reliable, failed);
+    });
+  }
+
+  private afterHandlers(
+    parts: TopicParts,
+    envelope: Envelope,
+    topic: string,
+    reliable: boolean,
+    failed: string | undefined,
+  ): void {
     this.noteHandlerProblem(`${parts.cls}/${parts.type}`, failed, topic);
     if (failed !== undefined && reliable) {
       // Not taken (e.g. the platform's disk is full): no acknowledgement, and the sender's resend is
@@ -511,7 +539,7 @@ export abstract class BaseTransport implements Transport {
       return;
     }
     // After the handlers: an acknowledgement says the message was taken, and what a handler stores
-    // synchronously (the platform's meter readings) is on disk by then.
+    // (the platform's meter readings) is on disk by then.
     if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
   }
 

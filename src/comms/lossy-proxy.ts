@@ -13,6 +13,8 @@ export interface LossyProxy {
   url: string;
   readonly dropped: number;
   readonly forwarded: number;
+  /** Clients connected through it now. */
+  readonly connections: number;
   /** Changes the fraction of PUBLISH packets lost from now on. */
   setLoss(fraction: number): void;
   /** While on, every connection is cut and new ones are refused; the clients reconnect when it ends. */
@@ -27,7 +29,7 @@ export async function startLossyProxy(
   brokerHost = '127.0.0.1',
 ): Promise<LossyProxy> {
   const sockets = new Set<Socket>();
-  const stats = { dropped: 0, forwarded: 0 };
+  const stats = { dropped: 0, forwarded: 0, connections: 0 };
   let loss = lossFraction;
   let partitioned = false;
   const server: Server = createServer((client) => {
@@ -36,6 +38,7 @@ export async function startLossyProxy(
       return;
     }
     const broker = createConnection(brokerPort, brokerHost);
+    stats.connections++;
     sockets.add(client);
     sockets.add(broker);
     client.setNoDelay(true);
@@ -66,7 +69,10 @@ export async function startLossyProxy(
       }
       if (out.length > 0) client.write(Buffer.concat(out));
     });
+    let ended = false;
     const end = () => {
+      if (!ended) stats.connections--;
+      ended = true;
       client.destroy();
       broker.destroy();
       sockets.delete(client);
@@ -94,6 +100,9 @@ export async function startLossyProxy(
     },
     get forwarded() {
       return stats.forwarded;
+    },
+    get connections() {
+      return stats.connections;
     },
     close: async () => {
       for (const s of sockets) s.destroy();

@@ -48,7 +48,12 @@ export interface TransportStatus {
   endpoint: string;
 }
 
-export type DeliveryHandler = (delivery: Delivery) => void;
+/**
+ * Takes a delivered message. A handler that stores it later (the platform commits meter readings in
+ * batches) returns a promise: a reliable message is acknowledged once every handler's promise is
+ * fulfilled, and not at all when one is rejected (its resend is then taken as new).
+ */
+export type DeliveryHandler = ((delivery: Delivery) => void) | ((delivery: Delivery) => Promise<void>);
 
 /** How well the link works, from this gateway's side. */
 export interface LinkQuality {

@@ -50,6 +50,11 @@ export class MeterSamples {
     return this.insert.run(s.member, s.epoch, s.seq, s.timeMs, s.netW).changes > 0;
   }
 
+  /** Stores samples in one transaction, all or none; per sample, false when it was stored before. */
+  addAll(samples: readonly MeterSample[]): boolean[] {
+    return this.db.transaction(() => samples.map((s) => this.add(s)))();
+  }
+
   /**
    * Energy (kWh) a member took in [fromMs, toMs): each sample's power holds until the next sample,
    * for at most `maxHoldMs` (a gap longer than that, the gateway being away, is not filled in). The

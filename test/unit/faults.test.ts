@@ -145,3 +145,54 @@ describe('a receiver whose handler cannot take a message (its disk is full)', ()
     expect(stored).toHaveLength(5); // acknowledged: not sent again, nor taken twice
   });
 });
+
+describe('a receiver whose handler stores a message later (group commit)', () => {
+  it('acknowledges it once stored, not before; a failed write is not acknowledged and its resend is taken', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['house', 'platform-1'], join(tmp.dir, 'ids-later'), T0);
+    const house = signedEndpoint(bus, p, 'house', clock, { retryInitialMs: 200 });
+    const platform = signedEndpoint(bus, p, 'platform-1', clock);
+    for (const e of [house, platform]) await e.t.start();
+    let full = false;
+    const stored: number[] = [];
+    const waiting: { netW: number; done: () => void; fail: (err: Error) => void }[] = [];
+    platform.t.subscribe(
+      { cell: 'c1', cls: 'meter', type: 'reading' },
+      ({ envelope }) =>
+        new Promise<void>((resolve, reject) => {
+          const netW = (envelope.body as { netW: number }).netW;
+          waiting.push({ netW, done: resolve, fail: reject });
+        }),
+    );
+    const write = async () => {
+      for (const w of waiting.splice(0)) {
+        if (full) w.fail(new Error('database or disk is full'));
+        else {
+          stored.push(w.netW);
+          w.done();
+        }
+      }
+      await tick();
+    };
+    await tick();
+    for (let i = 1; i <= 3; i++) await house.t.publish('meter', 'reading', { netW: i }, { target: 'platform-1' });
+    await tick();
+    // Still being written: no acknowledgement, and a resend meanwhile is neither taken nor answered.
+    await clock.advance(300);
+    expect(house.t.linkQuality().outboxPending).toBe(3);
+    expect(waiting.map((w) => w.netW)).toEqual([1, 2, 3]);
+    full = true;
+    await write();
+    await clock.advance(300);
+    expect(stored).toEqual([]);
+    expect(house.t.linkQuality().outboxPending).toBe(3);
+    full = false;
+    for (let k = 0; k < 10 && house.t.linkQuality().outboxPending > 0; k++) {
+      await write();
+      await clock.advance(500);
+    }
+    expect(stored.sort()).toEqual([1, 2, 3]);
+    expect(house.t.linkQuality().outboxPending).toBe(0);
+  });
+});

@@ -1,8 +1,9 @@
 import type { Envelope } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { Membership } from '../../platform/membership.js';
-import { MeterSamples } from '../../platform/meter-samples.js';
+import { type MeterSample, MeterSamples } from '../../platform/meter-samples.js';
 import { Readings } from '../../platform/readings.js';
 import { TradeReportBody, TradeReports } from '../../platform/trades.js';
 import type { TimeScale } from '../scheduler.js';
@@ -15,7 +16,7 @@ const MAX_CLOSES_PER_TICK = 96;
 /**
  * The trading platform as a role of the runtime (on a transformer gateway or a server): it listens
  * to the `meter/reading` messages of its cells and stores each one as it arrives, before the
- * transport acknowledges it (`MeterSamples`). One metering interval after an interval ends, it
+ * transport acknowledges it (`MeterSamples`; the readings that arrive together in one transaction). One metering interval after an interval ends, it
  * computes each member's energy in it from the stored samples and writes the reading to the
  * platform database, where measurement and verification and settlement read it. Nothing is kept only
  * in memory: a platform killed at any point resumes from its database. Readings of senders that are
@@ -26,6 +27,7 @@ export class PlatformRole implements Role {
   private ledger: Ledger | undefined;
   private readings: Readings | undefined;
   private samples: MeterSamples | undefined;
+  private sampleWriter: GroupCommit<MeterSample, boolean> | undefined;
   private members: Membership | undefined;
   private trades: TradeReports | undefined;
   private readonly tradeCounts = { reports: 0, tradesStored: 0, resentReports: 0, conflicts: 0, refusedReports: 0 };
@@ -47,6 +49,8 @@ export class PlatformRole implements Role {
     this.members = new Membership(this.ledger.db, undefined, () => ctx.clock.now());
     this.readings = new Readings(this.ledger.db, this.members);
     this.samples = new MeterSamples(this.ledger.db);
+    const samples = this.samples;
+    this.sampleWriter = new GroupCommit((group: MeterSample[]) => samples.addAll(group));
     this.trades = new TradeReports(this.ledger.db);
     this.intervalMs = config.meteringIntervalS * 1000;
     // Members with samples whose intervals may still be open (the platform stopped before closing them).
@@ -66,14 +70,17 @@ export class PlatformRole implements Role {
           timeMs: envelope.ts,
           netW: envelope.body.netW,
         };
-        if (!this.samples!.add(sample)) {
-          this.resent++;
-          return;
-        }
-        this.samplesStored++;
-        if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
-          this.late++;
-        this.track(sample.member, sample.timeMs);
+        // Acknowledged once stored: the readings of one turn share one transaction (one fsync).
+        return this.sampleWriter!.add(sample).then((isNew) => {
+          if (!isNew) {
+            this.resent++;
+            return;
+          }
+          this.samplesStored++;
+          if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
+            this.late++;
+          this.track(sample.member, sample.timeMs);
+        });
       });
       ctx.transport?.subscribe({ cell, cls: 'mkt', type: 'trades', target: ctx.config.gateway.id }, ({ envelope }) =>
         this.onTradeReport(ctx, envelope),
@@ -171,6 +178,8 @@ export class PlatformRole implements Role {
   }
 
   stop(): void {
+    // Readings waiting for their group are written before the database closes.
+    this.sampleWriter?.flush();
     this.ledger?.close();
     this.ledger = undefined;
   }
