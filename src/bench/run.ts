@@ -261,12 +261,13 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
         for (const p of processes) p.sample();
         // Each process's metrics and state once: for the message rate, the trading KPIs and the live page.
         const texts = await Promise.all(processes.map((p) => p.metrics()));
-        const total = texts.reduce((sum, t) => sum + sumOf(parsePrometheus(t ?? ''), 'p2p_messages_received_total'), 0);
+        const parsed = texts.map((t) => (t === undefined ? undefined : parsePrometheus(t)));
+        const total = parsed.reduce((sum, m) => sum + (m ? sumOf(m, 'p2p_messages_received_total') : 0), 0);
         recorder.messageRate.add({ tS, perS: ((total - lastMessages) * 1000) / Math.max(1, Date.now() - lastRateAt) });
         const states = await Promise.all(processes.map((p) => p.state()));
         recorder.addStates(states, day.hourAt(Date.now()));
         live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
-        o.onProcessSample?.(tS, processSamples(processes, texts));
+        if (o.onProcessSample) o.onProcessSample(tS, processSamples(processes, parsed));
         lastMessages = total;
         lastRateAt = Date.now();
         nextProcessSample = Date.now() + 2000;
@@ -417,13 +418,11 @@ async function inject(
       const cells = f.target ? [f.target] : [...ctx.proxies.keys()].filter((k) => k !== '*');
       const cut = cells.map((c) => ctx.cellBrokers.get(c)?.uplink ?? ctx.proxies.get(c));
       const members = ctx.processes.filter((p) => cells.includes(ctx.cellOf.get(p.id) ?? '') && p.id !== PLATFORM_ID);
-      const clearedBefore = await intervalsCleared(members);
+      const before = await cellActivity(members);
       for (const p of cut) p?.partition(true);
       await new Promise((r) => setTimeout(r, durationMs));
-      const whileCut = {
-        intervalsCleared: (await intervalsCleared(members)) - clearedBefore,
-        ...(await agentsOn(members)),
-      };
+      const atEnd = await cellActivity(members);
+      const whileCut = { ...atEnd, intervalsCleared: atEnd.intervalsCleared - before.intervalsCleared };
       for (const p of cut) p?.partition(false);
       const recovered = await waitUntil(async () => (await allConnected(ctx.processes)) && bridgesUp(ctx), 30_000);
       return { ...base, recoveredS: recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null, whileCut };
@@ -455,33 +454,30 @@ function bridgesUp(ctx: { cellBrokers: Map<string, CellBroker> }): boolean {
   return [...ctx.cellBrokers.values()].every((c) => c.uplink.connections > 0);
 }
 
-/** Market sessions the MG traders among `processes` have run so far. */
-async function intervalsCleared(processes: readonly ControllerProcess[]): Promise<number> {
-  const states = await Promise.all(processes.map((p) => p.state()));
-  return states.reduce((sum, st) => {
-    const trader = (st?.roles as Record<string, { sessions?: number }> | undefined)?.['mg-trader'];
-    return sum + (trader?.sessions ?? 0);
-  }, 0);
-}
-
-/** Voltage agents among `processes`, and how many run the distributed (dual) control. */
-async function agentsOn(
+/**
+ * What the gateways of a cell are doing, from one read of their states: the market sessions their MG
+ * traders have run so far, and their voltage agents with how many run the distributed (dual) control.
+ */
+async function cellActivity(
   processes: readonly ControllerProcess[],
-): Promise<{ agentsDistributed: number; agents: number }> {
-  const states = await Promise.all(processes.map((p) => p.state()));
-  const methods = states.flatMap((st) => {
-    const agent = (st?.roles as Record<string, { method?: string }> | undefined)?.['voltage-agent'];
-    return agent?.method ? [agent.method] : [];
-  });
-  return { agentsDistributed: methods.filter((m) => m === 'dual').length, agents: methods.length };
+): Promise<{ intervalsCleared: number; agentsDistributed: number; agents: number }> {
+  const roles = (await Promise.all(processes.map((p) => p.state()))).map(
+    (st) => st?.roles as Record<string, { sessions?: number; method?: string }> | undefined,
+  );
+  const methods = roles.flatMap((r) => (r?.['voltage-agent']?.method ? [r['voltage-agent'].method] : []));
+  return {
+    intervalsCleared: roles.reduce((sum, r) => sum + (r?.['mg-trader']?.sessions ?? 0), 0),
+    agentsDistributed: methods.filter((m) => m === 'dual').length,
+    agents: methods.length,
+  };
 }
 
 function processSamples(
   processes: readonly ControllerProcess[],
-  texts: readonly (string | undefined)[],
+  parsed: readonly (Sample[] | undefined)[],
 ): ProcessSample[] {
   return processes.map((p, i) => {
-    const metrics = texts[i] === undefined ? undefined : parsePrometheus(texts[i]!);
+    const metrics = parsed[i];
     const heap = metrics?.find((m) => m.name === 'nodejs_heap_size_used_bytes')?.value;
     return {
       id: p.id,
