@@ -179,9 +179,42 @@ export class VoltageAgentRole implements Role {
           'peers heard: distributed voltage control',
         );
       this.mode = mode;
+      if (mode === 'dual') this.takeOver(ctx, agent);
     }
     if (mode === 'fallback') return;
     await this.controlStep(ctx, agent);
+  }
+
+  /** Starts the distributed control from what the gateway's inverters deliver now (bumpless transfer). */
+  private takeOver(ctx: RoleContext, agent: DualVoltageAgent): void {
+    const capability = this.capability(ctx);
+    if (!capability) return;
+    const delivered = { pKW: 0, qKVAr: 0 };
+    for (const inv of capability.inverters) {
+      const now = this.delivered(ctx, inv.device, inv.availableKW);
+      delivered.pKW += now.pKW;
+      delivered.qKVAr += now.qKVAr;
+    }
+    agent.takeOver(delivered, capability.total, ctx.clock.now(), ctx.config.voltageControl.fallbackAfterMs);
+    ctx.log.info(
+      { multiplier: agent.state().multiplier, ...delivered },
+      "distributed control took over from the inverters' present output",
+    );
+  }
+
+  /**
+   * What an inverter delivers now, as its last readings say: its active power (no more than the PV
+   * available; curtailment below 1 % of the rating counts as none, it is within the readings' noise)
+   * and its reactive power. A gateway that restarts, or takes over from another mode, starts from
+   * there rather than from no action at all: the inverter keeps the setpoints it was last given.
+   */
+  private delivered(ctx: RoleContext, device: Device, availableKW: number): { pKW: number; qKVAr: number } {
+    const image = ctx.image();
+    const ratedKVA = device.inverter!.ratedW / 1000;
+    const possibleKW = Math.min(availableKW, ratedKVA);
+    const acW = image.number(`${device.id}.${Points.acPowerW}`);
+    const pKW = acW === undefined || possibleKW - acW / 1000 < 0.01 * ratedKVA ? possibleKW : Math.max(0, acW / 1000);
+    return { pKW, qKVAr: (image.number(`${device.id}.${Points.reactivePowerVAr}`) ?? 0) / 1000 };
   }
 
   /** The multiplier of this bus from its measured voltage, then the inverters' best response to all multipliers. */
@@ -262,7 +295,7 @@ export class VoltageAgentRole implements Role {
       const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
       if (!control || v === undefined || availableW === undefined || control.ratedW <= 0) continue;
       const spec = categoryBInverter(device.id, '', control.ratedW / 1000, availableW / 1000);
-      const last = this.applied.get(device.id) ?? { pKW: spec.pAvailableKW, qKVAr: 0, limitPct: 100 };
+      const last = this.applied.get(device.id) ?? this.delivered(ctx, device, spec.pAvailableKW);
       await this.write(ctx, device, followCurves(spec, v, last));
     }
   }

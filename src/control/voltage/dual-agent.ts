@@ -134,11 +134,10 @@ export class DualVoltageAgent {
     const step = this.multiplierStep();
     const vMax = this.o.vMaxPu - this.o.marginPu;
     const vMin = this.o.vMinPu + this.o.marginPu;
-    this.muOver = Math.max(0, this.muOver + step.over * (voltagePu - vMax));
-    this.muUnder = Math.max(0, this.muUnder + step.under * (vMin - voltagePu));
-    const entry = this.muOver - this.muUnder;
-    this.gossip.addValue(this.o.id, entry - this.own);
-    this.own = entry;
+    this.setOwn(
+      Math.max(0, this.muOver + step.over * (voltagePu - vMax)),
+      Math.max(0, this.muUnder + step.under * (vMin - voltagePu)),
+    );
   }
 
   /**
@@ -152,24 +151,69 @@ export class DualVoltageAgent {
     return out;
   }
 
-  /** argmin (pA − p)² + w·q² + Σ ν_k (dV_k/dp·p + dV_k/dq·q) within the inverters' limits. */
-  setpoint(capability: Capability, now: number, timeoutMs: number): { pKW: number; qKVAr: number } {
+  /** Σ ν_k dV_k/dp and Σ ν_k dV_k/dq at this agent's bus, over every agent's multiplier (or all but its own). */
+  private gradient(now: number, timeoutMs: number, withOwn = true): { gp: number; gq: number } {
     const busOf = new Map(this.agents().map((a) => [a.id, a.bus]));
     let gp = 0;
     let gq = 0;
     for (const [id, nu] of this.multipliers(now, timeoutMs)) {
       const bus = busOf.get(id);
-      if (bus === undefined) continue;
+      if (bus === undefined || (!withOwn && id === this.o.id)) continue;
       const s = this.sensitivity(bus);
       gp += nu * s.p;
       gq += nu * s.q;
     }
+    return { gp, gq };
+  }
+
+  /** argmin (pA − p)² + w·q² + Σ ν_k (dV_k/dp·p + dV_k/dq·q) within the inverters' limits. */
+  setpoint(capability: Capability, now: number, timeoutMs: number): { pKW: number; qKVAr: number } {
+    return this.response(capability, this.gradient(now, timeoutMs));
+  }
+
+  private response(capability: Capability, g: { gp: number; gq: number }): { pKW: number; qKVAr: number } {
     const [pKW, qKVAr] = projectSetpoint(
       { id: this.o.id, bus: this.o.bus, qWeight: this.o.qWeight, ...capability },
-      capability.pAvailableKW - gp / 2,
-      -gq / (2 * this.o.qWeight),
+      capability.pAvailableKW - g.gp / 2,
+      -g.gq / (2 * this.o.qWeight),
     );
     return { pKW, qKVAr };
+  }
+
+  /**
+   * Bumpless transfer: sets its own multiplier so that its best response, given the others'
+   * multipliers, moves the voltage at its bus as much as what its inverters deliver now (the local
+   * curves' reactive power and curtailment mix the two in another ratio, so the voltage is what is
+   * matched). Taking over from the curves, or after a restart, then starts from their action instead
+   * of first undoing it; dual ascent goes on from there.
+   */
+  takeOver(delivered: { pKW: number; qKVAr: number }, capability: Capability, now: number, timeoutMs: number): void {
+    const others = this.gradient(now, timeoutMs, false);
+    const own = this.sensitivity(this.o.bus);
+    const effect = (r: { pKW: number; qKVAr: number }) => own.p * r.pKW + own.q * r.qKVAr;
+    const target = effect(delivered);
+    // The response's effect falls as ν rises (less power, less reactive power): bracket, then bisect.
+    const effectAt = (nu: number) =>
+      effect(this.response(capability, { gp: others.gp + nu * own.p, gq: others.gq + nu * own.q }));
+    let low = -1;
+    let high = 1;
+    for (let i = 0; i < 60 && effectAt(low) < target; i++) low *= 2;
+    for (let i = 0; i < 60 && effectAt(high) > target; i++) high *= 2;
+    for (let i = 0; i < 100 && high - low > 1e-12 * Math.max(1, Math.abs(high)); i++) {
+      const mid = (low + high) / 2;
+      if (effectAt(mid) > target) low = mid;
+      else high = mid;
+    }
+    const nu = (low + high) / 2;
+    this.setOwn(Math.max(0, nu), Math.max(0, -nu));
+  }
+
+  private setOwn(muOver: number, muUnder: number): void {
+    this.muOver = muOver;
+    this.muUnder = muUnder;
+    const entry = muOver - muUnder;
+    this.gossip.addValue(this.o.id, entry - this.own);
+    this.own = entry;
   }
 
   state(): { multiplier: number; muOver: number; muUnder: number; peers: number } {
@@ -182,10 +226,6 @@ export class DualVoltageAgent {
   }
 
   restore(saved: { muOver: number; muUnder: number }): void {
-    this.muOver = Math.max(0, saved.muOver);
-    this.muUnder = Math.max(0, saved.muUnder);
-    const entry = this.muOver - this.muUnder;
-    this.gossip.addValue(this.o.id, entry - this.own);
-    this.own = entry;
+    this.setOwn(Math.max(0, saved.muOver), Math.max(0, saved.muUnder));
   }
 }
