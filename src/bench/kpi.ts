@@ -131,6 +131,8 @@ export interface TradingGapKpi {
   medianRelativeGap: number | null;
   /** The interval with the largest gap, to look into. */
   worst: OptimalityGap | null;
+  /** The last intervals beyond 1e-3 (at most 20): which sessions to look up in the traders' logs. */
+  misses: { session: string; relativeGap: number }[];
 }
 
 /** The relative gap below which an interval's distributed result counts as the optimum. */
@@ -140,6 +142,7 @@ export const GAP_TARGET = 1e-3;
 const OPEN_SESSIONS = 4;
 /** Gaps kept for the median (the count and the worst cover the whole run). */
 const KEPT_GAPS = 10_000;
+const KEPT_MISSES = 20;
 
 /**
  * The distributed markets' cost against the centralised optimum, interval by interval: the traders'
@@ -155,6 +158,7 @@ export class TradingGapTally {
   private intervals = 0;
   private within = 0;
   private worst: OptimalityGap | null = null;
+  private readonly misses: { session: string; relativeGap: number }[] = [];
 
   add(i: SessionInstance): void {
     if (this.folded.has(i.session)) return;
@@ -172,6 +176,10 @@ export class TradingGapTally {
     if (!gap) return;
     this.intervals++;
     if (gap.relativeGap <= GAP_TARGET) this.within++;
+    else {
+      this.misses.push({ session, relativeGap: gap.relativeGap });
+      if (this.misses.length > KEPT_MISSES) this.misses.shift();
+    }
     if (!this.worst || gap.relativeGap > this.worst.relativeGap) this.worst = gap;
     this.gaps.push(gap.relativeGap);
     if (this.gaps.length > KEPT_GAPS) this.gaps.shift();
@@ -186,6 +194,7 @@ export class TradingGapTally {
       worstRelativeGap: this.worst?.relativeGap ?? null,
       medianRelativeGap: this.gaps.length ? percentile(this.gaps, 50) : null,
       worst: this.worst,
+      misses: [...this.misses],
     };
   }
 }

@@ -65,6 +65,17 @@ export function localTradeModel(
   return { horizon, slotHours, agents, links };
 }
 
+/**
+ * A warm start for a session from the last one's prices: the horizon has moved on by
+ * `intervalsElapsed` slots since (one slot per market interval), so the price of slot t now is
+ * what was the price of slot t + intervalsElapsed then; the slots new to the horizon take the last
+ * price known. Undefined when there is nothing to start from.
+ */
+export function rolledPrices(last: readonly number[] | undefined, intervalsElapsed: number): number[] | undefined {
+  if (!last?.length || !Number.isInteger(intervalsElapsed) || intervalsElapsed < 0) return undefined;
+  return last.map((_, t) => last[Math.min(t + intervalsElapsed, last.length - 1)]!);
+}
+
 /** Rounds without a message after which a neighbour is taken as gone for the rest of the session. */
 export const SILENT_ROUNDS_GONE = 10;
 
@@ -113,9 +124,9 @@ export class MarketSession {
   constructor(
     readonly sessionId: string,
     readonly model: TradeModel,
-    algorithm: TradingAlgorithm,
+    private readonly algorithm: TradingAlgorithm,
     readonly maxRounds: number,
-    tolerance = 1,
+    private readonly tolerance = 1,
     /** The last interval's prices: consecutive intervals clear near each other, so far fewer rounds are needed. */
     startPrices?: readonly number[],
   ) {
@@ -199,5 +210,27 @@ export class MarketSession {
 
   get decision(): TraderDecision | undefined {
     return this.last;
+  }
+
+  /**
+   * What the trader acts on once the session has ended: the session itself when it settled with its
+   * neighbours. Otherwise (out of rounds or time) there is no agreement on any price, so nothing is
+   * traded with them: the trader's own devices and grid connection balance its own demand, cleared
+   * here at once from the prices reached (a session without neighbours needs no messages). Two ends of
+   * a link that did not settle could otherwise each act on a different flow.
+   */
+  outcome(): MarketSession {
+    if (this.status().settled || this.neighbours.length === 0) return this;
+    const own = this.model.agents[0]!;
+    const alone = new MarketSession(
+      this.sessionId,
+      localTradeModel(own, [], this.model.horizon, this.model.slotHours),
+      this.algorithm,
+      this.maxRounds,
+      this.tolerance,
+      this.trader.prices,
+    );
+    while (!alone.done()) alone.step();
+    return alone;
   }
 }

@@ -89,5 +89,6 @@ describe('optimality gap of a distributed market session', () => {
     expect(kpi.intervals).toBe(2);
     expect(kpi.withinTarget).toBe(1);
     expect(kpi.worstRelativeGap).toBeGreaterThan(1e-3);
+    expect(kpi.misses).toEqual([{ session: 's0', relativeGap: kpi.worstRelativeGap }]);
   });
 });

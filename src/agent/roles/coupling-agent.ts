@@ -7,7 +7,7 @@ import type { UpperMarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
+import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner, warmStart } from './session-runner.js';
 import { purchasesFromNeighbours, TradeReporter } from './trade-reporter.js';
 
 interface UpwardTrade {
@@ -16,7 +16,10 @@ interface UpwardTrade {
   imbalanceKWh: number[];
   rounds: number;
   converged: boolean;
+  /** What the cell's energy one level up was worth: the session's prices, or the cell's own where it traded nothing. */
   prices: number[];
+  /** The prices the session itself reached: where the next one starts. */
+  reachedPrices: number[];
   /** First slot: energy sent to (+) or received from (−) each neighbouring cell. */
   exchangeKWh: Record<string, number>;
   upstreamImportKWh: number[];
@@ -149,32 +152,41 @@ export class CouplingAgentRole implements Role {
       receiveCapacityKWh: Math.min(n.receiveCapacityKWh, this.limitsKWh().importKWh),
     }));
     const model = localTradeModel(compiled, neighbours, T, imbalance.slotHours);
+    const last = this.upward.at(-1);
     const session = new MarketSession(
       `up-${imbalance.session}`,
       model,
       upper.algorithm,
       upper.maxRounds,
       upper.tolerance,
-      this.upward.at(-1)?.prices,
+      warmStart(
+        last && { session: last.session, prices: last.reachedPrices },
+        imbalance.session,
+        ctx.config.scheduler.tertiaryMs,
+      ),
     );
     // Done before the next interval's cell market leaves its imbalance.
     await this.runner!.run(session, upper.roundMs, imbalance.intervalEndMs);
     const status = session.status();
-    const decision = session.decision;
+    // Without agreement, the cell's leftover stays with its upstream connection.
+    const outcome = session.outcome();
+    const decision = outcome.decision;
+    const prices = outcome.status().prices;
     const trade: UpwardTrade = {
       session: imbalance.session,
       imbalanceKWh: imbalance.netImportKWh,
       rounds: status.round,
       converged: status.settled,
-      prices: status.prices,
-      exchangeKWh: exchangeWithNeighbours(session),
+      prices,
+      reachedPrices: status.prices,
+      exchangeKWh: exchangeWithNeighbours(outcome),
       upstreamImportKWh: decision?.gridImport ?? [],
       upstreamExportKWh: decision?.gridExport ?? [],
       endedAt: ctx.clock.now(),
-      instance: sessionInstance(session, agent, neighbours),
+      instance: sessionInstance(outcome, agent, neighbours),
     };
     // On disk (outbox) before the interval counts as traded above: a restart does not trade it again.
-    const trades = purchasesFromNeighbours(ctx.config.gateway.id, trade.exchangeKWh, status.prices[0] ?? 0);
+    const trades = purchasesFromNeighbours(ctx.config.gateway.id, trade.exchangeKWh, prices[0] ?? 0);
     await this.reporter!.report({
       session: session.sessionId,
       interval: Number(imbalance.session),
@@ -192,7 +204,8 @@ export class CouplingAgentRole implements Role {
         imbalanceKWh: imbalance.netImportKWh[0],
         exchangeKWh: trade.exchangeKWh,
         upstreamKWh: (trade.upstreamImportKWh[0] ?? 0) - (trade.upstreamExportKWh[0] ?? 0),
-        priceSlot0: status.prices[0],
+        priceSlot0: prices[0],
+        converged: trade.converged,
         rounds: status.round,
         trades: trades.length,
       },

@@ -8,7 +8,7 @@ import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner } from './session-runner.js';
+import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner, warmStart } from './session-runner.js';
 import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from './trade-reporter.js';
 
 interface SessionRecord {
@@ -19,7 +19,10 @@ interface SessionRecord {
   converged: boolean;
   /** The cell's net demand offered to the market, kWh per slot. */
   demandKWh: number[];
+  /** The prices it acted on: the session's, or its own where it traded nothing with its neighbours. */
   prices: number[];
+  /** The prices the session itself reached: where the next one starts. */
+  reachedPrices: number[];
   /** Energy sent to (+) or received from (−) each neighbour in the first slot. */
   exchangeKWh: Record<string, number>;
   gridImportKWh: number[];
@@ -173,19 +176,23 @@ export class MgTraderRole implements Role {
       .agents[0]!;
     const demandKWh = compiled.demand;
     const model = localTradeModel(compiled, neighbours, T, slotHours);
+    const last = this.sessions.at(-1);
     const session = new MarketSession(
       sessionId,
       model,
       market.algorithm,
       market.maxRounds,
       market.tolerance,
-      this.sessions.at(-1)?.prices,
+      warmStart(last && { session: last.session, prices: last.reachedPrices }, sessionId, tertiaryMs),
     );
     // The first half of the interval for this market, the second for the coupling agent's trade above it.
     await this.runner!.run(session, market.roundMs, Number(sessionId) + tertiaryMs / 2);
     const status = session.status();
-    const decision = session.decision;
-    const exchangeKWh = exchangeWithNeighbours(session);
+    // Without agreement with its neighbours it trades nothing with them (its prosumers still clear).
+    const outcome = session.outcome();
+    const decision = outcome.decision;
+    const prices = outcome.status().prices;
+    const exchangeKWh = exchangeWithNeighbours(outcome);
     if (decision) {
       // What the cell still takes from (+) or gives to (−) the level above: the coupling agent trades it there.
       ctx.shared.cellImbalance = {
@@ -202,21 +209,22 @@ export class MgTraderRole implements Role {
       rounds: status.round,
       converged: status.settled,
       demandKWh,
-      prices: status.prices,
+      prices,
+      reachedPrices: status.prices,
       exchangeKWh,
       gridImportKWh: decision?.gridImport ?? [],
-      maxImbalanceKWh: status.maxImbalanceKWh,
-      instance: sessionInstance(session, agent, neighbours),
+      maxImbalanceKWh: outcome.status().maxImbalanceKWh,
+      instance: sessionInstance(outcome, agent, neighbours),
     };
     this.sessions.push(record);
     if (this.sessions.length > 96) this.sessions.shift();
     this.sessionCount++;
     if (record.converged) this.convergedCount++;
-    status.prices.forEach((p, t) => {
+    prices.forEach((p, t) => {
       ctx.metrics.price.set({ slot: String(t) }, p);
     });
-    const shares = decision ? dispatchShares(offers, owners, scheduleOf(decision), status.prices) : {};
-    const price = status.prices[0] ?? 0;
+    const shares = decision ? dispatchShares(offers, owners, scheduleOf(decision), prices) : {};
+    const price = prices[0] ?? 0;
     const self = ctx.config.gateway.id;
     const trades = [
       ...purchasesFromNeighbours(self, exchangeKWh, price),
@@ -239,7 +247,7 @@ export class MgTraderRole implements Role {
         session: sessionId,
         rounds: record.rounds,
         converged: record.converged,
-        priceSlot0: status.prices[0],
+        priceSlot0: prices[0],
         exchangeKWh,
         trades: trades.length,
       },
@@ -247,10 +255,10 @@ export class MgTraderRole implements Role {
     );
     await ctx.transport!.publish('mkt', 'result', {
       session: sessionId,
-      prices: status.prices,
+      prices,
       converged: record.converged,
     });
-    await this.dispatch(ctx, sessionId, offers, shares, status.prices);
+    await this.dispatch(ctx, sessionId, offers, shares, prices);
   }
 
   /** Sends each prosumer the schedule of its own devices and what it pays or is paid. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Delivery } from '../../comms/transport.js';
-import type { MarketSession } from '../../trading/session.js';
+import { type MarketSession, rolledPrices } from '../../trading/session.js';
 import type { RoleContext } from './role.js';
 
 /** Messages kept for sessions not started yet (a few rounds of a few neighbours). */
@@ -99,6 +99,19 @@ export class SessionRunner {
     this.stopped = true;
     this.wakeRound?.();
   }
+}
+
+/**
+ * Where a session of interval `session` starts its prices: the last session's, moved on by the
+ * intervals between the two (`rolledPrices`). Sessions are named by their interval's start (ms).
+ */
+export function warmStart(
+  last: { session: string; prices: readonly number[] } | undefined,
+  session: string,
+  intervalMs: number,
+): number[] | undefined {
+  if (!last) return undefined;
+  return rolledPrices(last.prices, Math.round((Number(session) - Number(last.session)) / intervalMs));
 }
 
 /** Sessions a trader's state shows in full: enough for a reader polling every few intervals. */
