@@ -2,7 +2,8 @@
  * `npm run bench:soak`: the whole bench (real gateway processes, broker, Modbus servers) run for many
  * compressed days in a row, 24 by default, sampling every gateway's resident memory, heap, outbox and
  * log every 2 s. Reports each process's growth from the day after the warm-up to the last day (the median
- * resident memory and the heap floor over whole days); the target is at most 5 %. Prints a table and writes bench/results/soak.json.
+ * resident memory, and the heap in use after full collections, over whole days) with the parts of that memory, and the daily
+ * curve of any process above the target of 5 %. Prints a table and writes bench/results/soak.json.
  *
  *   npm run bench:soak -- [--scenario default] [--days 24] [--warmup-days 2] [--speedup N]
  */
@@ -62,9 +63,12 @@ const rows = [
     `RSS day ${warmupDays + 1} MB`,
     `RSS day ${days} MB`,
     'RSS growth',
-    `heap floor day ${warmupDays + 1} MB`,
-    `heap floor day ${days} MB`,
+    `live heap day ${warmupDays + 1} MB`,
+    `live heap day ${days} MB`,
     'heap growth',
+    'anon MB',
+    'V8 heap MB',
+    'buffers MB',
     'log KB/day',
     'max outbox',
   ],
@@ -73,15 +77,25 @@ const rows = [
     mb(p.warm.rssMB),
     mb(p.end.rssMB),
     pct(p.rssGrowth),
-    mb(p.warm.heapFloorMB),
-    mb(p.end.heapFloorMB),
+    mb(p.warm.heapLiveMB),
+    mb(p.end.heapLiveMB),
     pct(p.heapGrowth),
+    `${mb(p.warm.anonMB)} → ${mb(p.end.anonMB)}`,
+    `${mb(p.warm.heapTotalMB)} → ${mb(p.end.heapTotalMB)}`,
+    `${mb(p.warm.externalMB)} → ${mb(p.end.externalMB)}`,
     `${p.warm.logKBPerDay.toFixed(1)} → ${p.end.logKBPerDay.toFixed(1)}`,
     String(Math.max(p.warm.maxOutboxPending, p.end.maxOutboxPending)),
   ]),
 ];
 process.stdout.write(`${table(rows).join('\n')}\n\n`);
 const within = (g: number | null) => g !== null && g <= TARGET_GROWTH;
+for (const p of result.processes.filter((p) => !within(p.rssGrowth))) {
+  process.stdout.write(`${p.id}: median RSS per day, MB: ${p.dailyRssMB.map(mb).join(' ')}\n`);
+  const spaces = Object.keys(p.end.heapSpacesMB).map(
+    (space) => `${space} ${mb(p.warm.heapSpacesMB[space] ?? null)} → ${mb(p.end.heapSpacesMB[space] ?? null)}`,
+  );
+  if (spaces.length) process.stdout.write(`${p.id}: V8 heap committed per space, MB: ${spaces.join(', ')}\n`);
+}
 process.stdout.write(
   `worst growth after the warm-up: RSS ${pct(result.worstRssGrowth)}, heap ${pct(result.worstHeapGrowth)} ` +
     `(target ≤ ${100 * TARGET_GROWTH} %): ${within(result.worstRssGrowth) && within(result.worstHeapGrowth) ? 'met' : 'NOT MET'}\n` +

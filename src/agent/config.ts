@@ -390,6 +390,8 @@ export const GatewayConfig = z
           .positive()
           .max(24 * 366)
           .default(24),
+        /** SQLite's page cache, MB: bounds the platform's memory as the database grows. */
+        pageCacheMB: z.number().min(0.5).max(1024).default(2),
       })
       .strict()
       .optional(),

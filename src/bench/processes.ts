@@ -20,16 +20,27 @@ export const GATEWAY_NODE_FLAGS = [
 ];
 export const GATEWAY_NODE_ENV = { UV_THREADPOOL_SIZE: '2' };
 
-/** Resident memory (MB) and CPU time (s, user + system) of a running process, from /proc. */
-export function processStats(pid: number): { rssMB: number; cpuS: number } | undefined {
+export interface ProcessStats {
+  rssMB: number;
+  /**
+   * The anonymous part of the resident memory (heaps, buffers, stacks): what the process itself
+   * allocated, as opposed to pages of files it maps (its binary, libraries, shared memory).
+   */
+  anonMB: number;
+  /** CPU time, user + system. */
+  cpuS: number;
+}
+
+/** Resident memory (MB) and CPU time (s) of a running process, from /proc. */
+export function processStats(pid: number): ProcessStats | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rssKB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+    const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
     // Fields after the command name (which may hold spaces) in /proc/<pid>/stat; utime and stime are 14 and 15.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
-    return { rssMB: rssKB / 1024, cpuS: ticks / 100 };
+    return { rssMB: kB('VmRSS') / 1024, anonMB: kB('RssAnon') / 1024, cpuS: ticks / 100 };
   } catch {
     return undefined;
   }
@@ -48,6 +59,8 @@ export class ControllerProcess {
   peakRssMB = 0;
   /** Resident memory at the last sample, MB (undefined while the process is down). */
   rssMB: number | undefined;
+  /** Anonymous part of it at the last sample, MB. */
+  anonMB: number | undefined;
   private cpuOfEarlierRunsS = 0;
   private lastCpuS = 0;
   starts = 0;
@@ -90,10 +103,12 @@ export class ControllerProcess {
   sample(): void {
     const pid = this.child?.pid;
     this.rssMB = undefined;
+    this.anonMB = undefined;
     if (!pid || !this.running) return;
     const s = processStats(pid);
     if (!s) return;
     this.rssMB = s.rssMB;
+    this.anonMB = s.anonMB;
     this.peakRssMB = Math.max(this.peakRssMB, s.rssMB);
     this.lastCpuS = s.cpuS;
   }

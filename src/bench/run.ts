@@ -49,7 +49,17 @@ export interface ProcessSample {
   id: string;
   /** Undefined while the process is down or its status page does not answer. */
   rssMB?: number;
+  /** The anonymous part of `rssMB` (what the process allocated, not pages of mapped files). */
+  anonMB?: number;
   heapUsedMB?: number;
+  /** Heap in use right after the last full collection (`p2p_heap_live_bytes`). */
+  heapLiveMB?: number;
+  /** Heap committed by V8, used or not. */
+  heapTotalMB?: number;
+  /** Memory outside the heap held by JS objects (buffers). */
+  externalMB?: number;
+  /** Heap committed per V8 space (old, code, large_object, ...). */
+  heapSpacesMB?: Record<string, number>;
   outboxPending?: number;
   /** Size of its log file so far. */
   logBytes: number;
@@ -478,12 +488,26 @@ function processSamples(
 ): ProcessSample[] {
   return processes.map((p, i) => {
     const metrics = parsed[i];
-    const heap = metrics?.find((m) => m.name === 'nodejs_heap_size_used_bytes')?.value;
+    const mb = (name: string) => {
+      const bytes = metrics?.find((m) => m.name === name)?.value;
+      return bytes === undefined ? undefined : bytes / 2 ** 20;
+    };
+    const memory = {
+      rssMB: p.rssMB,
+      anonMB: p.anonMB,
+      heapUsedMB: mb('nodejs_heap_size_used_bytes'),
+      heapLiveMB: mb('p2p_heap_live_bytes'),
+      heapTotalMB: mb('nodejs_heap_size_total_bytes'),
+      externalMB: mb('nodejs_external_memory_bytes'),
+    };
+    const spaces = (metrics ?? []).filter((m) => m.name === 'nodejs_heap_space_size_total_bytes' && m.labels.space);
     return {
       id: p.id,
       logBytes: fileBytes(p.logFile),
-      ...(p.rssMB === undefined ? {} : { rssMB: p.rssMB }),
-      ...(heap === undefined ? {} : { heapUsedMB: heap / 2 ** 20 }),
+      ...Object.fromEntries(Object.entries(memory).filter(([, v]) => v !== undefined)),
+      ...(spaces.length
+        ? { heapSpacesMB: Object.fromEntries(spaces.map((m) => [m.labels.space, m.value / 2 ** 20])) }
+        : {}),
       ...(metrics ? { outboxPending: sumOf(metrics, 'p2p_outbox_pending') } : {}),
     };
   });

@@ -15,11 +15,18 @@ interface DayWindow {
 export interface WindowFigures {
   /** Median resident memory over the window (it swings with each collection; the median does not). */
   rssMB: number | null;
+  /** Medians of its parts: anonymous memory, heap committed by V8, memory held by buffers. */
+  anonMB: number | null;
+  heapTotalMB: number | null;
+  externalMB: number | null;
+  /** Median heap committed per V8 space. */
+  heapSpacesMB: Record<string, number>;
   /**
-   * The lowest heap in use over the window: right after a full collection, so what the process
-   * really holds (a sample between collections also counts garbage not collected yet).
+   * What the process really holds on its heap: the median over the window of the heap in use right
+   * after each full collection. For a process that does not report that, the lowest heap in use
+   * sampled (an estimate that depends on a sample falling right after a collection).
    */
-  heapFloorMB: number | null;
+  heapLiveMB: number | null;
   /** Log written per compressed day in the window. */
   logKBPerDay: number;
   maxOutboxPending: number;
@@ -29,10 +36,12 @@ export interface SoakProcessResult {
   id: string;
   warm: WindowFigures;
   end: WindowFigures;
-  /** end / warm − 1 (median RSS, heap floor); null where either window has no sample. */
+  /** end / warm − 1 (median RSS, live heap); null where either window has no sample. */
   rssGrowth: number | null;
   heapGrowth: number | null;
   logGrowth: number | null;
+  /** Median RSS of each whole day of the run, first day first: whether memory levels off or keeps rising. */
+  dailyRssMB: (number | null)[];
 }
 
 export interface SoakResult {
@@ -52,15 +61,28 @@ function median(values: number[]): number | null {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+type MemoryField = 'rssMB' | 'anonMB' | 'heapUsedMB' | 'heapLiveMB' | 'heapTotalMB' | 'externalMB';
+
 function figures(points: readonly SoakPoint[], w: DayWindow, dayS: number): WindowFigures {
   const inside = points.filter((p) => p.tS >= w.fromDay * dayS && p.tS < w.toDay * dayS);
-  const defined = (k: 'rssMB' | 'heapUsedMB') => inside.flatMap((p) => (p[k] === undefined ? [] : [p[k]!]));
+  const defined = (k: MemoryField) => inside.flatMap((p) => (p[k] === undefined ? [] : [p[k]!]));
   const first = inside[0];
   const last = inside.at(-1);
   const spanDays = first && last && last.tS > first.tS ? (last.tS - first.tS) / dayS : 0;
   return {
     rssMB: median(defined('rssMB')),
-    heapFloorMB: defined('heapUsedMB').reduce<number | null>((low, v) => (low === null || v < low ? v : low), null),
+    anonMB: median(defined('anonMB')),
+    heapTotalMB: median(defined('heapTotalMB')),
+    externalMB: median(defined('externalMB')),
+    heapSpacesMB: Object.fromEntries(
+      [...new Set(inside.flatMap((p) => Object.keys(p.heapSpacesMB ?? {})))].map((space) => [
+        space,
+        median(inside.flatMap((p) => (p.heapSpacesMB?.[space] === undefined ? [] : [p.heapSpacesMB[space]!]))) ?? 0,
+      ]),
+    ),
+    heapLiveMB:
+      median(defined('heapLiveMB')) ??
+      defined('heapUsedMB').reduce<number | null>((low, v) => (low === null || v < low ? v : low), null),
     logKBPerDay: spanDays > 0 ? (last!.logBytes - first!.logBytes) / 1024 / spanDays : 0,
     maxOutboxPending: Math.max(0, ...inside.map((p) => p.outboxPending ?? 0)),
   };
@@ -104,8 +126,12 @@ export function soakGrowth(
       warm,
       end,
       rssGrowth: growth(warm.rssMB, end.rssMB),
-      heapGrowth: growth(warm.heapFloorMB, end.heapFloorMB),
+      heapGrowth: growth(warm.heapLiveMB, end.heapLiveMB),
       logGrowth: growth(warm.logKBPerDay, end.logKBPerDay),
+      dailyRssMB: Array.from(
+        { length: o.days },
+        (_, day) => figures(points, { fromDay: day, toDay: day + 1 }, o.dayS).rssMB,
+      ),
     };
   });
   return {

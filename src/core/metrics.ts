@@ -1,3 +1,5 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -201,11 +203,63 @@ export class GatewayMetrics {
         this.set(process.memoryUsage().heapUsed);
       },
     });
+    new Gauge({
+      name: 'nodejs_heap_size_total_bytes',
+      help: 'Process heap size from Node.js in bytes (committed by V8, used or not).',
+      registers,
+      collect() {
+        this.set(process.memoryUsage().heapTotal);
+      },
+    });
+    new Gauge({
+      name: 'nodejs_external_memory_bytes',
+      help: 'Node.js external memory size in bytes (buffers and other memory held outside the heap by JS objects).',
+      registers,
+      collect() {
+        this.set(process.memoryUsage().external);
+      },
+    });
+    watchFullCollections();
+    new Gauge({
+      name: 'p2p_heap_live_bytes',
+      help: 'Heap in use right after the last full (mark-compact) collection: what the process really holds, without garbage not collected yet.',
+      registers,
+      collect() {
+        if (heapAfterFullCollection !== undefined) this.set(heapAfterFullCollection);
+      },
+    });
+    // Which part of the heap V8 holds on to (old objects, code, large objects...): where a growing heap grows.
+    new Gauge({
+      name: 'nodejs_heap_space_size_total_bytes',
+      help: 'Process heap space size total from Node.js in bytes.',
+      labelNames: ['space'],
+      registers,
+      collect() {
+        for (const space of getHeapSpaceStatistics())
+          this.set({ space: space.space_name.replace(/_space$/, '') }, space.space_size);
+      },
+    });
   }
 
   text(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** Heap in use right after the process's last full collection, bytes (undefined before the first). */
+let heapAfterFullCollection: number | undefined;
+let collections: PerformanceObserver | undefined;
+
+/** Follows the process's garbage collections (once per process) and notes the heap after each full one. */
+function watchFullCollections(): void {
+  if (collections) return;
+  collections = new PerformanceObserver((list) => {
+    const full = list
+      .getEntries()
+      .some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    if (full) heapAfterFullCollection = getHeapStatistics().used_heap_size;
+  });
+  collections.observe({ entryTypes: ['gc'] });
 }
 
 /**

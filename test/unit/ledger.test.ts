@@ -74,9 +74,17 @@ describe('ledger', () => {
     expect(ledger.db.pragma('journal_mode', { simple: true })).toBe('wal');
     // synchronous=FULL is 2 (SQLite PRAGMA synchronous).
     expect(ledger.db.pragma('synchronous', { simple: true })).toBe(2);
+    // A bounded page cache (negative: KiB), 2 MB unless the opener says otherwise.
+    expect(ledger.db.pragma('cache_size', { simple: true })).toBe(-2048);
     const entries = ledger.entries();
     expect(entries.map((e) => e.index)).toEqual([0, 1, 2, 3, 4]);
     expect(entries[1]?.prevHash).toBe(entries[0]?.hash);
+    ledger.close();
+  });
+
+  it('takes the page cache bound it is given', () => {
+    const ledger = Ledger.open(file, { pageCacheKiB: 512 });
+    expect(ledger.db.pragma('cache_size', { simple: true })).toBe(-512);
     ledger.close();
   });
 

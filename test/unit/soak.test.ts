@@ -27,7 +27,7 @@ describe('soak growth', () => {
     const p = r.processes[0]!;
     expect(Math.abs(p.rssGrowth!)).toBeLessThan(0.005);
     expect(p.heapGrowth).toBeCloseTo(0, 6);
-    expect(p.warm.heapFloorMB).toBeCloseTo(12, 6);
+    expect(p.warm.heapLiveMB).toBeCloseTo(12, 6);
     expect(p.warm.logKBPerDay).toBeCloseTo((1000 * DAY_S) / 1024, 0);
     expect(r.maxOutboxPending).toBe(40);
   });
@@ -45,6 +45,28 @@ describe('soak growth', () => {
     expect(leaky.heapGrowth!).toBeGreaterThan(0.2);
     expect(leaky.rssGrowth!).toBeGreaterThan(0.04);
     expect(r.worstHeapGrowth).toBe(leaky.heapGrowth);
+    // The daily curve keeps rising by the leak, about 0.5 MB a day.
+    expect(leaky.dailyRssMB).toHaveLength(10);
+    const steps = leaky.dailyRssMB.slice(1).map((v, i) => v! - leaky.dailyRssMB[i]!);
+    for (const step of steps) expect(step).toBeCloseTo(0.5, 1);
+  });
+
+  it("takes the heap after full collections where the gateway reports it, whatever the samples' timing", () => {
+    // The samples never fall right after a collection (4 MB of garbage at the least), the live heap is reported.
+    const reported = (leak: number) =>
+      series(10, leak).map((p) => ({ ...p, heapUsedMB: p.heapUsedMB! + 4, heapLiveMB: 12 + (leak * p.tS) / DAY_S }));
+    const r = soakGrowth(
+      new Map([
+        ['steady', reported(0)],
+        ['leaky', reported(0.5)],
+      ]),
+      { dayS: DAY_S, days: 10, warmupDays: 2 },
+    );
+    const [steady, leaky] = r.processes;
+    expect(steady!.warm.heapLiveMB).toBeCloseTo(12, 6);
+    expect(steady!.heapGrowth).toBeCloseTo(0, 6);
+    // Medians of days 3 and 10: 13.25 and 16.75 MB.
+    expect(leaky!.heapGrowth).toBeCloseTo(16.75 / 13.25 - 1, 2);
   });
 
   it('leaves a process out of the verdict for a window where it was never sampled', () => {

@@ -45,7 +45,7 @@ export class PlatformRole implements Role {
 
   start(ctx: RoleContext): void {
     const config = ctx.config.platform!;
-    this.ledger = Ledger.open(config.db);
+    this.ledger = Ledger.open(config.db, { pageCacheKiB: config.pageCacheMB * 1024 });
     this.members = new Membership(this.ledger.db, undefined, () => ctx.clock.now());
     this.readings = new Readings(this.ledger.db, this.members);
     this.samples = new MeterSamples(this.ledger.db);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { canonicalJson, signCanonical, verifyCanonical } from '../../core/signing.js';
-import { openDatabase, type SqliteDatabase } from './sqlite.js';
+import { type OpenOptions, openDatabase, type SqliteDatabase } from './sqlite.js';
 
 /**
  * The platform's append-only ledger. Every entry is hash-chained to the one before it and signed by
@@ -108,7 +108,7 @@ export class Ledger {
   ) {}
 
   /** Opens (and creates, unless `mustExist`) a ledger database. */
-  static open(file: string, options: { mustExist?: boolean } = {}): Ledger {
+  static open(file: string, options: OpenOptions = {}): Ledger {
     const db = openDatabase(file, options);
     db.exec(SCHEMA);
     return new Ledger(db, file);

@@ -39,8 +39,24 @@ export function sqliteDriver(): DatabaseConstructor {
   }
 }
 
-/** Opens a database file with the durability the ledger needs: WAL and a full fsync on every commit. */
-export function openDatabase(file: string, options: { mustExist?: boolean } = {}): SqliteDatabase {
+/**
+ * SQLite's page cache per connection unless told otherwise, KiB: SQLite's own default (better-sqlite3
+ * builds with 16 MB, which a gateway's database fills only as its ledger grows, so its memory would
+ * keep rising for months).
+ */
+export const DEFAULT_PAGE_CACHE_KIB = 2048;
+
+export interface OpenOptions {
+  mustExist?: boolean;
+  /** Page cache bound, KiB. */
+  pageCacheKiB?: number;
+}
+
+/**
+ * Opens a database file with the durability the ledger needs (WAL and a full fsync on every commit)
+ * and a bounded page cache.
+ */
+export function openDatabase(file: string, options: OpenOptions = {}): SqliteDatabase {
   const Database = sqliteDriver();
   let db: SqliteDatabase;
   try {
@@ -55,6 +71,7 @@ export function openDatabase(file: string, options: { mustExist?: boolean } = {}
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    db.pragma(`cache_size = -${Math.round(options.pageCacheKiB ?? DEFAULT_PAGE_CACHE_KIB)}`);
   } catch (err) {
     db.close();
     throw new P2PError(ErrorCode.input, `${file} is not a usable SQLite database: ${(err as Error).message}`, {
