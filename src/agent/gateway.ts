@@ -55,6 +55,7 @@ export class Gateway {
   private readonly clockJumps = new ClockJumpDetector();
   /** Per role and time scale, the error its last tick failed with. */
   private readonly tickProblems = new Map<string, string>();
+  private persistProblem: string | undefined;
   private readonly image: ProcessImage;
   private readonly scheduler: Scheduler;
   private readonly ctx: RoleContext;
@@ -139,13 +140,18 @@ export class Gateway {
     this.log.info({ cycles: this.scheduler.cycles }, 'gateway stopped');
   }
 
+  /** Saves the roles' state (a full disk is logged once, and its end once). */
   private persist(): void {
     const roles: Record<string, unknown> = {};
     for (const role of this.roles) if (role.persist) roles[role.name] = role.persist();
     try {
       writeFileAtomic(this.stateFile, `${JSON.stringify({ savedAt: this.clock.now(), roles }, null, 2)}\n`);
+      if (this.persistProblem !== undefined) this.log.info('state saved again');
+      this.persistProblem = undefined;
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'state not saved');
+      const message = errorMessage(err);
+      if (message !== this.persistProblem) this.log.error({ err: message }, 'state not saved');
+      this.persistProblem = message;
     }
   }
 
@@ -167,6 +173,9 @@ export class Gateway {
         this.tickProblems.set(key, message);
       }
     }
+    // A checkpoint every market interval: a gateway killed (SIGKILL, power cut) restarts from at most
+    // one interval ago, and its voltage agent knows it ran before (push-sum must not count it twice).
+    if (scale === 'tertiary' && this.roles.some((r) => r.persist)) this.persist();
   }
 
   /**

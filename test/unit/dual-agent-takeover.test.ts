@@ -37,7 +37,7 @@ describe('dual voltage agent: bumpless transfer', () => {
   it('takes over the reactive power its inverters absorb now: the same voltage at its bus', () => {
     const a = agent('inv-6', 'b6');
     const delivered = { pKW: 7, qKVAr: -2 };
-    a.takeOver(delivered, capability, NOW, 5000);
+    a.takeOver(delivered, capability);
     expect(a.state().muOver).toBeGreaterThan(0);
     expect(a.state().muUnder).toBe(0);
     const next = a.setpoint(capability, NOW, 5000);
@@ -50,13 +50,13 @@ describe('dual voltage agent: bumpless transfer', () => {
   it('takes over curtailment with the reactive power at its limit, as volt-watt leaves it at a high voltage', () => {
     const a = agent('inv-6', 'b6');
     const delivered = { pKW: 5, qKVAr: -capability.qMaxKVAr };
-    a.takeOver(delivered, capability, NOW, 5000);
+    a.takeOver(delivered, capability);
     expect(effect(a.setpoint(capability, NOW, 5000))).toBeCloseTo(effect(delivered), 9);
   });
 
   it('takes over reactive power injected against an undervoltage', () => {
     const a = agent('inv-6', 'b6');
-    a.takeOver({ pKW: 7, qKVAr: 1.5 }, capability, NOW, 5000);
+    a.takeOver({ pKW: 7, qKVAr: 1.5 }, capability);
     expect(a.state().muUnder).toBeGreaterThan(0);
     expect(a.state().muOver).toBe(0);
     const next = a.setpoint(capability, NOW, 5000);
@@ -64,12 +64,17 @@ describe('dual voltage agent: bumpless transfer', () => {
     expect(next.qKVAr).toBeCloseTo(1.5, 9);
   });
 
-  it("counts the other agents' multipliers, and dual ascent goes on from what it took over", () => {
+  it("leaves the others' estimates out (gossip still settling), and dual ascent goes on from what it took over", () => {
+    const alone = agent('inv-6', 'b6');
+    alone.takeOver({ pKW: 7, qKVAr: -2 }, capability);
     const a = agent('inv-6', 'b6');
     a.notePeer('inv-5', 'b5', NOW);
-    a.gossip.addValue('inv-5', 0); // known, with no multiplier yet
-    a.takeOver({ pKW: 7, qKVAr: -2 }, capability, NOW, 5000);
+    a.gossip.addValue('inv-5', 5000); // a large estimate of a peer's multiplier
+    a.takeOver({ pKW: 7, qKVAr: -2 }, capability);
     const taken = a.state().muOver;
+    expect(taken).toBeCloseTo(alone.state().muOver, 9);
+    // With the peer's multiplier on top it does more than before, never less.
+    expect(a.setpoint(capability, NOW, 5000).qKVAr).toBeLessThan(-2);
     a.updateMultiplier(1.06);
     expect(a.state().muOver).toBeGreaterThan(taken);
   });

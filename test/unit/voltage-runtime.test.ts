@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
@@ -144,6 +144,16 @@ describe('distributed voltage control in the runtime (push-sum over the transpor
     expect(dual.minPu).toBeGreaterThanOrEqual(0.95);
     expect(voltVar.minPu).toBeLessThan(0.95);
     for (const g of [...before.gateways, ...dual.gateways, ...voltVar.gateways]) await g.stop();
+  });
+
+  it('saves its multipliers every market interval, not only at stop: a gateway killed restarts from them', async () => {
+    const r = await runCell('dual', 70); // one market interval (60 s) and a bit
+    const file = join(tmp.dir, `dual-${runs}`, 'inv-6', 'inv-6', 'gateway-state.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      roles: { 'voltage-agent': { multipliers: { muOver: number } } };
+    };
+    expect(saved.roles['voltage-agent'].multipliers.muOver).toBeGreaterThan(0);
+    for (const g of r.gateways) await g.stop();
   });
 
   it('falls back to the local curves when it hears no peer, and says why', async () => {

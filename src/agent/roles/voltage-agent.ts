@@ -195,7 +195,7 @@ export class VoltageAgentRole implements Role {
       delivered.pKW += now.pKW;
       delivered.qKVAr += now.qKVAr;
     }
-    agent.takeOver(delivered, capability.total, ctx.clock.now(), ctx.config.voltageControl.fallbackAfterMs);
+    agent.takeOver(delivered, capability.total);
     ctx.log.info(
       { multiplier: agent.state().multiplier, ...delivered },
       "distributed control took over from the inverters' present output",

@@ -151,14 +151,14 @@ export class DualVoltageAgent {
     return out;
   }
 
-  /** Σ ν_k dV_k/dp and Σ ν_k dV_k/dq at this agent's bus, over every agent's multiplier (or all but its own). */
-  private gradient(now: number, timeoutMs: number, withOwn = true): { gp: number; gq: number } {
+  /** Σ ν_k dV_k/dp and Σ ν_k dV_k/dq at this agent's bus, over every agent's multiplier. */
+  private gradient(now: number, timeoutMs: number): { gp: number; gq: number } {
     const busOf = new Map(this.agents().map((a) => [a.id, a.bus]));
     let gp = 0;
     let gq = 0;
     for (const [id, nu] of this.multipliers(now, timeoutMs)) {
       const bus = busOf.get(id);
-      if (bus === undefined || (!withOwn && id === this.o.id)) continue;
+      if (bus === undefined) continue;
       const s = this.sensitivity(bus);
       gp += nu * s.p;
       gq += nu * s.q;
@@ -181,20 +181,20 @@ export class DualVoltageAgent {
   }
 
   /**
-   * Bumpless transfer: sets its own multiplier so that its best response, given the others'
-   * multipliers, moves the voltage at its bus as much as what its inverters deliver now (the local
-   * curves' reactive power and curtailment mix the two in another ratio, so the voltage is what is
-   * matched). Taking over from the curves, or after a restart, then starts from their action instead
-   * of first undoing it; dual ascent goes on from there.
+   * Bumpless transfer: sets its own multiplier so that its best response alone moves the voltage at
+   * its bus as much as what its inverters deliver now (the local curves' reactive power and
+   * curtailment mix the two in another ratio, so the voltage is what is matched). Taking over from
+   * the curves, or after a restart, then starts from their action instead of first undoing it; dual
+   * ascent goes on from there. The others' multipliers are left out: while gossip is still settling
+   * (at start, after a restart) its estimates can be far off, even of the wrong sign, and counting
+   * them on top errs on the side of more action, which dual ascent takes back.
    */
-  takeOver(delivered: { pKW: number; qKVAr: number }, capability: Capability, now: number, timeoutMs: number): void {
-    const others = this.gradient(now, timeoutMs, false);
+  takeOver(delivered: { pKW: number; qKVAr: number }, capability: Capability): void {
     const own = this.sensitivity(this.o.bus);
     const effect = (r: { pKW: number; qKVAr: number }) => own.p * r.pKW + own.q * r.qKVAr;
     const target = effect(delivered);
     // The response's effect falls as ν rises (less power, less reactive power): bracket, then bisect.
-    const effectAt = (nu: number) =>
-      effect(this.response(capability, { gp: others.gp + nu * own.p, gq: others.gq + nu * own.q }));
+    const effectAt = (nu: number) => effect(this.response(capability, { gp: nu * own.p, gq: nu * own.q }));
     let low = -1;
     let high = 1;
     for (let i = 0; i < 60 && effectAt(low) < target; i++) low *= 2;
