@@ -257,6 +257,7 @@ export abstract class BaseTransport implements Transport {
           expires: envelope.expires,
           awaiting,
           blind: awaiting.length === 0,
+          ...(options.persist === false ? { volatile: true } : {}),
         },
         this.deps.clock.now(),
       );

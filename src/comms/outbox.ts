@@ -29,6 +29,11 @@ export interface OutboxEntry {
    */
   blind: boolean;
   heard?: boolean;
+  /**
+   * Kept in memory only, never written to disk: a message that means nothing after a restart (a
+   * market round's price, whose session ends with the process), so its sender pays no fsync per round.
+   */
+  volatile?: boolean;
   attempts: number;
   lastSentAt: number;
   nextAt: number;
@@ -107,6 +112,11 @@ export class Outbox {
     }
   }
 
+  /** What is on disk no longer matches: unless the entry lives in memory only. */
+  private changed(e: OutboxEntry): void {
+    if (!e.volatile) this.dirty = true;
+  }
+
   get size(): number {
     return this.entries.size;
   }
@@ -127,8 +137,9 @@ export class Outbox {
     }
     const added = { ...entry, attempts: 1, lastSentAt: now, nextAt: now + this.options.retryInitialMs };
     this.entries.set(entry.id, added);
-    this.journalAdd(added);
-    this.dirty = true;
+    if (!added.volatile) this.journalAdd(added);
+    this.changed(added);
+    if (dropped) this.changed(dropped);
     return dropped;
   }
 
@@ -144,18 +155,18 @@ export class Outbox {
     if (!e) return undefined;
     if (e.blind && mustReachEveryReceiver(e.cls)) {
       e.heard = true;
-      this.dirty = true;
+      this.changed(e);
       return undefined;
     }
     if (e.blind) {
       this.entries.delete(id);
-      this.dirty = true;
+      this.changed(e);
       return e;
     }
     const i = e.awaiting.indexOf(peer);
     if (i < 0) return undefined;
     e.awaiting.splice(i, 1);
-    this.dirty = true;
+    this.changed(e);
     if (e.awaiting.length > 0) return undefined;
     this.entries.delete(id);
     return e;
@@ -172,7 +183,7 @@ export class Outbox {
       const i = e.awaiting.indexOf(peer);
       if (i >= 0) {
         e.awaiting.splice(i, 1);
-        this.dirty = true;
+        this.changed(e);
       }
     }
   }
@@ -199,7 +210,7 @@ export class Outbox {
       if (e.blind && e.attempts >= this.options.maxBlindAttempts) {
         if (e.heard) {
           this.entries.delete(e.id);
-          this.dirty = true;
+          this.changed(e);
         } else dropped.push({ entry: e, reason: 'unacked' });
         continue;
       }
@@ -209,7 +220,8 @@ export class Outbox {
       resend.push(e);
     }
     for (const d of dropped) this.entries.delete(d.entry.id);
-    if (resend.length > 0 || dropped.length > 0) this.dirty = true;
+    for (const e of resend) this.changed(e);
+    for (const d of dropped) this.changed(d.entry);
     return { resend, dropped };
   }
 
@@ -224,7 +236,8 @@ export class Outbox {
    */
   flush(): void {
     if (!this.file || !this.dirty) return;
-    writeFileAtomic(this.file, `${JSON.stringify({ v: 1, entries: [...this.entries.values()] })}\n`);
+    const kept = [...this.entries.values()].filter((e) => !e.volatile);
+    writeFileAtomic(this.file, `${JSON.stringify({ v: 1, entries: kept })}\n`);
     this.dirty = false;
     if (this.journal) {
       this.journalFd ??= openSync(this.journal, 'a');

@@ -30,6 +30,11 @@ export interface PublishOptions {
   retain?: boolean;
   /** Lifetime of the message; the class default when absent. */
   ttlMs?: number;
+  /**
+   * `false`: a reliable message that means nothing after a restart (a market round's price): it is
+   * acknowledged and resent like the others, but kept in memory only, never written to disk.
+   */
+  persist?: boolean;
 }
 
 export interface PeerInfo {

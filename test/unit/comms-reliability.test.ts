@@ -249,4 +249,25 @@ describe('outbox on disk', () => {
     after.close();
     expect(readFileSync(`${file}.journal`, 'utf8')).toBe('');
   });
+
+  it('keeps a message that means nothing after a restart (a round price) in memory only, resent until acknowledged', () => {
+    const file = join(tmp.dir, 'outbox-volatile.json');
+    const outbox = new Outbox(DEFAULT_OUTBOX, file);
+    outbox.add(entry('1:4'), 0);
+    outbox.flush();
+    const written = readFileSync(file, 'utf8');
+    outbox.add({ ...entry('1:12'), cls: 'mkt', volatile: true }, 10);
+    expect(readFileSync(`${file}.journal`, 'utf8')).toBe('');
+    // Resent like any other, acknowledged like any other, and nothing written meanwhile.
+    expect(outbox.takeDue(10 + DEFAULT_OUTBOX.retryInitialMs).resend.map((e) => e.id)).toEqual(['1:4', '1:12']);
+    expect(outbox.ack('platform-1', '1:12')?.id).toBe('1:12');
+    outbox.flush();
+    // The resend of 1:4 changed what is on disk; the round price never got there.
+    expect(readFileSync(file, 'utf8')).not.toBe(written);
+    expect(readFileSync(file, 'utf8')).not.toContain('1:12');
+    outbox.close();
+    const after = new Outbox(DEFAULT_OUTBOX, file);
+    after.load(20);
+    expect(after.all().map((e) => e.id)).toEqual(['1:4']);
+  });
 });

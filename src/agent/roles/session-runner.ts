@@ -67,8 +67,11 @@ export class SessionRunner {
     this.session = session;
     for (const m of this.early) if (m.session === session.sessionId) session.receive(m);
     this.early.length = 0;
+    // A round's price means nothing after a restart (the session ends with the process): not on disk.
     const sendPrices = () =>
-      Promise.all(session.outbox().map((m) => transport.publish('mkt', this.messageType, m, { target: m.to })));
+      Promise.all(
+        session.outbox().map((m) => transport.publish('mkt', this.messageType, m, { target: m.to, persist: false })),
+      );
     const clock = this.ctx.clock;
     while (!session.done() && !this.stopped && clock.now() < deadlineMs) {
       await sendPrices();
