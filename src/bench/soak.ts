@@ -42,6 +42,11 @@ export interface SoakProcessResult {
   logGrowth: number | null;
   /** Median RSS of each whole day of the run, first day first: whether memory levels off or keeps rising. */
   dailyRssMB: (number | null)[];
+  /**
+   * The daily medians after the warm-up fitted with a line (least squares): its rise over those days,
+   * against the first of them. Less swayed than `rssGrowth` by one day's collections.
+   */
+  rssTrend: number | null;
 }
 
 export interface SoakResult {
@@ -49,6 +54,7 @@ export interface SoakResult {
   warmupDays: number;
   processes: SoakProcessResult[];
   worstRssGrowth: number | null;
+  worstRssTrend: number | null;
   worstHeapGrowth: number | null;
   /** Outbox entries waiting at the worst moment of the run, over all gateways. */
   maxOutboxPending: number;
@@ -88,6 +94,21 @@ function figures(points: readonly SoakPoint[], w: DayWindow, dayS: number): Wind
   };
 }
 
+/** Rise of the least-squares line through the days' values (those known) over their span, against its start. */
+function trend(daily: readonly (number | null)[]): number | null {
+  const points = daily.flatMap((v, day) => (v === null ? [] : [{ day, v }]));
+  if (points.length < 2) return null;
+  const first = points[0]!.day;
+  const last = points.at(-1)!.day;
+  const meanDay = points.reduce((s, p) => s + p.day, 0) / points.length;
+  const meanV = points.reduce((s, p) => s + p.v, 0) / points.length;
+  const slope =
+    points.reduce((s, p) => s + (p.day - meanDay) * (p.v - meanV), 0) /
+    points.reduce((s, p) => s + (p.day - meanDay) ** 2, 0);
+  const start = meanV + slope * (first - meanDay);
+  return start > 0 ? (slope * (last - first)) / start : null;
+}
+
 const growth = (warm: number | null, end: number | null) =>
   warm === null || end === null || warm <= 0 ? null : end / warm - 1;
 
@@ -121,6 +142,10 @@ export function soakGrowth(
   const processes = [...series].map(([id, points]) => {
     const warm = figures(points, warmWindow, o.dayS);
     const end = figures(points, endWindow, o.dayS);
+    const dailyRssMB = Array.from(
+      { length: o.days },
+      (_, day) => figures(points, { fromDay: day, toDay: day + 1 }, o.dayS).rssMB,
+    );
     return {
       id,
       warm,
@@ -128,10 +153,8 @@ export function soakGrowth(
       rssGrowth: growth(warm.rssMB, end.rssMB),
       heapGrowth: growth(warm.heapLiveMB, end.heapLiveMB),
       logGrowth: growth(warm.logKBPerDay, end.logKBPerDay),
-      dailyRssMB: Array.from(
-        { length: o.days },
-        (_, day) => figures(points, { fromDay: day, toDay: day + 1 }, o.dayS).rssMB,
-      ),
+      dailyRssMB,
+      rssTrend: trend(dailyRssMB.slice(o.warmupDays)),
     };
   });
   return {
@@ -139,6 +162,7 @@ export function soakGrowth(
     warmupDays: o.warmupDays,
     processes,
     worstRssGrowth: worst(processes.map((p) => p.rssGrowth)),
+    worstRssTrend: worst(processes.map((p) => p.rssTrend)),
     worstHeapGrowth: worst(processes.map((p) => p.heapGrowth)),
     maxOutboxPending: Math.max(0, ...[...series.values()].flat().map((p) => p.outboxPending ?? 0)),
   };

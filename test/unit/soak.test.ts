@@ -26,6 +26,7 @@ describe('soak growth', () => {
     const r = soakGrowth(new Map([['inv-1', series(10, 0)]]), { dayS: DAY_S, days: 10, warmupDays: 2 });
     const p = r.processes[0]!;
     expect(Math.abs(p.rssGrowth!)).toBeLessThan(0.005);
+    expect(Math.abs(p.rssTrend!)).toBeLessThan(0.005);
     expect(p.heapGrowth).toBeCloseTo(0, 6);
     expect(p.warm.heapLiveMB).toBeCloseTo(12, 6);
     expect(p.warm.logKBPerDay).toBeCloseTo((1000 * DAY_S) / 1024, 0);
@@ -45,6 +46,9 @@ describe('soak growth', () => {
     expect(leaky.heapGrowth!).toBeGreaterThan(0.2);
     expect(leaky.rssGrowth!).toBeGreaterThan(0.04);
     expect(r.worstHeapGrowth).toBe(leaky.heapGrowth);
+    // The fitted line rises by the leak over the 8 days after the warm-up: 3.5 MB on about 71.25.
+    expect(leaky.rssTrend!).toBeCloseTo(3.5 / (70 + 0.5 * 2.5), 2);
+    expect(r.worstRssTrend).toBe(leaky.rssTrend);
     // The daily curve keeps rising by the leak, about 0.5 MB a day.
     expect(leaky.dailyRssMB).toHaveLength(10);
     const steps = leaky.dailyRssMB.slice(1).map((v, i) => v! - leaky.dailyRssMB[i]!);
