@@ -256,6 +256,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       });
     }, SETTLE_TIMEOUT_MS);
     if (!settled) progress('some voltage agents still on their local curves: starting the day anyway');
+    // ... and runs it a while at the start hour, so that the day begins with the control at work
+    // rather than with its multipliers still climbing from where the takeover put them.
+    else await new Promise((r) => setTimeout(r, CONTROL_SETTLE_MS));
     // The scenario's day starts now that every gateway runs, not while they were starting.
     day.restartAt(Date.now());
     if (lossFault) for (const p of proxies.values()) p.setLoss(lossFault.fraction ?? 0);
@@ -323,6 +326,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
 const PROGRESS_EVERY_MS = 5000;
 /** How long the bench waits for the voltage agents to find their peers before the day starts. */
 const SETTLE_TIMEOUT_MS = 20_000;
+/** How long the distributed control runs at the start hour, once every agent is on it, before the day starts. */
+const CONTROL_SETTLE_MS = 3000;
 
 /** The recorded grid as CSV (one row per kept sample), for a spreadsheet or a plotting tool. */
 function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
