@@ -191,9 +191,9 @@ export class VoltageAgentRole implements Role {
     if (!capability) return;
     const delivered = { pKW: 0, qKVAr: 0 };
     for (const inv of capability.inverters) {
-      const now = this.delivered(ctx, inv.device, inv.availableKW);
-      delivered.pKW += now.pKW;
-      delivered.qKVAr += now.qKVAr;
+      const output = this.delivered(ctx, inv.device, inv.availableKW);
+      delivered.pKW += output.pKW;
+      delivered.qKVAr += output.qKVAr;
     }
     agent.takeOver(delivered, capability.total);
     ctx.log.info(
