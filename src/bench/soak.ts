@@ -44,7 +44,7 @@ export interface SoakProcessResult {
   dailyRssMB: (number | null)[];
   /**
    * The daily medians after the warm-up fitted with a line (least squares): its rise over those days,
-   * against the first of them. Less swayed than `rssGrowth` by one day's collections.
+   * against its own value on the first of them. Less swayed than `rssGrowth` by one day's collections.
    */
   rssTrend: number | null;
 }
@@ -69,17 +69,22 @@ function median(values: number[]): number | null {
 
 type MemoryField = 'rssMB' | 'anonMB' | 'heapUsedMB' | 'heapLiveMB' | 'heapTotalMB' | 'externalMB';
 
+const within = (points: readonly SoakPoint[], w: DayWindow, dayS: number) =>
+  points.filter((p) => p.tS >= w.fromDay * dayS && p.tS < w.toDay * dayS);
+
+const defined = (points: readonly SoakPoint[], k: MemoryField) =>
+  points.flatMap((p) => (p[k] === undefined ? [] : [p[k]!]));
+
 function figures(points: readonly SoakPoint[], w: DayWindow, dayS: number): WindowFigures {
-  const inside = points.filter((p) => p.tS >= w.fromDay * dayS && p.tS < w.toDay * dayS);
-  const defined = (k: MemoryField) => inside.flatMap((p) => (p[k] === undefined ? [] : [p[k]!]));
+  const inside = within(points, w, dayS);
   const first = inside[0];
   const last = inside.at(-1);
   const spanDays = first && last && last.tS > first.tS ? (last.tS - first.tS) / dayS : 0;
   return {
-    rssMB: median(defined('rssMB')),
-    anonMB: median(defined('anonMB')),
-    heapTotalMB: median(defined('heapTotalMB')),
-    externalMB: median(defined('externalMB')),
+    rssMB: median(defined(inside, 'rssMB')),
+    anonMB: median(defined(inside, 'anonMB')),
+    heapTotalMB: median(defined(inside, 'heapTotalMB')),
+    externalMB: median(defined(inside, 'externalMB')),
     heapSpacesMB: Object.fromEntries(
       [...new Set(inside.flatMap((p) => Object.keys(p.heapSpacesMB ?? {})))].map((space) => [
         space,
@@ -87,8 +92,8 @@ function figures(points: readonly SoakPoint[], w: DayWindow, dayS: number): Wind
       ]),
     ),
     heapLiveMB:
-      median(defined('heapLiveMB')) ??
-      defined('heapUsedMB').reduce<number | null>((low, v) => (low === null || v < low ? v : low), null),
+      median(defined(inside, 'heapLiveMB')) ??
+      defined(inside, 'heapUsedMB').reduce<number | null>((low, v) => (low === null || v < low ? v : low), null),
     logKBPerDay: spanDays > 0 ? (last!.logBytes - first!.logBytes) / 1024 / spanDays : 0,
     maxOutboxPending: Math.max(0, ...inside.map((p) => p.outboxPending ?? 0)),
   };
@@ -142,9 +147,8 @@ export function soakGrowth(
   const processes = [...series].map(([id, points]) => {
     const warm = figures(points, warmWindow, o.dayS);
     const end = figures(points, endWindow, o.dayS);
-    const dailyRssMB = Array.from(
-      { length: o.days },
-      (_, day) => figures(points, { fromDay: day, toDay: day + 1 }, o.dayS).rssMB,
+    const dailyRssMB = Array.from({ length: o.days }, (_, day) =>
+      median(defined(within(points, { fromDay: day, toDay: day + 1 }, o.dayS), 'rssMB')),
     );
     return {
       id,

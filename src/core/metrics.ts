@@ -195,12 +195,13 @@ export class GatewayMetrics {
         this.set(process.memoryUsage.rss());
       },
     });
+    // From V8's heap statistics: process.memoryUsage() would also read /proc for the RSS each time.
     new Gauge({
       name: 'nodejs_heap_size_used_bytes',
       help: 'Process heap size used from Node.js in bytes.',
       registers,
       collect() {
-        this.set(process.memoryUsage().heapUsed);
+        this.set(getHeapStatistics().used_heap_size);
       },
     });
     new Gauge({
@@ -208,7 +209,7 @@ export class GatewayMetrics {
       help: 'Process heap size from Node.js in bytes (committed by V8, used or not).',
       registers,
       collect() {
-        this.set(process.memoryUsage().heapTotal);
+        this.set(getHeapStatistics().total_heap_size);
       },
     });
     new Gauge({
@@ -216,7 +217,7 @@ export class GatewayMetrics {
       help: 'Node.js external memory size in bytes (buffers and other memory held outside the heap by JS objects).',
       registers,
       collect() {
-        this.set(process.memoryUsage().external);
+        this.set(getHeapStatistics().external_memory);
       },
     });
     watchFullCollections();

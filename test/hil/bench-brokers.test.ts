@@ -20,8 +20,8 @@ async function client(url: string, id: string): Promise<{ c: MqttClient; got: st
   return { c, got };
 }
 
-// The bench's broker per cell, bridged upstream, run for real. Skipped only where Mosquitto is missing
-// (the embedded broker cannot bridge); .ci/run installs it.
+// The bench's broker per cell, bridged upstream, run for real.
+// Skipped only where Mosquitto is missing (the embedded broker cannot bridge); .ci/run installs it.
 describe.runIf(MOSQUITTO_BIN)('bench brokers: one per cell, bridged to the upstream broker', () => {
   const tmp = tempDir('p2p-bench-brokers-');
   let upstream: BenchBroker;

@@ -14,7 +14,7 @@ const log = componentLogger('test');
 log.level = 'silent';
 
 for (const kind of BROKERS) {
-  // Mosquitto is installed by .ci/run; on a developer machine without it only the embedded broker runs.
+  // Skipped only for a broker that is not installed (Mosquitto; .ci/run installs it): the embedded one always runs.
   describe.runIf(kind.available)(`MqttTransport against the ${kind.name} broker`, () => {
     let broker: TestBroker;
     beforeAll(async () => {

@@ -37,8 +37,8 @@ class HangingDevice implements Device {
   async close(): Promise<void> {}
 }
 
-// Skipped only where systemd-notify or python3 is missing (.ci/run installs both: packages systemd,
-// python3); the reason is in the title.
+// The reason of a skip is in the title.
+// Skipped only where systemd-notify or python3 is missing (.ci/run installs both: systemd, python3).
 describe.skipIf(skip !== undefined)(`systemd notify and watchdog${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('READY=1 after start, WATCHDOG=1 every half period, none while a control cycle hangs, STOPPING=1', async () => {
     const receiver = await NotifyReceiver.open(tmp.dir);

@@ -114,14 +114,20 @@ describe('a gateway whose device fails', () => {
   });
 });
 
+/** A house that resends after 200 ms and a platform on one in-memory bus, signed members of one cell (not started). */
+function houseAndPlatform(idsDir: string) {
+  const clock = new VirtualClock(T0);
+  const bus = new MemoryBus();
+  const p = signedCell(['house', 'platform-1'], join(tmp.dir, idsDir), T0);
+  const house = signedEndpoint(bus, p, 'house', clock, { retryInitialMs: 200 });
+  const platform = signedEndpoint(bus, p, 'platform-1', clock);
+  return { clock, house, platform };
+}
+
 describe('a receiver whose handler cannot take a message (its disk is full)', () => {
   it('does not acknowledge it, logs the problem once, and takes the resend once it can', async () => {
-    const clock = new VirtualClock(T0);
-    const bus = new MemoryBus();
-    const p = signedCell(['house', 'platform-1'], join(tmp.dir, 'ids'), T0);
-    const house = signedEndpoint(bus, p, 'house', clock, { retryInitialMs: 200 });
+    const { clock, house, platform } = houseAndPlatform('ids');
     const { log, count } = capturingLog();
-    const platform = signedEndpoint(bus, p, 'platform-1', clock);
     (platform.t as unknown as { deps: { log: unknown } }).deps.log = log;
     for (const e of [house, platform]) await e.t.start();
     let full = true;
@@ -148,11 +154,7 @@ describe('a receiver whose handler cannot take a message (its disk is full)', ()
 
 describe('a receiver whose handler stores a message later (group commit)', () => {
   it('acknowledges it once stored, not before; a failed write is not acknowledged and its resend is taken', async () => {
-    const clock = new VirtualClock(T0);
-    const bus = new MemoryBus();
-    const p = signedCell(['house', 'platform-1'], join(tmp.dir, 'ids-later'), T0);
-    const house = signedEndpoint(bus, p, 'house', clock, { retryInitialMs: 200 });
-    const platform = signedEndpoint(bus, p, 'platform-1', clock);
+    const { clock, house, platform } = houseAndPlatform('ids-later');
     for (const e of [house, platform]) await e.t.start();
     let full = false;
     const stored: number[] = [];

@@ -135,7 +135,7 @@ describe('warm start over a rolling horizon', () => {
     expect(rolledPrices([1, 2, 3, 4], 6)).toEqual([4, 4, 4, 4]);
     expect(rolledPrices(undefined, 1)).toBeUndefined();
     expect(rolledPrices([1, 2], -1)).toBeUndefined();
-    expect(warmStart({ session: '9000', prices: [1, 2, 3] }, '12000', 1500)).toEqual([3, 3, 3]);
+    expect(warmStart({ session: '9000', reachedPrices: [1, 2, 3] }, '12000', 1500)).toEqual([3, 3, 3]);
     expect(warmStart(undefined, '12000', 1500)).toBeUndefined();
   });
 

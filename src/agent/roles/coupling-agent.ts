@@ -152,18 +152,13 @@ export class CouplingAgentRole implements Role {
       receiveCapacityKWh: Math.min(n.receiveCapacityKWh, this.limitsKWh().importKWh),
     }));
     const model = localTradeModel(compiled, neighbours, T, imbalance.slotHours);
-    const last = this.upward.at(-1);
     const session = new MarketSession(
       `up-${imbalance.session}`,
       model,
       upper.algorithm,
       upper.maxRounds,
       upper.tolerance,
-      warmStart(
-        last && { session: last.session, prices: last.reachedPrices },
-        imbalance.session,
-        ctx.config.scheduler.tertiaryMs,
-      ),
+      warmStart(this.upward.at(-1), imbalance.session, ctx.config.scheduler.tertiaryMs),
     );
     // Done before the next interval's cell market leaves its imbalance.
     await this.runner!.run(session, upper.roundMs, imbalance.intervalEndMs);

@@ -176,14 +176,13 @@ export class MgTraderRole implements Role {
       .agents[0]!;
     const demandKWh = compiled.demand;
     const model = localTradeModel(compiled, neighbours, T, slotHours);
-    const last = this.sessions.at(-1);
     const session = new MarketSession(
       sessionId,
       model,
       market.algorithm,
       market.maxRounds,
       market.tolerance,
-      warmStart(last && { session: last.session, prices: last.reachedPrices }, sessionId, tertiaryMs),
+      warmStart(this.sessions.at(-1), sessionId, tertiaryMs),
     );
     // The first half of the interval for this market, the second for the coupling agent's trade above it.
     await this.runner!.run(session, market.roundMs, Number(sessionId) + tertiaryMs / 2);
@@ -191,7 +190,8 @@ export class MgTraderRole implements Role {
     // Without agreement with its neighbours it trades nothing with them (its prosumers still clear).
     const outcome = session.outcome();
     const decision = outcome.decision;
-    const prices = outcome.status().prices;
+    const cleared = outcome.status();
+    const prices = cleared.prices;
     const exchangeKWh = exchangeWithNeighbours(outcome);
     if (decision) {
       // What the cell still takes from (+) or gives to (−) the level above: the coupling agent trades it there.
@@ -213,7 +213,7 @@ export class MgTraderRole implements Role {
       reachedPrices: status.prices,
       exchangeKWh,
       gridImportKWh: decision?.gridImport ?? [],
-      maxImbalanceKWh: outcome.status().maxImbalanceKWh,
+      maxImbalanceKWh: cleared.maxImbalanceKWh,
       instance: sessionInstance(outcome, agent, neighbours),
     };
     this.sessions.push(record);

@@ -16,11 +16,11 @@ const MAX_CLOSES_PER_TICK = 96;
 /**
  * The trading platform as a role of the runtime (on a transformer gateway or a server): it listens
  * to the `meter/reading` messages of its cells and stores each one as it arrives, before the
- * transport acknowledges it (`MeterSamples`; the readings that arrive together in one transaction). One metering interval after an interval ends, it
- * computes each member's energy in it from the stored samples and writes the reading to the
- * platform database, where measurement and verification and settlement read it. Nothing is kept only
- * in memory: a platform killed at any point resumes from its database. Readings of senders that are
- * not active members are counted and dropped.
+ * transport acknowledges it (`MeterSamples`; the readings that arrive together in one transaction).
+ * One metering interval after an interval ends, it computes each member's energy in it from the
+ * stored samples and writes the reading to the platform database, where measurement and
+ * verification and settlement read it. Nothing is kept only in memory: a platform killed at any point
+ * resumes from its database. Readings of senders that are not active members are counted and dropped.
  */
 export class PlatformRole implements Role {
   readonly name = 'platform' as const;

@@ -105,16 +105,16 @@ export class SessionRunner {
 }
 
 /**
- * Where a session of interval `session` starts its prices: the last session's, moved on by the
- * intervals between the two (`rolledPrices`). Sessions are named by their interval's start (ms).
+ * Where a session of interval `session` starts its prices: where the last session's got to, moved on
+ * by the intervals between the two (`rolledPrices`). Sessions are named by their interval's start (ms).
  */
 export function warmStart(
-  last: { session: string; prices: readonly number[] } | undefined,
+  last: { session: string; reachedPrices: readonly number[] } | undefined,
   session: string,
   intervalMs: number,
 ): number[] | undefined {
   if (!last) return undefined;
-  return rolledPrices(last.prices, Math.round((Number(session) - Number(last.session)) / intervalMs));
+  return rolledPrices(last.reachedPrices, Math.round((Number(session) - Number(last.session)) / intervalMs));
 }
 
 /** Sessions a trader's state shows in full: enough for a reader polling every few intervals. */
