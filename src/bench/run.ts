@@ -327,7 +327,7 @@ const PROGRESS_EVERY_MS = 5000;
 /** How long the bench waits for the voltage agents to find their peers before the day starts. */
 const SETTLE_TIMEOUT_MS = 20_000;
 /** How long the distributed control runs at the start hour, once every agent is on it, before the day starts. */
-const CONTROL_SETTLE_MS = 3000;
+export const CONTROL_SETTLE_MS = 3000;
 
 /** The recorded grid as CSV (one row per kept sample), for a spreadsheet or a plotting tool. */
 function timeseriesCsv(s: Scenario, r: BenchRecorder): string {

@@ -27,7 +27,7 @@ const PushSumBody = z
  * gets half of them: about 3e-2 right after a slot starts, 1e-3 after a slot and a half (eight agents,
  * 10 % loss, test/unit/slotted-push-sum.test.ts).
  */
-const GOSSIP_SLOT_ROUNDS = 100;
+export const GOSSIP_SLOT_ROUNDS = 100;
 
 /** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
 const HelloBody = z.object({ bus: z.string().min(1).max(64), epoch: z.number().finite() }).strict();
