@@ -2,8 +2,8 @@
  * npm run bench:voltage-dynamics — the distributed voltage control's dynamics over the bench's
  * compressed day, in one process and in seconds: the bench's grid (`BenchGrid`, the same houses and
  * profiles as `p2p-edge bench`) with one `DualVoltageAgent` per house, stepped on a virtual clock with
- * the bench gateways' timing (a control step every 250 ms, gossip every 100 ms, 600×) over a
- * network that loses nothing and delivers at once. What the real bench adds (processes, Modbus,
+ * the bench gateways' timing (a control step every 250 ms, each followed by a hello with the agent's
+ * multiplier; gossip every 100 ms; 600×) over a network that loses nothing and delivers at once. What the real bench adds (processes, Modbus,
  * MQTT, a loaded machine) only delays the loop more, so the real runs sit a little further out.
  * 1. Every cell of the default scenario with the target band at 0.6, 0.8 and 1 % inside the limits:
  *    the highest and lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
@@ -14,7 +14,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GOSSIP_SLOT_ROUNDS } from '../src/agent/roles/voltage-agent.js';
+import { GOSSIP_SLOT_ROUNDS, REPORT_FRESH_CYCLES } from '../src/agent/roles/voltage-agent.js';
 import { BENCH_CONTROL_STEP_MS, BENCH_VOLTAGE_CONTROL, benchIntervalMs } from '../src/bench/configs.js';
 import { BenchGrid } from '../src/bench/grid.js';
 import { VoltageTally } from '../src/bench/kpi.js';
@@ -75,6 +75,7 @@ function simulate(run: Run) {
       qWeight: 0.5,
       epoch: now,
       gossipSlotMs: GOSSIP_SLOT_ROUNDS * vc.gossipMs,
+      reportFreshMs: REPORT_FRESH_CYCLES * BENCH_CONTROL_STEP_MS,
       ...(restarted ? { restartedAtMs: now } : {}),
     });
   const houses: House[] = grid.devices
@@ -128,13 +129,14 @@ function simulate(run: Run) {
         }
       }
       if ((t - h.phaseMs) % BENCH_CONTROL_STEP_MS === 0) {
-        for (const other of live) other.agent!.notePeer(agent.id, agent.bus, now); // its hello
         agent.updateMultiplier(sim.voltages(t).get(h.bus)!);
         const cap = capability(h, t);
         h.setpoint = agent.setpoint(cap, now, vc.fallbackAfterMs);
         const fraction = cap.pAvailableKW > 0 ? h.setpoint.pKW / cap.pAvailableKW : 1;
         sim.setLimitPct(h.inverter, fraction < 1 - 1e-4 ? Math.min(100, (100 * h.setpoint.pKW) / h.ratedKVA) : 100);
         sim.setReactiveVAr(h.inverter, h.setpoint.qKVAr * 1000);
+        // Its hello, with the multiplier it acts on.
+        for (const other of live) other.agent!.notePeer(agent.id, agent.bus, now, agent.state().multiplier);
       }
     }
     if (t < CONTROL_SETTLE_MS) continue;

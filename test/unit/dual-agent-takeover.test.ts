@@ -18,6 +18,7 @@ function agent(id: string, bus: string) {
     qWeight: 0.5,
     epoch: NOW,
     gossipSlotMs: 10_000,
+    reportFreshMs: 1500,
   });
 }
 

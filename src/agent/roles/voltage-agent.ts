@@ -30,17 +30,24 @@ const PushSumBody = z
 export const GOSSIP_SLOT_ROUNDS = 100;
 
 /** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
-const HelloBody = z.object({ bus: z.string().min(1).max(64), epoch: z.number().finite() }).strict();
+/** A voltage agent's presence (class `gossip`, type `hello`, to the cell); `multiplier` only while on the distributed control. */
+const HelloBody = z
+  .object({ bus: z.string().min(1).max(64), epoch: z.number().finite(), multiplier: z.number().finite().optional() })
+  .strict();
+
+/** A peer's announced multiplier counts for this many of the agent's secondary cycles (two hellos may be lost). */
+export const REPORT_FRESH_CYCLES = 3;
 
 /**
  * Watches the voltage at the gateway's bus against the configured limits (how often and how long it
  * was out of bounds, the worst value seen) and acts on the gateway's inverters through their Inverter
  * capability:
  * - `dual`: the distributed control. Each secondary step it updates the multiplier of its bus's limits
- *   with the voltage it measured, and sets its inverters to the best response to all agents'
- *   multipliers, which it learns by push-sum gossip with the cell's other agents (a timer of
- *   `gossipMs`). While it hears no peer for `fallbackAfterMs`, or comms are down, it falls back to the
- *   local curves, and returns when peers are heard again.
+ *   with the voltage it measured, sets its inverters to the best response to all agents'
+ *   multipliers, and announces its own in its hello to the cell. It takes the others' from their
+ *   hellos, and for a peer whose hellos it does not hear from push-sum gossip with the cell's other
+ *   agents (a timer of `gossipMs`). While it hears no peer for `fallbackAfterMs`, or comms are down,
+ *   it falls back to the local curves, and returns when peers are heard again.
  * - `volt-var`: the IEEE 1547-2018 Category B volt-var and volt-watt curves, filtered like an
  *   inverter's open-loop response (30 % of the step per cycle).
  */
@@ -91,6 +98,7 @@ export class VoltageAgentRole implements Role {
       qWeight: vc.qWeight,
       epoch,
       gossipSlotMs: vc.gossipSlotMs ?? GOSSIP_SLOT_ROUNDS * vc.gossipMs,
+      reportFreshMs: REPORT_FRESH_CYCLES * ctx.config.scheduler.secondaryMs,
       ...(this.restored ? { restartedAtMs: epoch } : {}),
     });
     if (this.restored) this.agent.restore(this.restored);
@@ -98,7 +106,7 @@ export class VoltageAgentRole implements Role {
     ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'hello' }, ({ topic, envelope }) => {
       const hello = HelloBody.safeParse(envelope.body);
       if (!hello.success || topic.sender === this.agent!.id) return;
-      this.heardFrom(topic.sender, hello.data.bus, ctx);
+      this.heardFrom(topic.sender, hello.data.bus, ctx, hello.data.multiplier);
     });
     ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'pushsum', target: this.agent.id }, ({ topic, envelope }) => {
       const body = PushSumBody.safeParse(envelope.body);
@@ -120,9 +128,9 @@ export class VoltageAgentRole implements Role {
     this.gossipTimer = undefined;
   }
 
-  private heardFrom(peer: string, bus: string, ctx: RoleContext): void {
+  private heardFrom(peer: string, bus: string, ctx: RoleContext, multiplier?: number): void {
     const now = ctx.clock.now();
-    this.agent!.notePeer(peer, bus, now);
+    this.agent!.notePeer(peer, bus, now, multiplier);
     this.lastHeardMs = now;
   }
 
@@ -161,9 +169,6 @@ export class VoltageAgentRole implements Role {
   private async dualStep(ctx: RoleContext, agent: DualVoltageAgent): Promise<void> {
     const now = ctx.clock.now();
     const vc = ctx.config.voltageControl;
-    ctx.transport
-      ?.publish('gossip', 'hello', { bus: agent.bus, epoch: agent.gossip.epoch })
-      .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'hello not sent'));
     const connected = ctx.transport?.status().connected ?? false;
     const heard = now - this.lastHeardMs <= vc.fallbackAfterMs && agent.livePeers(now, vc.fallbackAfterMs).length > 0;
     const mode = connected && heard ? 'dual' : 'fallback';
@@ -181,8 +186,15 @@ export class VoltageAgentRole implements Role {
       this.mode = mode;
       if (mode === 'dual') this.takeOver(ctx, agent);
     }
-    if (mode === 'fallback') return;
-    await this.controlStep(ctx, agent);
+    try {
+      if (mode === 'dual') await this.controlStep(ctx, agent);
+    } finally {
+      // After the step, so that the peers act on the multiplier it acts on itself.
+      const hello = { bus: agent.bus, epoch: agent.gossip.epoch };
+      ctx.transport
+        ?.publish('gossip', 'hello', mode === 'dual' ? { ...hello, multiplier: agent.state().multiplier } : hello)
+        .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'hello not sent'));
+    }
   }
 
   /** Starts the distributed control from what the gateway's inverters deliver now (bumpless transfer). */
@@ -348,6 +360,7 @@ export class VoltageAgentRole implements Role {
             dual: {
               ...this.agent.state(),
               multipliers: Object.fromEntries(this.agent.multipliers(this.lastTickMs, Number.POSITIVE_INFINITY)),
+              announcedPeers: this.agent.announcedPeers(this.lastTickMs),
               gossipSent: this.gossipSent,
               gossipReceived: this.gossipReceived,
               gossipRejected: this.gossipRejected,

@@ -28,6 +28,11 @@ export interface DualAgentOptions {
   gossipSlotMs: number;
   /** Set when the agent restarted (it restored its multipliers): when, so that it does not count itself twice. */
   restartedAtMs?: number;
+  /**
+   * A multiplier a peer announced itself (in its hello) counts instead of the gossip estimate for
+   * this long; an older one gives way to the estimate (a peer heard only through others' gossip).
+   */
+  reportFreshMs: number;
 }
 
 /** What an inverter gateway can do now: its available PV and its rating, summed over its inverters. */
@@ -48,6 +53,8 @@ export class DualVoltageAgent {
   private own = 0;
   /** Bus of each peer agent and when it was last heard of. */
   private readonly peers = new Map<string, { bus: string; lastMs: number }>();
+  /** The multiplier each peer last announced, and when it was heard. */
+  private readonly reports = new Map<string, { multiplier: number; atMs: number }>();
   private readonly sensitivityCache = new Map<string, { p: number; q: number }>();
 
   constructor(private readonly o: DualAgentOptions) {
@@ -62,16 +69,24 @@ export class DualVoltageAgent {
     return this.o.bus;
   }
 
-  /** A peer agent is alive and sits at `bus` (from its gossip or its presence). */
-  notePeer(id: string, bus: string, now: number): void {
+  /**
+   * A peer agent is alive and sits at `bus` (from its gossip or its hello); a hello also carries the
+   * peer's own multiplier, unless it is on its local curves.
+   */
+  notePeer(id: string, bus: string, now: number, multiplier?: number): void {
     if (id === this.o.id) return;
     if (!this.o.feeder.order.includes(bus)) return;
     this.peers.set(id, { bus, lastMs: now });
+    if (multiplier !== undefined && Number.isFinite(multiplier)) this.reports.set(id, { multiplier, atMs: now });
   }
 
   /** Peers heard of within `timeoutMs`; older ones are dropped (their entries no longer count). */
   livePeers(now: number, timeoutMs: number): string[] {
-    for (const [id, p] of this.peers) if (now - p.lastMs > timeoutMs) this.peers.delete(id);
+    for (const [id, p] of this.peers) {
+      if (now - p.lastMs <= timeoutMs) continue;
+      this.peers.delete(id);
+      this.reports.delete(id);
+    }
     return [...this.peers.keys()];
   }
 
@@ -141,14 +156,28 @@ export class DualVoltageAgent {
   }
 
   /**
-   * Every agent's multiplier: its own exactly, the others' as gossip estimates them (average × number
-   * of agents). Its own estimate would overshoot right after a change, before gossip has spread it.
+   * Every agent's multiplier: its own exactly; a peer's as the peer last announced it, while that is
+   * fresh; else as gossip estimates it (average × number of agents), for a peer whose hellos do not
+   * reach this agent. Announced values come first because push-sum estimates go wrong when a peer
+   * dies: it takes mass with it and the others keep sending it half of theirs until they drop it, so
+   * every agent's weight drains and each later change of a multiplier enters the estimates n / Σw
+   * times, tens of times too large and of either sign, until the slot's instance is retired. Its own
+   * estimate would overshoot right after a change, before gossip has spread it.
    */
   multipliers(now: number, timeoutMs: number): Map<string, number> {
     const n = 1 + this.livePeers(now, timeoutMs).length;
     const out = new Map<string, number>([[this.o.id, this.own]]);
     for (const [id, average] of this.gossip.estimate(now)) if (this.peers.has(id)) out.set(id, average * n);
+    for (const [id, r] of this.reports)
+      if (this.peers.has(id) && now - r.atMs <= this.o.reportFreshMs) out.set(id, r.multiplier);
     return out;
+  }
+
+  /** Peers whose own announced multiplier counts now (the rest come from the gossip estimates). */
+  announcedPeers(now: number): number {
+    let fresh = 0;
+    for (const [id, r] of this.reports) if (this.peers.has(id) && now - r.atMs <= this.o.reportFreshMs) fresh++;
+    return fresh;
   }
 
   /** Σ ν_k dV_k/dp and Σ ν_k dV_k/dq at this agent's bus, over every agent's multiplier. */
