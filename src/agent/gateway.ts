@@ -38,6 +38,8 @@ export interface GatewayState {
 }
 
 const STATE_FILE = 'gateway-state.json';
+/** Skipped cycles of one time scale are logged at most this often (the metric counts every one). */
+const SKIP_LOG_EVERY_MS = 60_000;
 
 /**
  * One gateway: config → roles → devices and comms → a scheduler with three time scales. `stop()`
@@ -55,6 +57,8 @@ export class Gateway {
   private readonly clockJumps = new ClockJumpDetector();
   /** Per role and time scale, the error its last tick failed with. */
   private readonly tickProblems = new Map<string, string>();
+  /** When skipped cycles were last logged per time scale, and how many were skipped since. */
+  private readonly skipLog = new Map<TimeScale, { loggedAt: number; unlogged: number }>();
   private persistProblem: string | undefined;
   private readonly image: ProcessImage;
   private readonly scheduler: Scheduler;
@@ -85,12 +89,26 @@ export class Gateway {
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),
       onCycleDone: (scale, ms) => this.metrics.cycleDuration.observe({ scale }, ms / 1000),
-      onOverrun: (scale) => {
-        this.metrics.cycleOverruns.inc({ scale });
-        this.log.warn({ scale }, 'cycle skipped: the previous one is still running');
-      },
+      onOverrun: (scale) => this.cycleSkipped(scale),
       onError: (scale, err) => this.log.error({ scale, err: errorMessage(err) }, 'cycle failed'),
     });
+  }
+
+  /**
+   * Counts a skipped cycle, and logs it at most once a minute per time scale with how many were
+   * skipped since the last line: a machine that cannot keep up skips cycles by the thousand, and a
+   * line each would bury every other event in the log.
+   */
+  private cycleSkipped(scale: TimeScale): void {
+    this.metrics.cycleOverruns.inc({ scale });
+    const now = this.clock.now();
+    const last = this.skipLog.get(scale);
+    if (last && now - last.loggedAt < SKIP_LOG_EVERY_MS) {
+      last.unlogged++;
+      return;
+    }
+    this.log.warn({ scale, skipped: (last?.unlogged ?? 0) + 1 }, 'cycle skipped: the previous one is still running');
+    this.skipLog.set(scale, { loggedAt: now, unlogged: 0 });
   }
 
   private get stateFile(): string {

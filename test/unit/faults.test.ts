@@ -114,6 +114,52 @@ describe('a gateway whose device fails', () => {
   });
 });
 
+describe('a gateway that cannot keep up', () => {
+  it('counts every skipped cycle, and logs them once a minute with how many there were', async () => {
+    const clock = new VirtualClock(T0);
+    let slow = false;
+    const slowMeter: Device = {
+      id: 'meter-1',
+      kind: 'household-meter',
+      backend: 'test',
+      async poll() {
+        if (slow) await new Promise<void>((resolve) => clock.setTimeout(resolve, 250)); // 2.5 primary cycles
+        return { voltagePu: 1.01, acPowerW: 800 };
+      },
+      async close() {},
+    };
+    const { log, lines } = capturingLog();
+    const gw = new Gateway(
+      gatewayConfig({
+        gateway: { id: 'inv-1', kind: 'inverter', cell: 'c1', bus: 'b1' },
+        scheduler: { primaryMs: 100, secondaryMs: 200, tertiaryMs: 60_000 },
+        stateDir: join(tmp.dir, 'slow'),
+        status: { port: 0 },
+        voltageControl: { method: 'monitor' },
+      }),
+      { clock, log, devices: [slowMeter] },
+    );
+    await gw.start();
+    slow = true;
+    await clock.advance(90_000);
+    const skipped = lines.filter((l) => l.msg === 'cycle skipped: the previous one is still running');
+    const metric = await gw.metrics.registry.getSingleMetricAsString('p2p_cycle_overruns_total');
+    const counted = [...metric.matchAll(/p2p_cycle_overruns_total\{[^}]*\} (\d+)/g)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
+    expect(counted).toBeGreaterThan(500);
+    // Per time scale: the first one at once, then one line a minute with the count since.
+    expect(skipped.length).toBeGreaterThanOrEqual(2);
+    expect(skipped.length).toBeLessThanOrEqual(6);
+    expect(skipped.reduce((sum, l) => sum + (l.skipped as number), 0)).toBeLessThanOrEqual(counted);
+    expect(skipped.some((l) => (l.skipped as number) > 100)).toBe(true);
+    slow = false;
+    await clock.advance(1000); // the poll under way finishes, so that the gateway can stop
+    await gw.stop();
+  });
+});
+
 /** A house that resends after 200 ms and a platform on one in-memory bus, signed members of one cell (not started). */
 function houseAndPlatform(idsDir: string) {
   const clock = new VirtualClock(T0);
