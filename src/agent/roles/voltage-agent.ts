@@ -29,8 +29,10 @@ const PushSumBody = z
  */
 export const GOSSIP_SLOT_ROUNDS = 100;
 
-/** Broadcast each secondary step so that agents find each other (class `gossip`, type `hello`). */
-/** A voltage agent's presence (class `gossip`, type `hello`, to the cell); `multiplier` only while on the distributed control. */
+/**
+ * A voltage agent's presence, broadcast to the cell every secondary step so that agents find each
+ * other (class `gossip`, type `hello`); `multiplier` only while it is on the distributed control.
+ */
 const HelloBody = z
   .object({ bus: z.string().min(1).max(64), epoch: z.number().finite(), multiplier: z.number().finite().optional() })
   .strict();
