@@ -4,6 +4,7 @@ import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { type Clock, ClockJumpDetector, systemClock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
@@ -57,8 +58,7 @@ export class Gateway {
   private readonly clockJumps = new ClockJumpDetector();
   /** Per role and time scale, the error its last tick failed with. */
   private readonly tickProblems = new Map<string, string>();
-  /** When skipped cycles were last logged per time scale, and how many were skipped since. */
-  private readonly skipLog = new Map<TimeScale, { loggedAt: number; unlogged: number }>();
+  private readonly skipLog = new LogThrottle(SKIP_LOG_EVERY_MS);
   private persistProblem: string | undefined;
   private readonly image: ProcessImage;
   private readonly scheduler: Scheduler;
@@ -101,14 +101,8 @@ export class Gateway {
    */
   private cycleSkipped(scale: TimeScale): void {
     this.metrics.cycleOverruns.inc({ scale });
-    const now = this.clock.now();
-    const last = this.skipLog.get(scale);
-    if (last && now - last.loggedAt < SKIP_LOG_EVERY_MS) {
-      last.unlogged++;
-      return;
-    }
-    this.log.warn({ scale, skipped: (last?.unlogged ?? 0) + 1 }, 'cycle skipped: the previous one is still running');
-    this.skipLog.set(scale, { loggedAt: now, unlogged: 0 });
+    const skipped = this.skipLog.take(scale, this.clock.now());
+    if (skipped > 0) this.log.warn({ scale, skipped }, 'cycle skipped: the previous one is still running');
   }
 
   private get stateFile(): string {

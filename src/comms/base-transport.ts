@@ -2,10 +2,18 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { CommsStateFile } from './comms-state.js';
 import { decodeEnvelope, EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
-import { DEFAULT_OUTBOX, mustReachEveryReceiver, Outbox, type OutboxEntry, type OutboxOptions } from './outbox.js';
+import {
+  DEFAULT_OUTBOX,
+  mustReachEveryReceiver,
+  Outbox,
+  type OutboxDropReason,
+  type OutboxEntry,
+  type OutboxOptions,
+} from './outbox.js';
 import { PresenceTable } from './presence.js';
 import { ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
 import type { MessageSecurity } from './security.js';
@@ -78,6 +86,8 @@ const ACK_TTL_MS = 30_000;
 const RECEIVER_MEMORY_MS = 10 * 60_000;
 const PERSIST_EVERY_MS = 1000;
 const OUTBOX_TICK_MS = 100;
+/** Messages the outbox gives up are logged at most this often per class and reason (the metric counts each). */
+const GIVEN_UP_LOG_EVERY_MS = 60_000;
 const MEMBERS_RELOAD_MS = 5000;
 const PRESENCE_REFRESH_MS = 6 * 3600_000;
 
@@ -116,6 +126,7 @@ export abstract class BaseTransport implements Transport {
   private persistProblem: string | undefined;
   /** Per kind of message (`cls/type`), the problem its handlers have now. */
   private readonly handlerProblems = new Map<string, string>();
+  private readonly givenUpLog = new LogThrottle(GIVEN_UP_LOG_EVERY_MS);
   private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
@@ -261,7 +272,7 @@ export abstract class BaseTransport implements Transport {
         },
         this.deps.clock.now(),
       );
-      if (dropped) this.deps.metrics?.outboxDropped.inc({ class: dropped.cls, reason: 'overflow' });
+      if (dropped) this.givenUp(dropped, 'overflow');
       this.updateOutboxGauge();
     }
     this.deps.metrics?.messagesSent.inc({ class: cls });
@@ -353,10 +364,7 @@ export abstract class BaseTransport implements Transport {
 
   private resendDue(): void {
     const { resend, dropped } = this.outbox.takeDue(this.deps.clock.now());
-    for (const { entry, reason } of dropped) {
-      this.deps.metrics?.outboxDropped.inc({ class: entry.cls, reason });
-      this.deps.log.debug({ id: entry.id, cls: entry.cls, type: entry.type, reason }, 'outbox gave up a message');
-    }
+    for (const { entry, reason } of dropped) this.givenUp(entry, reason);
     for (const e of resend) {
       this.deps.metrics?.retransmits.inc({ class: e.cls });
       this.sendRaw(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch((err) =>
@@ -364,6 +372,17 @@ export abstract class BaseTransport implements Transport {
       );
     }
     if (resend.length > 0 || dropped.length > 0) this.updateOutboxGauge();
+  }
+
+  /**
+   * A reliable message that will not be delivered: counted, and logged at most once a minute per class
+   * and reason with how many there were (a long outage gives up messages by the hundred).
+   */
+  private givenUp(entry: OutboxEntry, reason: OutboxDropReason): void {
+    this.deps.metrics?.outboxDropped.inc({ class: entry.cls, reason });
+    this.deps.log.debug({ id: entry.id, cls: entry.cls, type: entry.type, reason }, 'outbox gave up a message');
+    const messages = this.givenUpLog.take(`${entry.cls}/${reason}`, this.deps.clock.now());
+    if (messages > 0) this.deps.log.warn({ cls: entry.cls, reason, messages }, 'outbox gave up messages');
   }
 
   private updateOutboxGauge(): void {

@@ -1,5 +1,6 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Backoff } from '../../src/comms/backoff.js';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
@@ -97,12 +98,28 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const bus = new MemoryBus();
     const p = signedCell(['tx', 'gone'], makeDir(), T0);
     const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 1000 });
+    const lines: { msg: string; [k: string]: unknown }[] = [];
+    (tx.t as unknown as { deps: { log: unknown } }).deps.log = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
     await tx.t.start();
     await tx.t.publish('mkt', 'dispatch', { k: 1 }, { target: 'gone', ttlMs: 20_000 });
     await clock.advance(25_000);
     // Resends at 1, 3, 7, 15 s (doubling from 1 s, 8 s ceiling): 4 before the 20 s expiry.
     expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBe(4);
     expect(await metricValue(tx.metrics, 'p2p_outbox_dropped_total', { class: 'mkt', reason: 'expired' })).toBe(1);
+    // Said in the log too; more of them within the minute wait for the next line, which counts them.
+    for (let k = 2; k <= 4; k++) await tx.t.publish('mkt', 'dispatch', { k }, { target: 'gone', ttlMs: 5000 });
+    await clock.advance(10_000);
+    await clock.advance(60_000);
+    await tx.t.publish('mkt', 'dispatch', { k: 5 }, { target: 'gone', ttlMs: 5000 });
+    await clock.advance(10_000);
+    const givenUp = lines.filter((l) => l.msg === 'outbox gave up messages');
+    expect(givenUp.map((l) => [l.cls, l.reason, l.messages])).toEqual([
+      ['mkt', 'expired', 1],
+      ['mkt', 'expired', 4],
+    ]);
   });
 
   it('pending messages survive a restart (persisted outbox) and are delivered once the peer is back', async () => {
