@@ -110,7 +110,12 @@ export abstract class BaseTransport implements Transport {
   protected readonly replay: ReplayGuard;
   protected readonly outbox: Outbox;
   private readonly stateFile: CommsStateFile | undefined;
-  private readonly handlers: { filter: TopicFilter; handler: DeliveryHandler; acknowledge: boolean }[] = [];
+  private readonly handlers: {
+    filter: TopicFilter;
+    handler: DeliveryHandler;
+    acknowledge: boolean;
+    idempotent: boolean;
+  }[] = [];
   /** Messages whose handlers have not finished yet (`messageKey`): not acknowledged before they have. */
   private readonly inHandlers = new Set<string>();
   /** Per `<class>/<type>`: peers that acknowledged it and when. */
@@ -303,7 +308,12 @@ export abstract class BaseTransport implements Transport {
   protected onPresence(_sender: string, _cell: string, _online: boolean, _now: number): void {}
 
   subscribe(filter: TopicFilter, handler: DeliveryHandler, options: SubscribeOptions = {}): void {
-    this.handlers.push({ filter, handler, acknowledge: options.acknowledge ?? true });
+    this.handlers.push({
+      filter,
+      handler,
+      acknowledge: options.acknowledge ?? true,
+      idempotent: options.idempotent ?? false,
+    });
     this.listen(filter);
   }
 
@@ -492,6 +502,17 @@ export abstract class BaseTransport implements Transport {
     const isAck = reliable && parts.type === ACK_TYPE;
     const result = this.replay.check(envelope.sender, envelope.epoch, envelope.seq);
     this.lastHeard.set(envelope.sender, now);
+    if (
+      result.unknown &&
+      reliable &&
+      !isAck &&
+      this.handlers.some((h) => h.idempotent && matchesFilter(parts, h.filter))
+    ) {
+      // Too old for the window to tell: only handlers that keep messages by id take it (they drop
+      // it if they have it), so a reading resent from a long outage is not refused for good.
+      this.deliver(parts, envelope, topic, reliable, (h) => h.idempotent);
+      return;
+    }
     if (result.verdict !== 'new') {
       // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing. A resend of
       // one its handlers are still storing gets no answer yet: the next resend finds it stored.
@@ -520,10 +541,22 @@ export abstract class BaseTransport implements Transport {
     }
     this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
     this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
+    this.deliver(parts, envelope, topic, reliable, () => true);
+  }
+
+  /** Hands a message to the matching handlers (of those `which` admits), then acknowledges it once they took it. */
+  private deliver(
+    parts: TopicParts,
+    envelope: Envelope,
+    topic: string,
+    reliable: boolean,
+    which: (h: { idempotent: boolean }) => boolean,
+  ): void {
     let failed: string | undefined;
     const later: Promise<void>[] = [];
-    for (const { filter, handler } of this.handlers) {
-      if (!matchesFilter(parts, filter)) continue;
+    for (const h of this.handlers) {
+      const { filter, handler } = h;
+      if (!which(h) || !matchesFilter(parts, filter)) continue;
       try {
         const taken = handler({ topic: parts, envelope });
         if (taken instanceof Promise) later.push(taken);

@@ -26,6 +26,12 @@ export interface ReplayResult {
   gap: number;
   /** True when this message fills a gap counted earlier (it arrived out of order). */
   filled: boolean;
+  /**
+   * On a `replay`: the count lies below what the window (or the state restored after a restart)
+   * remembers, so whether it was seen cannot be told. A message delayed that far (resent from a
+   * long outage, behind newer ones) looks like this as much as a replay does.
+   */
+  unknown?: boolean;
 }
 
 interface StreamState {
@@ -105,13 +111,13 @@ export class ReplayGuard {
       e.streams.set(stream, st);
       return this.accept(st, n, 0, false);
     }
-    if (n <= st.floor) return { verdict: 'replay', gap: 0, filled: false };
+    if (n <= st.floor) return { verdict: 'replay', gap: 0, filled: false, unknown: true };
     if (n > st.highest) {
       const gap = st.highest >= 0 ? n - st.highest - 1 : 0;
       st.highest = n;
       return this.accept(st, n, gap, false);
     }
-    if (n <= st.highest - this.window) return { verdict: 'replay', gap: 0, filled: false };
+    if (n <= st.highest - this.window) return { verdict: 'replay', gap: 0, filled: false, unknown: true };
     if (st.ring[n % this.window] === n) return { verdict: 'duplicate', gap: 0, filled: false };
     return this.accept(st, n, 0, true);
   }

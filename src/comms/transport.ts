@@ -82,6 +82,12 @@ export interface SubscribeOptions {
    * wait for it nor resend to it. Reliable classes are acknowledged by default.
    */
   acknowledge?: boolean;
+  /**
+   * True for a handler that keeps what it takes by message id (`sender`, `epoch`, `seq`), so that it
+   * may be handed a message the replay window can no longer place: one resent from a long outage
+   * behind newer ones (the platform's meter readings). Any other handler never sees such a message.
+   */
+  idempotent?: boolean;
 }
 
 /**

@@ -57,33 +57,44 @@ export class PlatformRole implements Role {
     const since = ctx.clock.now() - config.sampleRetentionH * 3_600_000;
     for (const { member, firstMs } of this.samples.membersSince(since)) this.track(member, firstMs);
     for (const cell of config.cells) {
-      ctx.transport?.subscribe({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
-        if (!isMeterReading(envelope.body)) return;
-        if (this.members?.get(envelope.sender)?.status !== 'active') {
-          this.notMember++;
-          return;
-        }
-        const sample = {
-          member: envelope.sender,
-          epoch: envelope.epoch,
-          seq: envelope.seq,
-          timeMs: envelope.ts,
-          netW: envelope.body.netW,
-        };
-        // Acknowledged once stored: the readings of one turn share one transaction (one fsync).
-        return this.sampleWriter!.add(sample).then((isNew) => {
-          if (!isNew) {
-            this.resent++;
+      // Each reading is stored once by (member, epoch, seq), so this handler may take readings too
+      // old for the replay window: a house resends them after a long outage behind newer ones.
+      ctx.transport?.subscribe(
+        { cell, cls: 'meter', type: 'reading' },
+        ({ envelope }) => {
+          if (!isMeterReading(envelope.body)) return;
+          if (this.members?.get(envelope.sender)?.status !== 'active') {
+            this.notMember++;
             return;
           }
-          this.samplesStored++;
-          if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
-            this.late++;
-          this.track(sample.member, sample.timeMs);
-        });
-      });
-      ctx.transport?.subscribe({ cell, cls: 'mkt', type: 'trades', target: ctx.config.gateway.id }, ({ envelope }) =>
-        this.onTradeReport(ctx, envelope),
+          const sample = {
+            member: envelope.sender,
+            epoch: envelope.epoch,
+            seq: envelope.seq,
+            timeMs: envelope.ts,
+            netW: envelope.body.netW,
+          };
+          // Acknowledged once stored: the readings of one turn share one transaction (one fsync).
+          return this.sampleWriter!.add(sample).then((isNew) => {
+            if (!isNew) {
+              this.resent++;
+              return;
+            }
+            this.samplesStored++;
+            if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
+              this.late++;
+            this.track(sample.member, sample.timeMs);
+          });
+        },
+        { idempotent: true },
+      );
+      // A report stored before is taken as a resend (or, with other figures, a conflict that keeps the
+      // first), so this handler may take reports too old for the replay window as well: a trader's
+      // addressed messages count on through every market round while the platform is away.
+      ctx.transport?.subscribe(
+        { cell, cls: 'mkt', type: 'trades', target: ctx.config.gateway.id },
+        ({ envelope }) => this.onTradeReport(ctx, envelope),
+        { idempotent: true },
       );
     }
   }
