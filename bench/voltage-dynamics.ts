@@ -8,20 +8,20 @@
  * 1. Every cell of the default scenario with the target band at 0.6, 0.8 and 1 % inside the limits:
  *    the highest and lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
  * 2. The `sigkill` scenario's killed inverter gateway: its agent gone for the fault's duration, then
- *    back from its last checkpoint (taking over from its inverter's output, as the voltage-agent role
- *    does), against the same run without the fault.
+ *    back, taking over from its inverter's output as the voltage-agent role does, against the same
+ *    run without the fault.
  * Writes bench/results/voltage-dynamics.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GOSSIP_SLOT_ROUNDS, REPORT_FRESH_CYCLES } from '../src/agent/roles/voltage-agent.js';
-import { BENCH_CONTROL_STEP_MS, BENCH_VOLTAGE_CONTROL, benchIntervalMs } from '../src/bench/configs.js';
+import { BENCH_CONTROL_STEP_MS, BENCH_VOLTAGE_CONTROL } from '../src/bench/configs.js';
 import { BenchGrid } from '../src/bench/grid.js';
 import { VoltageTally } from '../src/bench/kpi.js';
 import { CONTROL_SETTLE_MS } from '../src/bench/run.js';
 import { loadScenario, type Scenario } from '../src/bench/scenario.js';
-import { type Capability, DualVoltageAgent } from '../src/control/voltage/dual-agent.js';
-import { Q_SHARE_OF_RATING } from '../src/control/voltage/volt-var.js';
+import { DualVoltageAgent } from '../src/control/voltage/dual-agent.js';
+import { gatewayCapability, splitSetpoint } from '../src/control/voltage/inverter-shares.js';
 import { buildRadialFeeder } from '../src/sim/powerflow/feeder.js';
 import { CompressedDay } from '../src/sim/profiles.js';
 import { demoFeeder, feederInputOf } from '../src/sim/simulated-cell.js';
@@ -49,8 +49,7 @@ interface House {
   phaseMs: number;
   gossipPhaseMs: number;
   agent: DualVoltageAgent | undefined;
-  checkpoint: { muOver: number; muUnder: number } | undefined;
-  setpoint: { pKW: number; qKVAr: number } | undefined;
+  setpoint: { pKW: number; qKVAr: number; limitPct: number } | undefined;
 }
 
 function simulate(run: Run) {
@@ -88,18 +87,15 @@ function simulate(run: Run) {
       phaseMs: Math.floor((random() * BENCH_CONTROL_STEP_MS) / TICK_MS) * TICK_MS,
       gossipPhaseMs: Math.floor((random() * vc.gossipMs) / TICK_MS) * TICK_MS,
       agent: undefined,
-      checkpoint: undefined,
       setpoint: undefined,
     }));
   for (const h of houses) h.agent = newAgent(h, EPOCH_MS, false);
   const sim = grid.cellOf(houses[0]!.inverter);
-  const capability = (h: House, t: number): Capability => ({
-    pAvailableKW: Math.min(sim.availableW(h.inverter, t) / 1000, h.ratedKVA),
-    sRatedKVA: h.ratedKVA,
-    qMaxKVAr: Q_SHARE_OF_RATING * h.ratedKVA,
+  const inverterOf = (h: House, t: number) => ({
+    availableKW: sim.availableW(h.inverter, t) / 1000,
+    ratedKVA: h.ratedKVA,
   });
   const tally = new VoltageTally(scenario.voltageLimitsPu);
-  const intervalMs = benchIntervalMs(scenario.speedup);
   const killAt = run.kill ? CONTROL_SETTLE_MS + run.kill.atS * 1000 : Number.POSITIVE_INFINITY;
   const backAt = run.kill ? killAt + run.kill.downS * 1000 : Number.POSITIVE_INFINITY;
   const killed = houses.find((h) => h.gateway === run.kill?.gateway);
@@ -110,16 +106,16 @@ function simulate(run: Run) {
     if (t === CONTROL_SETTLE_MS) day.restartAt(t);
     if (killed && t === killAt) killed.agent = undefined; // its inverter keeps its last setpoints
     if (killed && t === backAt) {
+      // As the role does on its switch to the distributed control, which replaces the multipliers it
+      // restored from its checkpoint: it takes over from what its inverter delivers.
       const agent = newAgent(killed, now, true);
-      if (killed.checkpoint) agent.restore(killed.checkpoint);
-      const output = killed.setpoint ?? { pKW: capability(killed, t).pAvailableKW, qKVAr: 0 };
-      agent.takeOver(output, capability(killed, t));
+      const capability = gatewayCapability([inverterOf(killed, t)]);
+      agent.takeOver(killed.setpoint ?? { pKW: capability.pAvailableKW, qKVAr: 0 }, capability);
       killed.agent = agent;
     }
     const live = houses.filter((h) => h.agent);
     for (const h of live) {
       const agent = h.agent!;
-      if (t % intervalMs === 0) h.checkpoint = agent.persist();
       if ((t - h.gossipPhaseMs) % vc.gossipMs === 0) {
         const m = agent.gossip.tick(agent.livePeers(now, vc.fallbackAfterMs), random, now);
         const to = m && houses.find((x) => x.gateway === m.to)?.agent;
@@ -130,10 +126,9 @@ function simulate(run: Run) {
       }
       if ((t - h.phaseMs) % BENCH_CONTROL_STEP_MS === 0) {
         agent.updateMultiplier(sim.voltages(t).get(h.bus)!);
-        const cap = capability(h, t);
-        h.setpoint = agent.setpoint(cap, now, vc.fallbackAfterMs);
-        const fraction = cap.pAvailableKW > 0 ? h.setpoint.pKW / cap.pAvailableKW : 1;
-        sim.setLimitPct(h.inverter, fraction < 1 - 1e-4 ? Math.min(100, (100 * h.setpoint.pKW) / h.ratedKVA) : 100);
+        const inverter = [inverterOf(h, t)];
+        h.setpoint = splitSetpoint(inverter, agent.setpoint(gatewayCapability(inverter), now, vc.fallbackAfterMs))[0]!;
+        sim.setLimitPct(h.inverter, h.setpoint.limitPct);
         sim.setReactiveVAr(h.inverter, h.setpoint.qKVAr * 1000);
         // Its hello, with the multiplier it acts on.
         for (const other of live) other.agent!.notePeer(agent.id, agent.bus, now, agent.state().multiplier);
@@ -144,7 +139,7 @@ function simulate(run: Run) {
     tally.add({ tMs: t, hour: day.hourAt(t), voltagesPu });
     for (const h of houses) {
       const availableKW = sim.availableW(h.inverter, t) / 1000;
-      const deliveredKW = Math.min(availableKW, (sim.read(h.inverter, t)?.powerW ?? 0) / 1000);
+      const deliveredKW = Math.min(availableKW, ((h.setpoint?.limitPct ?? 100) / 100) * h.ratedKVA);
       curtailedKWh += ((availableKW - deliveredKW) * TICK_MS * scenario.speedup) / 3_600_000;
     }
   }

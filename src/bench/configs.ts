@@ -36,11 +36,6 @@ export const BENCH_VOLTAGE_CONTROL = {
   marginPu: 0.01,
 } as const;
 
-/** Real milliseconds of a 15-minute market interval at `speedup` (the tertiary step; at least 1 s). */
-export function benchIntervalMs(speedup: number): number {
-  return Math.max(1000, Math.round(900_000 / speedup));
-}
-
 export const transformerId = (cell: string): string => `tx-${cell}`;
 export const PLATFORM_ID = 'platform-1';
 
@@ -54,7 +49,7 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
  * that a market interval stays 15 simulated minutes.
  */
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
-  const tertiaryMs = benchIntervalMs(layout.speedup);
+  const tertiaryMs = Math.max(1000, Math.round(900_000 / layout.speedup));
   const scheduler = { primaryMs: BENCH_CONTROL_STEP_MS, secondaryMs: BENCH_CONTROL_STEP_MS, tertiaryMs };
   const common = (id: string, cell?: string) => ({
     scheduler,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Capability, DualVoltageAgent } from '../../control/voltage/dual-agent.js';
-import { categoryBInverter, followCurves, Q_SHARE_OF_RATING } from '../../control/voltage/volt-var.js';
+import { gatewayCapability, splitSetpoint } from '../../control/voltage/inverter-shares.js';
+import { categoryBInverter, followCurves } from '../../control/voltage/volt-var.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../../core/errors.js';
 import { loadDataFile } from '../../core/validate.js';
@@ -242,7 +243,7 @@ export class VoltageAgentRole implements Role {
     const capability = this.capability(ctx);
     if (!capability) return;
     const target = agent.setpoint(capability.total, now, vc.fallbackAfterMs);
-    await this.applyShares(ctx, capability.inverters, capability.total, target);
+    await this.applyShares(ctx, capability.inverters, target);
   }
 
   /** The gateway's inverters with what they can do now (available PV from the process image). */
@@ -256,31 +257,17 @@ export class VoltageAgentRole implements Role {
       return [{ device, availableKW: availableW / 1000, ratedKVA: device.inverter.ratedW / 1000 }];
     });
     if (inverters.length === 0) return undefined;
-    const ratedKVA = inverters.reduce((s, i) => s + i.ratedKVA, 0);
-    return {
-      inverters,
-      total: {
-        pAvailableKW: inverters.reduce((s, i) => s + Math.min(i.availableKW, i.ratedKVA), 0),
-        sRatedKVA: ratedKVA,
-        qMaxKVAr: Q_SHARE_OF_RATING * ratedKVA,
-      },
-    };
+    return { inverters, total: gatewayCapability(inverters) };
   }
 
-  /** Splits the gateway's setpoint over its inverters: curtailment in proportion to what each has, VArs to its rating. */
+  /** Writes the gateway's setpoint to its inverters (`splitSetpoint`). */
   private async applyShares(
     ctx: RoleContext,
     inverters: { device: Device; availableKW: number; ratedKVA: number }[],
-    total: Capability,
     target: { pKW: number; qKVAr: number },
   ): Promise<void> {
-    const fraction = total.pAvailableKW > 0 ? target.pKW / total.pAvailableKW : 1;
-    for (const inv of inverters) {
-      const pKW = Math.min(inv.availableKW, inv.ratedKVA) * fraction;
-      const qKVAr = (target.qKVAr * inv.ratedKVA) / total.sRatedKVA;
-      const limitPct = fraction < 1 - 1e-4 ? Math.min(100, (100 * pKW) / inv.ratedKVA) : 100;
-      await this.write(ctx, inv.device, { pKW, qKVAr, limitPct });
-    }
+    const shares = splitSetpoint(inverters, target);
+    for (const [i, inv] of inverters.entries()) await this.write(ctx, inv.device, shares[i]!);
   }
 
   /** Writes what changed since the last write (a tenth of a percent, 5 VAr). */

@@ -161,23 +161,28 @@ export class DualVoltageAgent {
    * reach this agent. Announced values come first because push-sum estimates go wrong when a peer
    * dies: it takes mass with it and the others keep sending it half of theirs until they drop it, so
    * every agent's weight drains and each later change of a multiplier enters the estimates n / Σw
-   * times, tens of times too large and of either sign, until the slot's instance is retired. Its own
+   * times, far off and of either sign, until the slot's instance is retired. Its own
    * estimate would overshoot right after a change, before gossip has spread it.
    */
   multipliers(now: number, timeoutMs: number): Map<string, number> {
-    const n = 1 + this.livePeers(now, timeoutMs).length;
+    const live = this.livePeers(now, timeoutMs);
     const out = new Map<string, number>([[this.o.id, this.own]]);
-    for (const [id, average] of this.gossip.estimate(now)) if (this.peers.has(id)) out.set(id, average * n);
-    for (const [id, r] of this.reports)
-      if (this.peers.has(id) && now - r.atMs <= this.o.reportFreshMs) out.set(id, r.multiplier);
+    for (const [id, multiplier] of this.freshReports(now)) out.set(id, multiplier);
+    if (out.size === 1 + live.length) return out; // every peer announced: no estimate needed
+    for (const [id, average] of this.gossip.estimate(now))
+      if (this.peers.has(id) && !out.has(id)) out.set(id, average * (1 + live.length));
     return out;
   }
 
   /** Peers whose own announced multiplier counts now (the rest come from the gossip estimates). */
   announcedPeers(now: number): number {
-    let fresh = 0;
-    for (const [id, r] of this.reports) if (this.peers.has(id) && now - r.atMs <= this.o.reportFreshMs) fresh++;
-    return fresh;
+    return [...this.freshReports(now)].length;
+  }
+
+  /** The live peers' announced multipliers that are still fresh. */
+  private *freshReports(now: number): Generator<[string, number]> {
+    for (const [id, r] of this.reports)
+      if (this.peers.has(id) && now - r.atMs <= this.o.reportFreshMs) yield [id, r.multiplier];
   }
 
   /** Σ ν_k dV_k/dp and Σ ν_k dV_k/dq at this agent's bus, over every agent's multiplier. */
