@@ -1,5 +1,5 @@
 /**
- * Regenerates src/sim/data/ieee-european-lv.json from the IEEE PES European LV Test Feeder's OpenDSS
+ * Regenerates src/grid/data/ieee-european-lv.json from the IEEE PES European LV Test Feeder's OpenDSS
  * files (Master.dss, LineCode.txt, Lines.txt, Loads.txt, LoadShapes.txt, Transformers.txt and the
  * Daily_1min_100profiles folder; a copy is in the OpenDSS test repository under
  * Distrib/IEEETestCases/LVTestCase/).
@@ -14,7 +14,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ThreePhaseFeederSchema } from '../src/sim/powerflow/three-phase/feeder.js';
+import { ThreePhaseFeederSchema } from '../src/grid/three-phase/feeder.js';
 
 const SNAPSHOT_MINUTES = [1, 566, 1440];
 const STEP_MINUTES = 15;

@@ -13,15 +13,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dualAscent, type LvInverter, settleCurves } from '../src/control/voltage/lv-three-phase.js';
-import { buildThreePhaseModel } from '../src/sim/powerflow/three-phase/feeder.js';
-import { loadIeeeEuropeanLv } from '../src/sim/powerflow/three-phase/ieee-european-lv.js';
-import {
-  type ThreePhaseSensitivities,
-  threePhaseSensitivities,
-} from '../src/sim/powerflow/three-phase/sensitivities.js';
-import { type PhaseInjection, solveThreePhase } from '../src/sim/powerflow/three-phase/sweep.js';
+import { seededRandom } from '../src/core/prng.js';
+import { buildThreePhaseModel } from '../src/grid/three-phase/feeder.js';
+import { loadIeeeEuropeanLv } from '../src/grid/three-phase/ieee-european-lv.js';
+import { type ThreePhaseSensitivities, threePhaseSensitivities } from '../src/grid/three-phase/sensitivities.js';
+import { type PhaseInjection, solveThreePhase } from '../src/grid/three-phase/sweep.js';
 import { pvShape } from '../src/sim/profiles.js';
-import { seededRandom } from '../src/trading/prng.js';
 
 const SEED = 7;
 const PV_HOUSES = 30;

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gossipUntil, PushSumNode } from '../src/control/pushsum/push-sum.js';
-import { seededRandom } from '../src/trading/prng.js';
+import { seededRandom } from '../src/core/prng.js';
 
 const epsilon = 1e-3;
 const rows: Record<string, unknown>[] = [];

@@ -22,10 +22,10 @@ import { CONTROL_SETTLE_MS } from '../src/bench/run.js';
 import { loadScenario, type Scenario } from '../src/bench/scenario.js';
 import { DualVoltageAgent } from '../src/control/voltage/dual-agent.js';
 import { gatewayCapability, splitSetpoint } from '../src/control/voltage/inverter-shares.js';
-import { buildRadialFeeder } from '../src/sim/powerflow/feeder.js';
+import { seededRandom } from '../src/core/prng.js';
+import { demoFeeder } from '../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../src/grid/feeder.js';
 import { CompressedDay } from '../src/sim/profiles.js';
-import { demoFeeder, feederInputOf } from '../src/sim/simulated-cell.js';
-import { seededRandom } from '../src/trading/prng.js';
 
 /** A clock reading far from zero, so that push-sum slots fall as they do on a real clock. */
 const EPOCH_MS = 1_796_000_003_000;
@@ -58,9 +58,7 @@ function simulate(run: Run) {
   const day = new CompressedDay(0, scenario.speedup, scenario.startHour);
   day.hold();
   const grid = new BenchGrid(scenario, day, 0);
-  const feeder = buildRadialFeeder(
-    feederInputOf({ ...demoFeeder(cellSpec.houses, cellSpec.segmentOhm), vSlackPu: cellSpec.vSlackPu }),
-  );
+  const feeder = buildRadialFeeder(demoFeeder(cellSpec.houses, cellSpec.segmentOhm, cellSpec.vSlackPu));
   const random = seededRandom(seed);
   const vc = BENCH_VOLTAGE_CONTROL;
   const newAgent = (house: { gateway: string; bus: string }, now: number, restarted: boolean) =>

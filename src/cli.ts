@@ -93,7 +93,7 @@ export function buildProgram(): Command {
     )
     .option('--day', 'three-phase feeder with load profiles: every profile step of the day, summarised')
     .action(async (o: { feeder: string; json?: boolean; minute?: number; day?: boolean }) => {
-      const { powerflowCommand } = await import('./sim/powerflow/powerflow-command.js');
+      const { powerflowCommand } = await import('./grid/powerflow-command.js');
       await powerflowCommand(o);
     });
 

@@ -6,8 +6,10 @@ import { provisionIdentities } from '../comms/provision.js';
 import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
+import { demoFeeder } from '../grid/demo-feeder.js';
+import { buildRadialFeeder } from '../grid/feeder.js';
 import { CompressedDay } from '../sim/profiles.js';
-import { demoFeeder, feederInputOf, SimulatedCell } from '../sim/simulated-cell.js';
+import { SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { untilSignal } from './signals.js';
@@ -117,14 +119,16 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
 
   const now = clock.now();
   const day = new CompressedDay(now, o.speedup, o.startHour);
-  const feeders = new Map(DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(demoFeeder(o.houses), day)]));
+  const feeders = new Map(
+    DEMO_CELLS.map(({ cell }) => [cell, new SimulatedCell(buildRadialFeeder(demoFeeder(o.houses)), day)]),
+  );
   // Each demo run starts from a fresh state directory: counters of an earlier run would mislead.
   const stateDir = mkdtempSync(join(tmpdir(), 'p2p-edge-demo-'));
   // The inverter gateways' commissioning data: each cell's feeder, for the voltage sensitivities.
   const feederFiles = Object.fromEntries(
     [...feeders.keys()].map((cell) => {
       const file = join(stateDir, `feeder-${cell}.json`);
-      writeFileSync(file, JSON.stringify(feederInputOf(demoFeeder(o.houses))));
+      writeFileSync(file, JSON.stringify(demoFeeder(o.houses)));
       return [cell, file];
     }),
   );

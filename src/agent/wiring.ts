@@ -17,6 +17,7 @@ import { loadRegisterMap, RegisterMapDevice } from '../drivers/register-map.js';
 import { Sdm630Meter } from '../drivers/sdm630.js';
 import { SimulatedDevice } from '../drivers/simulated.js';
 import { SunSpecInverter } from '../drivers/sunspec/inverter.js';
+import { buildRadialFeeder } from '../grid/feeder.js';
 import { DeferredCanBus, MockCanBus } from '../hal/can/can-bus.js';
 import { openGpio } from '../hal/gpio.js';
 import { ModbusBusRegistry } from '../hal/modbus/bus.js';
@@ -38,12 +39,14 @@ export function standaloneCell(config: GatewayConfig, clock: Clock): SimulatedCe
   const now = clock.now();
   const startHour = new Date(now).getHours() + new Date(now).getMinutes() / 60;
   const cell = new SimulatedCell(
-    {
-      slack: 'tx',
+    buildRadialFeeder({
+      name: 'standalone',
       baseKV: 0.4,
+      slack: 'tx',
       vSlackPu: 1.0,
-      segments: buses.map((bus) => ({ bus, parent: 'tx', rOhm: 0.1, xOhm: 0.04 })),
-    },
+      buses: [],
+      lines: buses.map((bus) => ({ from: 'tx', to: bus, rOhm: 0.1, xOhm: 0.04 })),
+    }),
     new CompressedDay(now, 1, startHour),
   );
   for (const d of simulated) cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, now);

@@ -1,6 +1,8 @@
 import { categoryBInverter, followCurves } from '../control/voltage/volt-var.js';
+import { demoFeeder } from '../grid/demo-feeder.js';
+import { buildRadialFeeder } from '../grid/feeder.js';
 import type { CompressedDay } from '../sim/profiles.js';
-import { demoFeeder, SimulatedCell } from '../sim/simulated-cell.js';
+import { SimulatedCell } from '../sim/simulated-cell.js';
 import type { Scenario } from './scenario.js';
 
 export interface BenchDevice {
@@ -52,7 +54,7 @@ export class BenchGrid {
   ) {
     let house = 0;
     for (const c of scenario.cells) {
-      const feeder = { ...demoFeeder(c.houses, c.segmentOhm), vSlackPu: c.vSlackPu };
+      const feeder = buildRadialFeeder(demoFeeder(c.houses, c.segmentOhm, c.vSlackPu));
       const sim: CellSim = {
         id: c.id,
         live: new SimulatedCell(feeder, day),

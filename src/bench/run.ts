@@ -9,12 +9,12 @@ import { provisionIdentities } from '../comms/provision.js';
 import { reply } from '../core/http-server.js';
 import { componentLogger } from '../core/log.js';
 import { freePorts } from '../core/net.js';
+import { seededRandom } from '../core/prng.js';
+import { demoFeeder } from '../grid/demo-feeder.js';
 import { Ledger } from '../platform/ledger/ledger.js';
 import { Membership } from '../platform/membership.js';
 import { TradeReports } from '../platform/trades.js';
 import { CompressedDay } from '../sim/profiles.js';
-import { demoFeeder, feederInputOf } from '../sim/simulated-cell.js';
-import { seededRandom } from '../trading/prng.js';
 import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
 import { type BenchBroker, type CellBroker, startBenchBroker, startCellBrokers } from './broker.js';
 import { benchConfigs, PLATFORM_ID } from './configs.js';
@@ -124,10 +124,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const feederFiles: Record<string, string> = {};
   for (const c of s.cells) {
     feederFiles[c.id] = join(dir, `feeder-${c.id}.json`);
-    writeFileSync(
-      feederFiles[c.id]!,
-      JSON.stringify(feederInputOf({ ...demoFeeder(c.houses, c.segmentOhm), vSlackPu: c.vSlackPu })),
-    );
+    writeFileSync(feederFiles[c.id]!, JSON.stringify(demoFeeder(c.houses, c.segmentOhm, c.vSlackPu)));
   }
   const gatewayIds = [
     ...s.cells.map((c) => `tx-${c.id}`),

@@ -1,5 +1,5 @@
-import { LinDistFlowFeeder, type RadialFeeder } from './lin-dist-flow.js';
-import type { FeederInput } from './powerflow/feeder.js';
+import type { RadialFeeder } from '../grid/feeder.js';
+import { LinDistFlowFeeder } from '../grid/lin-dist-flow.js';
 import { type CompressedDay, householdShape, pvShape } from './profiles.js';
 
 export type SimulatedDeviceKind = 'pv-inverter' | 'household-meter';
@@ -117,27 +117,4 @@ export class SimulatedCell {
   static phaseVolts(voltagePu: number): number {
     return voltagePu * NOMINAL_PHASE_V;
   }
-}
-
-/** The demo's feeder: a 0.4 kV cable from the transformer past `houses` connection points. */
-export function demoFeeder(houses: number, segmentOhm = { r: 0.08, x: 0.03 }): RadialFeeder {
-  const segments = Array.from({ length: houses }, (_, i) => ({
-    bus: `b${i + 1}`,
-    parent: i === 0 ? 'tx' : `b${i}`,
-    rOhm: segmentOhm.r,
-    xOhm: segmentOhm.x,
-  }));
-  return { slack: 'tx', baseKV: 0.4, vSlackPu: 1.02, segments };
-}
-
-/** A simulated feeder in the `powerflow` format (what a gateway receives at commissioning). */
-export function feederInputOf(feeder: RadialFeeder): FeederInput {
-  return {
-    name: 'simulated-cell',
-    baseKV: feeder.baseKV,
-    slack: feeder.slack,
-    vSlackPu: feeder.vSlackPu,
-    buses: [],
-    lines: feeder.segments.map((s) => ({ from: s.parent, to: s.bus, rOhm: s.rOhm, xOhm: s.xOhm })),
-  };
 }

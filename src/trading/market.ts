@@ -1,6 +1,6 @@
+import { seededRandom } from '../core/prng.js';
 import { exportCost, quadraticCost } from './local.js';
 import { checkDemandCanBeMet, type TradeModel } from './model.js';
-import { seededRandom } from './prng.js';
 import { MgTrader, type PriceMessage, type TraderDecision, type TradingAlgorithm } from './trader.js';
 
 export interface MarketOptions {

@@ -1,5 +1,5 @@
+import { seededRandom } from '../core/prng.js';
 import type { TradeInput } from './model.js';
-import { seededRandom } from './prng.js';
 
 /**
  * Random feasible trading instances for benchmarks and tests: a ring of MGs plus random chords

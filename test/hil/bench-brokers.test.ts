@@ -7,7 +7,7 @@ import {
   startBenchBroker,
   startCellBrokers,
 } from '../../src/bench/broker.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
 import { eventually, tempDir } from '../helpers/net.js';
 
 /** A client on one broker that records what it receives under p2p/v1/#. */

@@ -7,7 +7,7 @@ import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { DEFAULT_OUTBOX, Outbox } from '../../src/comms/outbox.js';
 import { ReplayGuard, STREAM_COUNT, streamOf } from '../../src/comms/replay-guard.js';
 import { VirtualClock } from '../../src/core/clock.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
 import { tempDir } from '../helpers/net.js';
 import { metricValue, signedCell, signedEndpoint, tick } from '../helpers/signed-cell.js';
 

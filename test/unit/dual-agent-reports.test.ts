@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DualVoltageAgent } from '../../src/control/voltage/dual-agent.js';
-import { buildRadialFeeder } from '../../src/sim/powerflow/feeder.js';
-import { demoFeeder, feederInputOf } from '../../src/sim/simulated-cell.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
 
 const NOW = 1_796_000_000_000; // on a slot boundary
 const FRESH_MS = 750;
 const TIMEOUT_MS = 5000;
-const feeder = buildRadialFeeder(feederInputOf(demoFeeder(5)));
+const feeder = buildRadialFeeder(demoFeeder(5));
 
 function agent(i: number, now = NOW) {
   return new DualVoltageAgent({

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DualVoltageAgent } from '../../src/control/voltage/dual-agent.js';
-import { feederSensitivities } from '../../src/control/voltage/sensitivity.js';
-import { buildRadialFeeder } from '../../src/sim/powerflow/feeder.js';
-import { demoFeeder, feederInputOf } from '../../src/sim/simulated-cell.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
+import { feederSensitivities } from '../../src/grid/sensitivity.js';
 
 const NOW = 1_000_000;
 const capability = { pAvailableKW: 7, sRatedKVA: 8, qMaxKVAr: 3.52 };
@@ -11,7 +11,7 @@ function agent(id: string, bus: string) {
   return new DualVoltageAgent({
     id,
     bus,
-    feeder: buildRadialFeeder(feederInputOf(demoFeeder(6))),
+    feeder: buildRadialFeeder(demoFeeder(6)),
     vMinPu: 0.95,
     vMaxPu: 1.05,
     marginPu: 0.006,
@@ -31,7 +31,7 @@ describe('dual voltage agent: bumpless transfer', () => {
 
   /** How much a setpoint moves the voltage at the agent's own bus, per the feeder's sensitivities. */
   const effect = (r: { pKW: number; qKVAr: number }) => {
-    const s = feederSensitivities(buildRadialFeeder(feederInputOf(demoFeeder(6))), ['b6']);
+    const s = feederSensitivities(buildRadialFeeder(demoFeeder(6)), ['b6']);
     return s.dvdp[0]![0]! * r.pKW + s.dvdq[0]![0]! * r.qKVAr;
   };
 

@@ -5,12 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { compileVoltageProblem, VoltageInputSchema } from '../../src/control/voltage/problem.js';
 import { ErrorCode } from '../../src/core/errors.js';
 import { parseDataText, parseWith } from '../../src/core/validate.js';
-import { buildRadialFeeder, FeederSchema } from '../../src/sim/powerflow/feeder.js';
-import {
-  buildThreePhaseModel,
-  profileMultipliers,
-  ThreePhaseFeederSchema,
-} from '../../src/sim/powerflow/three-phase/feeder.js';
+import { buildRadialFeeder, FeederSchema } from '../../src/grid/feeder.js';
+import { buildThreePhaseModel, profileMultipliers, ThreePhaseFeederSchema } from '../../src/grid/three-phase/feeder.js';
 import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
 import { randomTradeInstance } from '../../src/trading/random-instance.js';
 import { assertNamesField, check, fuzz, mutated, mutatedOneOf, outcome } from '../helpers/fuzz.js';
@@ -131,7 +127,7 @@ const radialFeeder = fc
     return { input, parentOf: new Map(parents.map((p, i) => [names[i + 1]!, names[p]!])) };
   });
 
-describe('fuzz: `p2p-edge powerflow` feeder and feederFile (src/sim/powerflow/feeder.ts)', () => {
+describe('fuzz: `p2p-edge powerflow` feeder and feederFile (src/grid/feeder.ts)', () => {
   it('valid radial feeders: every bus reached once, from its own parent, parents first', () => {
     fc.assert(
       fc.property(radialFeeder, ({ input, parentOf }) => {
@@ -151,7 +147,7 @@ describe('fuzz: `p2p-edge powerflow` feeder and feederFile (src/sim/powerflow/fe
     fc.assert(
       fc.property(
         fc.oneof(
-          mutatedOneOf([json('config/feeder.example.json'), json('src/sim/data/feeder-baran-wu-33.json')]),
+          mutatedOneOf([json('config/feeder.example.json'), json('src/grid/data/feeder-baran-wu-33.json')]),
           radialFeeder.chain(({ input }) => mutated(input)),
         ),
         (input) => {
@@ -163,7 +159,7 @@ describe('fuzz: `p2p-edge powerflow` feeder and feederFile (src/sim/powerflow/fe
   });
 });
 
-describe('fuzz: `p2p-edge powerflow` three-phase feeder (src/sim/powerflow/three-phase/feeder.ts)', () => {
+describe('fuzz: `p2p-edge powerflow` three-phase feeder (src/grid/three-phase/feeder.ts)', () => {
   const code = { r1OhmPerKm: 0.2, x1OhmPerKm: 0.07, r0OhmPerKm: 0.8, x0OhmPerKm: 0.3 };
   const base = {
     phases: 3,

@@ -8,8 +8,10 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import type { Device } from '../../src/drivers/device.js';
 import { SimulatedDevice } from '../../src/drivers/simulated.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
-import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { SimulatedCell } from '../../src/sim/simulated-cell.js';
 import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 
@@ -20,7 +22,7 @@ log.level = 'silent';
 const NOON = Date.UTC(2026, 5, 21, 12);
 
 function cellGateways(clock: VirtualClock, bus: MemoryBus) {
-  const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 12));
+  const cell = new SimulatedCell(buildRadialFeeder(demoFeeder(2)), new CompressedDay(clock.now(), 1, 12));
   const make = memoryGateways({
     bus,
     clock,
@@ -138,7 +140,10 @@ describe('Gateway', () => {
 describe('voltage agent acting through the Inverter capability', () => {
   async function voltageAfter(method: 'volt-var' | 'monitor') {
     const clock = new VirtualClock(NOON);
-    const cell = new SimulatedCell(demoFeeder(2, { r: 0.25, x: 0.1 }), new CompressedDay(clock.now(), 1, 12));
+    const cell = new SimulatedCell(
+      buildRadialFeeder(demoFeeder(2, { r: 0.25, x: 0.1 })),
+      new CompressedDay(clock.now(), 1, 12),
+    );
     const config = gatewayConfig({
       gateway: { id: 'inv-v', kind: 'inverter', cell: 'c1', bus: 'b2' },
       devices: [{ id: 'pv', driver: 'simulated', kind: 'pv-inverter', ratedW: 12_000, bus: 'b2' }],

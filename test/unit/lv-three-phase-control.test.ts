@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { dualAscent, type LvInverter, settleCurves } from '../../src/control/voltage/lv-three-phase.js';
-import { buildThreePhaseModel } from '../../src/sim/powerflow/three-phase/feeder.js';
-import { loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
-import { threePhaseSensitivities } from '../../src/sim/powerflow/three-phase/sensitivities.js';
-import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
+import { buildThreePhaseModel } from '../../src/grid/three-phase/feeder.js';
+import { loadIeeeEuropeanLv } from '../../src/grid/three-phase/ieee-european-lv.js';
+import { threePhaseSensitivities } from '../../src/grid/three-phase/sensitivities.js';
+import { solveThreePhase } from '../../src/grid/three-phase/sweep.js';
 
 // The European LV feeder at 1.00 pu, 12:30 loads, 6 kW of PV (rated 6 kVA, 0.44 reactive) on the 12
 // houses at the far end of the feeder: the uncontrolled phase voltages go well above 1.05 pu.

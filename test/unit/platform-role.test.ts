@@ -5,11 +5,13 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { generateKeyPair } from '../../src/core/signing.js';
 import { SimulatedDevice } from '../../src/drivers/simulated.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { Membership } from '../../src/platform/membership.js';
 import { Readings } from '../../src/platform/readings.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
-import { demoFeeder, SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { SimulatedCell } from '../../src/sim/simulated-cell.js';
 import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 
@@ -39,7 +41,7 @@ describe('the platform role in the runtime', () => {
     const dbs = ['steady', 'replaced'].map((name) => platformDb(join(tmp.dir, `${name}.db`)));
     const clock = new VirtualClock(Date.UTC(2026, 5, 21, 19, 0));
     const bus = new MemoryBus();
-    const cell = new SimulatedCell(demoFeeder(1), new CompressedDay(clock.now(), 1, 19));
+    const cell = new SimulatedCell(buildRadialFeeder(demoFeeder(1)), new CompressedDay(clock.now(), 1, 19));
     cell.addDevice({ id: 'load-0', kind: 'household-meter', bus: 'b1', ratedW: 3000 }, clock.now());
     const make = cellGateways(bus, clock);
     const platform = (id: string, db: string) =>
@@ -80,7 +82,7 @@ describe('the platform role in the runtime', () => {
     const db = platformDb(join(tmp.dir, 'platform.db'));
     const clock = new VirtualClock(Date.UTC(2026, 5, 21, 19, 0));
     const bus = new MemoryBus();
-    const cell = new SimulatedCell(demoFeeder(2), new CompressedDay(clock.now(), 1, 19));
+    const cell = new SimulatedCell(buildRadialFeeder(demoFeeder(2)), new CompressedDay(clock.now(), 1, 19));
     const make = cellGateways(bus, clock);
     const houses = ['inv-1', 'inv-2'].map((id, i) => {
       cell.addDevice({ id: `load-${i}`, kind: 'household-meter', bus: `b${i + 1}`, ratedW: 3000 }, clock.now());

@@ -2,11 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { P2PError } from '../../src/core/errors.js';
-import { buildRadialFeeder, type FeederInput, FeederSchema } from '../../src/sim/powerflow/feeder.js';
-import { solvePowerFlow } from '../../src/sim/powerflow/sweep.js';
+import { buildRadialFeeder, type FeederInput, FeederSchema } from '../../src/grid/feeder.js';
+import { solvePowerFlow } from '../../src/grid/sweep.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
-const DATA = join(import.meta.dirname, '..', '..', 'src', 'sim', 'data');
+const DATA = join(import.meta.dirname, '..', '..', 'src', 'grid', 'data');
 const baranWu = (): FeederInput =>
   FeederSchema.parse(JSON.parse(readFileSync(join(DATA, 'feeder-baran-wu-33.json'), 'utf8')));
 const tmp = tempDir();

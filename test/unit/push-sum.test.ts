@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gossipUntil, PushSumNode } from '../../src/control/pushsum/push-sum.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
 
 const nodes = (values: number[]) => values.map((v, i) => new PushSumNode(`n${i}`, [v, 1]));
 const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type RunningSumMessage, RunningSumPushSum } from '../../src/control/pushsum/running-sum.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
 
 function network(n: number) {
   const nodes = Array.from({ length: n }, (_, i) => new RunningSumPushSum(`a${i}`, 1));

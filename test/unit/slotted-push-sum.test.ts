@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RunningSumPushSum } from '../../src/control/pushsum/running-sum.js';
 import { SlottedPushSum } from '../../src/control/pushsum/slotted.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { seededRandom } from '../../src/core/prng.js';
 
 const N = 8;
 const ROUND_MS = 100;

@@ -2,8 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { P2PError } from '../../src/core/errors.js';
-import { buildRadialFeeder, FeederSchema } from '../../src/sim/powerflow/feeder.js';
-import { solvePowerFlow } from '../../src/sim/powerflow/sweep.js';
+import { buildRadialFeeder, FeederSchema } from '../../src/grid/feeder.js';
+import { solvePowerFlow } from '../../src/grid/sweep.js';
 import {
   abs,
   add,
@@ -14,19 +14,19 @@ import {
   phaseMatrixFromSequence,
   scale,
   sub,
-} from '../../src/sim/powerflow/three-phase/complex.js';
+} from '../../src/grid/three-phase/complex.js';
 import {
   buildThreePhaseModel,
   profileMultipliers,
   type ThreePhaseFeederInput,
   ThreePhaseFeederSchema,
-} from '../../src/sim/powerflow/three-phase/feeder.js';
-import { IEEE_EUROPEAN_LV_FILE, loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
-import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
-import { solveDay } from '../../src/sim/powerflow/three-phase/time-series.js';
+} from '../../src/grid/three-phase/feeder.js';
+import { IEEE_EUROPEAN_LV_FILE, loadIeeeEuropeanLv } from '../../src/grid/three-phase/ieee-european-lv.js';
+import { solveThreePhase } from '../../src/grid/three-phase/sweep.js';
+import { solveDay } from '../../src/grid/three-phase/time-series.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
-const DATA = join(import.meta.dirname, '..', '..', 'src', 'sim', 'data');
+const DATA = join(import.meta.dirname, '..', '..', 'src', 'grid', 'data');
 const tmp = tempDir();
 afterAll(() => tmp.remove());
 const eulv = loadIeeeEuropeanLv();

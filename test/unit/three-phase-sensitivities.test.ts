@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildThreePhaseModel, profileMultipliers } from '../../src/sim/powerflow/three-phase/feeder.js';
-import { loadIeeeEuropeanLv } from '../../src/sim/powerflow/three-phase/ieee-european-lv.js';
-import { type BusPhase, threePhaseSensitivities } from '../../src/sim/powerflow/three-phase/sensitivities.js';
-import { solveThreePhase } from '../../src/sim/powerflow/three-phase/sweep.js';
+import { buildThreePhaseModel, profileMultipliers } from '../../src/grid/three-phase/feeder.js';
+import { loadIeeeEuropeanLv } from '../../src/grid/three-phase/ieee-european-lv.js';
+import { type BusPhase, threePhaseSensitivities } from '../../src/grid/three-phase/sensitivities.js';
+import { solveThreePhase } from '../../src/grid/three-phase/sweep.js';
 
 const eulv = loadIeeeEuropeanLv();
 const model = buildThreePhaseModel(eulv);

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assignWatchedBuses, runVoltageControl } from '../../src/control/voltage/control-loop.js';
 import { compileVoltageProblem, VoltageInputSchema } from '../../src/control/voltage/problem.js';
-import { estimateSensitivity, feederSensitivities } from '../../src/control/voltage/sensitivity.js';
 import { curveSetpoint, piecewise, tightestCurveShift, VOLT_VAR_CAT_B } from '../../src/control/voltage/volt-var.js';
-import { solvePowerFlow } from '../../src/sim/powerflow/sweep.js';
+import { estimateSensitivity, feederSensitivities } from '../../src/grid/sensitivity.js';
+import { solvePowerFlow } from '../../src/grid/sweep.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');

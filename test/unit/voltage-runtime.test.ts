@@ -7,10 +7,12 @@ import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js'
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
+import { seededRandom } from '../../src/core/prng.js';
 import { SimulatedDevice } from '../../src/drivers/simulated.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
-import { demoFeeder, feederInputOf, SimulatedCell } from '../../src/sim/simulated-cell.js';
-import { seededRandom } from '../../src/trading/prng.js';
+import { SimulatedCell } from '../../src/sim/simulated-cell.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -36,9 +38,9 @@ async function runCell(
   const run = ++runs;
   const bus = new MemoryBus('test', { fraction: loss, random: seededRandom(9) });
   const feeder = demoFeeder(HOUSES);
-  const cell = new SimulatedCell(feeder, new CompressedDay(clock.now(), 1, at.hour));
+  const cell = new SimulatedCell(buildRadialFeeder(feeder), new CompressedDay(clock.now(), 1, at.hour));
   const feederFile = join(tmp.dir, 'feeder.json');
-  writeFileSync(feederFile, JSON.stringify(feederInputOf(feeder)));
+  writeFileSync(feederFile, JSON.stringify(feeder));
   const transports: MemoryTransport[] = [];
   const gateways = Array.from({ length: HOUSES }, (_, i) => {
     const id = `inv-${i + 1}`;

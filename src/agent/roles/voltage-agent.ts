@@ -4,10 +4,10 @@ import { gatewayCapability, splitSetpoint } from '../../control/voltage/inverter
 import { categoryBInverter, followCurves } from '../../control/voltage/volt-var.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../../core/errors.js';
+import { seededRandom } from '../../core/prng.js';
 import { loadDataFile } from '../../core/validate.js';
 import { type Device, Points } from '../../drivers/device.js';
-import { buildRadialFeeder, FeederSchema } from '../../sim/powerflow/feeder.js';
-import { seededRandom } from '../../trading/prng.js';
+import { buildRadialFeeder, FeederSchema } from '../../grid/feeder.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
 

@@ -1,8 +1,8 @@
-import { seededRandom } from '../../trading/prng.js';
+import { seededRandom } from '../../core/prng.js';
+import { feederSensitivities, type Sensitivities } from '../../grid/sensitivity.js';
 import { PushSumNode } from '../pushsum/push-sum.js';
 import { voltagesWithSetpoints } from './feeder-response.js';
 import { type InverterSpec, projectSetpoint, setpointCost, type VoltageProblem } from './problem.js';
-import { feederSensitivities, type Sensitivities } from './sensitivity.js';
 import { voltVarVoltWatt } from './volt-var.js';
 
 /**

@@ -1,7 +1,7 @@
-import type { RadialFeeder } from '../../sim/powerflow/feeder.js';
+import type { RadialFeeder } from '../../grid/feeder.js';
+import { feederSensitivities } from '../../grid/sensitivity.js';
 import { SlottedPushSum } from '../pushsum/slotted.js';
 import { projectSetpoint } from './problem.js';
-import { feederSensitivities } from './sensitivity.js';
 
 /**
  * The runtime side of the dual voltage control (the same method as `runVoltageControl`, for one

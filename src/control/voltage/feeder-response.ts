@@ -1,4 +1,4 @@
-import { solvePowerFlow } from '../../sim/powerflow/sweep.js';
+import { solvePowerFlow } from '../../grid/sweep.js';
 import type { VoltageProblem } from './problem.js';
 
 /** Bus voltages (pu) with each inverter injecting its (p, q): the power flow standing in for the feeder. */

@@ -1,6 +1,6 @@
-import type { Phase, ThreePhaseModel } from '../../sim/powerflow/three-phase/feeder.js';
-import type { ThreePhaseSensitivities } from '../../sim/powerflow/three-phase/sensitivities.js';
-import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from '../../sim/powerflow/three-phase/sweep.js';
+import type { Phase, ThreePhaseModel } from '../../grid/three-phase/feeder.js';
+import type { ThreePhaseSensitivities } from '../../grid/three-phase/sensitivities.js';
+import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from '../../grid/three-phase/sweep.js';
 import { piecewise, VOLT_VAR_CAT_B, VOLT_WATT_CAT_B } from './volt-var.js';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { parseWith, readDataFile } from '../../core/validate.js';
-import { buildRadialFeeder, FeederSchema, type RadialFeeder } from '../../sim/powerflow/feeder.js';
+import { buildRadialFeeder, FeederSchema, type RadialFeeder } from '../../grid/feeder.js';
 
 /** The contract's `voltage` input: a feeder, voltage limits, and the inverters that can act. */
 export const VoltageInputSchema = z

@@ -2,9 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { freePort } from '../../core/net.js';
+import { seededRandom } from '../../core/prng.js';
 import { ModbusServerSerial, ModbusServerTCP } from '../../hal/modbus/client.js';
 import { type ModbusEndpoint, rtuSilenceMs } from '../../hal/modbus/url.js';
-import { seededRandom } from '../../trading/prng.js';
 import { ModbusException, type RegisterDevice } from './register-device.js';
 
 type Callback = (err: unknown, value?: unknown) => void;

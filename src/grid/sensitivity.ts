@@ -1,4 +1,4 @@
-import type { RadialFeeder } from '../../sim/powerflow/feeder.js';
+import type { RadialFeeder } from './feeder.js';
 
 /**
  * Voltage sensitivities of a radial feeder from the linearised DistFlow equations (Baran & Wu 1989):

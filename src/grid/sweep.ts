@@ -1,4 +1,4 @@
-import { ErrorCode, P2PError } from '../../core/errors.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
 import type { RadialFeeder } from './feeder.js';
 
 /** Base power of the per-unit system (three-phase), kVA. */

@@ -1,4 +1,4 @@
-import { ErrorCode, P2PError } from '../../../core/errors.js';
+import { ErrorCode, P2PError } from '../../core/errors.js';
 import { abs, type Mat3, sequenceComponents, vec3 } from './complex.js';
 import { PHASES, type ThreePhaseModel } from './feeder.js';
 

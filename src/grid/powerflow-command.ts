@@ -1,6 +1,6 @@
-import { ErrorCode, P2PError } from '../../core/errors.js';
-import { printJson } from '../../core/output.js';
-import { parseWith, readDataFile } from '../../core/validate.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import { printJson } from '../core/output.js';
+import { parseWith, readDataFile } from '../core/validate.js';
 import { buildRadialFeeder, FeederSchema } from './feeder.js';
 import { solvePowerFlow } from './sweep.js';
 import {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ErrorCode, P2PError } from '../../core/errors.js';
-import { loadDataFile } from '../../core/validate.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import { loadDataFile } from '../core/validate.js';
 
 /** The feeder format of the interface contract (`p2p-edge powerflow`). */
 export const FeederSchema = z

@@ -1,4 +1,4 @@
-import { ErrorCode, P2PError } from '../../../core/errors.js';
+import { ErrorCode, P2PError } from '../../core/errors.js';
 import { PHASES, type Phase, type ThreePhaseModel } from './feeder.js';
 import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from './sweep.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCode, P2PError } from '../../../core/errors.js';
+import { ErrorCode, P2PError } from '../../core/errors.js';
 import { lineAdjacency } from '../feeder.js';
 import { type Complex, complex, type Mat3, mat3Add, phaseMatrixFromSequence } from './complex.js';
 

@@ -1,4 +1,4 @@
-import { ErrorCode, P2PError } from '../../../core/errors.js';
+import { ErrorCode, P2PError } from '../../core/errors.js';
 import { profileMultipliers, type ThreePhaseFeederInput, type ThreePhaseModel } from './feeder.js';
 import { solveThreePhase } from './sweep.js';
 
