@@ -1,14 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { errorMessage, exitCodeFor } from './core/errors.js';
 import { rootLogger } from './core/log.js';
+import { FIRMWARE_VERSION } from './core/version.js';
 
 /**
  * The `p2p-edge` command line (INTERFACES.md). Each command loads its implementation lazily, so that
  * `--help` and commands that need no hardware start fast and never load a native backend.
  * Exit codes: 0 ok, 2 bad input or config, 3 not available on this machine or build, 1 anything else.
  */
-
-const VERSION = '0.1.0';
 
 function number(name: string, check: (n: number) => boolean = Number.isFinite) {
   return (value: string): number => {
@@ -23,7 +22,7 @@ const nonNegative = (name: string) => number(name, (n) => Number.isFinite(n) && 
 export function buildProgram(): Command {
   const program = new Command('p2p-edge')
     .description('Edge-gateway firmware for a peer-to-peer local smart grid: trading, voltage control, device drivers.')
-    .version(VERSION)
+    .version(FIRMWARE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { componentLogger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
+import { FIRMWARE_VERSION } from '../core/version.js';
 import type { Device } from '../drivers/device.js';
 import { GpioDevice } from '../drivers/gpio.js';
 import { PylontechBattery } from '../drivers/pylontech-bms.js';
@@ -25,8 +26,6 @@ import { parseModbusUrl } from '../hal/modbus/url.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { SimulatedCell } from '../sim/simulated-cell.js';
 import type { GatewayConfig } from './config.js';
-
-export const FIRMWARE_VERSION = '0.1.0';
 
 /**
  * A simulated cell for the simulated devices of one gateway run on its own (a bench rig without
