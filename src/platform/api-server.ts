@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { ReadOnlyHttpServer, reply } from '../core/http-server.js';
 import type { Ledger } from './ledger/ledger.js';
-import { exportRow, toCsv } from './ledger/ledger-command.js';
+import { exportRow, ledgerCsv } from './ledger/ledger-command.js';
 import { type PlatformTable, platformRows, rowsToCsv } from './platform-command.js';
 
 export interface PlatformApiOptions {
@@ -46,7 +46,7 @@ export class PlatformApiServer {
         }
         if (url.pathname === '/api/ledger') {
           const rows = options.ledger.entries().map(exportRow);
-          return csv ? reply(200, 'text/csv', toCsv(rows)) : reply(200, 'application/json', JSON.stringify(rows));
+          return csv ? reply(200, 'text/csv', ledgerCsv(rows)) : reply(200, 'application/json', JSON.stringify(rows));
         }
         if (url.pathname === '/api/ledger/verify')
           return reply(200, 'application/json', JSON.stringify(options.ledger.verify()));

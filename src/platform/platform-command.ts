@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { type CsvCell, toCsv } from '../core/csv.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
 import { Contracts } from './contracts.js';
@@ -11,18 +12,16 @@ import { TradeReports } from './trades.js';
 
 export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events' | 'trades';
 
-function csvField(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-/** Rows as CSV with the union of their keys as header; nested values as JSON. */
+/** Rows as CSV with the union of their keys as header; nested values (objects, arrays) as JSON. */
 export function rowsToCsv(rows: Record<string, unknown>[]): string {
   const header: string[] = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!header.includes(k)) header.push(k);
-  const lines = [header.join(',')];
-  for (const r of rows) lines.push(header.map((k) => (r[k] === undefined ? '' : csvField(r[k]))).join(','));
-  return `${lines.join('\n')}\n`;
+  const cell = (value: unknown): CsvCell =>
+    value === undefined || typeof value === 'string' || typeof value === 'number' ? value : JSON.stringify(value);
+  return toCsv(
+    header,
+    rows.map((r) => header.map((k) => cell(r[k]))),
+  );
 }
 
 export function platformRows(ledger: Ledger, table: PlatformTable): Record<string, unknown>[] {

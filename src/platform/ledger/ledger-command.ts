@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { toCsv } from '../../core/csv.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { printJson } from '../../core/output.js';
 import { Ledger, type LedgerEntry } from './ledger.js';
@@ -51,19 +52,21 @@ export function exportRow(e: LedgerEntry): ExportRow {
   };
 }
 
-function csvField(text: string): string {
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-export function toCsv(rows: ExportRow[]): string {
-  const lines = ['index,time,kind,parties,amounts,hash'];
-  for (const r of rows) {
-    const amounts = Object.entries(r.amounts)
-      .map(([id, v]) => `${id}=${v}`)
-      .join(';');
-    lines.push([String(r.index), r.time, r.kind, r.parties.join(';'), amounts, r.hash].map(csvField).join(','));
-  }
-  return `${lines.join('\n')}\n`;
+/** The ledger's rows as CSV: parties joined with `;`, amounts as `id=amount` joined with `;`. */
+export function ledgerCsv(rows: ExportRow[]): string {
+  return toCsv(
+    ['index', 'time', 'kind', 'parties', 'amounts', 'hash'],
+    rows.map((r) => [
+      r.index,
+      r.time,
+      r.kind,
+      r.parties.join(';'),
+      Object.entries(r.amounts)
+        .map(([id, v]) => `${id}=${v}`)
+        .join(';'),
+      r.hash,
+    ]),
+  );
 }
 
 /** `p2p-edge ledger export --db FILE --format csv|json`. */
@@ -71,7 +74,7 @@ export function ledgerExportCommand(options: { db: string; format: 'csv' | 'json
   const ledger = openExisting(options.db);
   try {
     const rows = ledger.entries().map(exportRow);
-    if (options.format === 'csv') process.stdout.write(toCsv(rows));
+    if (options.format === 'csv') process.stdout.write(ledgerCsv(rows));
     else printJson(rows);
   } finally {
     ledger.close();
