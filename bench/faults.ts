@@ -8,8 +8,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BenchReport } from '../src/bench/report.js';
 import { table as columns, whileCut } from '../src/bench/report-table.js';
-import { type BenchReport, runBench } from '../src/bench/run.js';
+import { runBench } from '../src/bench/run.js';
 import { loadScenario } from '../src/bench/scenario.js';
 
 const SCENARIOS = ['loss', 'broker-restart', 'sigkill', 'uplink-cut', 'modbus-timeout'];

@@ -10,7 +10,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { table } from '../src/bench/report-table.js';
-import { type ProcessSample, runBench } from '../src/bench/run.js';
+import { runBench } from '../src/bench/run.js';
+import type { ProcessSample } from '../src/bench/sampling.js';
 import { loadScenario } from '../src/bench/scenario.js';
 import { checkSoakDays, type SoakPoint, soakGrowth } from '../src/bench/soak.js';
 

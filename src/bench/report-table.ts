@@ -1,5 +1,6 @@
+import type { FaultReport } from './fault-injection.js';
 import type { TradingGapKpi } from './kpi.js';
-import type { BenchReport, FaultReport } from './run.js';
+import type { BenchReport } from './report.js';
 
 const fixed = (v: number | null | undefined, digits: number): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);

@@ -1,0 +1,64 @@
+import type { ControllerProcess } from './processes.js';
+import { sleep, waitUntil } from './wait.js';
+
+/** How long the bench waits for the voltage agents to find their peers before the day starts. */
+const SETTLE_TIMEOUT_MS = 20_000;
+/** How long the distributed control runs at the start hour, once every agent is on it, before the day starts. */
+export const CONTROL_SETTLE_MS = 3000;
+
+/**
+ * Starts the gateway processes a few at a time (all of them at once on a small machine take longer
+ * than in batches), each batch waited for until its status pages answer; stops early when `signal`
+ * is aborted.
+ */
+export async function startGateways(processes: readonly ControllerProcess[], signal?: AbortSignal): Promise<void> {
+  for (let i = 0; i < processes.length; i += 4) {
+    const batch = processes.slice(i, i + 4);
+    for (const p of batch) p.start();
+    await Promise.all(batch.map((p) => p.ready(120_000)));
+    if (signal?.aborted) break;
+  }
+}
+
+/**
+ * The voltage agents start on their local curves and switch to the distributed control once they
+ * hear their peers: a field cell runs that way all the time, so the day waits for it, and then runs
+ * a while at the start hour, so that the day begins with the control at work rather than with its
+ * multipliers still climbing from where the takeover put them. False when some agents were still on
+ * their local curves after the timeout (nothing waited for then).
+ */
+export async function settleDistributedControl(processes: readonly ControllerProcess[]): Promise<boolean> {
+  const settled = await waitUntil(async () => {
+    const states = await Promise.all(processes.map((p) => p.state()));
+    return states.every((st) => {
+      const agent = (st?.roles as Record<string, { method?: string }> | undefined)?.['voltage-agent'];
+      return agent?.method === undefined || agent.method === 'dual';
+    });
+  }, SETTLE_TIMEOUT_MS);
+  if (settled) await sleep(CONTROL_SETTLE_MS);
+  return settled;
+}
+
+/** No gateway says its transport is disconnected (one that does not answer counts as connected). */
+export async function allConnected(processes: readonly ControllerProcess[]): Promise<boolean> {
+  const states = await Promise.all(processes.map((p) => p.state()));
+  return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
+}
+
+/**
+ * What the gateways of a cell are doing, from one read of their states: the market sessions their MG
+ * traders have run so far, and their voltage agents with how many run the distributed (dual) control.
+ */
+export async function cellActivity(
+  processes: readonly ControllerProcess[],
+): Promise<{ intervalsCleared: number; agentsDistributed: number; agents: number }> {
+  const roles = (await Promise.all(processes.map((p) => p.state()))).map(
+    (st) => st?.roles as Record<string, { sessions?: number; method?: string }> | undefined,
+  );
+  const methods = roles.flatMap((r) => (r?.['voltage-agent']?.method ? [r['voltage-agent'].method] : []));
+  return {
+    intervalsCleared: roles.reduce((sum, r) => sum + (r?.['mg-trader']?.sessions ?? 0), 0),
+    agentsDistributed: methods.filter((m) => m === 'dual').length,
+    agents: methods.length,
+  };
+}

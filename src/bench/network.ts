@@ -1,0 +1,54 @@
+import { type LossyProxy, startLossyProxy } from '../comms/lossy-proxy.js';
+import { seededRandom } from '../core/prng.js';
+import { type BenchBroker, type CellBroker, startBenchBroker, startCellBrokers } from './broker.js';
+import type { Scenario } from './scenario.js';
+
+/**
+ * The bench's message network: the upstream broker, a broker per cell bridged to it (with
+ * Mosquitto), and one lossy proxy per cell (its gateways' link to their broker) plus one for the
+ * gateways of no cell (`*`), so that loss applies to every link; a partition cuts a cell's uplink
+ * (or its gateways' link, where every cell shares one broker).
+ */
+export class BenchNetwork {
+  private constructor(
+    readonly broker: BenchBroker,
+    readonly cellBrokers: Map<string, CellBroker>,
+    readonly proxies: Map<string, LossyProxy>,
+  ) {}
+
+  static async start(s: Scenario, o: { dir: string; broker?: string; loss?: number }): Promise<BenchNetwork> {
+    const broker = await startBenchBroker(o.dir, o.broker);
+    const cellIds = s.cells.map((c) => c.id);
+    const cellBrokers = await startCellBrokers(o.dir, cellIds, broker, seededRandom(s.seed + 100));
+    const proxies = new Map<string, LossyProxy>();
+    for (const [i, key] of [...cellIds, '*'].entries()) {
+      const port = cellBrokers.get(key)?.broker.port ?? broker.port;
+      proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
+    }
+    return new BenchNetwork(broker, cellBrokers, proxies);
+  }
+
+  /** The broker URL the gateways of each cell connect to (their proxy); `*` for the gateways of no cell. */
+  get brokerUrls(): Record<string, string> {
+    return Object.fromEntries([...this.proxies].map(([k, p]) => [k, p.url]));
+  }
+
+  /** Every link of the gateways loses this fraction of messages from now on. */
+  setLoss(fraction: number): void {
+    for (const p of this.proxies.values()) p.setLoss(fraction);
+  }
+
+  /** Every cell broker's bridge connected upstream again. */
+  bridgesUp(): boolean {
+    return [...this.cellBrokers.values()].every((c) => c.uplink.connections > 0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    for (const c of this.cellBrokers.values()) {
+      await c.broker.stop().catch(() => {});
+      await c.uplink.close();
+    }
+    await this.broker.stop().catch(() => {});
+  }
+}

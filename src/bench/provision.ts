@@ -1,0 +1,126 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { gatewayConfig } from '../agent/config.js';
+import { provisionIdentities } from '../comms/provision.js';
+import { freePorts } from '../core/net.js';
+import { demoFeeder } from '../grid/demo-feeder.js';
+import { Ledger } from '../platform/ledger/ledger.js';
+import { Membership } from '../platform/membership.js';
+import { benchConfigs, type DeviceEndpoint, PLATFORM_ID } from './configs.js';
+import type { BenchGrid } from './grid.js';
+import type { Scenario } from './scenario.js';
+
+/** What a gateway process of the bench is started with. */
+export interface BenchGatewayFiles {
+  id: string;
+  configFile: string;
+  logFile: string;
+  statusPort: number;
+}
+
+/** The run directory made ready for the gateway processes. */
+export interface ProvisionedBench {
+  /** In start order: transformer gateways, inverter gateways, the aggregator, the platform. */
+  gateways: BenchGatewayFiles[];
+  /** The cell of every gateway, by id. */
+  cellOf: Map<string, string>;
+  /** The platform's database, left on disk after the run. */
+  platformDb: string;
+  stateDir: string;
+}
+
+/**
+ * Fills the run directory `dir`: each cell's feeder file, a status port per gateway, every gateway's
+ * config (the scenario's gateways and the platform) with its signing key and the signed members
+ * list, and the platform's members table with every gateway admitted (so that it stores their
+ * readings).
+ */
+export async function provisionBench(
+  s: Scenario,
+  grid: BenchGrid,
+  o: { dir: string; brokerUrls: Record<string, string>; endpoints: Record<string, DeviceEndpoint>; now: number },
+): Promise<ProvisionedBench> {
+  const { dir, brokerUrls, now } = o;
+  const stateDir = join(dir, 'state');
+  const feederFiles: Record<string, string> = {};
+  for (const c of s.cells) {
+    feederFiles[c.id] = join(dir, `feeder-${c.id}.json`);
+    writeFileSync(feederFiles[c.id]!, JSON.stringify(demoFeeder(c.houses, c.segmentOhm, c.vSlackPu)));
+  }
+  const gatewayIds = [
+    ...s.cells.map((c) => `tx-${c.id}`),
+    ...new Set(grid.devices.map((d) => d.gateway)),
+    ...(s.aggregator ? ['agg-1'] : []),
+    PLATFORM_ID,
+  ];
+  const statusPorts: Record<string, number> = {};
+  const ports = await freePorts(gatewayIds.length);
+  gatewayIds.forEach((id, i) => {
+    statusPorts[id] = ports[i]!;
+  });
+  const plain = benchConfigs(s, grid.devices, {
+    brokerUrls,
+    stateDir,
+    feederFiles,
+    endpoints: o.endpoints,
+    statusPorts,
+    speedup: s.speedup,
+  });
+  const platformDb = join(dir, 'platform', 'ledger.db');
+  mkdirSync(join(dir, 'platform'), { recursive: true });
+  plain.push({
+    gateway: { id: PLATFORM_ID, kind: 'platform', cell: s.cells[0]!.id },
+    // A 15-minute simulated metering interval, in the real seconds the gateways live in.
+    platform: {
+      db: platformDb,
+      cells: s.cells.map((c) => c.id),
+      meteringIntervalS: Math.max(1, Math.round(900 / s.speedup)),
+      // A simulated day of raw samples, as the field keeps a real one: the database (and SQLite's
+      // page cache of it) stays the size it has in the field however many days the bench runs.
+      sampleRetentionH: 24 / s.speedup,
+    },
+    scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
+    stateDir,
+    status: { host: '127.0.0.1', port: statusPorts[PLATFORM_ID]! },
+    comms: { transport: 'mqtt', mqtt: { url: brokerUrls['*']!, keepaliveS: 5 } },
+  });
+  const configs = plain.map((c) => gatewayConfig(c));
+  const ids = provisionIdentities(
+    configs.map((c) => c.gateway),
+    join(dir, 'identities'),
+    now,
+  );
+  // The platform's own members table: every gateway admitted, so that it stores their readings.
+  {
+    const ledger = Ledger.open(platformDb);
+    const members = new Membership(ledger.db, { id: 'operator', privateKey: ids.operator.privateKey }, () => now);
+    for (const m of ids.members.members) {
+      members.register({ id: m.id, publicKey: m.publicKey, role: m.role, cell: m.cell });
+      members.admit(m.id);
+    }
+    ledger.close();
+  }
+  const gateways = configs.map((c) => {
+    const configFile = join(dir, `${c.gateway.id}.yaml`);
+    const withKeys = {
+      ...plain.find((p) => p.gateway.id === c.gateway.id),
+      comms: {
+        ...(plain.find((p) => p.gateway.id === c.gateway.id)!.comms as object),
+        security: {
+          keyFile: ids.keyFile(c.gateway.id),
+          membersFile: ids.membersFile,
+          operatorPublicKey: ids.operatorPublicKey,
+        },
+      },
+    };
+    writeFileSync(configFile, stringify(withKeys));
+    return {
+      id: c.gateway.id,
+      configFile,
+      logFile: join(dir, `${c.gateway.id}.log`),
+      statusPort: statusPorts[c.gateway.id]!,
+    };
+  });
+  return { gateways, cellOf: new Map(configs.map((c) => [c.gateway.id, c.gateway.cell])), platformDb, stateDir };
+}

@@ -1,0 +1,208 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { toCsv } from '../core/csv.js';
+import { Ledger } from '../platform/ledger/ledger.js';
+import { TradeReports } from '../platform/trades.js';
+import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
+import type { BenchBroker } from './broker.js';
+import { PLATFORM_ID } from './configs.js';
+import type { FaultReport } from './fault-injection.js';
+import { deliveryRatio } from './kpi.js';
+import type { ControllerProcess } from './processes.js';
+import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
+import type { BenchRecorder } from './recorder.js';
+import { renderPlots } from './report-plots.js';
+import type { Scenario } from './scenario.js';
+
+const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
+
+/** The KPI report of a bench run (`p2p-edge bench --json`). */
+export type BenchReport = Awaited<ReturnType<typeof benchReport>>;
+
+/**
+ * The KPI report of a bench run, from the gateways' last metrics and states, the recorder and the
+ * platform's database (read after the gateways are stopped, so that every outbox is saved); written
+ * with the SVG plots and `timeseries.csv` to the run directory.
+ */
+export async function benchReport(
+  s: Scenario,
+  r: {
+    dir: string;
+    recorder: BenchRecorder;
+    processes: ControllerProcess[];
+    broker: BenchBroker;
+    platformDb: string;
+    faults: FaultReport[];
+    durationS: number;
+    stateDir: string;
+    loss: number;
+  },
+) {
+  const metrics: Sample[] = (
+    await Promise.all(r.processes.map(async (p) => parsePrometheus((await p.metrics()) ?? '')))
+  ).flat();
+  const states = await Promise.all(r.processes.map((p) => p.state()));
+  const rec = r.recorder;
+  rec.addStates(states, rec.grid.values.at(-1)?.hour ?? 0);
+  const delivery: Record<string, number | null> = {};
+  for (const cls of CLASSES) {
+    const received = sumOf(metrics, 'p2p_messages_received_total', { class: cls });
+    const gaps = sumOf(metrics, 'p2p_sequence_gaps_total', { class: cls });
+    delivery[cls] = received + gaps > 0 ? Number(deliveryRatio(received, received + gaps).toFixed(4)) : null;
+  }
+  const live = rec.voltage.result();
+  const baseline = rec.baseline.result();
+  const roleStates = (role: string) =>
+    states.flatMap((st) => {
+      const t = (st?.roles as Record<string, Record<string, unknown>> | undefined)?.[role];
+      return t ? [t] : [];
+    });
+  const traders = roleStates('mg-trader');
+  const couplers = roleStates('coupling-agent');
+  const fewest = (rows: Record<string, unknown>[], key: string) =>
+    rows.length ? Math.min(...rows.map((t) => Number(t[key] ?? 0))) : 0;
+  const cellGap = rec.cellGap.result();
+  const upperGap = rec.upperGap.result();
+  const rejected: Record<string, number> = {};
+  for (const reason of ['signature', 'replay', 'expired', 'member', 'schema', 'duplicate', 'size'])
+    rejected[reason] = sumOf(metrics, 'p2p_messages_rejected_total', { reason });
+  // Stopped before the audit: each gateway saves its outbox, the readings still in flight.
+  await Promise.all(r.processes.map((p) => p.stop()));
+  let ledgerEntries: number | null = null;
+  let readings: number | null = null;
+  let trades: { stored: number; reports: number; intervals: number } | null = null;
+  let audit: Map<string, MeterAudit> | undefined;
+  let inFlight = 0;
+  try {
+    const ledger = Ledger.open(r.platformDb, { mustExist: true });
+    ledgerEntries = ledger.entries().length;
+    readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
+    const stored = new TradeReports(ledger.db).list();
+    trades = {
+      stored: stored.length,
+      reports: (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_trade_reports').get() as { n: number }).n,
+      intervals: new Set(stored.map((t) => t.interval)).size,
+    };
+    const pending = meterReadingsInFlight(
+      r.stateDir,
+      r.processes.map((p) => p.id),
+    );
+    inFlight = pending.size;
+    audit = auditMeterSamples(ledger.db, pending);
+    ledger.close();
+  } catch {
+    // the platform gateway never wrote its database
+  }
+  const sumAudit = (members: Iterable<MeterAudit>) =>
+    [...members].reduce((t, a) => ({ missing: t.missing + a.missing, duplicated: t.duplicated + a.duplicated }), {
+      missing: 0,
+      duplicated: 0,
+    });
+  const total = audit ? sumAudit(audit.values()) : undefined;
+  // A killed gateway answers for its own readings; the platform, the broker and the network for everyone's.
+  const faults = r.faults.map((f) => {
+    const gateway = f.kind === 'sigkill' && f.target !== PLATFORM_ID ? f.target : undefined;
+    const counted = gateway ? (audit?.get(gateway) ?? (audit ? { missing: 0, duplicated: 0 } : undefined)) : total;
+    return { ...f, lostAcked: counted?.missing ?? null, duplicated: counted?.duplicated ?? null };
+  });
+  const peakTransformerPct = Math.max(
+    0,
+    ...s.cells.map((c) => (100 * (rec.peakTransformerKW[c.id] ?? 0)) / c.transformerKVA),
+  );
+  const gaps = [cellGap.worstRelativeGap, upperGap.worstRelativeGap].filter((g): g is number => g !== null);
+  const out = {
+    scenario: s.name,
+    durationS: Number(r.durationS.toFixed(1)),
+    speedup: s.speedup,
+    gateways: r.processes.length,
+    broker: r.broker.kind,
+    loss: r.loss,
+    delivery,
+    latencyMs: {
+      p50: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.5) * 1000).toFixed(2)),
+      p99: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.99) * 1000).toFixed(2)),
+    },
+    trading: {
+      intervals: fewest(traders, 'sessions'),
+      converged: fewest(traders, 'convergedSessions'),
+      worstCostGap: gaps.length ? Math.max(...gaps) : null,
+      worstImbalanceKWh: Math.max(0, ...traders.map((t) => Number(t.worstImbalanceKWh ?? 0))),
+      costGap: cellGap,
+      upper: {
+        intervals: fewest(couplers, 'upwardTrades'),
+        converged: fewest(couplers, 'convergedUpwardTrades'),
+        costGap: upperGap,
+      },
+    },
+    voltage: {
+      ...live,
+      maxPu: Number(live.maxPu.toFixed(4)),
+      minPu: Number(live.minPu.toFixed(4)),
+      voltVarBaseline: {
+        violations: baseline.violations,
+        violationSeconds: baseline.violationSeconds,
+        maxPu: Number(baseline.maxPu.toFixed(4)),
+        minPu: Number(baseline.minPu.toFixed(4)),
+        curtailedKWh: Number(rec.baselineCurtailed.kWh.toFixed(2)),
+      },
+    },
+    curtailedKWh: Number(rec.curtailed.kWh.toFixed(2)),
+    peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
+    rejectedMessages: rejected,
+    processes: r.processes.map((p) => ({
+      id: p.id,
+      rssMB: Number(p.peakRssMB.toFixed(1)),
+      cpuS: Number(p.cpuS.toFixed(2)),
+      starts: p.starts,
+    })),
+    ledger: {
+      db: r.platformDb,
+      entries: ledgerEntries,
+      readings,
+      /** The trades the traders reported (stored once each), their reports, and the intervals they cover. */
+      trades,
+      meterReadingsMissing: total?.missing ?? null,
+      meterReadingsInFlight: inFlight,
+      meterReadingsDuplicated: total?.duplicated ?? null,
+    },
+    faults,
+    plots: renderPlots(s, rec).map(([name, svg]) => {
+      const file = join(r.dir, name);
+      writeFileSync(file, svg);
+      return file;
+    }),
+  };
+  writeFileSync(join(r.dir, 'report.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(join(r.dir, 'timeseries.csv'), timeseriesCsv(s, rec));
+  return out;
+}
+
+/** The recorded grid as CSV (one row per kept sample), for a spreadsheet or a plotting tool. */
+function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
+  const cells = s.cells.map((c) => c.id);
+  const header = [
+    'hour',
+    'v_max_pu',
+    'v_min_pu',
+    'v_max_volt_var_pu',
+    'v_min_volt_var_pu',
+    'curtailed_kw',
+    'curtailed_volt_var_kw',
+    ...cells.map((c) => `transformer_${c}_kw`),
+  ];
+  const rows = r.grid.values.map((g) => {
+    const v = Object.values(g.voltagesPu);
+    const b = Object.values(g.baselineVoltagesPu);
+    return [
+      g.hour.toFixed(4),
+      Math.max(...v).toFixed(5),
+      Math.min(...v).toFixed(5),
+      Math.max(...b).toFixed(5),
+      Math.min(...b).toFixed(5),
+      g.curtailedKW.toFixed(3),
+      g.baselineCurtailedKW.toFixed(3),
+      ...cells.map((c) => (g.transformerKW[c] ?? 0).toFixed(3)),
+    ];
+  });
+  return toCsv(header, rows);
+}

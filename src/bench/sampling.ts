@@ -1,0 +1,168 @@
+import { statSync } from 'node:fs';
+import type { CompressedDay } from '../sim/profiles.js';
+import type { FaultSchedule } from './fault-injection.js';
+import type { BenchGrid } from './grid.js';
+import type { ControllerProcess } from './processes.js';
+import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
+import type { BenchRecorder } from './recorder.js';
+import { sleep } from './wait.js';
+
+/** One gateway process at one sample: its memory and what its metrics say of its outbox. */
+export interface ProcessSample {
+  id: string;
+  /** Undefined while the process is down or its status page does not answer. */
+  rssMB?: number;
+  /** The anonymous part of `rssMB` (what the process allocated, not pages of mapped files). */
+  anonMB?: number;
+  heapUsedMB?: number;
+  /** Heap in use right after the last full collection (`p2p_heap_live_bytes`). */
+  heapLiveMB?: number;
+  /** Heap committed by V8, used or not. */
+  heapTotalMB?: number;
+  /** Memory outside the heap held by JS objects (buffers). */
+  externalMB?: number;
+  /** Heap committed per V8 space (old, code, large_object, ...). */
+  heapSpacesMB?: Record<string, number>;
+  outboxPending?: number;
+  /** Size of its log file so far. */
+  logBytes: number;
+}
+
+/** What the whole bench looks like at the last sample, for its live status page. */
+export interface LiveBench {
+  gateways: unknown[];
+  metrics: string;
+}
+
+const GRID_SAMPLE_EVERY_MS = 250;
+const PROCESS_SAMPLE_EVERY_MS = 2000;
+const PROGRESS_EVERY_MS = 5000;
+
+/**
+ * The bench's sampling loop, from the start of the day until `endAt` (or `signal`): the grid every
+ * 250 ms into the recorder; every 2 s each gateway process's memory, metrics and state (the message
+ * rate, the trading KPIs, the live page, `onProcessSample`); a line of progress every 5 s when
+ * `live`; and the faults as they come due.
+ */
+export class BenchSampler {
+  /** The last sample of every gateway, for the live status page. */
+  live: LiveBench = { gateways: [], metrics: '' };
+  private lastMessages = 0;
+  private lastRateAt = Date.now();
+
+  constructor(
+    private readonly o: {
+      grid: BenchGrid;
+      recorder: BenchRecorder;
+      processes: readonly ControllerProcess[];
+      day: CompressedDay;
+      faults: FaultSchedule;
+      progress: (line: string) => void;
+      live?: boolean;
+      signal?: AbortSignal;
+      onProcessSample?: (tS: number, processes: readonly ProcessSample[]) => void;
+    },
+  ) {}
+
+  /** Samples from `startedMs` until `endAtMs` or the signal. */
+  async run(startedMs: number, endAtMs: number): Promise<void> {
+    const { grid, recorder, day, faults, signal } = this.o;
+    let nextProcessSample = 0;
+    let nextProgress = startedMs + PROGRESS_EVERY_MS;
+    while (Date.now() < endAtMs && !signal?.aborted) {
+      const tS = (Date.now() - startedMs) / 1000;
+      recorder.addGrid(grid.sample(Date.now()));
+      if (Date.now() >= nextProcessSample) {
+        await this.sampleProcesses(tS);
+        nextProcessSample = Date.now() + PROCESS_SAMPLE_EVERY_MS;
+      }
+      if (this.o.live && Date.now() >= nextProgress) {
+        this.o.progress(liveLine(day.hourAt(Date.now()), recorder, this.o.processes));
+        nextProgress += PROGRESS_EVERY_MS;
+      }
+      faults.startDue(tS);
+      await sleep(GRID_SAMPLE_EVERY_MS);
+    }
+  }
+
+  /** Each process's memory, then its metrics and state once: for the message rate, the trading KPIs and the live page. */
+  private async sampleProcesses(tS: number): Promise<void> {
+    const { processes, recorder, day } = this.o;
+    for (const p of processes) p.sample();
+    const texts = await Promise.all(processes.map((p) => p.metrics()));
+    const parsed = texts.map((t) => (t === undefined ? undefined : parsePrometheus(t)));
+    const total = parsed.reduce((sum, m) => sum + (m ? sumOf(m, 'p2p_messages_received_total') : 0), 0);
+    recorder.messageRate.add({
+      tS,
+      perS: ((total - this.lastMessages) * 1000) / Math.max(1, Date.now() - this.lastRateAt),
+    });
+    const states = await Promise.all(processes.map((p) => p.state()));
+    recorder.addStates(states, day.hourAt(Date.now()));
+    this.live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
+    if (this.o.onProcessSample) this.o.onProcessSample(tS, processSamples(processes, parsed));
+    this.lastMessages = total;
+    this.lastRateAt = Date.now();
+  }
+}
+
+/** One line of the live demo's output: the simulated hour, the grid, the markets and the gateways. */
+export function liveLine(hour: number, r: BenchRecorder, processes: readonly ControllerProcess[]): string {
+  const g = r.grid.values.at(-1);
+  const volts = g ? Object.values(g.voltagesPu) : [];
+  const v = r.voltage.result();
+  const prices = r.prices.values.at(-1)?.prices ?? {};
+  const hh = Math.floor(hour);
+  const mm = Math.floor((hour - hh) * 60);
+  return [
+    `${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}`,
+    volts.length ? `V ${Math.min(...volts).toFixed(3)}–${Math.max(...volts).toFixed(3)} pu` : 'V –',
+    `violations ${v.violations} (volt-var only ${r.baseline.result().violations})`,
+    `curtailed ${g ? g.curtailedKW.toFixed(1) : '–'} kW`,
+    `prices ${
+      Object.entries(prices)
+        .map(([id, p]) => `${id} ${p.toFixed(3)}`)
+        .join(', ') || '–'
+    }`,
+    `${(r.messageRate.values.at(-1)?.perS ?? 0).toFixed(0)} msg/s`,
+    `${processes.filter((p) => p.running).length}/${processes.length} gateways up`,
+  ].join(' | ');
+}
+
+function processSamples(
+  processes: readonly ControllerProcess[],
+  parsed: readonly (Sample[] | undefined)[],
+): ProcessSample[] {
+  return processes.map((p, i) => {
+    const metrics = parsed[i];
+    const mb = (name: string) => {
+      const bytes = metrics?.find((m) => m.name === name)?.value;
+      return bytes === undefined ? undefined : bytes / 2 ** 20;
+    };
+    const memory = {
+      rssMB: p.rssMB,
+      anonMB: p.anonMB,
+      heapUsedMB: mb('nodejs_heap_size_used_bytes'),
+      heapLiveMB: mb('p2p_heap_live_bytes'),
+      heapTotalMB: mb('nodejs_heap_size_total_bytes'),
+      externalMB: mb('nodejs_external_memory_bytes'),
+    };
+    const spaces = (metrics ?? []).filter((m) => m.name === 'nodejs_heap_space_size_total_bytes' && m.labels.space);
+    return {
+      id: p.id,
+      logBytes: fileBytes(p.logFile),
+      ...Object.fromEntries(Object.entries(memory).filter(([, v]) => v !== undefined)),
+      ...(spaces.length
+        ? { heapSpacesMB: Object.fromEntries(spaces.map((m) => [m.labels.space, m.value / 2 ** 20])) }
+        : {}),
+      ...(metrics ? { outboxPending: sumOf(metrics, 'p2p_outbox_pending') } : {}),
+    };
+  });
+}
+
+function fileBytes(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
