@@ -6,6 +6,7 @@ import { errorMessage } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import { GatewayMetrics } from '../core/metrics.js';
+import { OngoingProblems } from '../core/ongoing-problems.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
 import { type GatewayConfig, rolesOf } from './config.js';
@@ -53,13 +54,13 @@ export class Gateway {
   private readonly roles: Role[];
   private readonly devices: Device[];
   private readonly deviceErrors = new Map<string, string | null>();
-  /** Devices failing now: since when, and how many polls failed. */
-  private readonly outages = new Map<string, { since: number; polls: number }>();
+  /** Devices failing now, by device id (logged when the outage starts and when it ends). */
+  private readonly outages = new OngoingProblems();
   private readonly clockJumps = new ClockJumpDetector();
   /** Per role and time scale, the error its last tick failed with. */
-  private readonly tickProblems = new Map<string, string>();
+  private readonly tickProblems = new OngoingProblems();
   private readonly skipLog = new LogThrottle(SKIP_LOG_EVERY_MS);
-  private persistProblem: string | undefined;
+  private readonly persistProblem = new OngoingProblems<'state'>();
   private readonly image: ProcessImage;
   private readonly scheduler: Scheduler;
   private readonly ctx: RoleContext;
@@ -158,12 +159,10 @@ export class Gateway {
     for (const role of this.roles) if (role.persist) roles[role.name] = role.persist();
     try {
       writeFileAtomic(this.stateFile, `${JSON.stringify({ savedAt: this.clock.now(), roles }, null, 2)}\n`);
-      if (this.persistProblem !== undefined) this.log.info('state saved again');
-      this.persistProblem = undefined;
+      if (this.persistProblem.ended('state')) this.log.info('state saved again');
     } catch (err) {
       const message = errorMessage(err);
-      if (message !== this.persistProblem) this.log.error({ err: message }, 'state not saved');
-      this.persistProblem = message;
+      if (this.persistProblem.failed('state', message)) this.log.error({ err: message }, 'state not saved');
     }
   }
 
@@ -176,13 +175,12 @@ export class Gateway {
       const key = `${role.name}/${scale}`;
       try {
         await role.tick(scale, this.ctx);
-        if (this.tickProblems.delete(key)) this.log.info({ role: role.name, scale }, 'role ticks again');
+        if (this.tickProblems.ended(key)) this.log.info({ role: role.name, scale }, 'role ticks again');
       } catch (err) {
         // Once per problem: a full disk or a lost device would otherwise log every cycle.
         const message = errorMessage(err);
-        if (this.tickProblems.get(key) !== message)
+        if (this.tickProblems.failed(key, message))
           this.log.error({ role: role.name, scale, err: message }, 'role tick failed');
-        this.tickProblems.set(key, message);
       }
     }
     // A checkpoint every market interval: a gateway killed (SIGKILL, power cut) restarts from at most
@@ -221,28 +219,23 @@ export class Gateway {
     );
     results.forEach((result, i) => {
       const device = this.devices[i] as Device;
-      const before = this.deviceErrors.get(device.id);
       if (result.status === 'fulfilled') {
         for (const [point, value] of Object.entries(result.value))
           this.image.write(`${device.id}.${point}`, value, now);
-        const outage = this.outages.get(device.id);
-        if (before && outage)
+        const outage = this.outages.ended(device.id, now);
+        if (outage)
           this.log.info(
-            { device: device.id, downS: (now - outage.since) / 1000, failedPolls: outage.polls },
+            { device: device.id, downS: outage.durationMs / 1000, failedPolls: outage.failures },
             'device answers again',
           );
-        this.outages.delete(device.id);
         this.deviceErrors.set(device.id, null);
       } else {
         const message = errorMessage(result.reason);
         this.image.markDeviceBad(device.id);
-        const outage = this.outages.get(device.id);
-        if (outage) outage.polls++;
-        else {
-          this.outages.set(device.id, { since: now, polls: 1 });
+        const news = this.outages.failed(device.id, message, now);
+        if (news === 'began')
           this.log.warn({ device: device.id, err: message }, 'device not answering: its values are not used');
-        }
-        if (outage && before !== message) this.log.debug({ device: device.id, err: message }, 'device fault changed');
+        else if (news === 'changed') this.log.debug({ device: device.id, err: message }, 'device fault changed');
         this.deviceErrors.set(device.id, message);
         this.metrics.deviceErrors.inc({ device: device.id });
       }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { OngoingProblems } from '../core/ongoing-problems.js';
 import type { GatewayState } from './gateway.js';
 
 /**
@@ -127,7 +128,8 @@ export interface ServiceWatchdogOptions {
 export class ServiceWatchdog {
   private timer: TimerHandle | undefined;
   private lastStatus = '';
-  private healthy = true;
+  /** A stalled control loop, logged when it stalls and when it runs again. */
+  private readonly stall = new OngoingProblems<'control loop'>();
   private stopped = false;
   /** The notification in flight; the next waits for it, so they arrive in order. */
   private sending: Promise<void> = Promise.resolve();
@@ -168,11 +170,11 @@ export class ServiceWatchdog {
     const fields: NotifyFields = {};
     if (health.ok) {
       fields.WATCHDOG = '1';
-      if (!this.healthy) this.options.log.info({ status: health.status }, 'control loop running again');
-    } else if (this.healthy) {
+      if (this.stall.ended('control loop'))
+        this.options.log.info({ status: health.status }, 'control loop running again');
+    } else if (this.stall.failed('control loop', health.status) === 'began') {
       this.options.log.error({ status: health.status }, 'control loop stalled: watchdog heartbeats stop');
     }
-    this.healthy = health.ok;
     if (health.status !== this.lastStatus) fields.STATUS = health.status;
     this.lastStatus = health.status;
     if (Object.keys(fields).length > 0) void this.send(fields);
