@@ -20,6 +20,15 @@ export const GATEWAY_NODE_FLAGS = [
 ];
 export const GATEWAY_NODE_ENV = { UV_THREADPOOL_SIZE: '2' };
 
+/** How node is started for a gateway: its command-line flags and the environment added. */
+export interface NodeSettings {
+  flags: readonly string[];
+  env: Record<string, string>;
+}
+
+/** The gateways' node settings (the systemd unit's). */
+export const GATEWAY_NODE: NodeSettings = { flags: GATEWAY_NODE_FLAGS, env: GATEWAY_NODE_ENV };
+
 export interface ProcessStats {
   rssMB: number;
   /**
@@ -70,6 +79,8 @@ export class ControllerProcess {
     private readonly configFile: string,
     readonly logFile: string,
     readonly statusPort: number,
+    /** Other than the unit's only to compare settings (`npm run bench:node-flags`). */
+    readonly node: NodeSettings = GATEWAY_NODE,
   ) {}
 
   get pid(): number | undefined {
@@ -83,14 +94,10 @@ export class ControllerProcess {
   start(): void {
     this.log ??= createWriteStream(this.logFile, { flags: 'a' });
     // Started as the systemd unit starts a gateway: the same V8 flags and thread pool.
-    const child = spawnOwned(
-      process.execPath,
-      [...GATEWAY_NODE_FLAGS, P2P_EDGE_BIN, 'run', '--config', this.configFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NODE_OPTIONS: '', ...GATEWAY_NODE_ENV },
-      },
-    );
+    const child = spawnOwned(process.execPath, [...this.node.flags, P2P_EDGE_BIN, 'run', '--config', this.configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '', ...this.node.env },
+    });
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));

@@ -9,7 +9,7 @@ import { settleDistributedControl, startGateways } from './gateway-processes.js'
 import { BenchGrid } from './grid.js';
 import { benchStatusPage } from './live-status.js';
 import { BenchNetwork } from './network.js';
-import { ControllerProcess } from './processes.js';
+import { ControllerProcess, type NodeSettings } from './processes.js';
 import { provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport } from './report.js';
@@ -31,6 +31,11 @@ export interface BenchOptions {
   signal?: AbortSignal;
   /** Called every time the gateway processes are sampled (every 2 s), with the seconds since the day started. */
   onProcessSample?: (tS: number, processes: readonly ProcessSample[]) => void;
+  /**
+   * How node is started for each gateway, when not as the systemd unit starts it: only to compare
+   * settings side by side in one run (`npm run bench:node-flags`).
+   */
+  nodeSettings?: (gatewayId: string) => NodeSettings | undefined;
 }
 
 /**
@@ -66,7 +71,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     endpoints: devices.endpoints,
     now,
   });
-  const processes = bench.gateways.map((g) => new ControllerProcess(g.id, g.configFile, g.logFile, g.statusPort));
+  const processes = bench.gateways.map(
+    (g) => new ControllerProcess(g.id, g.configFile, g.logFile, g.statusPort, o.nodeSettings?.(g.id)),
+  );
   const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
   const lossFault = s.faults.find((f) => f.kind === 'loss');
   const faults = new FaultSchedule(s.faults, { processes, network, cellOf: bench.cellOf, devices, progress });
