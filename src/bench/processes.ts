@@ -9,8 +9,8 @@ export const P2P_EDGE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'p2p-ed
  * How node runs a gateway, here and in deploy/systemd/p2p-edge.service (a test keeps the two equal).
  * A gateway's hot paths are light (a control cycle every 250 ms to 1 s), so it trades CPU for memory:
  * no optimising compilers and bytecode flushed when unused (`--lite-mode`), a 1 MB young generation,
- * one GC thread and one V8 worker thread, two libuv threads. Side by side on the default bench this
- * takes a gateway from about 90 to about 71 MB resident for about 15 % more CPU (docs/bench.md).
+ * one GC thread and one V8 worker thread, two libuv threads. `npm run bench:node-flags` measures what
+ * each saves and costs, side by side on the default bench (docs/deploy.md).
  */
 export const GATEWAY_NODE_FLAGS = [
   '--lite-mode',
