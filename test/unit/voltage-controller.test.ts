@@ -83,6 +83,7 @@ describe('voltage controller: the local curves (IEEE 1547-2018 Category B)', () 
 describe('voltage controller: the distributed control and its fallback', () => {
   it('acts on its local curves until it hears a peer, and announces itself without a multiplier', () => {
     const c = controller();
+    c.heard(NOW, 'inv-2', 'b2', 5); // its own hello, back from the broker, is no peer
     expect(c.acting).toBe('volt-var (fallback)');
     const secondary = c.step(NOW, 'secondary', measured(1.07));
     expect(secondary.setpoints.size).toBe(0);

@@ -140,7 +140,7 @@ export class VoltageController {
 
   /** A hello from a peer: it is alive at `bus`, with its multiplier unless it is on its local curves. */
   heard(now: number, peer: string, bus: string, multiplier?: number): void {
-    if (!this.agent) return;
+    if (!this.agent || peer === this.agent.id) return; // its own hello, back from the broker
     this.agent.notePeer(peer, bus, now, this.announced ? multiplier : undefined);
     this.lastHeardMs = now;
   }
