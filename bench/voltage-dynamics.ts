@@ -1,15 +1,19 @@
 /**
  * npm run bench:voltage-dynamics — the distributed voltage control's dynamics over the bench's
  * compressed day, in one process and in seconds: the bench's grid (`BenchGrid`, the same houses and
- * profiles as `p2p-edge bench`) with one `DualVoltageAgent` per house, stepped on a virtual clock with
- * the bench gateways' timing (a control step every 250 ms, each followed by a hello with the agent's
- * multiplier; gossip every 100 ms; 600×) over a network that loses nothing and delivers at once. What the real bench adds (processes, Modbus,
- * MQTT, a loaded machine) only delays the loop more, so the real runs sit a little further out.
+ * profiles as `p2p-edge bench`) with one `VoltageController` per house (what the voltage-agent role
+ * runs: local curves until peers are heard, bumpless takeover, the dual agent), stepped on a virtual
+ * clock with the bench gateways' timing (a primary and a secondary step every 250 ms, each followed
+ * by a hello with the agent's multiplier; gossip every 100 ms; 600×) over a network that loses
+ * nothing and delivers at once. What the real bench adds (processes, Modbus, MQTT, a loaded machine)
+ * only delays the loop more, so the real runs sit a little further out.
  * 1. Every cell of the default scenario with the target band at 0.6, 0.8 and 1 % inside the limits:
  *    the highest and lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
  * 2. The `sigkill` scenario's killed inverter gateway: its agent gone for the fault's duration, then
- *    back, taking over from its inverter's output as the voltage-agent role does, against the same
- *    run without the fault.
+ *    back from its checkpoint, against the same run without the fault.
+ * 3. The same with the announced multipliers switched off (`announced: no`): every agent acts on the
+ *    push-sum estimates only, as before the hellos carried multipliers (docs/control.md says why
+ *    that is not enough when a gateway dies).
  * Writes bench/results/voltage-dynamics.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,8 +24,7 @@ import { CONTROL_SETTLE_MS } from '../src/bench/gateway-processes.js';
 import { BenchGrid } from '../src/bench/grid.js';
 import { VoltageTally } from '../src/bench/kpi.js';
 import { loadScenario, type Scenario } from '../src/bench/scenario.js';
-import { DualVoltageAgent } from '../src/control/voltage/dual-agent.js';
-import { gatewayCapability, splitSetpoint } from '../src/control/voltage/inverter-shares.js';
+import { VoltageController } from '../src/control/voltage/voltage-controller.js';
 import { seededRandom } from '../src/core/prng.js';
 import { demoFeeder } from '../src/grid/demo-feeder.js';
 import { buildRadialFeeder } from '../src/grid/feeder.js';
@@ -31,6 +34,7 @@ import { CompressedDay } from '../src/sim/profiles.js';
 const EPOCH_MS = 1_796_000_003_000;
 const TICK_MS = 10;
 const SEEDS = [1, 2, 3];
+type ControllerCheckpoint = ReturnType<VoltageController['persist']>;
 
 interface Run {
   scenario: Scenario;
@@ -39,6 +43,8 @@ interface Run {
   durationS: number;
   seed: number;
   kill?: { gateway: string; atS: number; downS: number };
+  /** Agents act on the multipliers peers announce (default), or on push-sum estimates only. */
+  announced?: boolean;
 }
 
 interface House {
@@ -48,8 +54,7 @@ interface House {
   ratedKVA: number;
   phaseMs: number;
   gossipPhaseMs: number;
-  agent: DualVoltageAgent | undefined;
-  setpoint: { pKW: number; qKVAr: number; limitPct: number } | undefined;
+  controller: VoltageController | undefined;
 }
 
 function simulate(run: Run) {
@@ -61,19 +66,25 @@ function simulate(run: Run) {
   const feeder = buildRadialFeeder(demoFeeder(cellSpec.houses, cellSpec.segmentOhm, cellSpec.vSlackPu));
   const random = seededRandom(seed);
   const vc = BENCH_VOLTAGE_CONTROL;
-  const newAgent = (house: { gateway: string; bus: string }, now: number, restarted: boolean) =>
-    new DualVoltageAgent({
-      id: house.gateway,
-      bus: house.bus,
-      feeder,
-      vMinPu: scenario.voltageLimitsPu.min,
-      vMaxPu: scenario.voltageLimitsPu.max,
-      marginPu: run.marginPu,
-      qWeight: 0.5,
-      epoch: now,
-      gossipSlotMs: GOSSIP_SLOT_ROUNDS * vc.gossipMs,
-      reportFreshMs: REPORT_FRESH_CYCLES * BENCH_CONTROL_STEP_MS,
-      ...(restarted ? { restartedAtMs: now } : {}),
+  const newController = (house: { gateway: string; bus: string }, now: number, restored?: ControllerCheckpoint) =>
+    new VoltageController({
+      method: 'dual',
+      dual: {
+        id: house.gateway,
+        bus: house.bus,
+        feeder,
+        vMinPu: scenario.voltageLimitsPu.min,
+        vMaxPu: scenario.voltageLimitsPu.max,
+        marginPu: run.marginPu,
+        qWeight: 0.5,
+        epoch: now,
+        gossipSlotMs: GOSSIP_SLOT_ROUNDS * vc.gossipMs,
+        reportFreshMs: REPORT_FRESH_CYCLES * BENCH_CONTROL_STEP_MS,
+      },
+      fallbackAfterMs: vc.fallbackAfterMs,
+      random,
+      announcedMultipliers: run.announced ?? true,
+      ...(restored ? { restored } : {}),
     });
   const houses: House[] = grid.devices
     .filter((d) => d.cell === run.cell && d.kind === 'pv-inverter')
@@ -84,52 +95,72 @@ function simulate(run: Run) {
       ratedKVA: d.ratedW / 1000,
       phaseMs: Math.floor((random() * BENCH_CONTROL_STEP_MS) / TICK_MS) * TICK_MS,
       gossipPhaseMs: Math.floor((random() * vc.gossipMs) / TICK_MS) * TICK_MS,
-      agent: undefined,
-      setpoint: undefined,
+      controller: undefined,
     }));
-  for (const h of houses) h.agent = newAgent(h, EPOCH_MS, false);
+  for (const h of houses) h.controller = newController(h, EPOCH_MS);
   const sim = grid.cellOf(houses[0]!.inverter);
-  const inverterOf = (h: House, t: number) => ({
-    availableKW: sim.availableW(h.inverter, t) / 1000,
-    ratedKVA: h.ratedKVA,
-  });
+  /** Each inverter's setpoint, which it keeps while its gateway is down. */
+  const held = new Map<string, { limitPct: number; qKVAr: number }>();
   const tally = new VoltageTally(scenario.voltageLimitsPu);
   const killAt = run.kill ? CONTROL_SETTLE_MS + run.kill.atS * 1000 : Number.POSITIVE_INFINITY;
   const backAt = run.kill ? killAt + run.kill.downS * 1000 : Number.POSITIVE_INFINITY;
   const killed = houses.find((h) => h.gateway === run.kill?.gateway);
+  let checkpoint: ControllerCheckpoint | undefined;
   const end = CONTROL_SETTLE_MS + run.durationS * 1000;
   let curtailedKWh = 0;
   for (let t = 0; t < end; t += TICK_MS) {
     const now = EPOCH_MS + t;
     if (t === CONTROL_SETTLE_MS) day.restartAt(t);
-    if (killed && t === killAt) killed.agent = undefined; // its inverter keeps its last setpoints
-    if (killed && t === backAt) {
-      // As the role does on its switch to the distributed control, which replaces the multipliers it
-      // restored from its checkpoint: it takes over from what its inverter delivers.
-      const agent = newAgent(killed, now, true);
-      const capability = gatewayCapability([inverterOf(killed, t)]);
-      agent.takeOver(killed.setpoint ?? { pKW: capability.pAvailableKW, qKVAr: 0 }, capability);
-      killed.agent = agent;
+    if (killed && t === killAt) {
+      checkpoint = killed.controller!.persist(); // its inverter keeps its last setpoints
+      killed.controller = undefined;
     }
-    const live = houses.filter((h) => h.agent);
+    // Back from its checkpoint; the role's switch to the distributed control then takes over from
+    // what its inverter delivers.
+    if (killed && t === backAt) killed.controller = newController(killed, now, checkpoint);
+    const live = houses.filter((h) => h.controller);
     for (const h of live) {
-      const agent = h.agent!;
+      const controller = h.controller!;
       if ((t - h.gossipPhaseMs) % vc.gossipMs === 0) {
-        const m = agent.gossip.tick(agent.livePeers(now, vc.fallbackAfterMs), random, now);
-        const to = m && houses.find((x) => x.gateway === m.to)?.agent;
+        const m = controller.gossipRound(now);
+        const to = m && houses.find((x) => x.gateway === m.to)?.controller;
         if (m && to) {
-          to.notePeer(agent.id, agent.bus, now);
-          to.gossip.receive(m, now);
+          const { from, to: _to, ...body } = m;
+          to.receiveGossip(now, from, h.bus, body);
         }
       }
-      if ((t - h.phaseMs) % BENCH_CONTROL_STEP_MS === 0) {
-        agent.updateMultiplier(sim.voltages(t).get(h.bus)!);
-        const inverter = [inverterOf(h, t)];
-        h.setpoint = splitSetpoint(inverter, agent.setpoint(gatewayCapability(inverter), now, vc.fallbackAfterMs))[0]!;
-        sim.setLimitPct(h.inverter, h.setpoint.limitPct);
-        sim.setReactiveVAr(h.inverter, h.setpoint.qKVAr * 1000);
-        // Its hello, with the multiplier it acts on.
-        for (const other of live) other.agent!.notePeer(agent.id, agent.bus, now, agent.state().multiplier);
+      if ((t - h.phaseMs) % BENCH_CONTROL_STEP_MS !== 0) continue;
+      const voltagePu = sim.voltages(t).get(h.bus)!;
+      const availableKW = sim.availableW(h.inverter, t) / 1000;
+      const setpoint = held.get(h.inverter);
+      const measurements = {
+        voltagePu,
+        connected: true,
+        inverters: [
+          {
+            id: h.inverter,
+            ratedKVA: h.ratedKVA,
+            availableKW,
+            voltagePu,
+            acPowerKW: Math.min(availableKW, ((setpoint?.limitPct ?? 100) / 100) * h.ratedKVA),
+            reactiveKVAr: setpoint?.qKVAr ?? 0,
+          },
+        ],
+      };
+      // A primary then a secondary cycle, as the bench gateways run them (both every 250 ms).
+      for (const scale of ['primary', 'secondary'] as const) {
+        const result = controller.step(now, scale, measurements);
+        const next = result.setpoints.get(h.inverter);
+        if (next) {
+          sim.setLimitPct(h.inverter, next.limitPct);
+          sim.setReactiveVAr(h.inverter, next.qKVAr * 1000);
+          held.set(h.inverter, next);
+          controller.applied(h.inverter, next);
+        }
+        const hello = result.hello;
+        if (hello)
+          for (const other of live)
+            if (other !== h) other.controller!.heard(now, h.gateway, hello.bus, hello.multiplier);
       }
     }
     if (t < CONTROL_SETTLE_MS) continue;
@@ -137,7 +168,7 @@ function simulate(run: Run) {
     tally.add({ tMs: t, hour: day.hourAt(t), voltagesPu });
     for (const h of houses) {
       const availableKW = sim.availableW(h.inverter, t) / 1000;
-      const deliveredKW = Math.min(availableKW, ((h.setpoint?.limitPct ?? 100) / 100) * h.ratedKVA);
+      const deliveredKW = Math.min(availableKW, ((held.get(h.inverter)?.limitPct ?? 100) / 100) * h.ratedKVA);
       curtailedKWh += ((availableKW - deliveredKW) * TICK_MS * scenario.speedup) / 3_600_000;
     }
   }
@@ -152,6 +183,8 @@ function simulate(run: Run) {
 }
 
 type Result = ReturnType<typeof simulate>;
+
+const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 
 /** The worst of the seeds' runs: highest maximum, lowest minimum, all violations. */
 function worstOf(results: Result[]) {
@@ -168,45 +201,58 @@ const rows: Record<string, unknown>[] = [];
 const t0 = performance.now();
 // As docs/bench.md's runs: `--duration 80`, 10:00 to 23:20 simulated, past the evening peak.
 const byDefault = loadScenario('default');
-for (const cell of byDefault.cells) {
-  for (const marginPu of [0.006, 0.008, BENCH_VOLTAGE_CONTROL.marginPu]) {
-    const results = SEEDS.map((seed) =>
-      simulate({ scenario: byDefault, cell: cell.id, marginPu, durationS: 80, seed }),
-    );
-    rows.push({ scenario: 'default', cell: cell.id, marginPu, fault: '-', ...worstOf(results) });
-  }
-}
 const sigkill = loadScenario('sigkill');
-for (const fault of sigkill.faults.filter((f) => f.kind === 'sigkill' && f.target?.startsWith('inv-'))) {
-  const cell = sigkill.cells.find((c) =>
-    new BenchGrid(sigkill, new CompressedDay(0, 1), 0).devices.some(
-      (d) => d.cell === c.id && d.gateway === fault.target,
-    ),
-  )!;
-  for (const withFault of [false, true]) {
-    const results = SEEDS.map((seed) =>
-      simulate({
-        scenario: sigkill,
+const killFaults = sigkill.faults.filter((f) => f.kind === 'sigkill' && f.target?.startsWith('inv-'));
+for (const announced of [true, false]) {
+  const margins = announced ? [0.006, 0.008, BENCH_VOLTAGE_CONTROL.marginPu] : [0.006, BENCH_VOLTAGE_CONTROL.marginPu];
+  for (const cell of byDefault.cells) {
+    for (const marginPu of margins) {
+      const results = SEEDS.map((seed) =>
+        simulate({ scenario: byDefault, cell: cell.id, marginPu, durationS: 80, seed, announced }),
+      );
+      rows.push({
+        scenario: 'default',
+        cell: cell.id,
+        marginPu,
+        announced: yesNo(announced),
+        fault: '-',
+        ...worstOf(results),
+      });
+    }
+  }
+  for (const fault of killFaults) {
+    const cell = sigkill.cells.find((c) =>
+      new BenchGrid(sigkill, new CompressedDay(0, 1), 0).devices.some(
+        (d) => d.cell === c.id && d.gateway === fault.target,
+      ),
+    )!;
+    for (const withFault of [false, true]) {
+      const results = SEEDS.map((seed) =>
+        simulate({
+          scenario: sigkill,
+          cell: cell.id,
+          marginPu: BENCH_VOLTAGE_CONTROL.marginPu,
+          durationS: sigkill.durationS,
+          seed,
+          announced,
+          ...(withFault ? { kill: { gateway: fault.target!, atS: fault.atS, downS: fault.durationS ?? 0 } } : {}),
+        }),
+      );
+      const label = withFault ? `${fault.target} killed at ${fault.atS} s for ${fault.durationS ?? 0} s` : 'none';
+      rows.push({
+        scenario: 'sigkill',
         cell: cell.id,
         marginPu: BENCH_VOLTAGE_CONTROL.marginPu,
-        durationS: sigkill.durationS,
-        seed,
-        ...(withFault ? { kill: { gateway: fault.target!, atS: fault.atS, downS: fault.durationS ?? 0 } } : {}),
-      }),
-    );
-    const label = withFault ? `${fault.target} killed at ${fault.atS} s for ${fault.durationS ?? 0} s` : 'none';
-    rows.push({
-      scenario: 'sigkill',
-      cell: cell.id,
-      marginPu: BENCH_VOLTAGE_CONTROL.marginPu,
-      fault: label,
-      ...worstOf(results),
-    });
+        announced: yesNo(announced),
+        fault: label,
+        ...worstOf(results),
+      });
+    }
   }
 }
 console.table(rows);
 console.log(
-  `worst of ${SEEDS.length} seeds each (violations and seconds summed, curtailment averaged); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  `worst of ${SEEDS.length} seeds each (violations and seconds summed, curtailment averaged); announced: the agents act on the multipliers their peers announce (no: on push-sum estimates only); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
 );
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });

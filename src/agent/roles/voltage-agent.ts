@@ -1,7 +1,11 @@
 import { z } from 'zod';
-import { type Capability, DualVoltageAgent } from '../../control/voltage/dual-agent.js';
-import { gatewayCapability, splitSetpoint } from '../../control/voltage/inverter-shares.js';
-import { categoryBInverter, followCurves } from '../../control/voltage/volt-var.js';
+import {
+  type DualControlState,
+  type InverterReading,
+  type InverterSetpoint,
+  VoltageController,
+  type VoltageStepResult,
+} from '../../control/voltage/voltage-controller.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../../core/errors.js';
 import { seededRandom } from '../../core/prng.js';
@@ -41,16 +45,42 @@ const HelloBody = z
 /** A peer's announced multiplier counts for this many of the agent's secondary cycles (two hellos may be lost). */
 export const REPORT_FRESH_CYCLES = 3;
 
+/** What the voltage agent shows on the status page (`/api/state`, `roles['voltage-agent']`). */
+export type VoltageAgentState = {
+  /** The voltage at the gateway's bus (the reading farthest from 1 pu), null without a fresh one. */
+  voltagePu: number | null;
+  violations: number;
+  violationSeconds: number;
+  inViolation: boolean;
+  worstHighPu: number | null;
+  worstLowPu: number | null;
+  /** The setpoint each inverter was last given. */
+  setpoints: Record<string, InverterSetpoint>;
+  history: { ts: number; v: number }[];
+  /** `dual` only: the distributed control, or the local curves while it falls back. */
+  method?: 'dual' | 'volt-var (fallback)';
+  dual?: DualControlState & { gossipSent: number; gossipReceived: number; gossipRejected: number };
+};
+
+/** What the voltage agent saves (`gateway-state.json`, `roles['voltage-agent']`), checked when read back. */
+export const VoltageAgentSavedSchema = z.object({
+  violations: z.number().int().nonnegative(),
+  violationMs: z.number().finite().nonnegative(),
+  multipliers: z
+    .object({ muOver: z.number().finite().nonnegative(), muUnder: z.number().finite().nonnegative() })
+    .strict()
+    .optional(),
+});
+export type VoltageAgentSaved = z.infer<typeof VoltageAgentSavedSchema>;
+
 /**
  * Watches the voltage at the gateway's bus against the configured limits (how often and how long it
- * was out of bounds, the worst value seen) and acts on the gateway's inverters through their Inverter
- * capability:
- * - `dual`: the distributed control. Each secondary step it updates the multiplier of its bus's limits
- *   with the voltage it measured, sets its inverters to the best response to all agents'
- *   multipliers, and announces its own in its hello to the cell. It takes the others' from their
- *   hellos, and for a peer whose hellos it does not hear from push-sum gossip with the cell's other
- *   agents (a timer of `gossipMs`). While it hears no peer for `fallbackAfterMs`, or comms are down,
- *   it falls back to the local curves, and returns when peers are heard again.
+ * was out of bounds, the worst value seen) and runs the gateway's `VoltageController` (the mode
+ * logic, `src/control/voltage/voltage-controller.ts`): hands it the measurements every primary and
+ * secondary cycle, writes the setpoints it returns through the inverters' Inverter capability,
+ * broadcasts its hello, gossips on a timer of `gossipMs` and hands it what peers send.
+ * - `dual`: the distributed control, falling back to the local curves while no peer is heard for
+ *   `fallbackAfterMs` or comms are down.
  * - `volt-var`: the IEEE 1547-2018 Category B volt-var and volt-watt curves, filtered like an
  *   inverter's open-loop response (30 % of the step per cycle).
  */
@@ -64,22 +94,31 @@ export class VoltageAgentRole implements Role {
   private worstLowPu = Number.POSITIVE_INFINITY;
   private readonly history: { ts: number; v: number }[] = [];
   private lastTickMs = 0;
-  /** Setpoints applied per inverter device. */
-  private readonly applied = new Map<string, { pKW: number; qKVAr: number; limitPct: number }>();
-  private agent: DualVoltageAgent | undefined;
+  private controller: VoltageController | undefined;
   private gossipTimer: TimerHandle | undefined;
-  private random: () => number = Math.random;
-  /** `dual` while peers are heard, `fallback` (local curves) otherwise. */
-  private mode: 'dual' | 'fallback' = 'fallback';
-  private lastHeardMs = Number.NEGATIVE_INFINITY;
   private gossipSent = 0;
   private gossipReceived = 0;
   private gossipRejected = 0;
-  private restored: { muOver: number; muUnder: number } | undefined;
+  private restored: VoltageAgentSaved['multipliers'];
+  /** Why the saved state was not taken (logged at start, when the role has its logger). */
+  private restoreProblem: string | undefined;
 
   start(ctx: RoleContext): void {
+    if (this.restoreProblem !== undefined)
+      ctx.log.warn(
+        { err: this.restoreProblem },
+        'saved voltage-agent state ignored: it is not what this version saves',
+      );
     const vc = ctx.config.voltageControl;
-    if (vc.method !== 'dual') return;
+    const epoch = ctx.clock.now();
+    if (vc.method !== 'dual') {
+      this.controller = new VoltageController({
+        method: vc.method,
+        fallbackAfterMs: vc.fallbackAfterMs,
+        random: Math.random,
+      });
+      return;
+    }
     const file = vc.feederFile!;
     const feeder = buildRadialFeeder(loadDataFile(file, FeederSchema, ErrorCode.config), file);
     const bus = ctx.config.gateway.bus!;
@@ -89,41 +128,43 @@ export class VoltageAgentRole implements Role {
         field: 'gateway.bus',
       });
     }
-    const epoch = ctx.clock.now();
-    this.random = seededRandom(epoch % 2 ** 31);
-    this.agent = new DualVoltageAgent({
-      id: ctx.config.gateway.id,
-      bus,
-      feeder,
-      vMinPu: ctx.config.voltageLimitsPu.min,
-      vMaxPu: ctx.config.voltageLimitsPu.max,
-      marginPu: vc.marginPu,
-      qWeight: vc.qWeight,
-      epoch,
-      gossipSlotMs: vc.gossipSlotMs ?? GOSSIP_SLOT_ROUNDS * vc.gossipMs,
-      reportFreshMs: REPORT_FRESH_CYCLES * ctx.config.scheduler.secondaryMs,
-      ...(this.restored ? { restartedAtMs: epoch } : {}),
+    const controller = new VoltageController({
+      method: 'dual',
+      dual: {
+        id: ctx.config.gateway.id,
+        bus,
+        feeder,
+        vMinPu: ctx.config.voltageLimitsPu.min,
+        vMaxPu: ctx.config.voltageLimitsPu.max,
+        marginPu: vc.marginPu,
+        qWeight: vc.qWeight,
+        epoch,
+        gossipSlotMs: vc.gossipSlotMs ?? GOSSIP_SLOT_ROUNDS * vc.gossipMs,
+        reportFreshMs: REPORT_FRESH_CYCLES * ctx.config.scheduler.secondaryMs,
+      },
+      fallbackAfterMs: vc.fallbackAfterMs,
+      random: seededRandom(epoch % 2 ** 31),
+      ...(this.restored ? { restored: this.restored } : {}),
     });
-    if (this.restored) this.agent.restore(this.restored);
+    this.controller = controller;
+    const id = ctx.config.gateway.id;
     const cell = ctx.config.gateway.cell;
     ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'hello' }, ({ topic, envelope }) => {
       const hello = HelloBody.safeParse(envelope.body);
-      if (!hello.success || topic.sender === this.agent!.id) return;
-      this.heardFrom(topic.sender, hello.data.bus, ctx, hello.data.multiplier);
+      if (!hello.success || topic.sender === id) return;
+      controller.heard(ctx.clock.now(), topic.sender, hello.data.bus, hello.data.multiplier);
     });
-    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'pushsum', target: this.agent.id }, ({ topic, envelope }) => {
+    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'pushsum', target: id }, ({ topic, envelope }) => {
       const body = PushSumBody.safeParse(envelope.body);
       if (!body.success) {
         this.gossipRejected++;
         ctx.log.debug({ from: topic.sender, err: body.error.issues[0]?.message }, 'push-sum message rejected');
         return;
       }
-      this.heardFrom(topic.sender, body.data.bus, ctx);
-      const { bus: _bus, ...m } = body.data;
-      if (this.agent!.gossip.receive({ ...m, from: topic.sender, to: this.agent!.id }, ctx.clock.now()))
-        this.gossipReceived++;
+      const { bus: peerBus, ...m } = body.data;
+      if (controller.receiveGossip(ctx.clock.now(), topic.sender, peerBus, m)) this.gossipReceived++;
     });
-    this.armGossip(ctx);
+    this.armGossip(ctx, controller);
   }
 
   stop(ctx: RoleContext): void {
@@ -131,173 +172,99 @@ export class VoltageAgentRole implements Role {
     this.gossipTimer = undefined;
   }
 
-  private heardFrom(peer: string, bus: string, ctx: RoleContext, multiplier?: number): void {
-    const now = ctx.clock.now();
-    this.agent!.notePeer(peer, bus, now, multiplier);
-    this.lastHeardMs = now;
-  }
-
-  private armGossip(ctx: RoleContext): void {
+  private armGossip(ctx: RoleContext, controller: VoltageController): void {
     this.gossipTimer = ctx.clock.setTimeout(() => {
-      this.gossipRound(ctx);
-      if (this.gossipTimer) this.armGossip(ctx);
+      this.gossipRound(ctx, controller);
+      if (this.gossipTimer) this.armGossip(ctx, controller);
     }, ctx.config.voltageControl.gossipMs);
   }
 
   /** One push-sum round: half of its mass to one random live peer. */
-  private gossipRound(ctx: RoleContext): void {
-    const agent = this.agent;
-    if (!agent || !ctx.transport) return;
-    const peers = agent.livePeers(ctx.clock.now(), ctx.config.voltageControl.fallbackAfterMs);
-    const m = agent.gossip.tick(peers, this.random, ctx.clock.now());
+  private gossipRound(ctx: RoleContext, controller: VoltageController): void {
+    if (!ctx.transport) return;
+    const m = controller.gossipRound(ctx.clock.now());
     if (!m) return;
     const { from: _from, to, ...rest } = m;
     this.gossipSent++;
-    ctx.transport.publish('gossip', 'pushsum', { bus: agent.bus, ...rest }, { target: to }).catch((err) => {
+    ctx.transport.publish('gossip', 'pushsum', { bus: controller.bus, ...rest }, { target: to }).catch((err) => {
       ctx.log.debug({ to, err: errorMessage(err) }, 'push-sum message not sent');
     });
   }
 
   async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
-    const method = ctx.config.voltageControl.method;
-    if (scale === 'primary') {
-      this.watch(ctx);
-      if (method === 'volt-var' || (method === 'dual' && this.mode === 'fallback')) await this.applyCurves(ctx);
-    } else if (scale === 'secondary' && this.agent) {
-      await this.dualStep(ctx, this.agent);
-    }
-  }
-
-  /** One step of the distributed control, or the switch to / from the local fallback. */
-  private async dualStep(ctx: RoleContext, agent: DualVoltageAgent): Promise<void> {
-    const now = ctx.clock.now();
-    const vc = ctx.config.voltageControl;
-    const connected = ctx.transport?.status().connected ?? false;
-    const heard = now - this.lastHeardMs <= vc.fallbackAfterMs && agent.livePeers(now, vc.fallbackAfterMs).length > 0;
-    const mode = connected && heard ? 'dual' : 'fallback';
-    if (mode !== this.mode) {
-      if (mode === 'fallback')
-        ctx.log.warn(
-          { connected, peers: agent.livePeers(now, vc.fallbackAfterMs).length },
-          'no peers heard: local volt-var / volt-watt',
-        );
-      else
-        ctx.log.info(
-          { peers: agent.livePeers(now, vc.fallbackAfterMs).length },
-          'peers heard: distributed voltage control',
-        );
-      this.mode = mode;
-      if (mode === 'dual') this.takeOver(ctx, agent);
-    }
-    try {
-      if (mode === 'dual') await this.controlStep(ctx, agent);
-    } finally {
-      // After the step, so that the peers act on the multiplier it acts on itself.
-      const hello = { bus: agent.bus, epoch: agent.gossip.epoch };
-      ctx.transport
-        ?.publish('gossip', 'hello', mode === 'dual' ? { ...hello, multiplier: agent.state().multiplier } : hello)
-        .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'hello not sent'));
-    }
-  }
-
-  /** Starts the distributed control from what the gateway's inverters deliver now (bumpless transfer). */
-  private takeOver(ctx: RoleContext, agent: DualVoltageAgent): void {
-    const capability = this.capability(ctx);
-    if (!capability) return;
-    const delivered = { pKW: 0, qKVAr: 0 };
-    for (const inv of capability.inverters) {
-      const output = this.delivered(ctx, inv.device, inv.availableKW);
-      delivered.pKW += output.pKW;
-      delivered.qKVAr += output.qKVAr;
-    }
-    agent.takeOver(delivered, capability.total);
-    ctx.log.info(
-      { multiplier: agent.state().multiplier, ...delivered },
-      "distributed control took over from the inverters' present output",
-    );
-  }
-
-  /**
-   * What an inverter delivers now, as its last readings say: its active power (no more than the PV
-   * available; curtailment below 1 % of the rating counts as none, it is within the readings' noise)
-   * and its reactive power. A gateway that restarts, or takes over from another mode, starts from
-   * there rather than from no action at all: the inverter keeps the setpoints it was last given.
-   */
-  private delivered(ctx: RoleContext, device: Device, availableKW: number): { pKW: number; qKVAr: number } {
-    const image = ctx.image();
-    const ratedKVA = device.inverter!.ratedW / 1000;
-    const possibleKW = Math.min(availableKW, ratedKVA);
-    const acW = image.number(`${device.id}.${Points.acPowerW}`);
-    const pKW = acW === undefined || possibleKW - acW / 1000 < 0.01 * ratedKVA ? possibleKW : Math.max(0, acW / 1000);
-    return { pKW, qKVAr: (image.number(`${device.id}.${Points.reactivePowerVAr}`) ?? 0) / 1000 };
-  }
-
-  /** The multiplier of this bus from its measured voltage, then the inverters' best response to all multipliers. */
-  private async controlStep(ctx: RoleContext, agent: DualVoltageAgent): Promise<void> {
-    const now = ctx.clock.now();
-    const vc = ctx.config.voltageControl;
-    const voltagePu = this.voltagePu;
-    if (voltagePu === null) return;
-    agent.updateMultiplier(voltagePu);
-    // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
-    const capability = this.capability(ctx);
-    if (!capability) return;
-    const target = agent.setpoint(capability.total, now, vc.fallbackAfterMs);
-    await this.applyShares(ctx, capability.inverters, target);
-  }
-
-  /** The gateway's inverters with what they can do now (available PV from the process image). */
-  private capability(
-    ctx: RoleContext,
-  ): { inverters: { device: Device; availableKW: number; ratedKVA: number }[]; total: Capability } | undefined {
-    const image = ctx.image();
-    const inverters = (ctx.devices ?? []).flatMap((device) => {
-      const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
-      if (!device.inverter || availableW === undefined || device.inverter.ratedW <= 0) return [];
-      return [{ device, availableKW: availableW / 1000, ratedKVA: device.inverter.ratedW / 1000 }];
+    if (scale === 'primary') this.watch(ctx);
+    const controller = this.controller;
+    if (!controller || (scale !== 'primary' && scale !== 'secondary')) return;
+    const result = controller.step(ctx.clock.now(), scale, {
+      voltagePu: this.voltagePu,
+      connected: ctx.transport?.status().connected ?? false,
+      inverters: this.readings(ctx),
     });
-    if (inverters.length === 0) return undefined;
-    return { inverters, total: gatewayCapability(inverters) };
+    this.logSwitch(ctx, result);
+    try {
+      for (const [id, setpoint] of result.setpoints) {
+        const device = ctx.devices?.find((d) => d.id === id);
+        if (device) await this.write(ctx, controller, device, setpoint);
+      }
+    } finally {
+      if (result.hello)
+        ctx.transport
+          ?.publish('gossip', 'hello', result.hello)
+          .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'hello not sent'));
+    }
   }
 
-  /** Writes the gateway's setpoint to its inverters (`splitSetpoint`). */
-  private async applyShares(
-    ctx: RoleContext,
-    inverters: { device: Device; availableKW: number; ratedKVA: number }[],
-    target: { pKW: number; qKVAr: number },
-  ): Promise<void> {
-    const shares = splitSetpoint(inverters, target);
-    for (const [i, inv] of inverters.entries()) await this.write(ctx, inv.device, shares[i]!);
+  private logSwitch(ctx: RoleContext, { switched }: VoltageStepResult): void {
+    if (!switched) return;
+    if (switched.to === 'fallback')
+      ctx.log.warn(
+        { connected: switched.connected, peers: switched.peers },
+        'no peers heard: local volt-var / volt-watt',
+      );
+    else {
+      ctx.log.info({ peers: switched.peers }, 'peers heard: distributed voltage control');
+      if (switched.takeover)
+        ctx.log.info(switched.takeover, "distributed control took over from the inverters' present output");
+    }
+  }
+
+  /** The gateway's inverters as the process image has them (a stale value reads as absent). */
+  private readings(ctx: RoleContext): InverterReading[] {
+    const image = ctx.image();
+    return (ctx.devices ?? []).flatMap((device) => {
+      if (!device.inverter || device.inverter.ratedW <= 0) return [];
+      const kW = (point: string) => {
+        const w = image.number(`${device.id}.${point}`);
+        return w === undefined ? undefined : w / 1000;
+      };
+      const reading: InverterReading = { id: device.id, ratedKVA: device.inverter.ratedW / 1000 };
+      const availableKW = kW(Points.availablePowerW);
+      const voltagePu = image.number(`${device.id}.${Points.voltagePu}`);
+      const acPowerKW = kW(Points.acPowerW);
+      const reactiveKVAr = kW(Points.reactivePowerVAr);
+      if (availableKW !== undefined) reading.availableKW = availableKW;
+      if (voltagePu !== undefined) reading.voltagePu = voltagePu;
+      if (acPowerKW !== undefined) reading.acPowerKW = acPowerKW;
+      if (reactiveKVAr !== undefined) reading.reactiveKVAr = reactiveKVAr;
+      return [reading];
+    });
   }
 
   /** Writes what changed since the last write (a tenth of a percent, 5 VAr). */
   private async write(
     ctx: RoleContext,
+    controller: VoltageController,
     device: Device,
-    next: { pKW: number; qKVAr: number; limitPct: number },
+    next: InverterSetpoint,
   ): Promise<void> {
     const control = device.inverter!;
-    const last = this.applied.get(device.id);
+    const last = controller.holding(device.id);
     try {
       if (!last || Math.abs(next.limitPct - last.limitPct) > 0.1) await control.setActivePowerLimitPct(next.limitPct);
       if (!last || Math.abs(next.qKVAr - last.qKVAr) > 0.005) await control.setReactivePowerVAr(next.qKVAr * 1000);
-      this.applied.set(device.id, next);
+      controller.applied(device.id, next);
     } catch (err) {
       ctx.log.warn({ device: device.id, err: errorMessage(err) }, 'setpoint not written');
-    }
-  }
-
-  /** Moves each controllable inverter towards the setpoint its curves give at its voltage. */
-  private async applyCurves(ctx: RoleContext): Promise<void> {
-    const image = ctx.image();
-    for (const device of ctx.devices ?? []) {
-      const control = device.inverter;
-      const v = image.number(`${device.id}.${Points.voltagePu}`);
-      const availableW = image.number(`${device.id}.${Points.availablePowerW}`);
-      if (!control || v === undefined || availableW === undefined || control.ratedW <= 0) continue;
-      const spec = categoryBInverter(device.id, '', control.ratedW / 1000, availableW / 1000);
-      const last = this.applied.get(device.id) ?? this.delivered(ctx, device, spec.pAvailableKW);
-      await this.write(ctx, device, followCurves(spec, v, last));
     }
   }
 
@@ -333,7 +300,9 @@ export class VoltageAgentRole implements Role {
     }
   }
 
-  state(): Record<string, unknown> {
+  state(): VoltageAgentState {
+    const c = this.controller;
+    const dual = c?.dualState(this.lastTickMs);
     return {
       voltagePu: this.voltagePu,
       violations: this.violations,
@@ -341,15 +310,13 @@ export class VoltageAgentRole implements Role {
       inViolation: this.inViolationSince !== undefined,
       worstHighPu: this.worstHighPu || null,
       worstLowPu: Number.isFinite(this.worstLowPu) ? this.worstLowPu : null,
-      setpoints: Object.fromEntries(this.applied),
+      setpoints: c?.heldSetpoints() ?? {},
       history: this.history,
-      method: this.agent ? (this.mode === 'dual' ? 'dual' : 'volt-var (fallback)') : undefined,
-      ...(this.agent
+      ...(dual
         ? {
+            method: c?.acting === 'dual' ? 'dual' : 'volt-var (fallback)',
             dual: {
-              ...this.agent.state(),
-              multipliers: Object.fromEntries(this.agent.multipliers(this.lastTickMs, Number.POSITIVE_INFINITY)),
-              announcedPeers: this.agent.announcedPeers(this.lastTickMs),
+              ...dual,
               gossipSent: this.gossipSent,
               gossipReceived: this.gossipReceived,
               gossipRejected: this.gossipRejected,
@@ -363,20 +330,26 @@ export class VoltageAgentRole implements Role {
     return this.inViolationSince === undefined ? 0 : this.lastTickMs - this.inViolationSince;
   }
 
-  persist(): unknown {
+  persist(): VoltageAgentSaved {
+    const multipliers = this.controller?.persist();
     return {
       violations: this.violations,
       violationMs: this.violationMs + this.ongoingViolationMs(),
-      ...(this.agent ? { multipliers: this.agent.persist() } : {}),
+      ...(multipliers ? { multipliers } : {}),
     };
   }
 
+  /** Takes back what `persist` saved; anything else is ignored (and logged at start), never a crash. */
   restore(saved: unknown): void {
-    const s = saved as { violations?: unknown; violationMs?: unknown; multipliers?: unknown } | null;
-    if (typeof s?.violations === 'number') this.violations = s.violations;
-    if (typeof s?.violationMs === 'number') this.violationMs = s.violationMs;
-    const m = s?.multipliers as { muOver?: unknown; muUnder?: unknown } | undefined;
-    if (typeof m?.muOver === 'number' && typeof m.muUnder === 'number')
-      this.restored = { muOver: m.muOver, muUnder: m.muUnder };
+    const parsed = VoltageAgentSavedSchema.safeParse(saved);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.restoreProblem = `${issue?.path.join('.') || '(top)'}: ${issue?.message ?? 'invalid'}`;
+      return;
+    }
+    this.restoreProblem = undefined;
+    this.violations = parsed.data.violations;
+    this.violationMs = parsed.data.violationMs;
+    this.restored = parsed.data.multipliers;
   }
 }

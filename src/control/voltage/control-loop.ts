@@ -1,15 +1,11 @@
 import { seededRandom } from '../../core/prng.js';
 import { feederSensitivities, type Sensitivities } from '../../grid/sensitivity.js';
 import { PushSumNode } from '../pushsum/push-sum.js';
+import { ascend, bestResponse, gershgorinStep, projectOntoCapability } from './dual-ascent.js';
 import { voltagesWithSetpoints } from './feeder-response.js';
-import { type InverterSpec, projectSetpoint, setpointCost, type VoltageProblem } from './problem.js';
+import { type InverterSpec, setpointCost, type VoltageProblem } from './problem.js';
 import { voltVarVoltWatt } from './volt-var.js';
 
-/**
- * Dual ascent is stable for steps below 2/L (L the Lipschitz constant of the dual gradient); the
- * Gershgorin row sum bounds L from above, so 1.5 / row keeps a margin and converges about a third faster.
- */
-const STEP_SCALE = 1.5;
 export const VOLTAGE_METHODS = ['dual', 'gradient', 'volt-var'] as const;
 export type VoltageMethod = (typeof VOLTAGE_METHODS)[number];
 
@@ -93,8 +89,8 @@ class VoltageAgent {
     for (const b of this.watched) {
       const v = voltagePu(b);
       const step = this.multiplierSteps[b]!;
-      const over = Math.max(0, (this.muOver.get(b) ?? 0) + step * (v - vMax));
-      const under = Math.max(0, (this.muUnder.get(b) ?? 0) + step * (vMin - v));
+      const over = ascend(this.muOver.get(b) ?? 0, step, v - vMax);
+      const under = ascend(this.muUnder.get(b) ?? 0, step, vMin - v);
       this.muOver.set(b, over);
       this.muUnder.set(b, under);
       this.setOwn(b, over - under);
@@ -133,7 +129,7 @@ class VoltageAgent {
   /** argmin (pA − p)² + w·q² + Σ ν_k (dV_k/dp·p + dV_k/dq·q), projected on the inverter's limits. */
   bestResponse(): void {
     const g = this.weighted();
-    [this.p, this.q] = projectSetpoint(this.spec, this.spec.pAvailableKW - g.p / 2, -g.q / (2 * this.spec.qWeight));
+    ({ pKW: this.p, qKVAr: this.q } = bestResponse(this.spec, this.spec.qWeight, { gp: g.p, gq: g.q }));
   }
 
   /** One gradient step on (pA − p)² + w·q² + (ρ/2) Σ excess_k². */
@@ -141,7 +137,7 @@ class VoltageAgent {
     const g = this.weighted();
     const gp = -2 * (this.spec.pAvailableKW - this.p) + rho * g.p;
     const gq = 2 * this.spec.qWeight * this.q + rho * g.q;
-    [this.p, this.q] = projectSetpoint(this.spec, this.p - step * gp, this.q - step * gq);
+    [this.p, this.q] = projectOntoCapability(this.spec, this.p - step * gp, this.q - step * gq);
   }
 }
 
@@ -213,18 +209,13 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     const j = busIndex.get(inv.bus)!;
     return { p: sens.dvdp.map((r) => r[j]!), q: sens.dvdq.map((r) => r[j]!) };
   });
-  // Each bus's multiplier step from a Gershgorin bound on its row of the dual Hessian
-  // H_kl = Σ_i (dV_k/dp_i · dV_l/dp_i / 2 + dV_k/dq_i · dV_l/dq_i / (2 w_i)).
-  const multiplierSteps = buses.map((_, k) => {
-    let row = 0;
-    for (let l = 0; l < m; l++) {
-      let h = 0;
-      for (let i = 0; i < n; i++)
-        h += (columns[i]!.p[k]! * columns[i]!.p[l]!) / 2 + (columns[i]!.q[k]! * columns[i]!.q[l]!) / (2 * weights[i]!);
-      row += Math.abs(h);
-    }
-    return row > 0 ? STEP_SCALE / row : 0;
-  });
+  // Each bus's multiplier step from a Gershgorin bound on its row of the dual Hessian (rows: watched
+  // buses, columns: inverters).
+  const rows = {
+    dvdp: buses.map((_, k) => columns.map((c) => c.p[k]!)),
+    dvdq: buses.map((_, k) => columns.map((c) => c.q[k]!)),
+  };
+  const multiplierSteps = buses.map((_, k) => gershgorinStep(rows, k, (i) => weights[i]!));
   const agents = problem.inverters.map(
     (inv, i) =>
       new VoltageAgent(

@@ -1,7 +1,9 @@
 import type { RadialFeeder } from '../../grid/feeder.js';
 import { feederSensitivities } from '../../grid/sensitivity.js';
 import { SlottedPushSum } from '../pushsum/slotted.js';
-import { projectSetpoint } from './problem.js';
+import { ascend, bestResponse, type Capability, gershgorinStep } from './dual-ascent.js';
+
+export type { Capability } from './dual-ascent.js';
 
 /**
  * The runtime side of the dual voltage control (the same method as `runVoltageControl`, for one
@@ -34,17 +36,6 @@ export interface DualAgentOptions {
    */
   reportFreshMs: number;
 }
-
-/** What an inverter gateway can do now: its available PV and its rating, summed over its inverters. */
-export interface Capability {
-  pAvailableKW: number;
-  sRatedKVA: number;
-  /** Reactive power limit (IEEE 1547 Category B: 44 % of the rating). */
-  qMaxKVAr: number;
-}
-
-/** Dual ascent is stable below 2/L; the Gershgorin row sum bounds L from above (as in the simulation). */
-const STEP_SCALE = 1.5;
 
 export class DualVoltageAgent {
   readonly gossip: SlottedPushSum;
@@ -124,24 +115,15 @@ export class DualVoltageAgent {
       const candidates = (listed.length > 0 ? listed : f.order.filter((b) => b !== f.slack)).filter(
         (b) => b !== this.o.bus,
       );
-      const buses = [this.o.bus, ...candidates];
-      this.steps = { over: this.gershgorinStep(buses, true), under: this.gershgorinStep(buses, false) };
+      // Rows and columns alike: its own bus first, then an agent at every other bus.
+      const sens = feederSensitivities(f, [this.o.bus, ...candidates]);
+      const qWeight = () => this.o.qWeight;
+      this.steps = {
+        over: gershgorinStep(sens, 0, qWeight),
+        under: gershgorinStep(sens, 0, qWeight, { reactiveOnly: true }),
+      };
     }
     return this.steps;
-  }
-
-  private gershgorinStep(buses: string[], withActive: boolean): number {
-    const s = feederSensitivities(this.o.feeder, buses);
-    let row = 0;
-    for (let l = 0; l < buses.length; l++) {
-      let h = 0;
-      for (let i = 0; i < buses.length; i++)
-        h +=
-          (withActive ? (s.dvdp[0]![i]! * s.dvdp[l]![i]!) / 2 : 0) +
-          (s.dvdq[0]![i]! * s.dvdq[l]![i]!) / (2 * this.o.qWeight);
-      row += Math.abs(h);
-    }
-    return row > 0 ? STEP_SCALE / row : 0;
   }
 
   /** Dual ascent on its own bus's limits with the voltage it measured. */
@@ -149,10 +131,7 @@ export class DualVoltageAgent {
     const step = this.multiplierStep();
     const vMax = this.o.vMaxPu - this.o.marginPu;
     const vMin = this.o.vMinPu + this.o.marginPu;
-    this.setOwn(
-      Math.max(0, this.muOver + step.over * (voltagePu - vMax)),
-      Math.max(0, this.muUnder + step.under * (vMin - voltagePu)),
-    );
+    this.setOwn(ascend(this.muOver, step.over, voltagePu - vMax), ascend(this.muUnder, step.under, vMin - voltagePu));
   }
 
   /**
@@ -206,12 +185,7 @@ export class DualVoltageAgent {
   }
 
   private response(capability: Capability, g: { gp: number; gq: number }): { pKW: number; qKVAr: number } {
-    const [pKW, qKVAr] = projectSetpoint(
-      { id: this.o.id, bus: this.o.bus, qWeight: this.o.qWeight, ...capability },
-      capability.pAvailableKW - g.gp / 2,
-      -g.gq / (2 * this.o.qWeight),
-    );
-    return { pKW, qKVAr };
+    return bestResponse(capability, this.o.qWeight, g);
   }
 
   /**

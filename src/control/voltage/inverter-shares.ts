@@ -1,4 +1,4 @@
-import type { Capability } from './dual-agent.js';
+import type { Capability } from './dual-ascent.js';
 import { Q_SHARE_OF_RATING } from './volt-var.js';
 
 /** One inverter of a gateway: the PV it could give now and its rating. */
@@ -8,7 +8,7 @@ export interface InverterShare {
 }
 
 /** What a gateway's inverters can do together: the PV they have (each up to its rating), the rating, the VAr limit. */
-export function gatewayCapability(inverters: readonly InverterShare[]): Capability {
+export function gatewayCapability(inverters: readonly InverterShare[]): Required<Capability> {
   const ratedKVA = inverters.reduce((s, i) => s + i.ratedKVA, 0);
   return {
     pAvailableKW: inverters.reduce((s, i) => s + Math.min(i.availableKW, i.ratedKVA), 0),

@@ -1,6 +1,7 @@
 import type { Phase, ThreePhaseModel } from '../../grid/three-phase/feeder.js';
 import type { ThreePhaseSensitivities } from '../../grid/three-phase/sensitivities.js';
 import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from '../../grid/three-phase/sweep.js';
+import { ascend, bestResponse, gershgorinStep, projectOntoCapability } from './dual-ascent.js';
 import { piecewise, VOLT_VAR_CAT_B, VOLT_WATT_CAT_B } from './volt-var.js';
 
 /**
@@ -32,13 +33,6 @@ export interface LvSetpoints {
   voltagePu: number[];
   /** The feeder's solution with these setpoints (for all bus-phases). */
   voltage: Float64Array;
-}
-
-/** Keeps a setpoint inside the inverter's limits: 0 ≤ p ≤ available, |q| ≤ qMax, p² + q² ≤ S² (q first). */
-function project(inv: LvInverter, p: number, q: number): [number, number] {
-  const qc = Math.min(Math.max(q, -inv.qMaxKVAr), inv.qMaxKVAr, inv.sRatedKVA);
-  const pMax = Math.min(inv.pAvailableKW, Math.sqrt(Math.max(0, inv.sRatedKVA ** 2 - qc ** 2)));
-  return [Math.min(Math.max(p, 0), pMax), qc];
 }
 
 function makeSolver(model: ThreePhaseModel, inverters: readonly LvInverter[], operatingPoint: ThreePhaseOptions) {
@@ -80,7 +74,7 @@ export function settleCurves(
     let moved = 0;
     inverters.forEach((inv, i) => {
       const v = state.v[i]!;
-      const [pc, qc] = project(
+      const [pc, qc] = projectOntoCapability(
         inv,
         Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, v) * inv.sRatedKVA),
         piecewise(VOLT_VAR_CAT_B, v) * inv.sRatedKVA,
@@ -122,21 +116,13 @@ export function dualAscent(
   // Sensitivities per kW (kVAr) injected at inverter i on the voltage at inverter k's bus-phase.
   const sp = sens.dvdp;
   const sq = sens.dvdq;
-  // Step of agent k: 1 / (row sum of |H| for its own constraint), H the dual Hessian
-  // H_kl = Σ_i dV_k/dP_i·dV_l/dP_i / 2 + dV_k/dQ_i·dV_l/dQ_i / (2·qWeight_i). With these steps the
-  // scaled gradient map has all eigenvalues ≤ 1 (Schur test), so the ascent is stable; Nesterov
-  // momentum speeds up the many nearly parallel constraints of houses on the same phase.
-  const alpha = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    let row = 0;
-    for (let l = 0; l < n; l++) {
-      let h = 0;
-      for (let i = 0; i < n; i++)
-        h += (sp[k]![i]! * sp[l]![i]!) / 2 + (sq[k]![i]! * sq[l]![i]!) / (2 * inverters[i]!.qWeight);
-      row += Math.abs(h);
-    }
-    alpha[k] = row > 0 ? 1 / row : 0;
-  }
+  // Step of agent k: 1 / (row sum of |H| for its own constraint), H the dual Hessian (`gershgorinStep`
+  // with a scale of 1). With these steps the scaled gradient map has all eigenvalues ≤ 1 (Schur test),
+  // so the ascent is stable; Nesterov momentum speeds up the many nearly parallel constraints of
+  // houses on the same phase.
+  const alpha = Float64Array.from(inverters, (_, k) =>
+    gershgorinStep({ dvdp: sp, dvdq: sq }, k, (i) => inverters[i]!.qWeight, { scale: 1 }),
+  );
   const mu = new Float64Array(n);
   const look = new Float64Array(n); // the extrapolated multipliers the setpoints respond to
   const p = inverters.map((i) => i.pAvailableKW);
@@ -148,7 +134,7 @@ export function dualAscent(
     steps++;
     const momentum = (steps - 1) / (steps + 2);
     for (let k = 0; k < n; k++) {
-      const next = Math.max(0, look[k]! + alpha[k]! * (state.v[k]! - vMax));
+      const next = ascend(look[k]!, alpha[k]!, state.v[k]! - vMax);
       look[k] = Math.max(0, next + momentum * (next - mu[k]!));
       mu[k] = next;
     }
@@ -160,8 +146,7 @@ export function dualAscent(
         gp += look[k]! * sp[k]![i]!;
         gq += look[k]! * sq[k]![i]!;
       }
-      // (gq = 0 gives q = 0, not −0)
-      const [pc, qc] = project(inv, inv.pAvailableKW - gp / 2, gq === 0 ? 0 : -gq / (2 * inv.qWeight));
+      const { pKW: pc, qKVAr: qc } = bestResponse(inv, inv.qWeight, { gp, gq });
       moved = Math.max(moved, Math.abs(pc - p[i]!), Math.abs(qc - q[i]!));
       p[i] = pc;
       q[i] = qc;

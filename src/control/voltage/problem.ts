@@ -63,17 +63,3 @@ export function loadVoltageProblem(file: string): VoltageProblem {
 export function setpointCost(inverters: readonly InverterSpec[], p: readonly number[], q: readonly number[]): number {
   return inverters.reduce((s, inv, i) => s + (inv.pAvailableKW - p[i]!) ** 2 + inv.qWeight * q[i]! ** 2, 0);
 }
-
-/** Keeps (p, q) inside p ∈ [0, pAvailable], |q| ≤ qMax and p² + q² ≤ sRated² (reactive power yields first). */
-export function projectSetpoint(inv: InverterSpec, p: number, q: number): [number, number] {
-  let pp = Math.min(Math.max(p, 0), inv.pAvailableKW);
-  let qq = Math.min(Math.max(q, -inv.qMaxKVAr), inv.qMaxKVAr);
-  const s = inv.sRatedKVA;
-  if (s !== undefined && pp * pp + qq * qq > s * s) {
-    if (pp >= s) {
-      pp = s;
-      qq = 0;
-    } else qq = Math.sign(qq) * Math.sqrt(s * s - pp * pp);
-  }
-  return [pp, qq];
-}

@@ -1,6 +1,7 @@
 import { piecewiseLinear } from '../../core/interpolate.js';
+import { projectOntoCapability } from './dual-ascent.js';
 import { voltagesWithSetpoints } from './feeder-response.js';
-import { type InverterSpec, projectSetpoint, type VoltageProblem } from './problem.js';
+import type { InverterSpec, VoltageProblem } from './problem.js';
 
 /**
  * IEEE 1547-2018 Category B default curves, the local (primary) fallback when comms are lost.
@@ -28,15 +29,12 @@ export function inverterRating(inv: InverterSpec): number {
 
 /**
  * Setpoints an inverter's own curves give at a voltage. Within the kVA rating reactive power has
- * priority: active power gives way to the VArs the volt-var curve asks for.
+ * priority: active power gives way to the VArs the volt-var curve asks for (`projectOntoCapability`).
  */
 export function curveSetpoint(inv: InverterSpec, voltagePu: number, shiftPu = 0): [number, number] {
   const rating = inverterRating(inv);
   const v = voltagePu + shiftPu;
-  const q = Math.min(Math.max(piecewise(VOLT_VAR_CAT_B, v) * rating, -inv.qMaxKVAr), inv.qMaxKVAr);
-  let p = Math.min(inv.pAvailableKW, piecewise(VOLT_WATT_CAT_B, v) * rating);
-  if (inv.sRatedKVA !== undefined) p = Math.min(p, Math.sqrt(Math.max(0, inv.sRatedKVA ** 2 - q ** 2)));
-  return projectSetpoint(inv, p, q);
+  return projectOntoCapability(inv, piecewise(VOLT_WATT_CAT_B, v) * rating, piecewise(VOLT_VAR_CAT_B, v) * rating);
 }
 
 /** Share of the way to its curves' setpoint an inverter moves in one step (its open-loop filter). */

@@ -1,0 +1,281 @@
+import { ErrorCode, P2PError } from '../../core/errors.js';
+import type { SlottedMessage } from '../pushsum/slotted.js';
+import { type DualAgentOptions, DualVoltageAgent } from './dual-agent.js';
+import { gatewayCapability, splitSetpoint } from './inverter-shares.js';
+import { categoryBInverter, followCurves } from './volt-var.js';
+
+/** How a gateway's voltage agent acts (the config's `voltageControl.method`). */
+export type VoltageControlMethod = 'dual' | 'volt-var' | 'monitor';
+
+/** The time scales the controller acts on: the local curves every primary, the distributed control every secondary cycle. */
+export type ControlScale = 'primary' | 'secondary';
+
+export interface VoltageControllerOptions {
+  method: VoltageControlMethod;
+  /** `dual` only: the gateway's dual agent (its bus, the cell's feeder, limits, gossip timing). */
+  dual?: Omit<DualAgentOptions, 'restartedAtMs'>;
+  /** Without a word from any peer for this long (or with the transport down) it acts on the local curves. */
+  fallbackAfterMs: number;
+  /** Picks the peer each push-sum message goes to. */
+  random: () => number;
+  /**
+   * Act on the multipliers the peers announce in their hellos while fresh, and on push-sum estimates
+   * only for peers not heard (default). Off, every peer's multiplier comes from push-sum: what the
+   * agents did before the hellos carried multipliers, kept for `npm run bench:voltage-dynamics` to compare.
+   */
+  announcedMultipliers?: boolean;
+  /** The multipliers saved before a restart; the push-sum then knows this gateway ran before. */
+  restored?: { muOver: number; muUnder: number };
+}
+
+/** One of the gateway's inverters as its last readings say (absent values are unknown or stale). */
+export interface InverterReading {
+  id: string;
+  ratedKVA: number;
+  /** What its panels could give now, kW; an inverter without it is left alone. */
+  availableKW?: number;
+  /** Voltage at its terminals (its curves act on it), pu. */
+  voltagePu?: number;
+  /** Active power it delivers now, kW. */
+  acPowerKW?: number;
+  /** Reactive power it delivers now (positive = injecting), kVAr. */
+  reactiveKVAr?: number;
+}
+
+export interface VoltageMeasurements {
+  /** The voltage at the gateway's bus, pu; null when no fresh reading. */
+  voltagePu: number | null;
+  /** Whether the gateway's transport is connected. */
+  connected: boolean;
+  inverters: readonly InverterReading[];
+}
+
+/** A setpoint for one inverter: `limitPct` of its rating (100 = no limit) and reactive power. */
+export interface InverterSetpoint {
+  pKW: number;
+  qKVAr: number;
+  limitPct: number;
+}
+
+/** The body of a `gossip/hello`: who takes part, where, and its multiplier while on the distributed control. */
+export interface HelloAnnouncement {
+  bus: string;
+  epoch: number;
+  multiplier?: number;
+}
+
+/** A change between the distributed control and the local curves, for the log. */
+export type ModeSwitch =
+  | { to: 'fallback'; connected: boolean; peers: number }
+  | { to: 'dual'; peers: number; takeover?: { multiplier: number; pKW: number; qKVAr: number } };
+
+export interface VoltageStepResult {
+  /** Setpoints by inverter id, for the runtime to write. */
+  setpoints: Map<string, InverterSetpoint>;
+  /** The hello to broadcast to the cell after a secondary step of the `dual` method. */
+  hello?: HelloAnnouncement;
+  switched?: ModeSwitch;
+}
+
+/** Status of the distributed control (`dual` only). */
+export interface DualControlState {
+  multiplier: number;
+  muOver: number;
+  muUnder: number;
+  peers: number;
+  multipliers: Record<string, number>;
+  announcedPeers: number;
+}
+
+/**
+ * One gateway's voltage control, without I/O: the runtime hands in measurements, the time and the
+ * messages heard, and writes the setpoints and sends the hello and gossip it returns.
+ * - `dual`: every secondary step, while connected and hearing a peer within `fallbackAfterMs`, the
+ *   dual agent's multiplier moves with the bus voltage and the inverters get its best response to
+ *   all multipliers (the peers' announced ones while fresh, push-sum estimates for the others), split
+ *   over them (`splitSetpoint`). Else the inverters follow their local curves (the fallback) every
+ *   primary step. On each switch to `dual` (at start, after a restart, after a fallback) it takes
+ *   over bumplessly from what the inverters deliver. After each secondary step it announces itself,
+ *   with its multiplier while on the distributed control.
+ * - `volt-var`: the local IEEE 1547-2018 Category B curves every primary step.
+ * - `monitor`: nothing.
+ */
+export class VoltageController {
+  readonly method: VoltageControlMethod;
+  private readonly agent: DualVoltageAgent | undefined;
+  private mode: 'dual' | 'fallback' = 'fallback';
+  private lastHeardMs = Number.NEGATIVE_INFINITY;
+  /** The setpoint each inverter holds: what was last written to it successfully (`applied`). */
+  private readonly held = new Map<string, InverterSetpoint>();
+  private readonly announced: boolean;
+
+  constructor(private readonly o: VoltageControllerOptions) {
+    this.method = o.method;
+    this.announced = o.announcedMultipliers ?? true;
+    if (o.method === 'dual') {
+      if (!o.dual)
+        throw new P2PError(ErrorCode.config, 'the dual voltage control needs its agent options', {
+          component: 'voltage-agent',
+        });
+      this.agent = new DualVoltageAgent({ ...o.dual, ...(o.restored ? { restartedAtMs: o.dual.epoch } : {}) });
+      if (o.restored) this.agent.restore(o.restored);
+    }
+  }
+
+  /** Identity on the wire (dual only). */
+  get id(): string | undefined {
+    return this.agent?.id;
+  }
+
+  get bus(): string | undefined {
+    return this.agent?.bus;
+  }
+
+  /** The distributed control while peers are heard, the local curves otherwise (and always for `volt-var`). */
+  get acting(): 'dual' | 'volt-var' | 'volt-var (fallback)' | 'none' {
+    if (this.method === 'monitor') return 'none';
+    if (this.method === 'volt-var') return 'volt-var';
+    return this.mode === 'dual' ? 'dual' : 'volt-var (fallback)';
+  }
+
+  /** A hello from a peer: it is alive at `bus`, with its multiplier unless it is on its local curves. */
+  heard(now: number, peer: string, bus: string, multiplier?: number): void {
+    if (!this.agent || peer === this.agent.id) return; // its own hello, back from the broker
+    this.agent.notePeer(peer, bus, now, this.announced ? multiplier : undefined);
+    this.lastHeardMs = now;
+  }
+
+  /** A push-sum message from a peer; false when the gossip did not take it (stale, repeated). */
+  receiveGossip(now: number, from: string, bus: string, message: Omit<SlottedMessage, 'from' | 'to'>): boolean {
+    if (!this.agent) return false;
+    this.agent.notePeer(from, bus, now);
+    this.lastHeardMs = now;
+    return this.agent.gossip.receive({ ...message, from, to: this.agent.id }, now);
+  }
+
+  /** One push-sum round: half of its mass to one random live peer (none without peers). */
+  gossipRound(now: number): SlottedMessage | undefined {
+    const agent = this.agent;
+    if (!agent) return undefined;
+    return agent.gossip.tick(agent.livePeers(now, this.o.fallbackAfterMs), this.o.random, now);
+  }
+
+  /** The runtime wrote this setpoint to the inverter: the curves go on from it, a takeover does not. */
+  applied(inverter: string, setpoint: InverterSetpoint): void {
+    this.held.set(inverter, setpoint);
+  }
+
+  /** The setpoint an inverter holds (last written), if any. */
+  holding(inverter: string): InverterSetpoint | undefined {
+    return this.held.get(inverter);
+  }
+
+  /** Every inverter's held setpoint, by inverter id. */
+  heldSetpoints(): Record<string, InverterSetpoint> {
+    return Object.fromEntries(this.held);
+  }
+
+  step(now: number, scale: ControlScale, m: VoltageMeasurements): VoltageStepResult {
+    if (scale === 'primary') return { setpoints: this.acting.startsWith('volt-var') ? this.curves(m) : new Map() };
+    if (!this.agent) return { setpoints: new Map() };
+    return this.dualStep(now, this.agent, m);
+  }
+
+  private dualStep(now: number, agent: DualVoltageAgent, m: VoltageMeasurements): VoltageStepResult {
+    const timeoutMs = this.o.fallbackAfterMs;
+    const peers = agent.livePeers(now, timeoutMs).length;
+    const heard = now - this.lastHeardMs <= timeoutMs && peers > 0;
+    const mode = m.connected && heard ? 'dual' : 'fallback';
+    let switched: ModeSwitch | undefined;
+    if (mode !== this.mode) {
+      this.mode = mode;
+      if (mode === 'fallback') switched = { to: 'fallback', connected: m.connected, peers };
+      else {
+        const takeover = this.takeOver(agent, m);
+        switched = { to: 'dual', peers, ...(takeover ? { takeover } : {}) };
+      }
+    }
+    const setpoints = mode === 'dual' ? this.controlStep(now, agent, m) : new Map<string, InverterSetpoint>();
+    // After the step, so that the peers act on the multiplier it acts on itself.
+    const hello: HelloAnnouncement = { bus: agent.bus, epoch: agent.gossip.epoch };
+    if (mode === 'dual') hello.multiplier = agent.state().multiplier;
+    return { setpoints, hello, ...(switched ? { switched } : {}) };
+  }
+
+  /** The multiplier of its bus from the measured voltage, then the inverters' best response to all multipliers. */
+  private controlStep(now: number, agent: DualVoltageAgent, m: VoltageMeasurements): Map<string, InverterSetpoint> {
+    if (m.voltagePu === null) return new Map();
+    agent.updateMultiplier(m.voltagePu);
+    // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
+    const inverters = controllable(m.inverters);
+    if (inverters.length === 0) return new Map();
+    const target = agent.setpoint(gatewayCapability(inverters), now, this.o.fallbackAfterMs);
+    const shares = splitSetpoint(inverters, target);
+    return new Map(inverters.map((inv, i) => [inv.id, shares[i]!]));
+  }
+
+  /** Starts the distributed control from what the gateway's inverters deliver now (bumpless transfer). */
+  private takeOver(
+    agent: DualVoltageAgent,
+    m: VoltageMeasurements,
+  ): { multiplier: number; pKW: number; qKVAr: number } | undefined {
+    const inverters = controllable(m.inverters);
+    if (inverters.length === 0) return undefined;
+    const delivered = { pKW: 0, qKVAr: 0 };
+    for (const inv of inverters) {
+      const output = deliveredBy(inv, inv.availableKW);
+      delivered.pKW += output.pKW;
+      delivered.qKVAr += output.qKVAr;
+    }
+    agent.takeOver(delivered, gatewayCapability(inverters));
+    return { multiplier: agent.state().multiplier, ...delivered };
+  }
+
+  /** Each inverter one step towards the setpoint its curves give at its own voltage, from the one it holds. */
+  private curves(m: VoltageMeasurements): Map<string, InverterSetpoint> {
+    const out = new Map<string, InverterSetpoint>();
+    for (const inv of m.inverters) {
+      if (inv.voltagePu === undefined || inv.availableKW === undefined || inv.ratedKVA <= 0) continue;
+      const spec = categoryBInverter(inv.id, '', inv.ratedKVA, inv.availableKW);
+      const last = this.held.get(inv.id) ?? deliveredBy(inv, spec.pAvailableKW);
+      out.set(inv.id, followCurves(spec, inv.voltagePu, last));
+    }
+    return out;
+  }
+
+  /** The distributed control's state (`dual` only), with every multiplier it would use at `now`. */
+  dualState(now: number): DualControlState | undefined {
+    const agent = this.agent;
+    if (!agent) return undefined;
+    return {
+      ...agent.state(),
+      multipliers: Object.fromEntries(agent.multipliers(now, Number.POSITIVE_INFINITY)),
+      announcedPeers: agent.announcedPeers(now),
+    };
+  }
+
+  /** What must survive a restart: the multipliers, so the control does not start over from no curtailment. */
+  persist(): { muOver: number; muUnder: number } | undefined {
+    return this.agent?.persist();
+  }
+}
+
+type Controllable = InverterReading & { availableKW: number };
+
+/** The inverters the distributed control can act on: those with a rating and a fresh available power. */
+function controllable(inverters: readonly InverterReading[]): Controllable[] {
+  return inverters.filter((i): i is Controllable => i.availableKW !== undefined && i.ratedKVA > 0);
+}
+
+/**
+ * What an inverter delivers now, as its last readings say: its active power (no more than the PV
+ * available; curtailment below 1 % of the rating counts as none, it is within the readings' noise)
+ * and its reactive power. A gateway that restarts, or takes over from another mode, starts from
+ * there rather than from no action at all: the inverter keeps the setpoints it was last given.
+ */
+function deliveredBy(inv: InverterReading, availableKW: number): { pKW: number; qKVAr: number } {
+  const possibleKW = Math.min(availableKW, inv.ratedKVA);
+  const ac = inv.acPowerKW;
+  const pKW = ac === undefined || possibleKW - ac < 0.01 * inv.ratedKVA ? possibleKW : Math.max(0, ac);
+  return { pKW, qKVAr: inv.reactiveKVAr ?? 0 };
+}

@@ -1,0 +1,244 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type InverterReading,
+  VoltageController,
+  type VoltageControllerOptions,
+} from '../../src/control/voltage/voltage-controller.js';
+import { seededRandom } from '../../src/core/prng.js';
+import { demoFeeder } from '../../src/grid/demo-feeder.js';
+import { buildRadialFeeder } from '../../src/grid/feeder.js';
+
+const NOW = 1_796_000_000_000;
+const FALLBACK_MS = 5000;
+const MARGIN_PU = 0.01;
+/** The top of the target band: 1.05 pu less the margin. A voltage there leaves the multiplier as it is. */
+const V_TARGET_PU = 1.05 - MARGIN_PU;
+const feeder = buildRadialFeeder(demoFeeder(4));
+
+function controller(options: Partial<VoltageControllerOptions> = {}): VoltageController {
+  return new VoltageController({
+    method: 'dual',
+    dual: {
+      id: 'inv-2',
+      bus: 'b2',
+      feeder,
+      vMinPu: 0.95,
+      vMaxPu: 1.05,
+      marginPu: MARGIN_PU,
+      qWeight: 0.5,
+      epoch: NOW,
+      gossipSlotMs: 10_000,
+      reportFreshMs: 750,
+    },
+    fallbackAfterMs: FALLBACK_MS,
+    random: seededRandom(1),
+    ...options,
+  });
+}
+
+/** One 8 kVA inverter with 7 kW of sun, delivering `output`, at `voltagePu`. */
+function measured(voltagePu: number | null, output = { pKW: 7, qKVAr: 0 }, connected = true) {
+  const inverter: InverterReading = {
+    id: 'pv-2',
+    ratedKVA: 8,
+    availableKW: 7,
+    acPowerKW: output.pKW,
+    reactiveKVAr: output.qKVAr,
+  };
+  if (voltagePu !== null) inverter.voltagePu = voltagePu;
+  return { voltagePu, connected, inverters: [inverter] };
+}
+
+describe('voltage controller: the local curves (IEEE 1547-2018 Category B)', () => {
+  it('volt-var: each primary step moves 30 % of the way to the curves, from the setpoint the inverter holds', () => {
+    const c = controller({ method: 'volt-var' });
+    // At 1.07 pu: volt-var −0.44 × 8 × (1.07 − 1.02) / 0.06 = −2.933 kVAr; volt-watt 8 × (1.10 − 1.07) / 0.04 = 6 kW.
+    const first = c.step(NOW, 'primary', measured(1.07)).setpoints.get('pv-2')!;
+    expect(first.qKVAr).toBeCloseTo(0.3 * -2.9333, 3);
+    expect(first.pKW).toBeCloseTo(7 + 0.3 * (6 - 7), 9);
+    expect(first.limitPct).toBeCloseTo((100 * first.pKW) / 8, 9);
+    c.applied('pv-2', first);
+    const second = c.step(NOW + 250, 'primary', measured(1.07)).setpoints.get('pv-2')!;
+    expect(second.qKVAr).toBeCloseTo(first.qKVAr + 0.3 * (-2.9333 - first.qKVAr), 3);
+    // Nothing on the secondary scale, no hello: the curves need no peer.
+    const secondary = c.step(NOW + 500, 'secondary', measured(1.07));
+    expect(secondary.setpoints.size).toBe(0);
+    expect(secondary.hello).toBeUndefined();
+    expect(c.persist()).toBeUndefined();
+  });
+
+  it('the curves start from what the inverter delivers when it was given nothing yet', () => {
+    const c = controller({ method: 'volt-var' });
+    const next = c.step(NOW, 'primary', measured(1.07, { pKW: 7, qKVAr: -2 })).setpoints.get('pv-2')!;
+    expect(next.qKVAr).toBeCloseTo(-2 + 0.3 * (-2.9333 + 2), 3);
+  });
+
+  it('monitor: never a setpoint', () => {
+    const c = controller({ method: 'monitor' });
+    expect(c.step(NOW, 'primary', measured(1.09)).setpoints.size).toBe(0);
+    expect(c.acting).toBe('none');
+  });
+});
+
+describe('voltage controller: the distributed control and its fallback', () => {
+  it('acts on its local curves until it hears a peer, and announces itself without a multiplier', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-2', 'b2', 5); // its own hello, back from the broker, is no peer
+    expect(c.acting).toBe('volt-var (fallback)');
+    const secondary = c.step(NOW, 'secondary', measured(1.07));
+    expect(secondary.setpoints.size).toBe(0);
+    expect(secondary.switched).toBeUndefined();
+    expect(secondary.hello).toEqual({ bus: 'b2', epoch: NOW });
+    expect(c.step(NOW, 'primary', measured(1.07)).setpoints.get('pv-2')!.qKVAr).toBeLessThan(0);
+  });
+
+  it('takes over bumplessly when a peer is heard: its first setpoint moves its bus as much as what the inverter delivered', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    const delivered = { pKW: 7, qKVAr: -2 };
+    const r = c.step(NOW + 250, 'secondary', measured(V_TARGET_PU, delivered));
+    expect(r.switched).toMatchObject({ to: 'dual', peers: 1, takeover: { pKW: 7, qKVAr: -2 } });
+    const multiplier = c.dualState(NOW + 250)!.multiplier;
+    expect(multiplier).toBeGreaterThan(0);
+    expect(r.hello).toEqual({ bus: 'b2', epoch: NOW, multiplier });
+    const next = r.setpoints.get('pv-2')!;
+    // The dual response mixes curtailment and reactive power in its own ratio, to the same voltage effect.
+    const own = feederSensitivity('b2');
+    expect(own.p * next.pKW + own.q * next.qKVAr).toBeCloseTo(own.p * 7 + own.q * -2, 9);
+    expect(next.qKVAr).toBeLessThan(0);
+    // On the distributed control the primary steps leave the inverters alone.
+    expect(c.acting).toBe('dual');
+    expect(c.step(NOW + 500, 'primary', measured(1.07)).setpoints.size).toBe(0);
+  });
+
+  it('dual ascent: an overvoltage raises its multiplier and with it the curtailment and the VArs absorbed', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    const first = c.step(NOW + 250, 'secondary', measured(1.06)).setpoints.get('pv-2')!;
+    const second = c.step(NOW + 500, 'secondary', measured(1.06)).setpoints.get('pv-2')!;
+    expect(second.pKW).toBeLessThan(first.pKW);
+    expect(second.qKVAr).toBeLessThan(first.qKVAr);
+  });
+
+  it(`falls back when no peer has been heard for fallbackAfterMs (${FALLBACK_MS} ms), and comes back`, () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    c.step(NOW + 250, 'secondary', measured(V_TARGET_PU));
+    expect(c.step(NOW + FALLBACK_MS, 'secondary', measured(V_TARGET_PU)).switched).toBeUndefined();
+    const silent = c.step(NOW + FALLBACK_MS + 1, 'secondary', measured(V_TARGET_PU));
+    expect(silent.switched).toEqual({ to: 'fallback', connected: true, peers: 0 });
+    expect(silent.setpoints.size).toBe(0);
+    expect(silent.hello?.multiplier).toBeUndefined();
+    expect(c.acting).toBe('volt-var (fallback)');
+    c.heard(NOW + FALLBACK_MS + 100, 'inv-3', 'b3');
+    expect(c.step(NOW + FALLBACK_MS + 250, 'secondary', measured(V_TARGET_PU)).switched?.to).toBe('dual');
+  });
+
+  it('falls back at once while its transport is down, peers or not', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    c.step(NOW + 250, 'secondary', measured(V_TARGET_PU));
+    const r = c.step(NOW + 500, 'secondary', measured(V_TARGET_PU, undefined, false));
+    expect(r.switched).toEqual({ to: 'fallback', connected: false, peers: 1 });
+  });
+
+  it("acts on a peer's announced multiplier; with announcements off, on its push-sum estimate only", () => {
+    const announced = controller();
+    announced.heard(NOW, 'inv-3', 'b3', 120);
+    expect(announced.dualState(NOW)!.multipliers['inv-3']).toBe(120);
+    expect(announced.dualState(NOW)!.announcedPeers).toBe(1);
+    const estimatesOnly = controller({ announcedMultipliers: false });
+    estimatesOnly.heard(NOW, 'inv-3', 'b3', 120);
+    expect(estimatesOnly.dualState(NOW)!.announcedPeers).toBe(0);
+    // Nothing gossiped yet: no estimate of inv-3's multiplier, and the 120 it announced is not taken.
+    expect(estimatesOnly.dualState(NOW)!.multipliers['inv-3']).toBeUndefined();
+  });
+
+  it('hears a peer through its push-sum messages too, and gossips only once it knows a peer', () => {
+    const a = controller();
+    expect(a.gossipRound(NOW)).toBeUndefined();
+    const b = new VoltageController({
+      method: 'dual',
+      dual: { ...optionsOf('inv-3', 'b3') },
+      fallbackAfterMs: FALLBACK_MS,
+      random: seededRandom(2),
+    });
+    b.heard(NOW, 'inv-2', 'b2');
+    const m = b.gossipRound(NOW + 100)!;
+    expect(m.to).toBe('inv-2');
+    const { from, to: _to, ...body } = m;
+    expect(a.receiveGossip(NOW + 100, from, 'b3', body)).toBe(true);
+    expect(a.step(NOW + 250, 'secondary', measured(V_TARGET_PU)).switched?.to).toBe('dual');
+  });
+
+  it("splits the gateway's setpoint over its inverters: curtailment in proportion to the PV each has, VArs to each rating", () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    const inverters: InverterReading[] = [
+      { id: 'pv-a', ratedKVA: 4, availableKW: 4, acPowerKW: 4, reactiveKVAr: 0, voltagePu: 1.07 },
+      { id: 'pv-b', ratedKVA: 8, availableKW: 2, acPowerKW: 2, reactiveKVAr: 0, voltagePu: 1.07 },
+    ];
+    c.step(NOW + 250, 'secondary', { voltagePu: 1.07, connected: true, inverters });
+    const r = c.step(NOW + 500, 'secondary', { voltagePu: 1.07, connected: true, inverters });
+    const a = r.setpoints.get('pv-a')!;
+    const b = r.setpoints.get('pv-b')!;
+    expect(a.pKW).toBeLessThan(4);
+    expect(a.pKW / b.pKW).toBeCloseTo(4 / 2, 9);
+    expect(a.qKVAr / b.qKVAr).toBeCloseTo(4 / 8, 9);
+    expect(a.limitPct).toBeCloseTo((100 * a.pKW) / 4, 9);
+    expect(b.limitPct).toBeCloseTo((100 * b.pKW) / 8, 9);
+  });
+
+  it('a gateway with only a meter gives no setpoint but watches its bus and announces its multiplier', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    const r = c.step(NOW + 250, 'secondary', { voltagePu: 1.06, connected: true, inverters: [] });
+    expect(r.setpoints.size).toBe(0);
+    expect(r.hello?.multiplier).toBeGreaterThan(0);
+  });
+
+  it('without a fresh voltage reading it holds its multiplier and gives no setpoint, but still announces itself', () => {
+    const c = controller({ restored: { muOver: 40, muUnder: 0 } });
+    c.heard(NOW, 'inv-3', 'b3', 0);
+    c.step(NOW + 250, 'secondary', measured(V_TARGET_PU)); // the takeover replaces the restored multiplier
+    const held = c.dualState(NOW + 250)!.multiplier;
+    const r = c.step(NOW + 500, 'secondary', measured(null));
+    expect(r.setpoints.size).toBe(0);
+    expect(r.hello?.multiplier).toBe(held);
+  });
+
+  it('starts from the multipliers it saved before a restart', () => {
+    const c = controller({ restored: { muOver: 40, muUnder: 0 } });
+    expect(c.dualState(NOW)).toMatchObject({ muOver: 40, multiplier: 40 });
+    expect(c.persist()).toEqual({ muOver: 40, muUnder: 0 });
+  });
+});
+
+function optionsOf(id: string, bus: string) {
+  return {
+    id,
+    bus,
+    feeder,
+    vMinPu: 0.95,
+    vMaxPu: 1.05,
+    marginPu: MARGIN_PU,
+    qWeight: 0.5,
+    epoch: NOW,
+    gossipSlotMs: 10_000,
+    reportFreshMs: 750,
+  };
+}
+
+/** dV at `bus` per kW and per kVAr injected there (LinDistFlow): R and X of its path from the slack, per V². */
+function feederSensitivity(bus: string): { p: number; q: number } {
+  let r = 0;
+  let x = 0;
+  for (let b = bus; b !== feeder.slack; ) {
+    const line = feeder.parentLine.get(b)!;
+    r += line.rOhm;
+    x += line.xOhm;
+    b = line.parent;
+  }
+  const perKWPu = 1000 / (feeder.baseKV * 1000) ** 2 / feeder.vSlackPu;
+  return { p: r * perKWPu, q: x * perKWPu };
+}
