@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { type Capability, DualVoltageAgent } from '../../control/voltage/dual-agent.js';
 import { gatewayCapability, splitSetpoint } from '../../control/voltage/inverter-shares.js';
 import { categoryBInverter, followCurves } from '../../control/voltage/volt-var.js';
@@ -11,32 +10,12 @@ import { buildRadialFeeder, FeederSchema } from '../../grid/feeder.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
 
-/** A push-sum message on the wire (class `gossip`, type `pushsum`, addressed to one peer). */
-const PushSumBody = z
-  .object({
-    bus: z.string().min(1).max(64),
-    epoch: z.number().finite(),
-    toEpoch: z.number().finite().optional(),
-    seq: z.number().int().positive(),
-    slot: z.number().int().nonnegative(),
-    s: z.record(z.string().max(64), z.number().finite()).refine((r) => Object.keys(r).length <= 1000, 'too many keys'),
-    w: z.number().finite().nonnegative(),
-  })
-  .strict();
 /**
  * Gossip rounds per push-sum slot by default. Messages alternate between two slots' instances, so each
  * gets half of them: about 3e-2 right after a slot starts, 1e-3 after a slot and a half (eight agents,
  * 10 % loss, test/unit/slotted-push-sum.test.ts).
  */
 export const GOSSIP_SLOT_ROUNDS = 100;
-
-/**
- * A voltage agent's presence, broadcast to the cell every secondary step so that agents find each
- * other (class `gossip`, type `hello`); `multiplier` only while it is on the distributed control.
- */
-const HelloBody = z
-  .object({ bus: z.string().min(1).max(64), epoch: z.number().finite(), multiplier: z.number().finite().optional() })
-  .strict();
 
 /** A peer's announced multiplier counts for this many of the agent's secondary cycles (two hellos may be lost). */
 export const REPORT_FRESH_CYCLES = 3;
@@ -74,7 +53,6 @@ export class VoltageAgentRole implements Role {
   private lastHeardMs = Number.NEGATIVE_INFINITY;
   private gossipSent = 0;
   private gossipReceived = 0;
-  private gossipRejected = 0;
   private restored: { muOver: number; muUnder: number } | undefined;
 
   start(ctx: RoleContext): void {
@@ -106,20 +84,14 @@ export class VoltageAgentRole implements Role {
     });
     if (this.restored) this.agent.restore(this.restored);
     const cell = ctx.config.gateway.cell;
-    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'hello' }, ({ topic, envelope }) => {
-      const hello = HelloBody.safeParse(envelope.body);
-      if (!hello.success || topic.sender === this.agent!.id) return;
-      this.heardFrom(topic.sender, hello.data.bus, ctx, hello.data.multiplier);
+    // Bodies are checked against the message catalogue (src/comms/messages/gossip.ts) by the transport.
+    ctx.transport?.on({ cell, cls: 'gossip', type: 'hello' }, ({ topic, envelope }) => {
+      if (topic.sender === this.agent!.id) return;
+      this.heardFrom(topic.sender, envelope.body.bus, ctx, envelope.body.multiplier);
     });
-    ctx.transport?.subscribe({ cell, cls: 'gossip', type: 'pushsum', target: this.agent.id }, ({ topic, envelope }) => {
-      const body = PushSumBody.safeParse(envelope.body);
-      if (!body.success) {
-        this.gossipRejected++;
-        ctx.log.debug({ from: topic.sender, err: body.error.issues[0]?.message }, 'push-sum message rejected');
-        return;
-      }
-      this.heardFrom(topic.sender, body.data.bus, ctx);
-      const { bus: _bus, ...m } = body.data;
+    ctx.transport?.on({ cell, cls: 'gossip', type: 'pushsum', target: this.agent.id }, ({ topic, envelope }) => {
+      this.heardFrom(topic.sender, envelope.body.bus, ctx);
+      const { bus: _bus, ...m } = envelope.body;
       if (this.agent!.gossip.receive({ ...m, from: topic.sender, to: this.agent!.id }, ctx.clock.now()))
         this.gossipReceived++;
     });
@@ -352,7 +324,6 @@ export class VoltageAgentRole implements Role {
               announcedPeers: this.agent.announcedPeers(this.lastTickMs),
               gossipSent: this.gossipSent,
               gossipReceived: this.gossipReceived,
-              gossipRejected: this.gossipRejected,
             },
           }
         : {}),
