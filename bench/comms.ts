@@ -148,11 +148,15 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   const latencies: number[] = [];
   let received = 0;
   const receivers = all.filter((_, i) => i % perCell === 0);
+  // The application's path: a reading of the message catalogue, published typed and checked against
+  // its schema before the handler. Each sender's k-th reading carries netW = k; all agents share
+  // this process, so the send time is looked up by sender and k.
+  const sentAt = new Map<string, number>();
   for (const r of receivers) {
-    r.t.subscribe({ cell: r.cell, cls: 'meter', type: 'reading' }, (d) => {
+    r.t.on({ cell: r.cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
       received++;
-      const sentAt = (d.envelope.body as { sentAt: number }).sentAt;
-      latencies.push(nowMs() - sentAt);
+      const at = sentAt.get(`${envelope.sender}/${envelope.body.netW}`);
+      if (at !== undefined) latencies.push(nowMs() - at);
     });
   }
   await sleep(1000);
@@ -172,7 +176,8 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
         const due = start + (i * periodMs) / senders.length + k * periodMs;
         if (due > nowMs()) await sleep(due - nowMs());
         sent++;
-        await a.t.publish('meter', 'reading', { k, netW: 1000 + k, sentAt: nowMs() });
+        sentAt.set(`${a.id}/${k}`, nowMs());
+        await a.t.publish('meter', 'reading', { netW: k, pvW: 0, loadW: k, voltagePu: 1 });
       }
     }),
   );
@@ -209,7 +214,7 @@ async function lossRun(brokerPort: number, count: number, seconds: number) {
   const classes = ['mkt', 'dr', 'meter', 'gossip'] as const;
   for (const r of receivers) {
     for (const cls of classes) {
-      r.t.subscribe({ cell: r.cell, cls }, (d) => {
+      r.t.subscribeUnchecked({ cell: r.cell, cls }, (d) => {
         const key = `${cls}/${d.envelope.sender}/${(d.envelope.body as { k: number }).k}`;
         seen.set(key, (seen.get(key) ?? 0) + 1);
       });
@@ -217,7 +222,7 @@ async function lossRun(brokerPort: number, count: number, seconds: number) {
   }
   await sleep(1000);
   // Learn the receivers of the broadcast meter readings (their first acknowledgements) before counting.
-  await Promise.all(senders.map((a) => a.t.publish('meter', 'reading', { k: -1 })));
+  await Promise.all(senders.map((a) => a.t.publishUnchecked('meter', 'reading', { k: -1 })));
   await sleep(1500);
   const sent = { mkt: 0, dr: 0, meter: 0, gossip: 0 };
   const start = nowMs();
@@ -228,10 +233,10 @@ async function lossRun(brokerPort: number, count: number, seconds: number) {
       for (let k = 0; nowMs() - start < seconds * 1000; k++) {
         const cls = classes[k % classes.length]!;
         sent[cls]++;
-        if (cls === 'mkt') await a.t.publish('mkt', 'offer', { k }, { target: trader });
-        else if (cls === 'dr') await a.t.publish('dr', 'bid', { k }, { target: trader });
-        else if (cls === 'meter') await a.t.publish('meter', 'reading', { k });
-        else await a.t.publish('gossip', 'push-sum', { k });
+        if (cls === 'mkt') await a.t.publishUnchecked('mkt', 'offer', { k }, { target: trader });
+        else if (cls === 'dr') await a.t.publishUnchecked('dr', 'bid', { k }, { target: trader });
+        else if (cls === 'meter') await a.t.publishUnchecked('meter', 'reading', { k });
+        else await a.t.publishUnchecked('gossip', 'push-sum', { k });
         await sleep(100);
       }
     }),

@@ -2,33 +2,33 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { CommsStateFile } from './comms-state.js';
-import { decodeEnvelope, EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
-import {
-  DEFAULT_OUTBOX,
-  mustReachEveryReceiver,
-  Outbox,
-  type OutboxDropReason,
-  type OutboxEntry,
-  type OutboxOptions,
-} from './outbox.js';
+import { EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
+import { InboundPipeline } from './inbound.js';
+import { ACK_TYPE } from './messages/ack.js';
+import type { MessageBody, MessageType } from './messages/catalogue.js';
+import type { OnlineBody } from './messages/life.js';
+import type { OutboxOptions } from './outbox.js';
 import { PresenceTable } from './presence.js';
-import { ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
+import { isReliable, qosFor, RELIABLE_CLASSES, ReliableDelivery } from './reliable-delivery.js';
+import { ReplayGuard } from './replay-guard.js';
 import type { MessageSecurity } from './security.js';
-import { type MessageClass, matchesFilter, parseTopic, type TopicFilter, type TopicParts, topicFor } from './topics.js';
-import {
-  DEFAULT_TTL_MS,
-  type DeliveryHandler,
-  type Envelope,
-  type LinkQuality,
-  type OnlineBody,
-  type PeerInfo,
-  type PublishOptions,
-  type SubscribeOptions,
-  type Transport,
-  type TransportStatus,
+import { type MessageClass, type TopicFilter, topicFor } from './topics.js';
+import type {
+  AnyMessage,
+  DeliveryHandler,
+  Envelope,
+  LinkQuality,
+  Message,
+  MessageHandler,
+  PeerInfo,
+  PublishedType,
+  PublishOptions,
+  Route,
+  SubscribeOptions,
+  Transport,
+  TransportStatus,
 } from './transport.js';
 
 export interface TransportIdentity {
@@ -67,71 +67,31 @@ export interface RawPublish {
   retain: boolean;
 }
 
-/** Classes that must arrive: QoS 1, outbox, application-level acknowledgement. */
-export function isReliable(cls: MessageClass): boolean {
-  return cls === 'mkt' || cls === 'dr' || cls === 'meter';
-}
-
-/** Market, demand-response and meter messages must arrive; gossip and heartbeats tolerate loss. */
-export function qosFor(cls: MessageClass): 0 | 1 {
-  return isReliable(cls) ? 1 : 0;
-}
-
-const messageKey = (e: Envelope): string => `${e.sender}:${e.epoch}:${e.seq}`;
-
-/** Message type of the application-level acknowledgement (reserved in every reliable class). */
-export const ACK_TYPE = 'ack';
-const ACK_TTL_MS = 30_000;
-/** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */
-const RECEIVER_MEMORY_MS = 10 * 60_000;
 const PERSIST_EVERY_MS = 1000;
 const OUTBOX_TICK_MS = 100;
-/** Messages the outbox gives up are logged at most this often per class and reason (the metric counts each). */
-const GIVEN_UP_LOG_EVERY_MS = 60_000;
 const MEMBERS_RELOAD_MS = 5000;
 const PRESENCE_REFRESH_MS = 6 * 3600_000;
 
-/** Body of an acknowledgement: which message (`epoch`, `seq`) of the receiver's, and its type. */
-interface AckBody {
-  epoch: number;
-  seq: number;
-  type: string;
-}
-
 /**
- * What every backend shares: stamping, signing and checking envelopes, replay protection and gap
- * accounting, presence, the reliable-class outbox with its acknowledgements, and the metrics. A
- * backend supplies only how bytes move (`sendRaw`, `listen`) and its connection (`startBackend`,
- * `closeBackend`); it calls `handleIncoming` for every message and `onLinkUp` after (re)connecting.
+ * What every backend shares, composed of one part per job: stamping and signing what it sends, the
+ * inbound pipeline (`InboundPipeline`: every acceptance check, the message catalogue, the handlers),
+ * reliable delivery (`ReliableDelivery`: outbox, acknowledgements, resends), presence, and saving the
+ * comms state. A backend supplies only how bytes move (`sendRaw`, `listen`) and its connection
+ * (`startBackend`, `closeBackend`); it calls `handleIncoming` for every message and `onLinkUp` after
+ * (re)connecting.
  */
 export abstract class BaseTransport implements Transport {
   protected readonly stamper: EnvelopeStamper;
   protected readonly presence: PresenceTable;
   protected readonly replay: ReplayGuard;
-  protected readonly outbox: Outbox;
+  private readonly delivery: ReliableDelivery;
+  private readonly inbound: InboundPipeline;
   private readonly stateFile: CommsStateFile | undefined;
-  private readonly handlers: {
-    filter: TopicFilter;
-    handler: DeliveryHandler;
-    acknowledge: boolean;
-    idempotent: boolean;
-  }[] = [];
-  /** Messages whose handlers have not finished yet (`messageKey`): not acknowledged before they have. */
-  private readonly inHandlers = new Set<string>();
-  /** Per `<class>/<type>`: peers that acknowledged it and when. */
-  private readonly receivers = new Map<string, Map<string, number>>();
-  private readonly lastHeard = new Map<string, number>();
-  /** Received and missing messages per class over all peers (gap accounting). */
-  private readonly classCounts = new Map<MessageClass, { received: number; missing: number }>();
   private timers: TimerHandle[] = [];
   private running = false;
   private stateDirty = false;
   private reconnectCount = 0;
-  private ackRttMs: number | undefined;
   private persistProblem: string | undefined;
-  /** Per kind of message (`cls/type`), the problem its handlers have now. */
-  private readonly handlerProblems = new Map<string, string>();
-  private readonly givenUpLog = new LogThrottle(GIVEN_UP_LOG_EVERY_MS);
   private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
@@ -147,15 +107,24 @@ export abstract class BaseTransport implements Transport {
     this.stamper = new EnvelopeStamper(identity.gatewayId, deps.clock);
     this.replay = new ReplayGuard(deps.replayWindow);
     this.stateFile = deps.stateDir ? new CommsStateFile(join(deps.stateDir, 'comms-state.json')) : undefined;
-    this.outbox = new Outbox(
-      { ...DEFAULT_OUTBOX, ...deps.outbox },
-      deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined,
-    );
+    this.delivery = new ReliableDelivery(identity, deps, {
+      seal: (cls, type, body, ttlMs, targeted) => this.encode(this.stamper.stamp(cls, type, body, ttlMs, targeted)),
+      send: (topic, payload, options) => this.sendRaw(topic, payload, options),
+      peers: () => this.presence.list(),
+    });
     this.presence = new PresenceTable((peer) => {
       deps.metrics?.peerUp.set({ peer: peer.id }, peer.online ? 1 : 0);
       deps.log.info({ peer: peer.id, online: peer.online }, peer.online ? 'peer online' : 'peer offline');
-      if (!peer.online) this.outbox.peerGone(peer.id);
-      else this.outbox.peerBack(peer.id, deps.clock.now());
+      if (!peer.online) this.delivery.peerGone(peer.id);
+      else this.delivery.peerBack(peer.id);
+    });
+    this.inbound = new InboundPipeline(identity, deps, this.replay, this.presence, {
+      acknowledge: (parts, envelope) => this.delivery.acknowledge(parts, envelope),
+      acknowledged: (parts, ack, now) => this.delivery.acknowledged(parts, ack, now),
+      presenceChanged: (sender, cell, online, now) => this.onPresence(sender, cell, online, now),
+      replayStateChanged: () => {
+        this.stateDirty = true;
+      },
     });
     if (deps.security) {
       deps.metrics?.membersSerial.set(deps.security.members.serial);
@@ -182,12 +151,12 @@ export abstract class BaseTransport implements Transport {
       this.stamper.epoch = epoch;
       this.replay.restore(peers);
     }
-    const restored = this.outbox.load(now);
+    const restored = this.delivery.load(now);
     if (restored > 0) this.deps.log.info({ pending: restored }, 'outbox restored');
-    for (const cls of ['mkt', 'dr', 'meter'] as const)
+    for (const cls of RELIABLE_CLASSES)
       this.listen({ cell: '+', cls, type: ACK_TYPE, target: this.identity.gatewayId });
     this.running = true;
-    this.every(OUTBOX_TICK_MS, () => this.resendDue());
+    this.every(OUTBOX_TICK_MS, () => this.delivery.resendDue());
     this.every(PERSIST_EVERY_MS, () => this.persist());
     if (this.deps.security?.members) this.every(MEMBERS_RELOAD_MS, () => this.reloadMembers());
     // The retained presence message lives a day (DEFAULT_TTL_MS.life): renew it well before.
@@ -209,7 +178,7 @@ export abstract class BaseTransport implements Transport {
     } finally {
       this.persist();
       try {
-        this.outbox.close();
+        this.delivery.outbox.close();
       } catch (err) {
         this.deps.log.error({ err: errorMessage(err) }, 'outbox not saved');
       }
@@ -241,7 +210,20 @@ export abstract class BaseTransport implements Transport {
     return JSON.stringify(signed);
   }
 
-  async publish(cls: MessageClass, type: string, body: unknown, options: PublishOptions = {}): Promise<void> {
+  publish<C extends MessageClass, T extends PublishedType<C>>(
+    cls: C,
+    type: T,
+    body: MessageBody<C, T>,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    return this.publishUnchecked(cls, type, body, options);
+  }
+
+  /**
+   * Sends any body under any type, unchecked: for tests and benchmarks of the transport itself. The
+   * application publishes with `publish`, whose bodies the catalogue types.
+   */
+  async publishUnchecked(cls: MessageClass, type: string, body: unknown, options: PublishOptions = {}): Promise<void> {
     if (isReliable(cls) && type === ACK_TYPE) {
       throw new P2PError(ErrorCode.comms, `message type "${ACK_TYPE}" is reserved for acknowledgements`, {
         component: 'comms',
@@ -258,28 +240,7 @@ export abstract class BaseTransport implements Transport {
     const payload = this.encode(envelope);
     this.assertFits(topic, payload);
     const retain = options.retain ?? false;
-    if (isReliable(cls)) {
-      const awaiting = options.target
-        ? [options.target]
-        : [...new Set([...this.knownReceivers(cls, type), ...(this.deps.requiredReceivers?.[cls] ?? [])])];
-      const dropped = this.outbox.add(
-        {
-          id: `${envelope.epoch}:${envelope.seq}`,
-          cls,
-          type,
-          topic,
-          payload,
-          retain,
-          expires: envelope.expires,
-          awaiting,
-          blind: awaiting.length === 0,
-          ...(options.persist === false ? { volatile: true } : {}),
-        },
-        this.deps.clock.now(),
-      );
-      if (dropped) this.givenUp(dropped, 'overflow');
-      this.updateOutboxGauge();
-    }
+    if (isReliable(cls)) this.delivery.track(envelope, cls, type, topic, payload, options);
     this.deps.metrics?.messagesSent.inc({ class: cls });
     const sent = this.sendRaw(topic, payload, { qos: qosFor(cls), retain });
     // A reliable message is safe once in the outbox: the caller does not wait for the broker.
@@ -307,12 +268,36 @@ export abstract class BaseTransport implements Transport {
   /** Backends without a broker (D2D) track presence themselves from what is heard. */
   protected onPresence(_sender: string, _cell: string, _online: boolean, _now: number): void {}
 
-  subscribe(filter: TopicFilter, handler: DeliveryHandler, options: SubscribeOptions = {}): void {
-    this.handlers.push({
+  on<C extends MessageClass, T extends MessageType<C>>(
+    route: Route<C, T> & { type: T },
+    handler: MessageHandler<Message<C, T>>,
+    options?: SubscribeOptions,
+  ): void;
+  on<C extends MessageClass>(route: Route<C>, handler: MessageHandler<AnyMessage<C>>, options?: SubscribeOptions): void;
+  on<C extends MessageClass>(
+    route: Route<C>,
+    handler: MessageHandler<AnyMessage<C>>,
+    options: SubscribeOptions = {},
+  ): void {
+    // The pipeline hands a checked handler only bodies the catalogue took for the message's class and type.
+    this.register(route, handler as DeliveryHandler, options, true);
+  }
+
+  /**
+   * Hands `handler` every message that matches, its body as it arrived: for tests, tools and
+   * benchmarks of the transport itself. The application registers with `on`.
+   */
+  subscribeUnchecked(filter: TopicFilter, handler: DeliveryHandler, options: SubscribeOptions = {}): void {
+    this.register(filter, handler, options, false);
+  }
+
+  private register(filter: TopicFilter, handler: DeliveryHandler, options: SubscribeOptions, checked: boolean): void {
+    this.inbound.register({
       filter,
       handler,
       acknowledge: options.acknowledge ?? true,
       idempotent: options.idempotent ?? false,
+      checked,
     });
     this.listen(filter);
   }
@@ -328,15 +313,16 @@ export abstract class BaseTransport implements Transport {
 
   linkQuality(): LinkQuality {
     const radio = this.radio?.();
-    const peers = [...this.lastHeard.entries()].map(([peer, lastHeardMs]) => {
+    const peers = [...this.inbound.lastHeard.entries()].map(([peer, lastHeardMs]) => {
       const ratio = this.replay.deliveryRatio(peer);
       return { peer, lastHeardMs, ...(ratio === undefined ? {} : { deliveryRatio: ratio }) };
     });
+    const ackRttMs = this.delivery.ackRttMs;
     return {
       connected: this.status().connected,
       reconnects: this.reconnectCount,
-      outboxPending: this.outbox.size,
-      ...(this.ackRttMs === undefined ? {} : { ackRttMs: Math.round(this.ackRttMs * 10) / 10 }),
+      outboxPending: this.delivery.outbox.size,
+      ...(ackRttMs === undefined ? {} : { ackRttMs: Math.round(ackRttMs * 10) / 10 }),
       peers: peers.sort((a, b) => a.peer.localeCompare(b.peer)),
       ...(radio ? { radio } : {}),
     };
@@ -348,64 +334,19 @@ export abstract class BaseTransport implements Transport {
       this.reconnectCount += 1;
       this.deps.metrics?.reconnects.inc();
     }
-    const now = this.deps.clock.now();
-    for (const e of this.outbox.all()) {
-      if (e.expires <= now) continue;
-      this.sendRaw(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch(() => undefined);
-    }
+    this.delivery.resendAll();
   }
 
-  private knownReceivers(cls: MessageClass, type: string): string[] {
-    const known = this.receivers.get(`${cls}/${type}`);
-    if (!known) return [];
-    const now = this.deps.clock.now();
-    const online = new Map(this.presence.list().map((p) => [p.id, p.online]));
-    // A class that must reach every receiver also waits for one that is away, as long as its messages
-    // live; the others forget a receiver once it is offline.
-    const keepAway = mustReachEveryReceiver(cls);
-    const memoryMs = keepAway ? DEFAULT_TTL_MS[cls] : RECEIVER_MEMORY_MS;
-    const out: string[] = [];
-    for (const [peer, at] of known) {
-      if (now - at > memoryMs || (!keepAway && online.get(peer) === false)) known.delete(peer);
-      else out.push(peer);
-    }
-    return out;
-  }
-
-  private resendDue(): void {
-    const { resend, dropped } = this.outbox.takeDue(this.deps.clock.now());
-    for (const { entry, reason } of dropped) this.givenUp(entry, reason);
-    for (const e of resend) {
-      this.deps.metrics?.retransmits.inc({ class: e.cls });
-      this.sendRaw(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch((err) =>
-        this.deps.log.debug({ err: errorMessage(err) }, 'resend failed'),
-      );
-    }
-    if (resend.length > 0 || dropped.length > 0) this.updateOutboxGauge();
-  }
-
-  /**
-   * A reliable message that will not be delivered: counted, and logged at most once a minute per class
-   * and reason with how many there were (a long outage gives up messages by the hundred).
-   */
-  private givenUp(entry: OutboxEntry, reason: OutboxDropReason): void {
-    this.deps.metrics?.outboxDropped.inc({ class: entry.cls, reason });
-    this.deps.log.debug({ id: entry.id, cls: entry.cls, type: entry.type, reason }, 'outbox gave up a message');
-    const messages = this.givenUpLog.take(`${entry.cls}/${reason}`, this.deps.clock.now());
-    if (messages > 0) this.deps.log.warn({ cls: entry.cls, reason, messages }, 'outbox gave up messages');
-  }
-
-  private updateOutboxGauge(): void {
-    const metrics = this.deps.metrics;
-    if (!metrics) return;
-    const pending = this.outbox.pendingByClass();
-    for (const cls of ['mkt', 'dr', 'meter'] as const) metrics.outboxPending.set({ class: cls }, pending.get(cls) ?? 0);
+  /** Entry point for every received message (the inbound pipeline). Never throws. */
+  protected handleIncoming(topic: string, payload: Uint8Array | string): void {
+    this.inbound.accept(topic, payload);
   }
 
   private persist(): void {
-    let problem = this.outbox.journalError;
+    const outbox = this.delivery.outbox;
+    let problem = outbox.journalError;
     try {
-      this.outbox.flush();
+      outbox.flush();
       if (this.stateFile && this.stateDirty) {
         this.stateDirty = false;
         this.stateFile.save(this.stamper.epoch, this.replay.snapshot());
@@ -451,224 +392,5 @@ export abstract class BaseTransport implements Transport {
   private stopTimers(): void {
     for (const t of this.timers) this.deps.clock.clearTimeout(t);
     this.timers = [];
-  }
-
-  private reject(reason: string, topic: string): void {
-    this.deps.metrics?.messagesRejected.inc({ reason });
-    this.deps.log.debug({ topic, reason }, 'message rejected');
-  }
-
-  /**
-   * Entry point for every received message. Never throws: a bad message is counted and dropped.
-   * Order: topic, size/schema/time window, sender = topic sender, membership and signature, replay
-   * and duplicates; only then presence, acknowledgements and the handlers.
-   */
-  protected handleIncoming(topic: string, payload: Uint8Array | string): void {
-    const parts = parseTopic(topic);
-    if (!parts) return;
-    const now = this.deps.clock.now();
-    const empty = typeof payload === 'string' ? payload.length === 0 : payload.byteLength === 0;
-    if (parts.cls === 'life' && parts.type === 'online' && empty) {
-      // The Will (or a clean leave) clears the retained presence; on MQTT the broker's ACL makes
-      // sure only the gateway itself can write under its own id.
-      this.presence.offline(parts.sender, parts.cell, now);
-      return;
-    }
-    const decoded = decodeEnvelope(payload, now);
-    if (!decoded.ok) {
-      this.reject(decoded.reason, topic);
-      return;
-    }
-    const { envelope } = decoded;
-    if (envelope.sender !== parts.sender) {
-      this.reject('schema', topic);
-      return;
-    }
-    const security = this.deps.security;
-    if (security) {
-      const reason = security.check(envelope, parts);
-      if (reason) {
-        this.reject(reason, topic);
-        return;
-      }
-    }
-    const own = envelope.sender === this.identity.gatewayId;
-    if (own) {
-      if (parts.cls === 'life' && parts.type === 'online')
-        this.presence.online(parts.sender, parts.cell, this.identity.role, now);
-      return;
-    }
-    const reliable = isReliable(parts.cls);
-    const isAck = reliable && parts.type === ACK_TYPE;
-    const result = this.replay.check(envelope.sender, envelope.epoch, envelope.seq);
-    this.lastHeard.set(envelope.sender, now);
-    if (
-      result.unknown &&
-      reliable &&
-      !isAck &&
-      this.handlers.some((h) => h.idempotent && matchesFilter(parts, h.filter))
-    ) {
-      // Too old for the window to tell: only handlers that keep messages by id take it (they drop
-      // it if they have it), so a reading resent from a long outage is not refused for good.
-      this.deliver(parts, envelope, topic, reliable, (h) => h.idempotent);
-      return;
-    }
-    if (result.verdict !== 'new') {
-      // A resend whose first acknowledgement was lost: acknowledge again, deliver nothing. A resend of
-      // one its handlers are still storing gets no answer yet: the next resend finds it stored.
-      const storing = this.inHandlers.has(messageKey(envelope));
-      if (result.verdict === 'duplicate' && !storing && this.mustAcknowledge(parts, reliable && !isAck))
-        this.acknowledge(parts, envelope);
-      this.reject(result.verdict, topic);
-      return;
-    }
-    this.stateDirty = true;
-    if (envelope.seq % STREAM_COUNT !== TARGETED_STREAM)
-      this.accountDelivery(parts.cls, envelope.sender, result.gap, result.filled);
-    if (isAck) {
-      if (parts.target === this.identity.gatewayId) this.onAck(parts, envelope as Envelope<AckBody>, now);
-      return;
-    }
-    if (parts.cls === 'life' && parts.type === 'online') {
-      const role = (envelope.body as Partial<OnlineBody> | null)?.role;
-      this.presence.online(parts.sender, parts.cell, typeof role === 'string' ? role : undefined, now);
-      this.onPresence(parts.sender, parts.cell, true, now);
-    } else if (parts.cls === 'life' && parts.type === 'offline') {
-      // A signed leave (D2D has no broker to send a Will).
-      this.presence.offline(parts.sender, parts.cell, now);
-      this.onPresence(parts.sender, parts.cell, false, now);
-      return;
-    }
-    this.deps.metrics?.messagesReceived.inc({ class: parts.cls });
-    this.deps.metrics?.messageLatency.observe({ class: parts.cls }, Math.max(0, now - envelope.ts) / 1000);
-    this.deliver(parts, envelope, topic, reliable, () => true);
-  }
-
-  /** Hands a message to the matching handlers (of those `which` admits), then acknowledges it once they took it. */
-  private deliver(
-    parts: TopicParts,
-    envelope: Envelope,
-    topic: string,
-    reliable: boolean,
-    which: (h: { idempotent: boolean }) => boolean,
-  ): void {
-    let failed: string | undefined;
-    const later: Promise<void>[] = [];
-    for (const h of this.handlers) {
-      const { filter, handler } = h;
-      if (!which(h) || !matchesFilter(parts, filter)) continue;
-      try {
-        const taken = handler({ topic: parts, envelope });
-        if (taken instanceof Promise) later.push(taken);
-      } catch (err) {
-        failed ??= errorMessage(err);
-      }
-    }
-    if (later.length === 0) {
-      this.afterHandlers(parts, envelope, topic, reliable, failed);
-      return;
-    }
-    const key = messageKey(envelope);
-    this.inHandlers.add(key);
-    void Promise.allSettled(later).then((outcomes) => {
-      this.inHandlers.delete(key);
-      for (const o of outcomes) if (o.status === 'rejected') failed ??= errorMessage(o.reason);
-      this.afterHandlers(parts, envelope, topic, reliable, failed);
-    });
-  }
-
-  private afterHandlers(
-    parts: TopicParts,
-    envelope: Envelope,
-    topic: string,
-    reliable: boolean,
-    failed: string | undefined,
-  ): void {
-    this.noteHandlerProblem(`${parts.cls}/${parts.type}`, failed, topic);
-    if (failed !== undefined && reliable) {
-      // Not taken (e.g. the platform's disk is full): no acknowledgement, and the sender's resend is
-      // new again, so the message is stored once the handler can store it.
-      this.replay.forget(envelope.sender, envelope.epoch, envelope.seq);
-      return;
-    }
-    // After the handlers: an acknowledgement says the message was taken, and what a handler stores
-    // (the platform's meter readings) is on disk by then.
-    if (this.mustAcknowledge(parts, reliable)) this.acknowledge(parts, envelope);
-  }
-
-  /**
-   * A failing handler is logged once per kind of message and problem (a full disk fails every
-   * message), and once when that kind is taken again.
-   */
-  private noteHandlerProblem(kind: string, problem: string | undefined, topic: string): void {
-    if (problem === this.handlerProblems.get(kind)) return;
-    if (problem) {
-      this.deps.log.error({ err: problem, topic }, 'message handler failed: messages not taken');
-      this.handlerProblems.set(kind, problem);
-    } else {
-      this.deps.log.info({ topic }, 'message handlers take messages again');
-      this.handlerProblems.delete(kind);
-    }
-  }
-
-  /**
-   * A reliable message is acknowledged when it is for this gateway (to it, or to the whole cell) and
-   * the application takes it (a handler that acknowledges matches): the ack means "delivered".
-   */
-  private mustAcknowledge(parts: TopicParts, reliable: boolean): boolean {
-    if (!reliable) return false;
-    if (parts.target !== undefined && parts.target !== this.identity.gatewayId) return false;
-    return this.handlers.some(({ filter, acknowledge }) => acknowledge && matchesFilter(parts, filter));
-  }
-
-  private accountDelivery(cls: MessageClass, sender: string, gap: number, filled: boolean): void {
-    const metrics = this.deps.metrics;
-    if (!metrics) return;
-    if (gap > 0) metrics.sequenceGaps.inc({ class: cls }, gap);
-    const ratio = this.replay.deliveryRatio(sender);
-    if (ratio !== undefined) metrics.peerDeliveryRatio.set({ peer: sender }, ratio);
-    const t = this.classCounts.get(cls) ?? { received: 0, missing: 0 };
-    t.received += 1;
-    t.missing = Math.max(0, t.missing + gap - (filled ? 1 : 0));
-    this.classCounts.set(cls, t);
-    metrics.deliveryRatio.set({ class: cls }, t.received / (t.received + t.missing));
-  }
-
-  private acknowledge(parts: TopicParts, envelope: Envelope): void {
-    const body: AckBody = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
-    const ack = this.stamper.stamp(parts.cls, ACK_TYPE, body, ACK_TTL_MS, true);
-    const topic = topicFor({
-      cell: this.identity.cell,
-      sender: this.identity.gatewayId,
-      cls: parts.cls,
-      type: ACK_TYPE,
-      target: envelope.sender,
-    });
-    this.sendRaw(topic, this.encode(ack), { qos: 0, retain: false }).catch(() => undefined);
-  }
-
-  private onAck(parts: TopicParts, ack: Envelope<AckBody>, now: number): void {
-    const body = ack.body;
-    if (typeof body?.epoch !== 'number' || typeof body?.seq !== 'number') return;
-    if (typeof body.type === 'string' && parts.target === this.identity.gatewayId) {
-      const key = `${parts.cls}/${body.type}`;
-      const known = this.receivers.get(key) ?? new Map<string, number>();
-      known.set(ack.sender, now);
-      this.receivers.set(key, known);
-    }
-    const id = `${body.epoch}:${body.seq}`;
-    if (this.outbox.awaits(parts.sender, id))
-      this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer: parts.sender });
-    const done = this.outbox.ack(parts.sender, id);
-    if (done) {
-      this.observeAckRtt(done, now);
-      this.updateOutboxGauge();
-    }
-  }
-
-  /** Round trip of the last attempt: from its send to the acknowledgement (smoothed). */
-  private observeAckRtt(entry: OutboxEntry, now: number): void {
-    const rtt = Math.max(0, now - entry.lastSentAt);
-    this.ackRttMs = this.ackRttMs === undefined ? rtt : 0.9 * this.ackRttMs + 0.1 * rtt;
   }
 }

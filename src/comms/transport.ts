@@ -1,10 +1,11 @@
-import type { MessageClass, TopicFilter, TopicParts } from './topics.js';
+import type { MessageBody, MessageType } from './messages/catalogue.js';
+import type { MessageClass, TopicParts } from './topics.js';
 
 /**
  * The envelope of every message on the wire (INTERFACES.md, "Messages on the wire"). `sig` is added
- * by the signing layer; a transport moves envelopes and does not look inside `body`.
+ * by the signing layer; the bodies are those of the message catalogue (`src/comms/messages/`).
  */
-export interface Envelope<B = unknown> {
+export interface Envelope<B = unknown, T extends string = string> {
   v: 1;
   sender: string;
   /** Changes on every restart that lost the sequence counter; (sender, epoch, seq) is unique. */
@@ -14,7 +15,7 @@ export interface Envelope<B = unknown> {
   ts: number;
   /** ms since the Unix epoch after which the message is void. */
   expires: number;
-  type: string;
+  type: T;
   body: B;
   sig?: string;
 }
@@ -60,6 +61,30 @@ export interface TransportStatus {
  */
 export type DeliveryHandler = ((delivery: Delivery) => void) | ((delivery: Delivery) => Promise<void>);
 
+/** The types of a class a gateway publishes (`ack` is the transport's own). */
+export type PublishedType<C extends MessageClass> = Exclude<MessageType<C>, 'ack'>;
+
+/** A received message of one class and type whose body the catalogue took (as its schema parsed it). */
+export interface Message<C extends MessageClass, T extends MessageType<C>> {
+  topic: TopicParts;
+  envelope: Envelope<MessageBody<C, T>, T>;
+}
+
+/** Any message of a class, told apart by `envelope.type`. */
+export type AnyMessage<C extends MessageClass> = { [T in MessageType<C>]: Message<C, T> }[MessageType<C>];
+
+/** Takes a checked message; a promise as for `DeliveryHandler`. */
+export type MessageHandler<M> = ((message: M) => void) | ((message: M) => Promise<void>);
+
+/** Which messages a handler takes: a cell (`+` for all), a class and type, and a target if addressed. */
+export interface Route<C extends MessageClass, T extends MessageType<C> = MessageType<C>> {
+  cell: string;
+  cls: C;
+  /** One type of the class; every type when absent (a type the catalogue does not know is refused). */
+  type?: T;
+  target?: string;
+}
+
 /** How well the link works, from this gateway's side. */
 export interface LinkQuality {
   connected: boolean;
@@ -92,12 +117,29 @@ export interface SubscribeOptions {
 
 /**
  * Publish/subscribe between gateways, with presence and link quality. Backends: MQTT (field), D2D
- * sidelink (UDP over IPv6 multicast), in-memory (simulation and tests).
+ * sidelink (UDP over IPv6 multicast), in-memory (simulation and tests). Bodies are those of the
+ * message catalogue (`src/comms/messages/catalogue.ts`), typed when sent and checked when received.
  */
 export interface Transport {
   start(): Promise<void>;
-  publish(cls: MessageClass, type: string, body: unknown, options?: PublishOptions): Promise<void>;
-  subscribe(filter: TopicFilter, handler: DeliveryHandler, options?: SubscribeOptions): void;
+  /** Sends a body of the catalogue; the compiler checks it against the class and type. */
+  publish<C extends MessageClass, T extends PublishedType<C>>(
+    cls: C,
+    type: T,
+    body: MessageBody<C, T>,
+    options?: PublishOptions,
+  ): Promise<void>;
+  /**
+   * Hands `handler` the messages of a route whose body the catalogue takes. A body it refuses (or a
+   * type it does not know) reaches no handler: it is counted in
+   * `p2p_messages_rejected_total{reason="schema"}` and logged, at most once a minute per kind.
+   */
+  on<C extends MessageClass, T extends MessageType<C>>(
+    route: Route<C, T> & { type: T },
+    handler: MessageHandler<Message<C, T>>,
+    options?: SubscribeOptions,
+  ): void;
+  on<C extends MessageClass>(route: Route<C>, handler: MessageHandler<AnyMessage<C>>, options?: SubscribeOptions): void;
   peers(): PeerInfo[];
   status(): TransportStatus;
   /** Link quality; optional so that older backends and test doubles still fit. */
@@ -116,11 +158,3 @@ export const DEFAULT_TTL_MS: Record<MessageClass, number> = {
   meter: 24 * 3600_000,
   cmd: 30_000,
 };
-
-/** Presence body, published retained under `life/online` and cleared by the Will. */
-export interface OnlineBody {
-  online: true;
-  role: string;
-  publicKey: string;
-  version: string;
-}

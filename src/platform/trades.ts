@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { TradeMarket, TradeReportBody } from '../comms/messages/market.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
 
 /**
@@ -8,43 +8,8 @@ import type { SqliteDatabase } from './ledger/sqlite.js';
  * its prosumers by the trader. A report is stored whole, before it is acknowledged, keyed by
  * (interval, market, seller, buyer): a resend is recognised and stored once, and a second report
  * of the same trade with other figures (a trader that cleared an interval twice) is kept out and
- * counted as a conflict.
+ * counted as a conflict. The report's body (`mkt/trades`) is in the message catalogue.
  */
-
-export const TRADE_MARKETS = ['cell', 'upper'] as const;
-export type TradeMarket = (typeof TRADE_MARKETS)[number];
-
-/** Most trades in one report: a cell's neighbours and its prosumers. */
-const MAX_TRADES_PER_REPORT = 512;
-
-const ReportedTrade = z
-  .object({
-    seller: z.string().min(1).max(64),
-    buyer: z.string().min(1).max(64),
-    kWh: z.number().finite().positive(),
-    pricePerKWh: z.number().finite(),
-  })
-  .strict();
-
-/** Body of a `mkt/trades` message from an MG trader (or coupling agent) to its platform. */
-export const TradeReportBody = z
-  .object({
-    /** The market session's id. */
-    session: z.string().min(1).max(64),
-    /** The interval traded: its start, ms since the epoch. */
-    interval: z.number().int().nonnegative(),
-    market: z.enum(TRADE_MARKETS),
-    converged: z.boolean(),
-    trades: z.array(ReportedTrade).max(MAX_TRADES_PER_REPORT),
-  })
-  .strict()
-  .superRefine((r, ctx) => {
-    r.trades.forEach((t, i) => {
-      if (t.seller === t.buyer)
-        ctx.addIssue({ code: 'custom', path: ['trades', i, 'buyer'], message: 'seller and buyer are the same' });
-    });
-  });
-export type TradeReportBody = z.infer<typeof TradeReportBody>;
 
 export interface StoredTrade {
   interval: number;

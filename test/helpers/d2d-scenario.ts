@@ -34,24 +34,26 @@ const b = make('d2d-b');
 await a.t.start();
 await b.t.start();
 const got: { d: Delivery; at: number }[] = [];
-b.t.subscribe({ cell: 'c1', cls: 'gossip' }, (d) => got.push({ d, at: performance.timeOrigin + performance.now() }));
+b.t.subscribeUnchecked({ cell: 'c1', cls: 'gossip' }, (d) =>
+  got.push({ d, at: performance.timeOrigin + performance.now() }),
+);
 const dr: Delivery[] = [];
-b.t.subscribe({ cell: 'c1', cls: 'dr' }, (d) => dr.push(d));
+b.t.subscribeUnchecked({ cell: 'c1', cls: 'dr' }, (d) => dr.push(d));
 await sleep(500);
 const peerSeen = b.t.peers().some((p) => p.id === 'd2d-a' && p.online);
 
 const sentAt = new Map<number, number>();
 for (let k = 0; k < count; k++) {
   sentAt.set(k, performance.timeOrigin + performance.now());
-  await a.t.publish('gossip', 'push-sum', { k, s: k / 3, w: 0.5 });
+  await a.t.publishUnchecked('gossip', 'push-sum', { k, s: k / 3, w: 0.5 });
   if (intervalMs > 0) await sleep(intervalMs);
 }
-await a.t.publish('dr', 'call', { kWh: 1 }, { target: 'd2d-b' });
+await a.t.publishUnchecked('dr', 'call', { kWh: 1 }, { target: 'd2d-b' });
 await sleep(300);
 
 let oversize = '';
 try {
-  await a.t.publish('gossip', 'push-sum', { blob: 'x'.repeat(1400) });
+  await a.t.publishUnchecked('gossip', 'push-sum', { blob: 'x'.repeat(1400) });
 } catch (err) {
   oversize = (err as Error).message;
 }

@@ -37,10 +37,10 @@ describe('MqttTransport after a broker restart', () => {
     await a.t.start();
     await b.t.start();
     const got: Delivery[] = [];
-    b.t.subscribe({ cell: 'c1', cls: 'dr', target: 'r-b' }, (d) => got.push(d));
+    b.t.subscribeUnchecked({ cell: 'c1', cls: 'dr', target: 'r-b' }, (d) => got.push(d));
     await eventually(
       async () => {
-        await a.t.publish('dr', 'call', { k: 0 }, { target: 'r-b' });
+        await a.t.publishUnchecked('dr', 'call', { k: 0 }, { target: 'r-b' });
         return got.length > 0 ? true : undefined;
       },
       5000,
@@ -50,7 +50,7 @@ describe('MqttTransport after a broker restart', () => {
     await broker.close();
     await eventually(() => (a.t.status().connected ? undefined : true), 5000, 20);
     // Sent while the broker is down: kept in the outbox, not in mqtt.js's queue.
-    for (let k = 1; k <= 5; k++) await a.t.publish('dr', 'call', { k }, { target: 'r-b' });
+    for (let k = 1; k <= 5; k++) await a.t.publishUnchecked('dr', 'call', { k }, { target: 'r-b' });
     expect(a.t.linkQuality().outboxPending).toBeGreaterThanOrEqual(5);
     await new Promise((r) => setTimeout(r, 300));
     broker = await startEmbeddedBroker('127.0.0.1', port);

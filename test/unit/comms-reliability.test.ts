@@ -29,16 +29,16 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
     await tx.t.start();
     await inv.t.start();
-    inv.t.subscribe({ cell: 'c1', cls: 'mkt', type: 'dispatch', target: 'inv' }, (d) => inv.got.push(d));
-    inv.t.subscribe({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
-    tx.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => tx.got.push(d));
-    tx.t.subscribe({ cell: 'c1', cls: 'gossip' }, (d) => tx.got.push(d));
+    inv.t.subscribeUnchecked({ cell: 'c1', cls: 'mkt', type: 'dispatch', target: 'inv' }, (d) => inv.got.push(d));
+    inv.t.subscribeUnchecked({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
+    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => tx.got.push(d));
+    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'gossip' }, (d) => tx.got.push(d));
     await tick();
     for (let k = 0; k < 100; k++) {
-      await tx.t.publish('mkt', 'dispatch', { k }, { target: 'inv' });
-      await tx.t.publish('dr', 'call', { k }, { target: 'inv' });
-      await inv.t.publish('meter', 'reading', { k });
-      await inv.t.publish('gossip', 'push-sum', { k });
+      await tx.t.publishUnchecked('mkt', 'dispatch', { k }, { target: 'inv' });
+      await tx.t.publishUnchecked('dr', 'call', { k }, { target: 'inv' });
+      await inv.t.publishUnchecked('meter', 'reading', { k });
+      await inv.t.publishUnchecked('gossip', 'push-sum', { k });
       await clock.advance(100);
     }
     await clock.advance(30_000);
@@ -69,11 +69,13 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
     const platform = signedEndpoint(bus, p, 'platform', clock, { retryInitialMs: 200 });
     for (const e of [tx, inv, platform]) await e.t.start();
-    tx.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => tx.got.push(d), { acknowledge: false });
-    platform.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d));
+    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => tx.got.push(d), {
+      acknowledge: false,
+    });
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d));
     await tick();
     for (let k = 0; k < 20; k++) {
-      await inv.t.publish('meter', 'reading', { k });
+      await inv.t.publishUnchecked('meter', 'reading', { k });
       await clock.advance(100);
     }
     await clock.advance(1000);
@@ -86,7 +88,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     expect(await metricValue(inv.metrics, 'p2p_acks_received_total', { class: 'meter', peer: 'tx' })).toBe(0);
     // The platform away: what it has not acknowledged waits for it, the silent reader does not hold anything.
     await platform.t.close();
-    await inv.t.publish('meter', 'reading', { k: 20 });
+    await inv.t.publishUnchecked('meter', 'reading', { k: 20 });
     await clock.advance(1000);
     expect(tx.got).toHaveLength(21);
     expect(inv.t.linkQuality().outboxPending).toBe(1);
@@ -104,16 +106,16 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
       { write: (line: string) => lines.push(JSON.parse(line)) },
     );
     await tx.t.start();
-    await tx.t.publish('mkt', 'dispatch', { k: 1 }, { target: 'gone', ttlMs: 20_000 });
+    await tx.t.publishUnchecked('mkt', 'dispatch', { k: 1 }, { target: 'gone', ttlMs: 20_000 });
     await clock.advance(25_000);
     // Resends at 1, 3, 7, 15 s (doubling from 1 s, 8 s ceiling): 4 before the 20 s expiry.
     expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBe(4);
     expect(await metricValue(tx.metrics, 'p2p_outbox_dropped_total', { class: 'mkt', reason: 'expired' })).toBe(1);
     // Said in the log too; more of them within the minute wait for the next line, which counts them.
-    for (let k = 2; k <= 4; k++) await tx.t.publish('mkt', 'dispatch', { k }, { target: 'gone', ttlMs: 5000 });
+    for (let k = 2; k <= 4; k++) await tx.t.publishUnchecked('mkt', 'dispatch', { k }, { target: 'gone', ttlMs: 5000 });
     await clock.advance(10_000);
     await clock.advance(60_000);
-    await tx.t.publish('mkt', 'dispatch', { k: 5 }, { target: 'gone', ttlMs: 5000 });
+    await tx.t.publishUnchecked('mkt', 'dispatch', { k: 5 }, { target: 'gone', ttlMs: 5000 });
     await clock.advance(10_000);
     const givenUp = lines.filter((l) => l.msg === 'outbox gave up messages');
     expect(givenUp.map((l) => [l.cls, l.reason, l.messages])).toEqual([
@@ -130,7 +132,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     await house.t.start();
     const send = async (from: number, to: number) => {
       for (let k = from; k < to; k++) {
-        await house.t.publish('meter', 'reading', { k }, { target: 'platform' });
+        await house.t.publishUnchecked('meter', 'reading', { k }, { target: 'platform' });
         await clock.advance(100);
       }
     };
@@ -138,10 +140,10 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const platform = signedEndpoint(bus, p, 'platform', clock);
     const other: number[] = [];
     await platform.t.start();
-    platform.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d), {
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d), {
       idempotent: true,
     });
-    platform.t.subscribe({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => {
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => {
       other.push((d.envelope.body as { k: number }).k);
     });
     await tick();
@@ -164,13 +166,13 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const state = makeDir();
     const tx1 = signedEndpoint(bus, p, 'tx', clock, { stateDir: state });
     await tx1.t.start();
-    await tx1.t.publish('dr', 'call', { kWh: 2 }, { target: 'inv' });
+    await tx1.t.publishUnchecked('dr', 'call', { kWh: 2 }, { target: 'inv' });
     await tx1.t.close();
     const saved = JSON.parse(readFileSync(join(state, 'outbox.json'), 'utf8')) as { entries: unknown[] };
     expect(saved.entries).toHaveLength(1);
     const inv = signedEndpoint(bus, p, 'inv', clock);
     await inv.t.start();
-    inv.t.subscribe({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
+    inv.t.subscribeUnchecked({ cell: 'c1', cls: 'dr' }, (d) => inv.got.push(d));
     const tx2 = signedEndpoint(bus, p, 'tx', clock, { stateDir: state });
     await tx2.t.start();
     await clock.advance(2000);
@@ -189,15 +191,15 @@ describe('application-level acknowledgement', () => {
     const tx = signedEndpoint(bus, p, 'tx', clock);
     const nosy = signedEndpoint(bus, p, 'nosy', clock); // listens to all market traffic of the cell
     for (const e of [tx, nosy]) await e.t.start();
-    nosy.t.subscribe({ cell: 'c1', cls: 'mkt' }, (d) => nosy.got.push(d));
+    nosy.t.subscribeUnchecked({ cell: 'c1', cls: 'mkt' }, (d) => nosy.got.push(d));
     await tick();
-    await tx.t.publish('mkt', 'dispatch', { kW: 2 }, { target: 'inv' });
+    await tx.t.publishUnchecked('mkt', 'dispatch', { kW: 2 }, { target: 'inv' });
     await clock.advance(3000);
     expect(nosy.got).toHaveLength(1); // it sees the message, but it was not for it
     expect(tx.t.linkQuality().outboxPending).toBe(1); // still waiting for inv
     const inv = signedEndpoint(bus, p, 'inv', clock);
     await inv.t.start();
-    inv.t.subscribe({ cell: 'c1', cls: 'mkt', target: 'inv' }, (d) => inv.got.push(d));
+    inv.t.subscribeUnchecked({ cell: 'c1', cls: 'mkt', target: 'inv' }, (d) => inv.got.push(d));
     await clock.advance(5000); // the next resend reaches inv, which acknowledges it
     expect(inv.got).toHaveLength(1);
     expect(tx.t.linkQuality().outboxPending).toBe(0);

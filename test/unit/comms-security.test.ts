@@ -32,8 +32,8 @@ async function cell() {
   bus.subscribe('p2p/v1/+/a/#', (t, payload) => raw.push({ topic: t, payload }));
   await a.t.start();
   await b.t.start();
-  b.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => b.got.push(d));
-  b.t.subscribe({ cell: 'c1', cls: 'mkt' }, (d) => b.got.push(d));
+  b.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => b.got.push(d));
+  b.t.subscribeUnchecked({ cell: 'c1', cls: 'mkt' }, (d) => b.got.push(d));
   await tick();
   return { clock, bus, p, a, b, raw };
 }
@@ -44,7 +44,7 @@ const rejected = (c: Awaited<ReturnType<typeof cell>>, reason: string) =>
 describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
   it('a member signs, the receiver verifies and delivers exactly once', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1200 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1200 });
     await tick();
     expect(c.b.got).toHaveLength(1);
     const env = c.b.got[0]!.envelope;
@@ -54,7 +54,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('a forged signature, a changed body or an unsigned message never reaches a handler', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1 });
     await tick();
     const genuine = JSON.parse(c.raw.find((r) => r.topic === topic)!.payload) as Envelope;
     c.b.got.length = 0;
@@ -74,7 +74,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('property: no single-field change of a signed envelope is accepted', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1, phase: 'L1' });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1, phase: 'L1' });
     await tick();
     const genuine = JSON.parse(c.raw.find((r) => r.topic === topic)!.payload) as Envelope;
     c.b.got.length = 0;
@@ -101,7 +101,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('a replayed or duplicated message is dropped; an older epoch is a replay', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1 });
     await tick();
     const captured = c.raw.find((r) => r.topic === topic)!;
     c.bus.publish(captured.topic, captured.payload, false);
@@ -117,7 +117,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
       const restarted = signedEndpoint(c.bus, c.p, 'a', c.clock);
       await restarted.t.start();
       (restarted.t as unknown as { stamper: { epoch: number } }).stamper.epoch = epoch;
-      await restarted.t.publish('meter', 'reading', { netW: epoch - first + 1 });
+      await restarted.t.publishUnchecked('meter', 'reading', { netW: epoch - first + 1 });
       await tick();
       if (epoch === first + 2) {
         const duplicates = await rejected(c, 'duplicate');
@@ -135,7 +135,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('an expired message, or one stamped beyond the clock skew in the future, is dropped', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1 }, { ttlMs: 1000 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1 }, { ttlMs: 1000 });
     c.clock.setTimeout(() => undefined, 0);
     const late = c.raw.length;
     await c.clock.advance(2000);
@@ -161,7 +161,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('an oversized message is refused by the sender and dropped by the receiver', async () => {
     const c = await cell();
-    await expect(c.a.t.publish('meter', 'reading', { blob: 'x'.repeat(70_000) })).rejects.toThrow(
+    await expect(c.a.t.publishUnchecked('meter', 'reading', { blob: 'x'.repeat(70_000) })).rejects.toThrow(
       /exceeds the 65536-byte/,
     );
     c.bus.publish(topic, JSON.stringify({ blob: 'x'.repeat(70_000) }), false);
@@ -208,7 +208,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
 
   it('suspending a member takes effect when the members file changes; an older list is never taken', async () => {
     const c = await cell();
-    await c.a.t.publish('meter', 'reading', { netW: 1 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 1 });
     await tick();
     expect(c.b.got).toHaveLength(1);
     const list = JSON.parse(readFileSync(c.p.membersFile, 'utf8')) as MembersList;
@@ -219,7 +219,7 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
     );
     writeFileAtomic(c.p.membersFile, JSON.stringify(bogus));
     await c.clock.advance(6000);
-    await c.a.t.publish('meter', 'reading', { netW: 2 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 2 });
     await tick();
     expect(c.b.got).toHaveLength(2);
     // The cell operator suspends a: its messages are still signed, but a is no longer an active member.
@@ -234,21 +234,21 @@ describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
     writeFileAtomic(c.p.membersFile, JSON.stringify(suspended));
     await c.clock.advance(6000);
     expect(await metricValue(c.b.metrics, 'p2p_members_serial', {})).toBe(2);
-    await c.a.t.publish('meter', 'reading', { netW: 3 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 3 });
     await tick();
     expect(c.b.got).toHaveLength(2);
     expect(await rejected(c, 'member')).toBe(1);
     // Going back to the older list (serial 1, a active) is refused: a stays suspended.
     writeFileAtomic(c.p.membersFile, JSON.stringify(list));
     await c.clock.advance(6000);
-    await c.a.t.publish('meter', 'reading', { netW: 4 });
+    await c.a.t.publishUnchecked('meter', 'reading', { netW: 4 });
     await tick();
     expect(c.b.got).toHaveLength(2);
   });
 });
 
 function b_subscribeAll(c: Awaited<ReturnType<typeof cell>>): void {
-  c.b.t.subscribe({ cell: '+', cls: 'meter' }, (d) => c.b.got.push(d));
+  c.b.t.subscribeUnchecked({ cell: '+', cls: 'meter' }, (d) => c.b.got.push(d));
 }
 
 describe('ReplayGuard', () => {
@@ -330,8 +330,8 @@ describe('comms state across restarts (written atomically under stateDir)', () =
     const b1 = signedEndpoint(bus, p, 'b', clock, { stateDir: stateB });
     await a1.t.start();
     await b1.t.start();
-    b1.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => b1.got.push(d));
-    await a1.t.publish('meter', 'reading', { netW: 1 });
+    b1.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => b1.got.push(d));
+    await a1.t.publishUnchecked('meter', 'reading', { netW: 1 });
     await tick();
     expect(b1.got).toHaveLength(1);
     const firstEpoch = b1.got[0]!.envelope.epoch;
@@ -345,12 +345,12 @@ describe('comms state across restarts (written atomically under stateDir)', () =
     const b2 = signedEndpoint(bus, p, 'b', clock, { stateDir: stateB });
     await a2.t.start();
     await b2.t.start();
-    b2.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => b2.got.push(d));
+    b2.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => b2.got.push(d));
     bus.publish(topic, raw[0]!, false); // the old message replayed into the restarted receiver
     await tick();
     expect(b2.got).toHaveLength(0);
     expect(await metricValue(b2.metrics, 'p2p_messages_rejected_total', { reason: 'duplicate' })).toBe(1);
-    await a2.t.publish('meter', 'reading', { netW: 2 }, { ttlMs: 7200_000 });
+    await a2.t.publishUnchecked('meter', 'reading', { netW: 2 }, { ttlMs: 7200_000 });
     await tick();
     expect(b2.got.map((d) => d.envelope.epoch)).toEqual([firstEpoch + 1]);
     const saved = JSON.parse(readFileSync(join(stateA, 'comms-state.json'), 'utf8')) as { epoch: number };
@@ -369,10 +369,10 @@ describe('gap detection and delivery ratio', () => {
     const b = signedEndpoint(bus, p, 'b', clock);
     await a.t.start();
     await b.t.start();
-    b.t.subscribe({ cell: 'c1', cls: 'gossip' }, (d) => b.got.push(d));
+    b.t.subscribeUnchecked({ cell: 'c1', cls: 'gossip' }, (d) => b.got.push(d));
     await tick();
     i = 0;
-    for (let k = 0; k < 41; k++) await a.t.publish('gossip', 'push-sum', { s: k, w: 1 });
+    for (let k = 0; k < 41; k++) await a.t.publishUnchecked('gossip', 'push-sum', { s: k, w: 1 });
     await tick();
     // 41 sent, every 4th lost: 31 arrive, 10 missing, seen as gaps once a later one arrives.
     expect(b.got).toHaveLength(31);

@@ -45,12 +45,12 @@ describe('MemoryTransport', () => {
     await a.t.start();
     await b.t.start();
     const got: Delivery[] = [];
-    b.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => got.push(d));
-    a.t.subscribe({ cell: 'c1', cls: 'meter' }, () => {
+    b.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => got.push(d));
+    a.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, () => {
       throw new Error('sender must not receive its own message');
     });
-    await a.t.publish('meter', 'reading', { netW: 1 });
-    await a.t.publish('meter', 'reading', { netW: 2 });
+    await a.t.publishUnchecked('meter', 'reading', { netW: 1 });
+    await a.t.publishUnchecked('meter', 'reading', { netW: 2 });
     await tick();
     // Sequence numbers count per stream: the low 3 bits name it (meter = class 4), each counts up by 8.
     expect(got.map((d) => d.envelope.seq)).toEqual([1 * 8 + 4, 2 * 8 + 4]);
@@ -88,7 +88,7 @@ describe('MemoryTransport', () => {
     const b = endpoint(bus, 'b', clock);
     await b.t.start();
     const got: Delivery[] = [];
-    b.t.subscribe({ cell: 'c1', cls: 'meter' }, (d) => got.push(d));
+    b.t.subscribeUnchecked({ cell: 'c1', cls: 'meter' }, (d) => got.push(d));
     const topic = 'p2p/v1/c1/x/meter/reading';
     const env = { v: 1, sender: 'x', epoch: 1, seq: 1, ts: 1, expires: 200_000, type: 'reading', body: {} };
     bus.publish(topic, 'not json', false);

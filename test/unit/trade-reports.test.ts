@@ -5,12 +5,13 @@ import { ProcessImage } from '../../src/agent/process-image.js';
 import type { RoleContext } from '../../src/agent/roles/role.js';
 import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from '../../src/agent/roles/trade-reporter.js';
 import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { TradeReportBody } from '../../src/comms/messages/market.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { settleInterval } from '../../src/platform/settlement.js';
-import { TradeReportBody, TradeReports } from '../../src/platform/trades.js';
+import { TradeReports } from '../../src/platform/trades.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -136,7 +137,7 @@ describe("a trader's reporter", () => {
     );
     await platform.start();
     const received: unknown[] = [];
-    platform.subscribe({ cell: 'a', cls: 'mkt', type: 'trades', target: 'platform-1' }, ({ envelope }) =>
+    platform.on({ cell: 'a', cls: 'mkt', type: 'trades', target: 'platform-1' }, ({ envelope }) =>
       received.push(envelope.body),
     );
     const dir = join(tmp.dir, 'reporter');

@@ -1,26 +1,5 @@
+import type { MeterReadingBody } from '../../comms/messages/meter.js';
 import type { Transport } from '../../comms/transport.js';
-
-/** A prosumer's `meter/reading` message body. */
-export interface MeterReadingBody {
-  /** Net consumption at the connection point, W (negative = export). */
-  netW: number;
-  pvW: number;
-  loadW: number;
-  voltagePu: number | null;
-}
-
-export function isMeterReading(body: unknown): body is MeterReadingBody {
-  const b = body as Partial<MeterReadingBody> | null;
-  return (
-    typeof b === 'object' &&
-    b !== null &&
-    typeof b.netW === 'number' &&
-    Number.isFinite(b.netW) &&
-    typeof b.pvW === 'number' &&
-    typeof b.loadW === 'number' &&
-    (b.voltagePu === null || typeof b.voltagePu === 'number')
-  );
-}
 
 /** The latest reading of each prosumer of a cell, as the transformer gateway's roles see them. */
 export class CellReadings {
@@ -28,13 +7,12 @@ export class CellReadings {
 
   constructor(private readonly maxAgeMs: number) {}
 
-  listen(transport: Transport, cell: string, onBad: () => void): void {
+  listen(transport: Transport, cell: string): void {
     // Only the latest reading of each prosumer counts here, so none is acknowledged: the houses wait
     // for (and resend to) the platform, which stores every one, not for the transformer gateway.
-    transport.subscribe(
+    transport.on(
       { cell, cls: 'meter', type: 'reading' },
       ({ envelope }) => {
-        if (!isMeterReading(envelope.body)) return onBad();
         // A resend that arrives late must not replace a newer reading.
         if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
         this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });

@@ -63,9 +63,7 @@ export class CouplingAgentRole implements Role {
     this.ratingKVA = ctx.config.gateway.transformerKVA ?? 0;
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     if (ctx.transport) {
-      this.readings.listen(ctx.transport, ctx.config.gateway.cell, () =>
-        ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
-      );
+      this.readings.listen(ctx.transport, ctx.config.gateway.cell);
     }
   }
 

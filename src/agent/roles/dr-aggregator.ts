@@ -1,12 +1,6 @@
-import { z } from 'zod';
 import { clearDrAggregator, type DrClearing } from '../../trading/dr-aggregator.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
-
-/** What a provider receives: how much to curtail in the coming interval and at what price. */
-export const DrDispatchBody = z
-  .object({ interval: z.string(), curtailKWh: z.number(), price: z.number(), paid: z.number() })
-  .strict();
 
 /**
  * The demand-response aggregator peer: every tertiary interval it clears its providers' curtailment

@@ -1,3 +1,4 @@
+import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
 import { errorMessage } from '../../core/errors.js';
 import { compileModel, TradeInputSchema } from '../../trading/model.js';
 import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
@@ -6,7 +7,7 @@ import { localTradeModel, MarketSession } from '../../trading/session.js';
 import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
-import { type DispatchBody, OfferBody, PV_OFFER_COST } from './market-messages.js';
+import { PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner, warmStart } from './session-runner.js';
 import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from './trade-reporter.js';
@@ -66,18 +67,11 @@ export class MgTraderRole implements Role {
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     const transport = ctx.transport;
     if (!transport) return;
-    this.readings.listen(transport, ctx.config.gateway.cell, () =>
-      ctx.metrics.messagesRejected.inc({ reason: 'schema' }),
-    );
+    this.readings.listen(transport, ctx.config.gateway.cell);
     this.runner = new SessionRunner(ctx, 'price');
     this.reporter = new TradeReporter(ctx, 'cell');
-    transport.subscribe({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
-      const offer = OfferBody.safeParse(envelope.body);
-      if (!offer.success) {
-        ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-        return;
-      }
-      this.offers.set(envelope.sender, { offer: offer.data, ts: ctx.clock.now() });
+    transport.on({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
+      this.offers.set(envelope.sender, { offer: envelope.body, ts: ctx.clock.now() });
     });
   }
 

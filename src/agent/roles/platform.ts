@@ -1,13 +1,12 @@
-import type { Envelope } from '../../comms/transport.js';
+import type { Message } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { GroupCommit } from '../../core/group-commit.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { Membership } from '../../platform/membership.js';
 import { type MeterSample, MeterSamples } from '../../platform/meter-samples.js';
 import { Readings } from '../../platform/readings.js';
-import { TradeReportBody, TradeReports } from '../../platform/trades.js';
+import { TradeReports } from '../../platform/trades.js';
 import type { TimeScale } from '../scheduler.js';
-import { isMeterReading } from './cell-readings.js';
 import type { Role, RoleContext } from './role.js';
 
 /** Intervals closed per member in one tick at most (a platform back after a long stop catches up over a few). */
@@ -59,10 +58,9 @@ export class PlatformRole implements Role {
     for (const cell of config.cells) {
       // Each reading is stored once by (member, epoch, seq), so this handler may take readings too
       // old for the replay window: a house resends them after a long outage behind newer ones.
-      ctx.transport?.subscribe(
+      ctx.transport?.on(
         { cell, cls: 'meter', type: 'reading' },
         ({ envelope }) => {
-          if (!isMeterReading(envelope.body)) return;
           if (this.members?.get(envelope.sender)?.status !== 'active') {
             this.notMember++;
             return;
@@ -91,9 +89,9 @@ export class PlatformRole implements Role {
       // A report stored before is taken as a resend (or, with other figures, a conflict that keeps the
       // first), so this handler may take reports too old for the replay window as well: a trader's
       // addressed messages count on through every market round while the platform is away.
-      ctx.transport?.subscribe(
+      ctx.transport?.on(
         { cell, cls: 'mkt', type: 'trades', target: ctx.config.gateway.id },
-        ({ envelope }) => this.onTradeReport(ctx, envelope),
+        (report) => this.onTradeReport(ctx, report),
         { idempotent: true },
       );
     }
@@ -103,18 +101,13 @@ export class PlatformRole implements Role {
    * Stores a trader's report of a cleared interval before it is acknowledged. A storage error is
    * thrown, so the report is not taken and its sender sends it again.
    */
-  private onTradeReport(ctx: RoleContext, envelope: Envelope): void {
-    const report = TradeReportBody.safeParse(envelope.body);
-    if (!report.success) {
-      ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-      this.refuseTradeReport(ctx, envelope.sender, `not a trade report: ${report.error.issues[0]?.message}`);
-      return;
-    }
+  private onTradeReport(ctx: RoleContext, { envelope }: Message<'mkt', 'trades'>): void {
+    const report = envelope.body;
     if (this.members?.get(envelope.sender)?.status !== 'active') {
       this.notMember++;
       return;
     }
-    const result = this.trades!.add(envelope.sender, report.data, ctx.clock.now());
+    const result = this.trades!.add(envelope.sender, report, ctx.clock.now());
     switch (result.outcome) {
       case 'stored':
         this.tradeCounts.reports++;
@@ -126,7 +119,7 @@ export class PlatformRole implements Role {
       case 'conflict':
         this.tradeCounts.conflicts++;
         ctx.log.warn(
-          { reporter: envelope.sender, interval: report.data.interval, market: report.data.market, ...result.trade },
+          { reporter: envelope.sender, interval: report.interval, market: report.market, ...result.trade },
           'a trade reported again with other figures: the first report is kept',
         );
         break;

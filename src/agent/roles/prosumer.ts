@@ -1,9 +1,9 @@
+import type { DrDispatchBody } from '../../comms/messages/dr.js';
+import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
+import type { MeterReadingBody } from '../../comms/messages/meter.js';
 import { Points } from '../../drivers/device.js';
 import { isGenerator } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
-import type { MeterReadingBody } from './cell-readings.js';
-import { DrDispatchBody } from './dr-aggregator.js';
-import { DispatchBody, type OfferBody } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 
 /**
@@ -17,31 +17,18 @@ export class ProsumerRole implements Role {
   private published = 0;
   private lastOffer: OfferBody | undefined;
   private dispatch: (DispatchBody & { from: string; receivedAt: number }) | undefined;
-  private drDispatch: (ReturnType<typeof DrDispatchBody.parse> & { from: string }) | undefined;
+  private drDispatch: (DrDispatchBody & { from: string }) | undefined;
 
   start(ctx: RoleContext): void {
-    ctx.transport?.subscribe(
+    ctx.transport?.on(
       { cell: ctx.config.gateway.cell, cls: 'mkt', type: 'dispatch', target: ctx.config.gateway.id },
       ({ envelope }) => {
-        const body = DispatchBody.safeParse(envelope.body);
-        if (!body.success) {
-          ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-          return;
-        }
-        this.dispatch = { ...body.data, from: envelope.sender, receivedAt: ctx.clock.now() };
+        this.dispatch = { ...envelope.body, from: envelope.sender, receivedAt: ctx.clock.now() };
       },
     ); // A DR aggregator may contract this prosumer's flexibility (from any cell: aggregators span cells).
-    ctx.transport?.subscribe(
-      { cell: '+', cls: 'dr', type: 'dispatch', target: ctx.config.gateway.id },
-      ({ envelope }) => {
-        const body = DrDispatchBody.safeParse(envelope.body);
-        if (!body.success) {
-          ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-          return;
-        }
-        this.drDispatch = { ...body.data, from: envelope.sender };
-      },
-    );
+    ctx.transport?.on({ cell: '+', cls: 'dr', type: 'dispatch', target: ctx.config.gateway.id }, ({ envelope }) => {
+      this.drDispatch = { ...envelope.body, from: envelope.sender };
+    });
   }
 
   tick(scale: TimeScale, ctx: RoleContext): Promise<void> | undefined {

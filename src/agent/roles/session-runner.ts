@@ -1,21 +1,13 @@
-import { z } from 'zod';
-import type { Delivery } from '../../comms/transport.js';
+import type { PriceBody } from '../../comms/messages/market.js';
+import type { Message } from '../../comms/transport.js';
 import { type MarketSession, rolledPrices } from '../../trading/session.js';
 import type { RoleContext } from './role.js';
 
 /** Messages kept for sessions not started yet (a few rounds of a few neighbours). */
 const MAX_EARLY_MESSAGES = 64;
 
-const PriceBody = z.object({
-  from: z.string(),
-  to: z.string(),
-  round: z.number().int().nonnegative(),
-  price: z.array(z.number()),
-  session: z.string(),
-  settled: z.boolean(),
-  link: z.object({ send: z.number().nonnegative(), receive: z.number().nonnegative() }).optional(),
-});
-type PriceMessageBody = z.infer<typeof PriceBody>;
+/** The market's price rounds: `price` in a cell's market, `price-up` one level up. */
+export type PriceMessageType = 'price' | 'price-up';
 
 /**
  * Runs market sessions (Algorithm 1) of one trader with its neighbours over the transport: sends the
@@ -31,29 +23,26 @@ export class SessionRunner {
    * Messages of a session this trader has not started yet: a neighbour whose own market cleared a
    * little earlier opens the session first. Bounded; the oldest go first.
    */
-  private readonly early: PriceMessageBody[] = [];
+  private readonly early: PriceBody[] = [];
 
   constructor(
     private readonly ctx: RoleContext,
-    private readonly messageType: string,
+    private readonly messageType: PriceMessageType,
   ) {
-    ctx.transport?.subscribe({ cell: '+', cls: 'mkt', type: messageType, target: ctx.config.gateway.id }, (d) =>
-      this.onPrice(d),
+    // The catalogue takes only a price whose `from` and `to` are the topic's sender and target.
+    ctx.transport?.on({ cell: '+', cls: 'mkt', type: messageType, target: ctx.config.gateway.id }, (m) =>
+      this.onPrice(m),
     );
   }
 
-  private onPrice({ envelope }: Delivery): void {
-    const body = PriceBody.safeParse(envelope.body);
-    if (!body.success || body.data.from !== envelope.sender || body.data.to !== this.ctx.config.gateway.id) {
-      this.ctx.metrics.messagesRejected.inc({ reason: 'schema' });
-      return;
-    }
-    if (this.session?.sessionId !== body.data.session) {
-      this.early.push(body.data);
+  private onPrice({ envelope }: Message<'mkt', PriceMessageType>): void {
+    const body = envelope.body;
+    if (this.session?.sessionId !== body.session) {
+      this.early.push(body);
       if (this.early.length > MAX_EARLY_MESSAGES) this.early.shift();
       return;
     }
-    this.session.receive(body.data);
+    this.session.receive(body);
     if (this.session.roundComplete()) this.wakeRound?.();
   }
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { TradeMarket, TradeReportBody } from '../../comms/messages/market.js';
 import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import { errorMessage } from '../../core/errors.js';
-import type { TradeMarket, TradeReportBody } from '../../platform/trades.js';
 import type { RoleContext } from './role.js';
 
 /** Trades wait this long (in the bounded outbox) for a platform that is away, like meter readings. */

@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+import type { MessageClass, TopicParts } from '../topics.js';
+import { AckBody } from './ack.js';
+import { DrDispatchBody } from './dr.js';
+import { HelloBody, PushSumBody } from './gossip.js';
+import { OfflineBody, OnlineBody } from './life.js';
+import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
+import { MeterReadingBody } from './meter.js';
+
+/**
+ * One kind of message: the zod schema of its body, and where the body names the sender or target
+ * of its own topic, the check that they agree.
+ */
+export interface MessageSpec<S extends z.ZodType = z.ZodType> {
+  readonly body: S;
+  agreesWithTopic?(body: z.infer<S>, topic: TopicParts): boolean;
+}
+
+const spec = <S extends z.ZodType>(
+  body: S,
+  agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean,
+): MessageSpec<S> => (agreesWithTopic ? { body, agreesWithTopic } : { body });
+
+/**
+ * Every message body the gateways send, by class and type (the wire format is INTERFACES.md,
+ * "Messages on the wire"; the tables are in docs/architecture.md). A received message is handed to
+ * an application handler only when its body matches the schema here (`checkBody`), and `publish`
+ * takes only these bodies. `settle` has no messages yet (settlement runs on the platform's ledger).
+ */
+export const MESSAGE_CATALOGUE = {
+  life: { online: spec(OnlineBody), offline: spec(OfflineBody) },
+  mkt: {
+    offer: spec(OfferBody),
+    dispatch: spec(DispatchBody),
+    result: spec(ResultBody),
+    price: spec(PriceBody, priceAddressed),
+    'price-up': spec(PriceBody, priceAddressed),
+    trades: spec(TradeReportBody),
+    ack: spec(AckBody),
+  },
+  dr: { dispatch: spec(DrDispatchBody), ack: spec(AckBody) },
+  gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody) },
+  meter: { reading: spec(MeterReadingBody), ack: spec(AckBody) },
+  cmd: {},
+} as const satisfies Record<MessageClass, Record<string, MessageSpec>>;
+
+type Catalogue = typeof MESSAGE_CATALOGUE;
+/** The message types of a class. */
+export type MessageType<C extends MessageClass> = keyof Catalogue[C] & string;
+/** The body of a class and type, as sent and as a handler receives it. */
+export type MessageBody<C extends MessageClass, T extends MessageType<C>> =
+  Catalogue[C][T] extends MessageSpec<infer S> ? z.infer<S> : never;
+
+export type BodyCheck =
+  | { ok: true; body: unknown }
+  | { ok: false; problem: 'unknown type' | 'invalid body' | 'not its topic'; detail?: string };
+
+/**
+ * Checks a received body against the catalogue: its class and type must be known, the body must
+ * match the schema (what it returns is what a handler gets: fields a lenient schema does not know
+ * are dropped), and agree with its topic.
+ */
+export function checkBody(topic: TopicParts, body: unknown): BodyCheck {
+  const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[topic.cls];
+  const kind = Object.hasOwn(kinds, topic.type) ? kinds[topic.type] : undefined;
+  if (!kind) return { ok: false, problem: 'unknown type' };
+  const parsed = kind.body.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return {
+      ok: false,
+      problem: 'invalid body',
+      detail: issue && `${issue.path.join('.') || 'body'}: ${issue.message}`,
+    };
+  }
+  if (kind.agreesWithTopic && !kind.agreesWithTopic(parsed.data, topic)) return { ok: false, problem: 'not its topic' };
+  return { ok: true, body: parsed.data };
+}
+
+/** Every `<class>/<type>` of the catalogue (the docs' message tables are checked against it). */
+export function catalogueKinds(): string[] {
+  return Object.entries(MESSAGE_CATALOGUE).flatMap(([cls, kinds]) =>
+    Object.keys(kinds).map((type) => `${cls}/${type}`),
+  );
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** Bodies of class `gossip` (QoS 0): the voltage agents of a cell finding each other and summing by push-sum. */
+
+/** A push-sum message (`pushsum`, addressed to one peer): running totals, see `src/control/pushsum/running-sum.ts`. */
+export const PushSumBody = z
+  .object({
+    bus: z.string().min(1).max(64),
+    epoch: z.number().finite(),
+    toEpoch: z.number().finite().optional(),
+    seq: z.number().int().positive(),
+    slot: z.number().int().nonnegative(),
+    s: z.record(z.string().max(64), z.number().finite()).refine((r) => Object.keys(r).length <= 1000, 'too many keys'),
+    w: z.number().finite().nonnegative(),
+  })
+  .strict();
+export type PushSumBody = z.infer<typeof PushSumBody>;
+
+/**
+ * A voltage agent's presence (`hello`, to its cell every secondary step), so that agents find each
+ * other; `multiplier` only while it is on the distributed control.
+ */
+export const HelloBody = z
+  .object({ bus: z.string().min(1).max(64), epoch: z.number().finite(), multiplier: z.number().finite().optional() })
+  .strict();
+export type HelloBody = z.infer<typeof HelloBody>;

@@ -1,0 +1,223 @@
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { LogThrottle } from '../core/log-throttle.js';
+import type { GatewayMetrics } from '../core/metrics.js';
+import { ACK_TYPE, type AckBody } from './messages/ack.js';
+import {
+  DEFAULT_OUTBOX,
+  mustReachEveryReceiver,
+  Outbox,
+  type OutboxDropReason,
+  type OutboxEntry,
+  type OutboxOptions,
+} from './outbox.js';
+import { type MessageClass, type TopicParts, topicFor } from './topics.js';
+import { DEFAULT_TTL_MS, type Envelope, type PeerInfo, type PublishOptions } from './transport.js';
+
+/** Classes that must arrive: QoS 1, outbox, application-level acknowledgement. */
+export function isReliable(cls: MessageClass): boolean {
+  return cls === 'mkt' || cls === 'dr' || cls === 'meter';
+}
+
+/** Market, demand-response and meter messages must arrive; gossip and heartbeats tolerate loss. */
+export function qosFor(cls: MessageClass): 0 | 1 {
+  return isReliable(cls) ? 1 : 0;
+}
+
+export const RELIABLE_CLASSES = ['mkt', 'dr', 'meter'] as const satisfies readonly MessageClass[];
+
+const ACK_TTL_MS = 30_000;
+/** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */
+const RECEIVER_MEMORY_MS = 10 * 60_000;
+/** Messages the outbox gives up are logged at most this often per class and reason (the metric counts each). */
+const GIVEN_UP_LOG_EVERY_MS = 60_000;
+
+/** The transport's dependencies reliable delivery reads (the transport's own `TransportDeps` object). */
+export interface ReliableDeliveryDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics?: GatewayMetrics | undefined;
+  readonly stateDir?: string | undefined;
+  readonly outbox?: Partial<OutboxOptions> | undefined;
+  readonly requiredReceivers?: Partial<Record<MessageClass, readonly string[]>> | undefined;
+}
+
+/** How reliable delivery reaches the wire and the rest of the transport. */
+export interface ReliableDeliveryLinks {
+  /** Stamps, signs and serialises a body of this gateway's (an acknowledgement). */
+  seal(cls: MessageClass, type: string, body: unknown, ttlMs: number, targeted: boolean): string;
+  /** Sends bytes; best effort. */
+  send(topic: string, payload: string, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /** Who is online now (a receiver that left is no longer awaited, unless its class must reach it). */
+  peers(): PeerInfo[];
+}
+
+/**
+ * Makes the reliable classes arrive: each message waits in the outbox (bounded, on disk unless
+ * `persist: false`) for the acknowledgements of the receivers it awaits, and is resent with back-off
+ * until they come or it expires; sends the acknowledgements of what this gateway took; learns who
+ * reads each type from the acknowledgements it receives; counts and logs what it gives up.
+ */
+export class ReliableDelivery {
+  readonly outbox: Outbox;
+  /** Per `<class>/<type>`: peers that acknowledged it and when. */
+  private readonly receivers = new Map<string, Map<string, number>>();
+  private readonly givenUpLog = new LogThrottle(GIVEN_UP_LOG_EVERY_MS);
+  /** Smoothed time from a send to its acknowledgement. */
+  ackRttMs: number | undefined;
+
+  constructor(
+    private readonly identity: { gatewayId: string; cell: string },
+    /** Shared with the transport (read at each use: a test may swap its logger). */
+    private readonly deps: ReliableDeliveryDeps,
+    private readonly links: ReliableDeliveryLinks,
+  ) {
+    this.outbox = new Outbox(
+      { ...DEFAULT_OUTBOX, ...deps.outbox },
+      deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined,
+    );
+  }
+
+  /** Loads what was pending before a restart; how many messages. */
+  load(now: number): number {
+    return this.outbox.load(now);
+  }
+
+  /** Keeps a reliable message just sent until the receivers it awaits acknowledge it. */
+  track(
+    envelope: Envelope,
+    cls: MessageClass,
+    type: string,
+    topic: string,
+    payload: string,
+    options: PublishOptions,
+  ): void {
+    const awaiting = options.target
+      ? [options.target]
+      : [...new Set([...this.knownReceivers(cls, type), ...(this.deps.requiredReceivers?.[cls] ?? [])])];
+    const dropped = this.outbox.add(
+      {
+        id: `${envelope.epoch}:${envelope.seq}`,
+        cls,
+        type,
+        topic,
+        payload,
+        retain: options.retain ?? false,
+        expires: envelope.expires,
+        awaiting,
+        blind: awaiting.length === 0,
+        ...(options.persist === false ? { volatile: true } : {}),
+      },
+      this.deps.clock.now(),
+    );
+    if (dropped) this.givenUp(dropped, 'overflow');
+    this.updateOutboxGauge();
+  }
+
+  /** Everything pending goes out again (after a (re)connection). */
+  resendAll(): void {
+    const now = this.deps.clock.now();
+    for (const e of this.outbox.all()) {
+      if (e.expires <= now) continue;
+      this.links.send(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch(() => undefined);
+    }
+  }
+
+  /** Resends what is due, gives up what expired or waited too long. */
+  resendDue(): void {
+    const { resend, dropped } = this.outbox.takeDue(this.deps.clock.now());
+    for (const { entry, reason } of dropped) this.givenUp(entry, reason);
+    for (const e of resend) {
+      this.deps.metrics?.retransmits.inc({ class: e.cls });
+      this.links
+        .send(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain })
+        .catch((err) => this.deps.log.debug({ err: errorMessage(err) }, 'resend failed'));
+    }
+    if (resend.length > 0 || dropped.length > 0) this.updateOutboxGauge();
+  }
+
+  peerGone(peer: string): void {
+    this.outbox.peerGone(peer);
+  }
+
+  /** What waits for a peer back online goes out at once rather than after its back-off. */
+  peerBack(peer: string): void {
+    this.outbox.peerBack(peer, this.deps.clock.now());
+  }
+
+  /** Tells the sender of a message this gateway took that it arrived. */
+  acknowledge(parts: TopicParts, envelope: Envelope): void {
+    const body: AckBody = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
+    const topic = topicFor({
+      cell: this.identity.cell,
+      sender: this.identity.gatewayId,
+      cls: parts.cls,
+      type: ACK_TYPE,
+      target: envelope.sender,
+    });
+    const payload = this.links.seal(parts.cls, ACK_TYPE, body, ACK_TTL_MS, true);
+    this.links.send(topic, payload, { qos: 0, retain: false }).catch(() => undefined);
+  }
+
+  /** An acknowledgement addressed to this gateway (its body checked against the catalogue). */
+  acknowledged(parts: TopicParts, ack: Envelope<AckBody>, now: number): void {
+    const body = ack.body;
+    if (body.type !== undefined) {
+      const key = `${parts.cls}/${body.type}`;
+      const known = this.receivers.get(key) ?? new Map<string, number>();
+      known.set(ack.sender, now);
+      this.receivers.set(key, known);
+    }
+    const id = `${body.epoch}:${body.seq}`;
+    if (this.outbox.awaits(parts.sender, id))
+      this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer: parts.sender });
+    const done = this.outbox.ack(parts.sender, id);
+    if (done) {
+      this.observeAckRtt(done, now);
+      this.updateOutboxGauge();
+    }
+  }
+
+  private knownReceivers(cls: MessageClass, type: string): string[] {
+    const known = this.receivers.get(`${cls}/${type}`);
+    if (!known) return [];
+    const now = this.deps.clock.now();
+    const online = new Map(this.links.peers().map((p) => [p.id, p.online]));
+    // A class that must reach every receiver also waits for one that is away, as long as its messages
+    // live; the others forget a receiver once it is offline.
+    const keepAway = mustReachEveryReceiver(cls);
+    const memoryMs = keepAway ? DEFAULT_TTL_MS[cls] : RECEIVER_MEMORY_MS;
+    const out: string[] = [];
+    for (const [peer, at] of known) {
+      if (now - at > memoryMs || (!keepAway && online.get(peer) === false)) known.delete(peer);
+      else out.push(peer);
+    }
+    return out;
+  }
+
+  /**
+   * A reliable message that will not be delivered: counted, and logged at most once a minute per class
+   * and reason with how many there were (a long outage gives up messages by the hundred).
+   */
+  private givenUp(entry: OutboxEntry, reason: OutboxDropReason): void {
+    this.deps.metrics?.outboxDropped.inc({ class: entry.cls, reason });
+    this.deps.log.debug({ id: entry.id, cls: entry.cls, type: entry.type, reason }, 'outbox gave up a message');
+    const messages = this.givenUpLog.take(`${entry.cls}/${reason}`, this.deps.clock.now());
+    if (messages > 0) this.deps.log.warn({ cls: entry.cls, reason, messages }, 'outbox gave up messages');
+  }
+
+  private updateOutboxGauge(): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    const pending = this.outbox.pendingByClass();
+    for (const cls of RELIABLE_CLASSES) metrics.outboxPending.set({ class: cls }, pending.get(cls) ?? 0);
+  }
+
+  /** Round trip of the last attempt: from its send to the acknowledgement (smoothed). */
+  private observeAckRtt(entry: OutboxEntry, now: number): void {
+    const rtt = Math.max(0, now - entry.lastSentAt);
+    this.ackRttMs = this.ackRttMs === undefined ? rtt : 0.9 * this.ackRttMs + 0.1 * rtt;
+  }
+}

@@ -1,0 +1,308 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { purchasesFromNeighbours, tradesWithProsumers } from '../../src/agent/roles/trade-reporter.js';
+import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
+import { catalogueKinds, checkBody } from '../../src/comms/messages/catalogue.js';
+import type { TopicParts } from '../../src/comms/topics.js';
+import type { Delivery } from '../../src/comms/transport.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import { GatewayMetrics } from '../../src/core/metrics.js';
+import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
+import { localTradeModel, MarketSession } from '../../src/trading/session.js';
+import { metricValue } from '../helpers/signed-cell.js';
+
+const T0 = 1_800_000_000_000;
+
+/** Two rounds' prices of a real market session between traders tx-a and tx-b. */
+function realPrices() {
+  const agent = compileModel(
+    TradeInputSchema.parse({
+      horizon: 2,
+      agents: [{ id: 'tx-a', demand: [10, 12], generators: [{ a: 0.002, b: 0.05, max: 60 }] }],
+    }),
+    undefined,
+    false,
+  ).agents[0]!;
+  const link = { peer: 'tx-b', sendCapacityKWh: 30, receiveCapacityKWh: 30, a: 0.001, b: 0.005, efficiency: 0.98 };
+  const session = new MarketSession(String(T0), localTradeModel(agent, [link], 2, 1), 'accelerated', 200);
+  const first = session.outbox();
+  session.step();
+  return [...first, ...session.outbox()];
+}
+
+/**
+ * A body of every kind as the gateways send it: from the code that makes it where that is at hand
+ * (the market session's prices, the trade lists), else written as the role builds it (file named).
+ */
+const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> = {
+  // BaseTransport.onlinePayload; D2DTransport.closeBackend
+  'life/online': { bodies: [{ online: true, role: 'inverter', publicKey: 'q9fQ0K2x', version: '0.1.0' }] },
+  'life/offline': { bodies: [{}] },
+  // ProsumerRole.offer (flexibility from the config)
+  'mkt/offer': {
+    bodies: [
+      { loadW: 850.5, pvW: 3200, flexibility: [] },
+      { loadW: 0, pvW: 0, flexibility: [{ a: 0.004, b: 0.12, maxKW: 2 }] },
+    ],
+  },
+  // MgTraderRole.dispatch
+  'mkt/dispatch': {
+    bodies: [
+      {
+        session: String(T0),
+        prices: [0.071, 0.08],
+        pvKWh: [0.8, 0.75],
+        curtailKWh: [0, 0],
+        netKWh: [-0.6, -0.5],
+        paymentTotal: -0.09,
+      },
+    ],
+  },
+  // MgTraderRole.runSession
+  'mkt/result': { bodies: [{ session: String(T0), prices: [0.071, 0.08], converged: true }] },
+  // SessionRunner.run: MarketSession.outbox()
+  'mkt/price': { topic: { sender: 'tx-a', target: 'tx-b' }, bodies: realPrices() },
+  'mkt/price-up': {
+    topic: { sender: 'tx-a', target: 'tx-b' },
+    bodies: realPrices().map((m) => ({ ...m, session: `up-${m.session}` })),
+  },
+  // TradeReporter.report from MgTraderRole
+  'mkt/trades': {
+    bodies: [
+      {
+        session: String(T0),
+        interval: T0,
+        market: 'cell',
+        converged: true,
+        trades: [
+          ...purchasesFromNeighbours('tx-a', { 'tx-b': -1.25, 'tx-c': 0.5 }, 0.07),
+          ...tradesWithProsumers('tx-a', { 'inv-1': 0.4, 'inv-2': -0.3 }, 0.07),
+        ],
+      },
+      { session: `up-${T0}`, interval: T0, market: 'upper', converged: false, trades: [] },
+    ],
+  },
+  // ReliableDelivery.acknowledge
+  'mkt/ack': { bodies: [{ epoch: 1_800_000_000, seq: 87, type: 'dispatch' }] },
+  'dr/ack': { bodies: [{ epoch: 1_800_000_000, seq: 15, type: 'dispatch' }] },
+  'meter/ack': { bodies: [{ epoch: 1_800_000_000, seq: 44, type: 'reading' }] },
+  // DrAggregatorRole.tick
+  'dr/dispatch': { bodies: [{ interval: String(T0), curtailKWh: 1.5, price: 0.18, paid: 0.27 }] },
+  // VoltageAgentRole.dualStep (with the multiplier while on the distributed control) and gossipRound
+  'gossip/hello': {
+    bodies: [
+      { bus: 'b7', epoch: T0 },
+      { bus: 'b7', epoch: T0, multiplier: 0.012 },
+    ],
+  },
+  'gossip/pushsum': {
+    bodies: [
+      { bus: 'b7', epoch: T0, seq: 3, slot: 1_234, s: { 'inv-1': 0.5, 'inv-2': -0.25 }, w: 0.5 },
+      { bus: 'b7', epoch: T0, toEpoch: T0 - 5000, seq: 4, slot: 1_234, s: {}, w: 0 },
+    ],
+  },
+  // ProsumerRole.measure (no voltage point: null)
+  'meter/reading': {
+    bodies: [
+      { netW: -5400, pvW: 6200, loadW: 800, voltagePu: 1.031 },
+      { netW: 300, pvW: 0, loadW: 300, voltagePu: null },
+    ],
+  },
+};
+
+const topicOf = (kind: string, extra: Partial<TopicParts> = {}): TopicParts => {
+  const [cls, type] = kind.split('/') as [TopicParts['cls'], string];
+  return { cell: 'c1', sender: 'tx-a', cls, type, target: 'tx-b', ...extra };
+};
+
+describe('the message catalogue', () => {
+  it('has a schema for every kind of message the gateways send, and each takes what they send', () => {
+    expect(Object.keys(REAL).sort()).toEqual(catalogueKinds().sort());
+    for (const [kind, { topic, bodies }] of Object.entries(REAL)) {
+      for (const body of bodies) expect(checkBody(topicOf(kind, topic), body), kind).toMatchObject({ ok: true });
+    }
+  });
+
+  it('refuses a body of another shape for every kind', () => {
+    for (const [kind, { topic, bodies }] of Object.entries(REAL)) {
+      const t = topicOf(kind, topic);
+      expect(checkBody(t, null), kind).toMatchObject({ ok: false, problem: 'invalid body' });
+      expect(checkBody(t, 'text'), kind).toMatchObject({ ok: false, problem: 'invalid body' });
+      // An acknowledgement's type only teaches who reads a type: one of another type is left out, not refused.
+      const fields = Object.keys(bodies[0] as object).filter((f) => !(kind.endsWith('/ack') && f === 'type'));
+      // Each field given a value of another type is refused.
+      for (const field of fields) {
+        const wrongType = { ...(bodies[0] as object), [field]: { nested: true } };
+        expect(checkBody(t, wrongType), `${kind}.${field}`).toMatchObject({ ok: false });
+      }
+    }
+    expect(checkBody(topicOf('meter/reading'), { netW: 1, pvW: 0, loadW: 1 })).toMatchObject({ ok: false });
+    expect(checkBody(topicOf('mkt/offer'), { loadW: -1, pvW: 0, flexibility: [] })).toMatchObject({ ok: false });
+    const trade = { seller: 'tx-a', buyer: 'tx-a', kWh: 1, pricePerKWh: 0.1 };
+    const report = { session: 's', interval: T0, market: 'cell', converged: true, trades: [trade] };
+    expect(checkBody(topicOf('mkt/trades'), report)).toMatchObject({ ok: false, problem: 'invalid body' });
+  });
+
+  it('keeps the strictness each receiver had: extra fields refused where they were, dropped where they were taken', () => {
+    // Readings and prices were always taken with fields their receivers did not know (dropped).
+    const reading = checkBody(topicOf('meter/reading'), { netW: 1, pvW: 0, loadW: 1, voltagePu: null, phase: 'L1' });
+    expect(reading).toEqual({ ok: true, body: { netW: 1, pvW: 0, loadW: 1, voltagePu: null } });
+    const price = realPrices()[0]!;
+    expect(checkBody(topicOf('mkt/price'), { ...price, hint: 1 })).toMatchObject({ ok: true });
+    expect(checkBody(topicOf('mkt/ack'), { epoch: 1, seq: 2, type: 3 })).toEqual({
+      ok: true,
+      body: { epoch: 1, seq: 2, type: undefined },
+    });
+    // The market's and gossip bodies were strict, and stay so.
+    for (const kind of ['mkt/offer', 'mkt/dispatch', 'mkt/trades', 'dr/dispatch', 'gossip/hello', 'gossip/pushsum']) {
+      const body = REAL[kind]!.bodies[0] as object;
+      expect(checkBody(topicOf(kind), { ...body, extra: 1 }), kind).toMatchObject({ ok: false });
+    }
+  });
+
+  it('refuses a price that is not its sender own, or not for its target', () => {
+    const price = realPrices()[0]!;
+    expect(checkBody(topicOf('mkt/price', { sender: 'tx-c' }), price)).toMatchObject({
+      ok: false,
+      problem: 'not its topic',
+    });
+    expect(checkBody(topicOf('mkt/price', { target: 'tx-c' }), price)).toMatchObject({
+      ok: false,
+      problem: 'not its topic',
+    });
+  });
+
+  it('knows no type it has no schema for', () => {
+    expect(checkBody(topicOf('mkt/bid'), {})).toEqual({ ok: false, problem: 'unknown type' });
+    expect(checkBody(topicOf('cmd/reboot'), {})).toEqual({ ok: false, problem: 'unknown type' });
+    expect(checkBody(topicOf('mkt/toString'), {})).toEqual({ ok: false, problem: 'unknown type' });
+  });
+});
+
+describe('a handler registered with Transport.on', () => {
+  async function pair() {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const lines: { msg: string; level: number; [k: string]: unknown }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const quiet = pino({ level: 'silent' });
+    const make = (id: string, logger: typeof log) => {
+      const metrics = new GatewayMetrics({ gateway: id });
+      const t = new MemoryTransport(
+        bus,
+        { gatewayId: id, cell: 'c1', role: 'test', version: 'test', publicKey: '' },
+        { clock, log: logger, metrics },
+      );
+      return { t, metrics };
+    };
+    const house = make('inv-1', quiet);
+    const platform = make('platform', log);
+    await house.t.start();
+    await platform.t.start();
+    const settle = () => clock.advance(10);
+    return { clock, house, platform, lines, settle };
+  }
+
+  it('gets a checked body; a bad one reaches no handler, is counted as schema once, logged, and acknowledged', async () => {
+    const { house, platform, lines, settle } = await pair();
+    const readings: unknown[] = [];
+    const raw: Delivery[] = [];
+    platform.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
+      readings.push(envelope.body);
+    });
+    platform.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, () => undefined, { acknowledge: false });
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => raw.push(d));
+    await house.t.publish('meter', 'reading', { netW: 300, pvW: 0, loadW: 300, voltagePu: null });
+    await house.t.publishUnchecked('meter', 'reading', { netW: 'a lot' });
+    await house.t.publishUnchecked('meter', 'reading', { netW: 1, pvW: 0, loadW: 1, voltagePu: 1, phase: 'L2' });
+    await settle();
+
+    expect(readings).toEqual([
+      { netW: 300, pvW: 0, loadW: 300, voltagePu: null },
+      { netW: 1, pvW: 0, loadW: 1, voltagePu: 1 },
+    ]);
+    expect(raw).toHaveLength(3); // an unchecked tap sees everything, as it arrived
+    // Two checked handlers matched the bad reading: it is one message, counted once.
+    expect(await metricValue(platform.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
+    const refused = lines.filter((l) => l.msg === 'message body refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ kind: 'meter/reading', problem: 'invalid body', sender: 'inv-1', messages: 1 });
+    expect(refused[0]!.detail).toMatch(/^netW: /);
+  });
+
+  it('acknowledges a refused body like a taken one: a resend of the same bytes would be refused again', async () => {
+    const { house, platform, settle } = await pair();
+    const taken: unknown[] = [];
+    platform.t.on({ cell: 'c1', cls: 'dr', type: 'dispatch', target: 'platform' }, ({ envelope }) => {
+      taken.push(envelope.body);
+    });
+    await house.t.publishUnchecked('dr', 'dispatch', { interval: T0, curtailKWh: 1 }, { target: 'platform' });
+    expect(house.t.linkQuality().outboxPending).toBe(1);
+    await settle();
+    expect(taken).toEqual([]);
+    expect(await metricValue(platform.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
+    expect(house.t.linkQuality().outboxPending).toBe(0);
+  });
+
+  it('logs refusals at most once a minute per kind and problem, with how many there were', async () => {
+    const { clock, house, platform, lines, settle } = await pair();
+    platform.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, () => undefined);
+    for (let k = 0; k < 5; k++) await house.t.publishUnchecked('meter', 'reading', { k });
+    await settle();
+    await clock.advance(60_000);
+    await house.t.publishUnchecked('meter', 'reading', { k: 5 });
+    await settle();
+    expect(await metricValue(platform.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(6);
+    expect(lines.filter((l) => l.msg === 'message body refused').map((l) => l.messages)).toEqual([1, 5]);
+  });
+
+  it('for a whole class: a type the catalogue does not know is counted as schema and reaches no handler', async () => {
+    const { house, platform, lines, settle } = await pair();
+    const types: string[] = [];
+    platform.t.on({ cell: 'c1', cls: 'mkt', target: 'platform' }, ({ envelope }) => {
+      types.push(envelope.type);
+      if (envelope.type === 'trades') expect(envelope.body.market).toBe('cell');
+    });
+    await house.t.publishUnchecked('mkt', 'bid', { kWh: 1 }, { target: 'platform' });
+    await house.t.publish(
+      'mkt',
+      'trades',
+      { session: 's', interval: T0, market: 'cell', converged: true, trades: [] },
+      { target: 'platform' },
+    );
+    await settle();
+    expect(types).toEqual(['trades']);
+    expect(await metricValue(platform.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
+    expect(lines.filter((l) => l.msg === 'message body refused')).toMatchObject([
+      { kind: 'mkt/bid', problem: 'unknown type' },
+    ]);
+  });
+
+  it('refuses an acknowledgement without a message id (counted, not taken)', async () => {
+    const { house, platform, settle } = await pair();
+    platform.t.on({ cell: 'c1', cls: 'dr', type: 'dispatch', target: 'platform' }, () => undefined);
+    // The platform does not answer for a while: the house keeps its dispatch pending.
+    const bus = (house.t as unknown as { bus: MemoryBus }).bus;
+    const forged = {
+      v: 1,
+      sender: 'platform',
+      epoch: 1,
+      seq: 7,
+      ts: T0,
+      expires: T0 + 30_000,
+      type: 'ack',
+      body: { seq: 1 },
+    };
+    await house.t.publish(
+      'dr',
+      'dispatch',
+      { interval: String(T0), curtailKWh: 1, price: 0.2, paid: 0.2 },
+      { target: 'platform' },
+    );
+    bus.publish('p2p/v1/c1/platform/dr/ack/inv-1', JSON.stringify(forged), false);
+    await settle();
+    expect(await metricValue(house.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
+    // The genuine acknowledgement still completes it.
+    expect(house.t.linkQuality().outboxPending).toBe(0);
+  });
+});
