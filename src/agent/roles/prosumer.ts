@@ -1,5 +1,6 @@
-import { Points } from '../../drivers/device.js';
-import { isGenerator } from '../config.js';
+import { consumedPowerW, Points } from '../../drivers/natures.js';
+import { natureOf } from '../../drivers/registry.js';
+import { DEVICE_DRIVERS } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import type { MeterReadingBody } from './cell-readings.js';
 import { DrDispatchBody } from './dr-aggregator.js';
@@ -68,23 +69,31 @@ export class ProsumerRole implements Role {
     return ctx.transport.publish('mkt', 'offer', this.lastOffer);
   }
 
-  /** Net consumption from the devices' fresh values; undefined when no device has one. */
+  /**
+   * The connection point from the devices' fresh values, by each device's `usage`: PV generation,
+   * loads, battery charging (positive) and, when a `grid` meter measures the connection point itself,
+   * the net from it and the load as what is left. Undefined when no device has a value.
+   */
   private measure(ctx: RoleContext): MeterReadingBody | undefined {
     const image = ctx.image();
-    let pvW = 0;
-    let loadW = 0;
+    const consumedW = { grid: 0, pv: 0, load: 0, battery: 0 };
     let any = false;
+    let gridMetered = false;
     let voltagePu: number | null = null;
     for (const device of ctx.config.devices) {
       const power = image.number(`${device.id}.${Points.acPowerW}`);
       const v = image.number(`${device.id}.${Points.voltagePu}`);
       if (v !== undefined) voltagePu = v;
-      if (power === undefined) continue;
+      const nature = natureOf(DEVICE_DRIVERS, device);
+      if (power === undefined || nature === undefined) continue;
       any = true;
-      if (isGenerator(device)) pvW += power;
-      else loadW += power;
+      consumedW[device.usage] += consumedPowerW(nature, power);
+      if (device.usage === 'grid') gridMetered = true;
     }
-    return any ? { netW: loadW - pvW, pvW, loadW, voltagePu } : undefined;
+    if (!any) return undefined;
+    const pvW = -consumedW.pv;
+    if (gridMetered) return { netW: consumedW.grid, pvW, loadW: consumedW.grid + pvW - consumedW.battery, voltagePu };
+    return { netW: consumedW.load + consumedW.battery - pvW, pvW, loadW: consumedW.load, voltagePu };
   }
 
   state(): Record<string, unknown> {

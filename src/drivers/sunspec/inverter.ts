@@ -1,8 +1,11 @@
-import type { PointData } from '../../agent/process-image.js';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import type { ModbusBus } from '../../hal/modbus/bus.js';
-import { type Device, type InverterControl, Points } from '../device.js';
+import type { Device, InverterControl } from '../device.js';
+import { defineDriver } from '../driver.js';
+import { acquireModbusBus, modbusConnectionFields } from '../modbus-connection.js';
+import { type PointData, Points } from '../natures.js';
 import { discoverSunSpec, type ModelLocation, readModel, type SunSpecMap } from './discovery.js';
 import { decodeModel, encodePoint, type ModelDef, modelDef, pointDef, rawValue, symbolOf } from './models.js';
 
@@ -318,3 +321,22 @@ export class SunSpecInverter implements Device {
     await this.release();
   }
 }
+
+/** Driver `sunspec`: a SunSpec PV inverter (models 1, 101-103, 120-123, 704) on Modbus TCP or RTU. */
+export const sunspecDriver = defineDriver({
+  driver: 'sunspec',
+  nature: 'inverter',
+  usages: ['pv', 'battery'],
+  defaultUsage: 'pv',
+  fields: {
+    ...modbusConnectionFields,
+    /** Rating until the nameplate (model 120) is read. */
+    ratedW: z.number().positive().default(5000),
+    /** Revert timer written with every setpoint; the driver re-writes at half of it. 0 = none. */
+    revertS: z.number().int().min(0).max(86_400).default(60),
+  },
+  create: (d, ctx) => {
+    const { bus, release } = acquireModbusBus(d, ctx);
+    return new SunSpecInverter(d.id, bus, d.unit, { ratedW: d.ratedW, revertS: d.revertS, clock: ctx.clock }, release);
+  },
+});
