@@ -98,7 +98,7 @@ type ValueOf<D extends PointDefinition> = D['shape'] extends 'number'
       : string;
 
 /** One poll of a device of a nature: every point optional, each of its own type. */
-export type ReadingOf<N extends Record<string, PointDefinition>> = { [P in keyof N]?: ValueOf<N[P]> };
+export type ReadingOf<N extends Record<string, PointDefinition>> = { -readonly [P in keyof N]?: ValueOf<N[P]> };
 export type MeterReading = ReadingOf<typeof meterNature>;
 export type InverterReading = ReadingOf<typeof inverterNature>;
 export type BatteryReading = ReadingOf<typeof batteryNature>;

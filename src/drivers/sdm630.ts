@@ -3,7 +3,7 @@ import type { ModbusBus } from '../hal/modbus/bus.js';
 import type { Device } from './device.js';
 import { defineDriver } from './driver.js';
 import { acquireModbusBus, modbusConnectionFields } from './modbus-connection.js';
-import { type PointData, Points } from './natures.js';
+import { type MeterReading, Points } from './natures.js';
 
 /**
  * Eastron SDM630 input registers (FC4, float32 big-endian, two registers each), 0-based as on the
@@ -89,7 +89,7 @@ export class Sdm630Meter implements Device {
     this.backend = bus.endpoint.kind === 'tcp' ? 'modbus-tcp' : 'modbus-rtu';
   }
 
-  async poll(): Promise<Record<string, PointData>> {
+  async poll(): Promise<MeterReading> {
     const r = await readSdm630(this.bus, this.unit);
     const meanV = (r.voltageV[0] + r.voltageV[1] + r.voltageV[2]) / 3;
     return {

@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { Device, InverterControl } from '../drivers/device.js';
 import { type DeviceConfigBase, type DeviceConfigOf, DeviceUsage, defineDriver, sharedKey } from '../drivers/driver.js';
-import { type PointData, Points } from '../drivers/natures.js';
+import { type InverterReading, type MeterReading, Points } from '../drivers/natures.js';
 import { buildRadialFeeder } from '../grid/feeder.js';
 import { CompressedDay } from './profiles.js';
 import { SimulatedCell, type SimulatedDeviceKind } from './simulated-cell.js';
@@ -29,7 +29,7 @@ export class SimulatedDevice implements Device {
         : undefined;
   }
 
-  async poll(now: number): Promise<Record<string, PointData>> {
+  async poll(now: number): Promise<InverterReading | MeterReading> {
     const r = this.cell.read(this.id, now);
     if (!r)
       throw new P2PError(ErrorCode.driver, `simulated device ${this.id} is not in the cell`, { component: this.id });

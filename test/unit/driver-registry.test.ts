@@ -4,6 +4,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DEVICE_DRIVERS, type DeviceConfig, gatewayConfig, loadGatewayConfig } from '../../src/agent/config.js';
 import { buildDevices } from '../../src/agent/wiring.js';
+import { benchConfigs } from '../../src/bench/configs.js';
+import { BenchGrid } from '../../src/bench/grid.js';
+import { loadScenario } from '../../src/bench/scenario.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { ErrorCode, exitCodeFor, P2PError } from '../../src/core/errors.js';
 import type { Device } from '../../src/drivers/device.js';
@@ -11,6 +14,7 @@ import { DeviceUsage, defineDriver } from '../../src/drivers/driver.js';
 import { NATURES } from '../../src/drivers/natures.js';
 import { createDevice, deviceConfigSchema, FIELD_DRIVERS } from '../../src/drivers/registry.js';
 import { ModbusBusRegistry } from '../../src/hal/modbus/bus.js';
+import { CompressedDay } from '../../src/sim/profiles.js';
 import { tempDir } from '../helpers/net.js';
 
 type DeviceConfigInput = z.input<typeof DeviceConfig>;
@@ -169,6 +173,30 @@ describe('driver registry', () => {
       expect(pv.voltagePu).toBe(meter.voltagePu);
     } finally {
       await Promise.all(devices.map((d) => d.close()));
+    }
+  });
+
+  it("loads the bench's generated configs unchanged: each house's inverter is PV, its meter load", () => {
+    const scenario = loadScenario('default');
+    const now = Date.parse('2026-06-21T12:00:00Z');
+    const grid = new BenchGrid(scenario, new CompressedDay(now, scenario.speedup, 12), now);
+    const endpoints = Object.fromEntries(
+      grid.devices.map((d, i) => [d.id, { url: `tcp://127.0.0.1:${20_000 + i}`, unit: 1 }]),
+    );
+    const configs = benchConfigs(scenario, grid.devices, {
+      brokerUrls: { '*': 'mqtt://127.0.0.1:1883' },
+      stateDir: tmp.dir,
+      feederFiles: Object.fromEntries(scenario.cells.map((c) => [c.id, join(tmp.dir, `${c.id}.json`)])),
+      endpoints,
+      statusPorts: {},
+      speedup: scenario.speedup,
+    }).map((c) => gatewayConfig(c));
+    const devices = configs.flatMap((c) => c.devices);
+    expect(devices.length).toBeGreaterThan(0);
+    expect(devices).toHaveLength(grid.devices.length);
+    for (const d of devices) {
+      const kind = grid.devices.find((g) => g.id === d.id)!.kind;
+      expect([d.driver, d.usage]).toEqual(kind === 'pv-inverter' ? ['sunspec', 'pv'] : ['sdm630', 'load']);
     }
   });
 
