@@ -159,7 +159,7 @@ export function buildProgram(): Command {
         ratedW?: number;
         availableW?: number;
       }) => {
-        const { simulateCommand } = await import('./drivers/device-commands.js');
+        const { simulateCommand } = await import('./sim/simulate-command.js');
         await simulateCommand(o);
       },
     );

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
-import { parseModbusUrl } from '../hal/modbus/url.js';
+import { deviceConfigSchema, FIELD_DRIVERS } from '../drivers/registry.js';
+import { simulatedDriver } from '../sim/simulated-device.js';
 
 /**
  * The configuration of one gateway: one zod schema, defaults written here. The commented examples in
@@ -168,19 +169,6 @@ const CommsConfig = z
     path: ['d2d'],
   });
 
-/** A device simulated inside the process (bench rigs without hardware, the demo). */
-const SimulatedDevice = z
-  .object({
-    id,
-    driver: z.literal('simulated'),
-    kind: z.enum(['pv-inverter', 'household-meter']),
-    /** Inverter rating or the household's peak load. */
-    ratedW: z.number().positive().default(5000),
-    /** Bus of the simulated feeder the device is connected to. */
-    bus: z.string().min(1),
-  })
-  .strict();
-
 /** An offer in the market's quadratic form: energy per slot at a·v² + b·v. */
 const QuadraticOffer = z.object({ a: z.number().positive(), b: z.number(), maxKWh: z.number().nonnegative() }).strict();
 
@@ -236,83 +224,14 @@ const UpperMarketConfig = MarketConfig.pick({
 });
 export type UpperMarketConfig = z.infer<typeof UpperMarketConfig>;
 
-const modbusUrl = z.string().superRefine((url, ctx) => {
-  try {
-    parseModbusUrl(url);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^modbus: /, '') });
-  }
-});
+/**
+ * Every driver a device config may name: the drivers of real devices and the simulated one. Each
+ * brings its config fields and its default `usage` (`src/drivers/registry.ts`).
+ */
+export const DEVICE_DRIVERS = [...FIELD_DRIVERS, simulatedDriver] as const;
 
-/** Where a Modbus device is: `tcp://host:port` or `rtu:///dev/ttyUSB0?baud=9600&parity=none`, and its unit id. */
-const ModbusConnection = {
-  id,
-  modbus: modbusUrl,
-  unit: z.number().int().min(1).max(247).default(1),
-  /** Feeder bus of the device (optional; the gateway's bus otherwise). */
-  bus: z.string().min(1).optional(),
-  timeoutMs: z.number().int().min(50).max(10_000).default(1000),
-};
-
-/** A SunSpec PV inverter (models 1, 101-103, 120-123, 704). */
-const SunSpecDevice = z
-  .object({
-    ...ModbusConnection,
-    driver: z.literal('sunspec'),
-    /** Rating until the nameplate (model 120) is read. */
-    ratedW: z.number().positive().default(5000),
-    /** Revert timer written with every setpoint; the driver re-writes at half of it. 0 = none. */
-    revertS: z.number().int().min(0).max(86_400).default(60),
-  })
-  .strict();
-
-/** An Eastron SDM630 meter (FC4 float32): the household's connection point. */
-const Sdm630Device = z.object({ ...ModbusConnection, driver: z.literal('sdm630') }).strict();
-
-/** Any Modbus meter described by a register-map data file (`config/devices/*.register-map.yaml`). */
-const RegisterMapDeviceConfig = z
-  .object({ ...ModbusConnection, driver: z.literal('register-map'), map: z.string().min(1) })
-  .strict();
-
-/** A relay on a GPIO output or a contact on a GPIO input: `chip` is `gpio` (sysfs, onoff) or `mock:<name>`. */
-const GpioDeviceConfig = z
-  .object({
-    id,
-    driver: z.enum(['gpio-relay', 'gpio-input']),
-    chip: z.string().regex(/^(gpio|mock:[A-Za-z0-9_-]+)$/, 'expected gpio or mock:<name>'),
-    pin: z.number().int().min(0).max(1023),
-    activeLow: z.boolean().default(false),
-    bus: z.string().min(1).optional(),
-  })
-  .strict();
-
-/** A Pylontech-compatible LV battery on CAN: `can0` (SocketCAN) or `mock:<name>` (the in-process bus). */
-const PylontechDevice = z
-  .object({
-    id,
-    driver: z.literal('pylontech-can'),
-    interface: z
-      .string()
-      .regex(/^(mock:[A-Za-z0-9_-]+|[a-z][a-z0-9]{0,14})$/, 'expected an interface name (can0) or mock:<name>'),
-    bus: z.string().min(1).optional(),
-  })
-  .strict();
-
-export const DeviceConfig = z.discriminatedUnion('driver', [
-  SimulatedDevice,
-  SunSpecDevice,
-  Sdm630Device,
-  RegisterMapDeviceConfig,
-  PylontechDevice,
-  GpioDeviceConfig.extend({ driver: z.literal('gpio-relay') }),
-  GpioDeviceConfig.extend({ driver: z.literal('gpio-input') }),
-]);
+export const DeviceConfig = deviceConfigSchema(DEVICE_DRIVERS);
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
-
-/** True for a device that generates (its power counts as PV in the prosumer's balance). */
-export function isGenerator(d: DeviceConfig): boolean {
-  return d.driver === 'simulated' ? d.kind === 'pv-inverter' : d.driver === 'sunspec';
-}
 
 export const GatewayConfig = z
   .object({

@@ -6,13 +6,13 @@ import { provisionIdentities } from '../comms/provision.js';
 import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
+import { untilSignal } from '../core/signals.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { buildRadialFeeder } from '../grid/feeder.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
-import { untilSignal } from './signals.js';
 import { StatusServer } from './status-server.js';
 import { buildDevices, buildTransport } from './wiring.js';
 

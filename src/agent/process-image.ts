@@ -1,10 +1,11 @@
+import type { PointData } from '../drivers/natures.js';
+
 /**
  * The process image: drivers write the latest value of each point as it arrives; once per primary
  * cycle the runtime freezes a snapshot that algorithms read, so values never change within a cycle.
  * A value older than `maxAgeMs` at freeze time is `stale` and reads as absent: never silently reused.
  */
 export type Quality = 'good' | 'stale' | 'bad';
-export type PointData = number | string | boolean | readonly (number | null)[];
 
 export interface PointValue {
   readonly value: PointData;

@@ -1,9 +1,9 @@
 import { systemClock } from '../core/clock.js';
 import { componentLogger, setLogLevel } from '../core/log.js';
 import { GatewayMetrics } from '../core/metrics.js';
+import { untilSignal } from '../core/signals.js';
 import { loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
-import { untilSignal } from './signals.js';
 import { StatusServer } from './status-server.js';
 import { controlLoopHealth, gatewayWatchdog, stallAfterMs } from './watchdog.js';
 import { buildDevices, buildLteService, buildTransport } from './wiring.js';

@@ -12,99 +12,33 @@ import { componentLogger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { FIRMWARE_VERSION } from '../core/version.js';
 import type { Device } from '../drivers/device.js';
-import { GpioDevice } from '../drivers/gpio.js';
-import { PylontechBattery } from '../drivers/pylontech-bms.js';
-import { loadRegisterMap, RegisterMapDevice } from '../drivers/register-map.js';
-import { Sdm630Meter } from '../drivers/sdm630.js';
-import { SimulatedDevice } from '../drivers/simulated.js';
-import { SunSpecInverter } from '../drivers/sunspec/inverter.js';
-import { buildRadialFeeder } from '../grid/feeder.js';
-import { DeferredCanBus, MockCanBus } from '../hal/can/can-bus.js';
-import { openGpio } from '../hal/gpio.js';
+import type { SharedKey } from '../drivers/driver.js';
+import { createDevice } from '../drivers/registry.js';
 import { ModbusBusRegistry } from '../hal/modbus/bus.js';
-import { parseModbusUrl } from '../hal/modbus/url.js';
-import { CompressedDay } from '../sim/profiles.js';
-import { SimulatedCell } from '../sim/simulated-cell.js';
-import type { GatewayConfig } from './config.js';
+import type { SimulatedCell } from '../sim/simulated-cell.js';
+import { SIMULATED_CELL } from '../sim/simulated-device.js';
+import { DEVICE_DRIVERS, type GatewayConfig } from './config.js';
 
 /**
- * A simulated cell for the simulated devices of one gateway run on its own (a bench rig without
- * hardware): each device bus hangs off the transformer through one LV cable segment, and the day
- * runs in real time starting at the current wall-clock hour.
- */
-export function standaloneCell(config: GatewayConfig, clock: Clock): SimulatedCell {
-  const simulated = config.devices.filter((d) => d.driver === 'simulated');
-  const buses = [...new Set(simulated.map((d) => d.bus))];
-  const now = clock.now();
-  const startHour = new Date(now).getHours() + new Date(now).getMinutes() / 60;
-  const cell = new SimulatedCell(
-    buildRadialFeeder({
-      name: 'standalone',
-      baseKV: 0.4,
-      slack: 'tx',
-      vSlackPu: 1.0,
-      buses: [],
-      lines: buses.map((bus) => ({ from: 'tx', to: bus, rOhm: 0.1, xOhm: 0.04 })),
-    }),
-    new CompressedDay(now, 1, startHour),
-  );
-  for (const d of simulated) cell.addDevice({ id: d.id, kind: d.kind, bus: d.bus, ratedW: d.ratedW }, now);
-  return cell;
-}
-
-/**
- * The gateway's devices from its config. Modbus devices on the same port or host:port share one bus
- * (one request in flight), released when the last of them closes.
+ * The gateway's devices from its config, each built by its driver. Modbus devices on the same port or
+ * host:port share one bus (one request in flight), released when the last of them closes; simulated
+ * devices share `cell` when given (the demo), else a cell of their own buses.
  */
 export function buildDevices(config: GatewayConfig, clock: Clock, cell?: SimulatedCell): Device[] {
-  const needsCell = config.devices.some((d) => d.driver === 'simulated');
-  const sim = cell ?? (needsCell ? standaloneCell(config, clock) : undefined);
-  const buses = new ModbusBusRegistry({ clock });
-  return config.devices.map((d, i): Device => {
-    switch (d.driver) {
-      case 'simulated':
-        if (sim) return new SimulatedDevice(d.id, d.kind, sim, d.ratedW);
-        break;
-      case 'sunspec': {
-        const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
-        return new SunSpecInverter(d.id, bus, d.unit, { ratedW: d.ratedW, revertS: d.revertS, clock }, () =>
-          buses.release(bus),
-        );
-      }
-      case 'register-map': {
-        const map = loadRegisterMap(d.map);
-        const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
-        return new RegisterMapDevice(d.id, bus, d.unit, map, () => buses.release(bus));
-      }
-      case 'gpio-relay':
-      case 'gpio-input': {
-        const direction = d.driver === 'gpio-relay' ? 'out' : 'in';
-        return new GpioDevice(
-          d.id,
-          d.driver === 'gpio-relay' ? 'relay' : 'digital-input',
-          () => openGpio(d.chip, d.pin, direction),
-          d.activeLow,
-        );
-      }
-      case 'pylontech-can': {
-        const can = d.interface.startsWith('mock:')
-          ? new MockCanBus(d.interface.slice(5))
-          : new DeferredCanBus(d.interface);
-        return new PylontechBattery(d.id, can, { clock });
-      }
-      case 'sdm630': {
-        const bus = buses.acquire(parseModbusUrl(d.modbus, `devices[${i}].modbus`), d.timeoutMs);
-        return new Sdm630Meter(d.id, bus, d.unit, 230, () => buses.release(bus));
-      }
-    }
-    throw new P2PError(
-      ErrorCode.config,
-      `devices[${i}]: driver "${d.driver}" of ${d.id} is not available in this build`,
-      {
-        field: `devices[${i}].driver`,
+  const modbus = new ModbusBusRegistry({ clock });
+  const shared = new Map<string, unknown>(cell ? [[SIMULATED_CELL.name, cell]] : []);
+  return config.devices.map((d, i) =>
+    createDevice(DEVICE_DRIVERS, d, {
+      clock,
+      modbus,
+      field: `devices[${i}]`,
+      devices: config.devices,
+      shared: <T>(key: SharedKey<T>, make: () => T): T => {
+        if (!shared.has(key.name)) shared.set(key.name, make());
+        return shared.get(key.name) as T;
       },
-    );
-  });
+    }),
+  );
 }
 
 export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: GatewayMetrics): Transport | undefined {

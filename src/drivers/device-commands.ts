@@ -1,13 +1,7 @@
-import { untilSignal } from '../agent/signals.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import { componentLogger } from '../core/log.js';
 import { printJson } from '../core/output.js';
 import { ModbusBus } from '../hal/modbus/bus.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
-import { SimulatedModbusServer } from '../sim/devices/modbus-server.js';
-import { FixedInverterPlant, FixedMeterPlant } from '../sim/devices/register-device.js';
-import { SimulatedSdm630 } from '../sim/devices/sdm630.js';
-import { SimulatedSunSpecInverter } from '../sim/devices/sunspec-inverter.js';
 import { readSdm630 } from './sdm630.js';
 import { discoverSunSpec, readModel } from './sunspec/discovery.js';
 import { inverterReadings, SunSpecControls } from './sunspec/inverter.js';
@@ -129,25 +123,4 @@ export async function controlCommand(o: {
   } finally {
     await bus.close();
   }
-}
-
-/** `p2p-edge simulate --device sunspec-inverter|sdm630 --modbus URL [--unit N] [--rated-w W] [--available-w W]` */
-export async function simulateCommand(o: {
-  device: 'sunspec-inverter' | 'sdm630';
-  modbus: string;
-  unit?: number;
-  ratedW?: number;
-  availableW?: number;
-}): Promise<void> {
-  const endpoint = parseModbusUrl(o.modbus, '--modbus');
-  const ratedW = o.ratedW ?? 5000;
-  const device =
-    o.device === 'sunspec-inverter'
-      ? new SimulatedSunSpecInverter({ ratedW }, new FixedInverterPlant(ratedW, o.availableW ?? 0.8 * ratedW))
-      : new SimulatedSdm630(new FixedMeterPlant(o.availableW ?? 1500));
-  const server = new SimulatedModbusServer(new Map([[o.unit ?? 1, device]]));
-  const url = await server.listen(endpoint);
-  process.stdout.write(`${JSON.stringify({ ready: true, device: o.device, url })}\n`);
-  const log = componentLogger('simulate');
-  await untilSignal(() => server.close(), log);
 }

@@ -1,9 +1,9 @@
-import type { PointData } from '../agent/process-image.js';
+import type { PointData } from './natures.js';
 
 /**
  * A device as the runtime sees it: polled once per primary cycle into named points of the process
- * image (`<device id>.<point>`). Capability interfaces (Meter, Inverter, Battery, Relay) are built on
- * top by the drivers; a device implements only what it can.
+ * image (`<device id>.<point>`, the points of its nature: `natures.ts`). Capabilities that take
+ * commands (Inverter, Relay) are built on top by the drivers; a device implements only what it can.
  */
 export interface Device {
   readonly id: string;
@@ -33,21 +33,3 @@ export interface InverterControl {
   /** Reactive power setpoint; positive = injecting VArs (raises the voltage). */
   setReactivePowerVAr(vAr: number): Promise<void>;
 }
-
-/** Point names shared by drivers, with units (signs as in the interface contract). */
-export const Points = {
-  /** Active power, W. Inverter: positive = produced. Meter: positive = imported from the grid. */
-  acPowerW: 'acPowerW',
-  reactivePowerVAr: 'reactivePowerVAr',
-  /** Phase-to-neutral voltage, V (per phase). */
-  acVoltageV: 'acVoltageV',
-  /** Voltage of the device's bus, per unit of nominal. */
-  voltagePu: 'voltagePu',
-  frequencyHz: 'frequencyHz',
-  energyWh: 'energyWh',
-  energyExportWh: 'energyExportWh',
-  /** Inverter active power limit as % of rating (100 = none). */
-  limitPct: 'limitPct',
-  /** PV power available before any limit, W. */
-  availablePowerW: 'availablePowerW',
-} as const;

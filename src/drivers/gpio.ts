@@ -1,6 +1,8 @@
-import type { PointData } from '../agent/process-image.js';
-import type { GpioLine } from '../hal/gpio.js';
+import { z } from 'zod';
+import { type GpioLine, openGpio } from '../hal/gpio.js';
 import type { Device, RelayControl } from './device.js';
+import { defineDriver } from './driver.js';
+import type { PointData } from './natures.js';
 
 /**
  * A relay on a GPIO output (load shedding, a heat pump's utility-lock contact) or a contact on a GPIO
@@ -52,3 +54,31 @@ export class GpioDevice implements Device {
     await this.line?.close();
   }
 }
+
+/** Where the line is: `chip` is `gpio` (sysfs, the onoff module) or `mock:<name>` (in-process lines). */
+const gpioFields = {
+  chip: z.string().regex(/^(gpio|mock:[A-Za-z0-9_-]+)$/, 'expected gpio or mock:<name>'),
+  pin: z.number().int().min(0).max(1023),
+  activeLow: z.boolean().default(false),
+  bus: z.string().min(1).optional(),
+};
+
+/** Driver `gpio-relay`: a relay on a GPIO output (the Relay capability), switching a load. */
+export const gpioRelayDriver = defineDriver({
+  driver: 'gpio-relay',
+  nature: 'switch',
+  usages: ['load'],
+  defaultUsage: 'load',
+  fields: gpioFields,
+  create: (d) => new GpioDevice(d.id, 'relay', () => openGpio(d.chip, d.pin, 'out'), d.activeLow),
+});
+
+/** Driver `gpio-input`: a contact on a GPIO input (point `active`), e.g. a utility's lock signal. */
+export const gpioInputDriver = defineDriver({
+  driver: 'gpio-input',
+  nature: 'switch',
+  usages: ['load'],
+  defaultUsage: 'load',
+  fields: gpioFields,
+  create: (d) => new GpioDevice(d.id, 'digital-input', () => openGpio(d.chip, d.pin, 'in'), d.activeLow),
+});

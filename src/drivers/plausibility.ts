@@ -1,6 +1,5 @@
-import type { PointData } from '../agent/process-image.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import { Points } from './device.js';
+import { type PointData, Points } from './natures.js';
 
 /**
  * What a low-voltage device can physically report, per point. A reading outside these bounds is a

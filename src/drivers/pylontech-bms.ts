@@ -1,8 +1,10 @@
-import type { PointData } from '../agent/process-image.js';
+import { z } from 'zod';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import type { CanBus, CanFrame } from '../hal/can/can-bus.js';
+import { type CanBus, type CanFrame, DeferredCanBus, MockCanBus } from '../hal/can/can-bus.js';
 import type { Device } from './device.js';
+import { defineDriver } from './driver.js';
+import type { PointData } from './natures.js';
 
 /**
  * Pylontech / "SMA-compatible" LV battery CAN protocol (500 kbit/s, 11-bit ids, little-endian), the
@@ -180,3 +182,23 @@ export class PylontechBattery implements Device {
     await this.bus.close();
   }
 }
+
+/** Driver `pylontech-can`: a Pylontech-compatible LV battery on CAN, `can0` (SocketCAN) or `mock:<name>` (the in-process bus). */
+export const pylontechDriver = defineDriver({
+  driver: 'pylontech-can',
+  nature: 'battery',
+  usages: ['battery'],
+  defaultUsage: 'battery',
+  fields: {
+    interface: z
+      .string()
+      .regex(/^(mock:[A-Za-z0-9_-]+|[a-z][a-z0-9]{0,14})$/, 'expected an interface name (can0) or mock:<name>'),
+    bus: z.string().min(1).optional(),
+  },
+  create: (d, ctx) => {
+    const can = d.interface.startsWith('mock:')
+      ? new MockCanBus(d.interface.slice(5))
+      : new DeferredCanBus(d.interface);
+    return new PylontechBattery(d.id, can, { clock: ctx.clock });
+  },
+});

@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import type { PointData } from '../agent/process-image.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { loadDataFile } from '../core/validate.js';
 import type { ModbusBus } from '../hal/modbus/bus.js';
 import type { Device } from './device.js';
+import { defineDriver } from './driver.js';
+import { acquireModbusBus, modbusConnectionFields } from './modbus-connection.js';
+import type { PointData } from './natures.js';
 
 /**
  * A meter (or any read-only device) described by a data file instead of code: which registers hold
@@ -95,3 +97,17 @@ export class RegisterMapDevice implements Device {
     await this.release();
   }
 }
+
+/** Driver `register-map`: any Modbus meter described by a data file (`config/devices/*.register-map.yaml`). */
+export const registerMapDriver = defineDriver({
+  driver: 'register-map',
+  nature: 'meter',
+  usages: ['grid', 'pv', 'load', 'battery'],
+  defaultUsage: 'load',
+  fields: { ...modbusConnectionFields, map: z.string().min(1) },
+  create: (d, ctx) => {
+    const map = loadRegisterMap(d.map);
+    const { bus, release } = acquireModbusBus(d, ctx);
+    return new RegisterMapDevice(d.id, bus, d.unit, map, release);
+  },
+});

@@ -1,7 +1,9 @@
-import type { PointData } from '../agent/process-image.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { ModbusBus } from '../hal/modbus/bus.js';
-import { type Device, Points } from './device.js';
+import type { Device } from './device.js';
+import { defineDriver } from './driver.js';
+import { acquireModbusBus, modbusConnectionFields } from './modbus-connection.js';
+import { type MeterReading, Points } from './natures.js';
 
 /**
  * Eastron SDM630 input registers (FC4, float32 big-endian, two registers each), 0-based as on the
@@ -87,7 +89,7 @@ export class Sdm630Meter implements Device {
     this.backend = bus.endpoint.kind === 'tcp' ? 'modbus-tcp' : 'modbus-rtu';
   }
 
-  async poll(): Promise<Record<string, PointData>> {
+  async poll(): Promise<MeterReading> {
     const r = await readSdm630(this.bus, this.unit);
     const meanV = (r.voltageV[0] + r.voltageV[1] + r.voltageV[2]) / 3;
     return {
@@ -105,3 +107,16 @@ export class Sdm630Meter implements Device {
     await this.release();
   }
 }
+
+/** Driver `sdm630`: an Eastron SDM630 meter (FC4 float32), by default measuring the household's load. */
+export const sdm630Driver = defineDriver({
+  driver: 'sdm630',
+  nature: 'meter',
+  usages: ['grid', 'pv', 'load', 'battery'],
+  defaultUsage: 'load',
+  fields: modbusConnectionFields,
+  create: (d, ctx) => {
+    const { bus, release } = acquireModbusBus(d, ctx);
+    return new Sdm630Meter(d.id, bus, d.unit, 230, release);
+  },
+});

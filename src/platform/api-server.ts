@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { ReadOnlyHttpServer, reply } from '../core/http-server.js';
 import type { Ledger } from './ledger/ledger.js';
 import { exportRow, ledgerCsv } from './ledger/ledger-command.js';
-import { type PlatformTable, platformRows, rowsToCsv } from './platform-command.js';
+import { type PlatformTable, platformRows, rowsToCsv } from './platform-tables.js';
 
 export interface PlatformApiOptions {
   ledger: Ledger;

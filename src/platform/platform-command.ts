@@ -1,59 +1,8 @@
 import { existsSync } from 'node:fs';
-import { type CsvCell, toCsv } from '../core/csv.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
-import { Contracts } from './contracts.js';
-import { DrEvents } from './dr-events.js';
 import { Ledger } from './ledger/ledger.js';
-import { Membership } from './membership.js';
-import { Readings } from './readings.js';
-import { Settlements } from './settlement.js';
-import { TradeReports } from './trades.js';
-
-export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events' | 'trades';
-
-/** Rows as CSV with the union of their keys as header; nested values (objects, arrays) as JSON. */
-export function rowsToCsv(rows: Record<string, unknown>[]): string {
-  const header: string[] = [];
-  for (const r of rows) for (const k of Object.keys(r)) if (!header.includes(k)) header.push(k);
-  const cell = (value: unknown): CsvCell =>
-    value === undefined || typeof value === 'string' || typeof value === 'number' ? value : JSON.stringify(value);
-  return toCsv(
-    header,
-    rows.map((r) => header.map((k) => cell(r[k]))),
-  );
-}
-
-export function platformRows(ledger: Ledger, table: PlatformTable): Record<string, unknown>[] {
-  const members = new Membership(ledger.db, undefined, () => Date.now());
-  switch (table) {
-    case 'members':
-      return members.list() as unknown as Record<string, unknown>[];
-    case 'contracts':
-      return new Contracts(ledger.db, members).list() as unknown as Record<string, unknown>[];
-    case 'settlements':
-      return new Settlements(ledger).list() as unknown as Record<string, unknown>[];
-    case 'readings':
-      return new Readings(ledger.db, members).list().map((r) => ({ ...r, time: new Date(r.timeMs).toISOString() }));
-    case 'trades':
-      return new TradeReports(ledger.db).list().map((t) => ({
-        ...t,
-        intervalStart: new Date(t.interval).toISOString(),
-        received: new Date(t.receivedMs).toISOString(),
-      }));
-    case 'events': {
-      const contracts = new Contracts(ledger.db, members);
-      return new DrEvents(ledger, contracts, new Readings(ledger.db, members)).list().map((e) => ({
-        id: e.id,
-        contract: e.contract,
-        start: new Date(e.startMs).toISOString(),
-        end: new Date(e.endMs).toISOString(),
-        evaluated: e.result !== null,
-        ...(e.result ?? {}),
-      }));
-    }
-  }
-}
+import { type PlatformTable, platformRows, rowsToCsv } from './platform-tables.js';
 
 /** `p2p-edge platform <members|contracts|settlements|readings|events|trades> list --db FILE [--format json|csv]`. */
 export function platformListCommand(table: PlatformTable, options: { db: string; format: 'json' | 'csv' }): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { csvField, toCsv } from '../../src/core/csv.js';
 import { ledgerCsv } from '../../src/platform/ledger/ledger-command.js';
-import { rowsToCsv } from '../../src/platform/platform-command.js';
+import { rowsToCsv } from '../../src/platform/platform-tables.js';
 
 describe('csvField', () => {
   it('quotes per RFC 4180 (section 2, rules 5-7): comma, double quote, CR, LF; double quotes doubled', () => {

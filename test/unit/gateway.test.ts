@@ -7,11 +7,11 @@ import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import type { Device } from '../../src/drivers/device.js';
-import { SimulatedDevice } from '../../src/drivers/simulated.js';
 import { demoFeeder } from '../../src/grid/demo-feeder.js';
 import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { SimulatedDevice } from '../../src/sim/simulated-device.js';
 import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 

@@ -4,7 +4,6 @@ import { MemoryBus } from '../../src/comms/memory-transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { generateKeyPair } from '../../src/core/signing.js';
-import { SimulatedDevice } from '../../src/drivers/simulated.js';
 import { demoFeeder } from '../../src/grid/demo-feeder.js';
 import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
@@ -12,6 +11,7 @@ import { Membership } from '../../src/platform/membership.js';
 import { Readings } from '../../src/platform/readings.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { SimulatedDevice } from '../../src/sim/simulated-device.js';
 import { memoryGateways } from '../helpers/memory-gateways.js';
 import { tempDir } from '../helpers/net.js';
 

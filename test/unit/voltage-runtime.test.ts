@@ -8,11 +8,11 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
 import { seededRandom } from '../../src/core/prng.js';
-import { SimulatedDevice } from '../../src/drivers/simulated.js';
 import { demoFeeder } from '../../src/grid/demo-feeder.js';
 import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { SimulatedCell } from '../../src/sim/simulated-cell.js';
+import { SimulatedDevice } from '../../src/sim/simulated-device.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();

@@ -1,8 +1,10 @@
 import type { DrDispatchBody } from '../../comms/messages/dr.js';
 import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
 import type { MeterReadingBody } from '../../comms/messages/meter.js';
-import { Points } from '../../drivers/device.js';
-import { isGenerator } from '../config.js';
+import { consumedPowerW, Points } from '../../drivers/natures.js';
+import { natureOf } from '../../drivers/registry.js';
+import { DEVICE_DRIVERS, type DeviceConfig } from '../config.js';
+import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
 
@@ -57,21 +59,7 @@ export class ProsumerRole implements Role {
 
   /** Net consumption from the devices' fresh values; undefined when no device has one. */
   private measure(ctx: RoleContext): MeterReadingBody | undefined {
-    const image = ctx.image();
-    let pvW = 0;
-    let loadW = 0;
-    let any = false;
-    let voltagePu: number | null = null;
-    for (const device of ctx.config.devices) {
-      const power = image.number(`${device.id}.${Points.acPowerW}`);
-      const v = image.number(`${device.id}.${Points.voltagePu}`);
-      if (v !== undefined) voltagePu = v;
-      if (power === undefined) continue;
-      any = true;
-      if (isGenerator(device)) pvW += power;
-      else loadW += power;
-    }
-    return any ? { netW: loadW - pvW, pvW, loadW, voltagePu } : undefined;
+    return connectionPoint(ctx.config.devices, ctx.image());
   }
 
   state(): Record<string, unknown> {
@@ -83,4 +71,33 @@ export class ProsumerRole implements Role {
       drDispatch: this.drDispatch ?? null,
     };
   }
+}
+
+/**
+ * The connection point from the devices' fresh values, by each device's `usage`: PV generation, loads,
+ * battery charging (positive) and, when a `grid` meter measures the connection point itself, the net
+ * from it and the load as what is left. Undefined when no device has a value.
+ */
+export function connectionPoint(
+  devices: readonly DeviceConfig[],
+  image: ProcessImageSnapshot,
+): MeterReadingBody | undefined {
+  const consumedW = { grid: 0, pv: 0, load: 0, battery: 0 };
+  let any = false;
+  let gridMetered = false;
+  let voltagePu: number | null = null;
+  for (const device of devices) {
+    const power = image.number(`${device.id}.${Points.acPowerW}`);
+    const v = image.number(`${device.id}.${Points.voltagePu}`);
+    if (v !== undefined) voltagePu = v;
+    const nature = natureOf(DEVICE_DRIVERS, device);
+    if (power === undefined || nature === undefined) continue;
+    any = true;
+    consumedW[device.usage] += consumedPowerW(nature, power);
+    if (device.usage === 'grid') gridMetered = true;
+  }
+  if (!any) return undefined;
+  const pvW = -consumedW.pv;
+  if (gridMetered) return { netW: consumedW.grid, pvW, loadW: consumedW.grid + pvW - consumedW.battery, voltagePu };
+  return { netW: consumedW.load + consumedW.battery - pvW, pvW, loadW: consumedW.load, voltagePu };
 }

@@ -1,8 +1,11 @@
-import type { PointData } from '../../agent/process-image.js';
+import { z } from 'zod';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import type { ModbusBus } from '../../hal/modbus/bus.js';
-import { type Device, type InverterControl, Points } from '../device.js';
+import type { Device, InverterControl } from '../device.js';
+import { defineDriver } from '../driver.js';
+import { acquireModbusBus, modbusConnectionFields } from '../modbus-connection.js';
+import { type InverterReading, Points } from '../natures.js';
 import { discoverSunSpec, type ModelLocation, readModel, type SunSpecMap } from './discovery.js';
 import { decodeModel, encodePoint, type ModelDef, modelDef, pointDef, rawValue, symbolOf } from './models.js';
 
@@ -268,7 +271,7 @@ export class SunSpecInverter implements Device {
   }
 
   /** A failed poll drops the map: the device may have reset or changed, it is discovered again. */
-  async poll(now: number): Promise<Record<string, PointData>> {
+  async poll(now: number): Promise<InverterReading> {
     try {
       return await this.read(now);
     } catch (err) {
@@ -277,7 +280,7 @@ export class SunSpecInverter implements Device {
     }
   }
 
-  private async read(now: number): Promise<Record<string, PointData>> {
+  private async read(now: number): Promise<InverterReading> {
     const { map } = await this.ensureMap();
     const loc = map.models.find((m) => INVERTER_MODELS.includes(m.id));
     if (!loc) throw new P2PError(ErrorCode.driver, `${this.id}: no inverter model (101-103)`, { component: this.id });
@@ -287,7 +290,7 @@ export class SunSpecInverter implements Device {
     const phases = loc.id === 101 ? ['A'] : loc.id === 102 ? ['A', 'B'] : ['A', 'B', 'C'];
     const voltages = phases.map((p) => (typeof v[`PhVph${p}`] === 'number' ? (v[`PhVph${p}`] as number) : null));
     const present = voltages.filter((x): x is number => x !== null);
-    const out: Record<string, PointData> = { [Points.acVoltageV]: voltages };
+    const out: InverterReading = { [Points.acVoltageV]: voltages };
     if (present.length > 0)
       out[Points.voltagePu] = present.reduce((a, b) => a + b, 0) / present.length / (this.o.nominalPhaseV ?? 230);
     if (typeof v.W === 'number') out[Points.acPowerW] = v.W;
@@ -318,3 +321,22 @@ export class SunSpecInverter implements Device {
     await this.release();
   }
 }
+
+/** Driver `sunspec`: a SunSpec PV inverter (models 1, 101-103, 120-123, 704) on Modbus TCP or RTU. */
+export const sunspecDriver = defineDriver({
+  driver: 'sunspec',
+  nature: 'inverter',
+  usages: ['pv', 'battery'],
+  defaultUsage: 'pv',
+  fields: {
+    ...modbusConnectionFields,
+    /** Rating until the nameplate (model 120) is read. */
+    ratedW: z.number().positive().default(5000),
+    /** Revert timer written with every setpoint; the driver re-writes at half of it. 0 = none. */
+    revertS: z.number().int().min(0).max(86_400).default(60),
+  },
+  create: (d, ctx) => {
+    const { bus, release } = acquireModbusBus(d, ctx);
+    return new SunSpecInverter(d.id, bus, d.unit, { ratedW: d.ratedW, revertS: d.revertS, clock: ctx.clock }, release);
+  },
+});

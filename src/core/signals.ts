@@ -1,4 +1,4 @@
-import type { Logger } from '../core/log.js';
+import type { Logger } from './log.js';
 
 /**
  * Runs `stop` on the first SIGINT or SIGTERM and resolves when it is done. A second signal while
