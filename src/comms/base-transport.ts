@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
+import { OngoingProblems } from '../core/ongoing-problems.js';
 import { CommsStateFile } from './comms-state.js';
 import { EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
 import { InboundPipeline } from './inbound.js';
@@ -91,7 +92,7 @@ export abstract class BaseTransport implements Transport {
   private running = false;
   private stateDirty = false;
   private reconnectCount = 0;
-  private persistProblem: string | undefined;
+  private readonly persistProblem = new OngoingProblems<'persist'>();
   private radio: (() => Record<string, number | string> | undefined) | undefined;
 
   constructor(
@@ -345,6 +346,7 @@ export abstract class BaseTransport implements Transport {
   private persist(): void {
     const outbox = this.delivery.outbox;
     let problem = outbox.journalError;
+    const now = this.deps.clock.now();
     try {
       outbox.flush();
       if (this.stateFile && this.stateDirty) {
@@ -355,10 +357,13 @@ export abstract class BaseTransport implements Transport {
       problem = errorMessage(err);
     }
     // Once per problem (a full disk would otherwise log every second), and once when it is over.
-    if (problem !== this.persistProblem) {
-      if (problem) this.deps.log.error({ err: problem }, 'comms state not saved: pending messages kept in memory');
-      else this.deps.log.info('comms state saved again');
-      this.persistProblem = problem;
+    if (problem) {
+      if (this.persistProblem.failed('persist', problem, now))
+        this.deps.log.error({ err: problem }, 'comms state not saved: pending messages kept in memory');
+    } else {
+      const ended = this.persistProblem.ended('persist', now);
+      if (ended)
+        this.deps.log.info({ failures: ended.failures, durationMs: ended.durationMs }, 'comms state saved again');
     }
   }
 

@@ -3,6 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
+import { OngoingProblems } from '../core/ongoing-problems.js';
 import { decodeEnvelope } from './envelope.js';
 import { ACK_TYPE, type AckBody } from './messages/ack.js';
 import { checkBody } from './messages/catalogue.js';
@@ -65,7 +66,7 @@ export class InboundPipeline {
   /** Received and missing messages per class over all peers (gap accounting). */
   private readonly classCounts = new Map<MessageClass, { received: number; missing: number }>();
   /** Per kind of message (`cls/type`), the problem its handlers have now. */
-  private readonly handlerProblems = new Map<string, string>();
+  private readonly handlerProblems = new OngoingProblems<string>();
   private readonly schemaLog = new LogThrottle(SCHEMA_LOG_EVERY_MS);
 
   constructor(
@@ -258,14 +259,18 @@ export class InboundPipeline {
    * message), and once when that kind is taken again.
    */
   private noteHandlerProblem(kind: string, problem: string | undefined, topic: string): void {
-    if (problem === this.handlerProblems.get(kind)) return;
+    const now = this.deps.clock.now();
     if (problem) {
-      this.deps.log.error({ err: problem, topic }, 'message handler failed: messages not taken');
-      this.handlerProblems.set(kind, problem);
-    } else {
-      this.deps.log.info({ topic }, 'message handlers take messages again');
-      this.handlerProblems.delete(kind);
+      if (this.handlerProblems.failed(kind, problem, now))
+        this.deps.log.error({ err: problem, topic }, 'message handler failed: messages not taken');
+      return;
     }
+    const ended = this.handlerProblems.ended(kind, now);
+    if (ended)
+      this.deps.log.info(
+        { topic, failures: ended.failures, durationMs: ended.durationMs },
+        'message handlers take messages again',
+      );
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Message } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { GroupCommit } from '../../core/group-commit.js';
+import { OngoingProblems } from '../../core/ongoing-problems.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { Membership } from '../../platform/membership.js';
 import { type MeterSample, MeterSamples } from '../../platform/meter-samples.js';
@@ -40,7 +41,8 @@ export class PlatformRole implements Role {
   private stored = 0;
   private notMember = 0;
   private refused = 0;
-  private lastError: string | undefined;
+  /** Trade reports refused and readings not stored, each logged when it begins and when it ends. */
+  private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading'>();
 
   start(ctx: RoleContext): void {
     const config = ctx.config.platform!;
@@ -112,6 +114,7 @@ export class PlatformRole implements Role {
       case 'stored':
         this.tradeCounts.reports++;
         this.tradeCounts.tradesStored += result.trades;
+        if (this.problems.ended('trade-report', ctx.clock.now())) ctx.log.info('trade reports stored again');
         break;
       case 'resent':
         this.tradeCounts.resentReports++;
@@ -131,8 +134,8 @@ export class PlatformRole implements Role {
 
   private refuseTradeReport(ctx: RoleContext, reporter: string, reason: string): void {
     this.tradeCounts.refusedReports++;
-    if (reason !== this.lastError) ctx.log.warn({ reporter, reason }, 'trade report refused');
-    this.lastError = reason;
+    if (this.problems.failed('trade-report', reason, ctx.clock.now()))
+      ctx.log.warn({ reporter, reason }, 'trade report refused');
   }
 
   /** Starts closing a member's intervals from the one holding `timeMs`, after its last stored reading. */
@@ -173,11 +176,12 @@ export class PlatformRole implements Role {
         ],
       });
       this.stored++;
+      if (this.problems.ended('meter-reading', ctx.clock.now())) ctx.log.info('meter readings stored again');
     } catch (err) {
       this.refused++;
       const message = errorMessage(err);
-      if (message !== this.lastError) ctx.log.warn({ member, err: message }, 'meter reading not stored');
-      this.lastError = message;
+      if (this.problems.failed('meter-reading', message, ctx.clock.now()))
+        ctx.log.warn({ member, err: message }, 'meter reading not stored');
     }
   }
 

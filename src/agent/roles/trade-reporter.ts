@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { TradeMarket, TradeReportBody } from '../../comms/messages/market.js';
 import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import { errorMessage } from '../../core/errors.js';
+import { OngoingProblems } from '../../core/ongoing-problems.js';
 import type { RoleContext } from './role.js';
 
 /** Trades wait this long (in the bounded outbox) for a platform that is away, like meter readings. */
@@ -24,7 +25,7 @@ const kWh = (x: number) => Number(x.toFixed(6));
 export class TradeReporter {
   private lastCleared: number | undefined;
   private readonly file: string;
-  private lastError: string | undefined;
+  private readonly writeProblem = new OngoingProblems<'write'>();
 
   constructor(
     private readonly ctx: RoleContext,
@@ -51,12 +52,11 @@ export class TradeReporter {
     this.lastCleared = Math.max(this.lastCleared ?? 0, body.interval);
     try {
       writeFileAtomic(this.file, `${JSON.stringify({ interval: this.lastCleared })}\n`);
-      if (this.lastError) this.ctx.log.info({ file: this.file }, 'last cleared interval written again');
-      this.lastError = undefined;
+      if (this.writeProblem.ended('write', this.ctx.clock.now()))
+        this.ctx.log.info({ file: this.file }, 'last cleared interval written again');
     } catch (err) {
-      const message = errorMessage(err);
-      if (message !== this.lastError) this.ctx.log.warn({ err: message }, 'last cleared interval not written');
-      this.lastError = message;
+      if (this.writeProblem.failed('write', errorMessage(err), this.ctx.clock.now()))
+        this.ctx.log.warn({ file: this.file, err: errorMessage(err) }, 'last cleared interval not written');
     }
   }
 }
