@@ -16,7 +16,7 @@ import { Membership } from '../platform/membership.js';
 import { TradeReports } from '../platform/trades.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
-import { type BenchBroker, type CellBroker, startBenchBroker, startCellBrokers } from './broker.js';
+import { type BenchBroker, type CellBroker, describeBrokers, startBenchBroker, startCellBrokers } from './broker.js';
 import { benchConfigs, PLATFORM_ID } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
 import { BenchGrid } from './grid.js';
@@ -117,7 +117,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   }
   const brokerUrls = Object.fromEntries([...proxies].map(([k, p]) => [k, p.url]));
   progress(
-    `broker ${broker.kind} on ${broker.url}${cellBrokers.size ? `, a broker per cell bridged to it` : ''}; ` +
+    `${describeBrokers(broker, cellBrokers.size)}; ` +
       `gateways connect through a proxy per cell; run directory ${dir}`,
   );
 
