@@ -132,6 +132,18 @@ export async function startBenchBroker(dir: string, url?: string): Promise<Bench
   return MOSQUITTO_BIN ? mosquitto(dir) : embedded();
 }
 
+/**
+ * One line for the start of a run: which broker the gateways use and, where the embedded one stands in
+ * for a missing Mosquitto, how to get the field's arrangement (a broker per cell, bridged upstream).
+ */
+export function describeBrokers(upstream: BenchBroker, cellBrokers: number): string {
+  const line = `broker ${upstream.kind} on ${upstream.url}`;
+  if (cellBrokers > 0) return `${line}, a broker per cell bridged to it`;
+  if (upstream.kind === 'embedded')
+    return `${line} (Mosquitto is not installed: \`sudo apt-get install mosquitto\` for a broker per cell, bridged upstream)`;
+  return line;
+}
+
 /** A cell's own broker, bridged to the upstream broker through its uplink (which a partition cuts). */
 export interface CellBroker {
   broker: BenchBroker;

@@ -71,7 +71,7 @@ export class BenchDeviceServers {
         const pty = await PtyPair.open().catch((err: unknown) => {
           // A machine without socat (a first `npm start`) still runs the bench, with these houses on TCP.
           if (!(err instanceof P2PError && err.code === ErrorCode.unavailable)) throw err;
-          if (!s.rtuUnavailable) onNote?.(`${err.message}: the RTU houses are served over TCP instead`);
+          if (!s.rtuUnavailable) onNote?.(`${err.describe()}: the RTU houses are served over TCP instead`);
           s.rtuUnavailable = true;
           return undefined;
         });

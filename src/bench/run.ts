@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentLogger } from '../core/log.js';
 import { CompressedDay } from '../sim/profiles.js';
+import { describeBrokers } from './broker.js';
 import { BenchDeviceServers } from './devices.js';
 import { FaultSchedule } from './fault-injection.js';
 import { settleDistributedControl, startGateways } from './gateway-processes.js';
@@ -62,7 +63,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const network = await BenchNetwork.start(s, { dir, broker: o.broker, loss: o.loss });
   const { broker } = network;
   progress(
-    `broker ${broker.kind} on ${broker.url}${network.cellBrokers.size ? `, a broker per cell bridged to it` : ''}; ` +
+    `${describeBrokers(broker, network.cellBrokers.size)}; ` +
       `gateways connect through a proxy per cell; run directory ${dir}`,
   );
   const bench = await provisionBench(s, grid, {

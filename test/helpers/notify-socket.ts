@@ -1,14 +1,12 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { eventually } from './net.js';
+import { requireTool } from './system-tools.js';
 
-/** Why the systemd notify tests cannot run here, or undefined when they can. */
-export function notifySkipReason(): string | undefined {
-  if (spawnSync('python3', ['--version']).status !== 0)
-    return 'python3 is not installed: it plays the notify socket (.ci/run installs it)';
-  if (spawnSync('systemd-notify', ['--version']).status !== 0)
-    return 'systemd-notify is not installed (package systemd): it sends the notifications';
-  return undefined;
+/** Fails, naming the Debian packages, where the notify tests' tools are missing. */
+export function requireNotifyTools(): void {
+  requireTool('python3'); // plays the notify socket
+  requireTool('systemd-notify'); // sends the notifications
 }
 
 // A unix datagram socket like systemd's /run/systemd/notify: prints each datagram as one JSON line

@@ -1,14 +1,9 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type BenchBroker,
-  type CellBroker,
-  MOSQUITTO_BIN,
-  startBenchBroker,
-  startCellBrokers,
-} from '../../src/bench/broker.js';
+import { type BenchBroker, type CellBroker, startBenchBroker, startCellBrokers } from '../../src/bench/broker.js';
 import { seededRandom } from '../../src/core/prng.js';
 import { eventually, tempDir } from '../helpers/net.js';
+import { requireTool } from '../helpers/system-tools.js';
 
 /** A client on one broker that records what it receives under p2p/v1/#. */
 async function client(url: string, id: string): Promise<{ c: MqttClient; got: string[] }> {
@@ -21,24 +16,26 @@ async function client(url: string, id: string): Promise<{ c: MqttClient; got: st
 }
 
 // The bench's broker per cell, bridged upstream, run for real.
-// Skipped only where Mosquitto is missing (the embedded broker cannot bridge); .ci/run installs it.
-describe.runIf(MOSQUITTO_BIN)('bench brokers: one per cell, bridged to the upstream broker', () => {
+// Only with Mosquitto: the embedded broker cannot bridge.
+describe('bench brokers: one per cell, bridged to the upstream broker', () => {
   const tmp = tempDir('p2p-bench-brokers-');
   let upstream: BenchBroker;
   let cells: Map<string, CellBroker>;
   const clients: MqttClient[] = [];
 
   beforeAll(async () => {
+    requireTool('mosquitto');
     upstream = await startBenchBroker(tmp.dir);
+    expect(upstream.kind).toBe('mosquitto');
     cells = await startCellBrokers(tmp.dir, ['cell-a', 'cell-b'], upstream, seededRandom(1));
   });
   afterAll(async () => {
     for (const c of clients) c.end(true);
-    for (const c of cells.values()) {
+    for (const c of cells?.values() ?? []) {
       await c.broker.stop();
       await c.uplink.close();
     }
-    await upstream.stop();
+    await upstream?.stop();
     tmp.remove();
   });
 

@@ -1,36 +1,34 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trafficClassRules } from '../../src/comms/d2d-transport.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
+import { findTool, requireTool } from '../helpers/system-tools.js';
 
 const SCENARIO = join(import.meta.dirname, '..', 'helpers', 'd2d-scenario.ts');
-const ns = createNetns();
+// Without its tools the namespace is not tried: the suite then fails in beforeAll, naming the package.
+const ns = ['ip', 'sysctl', 'nft'].every((t) => findTool(t) !== undefined) ? createNetns() : undefined;
 const skipReason = typeof ns === 'string' ? ns : undefined;
 afterAll(() => {
-  if (typeof ns !== 'string') ns.remove();
+  if (typeof ns === 'object') ns.remove();
 });
-const hasNft = (() => {
-  try {
-    execFileSync('nft', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 // The host's `lo` has no MULTICAST flag: the gateways run in a namespace with a veth link.
-// Skipped only where network namespaces cannot be made (not root, no iproute2); the reason is in the title.
+// Skipped only where network namespaces cannot be made for want of privileges (not root, or a container
+// without CAP_SYS_ADMIN); the reason is in the title. A missing tool fails the suite instead.
 describe.skipIf(skipReason !== undefined)(
   `D2D sidelink transport over IPv6 multicast${skipReason ? ` (skipped: ${skipReason})` : ''}`,
   () => {
+    beforeAll(() => {
+      requireTool('ip'); // makes the namespace and its veth link
+      requireTool('sysctl'); // turns off duplicate address detection in it
+      requireTool('nft'); // loads the traffic-class rules
+    });
     it('delivers each message once despite the copies, refuses oversize, drops forgeries, tracks presence; priority sets the traffic class', async () => {
       const n = ns as Netns;
-      if (hasNft)
-        if (hasNft)
-          execFileSync('ip', ['netns', 'exec', n.name, 'nft', '-f', '-'], {
-            input: trafficClassRules({ interface: n.iface, port: 47_000 }),
-          });
+      execFileSync('ip', ['netns', 'exec', n.name, 'nft', '-f', '-'], {
+        input: trafficClassRules({ interface: n.iface, port: 47_000 }),
+      });
       const r = await n.exec(process.execPath, ['--import', 'tsx', SCENARIO, n.iface, '200', '1'], 30_000);
       expect(r.code, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -47,13 +45,11 @@ describe.skipIf(skipReason !== undefined)(
       });
       expect(out.duplicatesDropped as number).toBeGreaterThanOrEqual(200);
       expect(out.oversize).toMatch(/does not fit the 1280-byte MTU \(at most 1232 bytes/);
-      if (hasNft) {
-        // Gossip (priority 2) went out on port 47002 with DSCP AF41 (34): the counter of that rule moved.
-        const ruleset = n.run(['nft', 'list', 'table', 'ip6', 'p2p_d2d']);
-        const gossipRule = ruleset.split('\n').find((l) => l.includes('dport 47002'));
-        expect(gossipRule).toMatch(/counter packets ([1-9]\d*)/);
-        expect(gossipRule).toMatch(/dscp set af41/);
-      }
+      // Gossip (priority 2) went out on port 47002 with DSCP AF41 (34): the counter of that rule moved.
+      const ruleset = n.run(['nft', 'list', 'table', 'ip6', 'p2p_d2d']);
+      const gossipRule = ruleset.split('\n').find((l) => l.includes('dport 47002'));
+      expect(gossipRule).toMatch(/counter packets ([1-9]\d*)/);
+      expect(gossipRule).toMatch(/dscp set af41/);
     });
   },
 );

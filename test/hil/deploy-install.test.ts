@@ -13,6 +13,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runProcess, tempDir } from '../helpers/net.js';
+import { requireTool } from '../helpers/system-tools.js';
 
 // deploy/install.sh run for real into a --root tree (which implies no user creation and no
 // systemctl), from this working tree and from `npm pack` tarballs of it. Dependencies are not
@@ -27,8 +28,6 @@ afterAll(() => tmp.remove());
 const root = join(tmp.dir, 'root');
 const opt = join(root, 'opt', 'p2p-edge');
 const etc = join(root, 'etc', 'p2p-edge');
-const skip =
-  spawnSync('openssl', ['version']).status !== 0 ? 'openssl is not installed (make-certs.sh needs it)' : undefined;
 
 function install(args: string[]) {
   return runProcess('bash', [SCRIPT, ...args, '--root', root], { timeoutMs: 40_000, label: 'install.sh' });
@@ -74,8 +73,10 @@ beforeAll(async () => {
   writeFileSync(join(tmp.dir, 'other.yaml'), CONFIG.replace('inv-07', 'inv-99'));
 }, 60_000);
 
-// Skipped only without openssl (make-certs.sh needs it; .ci/run installs it); the reason is in the title.
-describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe('deploy/install.sh', () => {
+  beforeAll(() => {
+    requireTool('openssl'); // make-certs.sh, and the checks of what it made
+  });
   it('--help explains the commands; a wrong argument or a missing config exits 2', async () => {
     const help = await runProcess('bash', [SCRIPT, '--help']);
     expect(help.code).toBe(0);
@@ -332,16 +333,16 @@ describe.skipIf(skip !== undefined)(`deploy/install.sh${skip ? ` (skipped: ${ski
   });
 });
 
-// Skipped only without systemd-analyze (package systemd, which .ci/run installs; it is not started).
-describe.skipIf(spawnSync('systemd-analyze', ['--version']).status !== 0)(
-  'deploy/systemd/p2p-edge.service (skipped without systemd-analyze)',
-  () => {
-    it('passes `systemd-analyze verify`', () => {
-      const dir = join(tmp.dir, 'unit');
-      cpSync(join(REPO, 'deploy', 'systemd', 'p2p-edge.service'), join(dir, 'p2p-edge.service'), { recursive: true });
-      const r = spawnSync('systemd-analyze', ['verify', join(dir, 'p2p-edge.service')], { encoding: 'utf8' });
-      expect(r.stderr).toBe('');
-      expect(r.status).toBe(0);
-    });
-  },
-);
+// systemd-analyze comes with the systemd package, which is not started.
+describe('deploy/systemd/p2p-edge.service', () => {
+  beforeAll(() => {
+    requireTool('systemd-analyze');
+  });
+  it('passes `systemd-analyze verify`', () => {
+    const dir = join(tmp.dir, 'unit');
+    cpSync(join(REPO, 'deploy', 'systemd', 'p2p-edge.service'), join(dir, 'p2p-edge.service'), { recursive: true });
+    const r = spawnSync('systemd-analyze', ['verify', join(dir, 'p2p-edge.service')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { auditMeterSamples, meterReadingsInFlight } from '../../src/bench/audit.js';
 import { parseModbusUrl } from '../../src/hal/modbus/url.js';
@@ -14,6 +14,7 @@ import { SimulatedSunSpecInverter } from '../../src/sim/devices/sunspec-inverter
 import { BROKERS } from '../helpers/brokers.js';
 import { eventually, freePort, startCli, tempDir } from '../helpers/net.js';
 import { signedCell } from '../helpers/signed-cell.js';
+import { requireTool } from '../helpers/system-tools.js';
 
 const tmp = tempDir('p2p-gateway-faults-');
 afterAll(() => tmp.remove());
@@ -280,7 +281,8 @@ const canMount = (() => {
   }
 })();
 
-// Skipped only where a tmpfs cannot be mounted (not root): the full disk is a small tmpfs made for the test; CI runs as root.
+// Skipped only where a tmpfs cannot be mounted for want of privileges (not root, or a container without
+// CAP_SYS_ADMIN; `mount` itself is on every Debian): the full disk is a small tmpfs made for the test.
 describe.skipIf(!canMount)('a full disk under the house gateway and the platform', () => {
   it('both keep running, log the fault once, and store every reading once the disk has room again', async () => {
     const disk = join(tmp.dir, 'disk');
@@ -324,13 +326,12 @@ describe.skipIf(!canMount)('a full disk under the house gateway and the platform
   }, 120_000);
 });
 
-const LIBFAKETIME = [
-  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
-].find((f) => existsSync(f));
-
-// Skipped only without libfaketime (Debian's faketime, installed by .ci/run), which steps one real process's wall clock.
-describe.skipIf(!LIBFAKETIME)("a step of the house gateway's wall clock, an hour ahead and back", () => {
+// libfaketime steps one real process's wall clock.
+describe("a step of the house gateway's wall clock, an hour ahead and back", () => {
+  let libfaketime = '';
+  beforeAll(() => {
+    libfaketime = requireTool('faketime/libfaketime.so.1');
+  });
   it('logs each jump once, keeps its control loop, is refused while ahead, and trades readings again once back', async () => {
     const rig = await houseAndPlatform({
       dir: join(tmp.dir, 'jump'),
@@ -340,7 +341,7 @@ describe.skipIf(!LIBFAKETIME)("a step of the house gateway's wall clock, an hour
     const offset = join(tmp.dir, 'jump', 'faketime');
     writeFileSync(offset, '+0\n');
     const p = rig.start({
-      LD_PRELOAD: LIBFAKETIME,
+      LD_PRELOAD: libfaketime,
       FAKETIME_TIMESTAMP_FILE: offset,
       FAKETIME_NO_CACHE: '1',
       // Only the wall clock steps; timers run on the monotonic clock, as under NTP.

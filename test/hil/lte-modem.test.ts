@@ -1,8 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
 import { buildLteService } from '../../src/agent/wiring.js';
 import { AtChannel, AtCommandError } from '../../src/comms/lte/at-channel.js';
@@ -13,15 +13,7 @@ import { GatewayMetrics } from '../../src/core/metrics.js';
 import { MockModem } from '../helpers/mock-modem.js';
 import { eventually, tempDir } from '../helpers/net.js';
 import { metricValue, silentLog } from '../helpers/signed-cell.js';
-
-const HAVE_SOCAT = (() => {
-  try {
-    execFileSync('socat', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { requireTool } from '../helpers/system-tools.js';
 
 describe('AT response parsers (Quectel EC25 AT manual, 3GPP TS 27.007)', () => {
   it('CSQ: rssi n → −113 + 2n dBm, 99 unknown', () => {
@@ -46,8 +38,10 @@ describe('AT response parsers (Quectel EC25 AT manual, 3GPP TS 27.007)', () => {
   });
 });
 
-// Skipped only where socat is missing (it makes the pty pair); .ci/run installs it.
-describe.runIf(HAVE_SOCAT)('LTE modem manager against a scripted modem on a pty (socat)', () => {
+describe('LTE modem manager against a scripted modem on a pty (socat)', () => {
+  beforeAll(() => {
+    requireTool('socat');
+  });
   let socat: ChildProcess;
   let host: SerialPort;
   let far: SerialPort;

@@ -10,6 +10,12 @@ import { PtyPair } from '../../src/sim/devices/pty-pair.js';
 import { FixedInverterPlant, FixedMeterPlant } from '../../src/sim/devices/register-device.js';
 import { SimulatedSdm630 } from '../../src/sim/devices/sdm630.js';
 import { SimulatedSunSpecInverter } from '../../src/sim/devices/sunspec-inverter.js';
+import { requireTool } from '../helpers/system-tools.js';
+
+// socat makes the pty pair: without it every test here fails, naming the package.
+beforeAll(() => {
+  requireTool('socat');
+});
 
 describe('Modbus RTU over a pty pair (socat) at 19200 baud', () => {
   let pty: PtyPair;

@@ -3,31 +3,21 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MOSQUITTO_BIN } from '../../src/bench/broker.js';
 import { MqttTransport } from '../../src/comms/mqtt-transport.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
 import { waitForPort } from '../../src/core/net.js';
 import { eventually, freePort, tempDir } from '../helpers/net.js';
 import { securityFor, signedCell, silentLog } from '../helpers/signed-cell.js';
+import { requireTool } from '../helpers/system-tools.js';
 
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'mosquitto');
-const MOSQUITTO = MOSQUITTO_BIN;
-const HAVE_OPENSSL = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * The cell broker of deploy/mosquitto run for real: its mosquitto.conf and ACL with the paths and
  * port changed for a test, certificates from make-certs.sh.
  */
-// Skipped only where Mosquitto or openssl is missing; .ci/run installs both.
-describe.runIf(MOSQUITTO && HAVE_OPENSSL)('deploy/mosquitto: the cell broker with mTLS and the per-gateway ACL', () => {
+describe('deploy/mosquitto: the cell broker with mTLS and the per-gateway ACL', () => {
   const tmp = tempDir('p2p-mosquitto-tls-');
   const certs = join(tmp.dir, 'certs');
   let port = 0;
@@ -36,6 +26,8 @@ describe.runIf(MOSQUITTO && HAVE_OPENSSL)('deploy/mosquitto: the cell broker wit
   const ids = signedCell(['gw-a', 'gw-b'], join(tmp.dir, 'ids'), Date.now());
 
   beforeAll(async () => {
+    const mosquitto = requireTool('mosquitto');
+    requireTool('openssl'); // make-certs.sh
     execFileSync(join(DEPLOY, 'make-certs.sh'), [certs, 'localhost', 'gw-a', 'gw-b'], { stdio: 'ignore' });
     port = await freePort();
     mkdirSync(join(tmp.dir, 'bridges'));
@@ -49,7 +41,7 @@ describe.runIf(MOSQUITTO && HAVE_OPENSSL)('deploy/mosquitto: the cell broker wit
       .replace(/^log_dest syslog$/m, 'log_dest stderr');
     // Running as root, Mosquitto would switch to the "mosquitto" user, which cannot read the test keys.
     writeFileSync(join(tmp.dir, 'mosquitto.conf'), `user root\n${conf}`);
-    broker = spawn(MOSQUITTO as string, ['-c', join(tmp.dir, 'mosquitto.conf')], {
+    broker = spawn(mosquitto, ['-c', join(tmp.dir, 'mosquitto.conf')], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     broker.stderr?.on('data', (d) => {

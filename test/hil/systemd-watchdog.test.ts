@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
 import { Gateway } from '../../src/agent/gateway.js';
 import { gatewayWatchdog } from '../../src/agent/watchdog.js';
@@ -8,11 +8,10 @@ import { systemClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
 import type { Device } from '../../src/drivers/device.js';
 import { eventually, startCli, tempDir } from '../helpers/net.js';
-import { NotifyReceiver, notifySkipReason } from '../helpers/notify-socket.js';
+import { NotifyReceiver, requireNotifyTools } from '../helpers/notify-socket.js';
 
 // systemd's side played by a real unix datagram socket (python3) and the gateway's side by the real
 // `systemd-notify`, as under `Type=notify` + `WatchdogSec=` + `NotifyAccess=all`.
-const skip = notifySkipReason();
 const tmp = tempDir();
 afterAll(() => tmp.remove());
 const log = componentLogger('test');
@@ -37,9 +36,8 @@ class HangingDevice implements Device {
   async close(): Promise<void> {}
 }
 
-// The reason of a skip is in the title.
-// Skipped only where systemd-notify or python3 is missing (.ci/run installs both: systemd, python3).
-describe.skipIf(skip !== undefined)(`systemd notify and watchdog${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe('systemd notify and watchdog', () => {
+  beforeAll(requireNotifyTools);
   it('READY=1 after start, WATCHDOG=1 every half period, none while a control cycle hangs, STOPPING=1', async () => {
     const receiver = await NotifyReceiver.open(tmp.dir);
     const device = new HangingDevice('m1');

@@ -27,7 +27,7 @@ export class PtyPair {
         reject(
           new P2PError(ErrorCode.unavailable, `socat is needed for Modbus RTU over a pty: ${err.message}`, {
             component: 'sim',
-            hint: 'apt-get install socat',
+            hint: 'sudo apt-get install socat',
           }),
         ),
       ),
