@@ -2,12 +2,13 @@
  * npm run bench:trading — the distributed market on random instances, both algorithms side by side,
  * against the centralised interior-point reference. Prints a table; writes bench/results/trading.json.
  * Targets (issue: trading): gap ≤ 1e-4, imbalance ≤ 1e-3 kWh, price error ≤ 0.1 %, the default ≥ 10×
- * fewer iterations than plain subgradient, 1000 traders well under a minute on one core.
+ * fewer iterations than plain subgradient, 1000 traders well under a minute on one core. Then the
+ * plain method with the textbook step α0/√k (K = 1) on the contract example trade-4mg, within 50 000 rounds.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runMarket } from '../src/trading/market.js';
-import { compileModel, TradeInputSchema } from '../src/trading/model.js';
+import { compileModel, loadTradeModel, TradeInputSchema } from '../src/trading/model.js';
 import { randomTradeInstance } from '../src/trading/random-instance.js';
 import { solveReference } from '../src/trading/reference/interior-point.js';
 import type { TradingAlgorithm } from '../src/trading/trader.js';
@@ -72,10 +73,31 @@ for (const c of quick ? cases.slice(0, 2) : cases) {
   }
 }
 console.table(rows);
+
+// The plain method's textbook step, α0/(1 + k)^0.51 ≈ α0/√k: too small too soon to get anywhere.
+const TEXTBOOK_MAX_ROUNDS = 50_000;
+const example = loadTradeModel(join(import.meta.dirname, '../test/fixtures/trading/trade-4mg.json'));
+const textbookStart = performance.now();
+const textbook = runMarket(
+  example,
+  { algorithm: 'subgradient', subgradientDecayRounds: 1, maxIterations: TEXTBOOK_MAX_ROUNDS },
+  false,
+);
+const textbookStep = {
+  instance: 'trade-4mg',
+  algorithm: 'subgradient K=1 (textbook α0/√k)',
+  converged: textbook.converged,
+  iterations: textbook.iterations,
+  maxImbalanceKWh: Number(textbook.maxImbalanceKWh.toExponential(2)),
+  wallS: Number(((performance.now() - textbookStart) / 1000).toFixed(2)),
+};
+console.log(
+  `textbook step (K=1) on trade-4mg: ${textbook.converged ? 'converged' : 'NOT converged'} after ${textbook.iterations} rounds (limit ${TEXTBOOK_MAX_ROUNDS}), max imbalance ${textbookStep.maxImbalanceKWh} kWh`,
+);
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'trading.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rows, textbookStep }, null, 2)}\n`,
 );
 console.log(`written ${join(out, 'trading.json')}`);

@@ -11,6 +11,7 @@ import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
 import { type GatewayConfig, rolesOf } from './config.js';
 import { type PointValue, ProcessImage } from './process-image.js';
+import { RoleHandOver } from './roles/hand-over.js';
 import { createRole } from './roles/index.js';
 import type { Role, RoleContext } from './roles/role.js';
 import { Scheduler, type TimeScale } from './scheduler.js';
@@ -74,7 +75,8 @@ export class Gateway {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? componentLogger('gateway', { gateway: config.gateway.id });
     this.metrics = deps.metrics ?? new GatewayMetrics({ gateway: config.gateway.id });
-    this.roles = rolesOf(config).map(createRole);
+    const handOver = new RoleHandOver();
+    this.roles = rolesOf(config).map((name) => createRole(name, handOver));
     this.devices = deps.devices ?? [];
     this.image = new ProcessImage(config.staleAfterCycles * config.scheduler.primaryMs);
     this.ctx = {
@@ -85,7 +87,7 @@ export class Gateway {
       transport: deps.transport,
       image: () => this.image.snapshot(),
       devices: this.devices,
-      shared: {},
+      shared: handOver.view,
     };
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),

@@ -1,4 +1,5 @@
-import { type OptimalityGap, optimalityGap, type SessionInstance } from '../trading/optimality-gap.js';
+import type { SessionInstance } from '../trading/market-interval.js';
+import { type OptimalityGap, optimalityGap } from '../trading/optimality-gap.js';
 
 /**
  * Key performance indicators of a bench run, computed from what the bench sampled (pure functions).

@@ -1,4 +1,4 @@
-import type { SessionInstance } from '../trading/optimality-gap.js';
+import type { SessionInstance } from '../trading/market-interval.js';
 import type { GridSample } from './grid.js';
 import { EnergyTally, TradingGapTally, VoltageTally } from './kpi.js';
 

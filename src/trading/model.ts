@@ -127,44 +127,69 @@ function invalid(message: string, field: string, file?: string): P2PError {
   });
 }
 
+/** A value per slot: one number stands for every slot; a list must have one per slot of the horizon. */
+function slotSeries(v: number | number[], horizon: number, field: string, file?: string): number[] {
+  if (typeof v === 'number') return Array(horizon).fill(v);
+  if (v.length !== horizon) throw invalid(`expected ${horizon} values (the horizon), got ${v.length}`, field, file);
+  return [...v];
+}
+
+/** An agent as written in a trade input (defaults not yet filled in). */
+export type AgentInput = TradeInputFile['agents'][number];
+
+/** One trader's own agent in per-slot form, before it is placed in a model (no index, no links). */
+export type TraderAgent = Omit<AgentModel, 'index' | 'linksIn' | 'linksOut' | 'neighbours'>;
+
+/**
+ * An agent's values per slot (`slotSeries`; a list of the wrong length is an input error naming `field`).
+ * Storage rates become energy per slot.
+ */
+export function perSlotAgent(
+  a: AgentInput,
+  horizon: number,
+  slotHours: number,
+  field = 'agent',
+  file?: string,
+): TraderAgent {
+  const series = (v: number | number[], at: string) => slotSeries(v, horizon, at, file);
+  const quad = (d: z.input<typeof QuadraticDevice>, at: string): QuadraticCost => ({
+    a: series(d.a, `${at}.a`),
+    b: series(d.b, `${at}.b`),
+    max: series(d.max, `${at}.max`),
+  });
+  return {
+    id: a.id,
+    demand: series(a.demand, `${field}.demand`),
+    generators: (a.generators ?? []).map((g, k) => quad(g, `${field}.generators[${k}]`)),
+    flexibleLoads: (a.flexibleLoads ?? []).map((g, k) => quad(g, `${field}.flexibleLoads[${k}]`)),
+    storage: (a.storage ?? []).map((s) => ({
+      capacityKWh: s.capacityKWh,
+      socKWh: s.socKWh,
+      maxChargeKWh: s.maxChargeKW * slotHours,
+      maxDischargeKWh: s.maxDischargeKW * slotHours,
+      efficiency: s.efficiency,
+      a: s.a,
+      socEndMinKWh: s.socEndMinKWh,
+    })),
+    gridImport: a.grid?.import ? quad(a.grid.import, `${field}.grid.import`) : undefined,
+    gridExport: a.grid?.export ? quad(a.grid.export, `${field}.grid.export`) : undefined,
+  };
+}
+
 /**
  * Turns validated input into per-slot arrays, checking what the schema cannot: lengths against the
  * horizon, links between known agents, and demand that no schedule could meet (an input error, exit 2).
  */
 export function compileModel(input: TradeInput, file?: string, checkDemand = true): TradeModel {
   const T = input.horizon;
-  const series = (v: number | number[], field: string): number[] => {
-    if (typeof v === 'number') return Array(T).fill(v);
-    if (v.length !== T) throw invalid(`expected ${T} values (the horizon), got ${v.length}`, field, file);
-    return [...v];
-  };
-  const quad = (d: z.infer<typeof QuadraticDevice>, field: string): QuadraticCost => ({
-    a: series(d.a, `${field}.a`),
-    b: series(d.b, `${field}.b`),
-    max: series(d.max, `${field}.max`),
-  });
+  const series = (v: number | number[], field: string) => slotSeries(v, T, field, file);
   const byId = new Map<string, number>();
   const agents: AgentModel[] = input.agents.map((a, i) => {
     if (byId.has(a.id)) throw invalid(`agent id "${a.id}" is used twice`, `agents[${i}].id`, file);
     byId.set(a.id, i);
-    const field = `agents[${i}]`;
     return {
-      id: a.id,
+      ...perSlotAgent(a, T, input.slotHours, `agents[${i}]`, file),
       index: i,
-      demand: series(a.demand, `${field}.demand`),
-      generators: a.generators.map((g, k) => quad(g, `${field}.generators[${k}]`)),
-      flexibleLoads: a.flexibleLoads.map((g, k) => quad(g, `${field}.flexibleLoads[${k}]`)),
-      storage: a.storage.map((s) => ({
-        capacityKWh: s.capacityKWh,
-        socKWh: s.socKWh,
-        maxChargeKWh: s.maxChargeKW * input.slotHours,
-        maxDischargeKWh: s.maxDischargeKW * input.slotHours,
-        efficiency: s.efficiency,
-        a: s.a,
-        socEndMinKWh: s.socEndMinKWh,
-      })),
-      gridImport: a.grid?.import ? quad(a.grid.import, `${field}.grid.import`) : undefined,
-      gridExport: a.grid?.export ? quad(a.grid.export, `${field}.grid.export`) : undefined,
       linksOut: [],
       linksIn: [],
       neighbours: [],

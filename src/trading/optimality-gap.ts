@@ -1,43 +1,12 @@
-import { agentDeviceCost, scheduleOf } from './market.js';
-import { compileModel, type TradeInputFile, TradeInputSchema } from './model.js';
+import type { SessionInstance } from './market-interval.js';
+import type { AgentModel, LinkModel, TradeModel } from './model.js';
 import { solveReference } from './reference/interior-point.js';
-import type { MarketSession, NeighbourLink } from './session.js';
-
-type AgentInput = TradeInputFile['agents'][number];
 
 /**
- * What one trader knew and decided in one market session: its own agent in the contract's input
- * form, its links to its neighbours, and the cost of its decision (own devices and grid exchange,
- * plus the cost of what it sent on its outgoing links). Put together over every trader of a session,
- * these are the whole instance, so the distributed result can be compared with the centralised optimum.
+ * The gap between what the traders of one session decided and the centralised optimum of the same
+ * instance. For benchmarks and tests: it solves the whole instance at once with the interior-point
+ * reference, which the runtime never loads (the traders only record their `SessionInstance`).
  */
-export interface SessionInstance {
-  session: string;
-  horizon: number;
-  slotHours: number;
-  agent: AgentInput;
-  neighbours: NeighbourLink[];
-  cost: number;
-}
-
-/** The trader's share of the session's total cost, from its last decision. */
-export function sessionInstance(
-  session: MarketSession,
-  agent: AgentInput,
-  neighbours: NeighbourLink[],
-): SessionInstance | undefined {
-  const d = session.decision;
-  if (!d) return undefined;
-  const model = session.model;
-  let cost = agentDeviceCost(model, 0, scheduleOf(d));
-  for (const [k, sent] of d.sent) {
-    const link = model.links[k]!;
-    sent.forEach((e, t) => {
-      cost += link.a[t]! * e * e + link.b[t]! * e;
-    });
-  }
-  return { session: session.sessionId, horizon: model.horizon, slotHours: model.slotHours, agent, neighbours, cost };
-}
 
 export interface OptimalityGap {
   session: string;
@@ -68,28 +37,8 @@ export const COST_SCALE_FLOOR = 1e-3;
 export function optimalityGap(instances: readonly SessionInstance[]): OptimalityGap | undefined {
   const first = instances[0];
   if (!first) return undefined;
-  const byId = new Map(instances.map((i) => [i.agent.id, i]));
-  const links: NonNullable<TradeInputFile['links']> = [];
-  for (const from of instances) {
-    for (const n of from.neighbours) {
-      const to = byId.get(n.peer);
-      if (!to) return undefined;
-      const back = to.neighbours.find((m) => m.peer === from.agent.id);
-      const capacity = Math.min(n.sendCapacityKWh, back?.receiveCapacityKWh ?? 0);
-      if (capacity > 0)
-        links.push({ from: from.agent.id, to: n.peer, capacity, a: n.a, b: n.b, efficiency: n.efficiency });
-    }
-  }
-  const model = compileModel(
-    TradeInputSchema.parse({
-      horizon: first.horizon,
-      slotHours: first.slotHours,
-      agents: instances.map((i) => i.agent),
-      links,
-    }),
-    undefined,
-    false,
-  );
+  const model = wholeInstance(instances);
+  if (!model) return undefined;
   const optimumCost = solveReference(model).cost;
   const distributedCost = instances.reduce((s, i) => s + i.cost, 0);
   return {
@@ -99,4 +48,49 @@ export function optimalityGap(instances: readonly SessionInstance[]): Optimality
     optimumCost,
     relativeGap: Math.abs(distributedCost - optimumCost) / Math.max(Math.abs(optimumCost), COST_SCALE_FLOOR),
   };
+}
+
+/**
+ * The traders' instances joined into one model: every trader's own agent, and a link wherever a
+ * trader may send to a neighbour that may receive from it. Undefined when a neighbour is missing.
+ */
+function wholeInstance(instances: readonly SessionInstance[]): TradeModel | undefined {
+  const T = instances[0]!.horizon;
+  const index = new Map(instances.map((inst, i) => [inst.agent.id, i]));
+  const agents: AgentModel[] = instances.map((inst, i) => ({
+    ...inst.agent,
+    index: i,
+    linksOut: [],
+    linksIn: [],
+    neighbours: [],
+  }));
+  const links: LinkModel[] = [];
+  for (const [from, inst] of instances.entries()) {
+    for (const n of inst.neighbours) {
+      const to = index.get(n.peer);
+      if (to === undefined) return undefined;
+      const back = instances[to]!.neighbours.find((m) => m.peer === inst.agent.id);
+      const capacity = Math.min(n.sendCapacityKWh, back?.receiveCapacityKWh ?? 0);
+      if (!(capacity > 0)) continue;
+      const k = links.length;
+      links.push({
+        index: k,
+        from,
+        to,
+        a: Array(T).fill(n.a),
+        b: Array(T).fill(n.b),
+        capacity: Array(T).fill(capacity),
+        efficiency: n.efficiency,
+      });
+      agents[from]!.linksOut.push(k);
+      agents[to]!.linksIn.push(k);
+      for (const [x, y] of [
+        [from, to],
+        [to, from],
+      ] as const) {
+        if (!agents[x]!.neighbours.includes(y)) agents[x]!.neighbours.push(y);
+      }
+    }
+  }
+  return { horizon: T, slotHours: instances[0]!.slotHours, agents, links };
 }

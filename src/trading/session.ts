@@ -1,5 +1,5 @@
 import { stoppingTolerances } from './market.js';
-import type { AgentModel, LinkModel, TradeModel } from './model.js';
+import type { AgentModel, LinkModel, TradeModel, TraderAgent } from './model.js';
 import { MgTrader, type PriceMessage, type TraderDecision, type TradingAlgorithm } from './trader.js';
 
 /** A neighbour MG trader and the links to and from it, as a gateway's config describes them. */
@@ -18,7 +18,7 @@ export interface NeighbourLink {
  * the links between them. This is all an MgTrader needs; other traders' costs never leave their gateway.
  */
 export function localTradeModel(
-  own: Omit<AgentModel, 'index' | 'linksIn' | 'linksOut' | 'neighbours'>,
+  own: TraderAgent,
   neighbours: NeighbourLink[],
   horizon: number,
   slotHours: number,

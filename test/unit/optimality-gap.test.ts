@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { tradingGapKpi } from '../../src/bench/kpi.js';
-import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
-import { COST_SCALE_FLOOR, optimalityGap, sessionInstance } from '../../src/trading/optimality-gap.js';
+import { sessionInstance } from '../../src/trading/market-interval.js';
+import { perSlotAgent } from '../../src/trading/model.js';
+import { COST_SCALE_FLOOR, optimalityGap } from '../../src/trading/optimality-gap.js';
 import { localTradeModel, MarketSession, type NeighbourLink } from '../../src/trading/session.js';
 
 // Three MG traders in a line A – B – C: A has a cheap generator, B a dear grid import, C export only.
@@ -26,10 +27,10 @@ const neighbours: Record<string, NeighbourLink[]> = {
 
 function runSessions(maxRounds: number) {
   const sessions = Object.entries(agents).map(([id, agent]) => {
-    const compiled = compileModel(TradeInputSchema.parse({ horizon: T, agents: [agent] }), undefined, false).agents[0]!;
+    const compiled = perSlotAgent(agent, T, 1);
     return {
       id,
-      agent,
+      agent: compiled,
       session: new MarketSession('s1', localTradeModel(compiled, neighbours[id]!, T, 1), 'accelerated', maxRounds),
     };
   });
@@ -49,6 +50,13 @@ describe('optimality gap of a distributed market session', () => {
     expect(gap.optimumCost).toBeGreaterThan(0);
   });
 
+  it('solves the same instance from what the status page shows (JSON drops absent devices)', () => {
+    const instances = runSessions(3000);
+    const shown = JSON.parse(JSON.stringify(instances)) as typeof instances;
+    expect(shown[0]!.agent).not.toHaveProperty('gridImport');
+    expect(optimalityGap(shown)!.optimumCost).toBe(optimalityGap(instances)!.optimumCost);
+  });
+
   it('agrees on the smaller capacity when the two ends of a link allow different amounts', () => {
     // B allows 5 kWh each way with C, C's own configuration 30: C's surplus of 8 kWh reaches B only in part.
     // Were each end to clip the link to its own figure, C would count 8 kWh sent where B takes 5 (a gap of 1.3 %).
@@ -62,7 +70,7 @@ describe('optimality gap of a distributed market session', () => {
       session: 'tiny',
       horizon: 1,
       slotHours: 0.25,
-      agent: { id: 'A', demand: [1e-6], grid: { import: { a: 0.01, b: 0.1, max: 1000 } } },
+      agent: perSlotAgent({ id: 'A', demand: [1e-6], grid: { import: { a: 0.01, b: 0.1, max: 1000 } } }, 1, 0.25),
       neighbours: [],
       cost: 0,
     };

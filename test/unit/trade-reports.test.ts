@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
 import { ProcessImage } from '../../src/agent/process-image.js';
+import { RoleHandOver } from '../../src/agent/roles/hand-over.js';
 import type { RoleContext } from '../../src/agent/roles/role.js';
 import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from '../../src/agent/roles/trade-reporter.js';
 import { MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
@@ -123,7 +124,15 @@ describe("a trader's reporter", () => {
     );
     await transport.start();
     const image = new ProcessImage(3000);
-    const ctx: RoleContext = { config, clock, log, metrics, transport, image: () => image.snapshot(), shared: {} };
+    const ctx: RoleContext = {
+      config,
+      clock,
+      log,
+      metrics,
+      transport,
+      image: () => image.snapshot(),
+      shared: new RoleHandOver().view,
+    };
     return ctx;
   }
 

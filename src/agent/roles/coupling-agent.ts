@@ -1,16 +1,21 @@
-import { type CellLimitState, cellTradingLimits, INITIAL_CELL_LIMITS } from '../../control/coupling.js';
+import {
+  type CellLimitState,
+  type CellLimits,
+  cellTradingLimits,
+  INITIAL_CELL_LIMITS,
+} from '../../control/coupling.js';
 import { errorMessage } from '../../core/errors.js';
-import { compileModel, TradeInputSchema } from '../../trading/model.js';
-import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
-import { localTradeModel, MarketSession } from '../../trading/session.js';
+import { type SessionInstance, type TransformerLimits, upperMarketTrader } from '../../trading/market-interval.js';
 import type { UpperMarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
+import type { CellImbalance, Slot } from './hand-over.js';
+import { MarketIntervalRunner } from './market-interval.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner, warmStart } from './session-runner.js';
-import { purchasesFromNeighbours, TradeReporter } from './trade-reporter.js';
+import { RECENT_SESSIONS, warmStart } from './session-runner.js';
+import { purchasesFromNeighbours } from './trade-reporter.js';
 
-interface UpwardTrade {
+export interface UpwardTrade {
   session: string;
   /** What the cell's market left over, kWh per slot (+ = the cell is short). */
   imbalanceKWh: number[];
@@ -29,6 +34,21 @@ interface UpwardTrade {
   instance: SessionInstance | undefined;
 }
 
+/** The coupling agent's status (`state()`, the status page's `roles["coupling-agent"]`). */
+export type CouplingAgentState = {
+  /** The last trade of the cell's leftover one level up. */
+  upwardTrade: UpwardTrade | null;
+  upwardTrades: number;
+  convergedUpwardTrades: number;
+  recentUpwardTrades: UpwardTrade[];
+  /** The cell's import/export limits for the market (factors, and energy per slot once set). */
+  cellLimits: CellLimitState | CellLimits;
+  transformerKVA: number | null;
+  loadingPct: number | null;
+  peakLoadingPct: number;
+  overloaded: boolean;
+};
+
 /**
  * The coupling agent at the transformer: watches the transformer's loading from the cell's net power
  * (warning when it passes the rating) and the cell's voltages from its prosumers' readings, and each
@@ -38,16 +58,15 @@ interface UpwardTrade {
  * one level up: a market session with the coupling agents of neighbouring cells and the upstream
  * connection, by the same algorithm (hierarchical balancing, paper section II).
  */
-export class CouplingAgentRole implements Role {
+export class CouplingAgentRole implements Role<CouplingAgentState> {
   readonly name = 'coupling-agent' as const;
   private readings: CellReadings | undefined;
   private loadingPct: number | null = null;
   private peakLoadingPct = 0;
   private overloaded = false;
   private ratingKVA = 0;
-  private limits: CellLimitState = INITIAL_CELL_LIMITS;
-  private runner: SessionRunner | undefined;
-  private reporter: TradeReporter | undefined;
+  private limits: CellLimitState | CellLimits = INITIAL_CELL_LIMITS;
+  private upperMarket: MarketIntervalRunner | undefined;
   private running: Promise<void> | undefined;
   private tradedSession: string | undefined;
   /** The last day of trades above the cell. */
@@ -55,11 +74,11 @@ export class CouplingAgentRole implements Role {
   private tradeCount = 0;
   private convergedCount = 0;
 
+  /** `cellLimits`: this role alone writes the cell's limits, for the MG trader's market. */
+  constructor(private readonly cellLimits: Slot<CellLimits>) {}
+
   start(ctx: RoleContext): void {
-    if (ctx.config.upperMarket && ctx.transport) {
-      this.runner = new SessionRunner(ctx, 'price-up');
-      this.reporter = new TradeReporter(ctx, 'upper');
-    }
+    if (ctx.config.upperMarket && ctx.transport) this.upperMarket = new MarketIntervalRunner(ctx, 'upper');
     this.ratingKVA = ctx.config.gateway.transformerKVA ?? 0;
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     if (ctx.transport) {
@@ -102,16 +121,16 @@ export class CouplingAgentRole implements Role {
       ctx.log.info({ importKWh: limits.importKWh, exportKWh: limits.exportKWh }, 'cell trading limits changed');
     }
     this.limits = limits;
-    ctx.shared.cellLimits = limits;
+    this.cellLimits.set(limits);
   }
 
   /** Once per cleared cell market: trades the cell's imbalance with the level above. */
   private tradeUpward(ctx: RoleContext): void {
     const upper = ctx.config.upperMarket;
-    const imbalance = ctx.shared.cellImbalance;
-    if (!upper || !this.runner || !imbalance || this.running || imbalance.session === this.tradedSession) return;
+    const imbalance = ctx.shared.cellImbalance.get();
+    if (!upper || !this.upperMarket || !imbalance || this.running || imbalance.session === this.tradedSession) return;
     this.tradedSession = imbalance.session;
-    if (this.reporter!.alreadyCleared(Number(imbalance.session))) return;
+    if (this.upperMarket.alreadyCleared(Number(imbalance.session))) return;
     this.running = this.runUpward(ctx, upper, imbalance)
       .catch((err) => ctx.log.error({ err: errorMessage(err) }, 'upward trade failed'))
       .finally(() => {
@@ -119,74 +138,43 @@ export class CouplingAgentRole implements Role {
       });
   }
 
-  private async runUpward(
-    ctx: RoleContext,
-    upper: UpperMarketConfig,
-    imbalance: NonNullable<RoleContext['shared']['cellImbalance']>,
-  ): Promise<void> {
-    const T = imbalance.netImportKWh.length;
-    const grid = {
-      ...(upper.gridImport
-        ? { import: { a: upper.gridImport.a, b: upper.gridImport.b, max: upper.gridImport.maxKWh } }
-        : {}),
-      ...(upper.gridExport
-        ? { export: { a: upper.gridExport.a, b: upper.gridExport.b, max: upper.gridExport.maxKWh } }
-        : {}),
-    };
-    const agent = {
-      id: ctx.config.gateway.id,
-      demand: imbalance.netImportKWh.map((v) => Number(v.toFixed(9))),
-      ...(Object.keys(grid).length > 0 ? { grid } : {}),
-    };
-    const compiled = compileModel(
-      TradeInputSchema.parse({ horizon: T, slotHours: imbalance.slotHours, agents: [agent] }),
-      undefined,
-      false,
-    ).agents[0]!;
-    // The cell's transformer limits what can cross it in either direction.
-    const neighbours = upper.neighbours.map((n) => ({
-      ...n,
-      sendCapacityKWh: Math.min(n.sendCapacityKWh, this.limitsKWh().exportKWh),
-      receiveCapacityKWh: Math.min(n.receiveCapacityKWh, this.limitsKWh().importKWh),
-    }));
-    const model = localTradeModel(compiled, neighbours, T, imbalance.slotHours);
-    const session = new MarketSession(
-      `up-${imbalance.session}`,
-      model,
-      upper.algorithm,
-      upper.maxRounds,
-      upper.tolerance,
-      warmStart(this.upward.at(-1), imbalance.session, ctx.config.scheduler.tertiaryMs),
-    );
+  private async runUpward(ctx: RoleContext, upper: UpperMarketConfig, imbalance: CellImbalance): Promise<void> {
+    const trader = upperMarketTrader({
+      traderId: ctx.config.gateway.id,
+      slotHours: imbalance.slotHours,
+      leftoverKWh: imbalance.netImportKWh,
+      gridImport: upper.gridImport,
+      gridExport: upper.gridExport,
+      neighbours: upper.neighbours,
+      limits: this.limitsKWh(),
+    });
+    const session = `up-${imbalance.session}`;
     // Done before the next interval's cell market leaves its imbalance.
-    await this.runner!.run(session, upper.roundMs, imbalance.intervalEndMs);
-    const status = session.status();
+    const closed = await this.upperMarket!.run(
+      session,
+      trader,
+      upper,
+      warmStart(this.upward.at(-1), imbalance.session, ctx.config.scheduler.tertiaryMs),
+      imbalance.intervalEndMs ?? Number.POSITIVE_INFINITY,
+    );
     // Without agreement, the cell's leftover stays with its upstream connection.
-    const outcome = session.outcome();
-    const decision = outcome.decision;
-    const prices = outcome.status().prices;
+    const { decision, prices } = closed;
     const trade: UpwardTrade = {
       session: imbalance.session,
       imbalanceKWh: imbalance.netImportKWh,
-      rounds: status.round,
-      converged: status.settled,
+      rounds: closed.rounds,
+      converged: closed.settled,
       prices,
-      reachedPrices: status.prices,
-      exchangeKWh: exchangeWithNeighbours(outcome),
+      reachedPrices: closed.reachedPrices,
+      exchangeKWh: closed.exchangeKWh,
       upstreamImportKWh: decision?.gridImport ?? [],
       upstreamExportKWh: decision?.gridExport ?? [],
       endedAt: ctx.clock.now(),
-      instance: sessionInstance(outcome, agent, neighbours),
+      instance: closed.instance,
     };
     // On disk (outbox) before the interval counts as traded above: a restart does not trade it again.
     const trades = purchasesFromNeighbours(ctx.config.gateway.id, trade.exchangeKWh, prices[0] ?? 0);
-    await this.reporter!.report({
-      session: session.sessionId,
-      interval: Number(imbalance.session),
-      market: 'upper',
-      converged: trade.converged,
-      trades,
-    });
+    await this.upperMarket!.report(session, Number(imbalance.session), trade.converged, trades);
     this.upward.push(trade);
     if (this.upward.length > 96) this.upward.shift();
     this.tradeCount++;
@@ -199,24 +187,27 @@ export class CouplingAgentRole implements Role {
         upstreamKWh: (trade.upstreamImportKWh[0] ?? 0) - (trade.upstreamExportKWh[0] ?? 0),
         priceSlot0: prices[0],
         converged: trade.converged,
-        rounds: status.round,
+        rounds: closed.rounds,
         trades: trades.length,
       },
       'cell imbalance traded one level up',
     );
   }
 
-  private limitsKWh(): { importKWh: number; exportKWh: number } {
-    const l = this.limits as Partial<{ importKWh: number; exportKWh: number }>;
-    return { importKWh: l.importKWh ?? Number.POSITIVE_INFINITY, exportKWh: l.exportKWh ?? Number.POSITIVE_INFINITY };
+  /** The transformer's limits once set; none before the first interval. */
+  private limitsKWh(): TransformerLimits {
+    const l = this.limits;
+    return 'importKWh' in l
+      ? { importKWh: l.importKWh, exportKWh: l.exportKWh }
+      : { importKWh: Number.POSITIVE_INFINITY, exportKWh: Number.POSITIVE_INFINITY };
   }
 
   async stop(): Promise<void> {
-    this.runner?.stop();
+    this.upperMarket?.stop();
     await this.running;
   }
 
-  state(): Record<string, unknown> {
+  state(): CouplingAgentState {
     return {
       upwardTrade: this.upward.at(-1) ?? null,
       upwardTrades: this.tradeCount,

@@ -1,6 +1,7 @@
 import type { RoleName } from '../config.js';
 import { CouplingAgentRole } from './coupling-agent.js';
 import { DrAggregatorRole } from './dr-aggregator.js';
+import type { RoleHandOver } from './hand-over.js';
 import { MgTraderRole } from './mg-trader.js';
 import { PlatformRole } from './platform.js';
 import { ProsumerRole } from './prosumer.js';
@@ -19,16 +20,17 @@ class IdleRole implements Role {
   }
 }
 
-export function createRole(name: RoleName): Role {
+/** Builds a role; the role that writes a slot of the gateway's `handOver` is given that slot (its only writer). */
+export function createRole(name: RoleName, handOver: RoleHandOver): Role {
   switch (name) {
     case 'prosumer':
       return new ProsumerRole();
     case 'voltage-agent':
       return new VoltageAgentRole();
     case 'mg-trader':
-      return new MgTraderRole();
+      return new MgTraderRole(handOver.cellImbalance);
     case 'coupling-agent':
-      return new CouplingAgentRole();
+      return new CouplingAgentRole(handOver.cellLimits);
     case 'dr-aggregator':
       return new DrAggregatorRole();
     case 'dso':

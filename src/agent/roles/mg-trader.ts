@@ -1,18 +1,19 @@
 import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
 import { errorMessage } from '../../core/errors.js';
-import { compileModel, TradeInputSchema } from '../../trading/model.js';
-import { type SessionInstance, sessionInstance } from '../../trading/optimality-gap.js';
-import { aggregateProsumers, dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
-import { localTradeModel, MarketSession } from '../../trading/session.js';
+import { cellMarketTrader, type SessionInstance } from '../../trading/market-interval.js';
+import { dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
+import type { TraderDecision } from '../../trading/trader.js';
 import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
+import type { CellImbalance, Slot } from './hand-over.js';
+import { MarketIntervalRunner } from './market-interval.js';
 import { PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
-import { exchangeWithNeighbours, RECENT_SESSIONS, SessionRunner, warmStart } from './session-runner.js';
-import { purchasesFromNeighbours, TradeReporter, tradesWithProsumers } from './trade-reporter.js';
+import { RECENT_SESSIONS, warmStart } from './session-runner.js';
+import { purchasesFromNeighbours, tradesWithProsumers } from './trade-reporter.js';
 
-interface SessionRecord {
+export interface SessionRecord {
   session: string;
   startedAt: number;
   endedAt: number;
@@ -32,8 +33,25 @@ interface SessionRecord {
   instance: SessionInstance | undefined;
 }
 
+/** The MG trader's status (`state()`, the status page's `roles["mg-trader"]`). */
+export type MgTraderState = {
+  /** The cell's net consumption from its prosumers' fresh readings, W. */
+  cellNetW: number | null;
+  prosumers: Record<string, { netW: number; pvW: number; voltagePu: number | null }>;
+  /** Prosumers whose offer the trader holds. */
+  offers: number;
+  /** The last session. */
+  market: SessionRecord | null;
+  sessions: number;
+  convergedSessions: number;
+  worstImbalanceKWh: number;
+  recentSessions: SessionRecord[];
+  /** The first slot's price of each session of the last day, for the status page's plot. */
+  history: { ts: number; v: number }[];
+};
+
 /** The devices' schedule of a cleared session, in the form `dispatchShares` splits among prosumers. */
-function scheduleOf(decision: NonNullable<MarketSession['decision']>) {
+function scheduleOf(decision: TraderDecision) {
   return {
     generation: decision.generation,
     curtailment: decision.curtailment,
@@ -48,11 +66,10 @@ function scheduleOf(decision: NonNullable<MarketSession['decision']>) {
  * transport: the cell's expected net demand (persistence of the readings) against its own resources
  * from `market`. The session runs beside the scheduler so that device cycles are never held up.
  */
-export class MgTraderRole implements Role {
+export class MgTraderRole implements Role<MgTraderState> {
   readonly name = 'mg-trader' as const;
   private readings: CellReadings | undefined;
-  private runner: SessionRunner | undefined;
-  private reporter: TradeReporter | undefined;
+  private cellMarket: MarketIntervalRunner | undefined;
   /** True while intervals come up that were cleared before (logged once). */
   private refusing = false;
   private running: Promise<void> | undefined;
@@ -63,13 +80,15 @@ export class MgTraderRole implements Role {
   private readonly offers = new Map<string, { offer: OfferBody; ts: number }>();
   private lastSampleMs = 0;
 
+  /** `cellImbalance`: this role alone writes the cell's leftover, for the coupling agent to trade above. */
+  constructor(private readonly cellImbalance: Slot<CellImbalance>) {}
+
   start(ctx: RoleContext): void {
     this.readings = new CellReadings(3 * ctx.config.scheduler.secondaryMs);
     const transport = ctx.transport;
     if (!transport) return;
     this.readings.listen(transport, ctx.config.gateway.cell);
-    this.runner = new SessionRunner(ctx, 'price');
-    this.reporter = new TradeReporter(ctx, 'cell');
+    this.cellMarket = new MarketIntervalRunner(ctx, 'cell');
     transport.on({ cell: ctx.config.gateway.cell, cls: 'mkt', type: 'offer' }, ({ envelope }) => {
       this.offers.set(envelope.sender, { offer: envelope.body, ts: ctx.clock.now() });
     });
@@ -119,7 +138,7 @@ export class MgTraderRole implements Role {
     const { tertiaryMs } = ctx.config.scheduler;
     // The tick's own grid time: a timer firing a little early must not name the interval before.
     const sessionId = String(Math.round(now / tertiaryMs) * tertiaryMs);
-    if (this.reporter!.alreadyCleared(Number(sessionId))) {
+    if (this.cellMarket!.alreadyCleared(Number(sessionId))) {
       // Once, not every interval while the clock catches up.
       if (!this.refusing)
         ctx.log.warn(
@@ -136,79 +155,52 @@ export class MgTraderRole implements Role {
     // Without offers (the first interval, or prosumers that do not offer) the cell's measured net
     // consumption stands in for them, as a persistence forecast.
     const cellDemandKWh = Number(((this.readings!.netW(now) / 1000) * slotHours).toFixed(6));
-    const own: ProsumerOffer = {
-      id: ctx.config.gateway.id,
-      demand: Array(T).fill(offers.length > 0 ? 0 : cellDemandKWh),
-      generators: market.generators.map((g) => ({ a: g.a, b: g.b, max: g.maxKWh })),
-      flexibleLoads: market.flexibleLoads.map((g) => ({ a: g.a, b: g.b, max: g.maxKWh })),
-    };
-    const grid = {
-      ...(market.gridImport
-        ? { import: { a: market.gridImport.a, b: market.gridImport.b, max: market.gridImport.maxKWh } }
-        : {}),
-      ...(market.gridExport
-        ? { export: { a: market.gridExport.a, b: market.gridExport.b, max: market.gridExport.maxKWh } }
-        : {}),
-    };
-    // The coupling agent's limits cap what the cell may import or export through its transformer.
-    const limits = ctx.shared.cellLimits;
-    if (limits) {
-      if (grid.import) grid.import = { ...grid.import, max: Math.min(grid.import.max, limits.importKWh) };
-      if (grid.export) grid.export = { ...grid.export, max: Math.min(grid.export.max, limits.exportKWh) };
-    }
-    const neighbours = market.neighbours.map((n) =>
-      limits
-        ? {
-            ...n,
-            sendCapacityKWh: Math.min(n.sendCapacityKWh, limits.exportKWh),
-            receiveCapacityKWh: Math.min(n.receiveCapacityKWh, limits.importKWh),
-          }
-        : n,
-    );
-    const { agent, owners } = aggregateProsumers(ctx.config.gateway.id, [own, ...offers], T, grid);
-    const compiled = compileModel(TradeInputSchema.parse({ horizon: T, slotHours, agents: [agent] }), undefined, false)
-      .agents[0]!;
-    const demandKWh = compiled.demand;
-    const model = localTradeModel(compiled, neighbours, T, slotHours);
-    const session = new MarketSession(
-      sessionId,
-      model,
-      market.algorithm,
-      market.maxRounds,
-      market.tolerance,
-      warmStart(this.sessions.at(-1), sessionId, tertiaryMs),
-    );
+    const { owners, ...trader } = cellMarketTrader({
+      traderId: ctx.config.gateway.id,
+      horizon: T,
+      slotHours,
+      offers,
+      measuredDemandKWh: cellDemandKWh,
+      generators: market.generators,
+      flexibleLoads: market.flexibleLoads,
+      gridImport: market.gridImport,
+      gridExport: market.gridExport,
+      neighbours: market.neighbours,
+      // The coupling agent's limits cap what the cell may import or export through its transformer.
+      limits: ctx.shared.cellLimits.get(),
+    });
     // The first half of the interval for this market, the second for the coupling agent's trade above it.
-    await this.runner!.run(session, market.roundMs, Number(sessionId) + tertiaryMs / 2);
-    const status = session.status();
+    const closed = await this.cellMarket!.run(
+      sessionId,
+      trader,
+      market,
+      warmStart(this.sessions.at(-1), sessionId, tertiaryMs),
+      Number(sessionId) + tertiaryMs / 2,
+    );
     // Without agreement with its neighbours it trades nothing with them (its prosumers still clear).
-    const outcome = session.outcome();
-    const decision = outcome.decision;
-    const cleared = outcome.status();
-    const prices = cleared.prices;
-    const exchangeKWh = exchangeWithNeighbours(outcome);
+    const { decision, prices, exchangeKWh } = closed;
     if (decision) {
       // What the cell still takes from (+) or gives to (−) the level above: the coupling agent trades it there.
-      ctx.shared.cellImbalance = {
+      this.cellImbalance.set({
         session: sessionId,
         slotHours,
         netImportKWh: decision.gridImport.map((imp, t) => imp - (decision.gridExport[t] ?? 0)),
         intervalEndMs: Number(sessionId) + tertiaryMs,
-      };
+      });
     }
     const record: SessionRecord = {
       session: sessionId,
       startedAt: now,
       endedAt: ctx.clock.now(),
-      rounds: status.round,
-      converged: status.settled,
-      demandKWh,
+      rounds: closed.rounds,
+      converged: closed.settled,
+      demandKWh: trader.agent.demand,
       prices,
-      reachedPrices: status.prices,
+      reachedPrices: closed.reachedPrices,
       exchangeKWh,
       gridImportKWh: decision?.gridImport ?? [],
-      maxImbalanceKWh: cleared.maxImbalanceKWh,
-      instance: sessionInstance(outcome, agent, neighbours),
+      maxImbalanceKWh: closed.maxImbalanceKWh,
+      instance: closed.instance,
     };
     this.sessions.push(record);
     if (this.sessions.length > 96) this.sessions.shift();
@@ -229,13 +221,7 @@ export class MgTraderRole implements Role {
       ),
     ];
     // On disk (outbox) before the interval counts as cleared: a trader killed after this line loses no trade.
-    await this.reporter!.report({
-      session: sessionId,
-      interval: Number(sessionId),
-      market: 'cell',
-      converged: record.converged,
-      trades,
-    });
+    await this.cellMarket!.report(sessionId, Number(sessionId), record.converged, trades);
     ctx.log.info(
       {
         session: sessionId,
@@ -282,11 +268,11 @@ export class MgTraderRole implements Role {
   }
 
   async stop(): Promise<void> {
-    this.runner?.stop();
+    this.cellMarket?.stop();
     await this.running;
   }
 
-  state(): Record<string, unknown> {
+  state(): MgTraderState {
     const now = this.lastSampleMs;
     const fresh = this.readings?.fresh(now) ?? new Map();
     return {

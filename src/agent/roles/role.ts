@@ -1,5 +1,4 @@
 import type { Transport } from '../../comms/transport.js';
-import type { CellLimits } from '../../control/coupling.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
@@ -7,6 +6,7 @@ import type { Device } from '../../drivers/device.js';
 import type { GatewayConfig, RoleName } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
+import type { HandOverView } from './hand-over.js';
 
 /** What a role may use: everything is handed in, so roles run the same on a gateway and in simulation. */
 export interface RoleContext {
@@ -20,34 +20,24 @@ export interface RoleContext {
   image(): ProcessImageSnapshot;
   /** The gateway's devices, for roles that write setpoints through their capabilities. */
   readonly devices?: readonly Device[];
-  /** What roles of the same gateway hand each other (the coupling agent's limits to the MG trader). */
-  readonly shared: SharedRoleState;
-}
-
-export interface SharedRoleState {
-  /** Energy the cell may import / export per market slot (set by the coupling agent). */
-  cellLimits?: CellLimits;
-  /** What the cell's market left to the level above, per slot (set by the MG trader, traded up by the coupling agent). */
-  cellImbalance?: {
-    session: string;
-    slotHours: number;
-    netImportKWh: number[];
-    /** When the interval ends (clock ms): the trade above must be done by then. */
-    intervalEndMs?: number;
-  };
+  /**
+   * What roles of the same gateway hand each other, read-only (the coupling agent's limits to the MG
+   * trader, the cell's leftover back); each slot's one writer holds it from `createRole`.
+   */
+  readonly shared: HandOverView;
 }
 
 /**
  * One job of a gateway (prosumer, voltage agent, MG trader, ...). The runtime calls `tick` on each
  * time scale; a role ignores the scales it has no work on.
  */
-export interface Role {
+export interface Role<State extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: RoleName;
   start?(ctx: RoleContext): Promise<void> | void;
   tick(scale: TimeScale, ctx: RoleContext): Promise<void> | void;
   stop?(ctx: RoleContext): Promise<void> | void;
   /** For the status page: plain JSON. */
-  state(): Record<string, unknown>;
+  state(): State;
   /** State that must survive a restart (written atomically at stop). */
   persist?(): unknown;
   restore?(saved: unknown): void;

@@ -108,17 +108,3 @@ export function warmStart(
 
 /** Sessions a trader's state shows in full: enough for a reader polling every few intervals. */
 export const RECENT_SESSIONS = 8;
-
-/** Energy exchanged with each neighbour in the first slot: sent (+) or received (−). */
-export function exchangeWithNeighbours(session: MarketSession): Record<string, number> {
-  const decision = session.decision;
-  const model = session.model;
-  const exchangeKWh: Record<string, number> = {};
-  if (!decision) return exchangeKWh;
-  for (const [k, sent] of decision.sent) exchangeKWh[model.agents[model.links[k]!.to]!.id] = sent[0] ?? 0;
-  for (const [k, bought] of decision.bought) {
-    const peer = model.agents[model.links[k]!.from]!.id;
-    exchangeKWh[peer] = (exchangeKWh[peer] ?? 0) - (bought[0] ?? 0);
-  }
-  return exchangeKWh;
-}
