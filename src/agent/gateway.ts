@@ -1,18 +1,20 @@
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { Transport } from '../comms/transport.js';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { type Clock, ClockJumpDetector, systemClock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
+import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { OngoingProblems } from '../core/ongoing-problems.js';
+import { formatPath } from '../core/validate.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
 import { type GatewayConfig, rolesOf } from './config.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { RoleHandOver } from './roles/hand-over.js';
-import { createRole } from './roles/index.js';
+import { createRole, type RoleStates } from './roles/index.js';
 import type { Role, RoleContext } from './roles/role.js';
 import { Scheduler, type TimeScale } from './scheduler.js';
 
@@ -30,7 +32,8 @@ export interface GatewayState {
   kind: string;
   cell: string;
   startedAt: number | null;
-  roles: Record<string, Record<string, unknown>>;
+  /** Each role's status, by role name (only the roles this gateway plays). */
+  roles: Partial<RoleStates>;
   devices: Record<
     string,
     { kind: string; backend: string; up: boolean; lastError: string | null; points: Record<string, PointValue> }
@@ -41,6 +44,8 @@ export interface GatewayState {
 }
 
 const STATE_FILE = 'gateway-state.json';
+/** The state file: each role's saved state by role name; each role checks its own part on restore. */
+const SavedGatewayState = z.object({ roles: z.record(z.string(), z.unknown()).optional() });
 /** Skipped cycles of one time scale are logged at most this often (the metric counts every one). */
 const SKIP_LOG_EVERY_MS = 60_000;
 
@@ -112,8 +117,25 @@ export class Gateway {
     return join(this.config.stateDir, this.config.gateway.id, STATE_FILE);
   }
 
+  private readSavedState(): z.infer<typeof SavedGatewayState> | undefined {
+    const data = readJsonIfPresent(this.stateFile);
+    if (data === undefined) return undefined;
+    const parsed = SavedGatewayState.safeParse(data);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    throw new P2PError(
+      ErrorCode.storage,
+      `${this.stateFile}: ${formatPath(issue?.path ?? [])}: ${issue?.message ?? 'not a gateway state'}`,
+      {
+        component: 'gateway',
+        file: this.stateFile,
+        hint: 'the file was changed by hand or by another program; move it away to start with fresh state',
+      },
+    );
+  }
+
   async start(): Promise<void> {
-    const saved = readJsonIfPresent(this.stateFile) as { roles?: Record<string, unknown> } | undefined;
+    const saved = this.readSavedState();
     for (const role of this.roles) {
       const data = saved?.roles?.[role.name];
       if (data !== undefined) role.restore?.(data);
@@ -258,7 +280,8 @@ export class Gateway {
       kind: this.config.gateway.kind,
       cell: this.config.gateway.cell,
       startedAt: this.startedAt,
-      roles: Object.fromEntries(this.roles.map((r) => [r.name, r.state()])),
+      // createRole builds each role under its own name, so a name's state is that role's type.
+      roles: Object.fromEntries(this.roles.map((r) => [r.name, r.state()])) as Partial<RoleStates>,
       devices: Object.fromEntries(
         this.devices.map((d) => [
           d.id,

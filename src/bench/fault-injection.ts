@@ -111,7 +111,7 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       const owner = ctx.processes.find((p) => p.id === `inv-${f.target!.split('-')[1]}`);
       const recovered = await waitUntil(async () => {
         const st = await owner?.state();
-        return (st?.devices as Record<string, { up: boolean }> | undefined)?.[f.target!]?.up === true;
+        return st?.devices[f.target!]?.up === true;
       }, 40_000);
       return { ...base, recoveredS: recoveredS(recovered) };
     }

@@ -31,7 +31,7 @@ export async function settleDistributedControl(processes: readonly ControllerPro
   const settled = await waitUntil(async () => {
     const states = await Promise.all(processes.map((p) => p.state()));
     return states.every((st) => {
-      const agent = (st?.roles as Record<string, { method?: string }> | undefined)?.['voltage-agent'];
+      const agent = st?.roles['voltage-agent'];
       return agent?.method === undefined || agent.method === 'dual';
     });
   }, SETTLE_TIMEOUT_MS);
@@ -42,7 +42,7 @@ export async function settleDistributedControl(processes: readonly ControllerPro
 /** No gateway says its transport is disconnected (one that does not answer counts as connected). */
 export async function allConnected(processes: readonly ControllerProcess[]): Promise<boolean> {
   const states = await Promise.all(processes.map((p) => p.state()));
-  return states.every((st) => (st?.comms as { connected?: boolean } | undefined)?.connected !== false);
+  return states.every((st) => st?.comms?.connected !== false);
 }
 
 /**
@@ -52,9 +52,7 @@ export async function allConnected(processes: readonly ControllerProcess[]): Pro
 export async function cellActivity(
   processes: readonly ControllerProcess[],
 ): Promise<{ intervalsCleared: number; agentsDistributed: number; agents: number }> {
-  const roles = (await Promise.all(processes.map((p) => p.state()))).map(
-    (st) => st?.roles as Record<string, { sessions?: number; method?: string }> | undefined,
-  );
+  const roles = (await Promise.all(processes.map((p) => p.state()))).map((st) => st?.roles);
   const methods = roles.flatMap((r) => (r?.['voltage-agent']?.method ? [r['voltage-agent'].method] : []));
   return {
     intervalsCleared: roles.reduce((sum, r) => sum + (r?.['mg-trader']?.sessions ?? 0), 0),

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { GatewayState } from '../agent/gateway.js';
 import { spawnOwned } from '../core/child-processes.js';
 
 export const P2P_EDGE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'p2p-edge.mjs');
@@ -146,10 +147,11 @@ export class ControllerProcess {
     throw new Error(`${this.id} did not come up within ${timeoutMs} ms (see ${this.logFile})`);
   }
 
-  async state(): Promise<Record<string, unknown> | undefined> {
+  /** The gateway's `/api/state` (what `Gateway.state()` gives, as JSON); undefined while it does not answer. */
+  async state(): Promise<GatewayState | undefined> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`);
-      return res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+      return res.ok ? ((await res.json()) as GatewayState) : undefined;
     } catch {
       return undefined;
     }

@@ -1,3 +1,4 @@
+import type { GatewayState } from '../agent/gateway.js';
 import type { SessionInstance } from '../trading/market-interval.js';
 import type { GridSample } from './grid.js';
 import { EnergyTally, TradingGapTally, VoltageTally } from './kpi.js';
@@ -33,9 +34,6 @@ export interface PricePoint {
   hour: number;
   prices: Record<string, number>;
 }
-
-type GatewayState = Record<string, unknown> | undefined;
-type RoleStates = Record<string, Record<string, unknown>> | undefined;
 
 /**
  * What a bench run keeps: KPI tallies folded sample by sample and bounded series for the plots, so
@@ -78,26 +76,23 @@ export class BenchRecorder {
   }
 
   /** The traders' last sessions (for the cost gap) and prices (for the plot), from the gateways' states. */
-  addStates(states: readonly GatewayState[], hour: number): void {
+  addStates(states: readonly (GatewayState | undefined)[], hour: number): void {
     const prices: Record<string, number> = {};
     for (const st of states) {
-      const roles = st?.roles as RoleStates;
-      const id = String(st?.id ?? '');
-      const trader = roles?.['mg-trader'];
-      const coupler = roles?.['coupling-agent'];
+      if (!st) continue;
+      const trader = st.roles['mg-trader'];
+      const coupler = st.roles['coupling-agent'];
       for (const rec of instancesOf(trader?.recentSessions)) this.cellGap.add(rec);
       for (const rec of instancesOf(coupler?.recentUpwardTrades)) this.upperGap.add(rec);
-      const cellPrice = (trader?.market as { prices?: number[] } | null | undefined)?.prices?.[0];
-      const upperPrice = (coupler?.upwardTrade as { prices?: number[] } | null | undefined)?.prices?.[0];
-      if (Number.isFinite(cellPrice)) prices[id] = cellPrice!;
-      if (Number.isFinite(upperPrice)) prices[`${id} (level above)`] = upperPrice!;
+      const cellPrice = trader?.market?.prices[0];
+      const upperPrice = coupler?.upwardTrade?.prices[0];
+      if (cellPrice !== undefined && Number.isFinite(cellPrice)) prices[st.id] = cellPrice;
+      if (upperPrice !== undefined && Number.isFinite(upperPrice)) prices[`${st.id} (level above)`] = upperPrice;
     }
     if (Object.keys(prices).length > 0) this.prices.add({ hour, prices });
   }
 }
 
-function instancesOf(records: unknown): SessionInstance[] {
-  return ((records as { instance?: SessionInstance }[] | undefined) ?? []).flatMap((r) =>
-    r.instance ? [r.instance] : [],
-  );
+function instancesOf(records: readonly { instance?: SessionInstance }[] | undefined): SessionInstance[] {
+  return (records ?? []).flatMap((r) => (r.instance ? [r.instance] : []));
 }

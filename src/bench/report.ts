@@ -52,15 +52,9 @@ export async function benchReport(
   }
   const live = rec.voltage.result();
   const baseline = rec.baseline.result();
-  const roleStates = (role: string) =>
-    states.flatMap((st) => {
-      const t = (st?.roles as Record<string, Record<string, unknown>> | undefined)?.[role];
-      return t ? [t] : [];
-    });
-  const traders = roleStates('mg-trader');
-  const couplers = roleStates('coupling-agent');
-  const fewest = (rows: Record<string, unknown>[], key: string) =>
-    rows.length ? Math.min(...rows.map((t) => Number(t[key] ?? 0))) : 0;
+  const traders = states.flatMap((st) => st?.roles['mg-trader'] ?? []);
+  const couplers = states.flatMap((st) => st?.roles['coupling-agent'] ?? []);
+  const fewest = (counts: number[]) => (counts.length ? Math.min(...counts) : 0);
   const cellGap = rec.cellGap.result();
   const upperGap = rec.upperGap.result();
   const rejected: Record<string, number> = {};
@@ -123,14 +117,14 @@ export async function benchReport(
       p99: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.99) * 1000).toFixed(2)),
     },
     trading: {
-      intervals: fewest(traders, 'sessions'),
-      converged: fewest(traders, 'convergedSessions'),
+      intervals: fewest(traders.map((t) => t.sessions)),
+      converged: fewest(traders.map((t) => t.convergedSessions)),
       worstCostGap: gaps.length ? Math.max(...gaps) : null,
-      worstImbalanceKWh: Math.max(0, ...traders.map((t) => Number(t.worstImbalanceKWh ?? 0))),
+      worstImbalanceKWh: Math.max(0, ...traders.map((t) => t.worstImbalanceKWh)),
       costGap: cellGap,
       upper: {
-        intervals: fewest(couplers, 'upwardTrades'),
-        converged: fewest(couplers, 'convergedUpwardTrades'),
+        intervals: fewest(couplers.map((c) => c.upwardTrades)),
+        converged: fewest(couplers.map((c) => c.convergedUpwardTrades)),
         costGap: upperGap,
       },
     },

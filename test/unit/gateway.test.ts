@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../../src/agent/config.js';
@@ -114,7 +114,7 @@ describe('Gateway', () => {
     const { inv } = cellGateways(clock, new MemoryBus());
     await inv.start();
     await clock.advance(5000);
-    const violations = (inv.state().roles['voltage-agent'] as { violations: number }).violations;
+    const violations = inv.state().roles['voltage-agent']!.violations;
     await inv.stop();
     const file = join(tmp.dir, 'inv1', 'gateway-state.json');
     expect(existsSync(file)).toBe(true);
@@ -123,10 +123,19 @@ describe('Gateway', () => {
 
     const again = cellGateways(new VirtualClock(NOON), new MemoryBus()).inv;
     await again.start();
-    expect((again.state().roles['voltage-agent'] as { violations: number }).violations).toBeGreaterThanOrEqual(
-      violations,
-    );
+    expect(again.state().roles['voltage-agent']!.violations).toBeGreaterThanOrEqual(violations);
     await again.stop();
+  });
+
+  it('refuses to start on a state file that is not a gateway state, naming the file and the field', async () => {
+    const dir = join(tmp.dir, 'inv1');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'gateway-state.json');
+    writeFileSync(file, JSON.stringify({ roles: ['voltage-agent'] }));
+    const { inv } = cellGateways(new VirtualClock(NOON), new MemoryBus());
+    await expect(inv.start()).rejects.toThrow(`${file}: roles:`);
+    expect(readFileSync(file, 'utf8')).toBe(JSON.stringify({ roles: ['voltage-agent'] }));
+    rmSync(file);
   });
 
   it('stop() is idempotent', async () => {

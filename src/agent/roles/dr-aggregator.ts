@@ -7,7 +7,10 @@ import type { Role, RoleContext } from './role.js';
  * offers against its buyer (the DSO or the wholesale market), sends each provider its share and the
  * price it is paid, and keeps the clearing for settlement.
  */
-export class DrAggregatorRole implements Role {
+/** The DR aggregator's status: its last clearing and how many intervals it cleared. */
+export type DrAggregatorState = { lastClearing: (DrClearing & { interval: string }) | null; intervals: number };
+
+export class DrAggregatorRole implements Role<DrAggregatorState> {
   readonly name = 'dr-aggregator' as const;
   private readonly clearings: (DrClearing & { interval: string })[] = [];
 
@@ -38,7 +41,7 @@ export class DrAggregatorRole implements Role {
     );
   }
 
-  state(): Record<string, unknown> {
+  state(): DrAggregatorState {
     return { lastClearing: this.clearings.at(-1) ?? null, intervals: this.clearings.length };
   }
 }

@@ -1,21 +1,34 @@
 import type { RoleName } from '../config.js';
-import { CouplingAgentRole } from './coupling-agent.js';
-import { DrAggregatorRole } from './dr-aggregator.js';
+import { CouplingAgentRole, type CouplingAgentState } from './coupling-agent.js';
+import { DrAggregatorRole, type DrAggregatorState } from './dr-aggregator.js';
 import type { RoleHandOver } from './hand-over.js';
-import { MgTraderRole } from './mg-trader.js';
-import { PlatformRole } from './platform.js';
-import { ProsumerRole } from './prosumer.js';
+import { MgTraderRole, type MgTraderState } from './mg-trader.js';
+import { PlatformRole, type PlatformRoleState } from './platform.js';
+import { ProsumerRole, type ProsumerState } from './prosumer.js';
 import type { Role } from './role.js';
-import { VoltageAgentRole } from './voltage-agent.js';
+import { VoltageAgentRole, type VoltageAgentState } from './voltage-agent.js';
+
+export type IdleRoleState = { status: 'idle'; what: string };
+
+/** What each role's `state()` gives: the status page's and the bench's view of a gateway's roles. */
+export interface RoleStates {
+  prosumer: ProsumerState;
+  'voltage-agent': VoltageAgentState;
+  'mg-trader': MgTraderState;
+  'coupling-agent': CouplingAgentState;
+  'dr-aggregator': DrAggregatorState;
+  dso: IdleRoleState;
+  platform: PlatformRoleState;
+}
 
 /** A role with no work in this build yet: it takes part in the lifecycle and says so on the status page. */
-class IdleRole implements Role {
+class IdleRole implements Role<IdleRoleState> {
   constructor(
     readonly name: RoleName,
     private readonly what: string,
   ) {}
   tick(): void {}
-  state(): Record<string, unknown> {
+  state(): IdleRoleState {
     return { status: 'idle', what: this.what };
   }
 }

@@ -22,7 +22,19 @@ const MAX_CLOSES_PER_TICK = 96;
  * verification and settlement read it. Nothing is kept only in memory: a platform killed at any point
  * resumes from its database. Readings of senders that are not active members are counted and dropped.
  */
-export class PlatformRole implements Role {
+/** The platform role's status: what it stored and refused. */
+export type PlatformRoleState = {
+  metersHeard: number;
+  samplesStored: number;
+  resentSamples: number;
+  lateSamples: number;
+  readingsStored: number;
+  fromNonMembers: number;
+  refused: number;
+  trades: { reports: number; tradesStored: number; resentReports: number; conflicts: number; refusedReports: number };
+};
+
+export class PlatformRole implements Role<PlatformRoleState> {
   readonly name = 'platform' as const;
   private ledger: Ledger | undefined;
   private readings: Readings | undefined;
@@ -192,7 +204,7 @@ export class PlatformRole implements Role {
     this.ledger = undefined;
   }
 
-  state(): Record<string, unknown> {
+  state(): PlatformRoleState {
     return {
       metersHeard: this.nextEnd.size,
       samplesStored: this.samplesStored,

@@ -13,7 +13,16 @@ import type { Role, RoleContext } from './role.js';
  * and reports it to the MG trader every secondary cycle; offers its load, PV and demand response
  * before each market interval, and keeps the share of the result its MG trader dispatches to it.
  */
-export class ProsumerRole implements Role {
+/** The prosumer's status (the status page, the bench). */
+export type ProsumerState = {
+  lastReading: MeterReadingBody | null;
+  readingsPublished: number;
+  offer: OfferBody | null;
+  dispatch: DispatchBody | null;
+  drDispatch: DrDispatchBody | null;
+};
+
+export class ProsumerRole implements Role<ProsumerState> {
   readonly name = 'prosumer' as const;
   private last: (MeterReadingBody & { ts: number }) | undefined;
   private published = 0;
@@ -62,7 +71,7 @@ export class ProsumerRole implements Role {
     return connectionPoint(ctx.config.devices, ctx.image());
   }
 
-  state(): Record<string, unknown> {
+  state(): ProsumerState {
     return {
       lastReading: this.last ?? null,
       readingsPublished: this.published,
