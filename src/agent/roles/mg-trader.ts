@@ -1,5 +1,6 @@
 import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
 import { errorMessage } from '../../core/errors.js';
+import { OngoingProblems } from '../../core/ongoing-problems.js';
 import { cellMarketTrader, type SessionInstance } from '../../trading/market-interval.js';
 import { dispatchShares, type ProsumerOffer } from '../../trading/prosumers.js';
 import type { TraderDecision } from '../../trading/trader.js';
@@ -70,8 +71,8 @@ export class MgTraderRole implements Role<MgTraderState> {
   readonly name = 'mg-trader' as const;
   private readings: CellReadings | undefined;
   private cellMarket: MarketIntervalRunner | undefined;
-  /** True while intervals come up that were cleared before (logged once). */
-  private refusing = false;
+  /** Intervals that come up cleared before (a restart, the clock gone back): logged when it begins and ends. */
+  private readonly clearedBefore = new OngoingProblems<'cleared-before'>();
   private running: Promise<void> | undefined;
   /** The last day of sessions (96 intervals of 15 minutes). */
   private readonly sessions: SessionRecord[] = [];
@@ -140,15 +141,16 @@ export class MgTraderRole implements Role<MgTraderState> {
     const sessionId = String(Math.round(now / tertiaryMs) * tertiaryMs);
     if (this.cellMarket!.alreadyCleared(Number(sessionId))) {
       // Once, not every interval while the clock catches up.
-      if (!this.refusing)
+      if (this.clearedBefore.failed('cleared-before', 'interval cleared before', now))
         ctx.log.warn(
           { session: sessionId },
           'market interval cleared before (a restart or the clock went back): not traded again until a later one',
         );
-      this.refusing = true;
       return;
     }
-    this.refusing = false;
+    const caughtUp = this.clearedBefore.ended('cleared-before', now);
+    if (caughtUp)
+      ctx.log.info({ session: sessionId, skipped: caughtUp.failures }, 'market trades again: the interval is new');
     const slotHours = (market.slotMinutes ?? tertiaryMs / 60_000) / 60;
     const T = market.horizonSlots;
     const offers = this.prosumerOffers(ctx, T, slotHours, now);
