@@ -180,6 +180,18 @@ export function perSlotAgent(
  * Turns validated input into per-slot arrays, checking what the schema cannot: lengths against the
  * horizon, links between known agents, and demand that no schedule could meet (an input error, exit 2).
  */
+/** Link `k` from agent `from` to agent `to`: out of one, into the other, and the two neighbours of each other. */
+export function connectLink(agents: readonly AgentModel[], k: number, from: number, to: number): void {
+  agents[from]!.linksOut.push(k);
+  agents[to]!.linksIn.push(k);
+  for (const [x, y] of [
+    [from, to],
+    [to, from],
+  ] as const) {
+    if (!agents[x]!.neighbours.includes(y)) agents[x]!.neighbours.push(y);
+  }
+}
+
 export function compileModel(input: TradeInput, file?: string, checkDemand = true): TradeModel {
   const T = input.horizon;
   const series = (v: number | number[], field: string) => slotSeries(v, T, field, file);
@@ -202,14 +214,7 @@ export function compileModel(input: TradeInput, file?: string, checkDemand = tru
     if (to === undefined) throw invalid(`unknown agent "${l.to}"`, `links[${k}].to`, file);
     if (from === to) throw invalid(`a link from agent "${l.from}" to itself`, `links[${k}].to`, file);
     const field = `links[${k}]`;
-    agents[from]!.linksOut.push(k);
-    agents[to]!.linksIn.push(k);
-    for (const [x, y] of [
-      [from, to],
-      [to, from],
-    ] as const) {
-      if (!agents[x]!.neighbours.includes(y)) agents[x]!.neighbours.push(y);
-    }
+    connectLink(agents, k, from, to);
     return {
       index: k,
       from,

@@ -1,5 +1,5 @@
 import type { SessionInstance } from './market-interval.js';
-import type { AgentModel, LinkModel, TradeModel } from './model.js';
+import { type AgentModel, connectLink, type LinkModel, type TradeModel } from './model.js';
 import { solveReference } from './reference/interior-point.js';
 
 /**
@@ -82,14 +82,7 @@ function wholeInstance(instances: readonly SessionInstance[]): TradeModel | unde
         capacity: Array(T).fill(capacity),
         efficiency: n.efficiency,
       });
-      agents[from]!.linksOut.push(k);
-      agents[to]!.linksIn.push(k);
-      for (const [x, y] of [
-        [from, to],
-        [to, from],
-      ] as const) {
-        if (!agents[x]!.neighbours.includes(y)) agents[x]!.neighbours.push(y);
-      }
+      connectLink(agents, k, from, to);
     }
   }
   return { horizon: T, slotHours: instances[0]!.slotHours, agents, links };
