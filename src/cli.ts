@@ -279,6 +279,16 @@ export function buildProgram(): Command {
     .action(async (o) => (await import('./platform/operations-command.js')).signCommand(o));
 
   platform
+    .command('statement')
+    .description('what each account is owed over a period, from the settlements in the ledger')
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .option('--member <id>', 'only this account (the balance stays over all accounts)')
+    .option('--from <iso>', 'first interval start included (ISO 8601)')
+    .option('--to <iso>', 'interval starts before this time (ISO 8601; default: now)')
+    .option('--json', 'print the statement as one JSON document')
+    .action(async (o) => (await import('./platform/statement-command.js')).statementCommand(o));
+
+  platform
     .command('serve')
     .description('the read-only platform HTTP JSON API (loopback unless a token is set)')
     .requiredOption('--db <file>', 'platform database (SQLite)')

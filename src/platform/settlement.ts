@@ -62,7 +62,7 @@ function inputError(message: string, field: string): P2PError {
 }
 
 /** Rounds to 1e-9 currency units so sums come out exact in the ledger. */
-const money = (x: number): number => Math.round(x * 1e9) / 1e9;
+export const money = (x: number): number => Math.round(x * 1e9) / 1e9;
 
 /**
  * Pure: settles one interval. `meteredNetExportKWh` has an entry for every peer that traded (export
@@ -187,7 +187,15 @@ export class Settlements {
       kind: 'settlement',
       parties,
       amounts: settlement.amounts,
-      payload: { interval, imbalanceKWh: settlement.imbalanceKWh, lines: settlement.lines },
+      // The metered energy and the config (accounts, fees, the level above's prices) let a statement
+      // say what each account would have been owed trading with the level above alone.
+      payload: {
+        interval,
+        imbalanceKWh: settlement.imbalanceKWh,
+        lines: settlement.lines,
+        meteredNetExportKWh,
+        config: SettlementConfig.parse(config),
+      },
     });
     return { settlement, body };
   }

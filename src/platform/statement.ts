@@ -1,0 +1,315 @@
+import { z } from 'zod';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import type { LedgerEntry } from './ledger/ledger.js';
+import { money, SettlementConfig } from './settlement.js';
+
+/**
+ * Statement of accounts over a period (INTERFACES.md, `platform statement`): what each account is owed
+ * from the settlements in the ledger, and what it would have been owed trading only with the level
+ * above. Pure: the caller hands in the ledger's entries and the time.
+ */
+
+export type AccountRole = 'prosumer' | 'networkOperator' | 'platform' | 'levelAbove';
+
+export interface StatementAccount {
+  id: string;
+  role: AccountRole;
+  /** Settled intervals of the period the account appears in. */
+  intervals: number;
+  soldKWh: number;
+  boughtKWh: number;
+  /** Metered net export minus traded net export (the level above: what it took, negative, or gave). */
+  imbalanceKWh: number;
+  received: number;
+  paid: number;
+  fees: number;
+  /** received − paid − fees. */
+  net: number;
+  /** Null only when an entry settled before settlements stored the level above's prices lacks the one needed. */
+  aloneNet: number | null;
+  savings: number | null;
+}
+
+export interface Statement {
+  from: string;
+  to: string;
+  settledIntervals: number;
+  /** 0: there is no dispute mechanism yet. */
+  disputedIntervals: number;
+  accounts: StatementAccount[];
+  /** Sum of `net` over every account of the period (also under `member`); 0 within 1e-6. */
+  balance: number;
+}
+
+export interface StatementQuery {
+  /** Inclusive, on the interval's start (ms since the epoch). */
+  fromMs?: number | undefined;
+  /** Exclusive; the statement's time when absent. */
+  toMs?: number | undefined;
+  member?: string | undefined;
+  /** Ids that are members though possibly never settled: asked for, they get an account of zeros. */
+  knownIds?: readonly string[];
+}
+
+const SettlementLine = z.object({
+  party: z.string(),
+  what: z.enum(['energy-sold', 'energy-bought', 'network-fee', 'platform-fee', 'imbalance']),
+  kWh: z.number(),
+  amount: z.number(),
+});
+
+/** A settlement entry's payload; `meteredNetExportKWh` and `config` are absent from older entries. */
+const SettlementPayload = z.object({
+  interval: z.number().int(),
+  imbalanceKWh: z.record(z.string(), z.number()),
+  lines: z.array(SettlementLine),
+  meteredNetExportKWh: z.record(z.string(), z.number()).optional(),
+  config: SettlementConfig.optional(),
+});
+type SettlementPayload = z.infer<typeof SettlementPayload>;
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** `--from`/`--to`: an ISO 8601 date (UTC midnight) or date-time with `Z` or an offset. */
+export function parseIsoOption(value: string, option: string): number {
+  const ms = Date.parse(value);
+  if (!ISO_DATE_TIME.test(value) || Number.isNaN(ms)) {
+    throw new P2PError(
+      ErrorCode.input,
+      `${option} must be an ISO 8601 time such as 2026-12-07T10:00:00Z (got "${value}")`,
+      {
+        component: 'statement',
+        field: option,
+      },
+    );
+  }
+  return ms;
+}
+
+/** ISO 8601 UTC, without the milliseconds when they are zero (as the contract writes times). */
+const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+/** Energy is rounded like money, to 1e-9. */
+const energy = money;
+const ZERO_KWH = 1e-9;
+
+interface AccountSums {
+  role: AccountRole;
+  intervals: number;
+  soldKWh: number;
+  boughtKWh: number;
+  imbalanceKWh: number;
+  received: number;
+  paid: number;
+  fees: number;
+  aloneNet: number | null;
+}
+
+const emptySums = (role: AccountRole): AccountSums => ({
+  role,
+  intervals: 0,
+  soldKWh: 0,
+  boughtKWh: 0,
+  imbalanceKWh: 0,
+  received: 0,
+  paid: 0,
+  fees: 0,
+  aloneNet: 0,
+});
+
+function parsePayload(entry: LedgerEntry): SettlementPayload {
+  const r = SettlementPayload.safeParse(entry.payload);
+  if (!r.success) {
+    throw new P2PError(ErrorCode.storage, `ledger entry ${entry.index}: not a settlement payload`, {
+      component: 'statement',
+      field: `payload.${r.error.issues[0]?.path.join('.') ?? ''}`,
+    });
+  }
+  return r.data;
+}
+
+/**
+ * The accounts of one interval (every party and every metered peer) with their roles: from its config,
+ * or, in older entries, from its lines.
+ */
+function rolesOf(p: SettlementPayload): Map<string, AccountRole> {
+  const roles = new Map<string, AccountRole>();
+  for (const id of Object.keys(p.imbalanceKWh)) roles.set(id, 'prosumer');
+  for (const l of p.lines) if (!roles.has(l.party)) roles.set(l.party, 'prosumer');
+  const named = (id: string, role: AccountRole) => {
+    if (roles.has(id)) roles.set(id, role);
+  };
+  if (p.config) {
+    named(p.config.networkOperator, 'networkOperator');
+    named(p.config.platform, 'platform');
+    named(p.config.levelAbove.id, 'levelAbove');
+    return roles;
+  }
+  for (const l of p.lines) {
+    if (l.amount > 0 && l.what === 'network-fee') named(l.party, 'networkOperator');
+    if (l.amount > 0 && l.what === 'platform-fee') named(l.party, 'platform');
+    if (l.what === 'imbalance' && !(l.party in p.imbalanceKWh)) named(l.party, 'levelAbove');
+  }
+  return roles;
+}
+
+function levelAboveOf(p: SettlementPayload, roles: Map<string, AccountRole>): string | undefined {
+  return p.config?.levelAbove.id ?? [...roles].find(([, role]) => role === 'levelAbove')?.[0];
+}
+
+/** The level above's prices: from the config, or, in older entries, read back from the imbalance lines. */
+function levelAbovePrices(p: SettlementPayload): { importPricePerKWh?: number; exportPricePerKWh?: number } {
+  if (p.config) return p.config.levelAbove;
+  const prices: { importPricePerKWh?: number; exportPricePerKWh?: number } = {};
+  for (const l of p.lines) {
+    if (l.what !== 'imbalance' || !(l.party in p.imbalanceKWh)) continue;
+    if (l.kWh > 0) prices.exportPricePerKWh = l.amount / l.kWh;
+    else if (l.kWh < 0) prices.importPricePerKWh = l.amount / l.kWh;
+  }
+  return prices;
+}
+
+/**
+ * What each prosumer of the interval would be owed selling its metered surplus to the level above at
+ * its export price or buying its shortfall at its import price, with no trades and so no fees
+ * (null where the price is not known).
+ */
+function aloneAmounts(p: SettlementPayload): Map<string, number | null> {
+  const traded = new Map<string, number>();
+  for (const l of p.lines) {
+    if (l.what === 'energy-sold') traded.set(l.party, (traded.get(l.party) ?? 0) + l.kWh);
+    if (l.what === 'energy-bought') traded.set(l.party, (traded.get(l.party) ?? 0) - l.kWh);
+  }
+  const prices = levelAbovePrices(p);
+  const alone = new Map<string, number | null>();
+  for (const [peer, imbalance] of Object.entries(p.imbalanceKWh)) {
+    const metered = p.meteredNetExportKWh?.[peer] ?? imbalance + (traded.get(peer) ?? 0);
+    if (Math.abs(metered) < ZERO_KWH) alone.set(peer, 0);
+    else {
+      const price = metered > 0 ? prices.exportPricePerKWh : prices.importPricePerKWh;
+      alone.set(peer, price === undefined ? null : metered * price);
+    }
+  }
+  return alone;
+}
+
+const ROLE_ORDER: readonly AccountRole[] = ['prosumer', 'networkOperator', 'platform', 'levelAbove'];
+
+/** The statement of the settlements among `entries` whose interval starts in [from, to). */
+export function buildStatement(entries: readonly LedgerEntry[], query: StatementQuery, nowMs: number): Statement {
+  const settlements = entries.filter((e) => e.kind === 'settlement').map(parsePayload);
+  const toMs = query.toMs ?? nowMs;
+  const inPeriod = settlements
+    .filter((p) => (query.fromMs === undefined || p.interval >= query.fromMs) && p.interval < toMs)
+    .sort((a, b) => a.interval - b.interval);
+  const fromMs = query.fromMs ?? inPeriod[0]?.interval ?? toMs;
+
+  const sums = new Map<string, AccountSums>();
+  for (const p of inPeriod) {
+    const roles = rolesOf(p);
+    const account = (id: string, role = roles.get(id) ?? 'prosumer'): AccountSums => {
+      const s = sums.get(id) ?? emptySums(role);
+      sums.set(id, s);
+      s.role = role;
+      return s;
+    };
+    for (const id of roles.keys()) account(id).intervals += 1;
+    for (const l of p.lines) {
+      const s = account(l.party);
+      if (l.what === 'energy-sold') s.soldKWh += l.kWh;
+      if (l.what === 'energy-bought') s.boughtKWh += l.kWh;
+      if (l.what === 'imbalance' && !(l.party in p.imbalanceKWh)) s.imbalanceKWh += l.kWh;
+      if ((l.what === 'network-fee' || l.what === 'platform-fee') && l.amount < 0) s.fees -= l.amount;
+      else if (l.amount > 0) s.received += l.amount;
+      else s.paid -= l.amount;
+    }
+    for (const [peer, kWh] of Object.entries(p.imbalanceKWh)) account(peer).imbalanceKWh += kWh;
+    // Alone, no fees are charged and the level above is the counterparty of every prosumer: it is an
+    // account of the statement even in an interval where trades balanced every meter.
+    let levelAboveAlone: number | null = 0;
+    for (const [peer, amount] of aloneAmounts(p)) {
+      const s = account(peer);
+      s.aloneNet = s.aloneNet === null || amount === null ? null : s.aloneNet + amount;
+      levelAboveAlone = levelAboveAlone === null || amount === null ? null : levelAboveAlone - amount;
+    }
+    const levelAbove = levelAboveOf(p, roles);
+    if (levelAbove !== undefined) {
+      const s = account(levelAbove, 'levelAbove');
+      s.aloneNet = s.aloneNet === null || levelAboveAlone === null ? null : s.aloneNet + levelAboveAlone;
+    }
+  }
+
+  const accounts: StatementAccount[] = [...sums.entries()].map(([id, s]) => {
+    const received = money(s.received);
+    const paid = money(s.paid);
+    const fees = money(s.fees);
+    const net = money(received - paid - fees);
+    const aloneNet = s.aloneNet === null ? null : money(s.aloneNet);
+    return {
+      id,
+      role: s.role,
+      intervals: s.intervals,
+      soldKWh: energy(s.soldKWh),
+      boughtKWh: energy(s.boughtKWh),
+      imbalanceKWh: energy(s.imbalanceKWh),
+      received,
+      paid,
+      fees,
+      net,
+      aloneNet,
+      savings: aloneNet === null ? null : money(net - aloneNet),
+    };
+  });
+  accounts.sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || a.id.localeCompare(b.id));
+  const balance = money(accounts.reduce((sum, a) => sum + a.net, 0));
+
+  let shown = accounts;
+  if (query.member !== undefined) {
+    const member = query.member;
+    shown = accounts.filter((a) => a.id === member);
+    if (shown.length === 0) {
+      const roleEver = settlements.map((p) => rolesOf(p).get(member)).find((r) => r !== undefined);
+      if (roleEver === undefined && !query.knownIds?.includes(member)) {
+        throw new P2PError(ErrorCode.input, `unknown member ${member}: no such member or account in the ledger`, {
+          component: 'statement',
+          field: '--member',
+        });
+      }
+      shown = [{ id: member, ...emptySums(roleEver ?? 'prosumer'), net: 0, savings: 0 }];
+    }
+  }
+  return {
+    from: isoTime(fromMs),
+    to: isoTime(toMs),
+    settledIntervals: inPeriod.length,
+    disputedIntervals: 0,
+    accounts: shown,
+    balance,
+  };
+}
+
+/** The accounts as a table for people (the `--json`-less output). */
+export function statementTable(s: Statement): string {
+  const header = ['account', 'role', 'intervals', 'soldKWh', 'boughtKWh', 'imbalanceKWh'];
+  const moneyColumns = ['received', 'paid', 'fees', 'net', 'aloneNet', 'savings'] as const;
+  const kWh = (x: number) => x.toFixed(3);
+  const cash = (x: number | null) => (x === null ? '-' : x.toFixed(4));
+  const rows = s.accounts.map((a) => [
+    a.id,
+    a.role,
+    String(a.intervals),
+    kWh(a.soldKWh),
+    kWh(a.boughtKWh),
+    kWh(a.imbalanceKWh),
+    ...moneyColumns.map((c) => cash(a[c])),
+  ]);
+  const table = [[...header, ...moneyColumns], ...rows];
+  const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: string[]) =>
+    r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return [
+    `statement ${s.from} .. ${s.to}: ${s.settledIntervals} settled intervals, ${s.disputedIntervals} disputed`,
+    ...table.map(line),
+    `balance over all accounts: ${s.balance.toFixed(6)}`,
+    '',
+  ].join('\n');
+}
