@@ -44,7 +44,7 @@ export interface Statement {
 export interface StatementQuery {
   /** Inclusive, on the interval's start (ms since the epoch). */
   fromMs?: number | undefined;
-  /** Exclusive; the statement's time when absent. */
+  /** Exclusive; when absent every later interval counts and `to` is the statement's time. */
   toMs?: number | undefined;
   member?: string | undefined;
   /** Ids that are members though possibly never settled: asked for, they get an account of zeros. */
@@ -197,11 +197,18 @@ const ROLE_ORDER: readonly AccountRole[] = ['prosumer', 'networkOperator', 'plat
 /** The statement of the settlements among `entries` whose interval starts in [from, to). */
 export function buildStatement(entries: readonly LedgerEntry[], query: StatementQuery, nowMs: number): Statement {
   const settlements = entries.filter((e) => e.kind === 'settlement').map(parsePayload);
-  const toMs = query.toMs ?? nowMs;
   const inPeriod = settlements
-    .filter((p) => (query.fromMs === undefined || p.interval >= query.fromMs) && p.interval < toMs)
+    .filter(
+      (p) =>
+        (query.fromMs === undefined || p.interval >= query.fromMs) &&
+        (query.toMs === undefined || p.interval < query.toMs),
+    )
     .sort((a, b) => a.interval - b.interval);
-  const fromMs = query.fromMs ?? inPeriod[0]?.interval ?? toMs;
+  // Without a bound the period runs from the first settled interval to now (or, should an interval
+  // start later than the clock says, to just after its start, so that `to` stays exclusive).
+  const lastStartMs = inPeriod.at(-1)?.interval;
+  const toMs = query.toMs ?? Math.max(nowMs, lastStartMs === undefined ? nowMs : lastStartMs + 1);
+  const fromMs = query.fromMs ?? inPeriod[0]?.interval ?? Math.min(nowMs, toMs);
 
   const sums = new Map<string, AccountSums>();
   for (const p of inPeriod) {
