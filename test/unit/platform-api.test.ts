@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/core/signing.js';
 import { PlatformApiServer } from '../../src/platform/api-server.js';
-import { Ledger } from '../../src/platform/ledger/ledger.js';
+import { Ledger, signBody } from '../../src/platform/ledger/ledger.js';
 import { Membership } from '../../src/platform/membership.js';
+import { Settlements } from '../../src/platform/settlement.js';
+import type { Statement } from '../../src/platform/statement.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -40,6 +42,59 @@ describe('platform HTTP API', () => {
       expect(csv.split('\n')[0]).toBe('index,time,kind,parties,amounts,hash');
       expect((await fetch(`${base}/api/nothing`, { headers: auth })).status).toBe(404);
       expect((await fetch(`${base}/api/members`, { method: 'POST', headers: auth })).status).toBe(405);
+    } finally {
+      await api.close();
+      ledger.close();
+    }
+  });
+
+  it('serves the statement of accounts as JSON or CSV, filtered by member and period', async () => {
+    const ledger = Ledger.open(join(tmp.dir, 'statements.db'));
+    const ids = ['h1', 'h2', 'dso', 'plat', 'grid'];
+    const keys = Object.fromEntries(ids.map((id) => [id, generateKeyPair()]));
+    const publicKeys = Object.fromEntries(ids.map((id) => [id, keys[id]?.publicKey ?? '']));
+    const signer = (body: Parameters<typeof signBody>[0]) =>
+      Object.fromEntries(body.parties.map((p) => [p.id, signBody(body, keys[p.id]?.privateKey ?? '')]));
+    const config = {
+      networkOperator: 'dso',
+      networkFeePerKWh: 0.02,
+      platform: 'plat',
+      platformFeePerKWh: 0,
+      levelAbove: { id: 'grid', importPricePerKWh: 0.3, exportPricePerKWh: 0.05 },
+    };
+    const start = Date.parse('2026-12-07T10:00:00Z');
+    // A zero platform fee still makes plat a party. h1 sells 1 kWh to h2 at 0.25; h2 pays 0.25 + 0.02 network fee: net −0.27; alone it pays 0.30.
+    new Settlements(ledger).settle(
+      start,
+      '2026-12-07T10:20:00Z',
+      [{ interval: start, seller: 'h1', buyer: 'h2', kWh: 1, pricePerKWh: 0.25 }],
+      { h1: 1, h2: -1 },
+      config,
+      publicKeys,
+      signer,
+    );
+    const api = new PlatformApiServer({ ledger, host: '127.0.0.1', port: 0 });
+    const { port } = await api.listen();
+    const base = `http://127.0.0.1:${port}/api/statements`;
+    try {
+      const all = (await (await fetch(`${base}?to=2026-12-08T00:00:00Z`)).json()) as Statement;
+      expect(all).toMatchObject({ from: '2026-12-07T10:00:00Z', to: '2026-12-08T00:00:00Z', settledIntervals: 1 });
+      expect(all.accounts.map((a) => a.id)).toEqual(['h1', 'h2', 'dso', 'plat', 'grid']);
+      expect(Math.abs(all.balance)).toBeLessThan(1e-6);
+      const h2 = (await (await fetch(`${base}?member=h2`)).json()) as Statement;
+      expect(h2.accounts).toHaveLength(1);
+      expect(h2.accounts[0]?.net).toBeCloseTo(-0.27, 9);
+      expect(h2.accounts[0]?.aloneNet).toBeCloseTo(-0.3, 9);
+      expect(h2.accounts[0]?.savings).toBeCloseTo(0.03, 9);
+      const later = (await (await fetch(`${base}?from=2026-12-07T10:15:00Z`)).json()) as Statement;
+      expect(later).toMatchObject({ settledIntervals: 0, accounts: [] });
+      const csv = (await (await fetch(`${base}?member=h2&format=csv`)).text()).split('\n');
+      expect(csv[0]).toBe('id,role,intervals,soldKWh,boughtKWh,imbalanceKWh,received,paid,fees,net,aloneNet,savings');
+      expect(csv[1]).toBe('h2,prosumer,1,0,1,0,0,0.25,0.02,-0.27,-0.3,0.03');
+      const bad = await fetch(`${base}?from=yesterday`);
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toMatch(/^from must be an ISO 8601 time/);
+      expect((await fetch(`${base}?member=stranger`)).status).toBe(400);
     } finally {
       await api.close();
       ledger.close();
