@@ -286,7 +286,7 @@ export function buildProgram(): Command {
     .option('--from <iso>', 'first interval start included (ISO 8601)')
     .option('--to <iso>', 'interval starts before this time (ISO 8601; default: now)')
     .option('--json', 'print the statement as one JSON document')
-    .action(async (o) => (await import('./platform/statement-command.js')).statementCommand(o));
+    .action(async (o) => (await import('./platform/platform-command.js')).statementCommand(o));
 
   platform
     .command('serve')

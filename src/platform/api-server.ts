@@ -3,9 +3,8 @@ import { ErrorCode, isP2PError } from '../core/errors.js';
 import { type HttpReply, ReadOnlyHttpServer, reply } from '../core/http-server.js';
 import type { Ledger } from './ledger/ledger.js';
 import { exportRow, ledgerCsv } from './ledger/ledger-command.js';
-import { type PlatformTable, platformRows, rowsToCsv } from './platform-tables.js';
+import { ledgerStatement, type PlatformTable, platformRows, rowsToCsv } from './platform-tables.js';
 import type { Statement } from './statement.js';
-import { ledgerStatement } from './statement-command.js';
 
 export interface PlatformApiOptions {
   ledger: Ledger;

@@ -2,22 +2,46 @@ import { existsSync } from 'node:fs';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
 import { Ledger } from './ledger/ledger.js';
-import { type PlatformTable, platformRows, rowsToCsv } from './platform-tables.js';
+import {
+  ledgerStatement,
+  type PlatformTable,
+  platformRows,
+  rowsToCsv,
+  type StatementOptions,
+} from './platform-tables.js';
+import { statementTable } from './statement.js';
 
-/** `p2p-edge platform <members|contracts|settlements|readings|events|trades> list --db FILE [--format json|csv]`. */
-export function platformListCommand(table: PlatformTable, options: { db: string; format: 'json' | 'csv' }): void {
-  if (!existsSync(options.db)) {
-    throw new P2PError(ErrorCode.input, `platform database ${options.db} does not exist`, {
+function mustExist(db: string): void {
+  if (!existsSync(db)) {
+    throw new P2PError(ErrorCode.input, `platform database ${db} does not exist`, {
       component: 'platform',
-      file: options.db,
+      file: db,
       field: '--db',
     });
   }
+}
+
+/** `p2p-edge platform <members|contracts|settlements|readings|events|trades> list --db FILE [--format json|csv]`. */
+export function platformListCommand(table: PlatformTable, options: { db: string; format: 'json' | 'csv' }): void {
+  mustExist(options.db);
   const ledger = Ledger.open(options.db, { mustExist: true });
   try {
     const rows = platformRows(ledger, table);
     if (options.format === 'csv') process.stdout.write(rowsToCsv(rows));
     else printJson(rows);
+  } finally {
+    ledger.close();
+  }
+}
+
+/** `p2p-edge platform statement --db FILE [--member ID] [--from ISO] [--to ISO] [--json]`. */
+export function statementCommand(options: StatementOptions & { db: string; json?: boolean }): void {
+  mustExist(options.db);
+  const ledger = Ledger.open(options.db, { mustExist: true });
+  try {
+    const statement = ledgerStatement(ledger, options, Date.now());
+    if (options.json) printJson(statement);
+    else process.stdout.write(statementTable(statement));
   } finally {
     ledger.close();
   }

@@ -5,11 +5,12 @@ import type { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
 import { Readings } from './readings.js';
 import { Settlements } from './settlement.js';
+import { buildStatement, parseIsoOption, type Statement } from './statement.js';
 import { TradeReports } from './trades.js';
 
 /**
  * The platform's tables as rows for people and scripts: the `platform <table> list` command and the
- * read-only API both print them (JSON, or CSV with `rowsToCsv`).
+ * read-only API both print them (JSON, or CSV with `rowsToCsv`); so too the statement of accounts.
  */
 export type PlatformTable = 'members' | 'contracts' | 'settlements' | 'readings' | 'events' | 'trades';
 
@@ -54,4 +55,18 @@ export function platformRows(ledger: Ledger, table: PlatformTable): Record<strin
       }));
     }
   }
+}
+
+export interface StatementOptions {
+  member?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+/** The statement of the ledger's settlements; a bad `from`/`to` or an unknown member is an input error. */
+export function ledgerStatement(ledger: Ledger, options: StatementOptions, nowMs: number): Statement {
+  const fromMs = options.from === undefined ? undefined : parseIsoOption(options.from, '--from');
+  const toMs = options.to === undefined ? undefined : parseIsoOption(options.to, '--to');
+  const knownIds = new Membership(ledger.db, undefined, () => nowMs).list().map((m) => m.id);
+  return buildStatement(ledger.entries(), { fromMs, toMs, member: options.member, knownIds }, nowMs);
 }

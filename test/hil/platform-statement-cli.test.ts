@@ -38,11 +38,13 @@ async function settle(db: string, interval: number, trades: unknown[], metered: 
   expect(draft.code, draft.stderr).toBe(0);
   writeFileSync(file('draft.json'), draft.stdout);
   const parties = (JSON.parse(draft.stdout).body.parties as { id: string }[]).map((p) => p.id);
-  for (const id of parties) {
-    const s = await runCli(['platform', 'sign', '--key', file(`${id}.key`), '--body', file('draft.json')]);
+  const signed = await Promise.all(
+    parties.map((id) => runCli(['platform', 'sign', '--key', file(`${id}.key`), '--body', file('draft.json')])),
+  );
+  signed.forEach((s, i) => {
     expect(s.code, s.stderr).toBe(0);
-    writeFileSync(file(`${id}.sig`), s.stdout);
-  }
+    writeFileSync(file(`${parties[i]}.sig`), s.stdout);
+  });
   const commit = await runCli([
     'platform',
     'settle',
@@ -137,7 +139,7 @@ describe('platform statement through the command line', () => {
     const quiet = await runCli(['platform', 'statement', '--db', db, '--member', 'h3', '--json']);
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(JSON.parse(quiet.stdout).accounts[0]).toMatchObject({ id: 'h3', intervals: 0, net: 0 });
-  });
+  }, 120_000);
 
   it('refuses a missing database, a bad time and an unknown member with exit 2', async () => {
     const missing = await runCli(['platform', 'statement', '--db', file('none.db'), '--json']);
@@ -150,5 +152,5 @@ describe('platform statement through the command line', () => {
     const unknown = await runCli(['platform', 'statement', '--db', db, '--member', 'stranger', '--json']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown member stranger/);
-  });
+  }, 60_000);
 });
