@@ -17,8 +17,8 @@ export interface PlatformApiOptions {
 /**
  * Read-only HTTP JSON API of the platform: `/api/members`, `/api/contracts`, `/api/settlements`,
  * `/api/readings`, `/api/events`, `/api/statements?member=&from=&to=` (the `platform statement`
- * document; as CSV its accounts), `/api/ledger` (add `?format=csv` for CSV) and `/api/ledger/verify`. Same pattern as the gateway's
- * status page: loopback by default; bound elsewhere it refuses to start without a token, and every
+ * document; as CSV its accounts), `/api/ledger` (add `?format=csv` for CSV) and `/api/ledger/verify`.
+ * Same pattern as the gateway's status page: loopback by default; bound elsewhere it refuses to start without a token, and every
  * request then needs `Authorization: Bearer <token>`.
  */
 export class PlatformApiServer {
