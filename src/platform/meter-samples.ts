@@ -46,13 +46,19 @@ export class MeterSamples {
 
   /** Stores a sample; false when this message was stored before (a resend). */
   add(s: MeterSample): boolean {
-    const row = { member: s.member, epoch: s.epoch, seq: s.seq, time_ms: s.timeMs, net_w: s.netW };
-    return this.chain.insert(row, { orIgnore: true }).changes > 0;
+    return this.addAll([s])[0] as boolean;
   }
 
   /** Stores samples in one transaction, all or none; per sample, false when it was stored before. */
   addAll(samples: readonly MeterSample[]): boolean[] {
-    return this.db.transaction(() => samples.map((s) => this.add(s)))();
+    const rows = samples.map((s) => ({
+      member: s.member,
+      epoch: s.epoch,
+      seq: s.seq,
+      time_ms: s.timeMs,
+      net_w: s.netW,
+    }));
+    return this.chain.insertAll(rows, { orIgnore: true }).map((r) => r.changes > 0);
   }
 
   /**

@@ -88,10 +88,9 @@ export class Readings {
       })),
       last,
     );
-    this.db.transaction(() => {
-      for (const r of rows)
-        this.chain.insert({ member: r.member, meter: r.meter, time_ms: Date.parse(r.time), energy_kwh: r.energyKWh });
-    })();
+    this.chain.insertAll(
+      rows.map((r) => ({ member: r.member, meter: r.meter, time_ms: Date.parse(r.time), energy_kwh: r.energyKWh })),
+    );
     return rows.length;
   }
 
