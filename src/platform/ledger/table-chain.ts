@@ -169,7 +169,9 @@ function checkTable(db: SqliteDatabase, table: ChainedTableName): TableChainFaul
   let fault: TableChainFault | null = null;
   for (const row of rows) {
     const seq = row.chain_seq;
-    if (seq === null || seq < expected || seq >= head.next_seq) fault = bad(seq ?? expected, 'order', row);
+    // A row without a place in the chain is reported at the place it would take.
+    if (seq === null) fault = bad(head.next_seq, 'order', row);
+    else if (seq < expected || seq >= head.next_seq) fault = bad(seq, 'order', row);
     else if (seq > expected) fault = bad(expected, 'order', null);
     else {
       prev = chainRowHash(table, seq, pick(row, shape.columns), prev);
