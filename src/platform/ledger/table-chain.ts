@@ -155,7 +155,7 @@ function checkTable(db: SqliteDatabase, table: ChainedTableName): TableChainFaul
   const head = readHead(db, table) ?? EMPTY_HEAD;
   const chainColumns = shape.chained ? 'chain_seq, chain_hash' : 'NULL AS chain_seq, NULL AS chain_hash';
   const rows = db
-    .prepare(`SELECT rowid AS chain_rowid, *, ${chainColumns} FROM ${table} ORDER BY chain_seq, rowid`)
+    .prepare(`SELECT rowid AS chain_rowid, *, ${chainColumns} FROM ${table} ORDER BY chain_seq`)
     .iterate() as IterableIterator<Record<string, unknown> & { chain_seq: number | null; chain_hash: string | null }>;
   const bad = (index: number, check: 'hash' | 'order', row: Record<string, unknown> | null): TableChainFault => ({
     index,
