@@ -239,6 +239,9 @@ export class ChainedTable {
    * `verify` finds no table without a chain.
    */
   static open(db: SqliteDatabase, table: ChainedTableName): ChainedTable {
+    // Opened per request by the read-only listings: no write transaction when there is nothing to do.
+    const ready = tableExists(db, HEADS_TABLE) && readHead(db, table) !== undefined && shapeOf(db, table).chained;
+    if (ready) return new ChainedTable(db, table, shapeOf(db, table));
     atomic(db, () => {
       if (!tableExists(db, HEADS_TABLE)) {
         db.exec(HEADS_SCHEMA);
