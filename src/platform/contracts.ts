@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
+import { ChainedTable } from './ledger/table-chain.js';
 import type { Membership } from './membership.js';
 
 /**
@@ -95,11 +96,14 @@ function inputError(message: string, field?: string): P2PError {
 }
 
 export class Contracts {
+  private readonly chain: ChainedTable;
+
   constructor(
     private readonly db: SqliteDatabase,
     private readonly members: Membership,
   ) {
     db.exec(SCHEMA);
+    this.chain = ChainedTable.open(db, 'platform_contracts');
   }
 
   /** Validates and stores a contract; on any error nothing is stored. */
@@ -135,12 +139,15 @@ export class Contracts {
         if (overlap) {
           throw inputError(`overlaps ${c.kind} contract ${overlap.id} between ${c.provider} and ${c.buyer}`, 'from');
         }
-        const r = this.db
-          .prepare(
-            'INSERT INTO platform_contracts (kind, provider, buyer, from_ms, to_ms, terms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
-          )
-          .get(c.kind, c.provider, c.buyer, fromMs, toMs, JSON.stringify(c)) as { id: number };
-        stored = { ...c, id: r.id };
+        const { rowid } = this.chain.insert({
+          kind: c.kind,
+          provider: c.provider,
+          buyer: c.buyer,
+          from_ms: fromMs,
+          to_ms: toMs,
+          terms: JSON.stringify(c),
+        });
+        stored = { ...c, id: rowid };
       })
       .immediate();
     return stored as Contract;

@@ -3,6 +3,7 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import { parseWith } from '../core/validate.js';
 import type { Contract, Contracts } from './contracts.js';
 import type { Ledger, LedgerEntry, LedgerParty } from './ledger/ledger.js';
+import { ChainedTable } from './ledger/table-chain.js';
 import {
   averageWithSameDayAdjustment,
   type BaselineDay,
@@ -54,12 +55,15 @@ function inputError(message: string, field: string): P2PError {
 type DrContract = Extract<Contract, { kind: 'dr-service' }>;
 
 export class DrEvents {
+  private readonly chain: ChainedTable;
+
   constructor(
     private readonly ledger: Ledger,
     private readonly contracts: Contracts,
     private readonly readings: Readings,
   ) {
     ledger.db.exec(SCHEMA);
+    this.chain = ChainedTable.open(ledger.db, 'platform_dr_events');
   }
 
   private drContract(id: number): DrContract {
@@ -87,10 +91,8 @@ export class DrEvents {
       .prepare('SELECT id FROM platform_dr_events WHERE contract = ? AND start_ms < ? AND end_ms > ?')
       .get(c.id, endMs, startMs) as { id: number } | undefined;
     if (overlap) throw inputError(`the event overlaps event ${overlap.id} of the same contract`, 'start');
-    const row = this.ledger.db
-      .prepare('INSERT INTO platform_dr_events (contract, start_ms, end_ms) VALUES (?, ?, ?) RETURNING id')
-      .get(c.id, startMs, endMs) as { id: number };
-    return this.get(row.id)!;
+    const { rowid } = this.chain.insert({ contract: c.id, start_ms: startMs, end_ms: endMs, result: null });
+    return this.get(rowid)!;
   }
 
   get(id: number): DrEvent | undefined {
@@ -226,7 +228,7 @@ export class DrEvents {
         { [operator.id]: operator.privateKey },
       );
       const result = { ...delivery, baselineKWh, meteredKWh: metered, ledgerIndex: entry.index };
-      this.ledger.db.prepare('UPDATE platform_dr_events SET result = ? WHERE id = ?').run(JSON.stringify(result), id);
+      this.chain.update({ id }, { result: JSON.stringify(result) });
     })();
     return { event: this.get(id)!, entry: entry! };
   }

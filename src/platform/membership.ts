@@ -3,6 +3,7 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import { Member, type MembersList, signMembersList } from '../core/members.js';
 import { publicKeyObject } from '../core/signing.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
+import { ChainedTable } from './ledger/table-chain.js';
 
 /**
  * Membership of a cell, kept by the platform: peers register (pending), the operator admits them,
@@ -47,6 +48,9 @@ function inputError(message: string, field?: string): P2PError {
 }
 
 export class Membership {
+  private readonly members: ChainedTable;
+  private readonly meta: ChainedTable;
+
   constructor(
     private readonly db: SqliteDatabase,
     /** Needed only to issue the signed list; listing works without it. */
@@ -54,6 +58,8 @@ export class Membership {
     private readonly nowMs: () => number,
   ) {
     db.exec(SCHEMA);
+    this.members = ChainedTable.open(db, 'platform_members');
+    this.meta = ChainedTable.open(db, 'platform_meta');
   }
 
   private byId: ReturnType<SqliteDatabase['prepare']> | undefined;
@@ -84,11 +90,14 @@ export class Membership {
       | { id: string }
       | undefined;
     if (clash) throw inputError(`public key already belongs to member ${clash.id}`, 'publicKey');
-    this.db
-      .prepare(
-        'INSERT INTO platform_members (id, public_key, role, cell, status, changed_at_serial) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(r.id, r.publicKey, r.role, r.cell, 'pending', this.serial());
+    this.members.insert({
+      id: r.id,
+      public_key: r.publicKey,
+      role: r.role,
+      cell: r.cell,
+      status: 'pending',
+      changed_at_serial: this.serial(),
+    });
     return this.require(r.id);
   }
 
@@ -151,14 +160,8 @@ export class Membership {
         const m = this.require(id);
         if (!from.includes(m.status)) throw inputError(`member ${id} is ${m.status}; cannot make it ${to}`, 'status');
         const serial = this.serial() + 1;
-        this.db
-          .prepare(
-            "INSERT INTO platform_meta (key, value) VALUES ('members-serial', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-          )
-          .run(serial);
-        this.db
-          .prepare('UPDATE platform_members SET status = ?, changed_at_serial = ? WHERE id = ?')
-          .run(to, serial, id);
+        this.meta.upsert({ key: 'members-serial', value: serial });
+        this.members.update({ id }, { status: to, changed_at_serial: serial });
       })
       .immediate();
     return this.membersList();

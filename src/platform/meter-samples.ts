@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from './ledger/sqlite.js';
+import { ChainedTable } from './ledger/table-chain.js';
 
 /**
  * Every meter reading a platform receives, stored as it arrives (before it is acknowledged), keyed
@@ -28,15 +29,13 @@ export interface MeterSample {
 }
 
 export class MeterSamples {
-  private readonly insert;
+  private readonly chain: ChainedTable;
   private readonly between;
   private readonly before;
 
   constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
-    this.insert = db.prepare(
-      'INSERT OR IGNORE INTO platform_meter_samples (member, epoch, seq, time_ms, net_w) VALUES (?, ?, ?, ?, ?)',
-    );
+    this.chain = ChainedTable.open(db, 'platform_meter_samples');
     this.between = db.prepare(
       'SELECT time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms',
     );
@@ -47,12 +46,19 @@ export class MeterSamples {
 
   /** Stores a sample; false when this message was stored before (a resend). */
   add(s: MeterSample): boolean {
-    return this.insert.run(s.member, s.epoch, s.seq, s.timeMs, s.netW).changes > 0;
+    return this.addAll([s])[0] as boolean;
   }
 
   /** Stores samples in one transaction, all or none; per sample, false when it was stored before. */
   addAll(samples: readonly MeterSample[]): boolean[] {
-    return this.db.transaction(() => samples.map((s) => this.add(s)))();
+    const rows = samples.map((s) => ({
+      member: s.member,
+      epoch: s.epoch,
+      seq: s.seq,
+      time_ms: s.timeMs,
+      net_w: s.netW,
+    }));
+    return this.chain.insertAll(rows, { orIgnore: true }).map((r) => r.changes > 0);
   }
 
   /**
@@ -83,9 +89,13 @@ export class MeterSamples {
     ).map((r) => ({ member: r.member, firstMs: r.first }));
   }
 
-  /** Deletes samples older than `beforeMs` (their intervals are stored); returns how many. */
+  /**
+   * Deletes samples older than `beforeMs` (their intervals are stored), oldest stored first, up to the
+   * first stored sample that is not older (the table's chain is cut only at its start: a sample that
+   * arrived late stays until those stored before it go); returns how many.
+   */
   prune(beforeMs: number): number {
-    return this.db.prepare('DELETE FROM platform_meter_samples WHERE time_ms < ?').run(beforeMs).changes;
+    return this.chain.deleteOldest('time_ms < ?', beforeMs);
   }
 
   /** Samples stored per member, and how many of them repeat a (member, time) already stored. */

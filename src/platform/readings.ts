@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { parseWith } from '../core/validate.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
+import { ChainedTable } from './ledger/table-chain.js';
 import type { Membership } from './membership.js';
 import { checkReadings } from './mv/baseline.js';
 
@@ -52,11 +53,14 @@ CREATE TABLE IF NOT EXISTS platform_readings (
 `;
 
 export class Readings {
+  private readonly chain: ChainedTable;
+
   constructor(
     private readonly db: SqliteDatabase,
     private readonly members: Membership,
   ) {
     db.exec(SCHEMA);
+    this.chain = ChainedTable.open(db, 'platform_readings');
   }
 
   /** Stores a batch atomically; returns how many readings it held. */
@@ -84,12 +88,9 @@ export class Readings {
       })),
       last,
     );
-    const insert = this.db.prepare(
-      'INSERT INTO platform_readings (member, meter, time_ms, energy_kwh) VALUES (?, ?, ?, ?)',
+    this.chain.insertAll(
+      rows.map((r) => ({ member: r.member, meter: r.meter, time_ms: Date.parse(r.time), energy_kwh: r.energyKWh })),
     );
-    this.db.transaction(() => {
-      for (const r of rows) insert.run(r.member, r.meter, Date.parse(r.time), r.energyKWh);
-    })();
     return rows.length;
   }
 

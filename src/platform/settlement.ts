@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { formatPath, parseWith } from '../core/validate.js';
 import type { Ledger, LedgerBody, LedgerEntry, LedgerParty } from './ledger/ledger.js';
+import { ChainedTable } from './ledger/table-chain.js';
 
 /**
  * Settlement of one trading interval: the trades the market agreed (seller, buyer, kWh, price — the
@@ -140,8 +141,11 @@ CREATE TABLE IF NOT EXISTS platform_settlements (
 `;
 
 export class Settlements {
+  private readonly chain: ChainedTable;
+
   constructor(private readonly ledger: Ledger) {
     ledger.db.exec(SCHEMA);
+    this.chain = ChainedTable.open(ledger.db, 'platform_settlements');
   }
 
   isSettled(interval: number): boolean {
@@ -213,9 +217,7 @@ export class Settlements {
     this.ledger.db.transaction(() => {
       if (this.isSettled(interval)) throw inputError(`interval ${interval} is already settled`, 'interval');
       entry = this.ledger.appendSigned(body, signatures);
-      this.ledger.db
-        .prepare('INSERT INTO platform_settlements (interval, ledger_index, amounts) VALUES (?, ?, ?)')
-        .run(interval, entry.index, JSON.stringify(body.amounts));
+      this.chain.insert({ interval, ledger_index: entry.index, amounts: JSON.stringify(body.amounts) });
     })();
     return entry as LedgerEntry;
   }

@@ -1,5 +1,6 @@
 import type { TradeMarket, TradeReportBody } from '../comms/messages/market.js';
 import type { SqliteDatabase } from './ledger/sqlite.js';
+import { ChainedTable } from './ledger/table-chain.js';
 
 /**
  * The trades the markets agreed, as their MG traders report them to the platform at run time, so
@@ -81,8 +82,13 @@ const fromRow = (r: Row): StoredTrade => ({
 });
 
 export class TradeReports {
+  private readonly trades: ChainedTable;
+  private readonly reports: ChainedTable;
+
   constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
+    this.trades = ChainedTable.open(db, 'platform_trades');
+    this.reports = ChainedTable.open(db, 'platform_trade_reports');
   }
 
   /**
@@ -112,28 +118,29 @@ export class TradeReports {
         outcome = { outcome: 'conflict', trade: conflict };
         return;
       }
-      const insert = this.db.prepare(
-        `INSERT OR IGNORE INTO platform_trades (interval, market, seller, buyer, kwh, price, reporter, session, converged, received_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
       for (const t of report.trades)
-        insert.run(
-          report.interval,
-          report.market,
-          t.seller,
-          t.buyer,
-          t.kWh,
-          t.pricePerKWh,
-          reporter,
-          report.session,
-          report.converged ? 1 : 0,
-          receivedMs,
+        this.trades.insert(
+          {
+            interval: report.interval,
+            market: report.market,
+            seller: t.seller,
+            buyer: t.buyer,
+            kwh: t.kWh,
+            price: t.pricePerKWh,
+            reporter,
+            session: report.session,
+            converged: report.converged ? 1 : 0,
+            received_ms: receivedMs,
+          },
+          { orIgnore: true },
         );
-      this.db
-        .prepare(
-          'INSERT INTO platform_trade_reports (reporter, market, interval, trades, received_ms) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(reporter, report.market, report.interval, report.trades.length, receivedMs);
+      this.reports.insert({
+        reporter,
+        market: report.market,
+        interval: report.interval,
+        trades: report.trades.length,
+        received_ms: receivedMs,
+      });
       outcome = { outcome: 'stored', trades: report.trades.length };
     })();
     return outcome;

@@ -1,9 +1,11 @@
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/core/signing.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { openDatabase } from '../../src/platform/ledger/sqlite.js';
 import { runCli, tempDir } from '../helpers/net.js';
+import { TRADE_INTERVAL, writePlatformDb } from '../helpers/platform-db.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -51,6 +53,60 @@ describe('p2p-edge ledger', () => {
     const r = await runCli(['ledger', 'verify', '--db', file, '--json']);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual({ entries: 3, ok: false, firstBad: { index: 1, check: 'hash' } });
+  });
+
+  it('verify covers the platform tables: a sample or a trade changed in a copy exits 1 naming the table and row', async () => {
+    const original = join(tmp.dir, 'platform-tables.db');
+    writePlatformDb(original);
+    const ok = await runCli(['ledger', 'verify', '--db', original, '--json']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual({ entries: 3, ok: true, firstBad: null });
+    const tampered = async (name: string, sql: string) => {
+      const file = join(tmp.dir, name);
+      copyFileSync(original, file);
+      const db = openDatabase(file);
+      db.prepare(sql).run();
+      db.close();
+      return runCli(['ledger', 'verify', '--db', file, '--json']);
+    };
+    const sample = await tampered('sample.db', 'UPDATE platform_meter_samples SET net_w = 0 WHERE seq = 17');
+    expect(sample.code).toBe(1);
+    expect(JSON.parse(sample.stdout)).toEqual({
+      entries: 3,
+      ok: false,
+      firstBad: {
+        index: 17,
+        check: 'hash',
+        table: 'platform_meter_samples',
+        row: { member: 'house-2', epoch: 1, seq: 17 },
+      },
+    });
+    const trade = await tampered(
+      'trade.db',
+      `UPDATE platform_trades SET price = 0.5 WHERE interval = ${TRADE_INTERVAL} AND buyer = 'house-1'`,
+    );
+    expect(trade.code).toBe(1);
+    expect(JSON.parse(trade.stdout)).toEqual({
+      entries: 3,
+      ok: false,
+      firstBad: {
+        index: 1,
+        check: 'hash',
+        table: 'platform_trades',
+        row: { interval: TRADE_INTERVAL, market: 'cell', seller: 'tx-a', buyer: 'house-1' },
+      },
+    });
+    const lastSample = await tampered('last-sample.db', 'DELETE FROM platform_meter_samples WHERE seq = 39');
+    expect(lastSample.code).toBe(1);
+    expect(JSON.parse(lastSample.stdout).firstBad).toEqual({
+      index: 39,
+      check: 'order',
+      table: 'platform_meter_samples',
+      row: null,
+    });
+    const text = await runCli(['ledger', 'verify', '--db', join(tmp.dir, 'trade.db')]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain('platform_trades row 1');
   });
 
   it('verify of a missing database exits 2 naming the file', async () => {

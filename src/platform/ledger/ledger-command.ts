@@ -21,7 +21,11 @@ export function ledgerVerifyCommand(options: { db: string; json?: boolean }): vo
   try {
     const result = ledger.verify();
     if (options.json) printJson(result);
-    else if (result.ok) process.stdout.write(`ledger ok: ${result.entries} entries\n`);
+    else if (result.ok) process.stdout.write(`ledger ok: ${result.entries} entries and every platform table\n`);
+    else if (result.firstBad && 'table' in result.firstBad)
+      process.stdout.write(
+        `ledger NOT ok: ${result.firstBad.table} row ${result.firstBad.index} (${JSON.stringify(result.firstBad.row)}) fails the ${result.firstBad.check} check\n`,
+      );
     else
       process.stdout.write(
         `ledger NOT ok: entry ${result.firstBad?.index} fails the ${result.firstBad?.check} check\n`,

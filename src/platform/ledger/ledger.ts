@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import { canonicalJson, signCanonical, verifyCanonical } from '../../core/signing.js';
 import { type OpenOptions, openDatabase, type SqliteDatabase } from './sqlite.js';
+import { type TableChainFault, verifyTableChains } from './table-chain.js';
 
 /**
  * The platform's append-only ledger. Every entry is hash-chained to the one before it and signed by
@@ -47,7 +48,8 @@ export type LedgerCheck = 'hash' | 'signature' | 'order';
 export interface VerifyResult {
   entries: number;
   ok: boolean;
-  firstBad: null | { index: number; check: LedgerCheck };
+  /** A ledger entry by its index, or (with `table` and `row`) a row of a platform table by its place in that table's chain. */
+  firstBad: null | { index: number; check: LedgerCheck } | TableChainFault;
 }
 
 export function entryHash(body: LedgerBody): string {
@@ -224,7 +226,10 @@ export class Ledger {
     return rows.map(rowToEntry);
   }
 
-  /** Re-checks order, hash chain and signatures of every stored entry; reports the first bad one. */
+  /**
+   * Re-checks order, hash chain and signatures of every stored entry, then the chain of every platform
+   * table (`table-chain.ts`); reports the first bad entry, else the first bad row.
+   */
   verify(): VerifyResult {
     const rows = this.db.prepare('SELECT * FROM ledger_entries ORDER BY seq').all() as Row[];
     const head = this.db.prepare('SELECT entries, hash FROM ledger_head WHERE id = 1').get() as
@@ -271,6 +276,8 @@ export class Ledger {
     const expected = head?.entries ?? 0;
     if (rows.length !== expected) return bad(Math.min(rows.length, expected), 'order');
     if (head && rows.length > 0 && head.hash !== prevHash) return bad(rows.length - 1, 'hash');
+    const tableFault = verifyTableChains(this.db);
+    if (tableFault) return { entries: rows.length, ok: false, firstBad: tableFault };
     return { entries: rows.length, ok: true, firstBad: null };
   }
 }

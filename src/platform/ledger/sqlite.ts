@@ -3,14 +3,16 @@ import { ErrorCode, P2PError } from '../../core/errors.js';
 
 /** The part of better-sqlite3's API the platform uses (the package ships no typings here). */
 export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
+  iterate(...params: unknown[]): IterableIterator<unknown>;
 }
 export interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
   exec(sql: string): void;
   pragma(text: string, options?: { simple?: boolean }): unknown;
+  readonly inTransaction: boolean;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): { (...args: A): R; immediate(...args: A): R };
   close(): void;
 }
