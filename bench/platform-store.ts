@@ -3,7 +3,8 @@
  * reading committed on its own (one fsync each, as before group commit) against the readings that
  * arrive in one turn committed together (`GroupCommit` over `MeterSamples.addAll`), in the platform's
  * SQLite database (WAL, synchronous=FULL) on this machine's disk, side by side in one run. The ratio
- * is the point: the disk's fsync time sets the absolute figures. Writes bench/results/platform-store.json.
+ * is the point: the disk's fsync time sets the absolute figures. Then `ledger verify` over everything
+ * stored (the ledger and every table's hash chain), per row. Writes bench/results/platform-store.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,10 @@ for (const groupSize of GROUP_SIZES) {
   const msPerReading = (performance.now() - t) / READINGS;
   rows.push({ groupSize, msPerReading, readingsPerS: 1000 / msPerReading });
 }
+const verifyStart = performance.now();
+const verified = ledger.verify();
+const verifyMsPerRow = (performance.now() - verifyStart) / seq;
+if (!verified.ok) throw new Error(`ledger verify failed on the benchmark's own database: ${JSON.stringify(verified)}`);
 ledger.close();
 rmSync(dir, { recursive: true, force: true });
 
@@ -45,11 +50,11 @@ process.stdout.write(
       r.readingsPerS.toFixed(0),
       `${(single / r.msPerReading).toFixed(1)}×`,
     ]),
-  ]).join('\n')}\n`,
+  ]).join('\n')}\nledger verify of ${seq} stored samples: ${(verifyMsPerRow * 1000).toFixed(1)} µs per row\n`,
 );
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
 writeFileSync(
   join(out, 'platform-store.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), readings: READINGS, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), readings: READINGS, rows, verifyMsPerRow }, null, 2)}\n`,
 );
