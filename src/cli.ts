@@ -4,7 +4,7 @@ import { rootLogger } from './core/log.js';
 import { FIRMWARE_VERSION } from './core/version.js';
 
 /**
- * The `p2p-edge` command line (INTERFACES.md). Each command loads its implementation lazily, so that
+ * The `p2p-edge` command line (docs/interfaces.md). Each command loads its implementation lazily, so that
  * `--help` and commands that need no hardware start fast and never load a native backend.
  * Exit codes: 0 ok, 2 bad input or config, 3 not available on this machine or build, 1 anything else.
  */
@@ -68,7 +68,7 @@ export function buildProgram(): Command {
   program
     .command('trade')
     .description('run the distributed trading algorithm (MG traders exchanging messages) on an instance')
-    .requiredOption('--input <file>', 'trading instance (JSON, see INTERFACES.md)')
+    .requiredOption('--input <file>', 'trading instance (JSON, see docs/interfaces.md)')
     .option('--json', 'print the result as one JSON document')
     .option('--algorithm <name>', 'accelerated (default: fast dual gradient) or subgradient (plain Algorithm 1)')
     .option('--tolerance <x>', 'scales the default stopping tolerances', nonNegative('--tolerance'))
@@ -83,7 +83,7 @@ export function buildProgram(): Command {
   program
     .command('powerflow')
     .description('radial power flow of a feeder: balanced, or three-phase unbalanced ("phases": 3)')
-    .requiredOption('--feeder <file>', 'feeder (JSON, see INTERFACES.md and docs/lv-feeder.md)')
+    .requiredOption('--feeder <file>', 'feeder (JSON, see docs/interfaces.md and docs/lv-feeder.md)')
     .option('--json', 'print the result as one JSON document')
     .option(
       '--minute <m>',
@@ -99,7 +99,7 @@ export function buildProgram(): Command {
   program
     .command('voltage')
     .description('distributed voltage control closed in a loop with the power flow')
-    .requiredOption('--input <file>', 'feeder, limits and inverters (JSON, see INTERFACES.md)')
+    .requiredOption('--input <file>', 'feeder, limits and inverters (JSON, see docs/interfaces.md)')
     .option('--json', 'print the result as one JSON document')
     .addOption(
       new Option('--method <name>', 'control method').choices(['dual', 'gradient', 'volt-var']).default('dual'),

@@ -86,7 +86,7 @@ const MqttConfig = z
   .strict();
 
 /**
- * End-to-end message signing (INTERFACES.md, "Messages on the wire"). A gateway with comms needs its
+ * End-to-end message signing (docs/interfaces.md, "Messages on the wire"). A gateway with comms needs its
  * key file (`p2p-edge platform keygen`), the operator-signed members list and the operator's public
  * key; `unsigned: true` turns signing off, for a lab bench only.
  */

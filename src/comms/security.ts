@@ -9,7 +9,7 @@ import type { TopicParts } from './topics.js';
 import type { Envelope } from './transport.js';
 
 /**
- * The end-to-end authentication of messages (INTERFACES.md, "Messages on the wire"): every envelope
+ * The end-to-end authentication of messages (docs/interfaces.md, "Messages on the wire"): every envelope
  * is signed with the sender's Ed25519 key over its canonical JSON without `sig`, and a receiver
  * accepts it only from an active member of the operator-signed members list whose cell is the
  * topic's cell. Brokers and D2D radios are not trusted: the signature is checked on every hop's end.

@@ -2,7 +2,7 @@ import type { MessageBody, MessageType } from './messages/catalogue.js';
 import type { MessageClass, TopicParts } from './topics.js';
 
 /**
- * The envelope of every message on the wire (INTERFACES.md, "Messages on the wire"). `sig` is added
+ * The envelope of every message on the wire (docs/interfaces.md, "Messages on the wire"). `sig` is added
  * by the signing layer; the bodies are those of the message catalogue (`src/comms/messages/`).
  */
 export interface Envelope<B = unknown, T extends string = string> {

@@ -3,7 +3,7 @@ import canonicalizeModule from 'canonicalize';
 import { ErrorCode, P2PError } from './errors.js';
 
 /**
- * Ed25519 signatures over RFC 8785 canonical JSON, the scheme of the wire format (INTERFACES.md):
+ * Ed25519 signatures over RFC 8785 canonical JSON, the scheme of the wire format (docs/interfaces.md):
  * public keys are the raw 32 bytes, signatures 64 bytes, both base64url without padding.
  */
 

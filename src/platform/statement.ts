@@ -4,7 +4,7 @@ import type { LedgerEntry } from './ledger/ledger.js';
 import { money, SettlementConfig } from './settlement.js';
 
 /**
- * Statement of accounts over a period (INTERFACES.md, `platform statement`): what each account is owed
+ * Statement of accounts over a period (docs/interfaces.md, `platform statement`): what each account is owed
  * from the settlements in the ledger, and what it would have been owed trading only with the level
  * above. Pure: the caller hands in the ledger's entries and the time.
  */

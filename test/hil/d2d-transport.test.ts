@@ -13,9 +13,9 @@ afterAll(() => {
   if (typeof ns === 'object') ns.remove();
 });
 
-// The host's `lo` has no MULTICAST flag: the gateways run in a namespace with a veth link.
-// Skipped only where network namespaces cannot be made for want of privileges (not root, or a container
-// without CAP_SYS_ADMIN); the reason is in the title. A missing tool fails the suite instead.
+// The host's `lo` has no MULTICAST flag: the gateways run in a namespace with a veth link. A missing
+// tool fails the suite instead of skipping it; the skip's reason is also in the suite's title.
+// Skip reason: network namespaces cannot be made without privileges (not root, or no CAP_SYS_ADMIN).
 describe.skipIf(skipReason !== undefined)(
   `D2D sidelink transport over IPv6 multicast${skipReason ? ` (skipped: ${skipReason})` : ''}`,
   () => {

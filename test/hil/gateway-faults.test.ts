@@ -281,8 +281,8 @@ const canMount = (() => {
   }
 })();
 
-// Skipped only where a tmpfs cannot be mounted for want of privileges (not root, or a container without
-// CAP_SYS_ADMIN; `mount` itself is on every Debian): the full disk is a small tmpfs made for the test.
+// The full disk is a small tmpfs made for the test (`mount` itself is on every Debian).
+// Skip reason: a tmpfs cannot be mounted without privileges (not root, or a container without CAP_SYS_ADMIN).
 describe.skipIf(!canMount)('a full disk under the house gateway and the platform', () => {
   it('both keep running, log the fault once, and store every reading once the disk has room again', async () => {
     const disk = join(tmp.dir, 'disk');

@@ -41,7 +41,7 @@ async function cell() {
 const rejected = (c: Awaited<ReturnType<typeof cell>>, reason: string) =>
   metricValue(c.b.metrics, 'p2p_messages_rejected_total', { reason });
 
-describe('signed envelopes (INTERFACES.md "Messages on the wire")', () => {
+describe('signed envelopes (docs/interfaces.md "Messages on the wire")', () => {
   it('a member signs, the receiver verifies and delivers exactly once', async () => {
     const c = await cell();
     await c.a.t.publishUnchecked('meter', 'reading', { netW: 1200 });

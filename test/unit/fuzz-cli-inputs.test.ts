@@ -13,7 +13,7 @@ import { assertNamesField, check, fuzz, mutated, mutatedOneOf, outcome } from '.
 
 /**
  * Fuzzing of the JSON inputs of `p2p-edge trade`, `powerflow` (balanced and three-phase feeders, also
- * the voltage agent's feederFile) and `voltage` (INTERFACES.md), through the functions the commands
+ * the voltage agent's feederFile) and `voltage` (docs/interfaces.md), through the functions the commands
  * call: parseWith with the command's schema, then the compile step. Every input gives a model or an
  * `input` P2PError naming the field; valid inputs give the right model.
  */

@@ -22,7 +22,7 @@ const spec = <S extends z.ZodType>(
 ): MessageSpec<S> => (agreesWithTopic ? { body, agreesWithTopic } : { body });
 
 /**
- * Every message body the gateways send, by class and type (the wire format is INTERFACES.md,
+ * Every message body the gateways send, by class and type (the wire format is docs/interfaces.md,
  * "Messages on the wire"; the tables are in docs/architecture.md). A received message is handed to
  * an application handler only when its body matches the schema here (`checkBody`), and `publish`
  * takes only these bodies. `settle` has no messages yet (settlement runs on the platform's ledger).

@@ -11,7 +11,7 @@ export const OnlineBody = z.object({
   role: z.string(),
   publicKey: z.string(),
   version: z.string(),
-  /** Raw X25519 key for confidential bodies, base64url (INTERFACES.md); not sent yet. */
+  /** Raw X25519 key for confidential bodies, base64url (docs/interfaces.md); not sent yet. */
   encryptionKey: z.string().optional(),
 });
 export type OnlineBody = z.infer<typeof OnlineBody>;

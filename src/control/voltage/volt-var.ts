@@ -7,7 +7,7 @@ import type { InverterSpec, VoltageProblem } from './problem.js';
  * IEEE 1547-2018 Category B default curves, the local (primary) fallback when comms are lost.
  * Volt-var: (0.92, +0.44), (0.98, 0), (1.02, 0), (1.08, −0.44) in pu of voltage and of the rating
  * (positive = injecting VArs). Volt-watt: full power up to 1.06 pu, falling linearly to 0 at 1.10 pu.
- * The rating is sRatedKVA, else max(pAvailableKW, qMaxKVAr / 0.44) (INTERFACES.md).
+ * The rating is sRatedKVA, else max(pAvailableKW, qMaxKVAr / 0.44) (docs/interfaces.md).
  */
 export const VOLT_VAR_CAT_B: [number, number][] = [
   [0.92, 0.44],
