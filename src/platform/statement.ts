@@ -92,17 +92,8 @@ const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000
 const energy = money;
 const ZERO_KWH = 1e-9;
 
-interface AccountSums {
-  role: AccountRole;
-  intervals: number;
-  soldKWh: number;
-  boughtKWh: number;
-  imbalanceKWh: number;
-  received: number;
-  paid: number;
-  fees: number;
-  aloneNet: number | null;
-}
+/** What is summed per account over the period; `net` and `savings` follow from it. */
+type AccountSums = Omit<StatementAccount, 'id' | 'net' | 'savings'>;
 
 const emptySums = (role: AccountRole): AccountSums => ({
   role,

@@ -116,6 +116,24 @@ describe('ledger verify covers every platform table', () => {
     expect(verifyAfter("DELETE FROM platform_chain_heads WHERE tbl = 'platform_contracts'")).toEqual(
       badRow('platform_contracts', 0, 'order', { id: 1 }),
     );
+    // Nor does dropping every head: the first chained table's first row then has no place.
+    expect(verifyAfter('DROP TABLE platform_chain_heads')).toMatchObject({ ok: false, firstBad: { check: 'order' } });
+  });
+
+  it('refuses to chain again rows whose heads were dropped (that would take the change in)', () => {
+    const file = join(tmp.dir, `copy-${copies++}.db`);
+    copyFileSync(original, file);
+    const db = openDatabase(file);
+    db.prepare('UPDATE platform_meter_samples SET net_w = 0 WHERE seq = 3').run();
+    db.prepare('DROP TABLE platform_chain_heads').run();
+    db.close();
+    const ledger = Ledger.open(file, { mustExist: true });
+    try {
+      expect(() => new MeterSamples(ledger.db)).toThrow(/chained rows but no chain head/);
+      expect(ledger.verify().ok).toBe(false);
+    } finally {
+      ledger.close();
+    }
   });
 
   it("the ledger's own checks come first and are reported as before", () => {

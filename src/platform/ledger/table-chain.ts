@@ -123,7 +123,16 @@ function pick(row: Record<string, unknown>, columns: readonly string[]): RowValu
  * the order stored (rows a release without chains wrote). Idempotent.
  */
 function adopt(db: SqliteDatabase, table: ChainedTableName): void {
-  if (!shapeOf(db, table).chained) {
+  const chained = shapeOf(db, table).chained;
+  if (chained && !(tableExists(db, HEADS_TABLE) && readHead(db, table))) {
+    // Chained rows whose head is gone: the file was changed outside the platform. Chaining them again
+    // would take the change in.
+    throw new P2PError(ErrorCode.storage, `${table} has chained rows but no chain head; not writing over it`, {
+      component: 'ledger',
+      hint: 'run p2p-edge ledger verify on the database and restore it from a good copy',
+    });
+  }
+  if (!chained) {
     db.exec(`ALTER TABLE ${table} ADD COLUMN chain_seq INTEGER; ALTER TABLE ${table} ADD COLUMN chain_hash TEXT;`);
   }
   db.exec(`CREATE INDEX IF NOT EXISTS ${table}_chain ON ${table} (chain_seq)`);
@@ -152,7 +161,7 @@ function adopt(db: SqliteDatabase, table: ChainedTableName): void {
  */
 function checkTable(db: SqliteDatabase, table: ChainedTableName): TableChainFault | null {
   const shape = shapeOf(db, table);
-  const head = readHead(db, table) ?? EMPTY_HEAD;
+  const head = (tableExists(db, HEADS_TABLE) ? readHead(db, table) : undefined) ?? EMPTY_HEAD;
   const chainColumns = shape.chained ? 'chain_seq, chain_hash' : 'NULL AS chain_seq, NULL AS chain_hash';
   const rows = db
     .prepare(`SELECT rowid AS chain_rowid, *, ${chainColumns} FROM ${table} ORDER BY chain_seq`)
@@ -190,15 +199,17 @@ function checkTable(db: SqliteDatabase, table: ChainedTableName): TableChainFaul
 /**
  * Re-checks every platform table's chain against its head; the first bad row of the first table in
  * `CHAINED_TABLES` order, or null. Reads only. A database no chaining release has written (no heads
- * table) has nothing to check.
+ * table and no chained table) has nothing to check; chained rows without their heads (the heads table
+ * dropped) fail as rows with no place in the chain.
  */
 export function verifyTableChains(db: SqliteDatabase): TableChainFault | null {
-  if (!tableExists(db, HEADS_TABLE)) return null;
+  if (!tableExists(db, HEADS_TABLE) && !CHAINED_TABLES.some((t) => tableExists(db, t) && shapeOf(db, t).chained))
+    return null;
   for (const table of CHAINED_TABLES) {
     if (tableExists(db, table)) {
       const fault = checkTable(db, table);
       if (fault) return fault;
-    } else {
+    } else if (tableExists(db, HEADS_TABLE)) {
       const head = readHead(db, table);
       if (head && head.next_seq > head.first_seq) return { index: head.first_seq, check: 'order', table, row: null };
     }
