@@ -55,8 +55,9 @@ export class TradeReporter {
       if (this.writeProblem.ended('write', this.ctx.clock.now()))
         this.ctx.log.info({ file: this.file }, 'last cleared interval written again');
     } catch (err) {
-      if (this.writeProblem.failed('write', errorMessage(err), this.ctx.clock.now()))
-        this.ctx.log.warn({ file: this.file, err: errorMessage(err) }, 'last cleared interval not written');
+      const message = errorMessage(err);
+      if (this.writeProblem.failed('write', message, this.ctx.clock.now()))
+        this.ctx.log.warn({ file: this.file, err: message }, 'last cleared interval not written');
     }
   }
 }
