@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
 import { deviceConfigSchema, FIELD_DRIVERS } from '../drivers/registry.js';
+import { SettlementSchedule } from '../platform/settlement-content.js';
 import { simulatedDriver } from '../sim/simulated-device.js';
 
 /**
@@ -311,6 +312,25 @@ export const GatewayConfig = z
           .default(24),
         /** SQLite's page cache, MB: bounds the platform's memory as the database grows. */
         pageCacheMB: z.number().min(0.5).max(1024).default(2),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Settlement at run time (docs/platform.md, "Co-signed settlement"): the published schedule each
+     * party checks the platform's drafts against, and on the platform, when it drafts them. Without
+     * it a gateway answers no draft and the platform settles nothing by itself.
+     */
+    settlement: z
+      .object({
+        schedule: SettlementSchedule,
+        /** The trading interval, ms (the traders' and prosumers' `scheduler.tertiaryMs`; the platform's may differ). */
+        intervalMs: z.number().int().min(1000).optional(),
+        /** Platform: after an interval's metering interval has passed, wait this long for late readings before drafting. */
+        graceS: z.number().min(0).max(86_400).default(60),
+        /** Platform: a unit waits at most this long for the readings of a member that traded, then is drafted without. */
+        maxReadingWaitS: z.number().min(0).default(3600),
+        /** What a gateway signed is kept this many days (`stateDir/<id>/settlement-signed.jsonl`). */
+        keepSignedDays: z.number().int().min(1).max(3660).default(400),
       })
       .strict()
       .optional(),

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { EnvelopeSigner } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { type Clock, ClockJumpDetector, systemClock } from '../core/clock.js';
@@ -17,6 +18,8 @@ import { RoleHandOver } from './roles/hand-over.js';
 import { createRole, type RoleStates } from './roles/index.js';
 import type { Role, RoleContext } from './roles/role.js';
 import { Scheduler, type TimeScale } from './scheduler.js';
+import { SettlementParty, type SettlementPartyState } from './settlement/party.js';
+import { SettlementRecords } from './settlement/records.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -41,6 +44,8 @@ export interface GatewayState {
   peers: ReturnType<Transport['peers']>;
   comms: ReturnType<Transport['status']> | null;
   cycles: Record<TimeScale, number>;
+  /** As a party to settlements: what it signed and disputed, and the ledger head it checked. */
+  settlement?: SettlementPartyState;
 }
 
 const STATE_FILE = 'gateway-state.json';
@@ -72,6 +77,8 @@ export class Gateway {
   private readonly ctx: RoleContext;
   private startedAt: number | null = null;
   private stopping: Promise<void> | undefined;
+  private readonly settlementRecords: SettlementRecords | undefined;
+  private settlementParty: SettlementParty | undefined;
 
   constructor(
     readonly config: GatewayConfig,
@@ -84,6 +91,18 @@ export class Gateway {
     this.roles = rolesOf(config).map((name) => createRole(name, handOver));
     this.devices = deps.devices ?? [];
     this.image = new ProcessImage(config.staleAfterCycles * config.scheduler.primaryMs);
+    if (config.settlement && !rolesOf(config).includes('platform')) {
+      const intervalMs = config.settlement.intervalMs ?? config.scheduler.tertiaryMs;
+      const { slotMinutes } = config.settlement.schedule;
+      this.settlementRecords = new SettlementRecords(
+        config.stateDir,
+        config.gateway.id,
+        intervalMs,
+        slotMinutes === undefined ? 1 : (slotMinutes * 60_000) / intervalMs,
+        this.log.child({ component: 'settlement' }),
+        this.clock.now(),
+      );
+    }
     this.ctx = {
       config,
       clock: this.clock,
@@ -93,6 +112,7 @@ export class Gateway {
       image: () => this.image.snapshot(),
       devices: this.devices,
       shared: handOver.view,
+      settlement: this.settlementRecords,
     };
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),
@@ -141,6 +161,7 @@ export class Gateway {
       if (data !== undefined) role.restore?.(data);
     }
     if (this.deps.transport) await this.deps.transport.start();
+    this.startSettlementParty();
     for (const role of this.roles) await role.start?.(this.ctx);
     this.startedAt = this.clock.now();
     this.log.info(
@@ -153,6 +174,31 @@ export class Gateway {
     );
     await this.scheduler.runNow('primary');
     this.scheduler.start();
+  }
+
+  /**
+   * Answers the platform's settlement drafts when the gateway has a schedule to check them against,
+   * a platform to answer and a key to sign with.
+   */
+  private startSettlementParty(): void {
+    const { settlement, comms, gateway, stateDir } = this.config;
+    const platform = comms.reliability.platform;
+    const keyFile = comms.security.keyFile;
+    if (!settlement || !this.settlementRecords || !this.deps.transport || !platform || !keyFile) return;
+    const signer = EnvelopeSigner.fromKeyFile(keyFile, gateway.id);
+    this.settlementParty = new SettlementParty({
+      gatewayId: gateway.id,
+      platform,
+      schedule: settlement.schedule,
+      records: this.settlementRecords,
+      transport: this.deps.transport,
+      clock: this.clock,
+      log: this.log.child({ component: 'settlement' }),
+      stateDir,
+      keepSignedDays: settlement.keepSignedDays,
+      sign: (document) => signer.signDocument(document),
+    });
+    this.settlementParty.start();
   }
 
   /** Idempotent: a second signal during shutdown waits for the same stop. */
@@ -297,6 +343,7 @@ export class Gateway {
       peers: this.deps.transport?.peers() ?? [],
       comms: this.deps.transport?.status() ?? null,
       cycles: { ...this.scheduler.cycles },
+      ...(this.settlementParty ? { settlement: this.settlementParty.state() } : {}),
     };
   }
 }

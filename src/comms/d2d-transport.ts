@@ -59,6 +59,7 @@ export const D2D_PRIORITY: Record<MessageClass, number> = {
   gossip: 2,
   mkt: 3,
   meter: 5,
+  settle: 5,
   life: 6,
 };
 

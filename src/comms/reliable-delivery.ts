@@ -18,7 +18,7 @@ import { DEFAULT_TTL_MS, type Envelope, type PeerInfo, type PublishOptions } fro
 
 /** Classes that must arrive: QoS 1, outbox, application-level acknowledgement. */
 export function isReliable(cls: MessageClass): boolean {
-  return cls === 'mkt' || cls === 'dr' || cls === 'meter';
+  return (RELIABLE_CLASSES as readonly MessageClass[]).includes(cls);
 }
 
 /** Market, demand-response and meter messages must arrive; gossip and heartbeats tolerate loss. */
@@ -26,7 +26,7 @@ export function qosFor(cls: MessageClass): 0 | 1 {
   return isReliable(cls) ? 1 : 0;
 }
 
-export const RELIABLE_CLASSES = ['mkt', 'dr', 'meter'] as const satisfies readonly MessageClass[];
+export const RELIABLE_CLASSES = ['mkt', 'dr', 'meter', 'settle'] as const satisfies readonly MessageClass[];
 
 const ACK_TTL_MS = 30_000;
 /** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */

@@ -152,6 +152,11 @@ export class EnvelopeSigner {
     return new EnvelopeSigner(k.id, k.privateKey, k.publicKey);
   }
 
+  /** Signs a document (a settlement's content) as this gateway: Ed25519 over its canonical JSON, base64url. */
+  signDocument(document: unknown): string {
+    return sign(null, Buffer.from(canonicalJson(document)), this.key).toString('base64url');
+  }
+
   sign<B>(envelope: Envelope<B>): Envelope<B> {
     const { sig: _old, ...unsigned } = envelope;
     const sig = sign(null, Buffer.from(canonicalJson(unsigned)), this.key).toString('base64url');

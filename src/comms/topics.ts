@@ -1,7 +1,7 @@
 import { ErrorCode, P2PError } from '../core/errors.js';
 
 /** Message classes of the wire format; each has its own QoS and delivery accounting. */
-export const MESSAGE_CLASSES = ['life', 'mkt', 'dr', 'gossip', 'meter', 'cmd'] as const;
+export const MESSAGE_CLASSES = ['life', 'mkt', 'dr', 'gossip', 'meter', 'cmd', 'settle'] as const;
 export type MessageClass = (typeof MESSAGE_CLASSES)[number];
 
 export const TOPIC_ROOT = 'p2p/v1';

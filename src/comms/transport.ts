@@ -157,4 +157,6 @@ export const DEFAULT_TTL_MS: Record<MessageClass, number> = {
   // Settlement data: kept (in the bounded outbox) through a day's outage of the platform.
   meter: 24 * 3600_000,
   cmd: 30_000,
+  // Drafts and signatures wait (in the bounded outbox) for a party or platform that is away for a day.
+  settle: 24 * 3600_000,
 };

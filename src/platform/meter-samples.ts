@@ -1,5 +1,6 @@
 import type { SqliteDatabase } from './ledger/sqlite.js';
 import { ChainedTable } from './ledger/table-chain.js';
+import { type IntervalEnergy, intervalEnergy } from './meter-energy.js';
 
 /**
  * Every meter reading a platform receives, stored as it arrives (before it is acknowledged), keyed
@@ -67,17 +68,30 @@ export class MeterSamples {
    * last sample before the interval covers its start. Null when no sample covers any of it.
    */
   energyKWh(member: string, fromMs: number, toMs: number, maxHoldMs: number): number | null {
+    return this.intervalEnergy(member, fromMs, toMs, maxHoldMs)?.kWh ?? null;
+  }
+
+  /** `energyKWh` with the share of the interval the samples cover. */
+  intervalEnergy(member: string, fromMs: number, toMs: number, maxHoldMs: number): IntervalEnergy | null {
     const rows = this.between.all(member, fromMs, toMs) as { time_ms: number; net_w: number }[];
     const previous = this.before.get(member, fromMs) as { time_ms: number; net_w: number } | undefined;
     const points = previous && fromMs - previous.time_ms < maxHoldMs ? [previous, ...rows] : rows;
-    if (points.length === 0) return null;
-    let wh = 0;
-    points.forEach((p, i) => {
-      const start = Math.max(fromMs, p.time_ms);
-      const end = Math.min(toMs, points[i + 1]?.time_ms ?? toMs, p.time_ms + maxHoldMs);
-      if (end > start) wh += (p.net_w * (end - start)) / 3_600_000;
-    });
-    return wh / 1000;
+    return intervalEnergy(
+      points.map((p) => ({ timeMs: p.time_ms, netW: p.net_w })),
+      fromMs,
+      toMs,
+      maxHoldMs,
+    );
+  }
+
+  /** The samples of members in [fromMs, toMs), in stored order: the evidence a settlement names. */
+  samplesBetween(members: readonly string[], fromMs: number, toMs: number): unknown[] {
+    if (members.length === 0) return [];
+    return this.db
+      .prepare(
+        `SELECT member, epoch, seq, time_ms, net_w FROM platform_meter_samples WHERE time_ms >= ? AND time_ms < ? AND member IN (${members.map(() => '?').join(',')}) ORDER BY member, time_ms, epoch, seq`,
+      )
+      .all(fromMs, toMs, ...members);
   }
 
   /** Members with a sample at or after `sinceMs`, and the time of their first one then. */

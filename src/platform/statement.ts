@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { LedgerEntry } from './ledger/ledger.js';
-import { money, SettlementConfig } from './settlement.js';
+import { money, SettlementConfig, settleInterval } from './settlement.js';
+import { UnitTrade } from './settlement-content.js';
 
 /**
  * Statement of accounts over a period (docs/interfaces.md, `platform statement`): what each account is owed
@@ -58,15 +59,19 @@ const SettlementLine = z.object({
   amount: z.number(),
 });
 
-/** A settlement entry's payload; `meteredNetExportKWh` and `config` are absent from older entries. */
-const SettlementPayload = z.object({
+/**
+ * A settlement entry's payload; `meteredNetExportKWh` and `config` are absent from older entries.
+ * Settlements drafted at run time carry their trades instead of the lines, which follow from them.
+ */
+const StoredPayload = z.object({
   interval: z.number().int(),
   imbalanceKWh: z.record(z.string(), z.number()),
-  lines: z.array(SettlementLine),
+  lines: z.array(SettlementLine).optional(),
+  trades: z.array(UnitTrade).optional(),
   meteredNetExportKWh: z.record(z.string(), z.number()).optional(),
   config: SettlementConfig.optional(),
 });
-type SettlementPayload = z.infer<typeof SettlementPayload>;
+type SettlementPayload = z.infer<typeof StoredPayload> & { lines: z.infer<typeof SettlementLine>[] };
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -108,14 +113,23 @@ const emptySums = (role: AccountRole): AccountSums => ({
 });
 
 function parsePayload(entry: LedgerEntry): SettlementPayload {
-  const r = SettlementPayload.safeParse(entry.payload);
-  if (!r.success) {
-    throw new P2PError(ErrorCode.storage, `ledger entry ${entry.index}: not a settlement payload`, {
+  const r = StoredPayload.safeParse(entry.payload);
+  const bad = (field: string) =>
+    new P2PError(ErrorCode.storage, `ledger entry ${entry.index}: not a settlement payload`, {
       component: 'statement',
-      field: `payload.${r.error.issues[0]?.path.join('.') ?? ''}`,
+      field: `payload.${field}`,
     });
-  }
-  return r.data;
+  if (!r.success) throw bad(r.error.issues[0]?.path.join('.') ?? '');
+  const p = r.data;
+  if (p.lines) return { ...p, lines: p.lines };
+  if (!p.trades || !p.meteredNetExportKWh || !p.config) throw bad('lines');
+  const lines = settleInterval(
+    p.interval,
+    p.trades.map((t) => ({ interval: p.interval, ...t })),
+    p.meteredNetExportKWh,
+    p.config,
+  ).lines;
+  return { ...p, lines };
 }
 
 /**

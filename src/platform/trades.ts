@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS platform_trade_reports (
   received_ms INTEGER NOT NULL,
   PRIMARY KEY (reporter, market, interval)
 );
+CREATE INDEX IF NOT EXISTS platform_trade_reports_interval ON platform_trade_reports (interval);
 `;
 
 interface Row {
@@ -165,6 +166,15 @@ export class TradeReports {
             .all(interval)
     ) as Row[];
     return rows.map(fromRow);
+  }
+
+  /** The reports of the intervals that start in [fromMs, toMs]: who reported which market of which interval. */
+  reportsBetween(fromMs: number, toMs: number): { interval: number; market: TradeMarket; reporter: string }[] {
+    return this.db
+      .prepare(
+        'SELECT interval, market, reporter FROM platform_trade_reports WHERE interval >= ? AND interval <= ? ORDER BY interval, market, reporter',
+      )
+      .all(fromMs, toMs) as { interval: number; market: TradeMarket; reporter: string }[];
   }
 
   /** An interval's trades of every market in the form settlement takes. */

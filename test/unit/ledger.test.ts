@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, generateKeyPair, type KeyPair } from '../../src/core/signing.js';
-import { Ledger, signBody } from '../../src/platform/ledger/ledger.js';
+import { entryHash, Ledger, signBody, signContent } from '../../src/platform/ledger/ledger.js';
 import { openDatabase } from '../../src/platform/ledger/sqlite.js';
 import { tempDir } from '../helpers/net.js';
 
@@ -105,6 +105,7 @@ describe('ledger', () => {
     if (!e) throw new Error('missing entry');
     // Re-hash entry 1 with a changed payload: the entry itself now checks out, entry 2's prevHash does not.
     const body = {
+      ...(e.form === 2 ? { form: e.form } : {}),
       index: 1,
       time: e.time,
       kind: e.kind,
@@ -113,7 +114,7 @@ describe('ledger', () => {
       payload: { interval: 1, kWh: 60 },
       prevHash: e.prevHash,
     };
-    const newHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+    const newHash = entryHash(body);
     tamper(
       file,
       `UPDATE ledger_entries SET payload = ?, hash = ? WHERE idx = 1`,
@@ -206,9 +207,6 @@ describe('ledger', () => {
     expect(() =>
       ledger.appendSigned(body, { alice: signBody(body, alice.privateKey), bob: signBody(body, carol.privateKey) }),
     ).toThrow(/signature of party bob does not check/);
-    expect(() => ledger.append({ time: '2026-06-01T09:00:00.000Z', kind: 'x', parties: [party.alice] }, keys)).toThrow(
-      /earlier/,
-    );
     expect(() =>
       ledger.append({ time: '2026-06-01T11:00:00.000Z', kind: 'x', parties: [party.alice], amounts: { bob: 1 } }, keys),
     ).toThrow(/not a party/);
@@ -226,5 +224,96 @@ describe('ledger', () => {
     );
     expect(ledger.entries()).toHaveLength(6);
     ledger.close();
+  });
+
+  describe('form 2: the parties sign the content, the platform places it', () => {
+    const sha = (x: unknown) => createHash('sha256').update(canonicalJson(x)).digest('hex');
+    const content = (interval: number) => ({
+      form: 2 as const,
+      kind: 'settlement',
+      parties: [party.alice, party.bob],
+      amounts: { alice: 2, bob: -2 },
+      payload: { interval },
+    });
+
+    it('chains each entry by its place and its content hash, as documented', () => {
+      const ledger = Ledger.open(join(tmp.dir, `form2-${n++}.db`));
+      const first = ledger.append({ time: '2026-06-01T10:00:00.000Z', kind: 'x', parties: [party.alice] }, keys);
+      const second = ledger.append(
+        { time: '2026-06-01T10:05:00.000Z', kind: 'y', parties: [party.bob], payload: { a: 1 } },
+        keys,
+      );
+      // Computed here from the documented formula, not with the ledger's own functions.
+      const contentHash = sha({ form: 2, kind: 'y', parties: [party.bob], amounts: {}, payload: { a: 1 } });
+      expect(second.hash).toBe(
+        sha({ form: 2, index: 1, time: '2026-06-01T10:05:00.000Z', prevHash: first.hash, contentHash }),
+      );
+      expect(ledger.head()).toEqual({ entries: 2, hash: second.hash });
+      ledger.close();
+    });
+
+    it('contents signed at the same time are all appended, in the order their signatures complete', () => {
+      const ledger = Ledger.open(join(tmp.dir, `form2-${n++}.db`));
+      const a = content(1);
+      const b = content(2);
+      const sign = (c: ReturnType<typeof content>) => ({
+        alice: signContent(c, alice.privateKey),
+        bob: signContent(c, bob.privateKey),
+      });
+      const sa = sign(a);
+      const sb = sign(b);
+      ledger.appendContent(b, sb, '2026-06-01T10:00:00.000Z');
+      // Committed later with an earlier clock: it takes the last entry's time, so time never goes back.
+      const late = ledger.appendContent(a, sa, '2026-06-01T09:00:00.000Z');
+      expect(late.index).toBe(1);
+      expect(late.time).toBe('2026-06-01T10:00:00.000Z');
+      expect(() => ledger.appendContent(a, { ...sa, bob: sb.bob }, '2026-06-01T10:00:00.000Z')).toThrow(
+        /signature of party bob does not check/,
+      );
+      expect(ledger.verify()).toEqual({ entries: 2, ok: true, firstBad: null });
+      ledger.close();
+    });
+
+    it("a form-1 entry's signatures do not check as form 2: changing a row's form is caught", () => {
+      const file = fiveEntryLedger();
+      tamper(file, 'UPDATE ledger_entries SET form = 1 WHERE idx = 2');
+      expect(verify(file).firstBad).toEqual({ index: 2, check: 'hash' });
+    });
+
+    it('opens a ledger written before form 2 (no form column) and chains form-2 entries after its own', () => {
+      const file = join(tmp.dir, `old-${n++}.db`);
+      const db = openDatabase(file);
+      db.exec(`CREATE TABLE ledger_entries (seq INTEGER PRIMARY KEY, idx INTEGER NOT NULL, time TEXT NOT NULL,
+        kind TEXT NOT NULL, parties TEXT NOT NULL, amounts TEXT NOT NULL, payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL, signatures TEXT NOT NULL);
+        CREATE TABLE ledger_head (id INTEGER PRIMARY KEY CHECK (id = 1), entries INTEGER NOT NULL, hash TEXT NOT NULL);`);
+      const body = {
+        index: 0,
+        time: '2026-06-01T10:00:00.000Z',
+        kind: 'x',
+        parties: [party.alice],
+        amounts: {},
+        payload: null,
+        prevHash: '0'.repeat(64),
+      };
+      const hash = sha(body);
+      db.prepare('INSERT INTO ledger_entries VALUES (1, 0, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+        body.time,
+        body.kind,
+        JSON.stringify(body.parties),
+        '{}',
+        'null',
+        body.prevHash,
+        hash,
+        JSON.stringify({ alice: signBody(body, alice.privateKey) }),
+      );
+      db.prepare('INSERT INTO ledger_head VALUES (1, 1, ?)').run(hash);
+      db.close();
+      const ledger = Ledger.open(file);
+      ledger.append({ time: '2026-06-01T10:01:00.000Z', kind: 'y', parties: [party.bob] }, keys);
+      expect(ledger.entries().map((e) => e.form)).toEqual([undefined, 2]);
+      expect(ledger.verify().ok).toBe(true);
+      ledger.close();
+    });
   });
 });

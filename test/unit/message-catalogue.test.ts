@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { purchasesFromNeighbours, tradesWithProsumers } from '../../src/agent/roles/trade-reporter.js';
@@ -7,6 +10,16 @@ import type { TopicParts } from '../../src/comms/topics.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
+import { generateKeyPair } from '../../src/core/signing.js';
+import { contentHash, Ledger, signContent } from '../../src/platform/ledger/ledger.js';
+import { checkDraft } from '../../src/platform/settlement-check.js';
+import {
+  draftUnit,
+  evidenceHash,
+  SettlementSchedule,
+  unitConfig,
+  unitId,
+} from '../../src/platform/settlement-content.js';
 import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
 import { localTradeModel, MarketSession } from '../../src/trading/session.js';
 import { metricValue } from '../helpers/signed-cell.js';
@@ -109,6 +122,62 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
     ],
   },
 };
+
+/** One cell settlement drafted, signed, disputed and chained by the platform's own code. */
+function realSettlement() {
+  const dir = mkdtempSync(join(tmpdir(), 'catalogue-'));
+  const keys = new Map(['tx-a', 'inv-1', 'dso-1', 'platform-1'].map((id) => [id, generateKeyPair()]));
+  const schedule = SettlementSchedule.parse({
+    networkOperator: 'dso-1',
+    networkFeePerKWh: 0.02,
+    platform: 'platform-1',
+    platformFeePerKWh: 0.004,
+    importPricePerKWh: 0.3,
+    exportPricePerKWh: 0.04,
+    upperLevel: 'dso-1',
+  });
+  const { content } = draftUnit(
+    {
+      interval: T0,
+      intervalMs: 900_000,
+      market: 'cell',
+      cell: 'c1',
+      trades: tradesWithProsumers('tx-a', { 'inv-1': -0.8 }, 0.07),
+      meteredNetExportKWh: { 'inv-1': 0.75, 'tx-a': -0.8 },
+      config: unitConfig(schedule, 'cell', 'tx-a'),
+      evidence: { trades: evidenceHash([]), samples: evidenceHash([]) },
+    },
+    (id) => keys.get(id)?.publicKey,
+  );
+  const unit = unitId(T0, 'cell', 'c1');
+  const hash = contentHash(content);
+  // LiveSettlement.draftDue → PlatformRole.settle
+  const draft = { unit, content };
+  // SettlementParty.onDraft
+  const signature = { unit, contentHash: hash, signature: signContent(content, keys.get('inv-1')!.privateKey) };
+  const check = checkDraft(content, 'inv-1', { metered: { kWh: 0.6, coverage: 1 } }, schedule);
+  const dispute = { unit, contentHash: hash, lines: check.ok ? [] : check.lines };
+  // PlatformRole.publishHead → LiveSettlement.headEntries
+  const ledger = Ledger.open(join(dir, 'ledger.db'));
+  const signatures = Object.fromEntries([...keys].map(([id, k]) => [id, signContent(content, k.privateKey)]));
+  const entry = ledger.appendContent(content, signatures, new Date(T0).toISOString());
+  ledger.close();
+  rmSync(dir, { recursive: true, force: true });
+  const head = {
+    entries: 1,
+    hash: entry.hash,
+    from: 0,
+    recent: [{ index: 0, time: entry.time, form: 2, contentHash: hash, hash: entry.hash }],
+  };
+  return { draft, signature, dispute, head };
+}
+const SETTLEMENT = realSettlement();
+REAL['settle/draft'] = { topic: { sender: 'platform-1', target: 'inv-1' }, bodies: [SETTLEMENT.draft] };
+REAL['settle/signature'] = { bodies: [SETTLEMENT.signature] };
+REAL['settle/dispute'] = { bodies: [SETTLEMENT.dispute] };
+REAL['settle/head'] = { bodies: [SETTLEMENT.head, { entries: 0, hash: '0'.repeat(64), from: 0, recent: [] }] };
+REAL['settle/head-request'] = { bodies: [{ from: 17 }] };
+REAL['settle/ack'] = { bodies: [{ epoch: 1_800_000_000, seq: 23, type: 'draft' }] };
 
 const topicOf = (kind: string, extra: Partial<TopicParts> = {}): TopicParts => {
   const [cls, type] = kind.split('/') as [TopicParts['cls'], string];

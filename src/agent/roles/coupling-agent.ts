@@ -13,7 +13,7 @@ import type { CellImbalance, Slot } from './hand-over.js';
 import { MarketIntervalRunner } from './market-interval.js';
 import type { Role, RoleContext } from './role.js';
 import { RECENT_SESSIONS, warmStart } from './session-runner.js';
-import { purchasesFromNeighbours } from './trade-reporter.js';
+import { purchasesFromNeighbours, salesToNeighbours } from './trade-reporter.js';
 
 export interface UpwardTrade {
   session: string;
@@ -174,6 +174,10 @@ export class CouplingAgentRole implements Role<CouplingAgentState> {
     };
     // On disk (outbox) before the interval counts as traded above: a restart does not trade it again.
     const trades = purchasesFromNeighbours(ctx.config.gateway.id, trade.exchangeKWh, prices[0] ?? 0);
+    ctx.settlement?.agreed(Number(imbalance.session), 'upper', [
+      ...trades,
+      ...salesToNeighbours(ctx.config.gateway.id, trade.exchangeKWh),
+    ]);
     await this.upperMarket!.report(session, Number(imbalance.session), trade.converged, trades);
     this.upward.push(trade);
     if (this.upward.length > 96) this.upward.shift();

@@ -12,7 +12,7 @@ import { MarketIntervalRunner } from './market-interval.js';
 import { PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 import { RECENT_SESSIONS, warmStart } from './session-runner.js';
-import { purchasesFromNeighbours, tradesWithProsumers } from './trade-reporter.js';
+import { purchasesFromNeighbours, salesToNeighbours, tradesWithProsumers } from './trade-reporter.js';
 
 export interface SessionRecord {
   session: string;
@@ -222,6 +222,7 @@ export class MgTraderRole implements Role<MgTraderState> {
         price,
       ),
     ];
+    ctx.settlement?.agreed(Number(sessionId), 'cell', [...trades, ...salesToNeighbours(self, exchangeKWh)]);
     // On disk (outbox) before the interval counts as cleared: a trader killed after this line loses no trade.
     await this.cellMarket!.report(sessionId, Number(sessionId), record.converged, trades);
     ctx.log.info(

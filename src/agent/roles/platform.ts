@@ -1,8 +1,11 @@
+import type { SignedContent } from '../../comms/messages/settle.js';
+import { EnvelopeSigner } from '../../comms/security.js';
 import type { Message } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { GroupCommit } from '../../core/group-commit.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
+import { LiveSettlement } from '../../platform/live-settlement.js';
 import { Membership } from '../../platform/membership.js';
 import { type MeterSample, MeterSamples } from '../../platform/meter-samples.js';
 import { Readings } from '../../platform/readings.js';
@@ -32,6 +35,18 @@ export type PlatformRoleState = {
   fromNonMembers: number;
   refused: number;
   trades: { reports: number; tradesStored: number; resentReports: number; conflicts: number; refusedReports: number };
+  /** Settlement at run time (with `settlement` configured): drafts, signatures, disputes, commits. */
+  settlement: {
+    drafted: number;
+    committed: number;
+    disputes: number;
+    signatures: number;
+    refusedSignatures: number;
+    refusedDisputes: number;
+    /** Units waiting to be drafted, and for what. */
+    waiting: Record<string, string>;
+    ledgerEntries: number;
+  } | null;
 };
 
 export class PlatformRole implements Role<PlatformRoleState> {
@@ -54,7 +69,22 @@ export class PlatformRole implements Role<PlatformRoleState> {
   private notMember = 0;
   private refused = 0;
   /** Trade reports refused and readings not stored, each logged when it begins and when it ends. */
-  private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading'>();
+  private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading' | 'settlement'>();
+  private live: LiveSettlement | undefined;
+  private signer: EnvelopeSigner | undefined;
+  private readonly settleCounts = {
+    drafted: 0,
+    committed: 0,
+    disputes: 0,
+    signatures: 0,
+    refusedSignatures: 0,
+    refusedDisputes: 0,
+  };
+  private settlementIntervalMs = 900_000;
+  private nextHeadMs = 0;
+  private nextAskAgainMs = 0;
+  /** Entries the last published head had: the next one lists those after. */
+  private publishedEntries: number | undefined;
 
   start(ctx: RoleContext): void {
     const config = ctx.config.platform!;
@@ -69,6 +99,7 @@ export class PlatformRole implements Role<PlatformRoleState> {
     // Members with samples whose intervals may still be open (the platform stopped before closing them).
     const since = ctx.clock.now() - config.sampleRetentionH * 3_600_000;
     for (const { member, firstMs } of this.samples.membersSince(since)) this.track(member, firstMs);
+    this.startSettlement(ctx);
     for (const cell of config.cells) {
       // Each reading is stored once by (member, epoch, seq), so this handler may take readings too
       // old for the replay window: a house resends them after a long outage behind newer ones.
@@ -161,8 +192,8 @@ export class PlatformRole implements Role<PlatformRoleState> {
     return Math.floor(timeMs / this.intervalMs) * this.intervalMs + this.intervalMs;
   }
 
-  tick(scale: TimeScale, ctx: RoleContext): void {
-    if (scale !== 'secondary' || !this.samples) return;
+  tick(scale: TimeScale, ctx: RoleContext): Promise<void> | undefined {
+    if (scale !== 'secondary' || !this.samples) return undefined;
     const now = ctx.clock.now();
     // An interval closes one interval after its end: late samples (resends) are in by then.
     const closeUpTo = now - this.intervalMs;
@@ -178,6 +209,116 @@ export class PlatformRole implements Role<PlatformRoleState> {
       this.samples.prune(now - ctx.config.platform!.sampleRetentionH * 3_600_000);
       this.nextPruneMs = now + this.intervalMs;
     }
+    return this.settle(ctx, now);
+  }
+
+  private startSettlement(ctx: RoleContext): void {
+    const settlement = ctx.config.settlement;
+    const platform = ctx.config.platform!;
+    const keyFile = ctx.config.comms.security.keyFile;
+    if (!settlement || !ctx.transport) return;
+    if (!keyFile) {
+      ctx.log.warn(
+        'settlement configured but the platform has no key to sign with (comms.security.keyFile): not settling',
+      );
+      return;
+    }
+    this.signer = EnvelopeSigner.fromKeyFile(keyFile, ctx.config.gateway.id);
+    this.settlementIntervalMs = settlement.intervalMs ?? ctx.config.scheduler.tertiaryMs;
+    this.live = new LiveSettlement(this.ledger!, this.members!, this.samples!, this.trades!, {
+      schedule: settlement.schedule,
+      intervalMs: this.settlementIntervalMs,
+      waitAfterEndMs: (platform.meteringIntervalS + settlement.graceS) * 1000,
+      maxReadingWaitMs: settlement.maxReadingWaitS * 1000,
+      lookBackMs: platform.sampleRetentionH * 3_600_000,
+    });
+    const self = ctx.config.gateway.id;
+    ctx.transport.on({ cell: '+', cls: 'settle', type: 'signature', target: self }, ({ envelope }) => {
+      const r = this.live!.signatureReceived(envelope.sender, envelope.body, ctx.clock.now());
+      if (r.outcome === 'refused') {
+        this.settleCounts.refusedSignatures++;
+        ctx.log.warn(
+          { party: envelope.sender, unit: envelope.body.unit, reason: r.reason },
+          'settlement signature refused',
+        );
+        return;
+      }
+      if (r.outcome === 'resent') return;
+      this.settleCounts.signatures++;
+      if (r.outcome === 'committed') {
+        this.settleCounts.committed++;
+        ctx.log.info({ unit: r.unit, ledgerIndex: r.entry.index }, 'settlement committed: signed by every party');
+      }
+    });
+    ctx.transport.on({ cell: '+', cls: 'settle', type: 'dispute', target: self }, ({ envelope }) => {
+      const r = this.live!.disputeReceived(envelope.sender, envelope.body, JSON.stringify(envelope), ctx.clock.now());
+      if (r.outcome === 'refused') {
+        this.settleCounts.refusedDisputes++;
+        ctx.log.warn(
+          { party: envelope.sender, unit: envelope.body.unit, reason: r.reason },
+          'settlement dispute refused',
+        );
+      } else if (r.outcome === 'stored') {
+        this.settleCounts.disputes++;
+        ctx.log.warn({ party: envelope.sender, unit: r.unit, lines: envelope.body.lines }, 'settlement disputed');
+      }
+    });
+    ctx.transport.on({ cell: '+', cls: 'settle', type: 'head-request', target: self }, ({ envelope }) =>
+      this.publishHead(ctx, envelope.body.from, envelope.sender),
+    );
+  }
+
+  /** Drafts what is due, asks again those that have not answered, and publishes the ledger head. */
+  private async settle(ctx: RoleContext, now: number): Promise<void> {
+    const live = this.live;
+    const transport = ctx.transport;
+    if (!live || !transport) return;
+    const self = ctx.config.gateway.id;
+    const sends: Promise<void>[] = [];
+    const send = (unit: string, content: SignedContent, parties: readonly string[]) => {
+      for (const party of parties)
+        if (party !== self) sends.push(transport.publish('settle', 'draft', { unit, content }, { target: party }));
+    };
+    try {
+      const made = live.draftDue(now, (content) => this.signer!.signDocument(content));
+      this.settleCounts.drafted += made.length;
+      for (const d of made)
+        send(
+          d.unit,
+          d.content,
+          d.content.parties.map((p) => p.id),
+        );
+      // A party away longer than the outbox keeps a draft, or a platform restarted, is asked again.
+      if (now >= this.nextAskAgainMs) {
+        if (this.nextAskAgainMs > 0)
+          for (const u of live.unsigned(now - ctx.config.platform!.sampleRetentionH * 3_600_000))
+            send(u.unit, u.content, u.missing);
+        this.nextAskAgainMs = now + 10 * this.settlementIntervalMs;
+      }
+      if (this.problems.ended('settlement', now)) ctx.log.info('settlement drafts made again');
+    } catch (err) {
+      const message = errorMessage(err);
+      if (this.problems.failed('settlement', message, now)) ctx.log.warn({ err: message }, 'settlement not drafted');
+    }
+    if (now >= this.nextHeadMs) {
+      this.nextHeadMs = now + this.settlementIntervalMs;
+      sends.push(this.publishHead(ctx, this.publishedEntries));
+    }
+    await Promise.all(sends);
+  }
+
+  /** The ledger head with the entries from `from` on (all new ones when broadcast), to the cells or to one gateway. */
+  private publishHead(ctx: RoleContext, from: number | undefined, target?: string): Promise<void> {
+    const head = this.ledger!.head();
+    const start = Math.min(from ?? head.entries, head.entries);
+    const recent = this.live!.headEntries(start);
+    if (target === undefined) this.publishedEntries = start + recent.length;
+    return ctx.transport!.publish(
+      'settle',
+      'head',
+      { entries: head.entries, hash: head.hash, from: start, recent },
+      target ? { target } : {},
+    );
   }
 
   private store(ctx: RoleContext, member: string, endMs: number, energyKWh: number): void {
@@ -214,6 +355,9 @@ export class PlatformRole implements Role<PlatformRoleState> {
       fromNonMembers: this.notMember,
       refused: this.refused,
       trades: this.tradeCounts,
+      settlement: this.live
+        ? { ...this.settleCounts, waiting: this.live.waitingUnits(), ledgerEntries: this.ledger?.head().entries ?? 0 }
+        : null,
     };
   }
 }

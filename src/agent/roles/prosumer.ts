@@ -3,10 +3,12 @@ import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
 import type { MeterReadingBody } from '../../comms/messages/meter.js';
 import { consumedPowerW, Points } from '../../drivers/natures.js';
 import { natureOf } from '../../drivers/registry.js';
+import type { OwnTrade } from '../../platform/settlement-check.js';
 import { DEVICE_DRIVERS, type DeviceConfig } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
+import { tradesWithProsumers } from './trade-reporter.js';
 
 /**
  * The inverter gateway towards its microgrid: measures its connection point from the process image
@@ -35,6 +37,13 @@ export class ProsumerRole implements Role<ProsumerState> {
       { cell: ctx.config.gateway.cell, cls: 'mkt', type: 'dispatch', target: ctx.config.gateway.id },
       ({ envelope }) => {
         this.dispatch = { ...envelope.body, from: envelope.sender, receivedAt: ctx.clock.now() };
+        const interval = Number(envelope.body.session);
+        if (Number.isInteger(interval))
+          ctx.settlement?.agreed(
+            interval,
+            'cell',
+            tradeWithTrader(ctx.config.gateway.id, envelope.sender, envelope.body),
+          );
       },
     ); // A DR aggregator may contract this prosumer's flexibility (from any cell: aggregators span cells).
     ctx.transport?.on({ cell: '+', cls: 'dr', type: 'dispatch', target: ctx.config.gateway.id }, ({ envelope }) => {
@@ -49,6 +58,8 @@ export class ProsumerRole implements Role<ProsumerState> {
     if (!reading) return undefined;
     this.last = { ...reading, ts: ctx.clock.now() };
     if (!ctx.transport) return undefined;
+    // The same readings the platform settles from, for this gateway's own check of its settlements.
+    ctx.settlement?.meterSample(this.last.ts, reading.netW);
     return ctx.transport.publish('meter', 'reading', reading).then(() => {
       this.published++;
     });
@@ -109,4 +120,9 @@ export function connectionPoint(
   const pvW = -consumedW.pv;
   if (gridMetered) return { netW: consumedW.grid, pvW, loadW: consumedW.grid + pvW - consumedW.battery, voltagePu };
   return { netW: consumedW.load + consumedW.battery - pvW, pvW, loadW: consumedW.load, voltagePu };
+}
+
+/** The trade a dispatch agrees for the interval's first slot, as the trader reports it (`tradesWithProsumers`). */
+export function tradeWithTrader(self: string, trader: string, dispatch: DispatchBody): OwnTrade[] {
+  return tradesWithProsumers(trader, { [self]: dispatch.netKWh[0] ?? 0 }, dispatch.prices[0] ?? 0);
 }

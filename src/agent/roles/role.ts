@@ -6,6 +6,7 @@ import type { Device } from '../../drivers/device.js';
 import type { GatewayConfig, RoleName } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
+import type { SettlementRecorder } from '../settlement/records.js';
 import type { HandOverView } from './hand-over.js';
 
 /** What a role may use: everything is handed in, so roles run the same on a gateway and in simulation. */
@@ -25,6 +26,8 @@ export interface RoleContext {
    * trader, the cell's leftover back); each slot's one writer holds it from `createRole`.
    */
   readonly shared: HandOverView;
+  /** Where roles record what they measured and agreed, for the gateway's check of its settlements (with `settlement` configured). */
+  readonly settlement?: SettlementRecorder | undefined;
 }
 
 /**

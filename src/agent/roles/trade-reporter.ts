@@ -4,6 +4,7 @@ import type { TradeMarket, TradeReportBody } from '../../comms/messages/market.j
 import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import { errorMessage } from '../../core/errors.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
+import { type OwnTrade, RECORDED_SALE_KWH } from '../../platform/settlement-check.js';
 import type { RoleContext } from './role.js';
 
 /** Trades wait this long (in the bounded outbox) for a platform that is away, like meter readings. */
@@ -71,6 +72,16 @@ export function purchasesFromNeighbours(
   return Object.entries(exchangeKWh)
     .filter(([, x]) => x < -MIN_TRADE_KWH)
     .map(([peer, x]) => ({ seller: peer, buyer: self, kWh: kWh(-x), pricePerKWh }));
+}
+
+/**
+ * What this trader sold to its neighbours in the first slot, as it records them for settlement: the
+ * buyers report them (at their price, after the link's losses), so only that they are there counts.
+ */
+export function salesToNeighbours(self: string, exchangeKWh: Record<string, number>): OwnTrade[] {
+  return Object.entries(exchangeKWh)
+    .filter(([, x]) => x >= RECORDED_SALE_KWH)
+    .map(([peer]) => ({ seller: self, buyer: peer }));
 }
 
 /** The trades between a trader and its prosumers in the first slot, from each one's net energy (+ taken from the MG). */

@@ -6,6 +6,13 @@ import { HelloBody, PushSumBody } from './gossip.js';
 import { OfflineBody, OnlineBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
 import { MeterReadingBody } from './meter.js';
+import {
+  SettleDisputeBody,
+  SettleDraftBody,
+  SettleHeadBody,
+  SettleHeadRequestBody,
+  SettleSignatureBody,
+} from './settle.js';
 
 /**
  * One kind of message: the zod schema of its body, and where the body names the sender or target
@@ -25,7 +32,7 @@ const spec = <S extends z.ZodType>(
  * Every message body the gateways send, by class and type (the wire format is docs/interfaces.md,
  * "Messages on the wire"; the tables are in docs/architecture.md). A received message is handed to
  * an application handler only when its body matches the schema here (`checkBody`), and `publish`
- * takes only these bodies. `settle` has no messages yet (settlement runs on the platform's ledger).
+ * takes only these bodies.
  */
 export const MESSAGE_CATALOGUE = {
   life: { online: spec(OnlineBody), offline: spec(OfflineBody) },
@@ -42,6 +49,14 @@ export const MESSAGE_CATALOGUE = {
   gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody) },
   meter: { reading: spec(MeterReadingBody), ack: spec(AckBody) },
   cmd: {},
+  settle: {
+    draft: spec(SettleDraftBody),
+    signature: spec(SettleSignatureBody),
+    dispute: spec(SettleDisputeBody),
+    head: spec(SettleHeadBody),
+    'head-request': spec(SettleHeadRequestBody),
+    ack: spec(AckBody),
+  },
 } as const satisfies Record<MessageClass, Record<string, MessageSpec>>;
 
 type Catalogue = typeof MESSAGE_CATALOGUE;

@@ -8,6 +8,13 @@ import { type TableChainFault, verifyTableChains } from './table-chain.js';
 /**
  * The platform's append-only ledger. Every entry is hash-chained to the one before it and signed by
  * each party it binds; `verify` re-checks the whole chain from the stored bytes.
+ *
+ * Two forms of entry. Form 1 (the first releases, and the two-phase `platform settle` commands): the
+ * parties sign the whole body, its place in the chain included, so a draft is only good until the
+ * ledger moves on. Form 2 (everything appended at run time): the parties sign the content (kind,
+ * parties, amounts, payload); the platform gives it its place when every signature is in, and the
+ * chain hash covers the place and the content's hash. Anyone holding the content hashes can then
+ * recompute the chain without the contents (the ledger head the platform publishes).
  */
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -19,6 +26,8 @@ export type LedgerParty = z.infer<typeof LedgerParty>;
 
 /** What is hashed and signed: everything about an entry except its hash and signatures. */
 export interface LedgerBody {
+  /** 2 for an entry whose parties signed its content only (absent: form 1). */
+  form?: 2;
   index: number;
   /** ISO 8601 UTC. */
   time: string;
@@ -52,12 +61,58 @@ export interface VerifyResult {
   firstBad: null | { index: number; check: LedgerCheck } | TableChainFault;
 }
 
+/** What the parties of a form-2 entry sign. */
+export interface SignedContent {
+  form: 2;
+  kind: string;
+  parties: LedgerParty[];
+  amounts: Record<string, number>;
+  payload: unknown;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+export function contentOf(body: Omit<LedgerBody, 'index' | 'time' | 'prevHash'>): SignedContent {
+  return { form: 2, kind: body.kind, parties: body.parties, amounts: body.amounts, payload: body.payload };
+}
+
+export function contentHash(content: SignedContent): string {
+  return sha256(canonicalJson(content));
+}
+
+/** The chain hash of a form-2 entry: its place, time and previous hash, and its content's hash. */
+export function chainHash(place: { index: number; time: string; prevHash: string; contentHash: string }): string {
+  return sha256(
+    canonicalJson({
+      form: 2,
+      index: place.index,
+      time: place.time,
+      prevHash: place.prevHash,
+      contentHash: place.contentHash,
+    }),
+  );
+}
+
 export function entryHash(body: LedgerBody): string {
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+  if (body.form === 2) return chainHash({ ...body, contentHash: contentHash(contentOf(body)) });
+  return sha256(canonicalJson(body));
+}
+
+/** What a party's signature covers: the content of a form-2 entry, the whole body of a form-1 one. */
+function signedPart(body: LedgerBody): unknown {
+  return body.form === 2 ? contentOf(body) : body;
 }
 
 export function signBody(body: LedgerBody, privateKey: string): string {
-  return signCanonical(body, privateKey);
+  return signCanonical(signedPart(body), privateKey);
+}
+
+export function signContent(content: SignedContent, privateKey: string): string {
+  return signCanonical(content, privateKey);
+}
+
+export function verifySignature(body: LedgerBody, signature: string, publicKey: string): boolean {
+  return verifyCanonical(signedPart(body), signature, publicKey);
 }
 
 const SCHEMA = `
@@ -71,7 +126,8 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
   payload TEXT NOT NULL,
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL,
-  signatures TEXT NOT NULL
+  signatures TEXT NOT NULL,
+  form INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS ledger_head (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -91,6 +147,7 @@ interface Row {
   prev_hash: string;
   hash: string;
   signatures: string;
+  form: number;
 }
 
 function fail(message: string, field?: string): P2PError {
@@ -113,6 +170,10 @@ export class Ledger {
   static open(file: string, options: OpenOptions = {}): Ledger {
     const db = openDatabase(file, options);
     db.exec(SCHEMA);
+    // A ledger written before form 2 existed: every stored entry is form 1.
+    const columns = db.prepare("SELECT name FROM pragma_table_info('ledger_entries')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'form'))
+      db.exec('ALTER TABLE ledger_entries ADD COLUMN form INTEGER NOT NULL DEFAULT 1');
     return new Ledger(db, file);
   }
 
@@ -159,7 +220,7 @@ export class Ledger {
     for (const p of body.parties) {
       const sig = signatures[p.id];
       if (sig === undefined) throw fail(`entry is not signed by party ${p.id}`, `signatures.${p.id}`);
-      if (!verifyCanonical(body, sig, p.publicKey))
+      if (!verifySignature(body, sig, p.publicKey))
         throw fail(`signature of party ${p.id} does not check`, `signatures.${p.id}`);
     }
     const extra = Object.keys(signatures).filter((id) => !ids.has(id));
@@ -183,41 +244,85 @@ export class Ledger {
       }
       if (last && timeMs < Date.parse(last.time))
         throw fail(`time ${body.time} is earlier than the last entry's ${last.time}`, 'time');
-      this.db
-        .prepare(
-          'INSERT INTO ledger_entries (idx, time, kind, parties, amounts, payload, prev_hash, hash, signatures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          entry.index,
-          entry.time,
-          entry.kind,
-          JSON.stringify(entry.parties),
-          JSON.stringify(entry.amounts),
-          JSON.stringify(entry.payload),
-          entry.prevHash,
-          entry.hash,
-          JSON.stringify(entry.signatures),
-        );
-      this.db
-        .prepare(
-          'INSERT INTO ledger_head (id, entries, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET entries = excluded.entries, hash = excluded.hash',
-        )
-        .run(entry.index + 1, entry.hash);
+      this.insertEntry(entry);
     });
     insert.immediate();
     return entry;
   }
 
-  /** Drafts, signs with the given private keys (one per party) and appends: for parties whose keys are local. */
+  private insertEntry(entry: LedgerEntry): void {
+    this.db
+      .prepare(
+        'INSERT INTO ledger_entries (idx, time, kind, parties, amounts, payload, prev_hash, hash, signatures, form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        entry.index,
+        entry.time,
+        entry.kind,
+        JSON.stringify(entry.parties),
+        JSON.stringify(entry.amounts),
+        JSON.stringify(entry.payload),
+        entry.prevHash,
+        entry.hash,
+        JSON.stringify(entry.signatures),
+        entry.form ?? 1,
+      );
+    this.db
+      .prepare(
+        'INSERT INTO ledger_head (id, entries, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET entries = excluded.entries, hash = excluded.hash',
+      )
+      .run(entry.index + 1, entry.hash);
+  }
+
+  /**
+   * Appends a form-2 entry: content signed by every party, placed at the head now (in the caller's
+   * transaction when there is one). Its time is `time`, or the last entry's when that is later, so
+   * that time never goes backwards in the chain.
+   */
+  appendContent(content: SignedContent, signatures: Record<string, string>, time: string): LedgerEntry {
+    isoTime(time);
+    const run = this.db.transaction(() => {
+      const last = this.lastRow();
+      const body: LedgerBody = {
+        form: 2,
+        index: last ? last.idx + 1 : 0,
+        time: last && Date.parse(last.time) > Date.parse(time) ? last.time : time,
+        kind: content.kind,
+        parties: content.parties,
+        amounts: content.amounts,
+        payload: content.payload,
+        prevHash: last ? last.hash : GENESIS_HASH,
+      };
+      return this.appendSigned(body, signatures);
+    });
+    return run.immediate();
+  }
+
+  /** Signs with the given private keys (one per party) and appends (form 2): for parties whose keys are local. */
   append(input: LedgerDraftInput, privateKeys: Record<string, string>): LedgerEntry {
     const body = this.draft(input);
+    const content = contentOf(body);
     const signatures: Record<string, string> = {};
     for (const p of body.parties) {
       const key = privateKeys[p.id];
       if (key === undefined) throw fail(`no private key to sign for party ${p.id}`, `parties.${p.id}`);
-      signatures[p.id] = signBody(body, key);
+      signatures[p.id] = signContent(content, key);
     }
-    return this.appendSigned(body, signatures);
+    return this.appendContent(content, signatures, input.time);
+  }
+
+  /** How many entries the ledger has and the last one's hash (the genesis hash when empty). */
+  head(): { entries: number; hash: string } {
+    const last = this.lastRow();
+    return last ? { entries: last.idx + 1, hash: last.hash } : { entries: 0, hash: GENESIS_HASH };
+  }
+
+  /** Entries from `index` on (at most `limit`), parsed but not checked. */
+  entriesFrom(index: number, limit: number): LedgerEntry[] {
+    const rows = this.db
+      .prepare('SELECT * FROM ledger_entries WHERE idx >= ? ORDER BY seq LIMIT ?')
+      .all(index, limit) as Row[];
+    return rows.map(rowToEntry);
   }
 
   /** Every entry in stored order, parsed but not checked. */
@@ -254,6 +359,7 @@ export class Ledger {
       const timeMs = Date.parse(entry.time);
       if (Number.isNaN(timeMs) || timeMs < prevTimeMs) return bad(position, 'order');
       const body: LedgerBody = { ...bodyOf(entry), prevHash };
+      if (row.form !== 1 && row.form !== 2) return bad(position, 'hash');
       let hash: string;
       try {
         hash = entryHash(body);
@@ -267,7 +373,7 @@ export class Ledger {
         return bad(position, 'signature');
       for (const p of entry.parties) {
         const sig = entry.signatures[p.id];
-        if (typeof sig !== 'string' || !verifyCanonical(body, sig, p.publicKey)) return bad(position, 'signature');
+        if (typeof sig !== 'string' || !verifySignature(body, sig, p.publicKey)) return bad(position, 'signature');
       }
       prevHash = hash;
       prevTimeMs = timeMs;
@@ -283,7 +389,15 @@ export class Ledger {
 }
 
 function bodyOf(e: LedgerEntry): Omit<LedgerBody, 'prevHash'> {
-  return { index: e.index, time: e.time, kind: e.kind, parties: e.parties, amounts: e.amounts, payload: e.payload };
+  const body = {
+    index: e.index,
+    time: e.time,
+    kind: e.kind,
+    parties: e.parties,
+    amounts: e.amounts,
+    payload: e.payload,
+  };
+  return e.form === 2 ? { form: 2, ...body } : body;
 }
 
 function rowToEntry(row: Row): LedgerEntry {
@@ -291,6 +405,7 @@ function rowToEntry(row: Row): LedgerEntry {
   const amounts = z.record(z.string(), z.number()).parse(JSON.parse(row.amounts));
   const signatures = z.record(z.string(), z.string()).parse(JSON.parse(row.signatures));
   return {
+    ...(row.form === 2 ? { form: 2 as const } : {}),
     index: row.idx,
     time: row.time,
     kind: row.kind,

@@ -30,6 +30,10 @@ export const CHAINED_TABLES = [
   'platform_meta',
   'platform_contracts',
   'platform_dr_events',
+  'platform_settlement_drafts',
+  'platform_settlement_signatures',
+  'platform_settlement_disputes',
+  'platform_settled_units',
 ] as const;
 export type ChainedTableName = (typeof CHAINED_TABLES)[number];
 

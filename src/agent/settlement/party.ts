@@ -1,0 +1,261 @@
+import { appendFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DisputedLine, SettleDraftBody, SettleHeadBody } from '../../comms/messages/settle.js';
+import type { Transport } from '../../comms/transport.js';
+import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
+import type { Clock } from '../../core/clock.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { OngoingProblems } from '../../core/ongoing-problems.js';
+import { followHead, type KnownHead } from '../../platform/ledger/head-follower.js';
+import { contentHash } from '../../platform/ledger/ledger.js';
+import { checkDraft, type PartyRecords } from '../../platform/settlement-check.js';
+import { type SettlementSchedule, UnitPayload } from '../../platform/settlement-content.js';
+import type { SettlementRecords } from './records.js';
+
+/**
+ * A gateway as a party to settlements: it checks each draft the platform sends it against its own
+ * records (`settlement-check.ts`) and answers with its signature or a dispute naming the lines; it
+ * keeps what it signed (`stateDir/<id>/settlement-signed.jsonl`, one line per draft signed); and it
+ * follows the ledger heads the platform publishes, so that a rewrite or truncation of the ledger
+ * is seen (`ledger-head.json`: the last head it checked).
+ */
+
+/** One line of the signed log: what the gateway agreed to, and where the ledger put it once seen. */
+interface SignedRecord {
+  unit: string;
+  contentHash: string;
+  signedAtMs: number;
+  amount: number;
+  /** Filled when a checked ledger head lists the entry. */
+  ledgerIndex?: number;
+  /** A cell settlement whose level above this trader is: its interval and its prosumers' metered sum. */
+  cell?: { interval: number; prosumersKWh: number };
+}
+
+export interface SettlementPartyState {
+  signed: number;
+  disputed: number;
+  /** Entries it signed that a checked ledger head lists. */
+  signedInLedger: number;
+  /** The last ledger head checked, and what was wrong with the platform's ledger, if anything. */
+  ledgerHead: KnownHead | null;
+  ledgerProblem: string | null;
+  lastDispute: { unit: string; lines: string[] } | null;
+}
+
+export interface SettlementPartyDeps {
+  gatewayId: string;
+  /** The platform whose drafts and heads it takes. */
+  platform: string;
+  schedule: SettlementSchedule;
+  records: SettlementRecords;
+  transport: Transport;
+  clock: Clock;
+  log: Logger;
+  stateDir: string;
+  keepSignedDays: number;
+  /** Signs a document with the gateway's key. */
+  sign(document: unknown): string;
+}
+
+export class SettlementParty {
+  private readonly signedFile: string;
+  private readonly headFile: string;
+  /** Answers given, by unit: the content signed or disputed (a unit is signed in one version only). */
+  private readonly answered = new Map<string, { contentHash: string; signed: boolean }>();
+  private readonly signedRecords = new Map<string, SignedRecord>();
+  private head: KnownHead | undefined;
+  private ledgerProblem: string | null = null;
+  private counts = { signed: 0, disputed: 0 };
+  private lastDispute: SettlementPartyState['lastDispute'] = null;
+  private readonly problems = new OngoingProblems<'signed-log'>();
+
+  constructor(private readonly deps: SettlementPartyDeps) {
+    const dir = join(deps.stateDir, deps.gatewayId);
+    this.signedFile = join(dir, 'settlement-signed.jsonl');
+    this.headFile = join(dir, 'ledger-head.json');
+    this.loadSigned();
+    const head = readJsonIfPresent(this.headFile) as KnownHead | undefined;
+    if (head && typeof head.entries === 'number' && typeof head.hash === 'string') this.head = head;
+  }
+
+  start(): void {
+    const { transport, gatewayId, platform } = this.deps;
+    transport.on({ cell: '+', cls: 'settle', type: 'draft', target: gatewayId }, ({ envelope }) => {
+      if (envelope.sender !== platform) return;
+      return this.onDraft(envelope.body);
+    });
+    const onHead = ({ envelope }: { envelope: { sender: string; body: SettleHeadBody } }) => {
+      if (envelope.sender !== platform) return;
+      return this.onHead(envelope.body);
+    };
+    transport.on({ cell: '+', cls: 'settle', type: 'head' }, onHead);
+    transport.on({ cell: '+', cls: 'settle', type: 'head', target: gatewayId }, onHead);
+  }
+
+  private recordsFor(p: UnitPayload): PartyRecords {
+    const { records } = this.deps;
+    const own: PartyRecords = {};
+    const trades = records.trades(p.interval, p.market);
+    if (trades) own.trades = trades;
+    if (p.market === 'cell') {
+      const metered = records.metered(p.interval);
+      if (metered) own.metered = metered;
+    } else {
+      // One level up a trader's metered energy is its cell's: the sum its cell's settlement, which it
+      // signed, gave its prosumers.
+      const cell = [...this.signedRecords.values()].find((r) => r.cell?.interval === p.interval)?.cell;
+      if (cell) own.metered = { kWh: cell.prosumersKWh, coverage: 1 };
+    }
+    return own;
+  }
+
+  private async onDraft(draft: SettleDraftBody): Promise<void> {
+    const { gatewayId, platform, transport, clock, log, schedule } = this.deps;
+    const hash = contentHash(draft.content);
+    const before = this.answered.get(draft.unit);
+    if (before && before.contentHash !== hash && before.signed) {
+      // A second, different draft of a unit it signed already: never sign two versions of one settlement.
+      await this.dispute(draft.unit, hash, [
+        { line: 'unit', draft: hash, own: before.contentHash, reason: 'another draft of this settlement was signed' },
+      ]);
+      return;
+    }
+    const payload = UnitPayload.safeParse(draft.content.payload);
+    const records = payload.success ? this.recordsFor(payload.data) : {};
+    const check = checkDraft(draft.content, gatewayId, records, schedule);
+    if (!check.ok) {
+      log.warn(
+        { unit: draft.unit, lines: check.lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
+        'settlement draft disputed',
+      );
+      await this.dispute(draft.unit, hash, check.lines);
+      return;
+    }
+    const signature = this.deps.sign(draft.content);
+    if (!before) {
+      const p = check.payload;
+      const leadsCell = p.market === 'cell' && p.config.levelAbove.id === gatewayId;
+      const prosumersKWh = Object.entries(p.meteredNetExportKWh)
+        .filter(([id]) => id !== gatewayId)
+        .reduce((a, [, v]) => a + v, 0);
+      this.keepSigned({
+        unit: draft.unit,
+        contentHash: hash,
+        signedAtMs: clock.now(),
+        amount: draft.content.amounts[gatewayId] ?? 0,
+        ...(leadsCell ? { cell: { interval: p.interval, prosumersKWh: Number(prosumersKWh.toFixed(9)) } } : {}),
+      });
+      this.counts.signed++;
+    }
+    this.answered.set(draft.unit, { contentHash: hash, signed: true });
+    await transport.publish(
+      'settle',
+      'signature',
+      { unit: draft.unit, contentHash: hash, signature },
+      { target: platform },
+    );
+  }
+
+  private async dispute(unit: string, hash: string, lines: DisputedLine[]): Promise<void> {
+    const { transport, platform } = this.deps;
+    const before = this.answered.get(unit);
+    if (before?.contentHash !== hash) this.counts.disputed++;
+    if (!before) this.answered.set(unit, { contentHash: hash, signed: false });
+    this.lastDispute = { unit, lines: lines.map((l) => l.line) };
+    await transport.publish('settle', 'dispute', { unit, contentHash: hash, lines }, { target: platform });
+  }
+
+  private onHead(head: SettleHeadBody): Promise<void> | undefined {
+    const { log, transport, platform } = this.deps;
+    const check = followHead(this.head, head);
+    if (check.outcome === 'gap')
+      return transport.publish('settle', 'head-request', { from: check.from }, { target: platform });
+    if (check.outcome === 'mismatch') {
+      if (this.ledgerProblem !== check.reason)
+        log.error(
+          { reason: check.reason, known: this.head, head: { entries: head.entries, hash: head.hash } },
+          "the platform's ledger does not extend what this gateway saw: it was rewritten or truncated",
+        );
+      this.ledgerProblem = check.reason;
+      return undefined;
+    }
+    let found = false;
+    for (const e of check.entries) {
+      if (!e.contentHash) continue;
+      const record = this.signedRecords.get(e.contentHash);
+      if (record && record.ledgerIndex === undefined) {
+        record.ledgerIndex = e.index;
+        found = true;
+      }
+    }
+    if (found) this.rewriteSigned();
+    this.head = check.head;
+    try {
+      writeFileAtomic(this.headFile, `${JSON.stringify(this.head)}\n`);
+    } catch (err) {
+      log.warn({ file: this.headFile, err: errorMessage(err) }, 'ledger head not written');
+    }
+    if (check.more !== undefined)
+      return transport.publish('settle', 'head-request', { from: check.more }, { target: platform });
+    return undefined;
+  }
+
+  private loadSigned(): void {
+    let text = '';
+    try {
+      text = readFileSync(this.signedFile, 'utf8');
+    } catch {
+      return;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const r = JSON.parse(line) as SignedRecord;
+        this.signedRecords.set(r.contentHash, r);
+        this.answered.set(r.unit, { contentHash: r.contentHash, signed: true });
+      } catch {
+        // A line cut by a power loss while it was written: the ones before it stand.
+      }
+    }
+    this.counts.signed = this.signedRecords.size;
+  }
+
+  private keepSigned(record: SignedRecord): void {
+    this.signedRecords.set(record.contentHash, record);
+    try {
+      mkdirSync(dirname(this.signedFile), { recursive: true });
+      appendFileSync(this.signedFile, `${JSON.stringify(record)}\n`);
+      if (this.problems.ended('signed-log', this.deps.clock.now()))
+        this.deps.log.info({ file: this.signedFile }, 'signed settlements written again');
+    } catch (err) {
+      if (this.problems.failed('signed-log', errorMessage(err), this.deps.clock.now()))
+        this.deps.log.warn({ file: this.signedFile, err: errorMessage(err) }, 'signed settlement not written');
+    }
+  }
+
+  /** Rewrites the log with the ledger places found and without records older than kept. */
+  private rewriteSigned(): void {
+    const oldest = this.deps.clock.now() - this.deps.keepSignedDays * 86_400_000;
+    for (const [hash, r] of this.signedRecords) if (r.signedAtMs < oldest) this.signedRecords.delete(hash);
+    const text = [...this.signedRecords.values()].map((r) => JSON.stringify(r)).join('\n');
+    try {
+      writeFileAtomic(`${this.signedFile}.new`, text ? `${text}\n` : '');
+      renameSync(`${this.signedFile}.new`, this.signedFile);
+    } catch (err) {
+      this.deps.log.warn({ file: this.signedFile, err: errorMessage(err) }, 'signed settlements not rewritten');
+    }
+  }
+
+  state(): SettlementPartyState {
+    return {
+      signed: this.counts.signed,
+      disputed: this.counts.disputed,
+      signedInLedger: [...this.signedRecords.values()].filter((r) => r.ledgerIndex !== undefined).length,
+      ledgerHead: this.head ?? null,
+      ledgerProblem: this.ledgerProblem,
+      lastDispute: this.lastDispute,
+    };
+  }
+}

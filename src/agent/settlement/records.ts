@@ -1,0 +1,139 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { TradeMarket } from '../../comms/messages/market.js';
+import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { intervalEnergy, type PowerSample } from '../../platform/meter-energy.js';
+import type { OwnTrade } from '../../platform/settlement-check.js';
+
+/**
+ * What a gateway's roles agreed and measured, per trading interval, so that it can check the
+ * platform's settlement drafts on its own: the energy its meter measured (from the same readings it
+ * sent, integrated as the platform does) and the trades of each market. Kept on disk
+ * (`stateDir/<id>/settlement-records.json`, written atomically when an interval closes or a trade is
+ * recorded) for a bounded number of intervals, so that a gateway restarted before it signs still
+ * has them.
+ */
+
+/** Intervals kept: two days of 15-minute intervals. */
+const KEPT_INTERVALS = 192;
+
+const Saved = z
+  .object({
+    /** The first interval the records cover from its start (earlier ones are not known). */
+    since: z.number(),
+    metered: z.record(z.string(), z.object({ kWh: z.number(), coverage: z.number() }).strict()),
+    trades: z.record(
+      z.string(),
+      z.array(
+        z
+          .object({
+            seller: z.string(),
+            buyer: z.string(),
+            kWh: z.number().optional(),
+            pricePerKWh: z.number().optional(),
+          })
+          .strict(),
+      ),
+    ),
+  })
+  .strict();
+type Saved = z.infer<typeof Saved>;
+
+/** The write side, for the roles. */
+export interface SettlementRecorder {
+  /** A meter reading as sent (`meter/reading`): its time and net consumption. */
+  meterSample(timeMs: number, netW: number): void;
+  /** The trades of a market interval its roles agreed (a price it did not set left out). */
+  agreed(interval: number, market: TradeMarket, trades: readonly OwnTrade[]): void;
+}
+
+export class SettlementRecords implements SettlementRecorder {
+  private readonly file: string;
+  private saved: Saved;
+  /** Samples of the interval in progress, and the last one before it. */
+  private samples: PowerSample[] = [];
+  private openInterval: number | undefined;
+
+  constructor(
+    stateDir: string,
+    gatewayId: string,
+    private readonly intervalMs: number,
+    /** kWh of the interval's energy hours per real-time kWh (1 in the field). */
+    private readonly energyScale: number,
+    private readonly log: Logger,
+    nowMs: number,
+  ) {
+    this.file = join(stateDir, gatewayId, 'settlement-records.json');
+    let saved: Saved | undefined;
+    try {
+      const r = Saved.safeParse(readJsonIfPresent(this.file));
+      if (r.success) saved = r.data;
+    } catch (err) {
+      log.warn({ file: this.file, err: errorMessage(err) }, 'settlement records not readable: starting afresh');
+    }
+    // Records start with the next whole interval (a restart's partial interval is measured from the samples it has).
+    this.saved = saved ?? { since: this.intervalOf(nowMs) + intervalMs, metered: {}, trades: {} };
+  }
+
+  private intervalOf(timeMs: number): number {
+    return Math.floor(timeMs / this.intervalMs) * this.intervalMs;
+  }
+
+  meterSample(timeMs: number, netW: number): void {
+    const interval = this.intervalOf(timeMs);
+    if (this.openInterval !== undefined && interval > this.openInterval) {
+      this.closeInterval(this.openInterval, { timeMs, netW });
+      // The last sample of the closed interval holds into the next one.
+      this.samples = this.samples.slice(-1);
+    }
+    this.openInterval = interval;
+    this.samples.push({ timeMs, netW });
+  }
+
+  private closeInterval(interval: number, next: PowerSample): void {
+    const e = intervalEnergy([...this.samples, next], interval, interval + this.intervalMs, 2 * this.intervalMs);
+    if (!e) return;
+    // Export positive, as settlements write metered energy.
+    this.saved.metered[String(interval)] = {
+      kWh: Number((-e.kWh * this.energyScale).toFixed(9)),
+      coverage: e.coveredMs / this.intervalMs,
+    };
+    this.save();
+  }
+
+  agreed(interval: number, market: TradeMarket, trades: readonly OwnTrade[]): void {
+    this.saved.trades[`${interval}/${market}`] = trades.map((t) => ({ ...t }));
+    this.save();
+  }
+
+  /** The party's own metered figure of an interval, if its meter measured it. */
+  metered(interval: number): { kWh: number; coverage: number } | undefined {
+    return this.saved.metered[String(interval)];
+  }
+
+  /**
+   * The trades its roles agreed in a market interval: an empty list when it agreed none, undefined
+   * when the records do not reach back to that interval.
+   */
+  trades(interval: number, market: TradeMarket): OwnTrade[] | undefined {
+    const t = this.saved.trades[`${interval}/${market}`];
+    if (t) return t;
+    return interval >= this.saved.since ? [] : undefined;
+  }
+
+  private save(): void {
+    const keep = (r: Record<string, unknown>) => {
+      const keys = Object.keys(r).sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10));
+      for (const k of keys.slice(0, Math.max(0, keys.length - KEPT_INTERVALS * 2))) delete r[k];
+    };
+    keep(this.saved.metered);
+    keep(this.saved.trades);
+    try {
+      writeFileAtomic(this.file, `${JSON.stringify(this.saved)}\n`);
+    } catch (err) {
+      this.log.warn({ file: this.file, err: errorMessage(err) }, 'settlement records not written');
+    }
+  }
+}

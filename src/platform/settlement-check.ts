@@ -1,0 +1,160 @@
+import type { DisputedLine, SignedContent } from '../comms/messages/settle.js';
+import { errorMessage } from '../core/errors.js';
+import { settleInterval } from './settlement.js';
+import { type SettlementSchedule, type UnitPayload, UnitPayload as UnitPayloadSchema } from './settlement-content.js';
+
+/**
+ * A party's check of a settlement draft against its own records before it signs (pure): its metered
+ * energy, the trades its roles agreed, the published schedule, and the platform's arithmetic. Every
+ * line it does not agree with is named with the draft's figure and its own.
+ */
+
+/**
+ * A trade as the party's own roles agreed it. A trade another party reports (a sale to a neighbour
+ * trader, reported by the buyer at its price and after its link losses) has neither: only that it
+ * is there is checked.
+ */
+export interface OwnTrade {
+  seller: string;
+  buyer: string;
+  kWh?: number | undefined;
+  pricePerKWh?: number | undefined;
+}
+
+/** Sales another party reports are recorded from this size on; smaller ones are taken as drafted. */
+export const RECORDED_SALE_KWH = 0.01;
+
+export interface PartyRecords {
+  /**
+   * The party's own figure of its metered net export in the unit's interval (kWh), and the fraction
+   * of the interval its own samples cover. Absent: it has no meter in this market.
+   */
+  metered?: { kWh: number; coverage: number } | undefined;
+  /** The trades of this market and interval its roles agreed. Absent: it takes no part in this market's trades. */
+  trades?: readonly OwnTrade[] | undefined;
+}
+
+/** Below this share of the interval the party's own samples cannot contradict the platform's figure. */
+export const MIN_METER_COVERAGE = 0.9;
+/** Trades are reported to the micro-kWh. */
+const TRADE_TOLERANCE_KWH = 1e-5;
+const MONEY_TOLERANCE = 1e-8;
+
+export type DraftCheck = { ok: true; payload: UnitPayload } | { ok: false; lines: DisputedLine[] };
+
+const round = (x: number, digits = 9): number => Number(x.toFixed(digits));
+
+export function checkDraft(
+  content: SignedContent,
+  self: string,
+  records: PartyRecords,
+  schedule: SettlementSchedule,
+): DraftCheck {
+  const parsed = UnitPayloadSchema.safeParse(content.payload);
+  if (content.kind !== 'settlement' || !parsed.success) {
+    const issue = parsed.success ? undefined : parsed.error.issues[0];
+    return {
+      ok: false,
+      lines: [
+        {
+          line: issue ? `payload.${issue.path.join('.')}` : 'kind',
+          draft: content.kind,
+          own: null,
+          reason: issue ? `not a settlement payload: ${issue.message}` : 'not a settlement',
+        },
+      ],
+    };
+  }
+  const p = parsed.data;
+  const lines: DisputedLine[] = [];
+  if (!content.parties.some((x) => x.id === self))
+    lines.push({ line: 'parties', draft: null, own: self, reason: 'drafted to a gateway that is not its party' });
+
+  // The published schedule: fees, fee accounts, the level above's prices and, one level up, its account.
+  const expected: [string, number | string, number | string][] = [
+    ['config.networkOperator', p.config.networkOperator, schedule.networkOperator],
+    ['config.networkFeePerKWh', p.config.networkFeePerKWh, schedule.networkFeePerKWh],
+    ['config.platform', p.config.platform, schedule.platform],
+    ['config.platformFeePerKWh', p.config.platformFeePerKWh, schedule.platformFeePerKWh],
+    ['config.levelAbove.importPricePerKWh', p.config.levelAbove.importPricePerKWh, schedule.importPricePerKWh],
+    ['config.levelAbove.exportPricePerKWh', p.config.levelAbove.exportPricePerKWh, schedule.exportPricePerKWh],
+  ];
+  if (p.market === 'upper') expected.push(['config.levelAbove.id', p.config.levelAbove.id, schedule.upperLevel]);
+  for (const [line, draft, own] of expected)
+    if (draft !== own) lines.push({ line, draft, own, reason: 'not the published schedule' });
+
+  // Its own meter.
+  if (records.metered && records.metered.coverage >= MIN_METER_COVERAGE) {
+    const draft = p.meteredNetExportKWh[self];
+    const own = records.metered.kWh;
+    const tolerance = Math.max(schedule.toleranceKWh, (schedule.tolerancePct / 100) * Math.abs(own));
+    if (draft === undefined || Math.abs(draft - own) > tolerance)
+      lines.push({
+        line: `meteredNetExportKWh.${self}`,
+        draft: draft ?? null,
+        own: round(own, 6),
+        reason: `metered energy differs by more than ${round(tolerance, 6)} kWh`,
+      });
+  }
+
+  // The trades its roles agreed, and no other trade of its.
+  if (records.trades) {
+    const drafted = p.trades.filter((t) => t.seller === self || t.buyer === self);
+    const key = (t: { seller: string; buyer: string }) => `trades.${t.seller}->${t.buyer}`;
+    for (const own of records.trades) {
+      const d = drafted.find((t) => t.seller === own.seller && t.buyer === own.buyer);
+      if (!d) lines.push({ line: key(own), draft: null, own: own.kWh ?? null, reason: 'an agreed trade is missing' });
+      else if (own.kWh !== undefined && Math.abs(d.kWh - own.kWh) > TRADE_TOLERANCE_KWH)
+        lines.push({ line: `${key(own)}.kWh`, draft: d.kWh, own: own.kWh, reason: 'not the energy agreed' });
+      else if (own.pricePerKWh !== undefined && Math.abs(d.pricePerKWh - own.pricePerKWh) > MONEY_TOLERANCE)
+        lines.push({
+          line: `${key(own)}.pricePerKWh`,
+          draft: d.pricePerKWh,
+          own: own.pricePerKWh,
+          reason: 'not the price agreed',
+        });
+    }
+    const reportedByBuyer = (d: { seller: string; kWh: number }) => d.seller === self && d.kWh < RECORDED_SALE_KWH;
+    for (const d of drafted)
+      if (!records.trades.some((t) => t.seller === d.seller && t.buyer === d.buyer) && !reportedByBuyer(d))
+        lines.push({ line: key(d), draft: d.kWh, own: null, reason: 'a trade it did not agree' });
+  }
+
+  // The platform's arithmetic: the amounts and imbalances follow from the trades, meters and config.
+  try {
+    const again = settleInterval(
+      p.interval,
+      p.trades.map((t) => ({ interval: p.interval, ...t })),
+      p.meteredNetExportKWh,
+      p.config,
+    );
+    const ids = new Set([...Object.keys(again.amounts), ...Object.keys(content.amounts)]);
+    for (const id of [...ids].sort()) {
+      const draft = content.amounts[id];
+      const own = again.amounts[id];
+      if (draft === undefined || own === undefined || Math.abs(draft - own) > MONEY_TOLERANCE)
+        lines.push({
+          line: `amounts.${id}`,
+          draft: draft ?? null,
+          own: own ?? null,
+          reason: 'does not follow from the draft',
+        });
+    }
+    const partyIds = content.parties.map((x) => x.id).sort();
+    if (partyIds.join(',') !== Object.keys(again.amounts).sort().join(','))
+      lines.push({
+        line: 'parties',
+        draft: partyIds.join(','),
+        own: Object.keys(again.amounts).sort().join(','),
+        reason: 'not the accounts the settlement moves money for',
+      });
+  } catch (err) {
+    lines.push({
+      line: 'payload',
+      draft: null,
+      own: null,
+      reason: `cannot be settled: ${errorMessage(err)}`.slice(0, 256),
+    });
+  }
+  return lines.length === 0 ? { ok: true, payload: p } : { ok: false, lines: lines.slice(0, 64) };
+}
