@@ -205,7 +205,9 @@ export function buildProgram(): Command {
     .requiredOption('--id <id>', 'member id (the gateway id)')
     .requiredOption('--public-key <key>', 'Ed25519 public key, raw 32 bytes base64url')
     .addOption(
-      new Option('--role <role>', 'role').choices(['prosumer', 'mg-trader', 'aggregator', 'dso']).makeOptionMandatory(),
+      new Option('--role <role>', 'role')
+        .choices(['prosumer', 'mg-trader', 'aggregator', 'dso', 'platform'])
+        .makeOptionMandatory(),
     )
     .requiredOption('--cell <cell>', 'cell the member belongs to')
     .action(async (o) => (await import('./platform/members-command.js')).registerCommand(o));

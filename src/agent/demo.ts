@@ -1,14 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../comms/embedded-broker.js';
-import { provisionIdentities } from '../comms/provision.js';
 import { systemClock } from '../core/clock.js';
 import { componentLogger } from '../core/log.js';
 import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
 import { untilSignal } from '../core/signals.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { buildRadialFeeder } from '../grid/feeder.js';
+import { provisionThroughPlatform } from '../platform/provision.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
@@ -41,11 +41,20 @@ const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Off
   { cell: 'cell-b', transformer: 'tx-2', market: { generators: [], flexibleLoads: [{ a: 0.01, b: 0.2, maxKWh: 4 }] } },
 ];
 
+/** The demo's platform gateway and the DSO's (in the first cell). */
+export const DEMO_PLATFORM_ID = 'platform-1';
+export const DEMO_DSO_ID = 'dso-1';
+
+/** Where the demo's platform keeps its database, under the run's state directory. */
+export const demoPlatformDb = (stateDir: string): string => join(stateDir, 'platform', 'ledger.db');
+
 /**
  * Configs of the demo: two cells, each a transformer gateway (MG trader + coupling agent) and
  * `houses` inverter gateways with a PV inverter and a household meter on one LV feeder. Each cell's
- * MG trader clears its own market; the two coupling agents trade what is left over one level up. Scheduler periods are scaled with the speed-up so that a
- * trading interval is still 15 simulated minutes.
+ * MG trader clears its own market; the two coupling agents trade what is left over one level up. A
+ * DR aggregator, the DSO's gateway and the platform (storing every cell's meter readings and trade
+ * reports) complete it. Scheduler periods are scaled with the speed-up so that a trading interval is
+ * still 15 simulated minutes.
  */
 export function demoConfigs(
   o: DemoOptions,
@@ -61,7 +70,12 @@ export function demoConfigs(
     scheduler,
     stateDir,
     status: { port: 0 },
-    comms: { transport: 'mqtt' as const, mqtt: { url: brokerUrl, keepaliveS: 10 } },
+    comms: {
+      transport: 'mqtt' as const,
+      mqtt: { url: brokerUrl, keepaliveS: 10 },
+      // The demo's platform settles the meter readings and takes the trade reports.
+      reliability: { platform: DEMO_PLATFORM_ID },
+    },
   };
   const grid = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 200 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 200 } };
   const cells = DEMO_CELLS.flatMap(({ cell, transformer, market }, c) => {
@@ -106,7 +120,20 @@ export function demoConfigs(
       ],
     },
   });
-  return [...cells, aggregator];
+  const dso = gatewayConfig({ ...common, gateway: { id: DEMO_DSO_ID, kind: 'dso', cell: DEMO_CELLS[0]!.cell } });
+  const platform = gatewayConfig({
+    ...common,
+    gateway: { id: DEMO_PLATFORM_ID, kind: 'platform', cell: DEMO_CELLS[0]!.cell },
+    // A 15-minute simulated metering interval, in real seconds, and a simulated day of raw samples (as the bench).
+    platform: {
+      db: demoPlatformDb(stateDir),
+      cells: DEMO_CELLS.map((c) => c.cell),
+      meteringIntervalS: Math.max(1, Math.round(900 / o.speedup)),
+      sampleRetentionH: 24 / o.speedup,
+    },
+    comms: { transport: 'mqtt', mqtt: { url: brokerUrl, keepaliveS: 10 } },
+  });
+  return [...cells, aggregator, dso, platform];
 }
 
 /** `p2p-edge start` / `npm start`: a simulated cell with its gateways, broker and status page. */
@@ -132,15 +159,22 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
       return [cell, file];
     }),
   );
-  // Every demo gateway signs its messages: keys and an operator-signed members list made for this run.
-  const identitiesDir = join(stateDir, 'identities');
-  mkdirSync(identitiesDir, { recursive: true });
+  // Every demo gateway signs its messages: keys made for this run, every gateway registered and
+  // admitted on the demo's platform, and the members list it issued given to every gateway.
   const plain = demoConfigs(o, broker.url, stateDir, feederFiles);
-  const ids = provisionIdentities(
-    plain.map((c) => c.gateway),
-    identitiesDir,
-    now,
-  );
+  let ids: ReturnType<typeof provisionThroughPlatform>;
+  try {
+    ids = provisionThroughPlatform(
+      plain.map((c) => c.gateway),
+      join(stateDir, 'identities'),
+      demoPlatformDb(stateDir),
+      now,
+    );
+  } catch (err) {
+    await broker.close();
+    rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   const configs = plain.map((c) => ({
     ...c,
     comms: {

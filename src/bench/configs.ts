@@ -38,6 +38,8 @@ export const BENCH_VOLTAGE_CONTROL = {
 
 export const transformerId = (cell: string): string => `tx-${cell}`;
 export const PLATFORM_ID = 'platform-1';
+/** The network operator's gateway: the idle `dso` role for now, its account for settlement later. */
+export const DSO_ID = 'dso-1';
 
 const GRID = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 500 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 500 } };
 const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
@@ -45,7 +47,7 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
 /**
  * The gateways of a scenario as `p2p-edge run` configs: a transformer gateway per cell (MG trader,
  * coupling agent trading one level up with the other cells), an inverter gateway per house reading
- * its inverter and meter over Modbus, and a DR aggregator. Scheduler periods follow the speed-up so
+ * its inverter and meter over Modbus, a DR aggregator and the DSO's gateway (in the first cell). Scheduler periods follow the speed-up so
  * that a market interval stays 15 simulated minutes.
  */
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
@@ -123,5 +125,7 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
       },
     });
   }
+  // The DSO is no house of the cell: like the aggregator, it connects to the upstream broker.
+  configs.push({ ...common(DSO_ID), gateway: { id: DSO_ID, kind: 'dso', cell: scenario.cells[0]!.id } });
   return configs;
 }

@@ -1,13 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { gatewayConfig } from '../agent/config.js';
-import { provisionIdentities } from '../comms/provision.js';
 import { freePorts } from '../core/net.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
-import { Ledger } from '../platform/ledger/ledger.js';
-import { Membership } from '../platform/membership.js';
-import { benchConfigs, type DeviceEndpoint, PLATFORM_ID } from './configs.js';
+import { provisionThroughPlatform } from '../platform/provision.js';
+import { benchConfigs, type DeviceEndpoint, DSO_ID, PLATFORM_ID } from './configs.js';
 import type { BenchGrid } from './grid.js';
 import type { Scenario } from './scenario.js';
 
@@ -21,7 +19,7 @@ export interface BenchGatewayFiles {
 
 /** The run directory made ready for the gateway processes. */
 export interface ProvisionedBench {
-  /** In start order: transformer gateways, inverter gateways, the aggregator, the platform. */
+  /** In start order: transformer gateways, inverter gateways, the aggregator, the DSO, the platform. */
   gateways: BenchGatewayFiles[];
   /** The cell of every gateway, by id. */
   cellOf: Map<string, string>;
@@ -32,9 +30,9 @@ export interface ProvisionedBench {
 
 /**
  * Fills the run directory `dir`: each cell's feeder file, a status port per gateway, every gateway's
- * config (the scenario's gateways and the platform) with its signing key and the signed members
- * list, and the platform's members table with every gateway admitted (so that it stores their
- * readings).
+ * config (the scenario's gateways, the DSO and the platform) with its signing key, and the members
+ * list: every gateway registered and admitted on the platform's database (ledger entries, so that it
+ * stores their readings), the list the last admission issued given to every gateway.
  */
 export async function provisionBench(
   s: Scenario,
@@ -52,6 +50,7 @@ export async function provisionBench(
     ...s.cells.map((c) => `tx-${c.id}`),
     ...new Set(grid.devices.map((d) => d.gateway)),
     ...(s.aggregator ? ['agg-1'] : []),
+    DSO_ID,
     PLATFORM_ID,
   ];
   const statusPorts: Record<string, number> = {};
@@ -68,7 +67,6 @@ export async function provisionBench(
     speedup: s.speedup,
   });
   const platformDb = join(dir, 'platform', 'ledger.db');
-  mkdirSync(join(dir, 'platform'), { recursive: true });
   plain.push({
     gateway: { id: PLATFORM_ID, kind: 'platform', cell: s.cells[0]!.id },
     // A 15-minute simulated metering interval, in the real seconds the gateways live in.
@@ -86,21 +84,12 @@ export async function provisionBench(
     comms: { transport: 'mqtt', mqtt: { url: brokerUrls['*']!, keepaliveS: 5 } },
   });
   const configs = plain.map((c) => gatewayConfig(c));
-  const ids = provisionIdentities(
+  const ids = provisionThroughPlatform(
     configs.map((c) => c.gateway),
     join(dir, 'identities'),
+    platformDb,
     now,
   );
-  // The platform's own members table: every gateway admitted, so that it stores their readings.
-  {
-    const ledger = Ledger.open(platformDb);
-    const members = new Membership(ledger.db, { id: 'operator', privateKey: ids.operator.privateKey }, () => now);
-    for (const m of ids.members.members) {
-      members.register({ id: m.id, publicKey: m.publicKey, role: m.role, cell: m.cell });
-      members.admit(m.id);
-    }
-    ledger.close();
-  }
   const gateways = configs.map((c) => {
     const configFile = join(dir, `${c.gateway.id}.yaml`);
     const withKeys = {

@@ -10,7 +10,18 @@ export const ROLE_OF_KIND: Record<string, MemberRole> = {
   transformer: 'mg-trader',
   aggregator: 'aggregator',
   dso: 'dso',
+  platform: 'platform',
 };
+
+/** The members-list role of a gateway of this kind (`prosumer` for a kind the list has no role for). */
+export const memberRoleOf = (kind: string): MemberRole => ROLE_OF_KIND[kind] ?? 'prosumer';
+
+/** A gateway as provisioning sees it. */
+export interface GatewayIdentity {
+  id: string;
+  cell: string;
+  kind: string;
+}
 
 export interface ProvisionedIdentities {
   operatorPublicKey: string;
@@ -22,25 +33,41 @@ export interface ProvisionedIdentities {
   keyFile(id: string): string;
 }
 
+/** A fresh key pair per gateway, kept in memory until `writeGatewayKeys` writes them. */
+export function generateGatewayKeys(gateways: readonly GatewayIdentity[]): Map<string, KeyPair> {
+  return new Map(gateways.map((g) => [g.id, generateKeyPair()]));
+}
+
+/**
+ * Writes each gateway's key file (`<id>.key.json`, 0600, as `p2p-edge platform keygen` does) under
+ * `dir` and the members list to `dir/members.json` (atomically); returns what a gateway's
+ * `comms.security` is made from.
+ */
+export function writeIdentities(
+  dir: string,
+  keys: ReadonlyMap<string, KeyPair>,
+  operator: KeyPair,
+  members: MembersList,
+): ProvisionedIdentities {
+  mkdirSync(dir, { recursive: true });
+  const keyFile = (id: string) => join(dir, `${id}.key.json`);
+  for (const [id, pair] of keys)
+    writeFileSync(keyFile(id), `${JSON.stringify({ id, ...pair }, null, 2)}\n`, { mode: 0o600 });
+  const membersFile = join(dir, 'members.json');
+  writeFileAtomic(membersFile, `${JSON.stringify(members, null, 2)}\n`);
+  return { operatorPublicKey: operator.publicKey, operator, membersFile, members, keys: new Map(keys), keyFile };
+}
+
 /**
  * Makes what a real deployment gets from `p2p-edge platform keygen` and the cell operator: a key
  * file per gateway (0600) and a members list signed by a fresh operator key, all under `dir`. For
- * the in-process demo, the benchmark and tests; the operator's private key is not written.
+ * tests of comms without a platform; the operator's private key is not written. The demo and the
+ * benchmark admit their gateways through the platform instead (`provisionThroughPlatform`,
+ * `src/platform/provision.ts`).
  */
-export function provisionIdentities(
-  gateways: { id: string; cell: string; kind: string }[],
-  dir: string,
-  nowMs: number,
-): ProvisionedIdentities {
-  mkdirSync(dir, { recursive: true });
+export function provisionIdentities(gateways: GatewayIdentity[], dir: string, nowMs: number): ProvisionedIdentities {
   const operator = generateKeyPair();
-  const keys = new Map<string, KeyPair>();
-  const keyFile = (id: string) => join(dir, `${id}.key.json`);
-  for (const g of gateways) {
-    const pair = generateKeyPair();
-    keys.set(g.id, pair);
-    writeFileSync(keyFile(g.id), `${JSON.stringify({ id: g.id, ...pair }, null, 2)}\n`, { mode: 0o600 });
-  }
+  const keys = generateGatewayKeys(gateways);
   const members = signMembersList(
     {
       v: 1,
@@ -50,14 +77,12 @@ export function provisionIdentities(
       members: gateways.map((g) => ({
         id: g.id,
         publicKey: keys.get(g.id)!.publicKey,
-        role: ROLE_OF_KIND[g.kind] ?? 'prosumer',
+        role: memberRoleOf(g.kind),
         cell: g.cell,
         status: 'active' as const,
       })),
     },
     operator.privateKey,
   );
-  const membersFile = join(dir, 'members.json');
-  writeFileAtomic(membersFile, `${JSON.stringify(members, null, 2)}\n`);
-  return { operatorPublicKey: operator.publicKey, operator, membersFile, members, keys, keyFile };
+  return writeIdentities(dir, keys, operator, members);
 }

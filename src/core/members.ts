@@ -5,7 +5,8 @@ import { hasValidSignature, withSignature } from './signing.js';
  * The members list: who may take part in a cell's messaging, signed by the cell operator. The trading
  * platform issues it (admit, suspend, revoke); comms accepts a message only from an active member.
  */
-export const MemberRole = z.enum(['prosumer', 'mg-trader', 'aggregator', 'dso', 'operator']);
+/** `platform`: the gateway running the trading platform (it sends and receives messages like any member). */
+export const MemberRole = z.enum(['prosumer', 'mg-trader', 'aggregator', 'dso', 'operator', 'platform']);
 export type MemberRole = z.infer<typeof MemberRole>;
 
 const base64urlKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected a 32-byte key in base64url without padding');

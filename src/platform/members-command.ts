@@ -9,6 +9,7 @@ import { loadDataFile, readDataFile } from '../core/validate.js';
 import { Contracts } from './contracts.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
+import { decideMembership, recordDecision } from './membership-decision.js';
 
 /** A key file: a member's or the operator's id and Ed25519 key pair (raw 32 bytes, base64url). */
 export const KeyFile = z
@@ -52,19 +53,6 @@ function withMembership<T>(
   }
 }
 
-/** Records an operator's decision in the ledger, signed by the operator, so that `ledger verify` covers it. */
-function recordDecision(ledger: Ledger, operator: z.infer<typeof KeyFile>, kind: string, payload: unknown): number {
-  return ledger.append(
-    {
-      time: new Date().toISOString(),
-      kind,
-      parties: [{ id: operator.id, publicKey: operator.publicKey }],
-      payload,
-    },
-    { [operator.id]: operator.privateKey },
-  ).index;
-}
-
 /** `p2p-edge platform members register --db FILE --id ID --public-key KEY --role ROLE --cell CELL`: a pending member. */
 export function registerCommand(o: { db: string; id: string; publicKey: string; role: string; cell: string }): void {
   printJson(
@@ -85,21 +73,7 @@ export function changeMemberCommand(
 ): void {
   const list: MembersList = withMembership(o.db, o.operatorKey, (m, ledger, operator) => {
     if (!m.get(o.id)) throw new P2PError(ErrorCode.input, `--id: no member "${o.id}" is registered`, { field: '--id' });
-    // The status change and its ledger entry are one transaction: both happen or neither.
-    return ledger.db.transaction(() => {
-      const issued = m[action](o.id);
-      const member = m.get(o.id)!;
-      recordDecision(ledger, operator!, 'membership', {
-        action,
-        member: member.id,
-        status: member.status,
-        role: member.role,
-        cell: member.cell,
-        publicKey: member.publicKey,
-        serial: issued.serial,
-      });
-      return issued;
-    })();
+    return decideMembership(ledger, m, operator!, action, o.id, Date.now());
   });
   if (o.membersOut) writeFileAtomic(o.membersOut, `${JSON.stringify(list, null, 2)}\n`);
   printJson(list);
@@ -117,7 +91,7 @@ export function addContractCommand(o: { db: string; file: string; operatorKey: s
     const members = new Membership(ledger.db, undefined, () => Date.now());
     const contract = ledger.db.transaction(() => {
       const c = new Contracts(ledger.db, members).add(input);
-      recordDecision(ledger, operator, 'contract', c);
+      recordDecision(ledger, operator, 'contract', c, Date.now());
       return c;
     })();
     printJson(contract);

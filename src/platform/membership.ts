@@ -11,7 +11,7 @@ import { ChainedTable } from './ledger/table-chain.js';
  * signed list is what comms uses to accept messages.
  */
 
-export const PeerRole = z.enum(['prosumer', 'mg-trader', 'aggregator', 'dso']);
+export const PeerRole = z.enum(['prosumer', 'mg-trader', 'aggregator', 'dso', 'platform']);
 export const Registration = Member.omit({ status: true }).extend({ role: PeerRole }).strict();
 export type Registration = z.infer<typeof Registration>;
 

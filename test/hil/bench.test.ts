@@ -17,7 +17,7 @@ describe('p2p-edge bench', () => {
     const r = await runCli(['bench', '--scenario', scenario, '--json'], { timeoutMs: 150_000 });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.gateways).toBe(5); // transformer, three houses, platform
+    expect(report.gateways).toBe(6); // transformer, three houses, the DSO, platform
     expect(report.broker).toBe('mosquitto');
     expect(r.stderr).not.toMatch(/RTU houses are served over TCP/);
     expect(report.delivery.meter).toBeGreaterThan(0.9);

@@ -15,7 +15,17 @@ describe('p2p-edge start (the demo)', () => {
       return trader && Object.keys(trader.prosumers as object).length === 2 ? s : undefined;
     }, 15_000);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(state.gateways.map((g) => g.id)).toEqual(['tx-1', 'inv-1', 'inv-2', 'tx-2', 'inv-3', 'inv-4', 'agg-1']);
+    expect(state.gateways.map((g) => g.id)).toEqual([
+      'tx-1',
+      'inv-1',
+      'inv-2',
+      'tx-2',
+      'inv-3',
+      'inv-4',
+      'agg-1',
+      'dso-1',
+      'platform-1',
+    ]);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/p2p_messages_received_total\{class="meter",gateway="tx-1"\} [1-9]/);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('p2p-edge');
@@ -56,6 +66,15 @@ describe('p2p-edge start (the demo)', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
       /p2p_price\{slot="0",gateway="tx-1"\} /,
     );
+    // The platform stores the houses' meter readings: it admitted every gateway the members list names.
+    const platform = await eventually(async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
+      const role = s.gateways.find((g) => g.id === 'platform-1')?.roles.platform as
+        | { samplesStored: number; fromNonMembers: number }
+        | undefined;
+      return role && role.samplesStored > 0 ? role : undefined;
+    }, 20_000);
+    expect(platform.fromNonMembers).toBe(0);
     demo.child.kill('SIGINT');
     expect(await demo.exited).toBe(0);
   });
