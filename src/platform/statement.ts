@@ -87,7 +87,7 @@ export function parseIsoOption(value: string, option: string): number {
 }
 
 /** ISO 8601 UTC, without the milliseconds when they are zero (as the contract writes times). */
-const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+export const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
 /** Energy is rounded like money, to 1e-9. */
 const energy = money;
 const ZERO_KWH = 1e-9;
