@@ -13,7 +13,7 @@ import { settledMarketsLedger } from '../helpers/settled-markets.js';
 // ledger with both market levels settled, read back from the DOM the browser built.
 const tmp = tempDir('p2p-statement-page-');
 /** Kept after the run, to be looked at. */
-export const SCREENSHOT = join(tmpdir(), 'p2p-edge-statement-page.png');
+const SCREENSHOT = join(tmpdir(), 'p2p-edge-statement-page.png');
 
 let ledger: Ledger;
 let api: PlatformApiServer;
