@@ -92,17 +92,43 @@ export function parseIsoOption(value: string, option: string): number {
 }
 
 /** ISO 8601 UTC, without the milliseconds when they are zero (as the contract writes times). */
-const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+export const isoTime = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
 /** Energy is rounded like money, to 1e-9. */
 const energy = money;
 const ZERO_KWH = 1e-9;
 
-/** What is summed per account over the period; `net` and `savings` follow from it. */
-type AccountSums = Omit<StatementAccount, 'id' | 'net' | 'savings'>;
+/**
+ * One account's part of one settled interval: every settlement entry of the interval added up (an
+ * interval has one entry per market level and cell, or one in ledgers written before markets were
+ * settled apart). Rounded like the settlement's amounts; a statement account is the sum of these.
+ */
+export interface IntervalAccount {
+  role: AccountRole;
+  soldKWh: number;
+  boughtKWh: number;
+  imbalanceKWh: number;
+  received: number;
+  paid: number;
+  fees: number;
+  net: number;
+  aloneNet: number | null;
+  savings: number | null;
+  /** The money of the account's peer trades, sold and bought alike (positive unless prices were). */
+  peerTradeValue: number;
+}
 
-const emptySums = (role: AccountRole): AccountSums => ({
+export interface SettledInterval {
+  /** The interval's start, ms since the epoch (as the traders name intervals). */
+  intervalMs: number;
+  /** The settlement entries of the interval. */
+  entries: number;
+  accounts: Map<string, IntervalAccount>;
+}
+
+type Sums = Omit<IntervalAccount, 'net' | 'savings'>;
+
+const emptySums = (role: AccountRole): Sums => ({
   role,
-  intervals: 0,
   soldKWh: 0,
   boughtKWh: 0,
   imbalanceKWh: 0,
@@ -110,7 +136,10 @@ const emptySums = (role: AccountRole): AccountSums => ({
   paid: 0,
   fees: 0,
   aloneNet: 0,
+  peerTradeValue: 0,
 });
+
+const addNullable = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a + b);
 
 function parsePayload(entry: LedgerEntry): SettlementPayload {
   const r = StoredPayload.safeParse(entry.payload);
@@ -197,79 +226,154 @@ function aloneAmounts(p: SettlementPayload): Map<string, number | null> {
   return alone;
 }
 
+/** Adds one settlement entry's lines to the sums of its accounts. */
+function addSettlement(p: SettlementPayload, sums: Map<string, Sums>): void {
+  const roles = rolesOf(p);
+  const account = (id: string, role = roles.get(id) ?? 'prosumer'): Sums => {
+    const s = sums.get(id) ?? emptySums(role);
+    sums.set(id, s);
+    s.role = role;
+    return s;
+  };
+  for (const id of roles.keys()) account(id);
+  for (const l of p.lines) {
+    const s = account(l.party);
+    if (l.what === 'energy-sold') s.soldKWh += l.kWh;
+    if (l.what === 'energy-bought') s.boughtKWh += l.kWh;
+    if (l.what === 'energy-sold' || l.what === 'energy-bought') s.peerTradeValue += Math.abs(l.amount);
+    if (l.what === 'imbalance' && !(l.party in p.imbalanceKWh)) s.imbalanceKWh += l.kWh;
+    if ((l.what === 'network-fee' || l.what === 'platform-fee') && l.amount < 0) s.fees -= l.amount;
+    else if (l.amount > 0) s.received += l.amount;
+    else s.paid -= l.amount;
+  }
+  for (const [peer, kWh] of Object.entries(p.imbalanceKWh)) account(peer).imbalanceKWh += kWh;
+  // Alone, no fees are charged and the level above is the counterparty of every prosumer: it is an
+  // account of the statement even in an interval where trades balanced every meter.
+  let levelAboveAlone: number | null = 0;
+  for (const [peer, amount] of aloneAmounts(p)) {
+    const s = account(peer);
+    s.aloneNet = addNullable(s.aloneNet, amount);
+    levelAboveAlone = addNullable(levelAboveAlone, amount === null ? null : -amount);
+  }
+  const levelAbove = levelAboveOf(p, roles);
+  if (levelAbove !== undefined) {
+    const s = account(levelAbove, 'levelAbove');
+    s.aloneNet = addNullable(s.aloneNet, levelAboveAlone);
+  }
+}
+
+function intervalAccount(s: Sums): IntervalAccount {
+  const received = money(s.received);
+  const paid = money(s.paid);
+  const fees = money(s.fees);
+  const net = money(received - paid - fees);
+  const aloneNet = s.aloneNet === null ? null : money(s.aloneNet);
+  return {
+    role: s.role,
+    soldKWh: energy(s.soldKWh),
+    boughtKWh: energy(s.boughtKWh),
+    imbalanceKWh: energy(s.imbalanceKWh),
+    received,
+    paid,
+    fees,
+    net,
+    aloneNet,
+    savings: aloneNet === null ? null : money(net - aloneNet),
+    peerTradeValue: money(s.peerTradeValue),
+  };
+}
+
+/** Every settlement payload of the ledger's entries, in ledger order. */
+function settlementPayloads(entries: readonly LedgerEntry[]): SettlementPayload[] {
+  return entries.filter((e) => e.kind === 'settlement').map(parsePayload);
+}
+
+/**
+ * The settled intervals whose start is in [from, to), in time order, each with its accounts: the one
+ * reading of settlement entries that the statement and its per-interval rows share.
+ */
+export function settledIntervals(
+  entries: readonly LedgerEntry[],
+  query: Pick<StatementQuery, 'fromMs' | 'toMs'>,
+): SettledInterval[] {
+  const byInterval = new Map<number, SettlementPayload[]>();
+  for (const p of settlementPayloads(entries)) {
+    if (query.fromMs !== undefined && p.interval < query.fromMs) continue;
+    if (query.toMs !== undefined && p.interval >= query.toMs) continue;
+    byInterval.set(p.interval, [...(byInterval.get(p.interval) ?? []), p]);
+  }
+  return [...byInterval]
+    .sort(([a], [b]) => a - b)
+    .map(([intervalMs, payloads]) => {
+      const sums = new Map<string, Sums>();
+      for (const p of payloads) addSettlement(p, sums);
+      const accounts = new Map([...sums].map(([id, s]) => [id, intervalAccount(s)]));
+      return { intervalMs, entries: payloads.length, accounts };
+    });
+}
+
+/**
+ * The period a statement covers: from `fromMs`, or the first settled interval; to `toMs`, or now (or,
+ * should an interval start later than the clock says, just after its start, so that `to` stays exclusive).
+ */
+export function statementPeriod(
+  intervals: readonly SettledInterval[],
+  query: Pick<StatementQuery, 'fromMs' | 'toMs'>,
+  nowMs: number,
+): { from: string; to: string } {
+  const lastStartMs = intervals.at(-1)?.intervalMs;
+  const toMs = query.toMs ?? Math.max(nowMs, lastStartMs === undefined ? nowMs : lastStartMs + 1);
+  const fromMs = query.fromMs ?? intervals[0]?.intervalMs ?? Math.min(nowMs, toMs);
+  return { from: isoTime(fromMs), to: isoTime(toMs) };
+}
+
+/**
+ * The role of `member` in the ledger's settlements (any period), or `prosumer` for a known member never
+ * settled; an id that is neither is the caller's mistake.
+ */
+export function memberRole(
+  entries: readonly LedgerEntry[],
+  member: string,
+  knownIds: readonly string[] = [],
+): AccountRole {
+  let role: AccountRole | undefined;
+  for (const p of settlementPayloads(entries)) role ??= rolesOf(p).get(member);
+  if (role === undefined && !knownIds.includes(member)) {
+    throw new P2PError(ErrorCode.input, `unknown member ${member}: no such member or account in the ledger`, {
+      component: 'statement',
+      field: '--member',
+    });
+  }
+  return role ?? 'prosumer';
+}
+
 const ROLE_ORDER: readonly AccountRole[] = ['prosumer', 'networkOperator', 'platform', 'levelAbove'];
 
-/** The statement of the settlements among `entries` whose interval starts in [from, to). */
-export function buildStatement(entries: readonly LedgerEntry[], query: StatementQuery, nowMs: number): Statement {
-  const settlements = entries.filter((e) => e.kind === 'settlement').map(parsePayload);
-  const inPeriod = settlements
-    .filter(
-      (p) =>
-        (query.fromMs === undefined || p.interval >= query.fromMs) &&
-        (query.toMs === undefined || p.interval < query.toMs),
-    )
-    .sort((a, b) => a.interval - b.interval);
-  // Without a bound the period runs from the first settled interval to now (or, should an interval
-  // start later than the clock says, to just after its start, so that `to` stays exclusive).
-  const lastStartMs = inPeriod.at(-1)?.interval;
-  const toMs = query.toMs ?? Math.max(nowMs, lastStartMs === undefined ? nowMs : lastStartMs + 1);
-  const fromMs = query.fromMs ?? inPeriod[0]?.interval ?? Math.min(nowMs, toMs);
+const NUMBER_FIELDS = ['soldKWh', 'boughtKWh', 'imbalanceKWh', 'received', 'paid', 'fees', 'net'] as const;
 
-  const sums = new Map<string, AccountSums>();
-  for (const p of inPeriod) {
-    const roles = rolesOf(p);
-    const account = (id: string, role = roles.get(id) ?? 'prosumer'): AccountSums => {
-      const s = sums.get(id) ?? emptySums(role);
-      sums.set(id, s);
-      s.role = role;
-      return s;
-    };
-    for (const id of roles.keys()) account(id).intervals += 1;
-    for (const l of p.lines) {
-      const s = account(l.party);
-      if (l.what === 'energy-sold') s.soldKWh += l.kWh;
-      if (l.what === 'energy-bought') s.boughtKWh += l.kWh;
-      if (l.what === 'imbalance' && !(l.party in p.imbalanceKWh)) s.imbalanceKWh += l.kWh;
-      if ((l.what === 'network-fee' || l.what === 'platform-fee') && l.amount < 0) s.fees -= l.amount;
-      else if (l.amount > 0) s.received += l.amount;
-      else s.paid -= l.amount;
-    }
-    for (const [peer, kWh] of Object.entries(p.imbalanceKWh)) account(peer).imbalanceKWh += kWh;
-    // Alone, no fees are charged and the level above is the counterparty of every prosumer: it is an
-    // account of the statement even in an interval where trades balanced every meter.
-    let levelAboveAlone: number | null = 0;
-    for (const [peer, amount] of aloneAmounts(p)) {
-      const s = account(peer);
-      s.aloneNet = s.aloneNet === null || amount === null ? null : s.aloneNet + amount;
-      levelAboveAlone = levelAboveAlone === null || amount === null ? null : levelAboveAlone - amount;
-    }
-    const levelAbove = levelAboveOf(p, roles);
-    if (levelAbove !== undefined) {
-      const s = account(levelAbove, 'levelAbove');
-      s.aloneNet = s.aloneNet === null || levelAboveAlone === null ? null : s.aloneNet + levelAboveAlone;
+/**
+ * The statement of the settlements among `entries` whose interval starts in [from, to): each account
+ * is the sum of its parts of the settled intervals (`settledIntervals`).
+ */
+export function buildStatement(entries: readonly LedgerEntry[], query: StatementQuery, nowMs: number): Statement {
+  const intervals = settledIntervals(entries, query);
+  const totals = new Map<string, StatementAccount>();
+  for (const interval of intervals) {
+    for (const [id, part] of interval.accounts) {
+      const t = totals.get(id) ?? { id, ...zeroAccount(part.role) };
+      totals.set(id, t);
+      t.role = part.role;
+      t.intervals += 1;
+      for (const field of NUMBER_FIELDS) t[field] += part[field];
+      t.aloneNet = addNullable(t.aloneNet, part.aloneNet);
+      t.savings = addNullable(t.savings, part.savings);
     }
   }
-
-  const accounts: StatementAccount[] = [...sums.entries()].map(([id, s]) => {
-    const received = money(s.received);
-    const paid = money(s.paid);
-    const fees = money(s.fees);
-    const net = money(received - paid - fees);
-    const aloneNet = s.aloneNet === null ? null : money(s.aloneNet);
-    return {
-      id,
-      role: s.role,
-      intervals: s.intervals,
-      soldKWh: energy(s.soldKWh),
-      boughtKWh: energy(s.boughtKWh),
-      imbalanceKWh: energy(s.imbalanceKWh),
-      received,
-      paid,
-      fees,
-      net,
-      aloneNet,
-      savings: aloneNet === null ? null : money(net - aloneNet),
-    };
+  const accounts = [...totals.values()].map((t) => {
+    const account = { ...t, aloneNet: t.aloneNet === null ? null : money(t.aloneNet) };
+    for (const field of NUMBER_FIELDS) account[field] = money(t[field]);
+    account.savings = t.savings === null ? null : money(t.savings);
+    return account;
   });
   accounts.sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || a.id.localeCompare(b.id));
   const balance = money(accounts.reduce((sum, a) => sum + a.net, 0));
@@ -278,24 +382,30 @@ export function buildStatement(entries: readonly LedgerEntry[], query: Statement
   if (query.member !== undefined) {
     const member = query.member;
     shown = accounts.filter((a) => a.id === member);
-    if (shown.length === 0) {
-      const roleEver = settlements.map((p) => rolesOf(p).get(member)).find((r) => r !== undefined);
-      if (roleEver === undefined && !query.knownIds?.includes(member)) {
-        throw new P2PError(ErrorCode.input, `unknown member ${member}: no such member or account in the ledger`, {
-          component: 'statement',
-          field: '--member',
-        });
-      }
-      shown = [{ id: member, ...emptySums(roleEver ?? 'prosumer'), net: 0, savings: 0 }];
-    }
+    if (shown.length === 0) shown = [{ id: member, ...zeroAccount(memberRole(entries, member, query.knownIds)) }];
   }
   return {
-    from: isoTime(fromMs),
-    to: isoTime(toMs),
-    settledIntervals: inPeriod.length,
+    ...statementPeriod(intervals, query, nowMs),
+    settledIntervals: intervals.length,
     disputedIntervals: 0,
     accounts: shown,
     balance,
+  };
+}
+
+function zeroAccount(role: AccountRole): Omit<StatementAccount, 'id'> {
+  return {
+    role,
+    intervals: 0,
+    soldKWh: 0,
+    boughtKWh: 0,
+    imbalanceKWh: 0,
+    received: 0,
+    paid: 0,
+    fees: 0,
+    net: 0,
+    aloneNet: 0,
+    savings: 0,
   };
 }
 

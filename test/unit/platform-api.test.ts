@@ -6,6 +6,7 @@ import { Ledger, signBody } from '../../src/platform/ledger/ledger.js';
 import { Membership } from '../../src/platform/membership.js';
 import { Settlements } from '../../src/platform/settlement.js';
 import type { Statement } from '../../src/platform/statement.js';
+import type { IntervalStatement } from '../../src/platform/statement-intervals.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -95,6 +96,37 @@ describe('platform HTTP API', () => {
       expect(bad.status).toBe(400);
       expect(await bad.text()).toMatch(/^from must be an ISO 8601 time/);
       expect((await fetch(`${base}?member=stranger`)).status).toBe(400);
+
+      // The member's rows per interval: here one interval, the same figures as the account.
+      const days = (await (await fetch(`${base}/intervals?member=h2`)).json()) as IntervalStatement;
+      expect(days).toMatchObject({ member: 'h2', from: '2026-12-07T10:00:00Z' });
+      expect(days.intervals).toEqual([
+        {
+          interval: '2026-12-07T10:00:00Z',
+          soldKWh: 0,
+          boughtKWh: 1,
+          imbalanceKWh: 0,
+          averagePricePerKWh: 0.25,
+          received: 0,
+          paid: 0.25,
+          fees: 0.02,
+          net: -0.27,
+          aloneNet: -0.3,
+          savings: 0.03,
+        },
+      ]);
+      const daysCsv = await fetch(`${base}/intervals?member=h2&format=csv`);
+      expect(daysCsv.headers.get('content-type')).toMatch(/^text\/csv/);
+      expect((await daysCsv.text()).split('\n')[1]).toBe('2026-12-07T10:00:00Z,0,1,0,0.25,0,0.25,0.02,-0.27,-0.3,0.03');
+      const noMember = await fetch(`${base}/intervals`);
+      expect(noMember.status).toBe(400);
+      expect(await noMember.text()).toMatch(/^member is required/);
+      const badFrom = await fetch(`${base}/intervals?member=h2&from=monday`);
+      expect(badFrom.status).toBe(400);
+      expect(await badFrom.text()).toMatch(/^from must be an ISO 8601 time/);
+      const page = await fetch(`http://127.0.0.1:${port}/statement?member=h2`);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await page.text()).toContain('href="api/statements/intervals?member=h2&amp;format=csv"');
     } finally {
       await api.close();
       ledger.close();
