@@ -41,6 +41,26 @@ export const PLATFORM_ID = 'platform-1';
 /** The network operator's gateway: the idle `dso` role for now, its account for settlement later. */
 export const DSO_ID = 'dso-1';
 
+/**
+ * The published schedule every party checks its settlements against: network and platform fees per
+ * kWh traded, and imbalance at the grid's prices (the bench's markets' `gridImport`/`gridExport`
+ * marginal prices); the DSO's gateway is the network operator and the account above the cells. A
+ * market interval stands for 15 simulated minutes of energy however few real seconds it lasts.
+ */
+export const BENCH_SETTLEMENT_SCHEDULE = {
+  networkOperator: DSO_ID,
+  networkFeePerKWh: 0.02,
+  platform: PLATFORM_ID,
+  platformFeePerKWh: 0.004,
+  importPricePerKWh: 0.3,
+  exportPricePerKWh: 0.04,
+  upperLevel: DSO_ID,
+  slotMinutes: 15,
+} as const;
+
+/** A market interval of 15 simulated minutes, in the real milliseconds the gateways live in. */
+export const benchIntervalMs = (speedup: number): number => Math.max(1000, Math.round(900_000 / speedup));
+
 const GRID = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 500 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 500 } };
 const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
 
@@ -51,7 +71,7 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
  * that a market interval stays 15 simulated minutes.
  */
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
-  const tertiaryMs = Math.max(1000, Math.round(900_000 / layout.speedup));
+  const tertiaryMs = benchIntervalMs(layout.speedup);
   const scheduler = { primaryMs: BENCH_CONTROL_STEP_MS, secondaryMs: BENCH_CONTROL_STEP_MS, tertiaryMs };
   const common = (id: string, cell?: string) => ({
     scheduler,
@@ -64,6 +84,7 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
       // The platform gateway of the run settles the meter readings.
       reliability: { platform: PLATFORM_ID },
     },
+    settlement: { schedule: BENCH_SETTLEMENT_SCHEDULE },
     log: { level: 'info' as const },
   });
   const configs: ConfigInput[] = [];

@@ -5,7 +5,14 @@ import { gatewayConfig } from '../agent/config.js';
 import { freePorts } from '../core/net.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { provisionThroughPlatform } from '../platform/provision.js';
-import { benchConfigs, type DeviceEndpoint, DSO_ID, PLATFORM_ID } from './configs.js';
+import {
+  BENCH_SETTLEMENT_SCHEDULE,
+  benchConfigs,
+  benchIntervalMs,
+  type DeviceEndpoint,
+  DSO_ID,
+  PLATFORM_ID,
+} from './configs.js';
 import type { BenchGrid } from './grid.js';
 import type { Scenario } from './scenario.js';
 
@@ -77,6 +84,13 @@ export async function provisionBench(
       // A simulated day of raw samples, as the field keeps a real one: the database (and SQLite's
       // page cache of it) stays the size it has in the field however many days the bench runs.
       sampleRetentionH: 24 / s.speedup,
+    },
+    // Drafts each market interval's settlement a metering interval and a grace second after it ends.
+    settlement: {
+      schedule: BENCH_SETTLEMENT_SCHEDULE,
+      intervalMs: benchIntervalMs(s.speedup),
+      graceS: 1,
+      maxReadingWaitS: 10,
     },
     scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
     stateDir,

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toCsv } from '../core/csv.js';
 import { Ledger } from '../platform/ledger/ledger.js';
+import { type SettlementSummary, settlementSummary } from '../platform/live-settlement.js';
 import { TradeReports } from '../platform/trades.js';
 import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
 import type { BenchBroker } from './broker.js';
@@ -63,6 +64,7 @@ export async function benchReport(
   // Stopped before the audit: each gateway saves its outbox, the readings still in flight.
   await Promise.all(r.processes.map((p) => p.stop()));
   let ledgerEntries: number | null = null;
+  let settlement: SettlementSummary | null = null;
   let readings: number | null = null;
   let trades: { stored: number; reports: number; intervals: number } | null = null;
   let audit: Map<string, MeterAudit> | undefined;
@@ -70,6 +72,7 @@ export async function benchReport(
   try {
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
+    settlement = settlementSummary(ledger);
     readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
     const stored = new TradeReports(ledger.db).list();
     trades = {
@@ -159,6 +162,7 @@ export async function benchReport(
       meterReadingsInFlight: inFlight,
       meterReadingsDuplicated: total?.duplicated ?? null,
     },
+    settlement,
     faults,
     plots: renderPlots(s, rec).map(([name, svg]) => {
       const file = join(r.dir, name);

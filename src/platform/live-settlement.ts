@@ -180,7 +180,7 @@ export class LiveSettlement {
           continue;
         }
         const draft = this.draftCell(interval, trader, cell, overdue, signOwn, nowMs);
-        cellMetered.set(trader, draft ? (draft.content.payload as UnitPayload).meteredNetExportKWh : null);
+        cellMetered.set(trader, draft ? prosumersOf(draft.content, trader) : null);
         if (draft) made.push(draft);
       }
       const upper = unitId(interval, 'upper', '*');
@@ -195,15 +195,8 @@ export class LiveSettlement {
   }
 
   private draftedMetered(unit: string, trader: string): Record<string, number> | null {
-    const row = this.ledger.db.prepare('SELECT content FROM platform_settlement_drafts WHERE unit = ?').get(unit) as
-      | { content: string }
-      | undefined;
-    if (!row) return null;
-    const metered = {
-      ...(JSON.parse(row.content) as SignedContent & { payload: UnitPayload }).payload.meteredNetExportKWh,
-    };
-    delete metered[trader];
-    return metered;
+    const draft = this.draftRow(unit);
+    return draft ? prosumersOf(draft.content, trader) : null;
   }
 
   private tradesOf(interval: number, market: TradeMarket, reporter?: string): { rows: unknown[]; trades: UnitTrade[] } {
@@ -487,6 +480,13 @@ export class LiveSettlement {
   summary(): SettlementSummary {
     return settlementSummary(this.ledger);
   }
+}
+
+/** The metered energy of a cell settlement's prosumers: every metered account but its trader's. */
+function prosumersOf(content: SignedContent, trader: string): Record<string, number> {
+  const metered = { ...(content.payload as UnitPayload).meteredNetExportKWh };
+  delete metered[trader];
+  return metered;
 }
 
 /** The settlement figures of a platform database (the bench report's `settlement` section). */
