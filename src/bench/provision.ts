@@ -90,7 +90,7 @@ export async function provisionBench(
       schedule: BENCH_SETTLEMENT_SCHEDULE,
       intervalMs: benchIntervalMs(s.speedup),
       graceS: 1,
-      maxReadingWaitS: 10,
+      maxReadingWaitS: 30,
     },
     scheduler: { primaryMs: 1000, secondaryMs: 1000, tertiaryMs: 60_000 },
     stateDir,

@@ -7,6 +7,7 @@ import type {
   SignedContent,
 } from '../comms/messages/settle.js';
 import { MAX_HEAD_ENTRIES } from '../comms/messages/settle.js';
+import { STREAM_COUNT } from '../comms/replay-guard.js';
 import { verifyCanonical } from '../core/signing.js';
 import { contentHash, contentOf, type Ledger, type LedgerEntry } from './ledger/ledger.js';
 import { ChainedTable } from './ledger/table-chain.js';
@@ -160,16 +161,20 @@ export class LiveSettlement {
       .prepare('SELECT unit FROM platform_settlement_drafts WHERE interval >= ?')
       .all(reports[0]!.interval) as { unit: string }[])
       this.draftedUnits.add(r.unit);
-    const byInterval = new Map<number, { cell: string[]; upper: string[] }>();
+    const byInterval = new Map<number, { cell: string[]; upper: string[]; lastReportMs: number }>();
     for (const r of reports) {
-      const entry = byInterval.get(r.interval) ?? { cell: [], upper: [] };
+      const entry = byInterval.get(r.interval) ?? { cell: [], upper: [], lastReportMs: 0 };
+      entry.lastReportMs = Math.max(entry.lastReportMs, r.receivedMs);
       if (r.market === PLATFORM_MARKETS.cell) entry.cell.push(r.reporter);
       else if (r.market === PLATFORM_MARKETS.upper) entry.upper.push(r.reporter);
       byInterval.set(r.interval, entry);
     }
     const made: MadeDraft[] = [];
     for (const [interval, reporters] of byInterval) {
-      const overdue = nowMs - (interval + intervalMs + waitAfterEndMs) > this.options.maxReadingWaitMs;
+      // The wait for readings counts from when the interval was due or, later, from when its trades
+      // came in (a platform that was away gets the readings and the reports from the outboxes together).
+      const dueMs = Math.max(interval + intervalMs + waitAfterEndMs, reporters.lastReportMs);
+      const overdue = nowMs - dueMs > this.options.maxReadingWaitMs;
       const cellMetered = new Map<string, Record<string, number> | null>();
       for (const trader of reporters.cell) {
         const cell = this.members.get(trader)?.cell;
@@ -239,7 +244,7 @@ export class LiveSettlement {
     const scale = this.energyScale();
     for (const p of prosumers) {
       const e = this.samples.intervalEnergy(p, interval, interval + intervalMs, 2 * intervalMs);
-      const complete = e !== null && e.coveredMs >= 0.9 * intervalMs;
+      const complete = e !== null && this.samples.isComplete(p, interval, interval + intervalMs, STREAM_COUNT);
       if (!complete && !overdue && (traded.has(p) || e !== null)) {
         this.waiting.set(unit, `readings of ${p}`);
         return undefined;

@@ -84,6 +84,28 @@ export class MeterSamples {
     );
   }
 
+  /**
+   * Whether every reading a member sent from the one holding at `fromMs` to the first at or after
+   * `toMs` is stored: a sender numbers its readings one stream step apart (`seqStep`), so a gap in
+   * the numbers is a reading still on its way. A restart (a new epoch) starts the numbers afresh.
+   */
+  isComplete(member: string, fromMs: number, toMs: number, seqStep: number): boolean {
+    const after = this.db
+      .prepare('SELECT time_ms FROM platform_meter_samples WHERE member = ? AND time_ms >= ? ORDER BY time_ms LIMIT 1')
+      .get(member, toMs) as { time_ms: number } | undefined;
+    if (!after) return false;
+    const start = (this.before.get(member, fromMs) as { time_ms: number } | undefined)?.time_ms ?? fromMs;
+    const rows = this.db
+      .prepare(
+        'SELECT epoch, seq FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms <= ? ORDER BY epoch, seq',
+      )
+      .all(member, start, after.time_ms) as { epoch: number; seq: number }[];
+    return rows.every((r, i) => {
+      const prev = rows[i - 1];
+      return !prev || prev.epoch !== r.epoch || r.seq - prev.seq === seqStep;
+    });
+  }
+
   /** The samples of members in [fromMs, toMs), in stored order: the evidence a settlement names. */
   samplesBetween(members: readonly string[], fromMs: number, toMs: number): unknown[] {
     if (members.length === 0) return [];

@@ -169,12 +169,15 @@ export class TradeReports {
   }
 
   /** The reports of the intervals that start in [fromMs, toMs]: who reported which market of which interval. */
-  reportsBetween(fromMs: number, toMs: number): { interval: number; market: TradeMarket; reporter: string }[] {
+  reportsBetween(
+    fromMs: number,
+    toMs: number,
+  ): { interval: number; market: TradeMarket; reporter: string; receivedMs: number }[] {
     return this.db
       .prepare(
-        'SELECT interval, market, reporter FROM platform_trade_reports WHERE interval >= ? AND interval <= ? ORDER BY interval, market, reporter',
+        'SELECT interval, market, reporter, received_ms AS receivedMs FROM platform_trade_reports WHERE interval >= ? AND interval <= ? ORDER BY interval, market, reporter',
       )
-      .all(fromMs, toMs) as { interval: number; market: TradeMarket; reporter: string }[];
+      .all(fromMs, toMs) as { interval: number; market: TradeMarket; reporter: string; receivedMs: number }[];
   }
 
   /** An interval's trades of every market in the form settlement takes. */
