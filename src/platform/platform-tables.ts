@@ -64,9 +64,27 @@ export interface StatementOptions {
 }
 
 /** The statement of the ledger's settlements; a bad `from`/`to` or an unknown member is an input error. */
+/** The starts of the intervals with a disputed settlement that was not committed (none before live settlement). */
+function disputedSettlementIntervals(ledger: Ledger): number[] {
+  const table = ledger.db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'platform_settlement_disputes'")
+    .get();
+  if (!table) return [];
+  return (
+    ledger.db
+      .prepare(
+        `SELECT DISTINCT d.interval FROM platform_settlement_drafts d
+         WHERE EXISTS (SELECT 1 FROM platform_settlement_disputes x WHERE x.content_hash = d.content_hash)
+         AND NOT EXISTS (SELECT 1 FROM platform_settled_units s WHERE s.unit = d.unit)`,
+      )
+      .all() as { interval: number }[]
+  ).map((r) => r.interval);
+}
+
 export function ledgerStatement(ledger: Ledger, options: StatementOptions, nowMs: number): Statement {
   const fromMs = options.from === undefined ? undefined : parseIsoOption(options.from, '--from');
   const toMs = options.to === undefined ? undefined : parseIsoOption(options.to, '--to');
   const knownIds = new Membership(ledger.db, undefined, () => nowMs).list().map((m) => m.id);
-  return buildStatement(ledger.entries(), { fromMs, toMs, member: options.member, knownIds }, nowMs);
+  const disputedIntervals = disputedSettlementIntervals(ledger);
+  return buildStatement(ledger.entries(), { fromMs, toMs, member: options.member, knownIds, disputedIntervals }, nowMs);
 }

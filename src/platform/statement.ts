@@ -35,7 +35,7 @@ export interface Statement {
   from: string;
   to: string;
   settledIntervals: number;
-  /** 0: there is no dispute mechanism yet. */
+  /** Intervals of the period with a settlement a party disputed (not committed; not in the accounts). */
   disputedIntervals: number;
   accounts: StatementAccount[];
   /** Sum of `net` over every account of the period (also under `member`); 0 within 1e-6. */
@@ -50,6 +50,8 @@ export interface StatementQuery {
   member?: string | undefined;
   /** Ids that are members though possibly never settled: asked for, they get an account of zeros. */
   knownIds?: readonly string[];
+  /** The starts of the intervals with a disputed settlement (from the platform's disputes). */
+  disputedIntervals?: readonly number[];
 }
 
 const SettlementLine = z.object({
@@ -387,7 +389,11 @@ export function buildStatement(entries: readonly LedgerEntry[], query: Statement
   return {
     ...statementPeriod(intervals, query, nowMs),
     settledIntervals: intervals.length,
-    disputedIntervals: 0,
+    disputedIntervals: new Set(
+      (query.disputedIntervals ?? []).filter(
+        (i) => (query.fromMs === undefined || i >= query.fromMs) && (query.toMs === undefined || i < query.toMs),
+      ),
+    ).size,
     accounts: shown,
     balance,
   };

@@ -226,6 +226,14 @@ describe('statement of accounts', () => {
     expect(() => buildStatement(ledger.entries(), { member: 'nobody' }, NOW)).toThrow(/unknown member nobody/);
   });
 
+  it('counts the disputed intervals of the period, each once, apart from the settled ones', () => {
+    const disputedIntervals = [T1, T2, T2, T2 + 3_600_000];
+    expect(buildStatement(ledger.entries(), { disputedIntervals }, NOW).disputedIntervals).toBe(3);
+    expect(buildStatement(ledger.entries(), { fromMs: T2, disputedIntervals }, NOW).disputedIntervals).toBe(2);
+    expect(buildStatement(ledger.entries(), { toMs: T2, disputedIntervals }, NOW).disputedIntervals).toBe(1);
+    expect(buildStatement(ledger.entries(), {}, NOW).disputedIntervals).toBe(0);
+  });
+
   it('reads entries settled before the metered energy and config were stored', () => {
     const older: LedgerEntry[] = ledger.entries().map((e) => {
       const { meteredNetExportKWh: _m, config: _c, ...payload } = e.payload as Record<string, unknown>;
