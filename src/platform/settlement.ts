@@ -148,8 +148,17 @@ export class Settlements {
     this.chain = ChainedTable.open(ledger.db, 'platform_settlements');
   }
 
+  /** Settled by these commands, or (any market of it) at run time by the platform role. */
   isSettled(interval: number): boolean {
-    return this.ledger.db.prepare('SELECT 1 FROM platform_settlements WHERE interval = ?').get(interval) !== undefined;
+    const db = this.ledger.db;
+    if (db.prepare('SELECT 1 FROM platform_settlements WHERE interval = ?').get(interval) !== undefined) return true;
+    const live = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'platform_settled_units'")
+      .get();
+    return (
+      live !== undefined &&
+      db.prepare('SELECT 1 FROM platform_settled_units WHERE interval = ?').get(interval) !== undefined
+    );
   }
 
   list(): { interval: number; ledgerIndex: number; amounts: Record<string, number> }[] {
