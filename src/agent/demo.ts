@@ -45,6 +45,23 @@ const DEMO_CELLS: { cell: string; transformer: string; market: { generators: Off
 export const DEMO_PLATFORM_ID = 'platform-1';
 export const DEMO_DSO_ID = 'dso-1';
 
+/**
+ * The published schedule of the simulated community (demo and bench): network and platform fees per
+ * kWh traded, and imbalance at the grid's prices (the markets' `gridImport`/`gridExport` marginal
+ * prices); the DSO's gateway is the network operator and the account above the cells. A market
+ * interval stands for 15 simulated minutes of energy however few real seconds it lasts.
+ */
+export const SIMULATED_SETTLEMENT_SCHEDULE = {
+  networkOperator: DEMO_DSO_ID,
+  networkFeePerKWh: 0.02,
+  platform: DEMO_PLATFORM_ID,
+  platformFeePerKWh: 0.004,
+  importPricePerKWh: 0.3,
+  exportPricePerKWh: 0.04,
+  upperLevel: DEMO_DSO_ID,
+  slotMinutes: 15,
+} as const;
+
 /** Where the demo's platform keeps its database, under the run's state directory. */
 export const demoPlatformDb = (stateDir: string): string => join(stateDir, 'platform', 'ledger.db');
 
@@ -76,6 +93,7 @@ export function demoConfigs(
       // The demo's platform settles the meter readings and takes the trade reports.
       reliability: { platform: DEMO_PLATFORM_ID },
     },
+    settlement: { schedule: SIMULATED_SETTLEMENT_SCHEDULE },
   };
   const grid = { gridImport: { a: 0.0005, b: 0.3, maxKWh: 200 }, gridExport: { a: 0.0005, b: 0.04, maxKWh: 200 } };
   const cells = DEMO_CELLS.flatMap(({ cell, transformer, market }, c) => {
@@ -131,6 +149,8 @@ export function demoConfigs(
       meteringIntervalS: Math.max(1, Math.round(900 / o.speedup)),
       sampleRetentionH: 24 / o.speedup,
     },
+    // Each market interval's settlement drafted a metering interval and a grace second after it ends.
+    settlement: { schedule: SIMULATED_SETTLEMENT_SCHEDULE, intervalMs: tertiaryMs, graceS: 1, maxReadingWaitS: 30 },
     comms: { transport: 'mqtt', mqtt: { url: brokerUrl, keepaliveS: 10 } },
   });
   return [...cells, aggregator, dso, platform];

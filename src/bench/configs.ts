@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { GatewayConfig } from '../agent/config.js';
+import { DEMO_DSO_ID, DEMO_PLATFORM_ID, SIMULATED_SETTLEMENT_SCHEDULE } from '../agent/demo.js';
 import type { BenchDevice } from './grid.js';
 import type { Scenario } from './scenario.js';
 
@@ -37,26 +38,12 @@ export const BENCH_VOLTAGE_CONTROL = {
 } as const;
 
 export const transformerId = (cell: string): string => `tx-${cell}`;
-export const PLATFORM_ID = 'platform-1';
+export const PLATFORM_ID = DEMO_PLATFORM_ID;
 /** The network operator's gateway: the idle `dso` role for now, its account for settlement later. */
-export const DSO_ID = 'dso-1';
+export const DSO_ID = DEMO_DSO_ID;
 
-/**
- * The published schedule every party checks its settlements against: network and platform fees per
- * kWh traded, and imbalance at the grid's prices (the bench's markets' `gridImport`/`gridExport`
- * marginal prices); the DSO's gateway is the network operator and the account above the cells. A
- * market interval stands for 15 simulated minutes of energy however few real seconds it lasts.
- */
-export const BENCH_SETTLEMENT_SCHEDULE = {
-  networkOperator: DSO_ID,
-  networkFeePerKWh: 0.02,
-  platform: PLATFORM_ID,
-  platformFeePerKWh: 0.004,
-  importPricePerKWh: 0.3,
-  exportPricePerKWh: 0.04,
-  upperLevel: DSO_ID,
-  slotMinutes: 15,
-} as const;
+/** The published schedule every party checks its settlements against: the demo's (the same accounts). */
+export const BENCH_SETTLEMENT_SCHEDULE = SIMULATED_SETTLEMENT_SCHEDULE;
 
 /** A market interval of 15 simulated minutes, in the real milliseconds the gateways live in. */
 export const benchIntervalMs = (speedup: number): number => Math.max(1000, Math.round(900_000 / speedup));
