@@ -8,7 +8,9 @@ import { GatewayMetrics, mergedMetricsText } from '../core/metrics.js';
 import { untilSignal } from '../core/signals.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { buildRadialFeeder } from '../grid/feeder.js';
+import { Ledger } from '../platform/ledger/ledger.js';
 import { provisionThroughPlatform } from '../platform/provision.js';
+import { statementRoutes } from '../platform/statement-routes.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { SimulatedCell } from '../sim/simulated-cell.js';
 import { type GatewayConfig, gatewayConfig } from './config.js';
@@ -224,8 +226,11 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
     });
   });
 
+  // The status page also serves each member's statement, from the platform's database (read side).
+  const statements = Ledger.open(demoPlatformDb(stateDir), { mustExist: true, pageCacheKiB: 1024 });
   const stopAll = async () => {
     await status.close();
+    statements.close();
     await Promise.all(gateways.map((g) => g.stop()));
     await broker.close();
     rmSync(stateDir, { recursive: true, force: true });
@@ -243,6 +248,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
       gateways: gateways.map((g) => g.state()),
     }),
     metrics: () => mergedMetricsText(gateways.map((g) => g.metrics)),
+    routes: statementRoutes(statements, () => clock.now()),
     log: componentLogger('status'),
   });
   try {

@@ -2,6 +2,8 @@ import { systemClock } from '../core/clock.js';
 import { componentLogger, setLogLevel } from '../core/log.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { untilSignal } from '../core/signals.js';
+import { Ledger } from '../platform/ledger/ledger.js';
+import { statementRoutes } from '../platform/statement-routes.js';
 import { loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { StatusServer } from './status-server.js';
@@ -33,6 +35,11 @@ export async function runGateway(configFile: string): Promise<void> {
     await lte?.stop();
     throw err;
   }
+  // A platform gateway's page also serves its members' statements, from its database (read side).
+  const statements =
+    config.platform && config.status.port !== 0
+      ? Ledger.open(config.platform.db, { mustExist: true, pageCacheKiB: 1024 })
+      : undefined;
   const status =
     config.status.port === 0
       ? undefined
@@ -49,11 +56,13 @@ export async function runGateway(configFile: string): Promise<void> {
               stallAfterMs(config.scheduler.primaryMs, 0),
               config.gateway.id,
             ),
+          ...(statements ? { routes: statementRoutes(statements, () => clock.now()) } : {}),
           log: componentLogger('status', { gateway: config.gateway.id }),
         });
   try {
     await status?.listen();
   } catch (err) {
+    statements?.close();
     await gateway.stop();
     await lte?.stop();
     throw err;
@@ -67,6 +76,7 @@ export async function runGateway(configFile: string): Promise<void> {
   await untilSignal(async () => {
     await watchdog?.stopping();
     await status?.close();
+    statements?.close();
     await gateway.stop();
     await lte?.stop();
   }, log);

@@ -21,6 +21,7 @@ svg{width:100%;height:70px;background:#f4f6f8;border-radius:4px}
 <h1>p2p-edge</h1><div id="summary" class="dim">loading…</div>
 <div class="card" id="vchart" hidden><h2>Voltage at each inverter gateway (pu)</h2><svg id="vsvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="vlegend"></div></div>
 <div class="card" id="pchart" hidden><h2>Market price per MG trader (per kWh, first slot)</h2><svg id="psvg" viewBox="0 0 300 70" preserveAspectRatio="none"></svg><div class="dim" id="plegend"></div></div>
+<div class="card" id="settlement" hidden></div>
 <div class="grid" id="plots"></div>
 <div class="grid" id="gateways"></div>
 <script>
@@ -55,6 +56,21 @@ function card(g) {
   return '<div class="card"><h2>' + esc(g.id) + ' <span class="dim">' + esc(g.kind) + ' · cell ' + esc(g.cell) + '</span></h2>' +
     '<table>' + devices + roles + '</table><div class="dim">peers: ' + (peers || 'none') + ' · comms: ' + esc(g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + '</div></div>';
 }
+function settlement(gws) {
+  const el = document.getElementById('settlement');
+  const platform = gws.find((g) => g.roles && g.roles.platform && g.roles.platform.settlement);
+  const parties = gws.filter((g) => g.settlement);
+  el.hidden = !platform && !parties.length;
+  if (el.hidden) return;
+  const s = platform ? platform.roles.platform.settlement : null;
+  const open = s ? Math.max(0, s.drafted - s.committed - s.disputes) : 0;
+  const problems = parties.filter((g) => g.settlement.ledgerProblem).map((g) => '<div class="bad">' + esc(g.id) + ': ledger problem: ' + esc(g.settlement.ledgerProblem) + '</div>').join('');
+  const disputes = parties.filter((g) => g.settlement.lastDispute).map((g) => '<div class="bad">' + esc(g.id) + ' disputed ' + esc(g.settlement.lastDispute.unit) + ': ' + esc(g.settlement.lastDispute.lines.join(', ')) + '</div>').join('');
+  el.innerHTML = '<h2>Settlement (co-signed by the parties)</h2>' +
+    (s ? kv('drafted', s.drafted) + kv('committed', s.committed) + kv('awaiting signatures', open) + kv('disputed', s.disputes) + kv('signatures refused', s.refusedSignatures) + kv('ledger entries', s.ledgerEntries) + kv('waiting for readings', Object.keys(s.waiting).length) : '') +
+    (parties.length ? '<div>' + kv('parties', parties.length) + kv('signed', parties.reduce((a, g) => a + g.settlement.signed, 0)) + kv('signed and seen in the ledger', parties.reduce((a, g) => a + g.settlement.signedInLedger, 0)) + kv('disputed by parties', parties.reduce((a, g) => a + g.settlement.disputed, 0)) + '</div>' : '') +
+    problems + disputes + (s ? '<div class="dim">a member's statement: <code>/statement?member=ID</code> on the platform's page</div>' : '');
+}
 function chart(gws, role, prefix, bounds, pad) {
   const hist = gws.map((g) => ({ id: g.id, h: (g.roles && g.roles[role] && g.roles[role].history) || [] })).filter((x) => x.h.length > 1);
   document.getElementById(prefix + 'chart').hidden = hist.length === 0;
@@ -74,6 +90,7 @@ async function refresh() {
     document.getElementById('gateways').innerHTML = gws.map(card).join('');
     const plots = (s.simulation && s.simulation.plots) || [];
     document.getElementById('plots').innerHTML = plots.map((p) => '<div class="card"><img style="width:100%" alt="' + esc(p) + '" src="plots/' + encodeURIComponent(p) + '?t=' + Date.now() + (token ? '&token=' + encodeURIComponent(token) : '') + '"></div>').join('');
+    settlement(gws);
     chart(gws, 'voltage-agent', 'v', [0.95, 1.05], 0.005);
     chart(gws, 'mg-trader', 'p', [], 0.01);
   } catch (e) { document.getElementById('summary').textContent = 'no answer from the gateway: ' + e.message; }

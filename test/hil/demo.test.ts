@@ -75,6 +75,24 @@ describe('p2p-edge start (the demo)', () => {
       return role && role.samplesStored > 0 ? role : undefined;
     }, 20_000);
     expect(platform.fromNonMembers).toBe(0);
+    // Each interval settles while the demo runs, signed by every party on its own gateway, and a
+    // member reads it on the status page.
+    const settled = await eventually(async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
+      const role = s.gateways.find((g) => g.id === 'platform-1')?.roles.platform as
+        | { settlement: { committed: number; disputes: number; refusedSignatures: number } }
+        | undefined;
+      return role && role.settlement.committed >= 3 ? role.settlement : undefined;
+    }, 40_000);
+    expect(settled.disputes).toBe(0);
+    expect(settled.refusedSignatures).toBe(0);
+    const statement = (await (await fetch(`http://127.0.0.1:${port}/api/statements?member=inv-1`)).json()) as {
+      settledIntervals: number;
+      accounts: { id: string; intervals: number }[];
+    };
+    expect(statement.settledIntervals).toBeGreaterThan(0);
+    expect(statement.accounts[0]).toMatchObject({ id: 'inv-1' });
+    expect(await (await fetch(`http://127.0.0.1:${port}/statement?member=inv-1`)).text()).toContain('inv-1');
     demo.child.kill('SIGINT');
     expect(await demo.exited).toBe(0);
   });
