@@ -328,18 +328,42 @@ export class LiveSettlement {
     signOwn: (content: SignedContent) => string,
     nowMs: number,
   ): MadeDraft | undefined {
-    const { content } = draftUnit(input, (id) => {
-      const m = this.members.get(id);
-      return m?.status === 'active' ? m.publicKey : undefined;
-    });
+    const { content } = draftUnit(input, (id) => this.activeKey(id));
+    return this.storeDraft(
+      unit,
+      { interval: input.interval, market: input.market, cell: input.cell },
+      content,
+      signOwn,
+      nowMs,
+    );
+  }
+
+  /** An active member's public key, the key a party signs with. */
+  activeKey(id: string): string | undefined {
+    const m = this.members.get(id);
+    return m?.status === 'active' ? m.publicKey : undefined;
+  }
+
+  /**
+   * Stores a drafted unit once, with the platform's own signature when it is a party, and commits
+   * it at once when the platform is its only party. Any kind of settlement content goes through here
+   * (the markets' units above, and others such as DR payments).
+   */
+  storeDraft(
+    unit: string,
+    at: { interval: number; market: string; cell: string },
+    content: SignedContent,
+    signOwn: (content: SignedContent) => string,
+    nowMs: number,
+  ): MadeDraft {
     const hash = contentHash(content);
     const own = this.options.schedule.platform;
     this.ledger.db.transaction(() => {
       this.drafts.insert({
         unit,
-        interval: input.interval,
-        market: input.market,
-        cell: input.cell,
+        interval: at.interval,
+        market: at.market,
+        cell: at.cell,
         content_hash: hash,
         content: JSON.stringify(content),
         drafted_ms: nowMs,
