@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/net.js';
+import { expectRunSettled, gatewayStarts, unitsOf } from '../helpers/settlement-run.js';
 import { requireTool } from '../helpers/system-tools.js';
 
 // The bench as `npm start` runs it where the packages are installed: a Mosquitto per cell, bridged,
@@ -29,6 +30,15 @@ describe('p2p-edge bench', () => {
     expect(report.ledger.readings).toBeGreaterThan(0); // the platform stored the houses' readings
     for (const plot of report.plots) expect(existsSync(plot)).toBe(true);
     for (const f of report.faults) expect([f.kind, f.lostAcked, f.duplicated]).toEqual([f.kind, 0, 0]);
+    await expectRunSettled(report);
+    // The house killed before it signed the drafts made while it was away signed them once back, and
+    // its settlements around the kill were committed.
+    const restartMs = gatewayStarts(join(dirname(dirname(report.ledger.db)), 'inv-3.log'))[1]!;
+    const units = unitsOf(report.ledger.db, 'inv-3');
+    const aroundKill = units.filter((u) => Math.abs(u.draftedMs - restartMs) < 15_000);
+    expect(aroundKill.length).toBeGreaterThan(0);
+    for (const u of aroundKill) expect(u.committedMs, u.unit).not.toBeNull();
+    expect(units.some((u) => u.draftedMs < restartMs && u.signedMs !== null && u.signedMs >= restartMs)).toBe(true);
     // Bad input: an unknown scenario exits 2 naming it.
     const bad = await runCli(['bench', '--scenario', 'no-such-scenario', '--json']);
     expect(bad.code).toBe(2);
@@ -66,5 +76,7 @@ describe('p2p-edge bench', () => {
     expect(report.ledger.trades.intervals).toBeGreaterThanOrEqual(report.trading.intervals - 3);
     expect(report.ledger.trades.reports).toBeGreaterThanOrEqual(2 * report.trading.intervals);
     expect(report.processes.find((p: { id: string }) => p.id === 'platform-1').starts).toBe(2);
+    // Settled and co-signed across the loss, the broker restart, the partition and the platform's kill.
+    await expectRunSettled(report);
   }, 200_000);
 });

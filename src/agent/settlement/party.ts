@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DisputedLine, SettleDraftBody, SettleHeadBody } from '../../comms/messages/settle.js';
-import type { Transport } from '../../comms/transport.js';
+import { DEFAULT_TTL_MS, type Transport } from '../../comms/transport.js';
 import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import type { Clock } from '../../core/clock.js';
 import { errorMessage } from '../../core/errors.js';
@@ -20,6 +20,14 @@ import type { SettlementRecords } from './records.js';
  * follows the ledger heads the platform publishes, so that a rewrite or truncation of the ledger
  * is seen (`ledger-head.json`: the last head it checked).
  */
+
+/**
+ * A draft naming a trade of this gateway it has no record of is not disputed while the market's
+ * dispatch of that trade may still be on its way (resent from the trader's outbox to a gateway that
+ * was away): until the dispatch of the interval has expired. In the field a draft comes long after
+ * that; a bench's short intervals draft while dispatches are still resent.
+ */
+const RECORDS_MAY_ARRIVE_MS = DEFAULT_TTL_MS.mkt;
 
 /** One line of the signed log: what the gateway agreed to, and where the ledger put it once seen. */
 interface SignedRecord {
@@ -70,6 +78,8 @@ export class SettlementParty {
   private counts = { signed: 0, disputed: 0 };
   private lastDispute: SettlementPartyState['lastDispute'] = null;
   private readonly problems = new OngoingProblems<'signed-log'>();
+  /** Drafts waiting for this gateway's record of a trade they name, by unit. */
+  private readonly held = new Map<string, SettleDraftBody>();
 
   constructor(private readonly deps: SettlementPartyDeps) {
     const dir = join(deps.stateDir, deps.gatewayId);
@@ -125,6 +135,11 @@ export class SettlementParty {
     const payload = UnitPayload.safeParse(draft.content.payload);
     const records = payload.success ? this.recordsFor(payload.data) : {};
     const check = checkDraft(draft.content, gatewayId, records, schedule);
+    if (!check.ok && payload.success && this.recordsMayArrive(check.lines, payload.data)) {
+      this.held.set(draft.unit, draft);
+      return;
+    }
+    this.held.delete(draft.unit);
     if (!check.ok) {
       log.warn(
         { unit: draft.unit, lines: check.lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
@@ -158,6 +173,19 @@ export class SettlementParty {
     );
   }
 
+  /** Every line is a trade of this gateway it has no record of, and the interval's dispatch may still come. */
+  private recordsMayArrive(lines: readonly DisputedLine[], p: UnitPayload): boolean {
+    return (
+      this.deps.clock.now() < p.interval + RECORDS_MAY_ARRIVE_MS &&
+      lines.every((l) => l.line.startsWith('trades.') && l.own === null)
+    );
+  }
+
+  /** Checks the held drafts again (the records may have come, or the wait ended). */
+  private async recheckHeld(): Promise<void> {
+    for (const draft of [...this.held.values()]) await this.onDraft(draft);
+  }
+
   private async dispute(unit: string, hash: string, lines: DisputedLine[]): Promise<void> {
     const { transport, platform } = this.deps;
     const before = this.answered.get(unit);
@@ -167,7 +195,13 @@ export class SettlementParty {
     await transport.publish('settle', 'dispute', { unit, contentHash: hash, lines }, { target: platform });
   }
 
-  private onHead(head: SettleHeadBody): Promise<void> | undefined {
+  private async onHead(head: SettleHeadBody): Promise<void> {
+    // The platform publishes a head every interval: the held drafts are checked again as often.
+    if (this.held.size > 0) await this.recheckHeld();
+    return this.checkHead(head);
+  }
+
+  private checkHead(head: SettleHeadBody): Promise<void> | undefined {
     const { log, transport, platform } = this.deps;
     const check = followHead(this.head, head);
     if (check.outcome === 'gap')
