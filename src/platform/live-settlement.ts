@@ -8,6 +8,7 @@ import type {
 } from '../comms/messages/settle.js';
 import { MAX_HEAD_ENTRIES } from '../comms/messages/settle.js';
 import { STREAM_COUNT } from '../comms/replay-guard.js';
+import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { verifyCanonical } from '../core/signing.js';
 import { contentHash, contentOf, type Ledger, type LedgerEntry } from './ledger/ledger.js';
 import { ChainedTable } from './ledger/table-chain.js';
@@ -125,6 +126,11 @@ export class LiveSettlement {
   private readonly settled: ChainedTable;
   /** Units drafted, by the interval they settle, within the look-back (kept in step with the table). */
   private readonly draftedUnits = new Set<string>();
+  /**
+   * Units that move no money (nothing to sign), with a cell's prosumers' metered energy for the level
+   * above; not stored, worked out again after a restart.
+   */
+  private readonly emptyUnits = new Map<string, Record<string, number>>();
   private readonly waiting = new Map<string, string>();
 
   constructor(
@@ -184,18 +190,26 @@ export class LiveSettlement {
           cellMetered.set(trader, this.draftedMetered(unit, trader));
           continue;
         }
+        const empty = this.emptyUnits.get(unit);
+        if (empty) {
+          cellMetered.set(trader, empty);
+          continue;
+        }
         const draft = this.draftCell(interval, trader, cell, overdue, signOwn, nowMs);
-        cellMetered.set(trader, draft ? prosumersOf(draft.content, trader) : null);
-        if (draft) made.push(draft);
+        cellMetered.set(trader, draft ? draft.prosumers : null);
+        if (draft?.made) made.push(draft.made);
       }
       const upper = unitId(interval, 'upper', '*');
-      if (reporters.upper.length > 0 && !this.draftedUnits.has(upper)) {
+      if (reporters.upper.length > 0 && !this.draftedUnits.has(upper) && !this.emptyUnits.has(upper)) {
         const draft = this.draftUpper(interval, reporters.upper, cellMetered, signOwn, nowMs);
         if (draft) made.push(draft);
       }
     }
     // Units of intervals that left the look-back are forgotten with it.
-    for (const unit of this.draftedUnits) if (Number(unit.split('/')[0]) < fromMs) this.draftedUnits.delete(unit);
+    const old = (unit: string) => Number(unit.split('/')[0]) < fromMs;
+    for (const unit of this.draftedUnits) if (old(unit)) this.draftedUnits.delete(unit);
+    for (const unit of this.emptyUnits.keys()) if (old(unit)) this.emptyUnits.delete(unit);
+    for (const unit of this.waiting.keys()) if (old(unit)) this.waiting.delete(unit);
     return made;
   }
 
@@ -227,7 +241,7 @@ export class LiveSettlement {
     overdue: boolean,
     signOwn: (content: SignedContent) => string,
     nowMs: number,
-  ): MadeDraft | undefined {
+  ): { made: MadeDraft | undefined; prosumers: Record<string, number> } | undefined {
     const { intervalMs } = this.options;
     const unit = unitId(interval, 'cell', cell);
     const { rows, trades } = this.tradesOf(interval, 'cell', trader);
@@ -258,7 +272,9 @@ export class LiveSettlement {
       }
     metered[trader] = Number((traded.get(trader) ?? 0).toFixed(9));
     const samples = this.samples.samplesBetween(prosumers, interval - 2 * intervalMs, interval + intervalMs);
-    return this.store(
+    const ofProsumers = { ...metered };
+    delete ofProsumers[trader];
+    const made = this.store(
       unit,
       {
         interval,
@@ -272,7 +288,9 @@ export class LiveSettlement {
       },
       signOwn,
       nowMs,
+      ofProsumers,
     );
+    return made === undefined ? undefined : { made: made ?? undefined, prosumers: ofProsumers };
   }
 
   private draftUpper(
@@ -305,7 +323,7 @@ export class LiveSettlement {
         metered[trader] = Number(net.toFixed(9));
       }
     }
-    return this.store(
+    const made = this.store(
       unit,
       {
         interval,
@@ -319,16 +337,36 @@ export class LiveSettlement {
       },
       signOwn,
       nowMs,
+      {},
     );
+    return made ?? undefined;
   }
 
+  /**
+   * Stores a draft with the platform's own signature (committed at once when that is the only one).
+   * Null: the unit moves no money, so there is nothing to sign. Undefined: it cannot be drafted now
+   * (an account with money that is not an active member), and waits.
+   */
   private store(
     unit: string,
     input: Parameters<typeof draftUnit>[0],
     signOwn: (content: SignedContent) => string,
     nowMs: number,
-  ): MadeDraft | undefined {
-    const { content } = draftUnit(input, (id) => this.activeKey(id));
+    prosumers: Record<string, number>,
+  ): MadeDraft | null | undefined {
+    let content: SignedContent;
+    try {
+      content = draftUnit(input, (id) => this.activeKey(id)).content;
+    } catch (err) {
+      if (!(err instanceof P2PError) || err.code !== ErrorCode.input) throw err;
+      this.waiting.set(unit, errorMessage(err));
+      return undefined;
+    }
+    this.waiting.delete(unit);
+    if (content.parties.length === 0) {
+      this.emptyUnits.set(unit, prosumers);
+      return null;
+    }
     return this.storeDraft(
       unit,
       { interval: input.interval, market: input.market, cell: input.cell },
@@ -376,11 +414,10 @@ export class LiveSettlement {
           signature: signOwn(content),
           received_ms: nowMs,
         });
+      // A unit whose only party is the platform is complete at once.
+      this.commitIfComplete(unit, hash, content, nowMs);
     })();
     this.draftedUnits.add(unit);
-    this.waiting.delete(unit);
-    // A unit whose only party is the platform is complete at once.
-    this.commitIfComplete(unit, hash, content, nowMs);
     return { unit, content, contentHash: hash };
   }
 
@@ -400,13 +437,18 @@ export class LiveSettlement {
     if (!key) return { outcome: 'refused', reason: `${party} is not a party to ${body.unit}` };
     if (!verifyCanonical(draft.content, body.signature, key))
       return { outcome: 'refused', reason: `signature of ${party} on ${body.unit} does not check` };
-    const stored = this.signatures.insert(
-      { content_hash: body.contentHash, party, unit: body.unit, signature: body.signature, received_ms: nowMs },
-      { orIgnore: true },
-    );
-    if (stored.changes === 0) return { outcome: 'resent' };
-    const entry = this.commitIfComplete(body.unit, draft.contentHash, draft.content, nowMs);
-    return entry ? { outcome: 'committed', unit: body.unit, entry } : { outcome: 'stored', unit: body.unit };
+    // The last signature and the ledger entry it completes are written together.
+    return this.ledger.db
+      .transaction((): SignatureOutcome => {
+        const stored = this.signatures.insert(
+          { content_hash: body.contentHash, party, unit: body.unit, signature: body.signature, received_ms: nowMs },
+          { orIgnore: true },
+        );
+        if (stored.changes === 0) return { outcome: 'resent' };
+        const entry = this.commitIfComplete(body.unit, draft.contentHash, draft.content, nowMs);
+        return entry ? { outcome: 'committed', unit: body.unit, entry } : { outcome: 'stored', unit: body.unit };
+      })
+      .immediate();
   }
 
   /** A party's dispute of a draft, kept with the signed message it came in. */
@@ -567,7 +609,8 @@ export function settlementSummary(ledger: Ledger): SettlementSummary {
     settled: all.filter((i) => i.committed === i.all).length,
     signedByAllParties: all.filter((i) => i.signed === i.all).length,
     disputed: all.filter((i) => i.disputed).length,
-    balance: Math.round(balance * 1e9) / 1e9,
+    // `|| 0`: a sum rounded from just below zero is 0, not -0.
+    balance: Math.round(balance * 1e9) / 1e9 || 0,
     units,
   };
 }

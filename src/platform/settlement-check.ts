@@ -44,6 +44,18 @@ export type DraftCheck = { ok: true; payload: UnitPayload } | { ok: false; lines
 
 const round = (x: number, digits = 9): number => Number(x.toFixed(digits));
 
+/**
+ * Whether an agreed trade is one this unit settles. One level up every trader's trades are in the one
+ * unit. A cell's unit has the trades its trader reported: those with its prosumers and its purchases
+ * from neighbouring traders; a trader's sale to a neighbour (no figures of its own) is reported by the
+ * buyer, in the buyer's cell, and its trades in its own cell are not in a neighbour's.
+ */
+function belongsTo(p: UnitPayload, t: OwnTrade): boolean {
+  if (p.market !== 'cell') return true;
+  const trader = p.config.levelAbove.id;
+  return t.kWh === undefined ? t.buyer === trader : t.seller === trader || t.buyer === trader;
+}
+
 export function checkDraft(
   content: SignedContent,
   self: string,
@@ -82,6 +94,17 @@ export function checkDraft(
   if (p.market === 'upper') expected.push(['config.levelAbove.id', p.config.levelAbove.id, schedule.upperLevel]);
   for (const [line, draft, own] of expected)
     if (draft !== own) lines.push({ line, draft, own, reason: 'not the published schedule' });
+  // A cell's market is its trader's: every trade has the trader on one side, and the cell's imbalance
+  // is the trader's. A level above that is no party to the trades sends that money elsewhere.
+  const trader = p.config.levelAbove.id;
+  const stranger = p.market === 'cell' && p.trades.find((t) => t.seller !== trader && t.buyer !== trader);
+  if (stranger)
+    lines.push({
+      line: 'config.levelAbove.id',
+      draft: trader,
+      own: `${stranger.seller}->${stranger.buyer}`,
+      reason: "not the cell's trader: a trade without it",
+    });
 
   // Its own meter.
   if (records.metered && records.metered.coverage >= MIN_METER_COVERAGE) {
@@ -101,7 +124,7 @@ export function checkDraft(
   if (records.trades) {
     const drafted = p.trades.filter((t) => t.seller === self || t.buyer === self);
     const key = (t: { seller: string; buyer: string }) => `trades.${t.seller}->${t.buyer}`;
-    for (const own of records.trades) {
+    for (const own of records.trades.filter((t) => belongsTo(p, t))) {
       const d = drafted.find((t) => t.seller === own.seller && t.buyer === own.buyer);
       if (!d) lines.push({ line: key(own), draft: null, own: own.kWh ?? null, reason: 'an agreed trade is missing' });
       else if (own.kWh !== undefined && Math.abs(d.kWh - own.kWh) > TRADE_TOLERANCE_KWH)

@@ -40,7 +40,10 @@ export function followHead(known: KnownHead | undefined, head: SettleHeadBody): 
       prev = e.hash;
       continue;
     }
-    if (e.form === 2 && e.contentHash !== undefined && prev !== undefined) {
+    if (e.form === 2 && prev !== undefined) {
+      // An entry the platform says is form 2 is linked by its content hash: without one it proves nothing.
+      if (e.contentHash === undefined)
+        return { outcome: 'mismatch', reason: `entry ${e.index} is listed without its content hash` };
       const expected = chainHash({ index: e.index, time: e.time, prevHash: prev, contentHash: e.contentHash });
       if (expected !== e.hash)
         return { outcome: 'mismatch', reason: `entry ${e.index} does not link to the entry before it` };
