@@ -215,7 +215,7 @@ export class Settlements {
 
   /**
    * Writes a drafted settlement signed by every party. Refused, with nothing changed, when the
-   * interval was settled meanwhile, the ledger moved on since the draft, or a signature is missing or
+   * interval was settled meanwhile, or a signature is missing or
    * does not check.
    */
   commit(body: LedgerBody, signatures: Record<string, string>): LedgerEntry {

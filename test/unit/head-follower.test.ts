@@ -162,6 +162,23 @@ describe("a gateway follows the platform's ledger head", () => {
     expect(followHead(at(5), head)).toMatchObject({ outcome: 'mismatch' });
   });
 
+  it('a new entry listed in form 1 (a rewrite hidden behind an entry whose hash cannot be recomputed) is a mismatch', () => {
+    const recent = rewritten(entries, 5);
+    const { contentHash: _hidden, ...first } = recent[5] as HeadEntry;
+    const head = SettleHeadBody.parse({
+      entries: 8,
+      hash: (recent[7] as HeadEntry).hash,
+      from: 5,
+      recent: [{ ...first, form: 1 }, ...recent.slice(6)],
+    });
+    expect(followHead(at(5), head)).toEqual({
+      outcome: 'mismatch',
+      reason: 'entry 5 is listed in form 1, which cannot be linked',
+    });
+    // Taken on trust as the first head a gateway sees (entries written before form 2 existed).
+    expect(followHead(undefined, head)).toMatchObject({ outcome: 'extends' });
+  });
+
   it('fewer entries than it saw (truncation) is a mismatch', () => {
     expect(followHead(at(8), headOf(entries.slice(0, 6), 6))).toEqual({
       outcome: 'mismatch',

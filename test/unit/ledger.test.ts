@@ -215,14 +215,22 @@ describe('ledger', () => {
     expect(verify(file).ok).toBe(true);
   });
 
-  it('a body drafted before another append is refused (it no longer extends the head)', () => {
+  it('a draft signed before another append is placed after it (its parties signed its content); a form-1 body is refused', () => {
     const ledger = Ledger.open(file);
-    const stale = ledger.draft({ time: '2026-06-01T11:00:00.000Z', kind: 'x', parties: [party.alice] });
+    const early = ledger.draft({ time: '2026-06-01T11:00:00.000Z', kind: 'x', parties: [party.alice] });
+    const { form: _form, ...formOne } = ledger.draft({
+      time: '2026-06-01T11:00:00.000Z',
+      kind: 'z',
+      parties: [party.carol],
+    });
     ledger.append({ time: '2026-06-01T11:00:00.000Z', kind: 'y', parties: [party.bob] }, keys);
-    expect(() => ledger.appendSigned(stale, { alice: signBody(stale, alice.privateKey) })).toThrow(
+    const placed = ledger.appendSigned(early, { alice: signBody(early, alice.privateKey) });
+    expect(placed.index).toBe(early.index + 1);
+    expect(() => ledger.appendSigned(formOne, { carol: signBody(formOne, carol.privateKey) })).toThrow(
       /does not extend the ledger head/,
     );
-    expect(ledger.entries()).toHaveLength(6);
+    expect(ledger.entries()).toHaveLength(7);
+    expect(ledger.verify().ok).toBe(true);
     ledger.close();
   });
 

@@ -6,7 +6,9 @@ import { chainHash, GENESIS_HASH } from './ledger.js';
  * hash is recomputed from the hash before it, its place, time and content hash, so a head that
  * extends the one the gateway saw before proves every earlier entry unchanged, those it signed
  * among them. A head with fewer entries (truncation) or whose entries do not link to what the
- * gateway saw (a rewrite) is a mismatch. The first head a gateway sees is taken as it is.
+ * gateway saw (a rewrite) is a mismatch, and so is a new entry in form 1 (whose hash cannot be
+ * recomputed without its body; nothing appends form 1 any more). The first head a gateway sees is
+ * taken as it is.
  */
 
 export interface KnownHead {
@@ -40,6 +42,9 @@ export function followHead(known: KnownHead | undefined, head: SettleHeadBody): 
       prev = e.hash;
       continue;
     }
+    // Every entry is appended in form 2 now: one in form 1 after a head the gateway saw cannot be linked.
+    if (e.form === 1 && known !== undefined)
+      return { outcome: 'mismatch', reason: `entry ${e.index} is listed in form 1, which cannot be linked` };
     if (e.form === 2 && prev !== undefined) {
       // An entry the platform says is form 2 is linked by its content hash: without one it proves nothing.
       if (e.contentHash === undefined)

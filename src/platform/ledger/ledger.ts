@@ -185,7 +185,10 @@ export class Ledger {
     return this.db.prepare('SELECT * FROM ledger_entries ORDER BY seq DESC LIMIT 1').get() as Row | undefined;
   }
 
-  /** The body the next entry would have; the parties sign it (possibly on their own gateways). */
+  /**
+   * The body (form 2) the next entry would have; the parties sign its content (possibly on their own
+   * gateways: `signBody`), and `appendSigned` places it at the head when it is appended.
+   */
   draft(input: LedgerDraftInput): LedgerBody {
     const last = this.lastRow();
     const parties = input.parties.map((p, i) => {
@@ -195,6 +198,7 @@ export class Ledger {
     });
     isoTime(input.time);
     return {
+      form: 2,
       index: last ? last.idx + 1 : 0,
       time: input.time,
       kind: input.kind,
@@ -206,10 +210,17 @@ export class Ledger {
   }
 
   /**
-   * Appends a body signed by every party, in one immediate transaction: the body must extend the
-   * current head (index, previous hash, time not earlier) and every signature must check.
+   * Appends a body signed by every party, in one immediate transaction, and every signature must
+   * check. A form-2 body (what `draft` gives) takes the head's place now, whatever place it was
+   * drafted at: its parties signed its content. A form-1 body must extend the head as drafted (index,
+   * previous hash, time not earlier).
    */
   appendSigned(body: LedgerBody, signatures: Record<string, string>): LedgerEntry {
+    if (body.form === 2) return this.appendContent(contentOf(body), signatures, body.time);
+    return this.appendPlaced(body, signatures);
+  }
+
+  private appendPlaced(body: LedgerBody, signatures: Record<string, string>): LedgerEntry {
     if (body.parties.length === 0) throw fail('an entry binds at least one party', 'parties');
     const ids = new Set(body.parties.map((p) => p.id));
     if (ids.size !== body.parties.length) throw fail('a party appears twice in one entry', 'parties');
@@ -293,7 +304,7 @@ export class Ledger {
         payload: content.payload,
         prevHash: last ? last.hash : GENESIS_HASH,
       };
-      return this.appendSigned(body, signatures);
+      return this.appendPlaced(body, signatures);
     });
     return run.immediate();
   }
