@@ -182,10 +182,19 @@ export class LiveSettlement {
       const dueMs = Math.max(interval + intervalMs + waitAfterEndMs, reporters.lastReportMs);
       const overdue = nowMs - dueMs > this.options.maxReadingWaitMs;
       const cellMetered = new Map<string, Record<string, number> | null>();
+      const traderOfCell = new Map<string, string>();
       for (const trader of reporters.cell) {
         const cell = this.members.get(trader)?.cell;
         if (!cell) continue;
         const unit = unitId(interval, 'cell', cell);
+        // A cell's market is settled with its one MG trader; the platform cannot tell which of its
+        // prosumers a second trader in the same cell trades with, so that one is shown, not guessed.
+        const first = traderOfCell.get(cell);
+        if (first !== undefined && first !== trader) {
+          this.waiting.set(`${unit}/${trader}`, `a second MG trader in cell ${cell} (${first} settles it)`);
+          continue;
+        }
+        traderOfCell.set(cell, trader);
         if (this.draftedUnits.has(unit)) {
           cellMetered.set(trader, this.draftedMetered(unit, trader));
           continue;
