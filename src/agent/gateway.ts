@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { EnvelopeSigner } from '../comms/security.js';
+import { EnvelopeSigner, MembersDirectory } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
 import { type Clock, ClockJumpDetector, systemClock } from '../core/clock.js';
@@ -186,6 +186,9 @@ export class Gateway {
     const keyFile = comms.security.keyFile;
     if (!settlement || !this.settlementRecords || !this.deps.transport || !platform || !keyFile) return;
     const signer = EnvelopeSigner.fromKeyFile(keyFile, gateway.id);
+    const { membersFile, operatorPublicKey } = comms.security;
+    const members =
+      membersFile && operatorPublicKey ? MembersDirectory.load(membersFile, operatorPublicKey) : undefined;
     this.settlementParty = new SettlementParty({
       gatewayId: gateway.id,
       platform,
@@ -197,6 +200,14 @@ export class Gateway {
       stateDir,
       keepSignedDays: settlement.keepSignedDays,
       sign: (document) => signer.signDocument(document),
+      ...(members
+        ? {
+            memberKey: (id: string) => {
+              members.reloadIfChanged();
+              return members.active(id)?.member.publicKey;
+            },
+          }
+        : {}),
     });
     this.settlementParty.start();
   }

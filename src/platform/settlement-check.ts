@@ -32,6 +32,11 @@ export interface PartyRecords {
   metered?: { kWh: number; coverage: number } | undefined;
   /** The trades of this market and interval its roles agreed. Absent: it takes no part in this market's trades. */
   trades?: readonly OwnTrade[] | undefined;
+  /**
+   * The public key the operator-signed members list gives an active member (undefined for others):
+   * a draft naming a party under another key would let someone else sign for it.
+   */
+  memberKey?: ((id: string) => string | undefined) | undefined;
 }
 
 /** Below this share of the interval the party's own samples cannot contradict the platform's figure. */
@@ -81,6 +86,17 @@ export function checkDraft(
   const lines: DisputedLine[] = [];
   if (!content.parties.some((x) => x.id === self))
     lines.push({ line: 'parties', draft: null, own: self, reason: 'drafted to a gateway that is not its party' });
+  if (records.memberKey)
+    for (const party of content.parties) {
+      const key = records.memberKey(party.id);
+      if (key !== party.publicKey)
+        lines.push({
+          line: `parties.${party.id}.publicKey`,
+          draft: party.publicKey,
+          own: key ?? null,
+          reason: key ? 'not the key the members list gives it' : 'not an active member',
+        });
+    }
 
   // The published schedule: fees, fee accounts, the level above's prices and, one level up, its account.
   const expected: [string, number | string, number | string][] = [

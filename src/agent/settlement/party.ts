@@ -65,6 +65,8 @@ export interface SettlementPartyDeps {
   keepSignedDays: number;
   /** Signs a document with the gateway's key. */
   sign(document: unknown): string;
+  /** An active member's public key from the operator-signed members list the gateway holds. */
+  memberKey?(id: string): string | undefined;
 }
 
 export class SettlementParty {
@@ -105,8 +107,8 @@ export class SettlementParty {
   }
 
   private recordsFor(p: UnitPayload): PartyRecords {
-    const { records } = this.deps;
-    const own: PartyRecords = {};
+    const { records, memberKey } = this.deps;
+    const own: PartyRecords = memberKey ? { memberKey } : {};
     const trades = records.trades(p.interval, p.market);
     if (trades) own.trades = trades;
     if (p.market === 'cell') {
