@@ -69,7 +69,7 @@ function settlement(gws) {
   el.innerHTML = '<h2>Settlement (co-signed by the parties)</h2>' +
     (s ? kv('drafted', s.drafted) + kv('committed', s.committed) + kv('awaiting signatures', open) + kv('disputed', s.disputes) + kv('signatures refused', s.refusedSignatures) + kv('ledger entries', s.ledgerEntries) + kv('waiting for readings', Object.keys(s.waiting).length) : '') +
     (parties.length ? '<div>' + kv('parties', parties.length) + kv('signed', parties.reduce((a, g) => a + g.settlement.signed, 0)) + kv('signed and seen in the ledger', parties.reduce((a, g) => a + g.settlement.signedInLedger, 0)) + kv('disputed by parties', parties.reduce((a, g) => a + g.settlement.disputed, 0)) + '</div>' : '') +
-    problems + disputes + (s ? '<div class="dim">a member's statement: <code>/statement?member=ID</code> on the platform's page</div>' : '');
+    problems + disputes + (s ? '<div class="dim">a member’s statement: <code>/statement?member=ID</code> on the platform’s page</div>' : '');
 }
 function chart(gws, role, prefix, bounds, pad) {
   const hist = gws.map((g) => ({ id: g.id, h: (g.roles && g.roles[role] && g.roles[role].history) || [] })).filter((x) => x.h.length > 1);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlatformApiServer } from '../../src/platform/api-server.js';
 import type { Ledger } from '../../src/platform/ledger/ledger.js';
 import type { IntervalStatement } from '../../src/platform/statement-intervals.js';
-import { type Browser, type BrowserPage, launchChromium } from '../helpers/chromium.js';
+import { type Browser, downloadByClick, launchChromium, openPage, type Page } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/net.js';
 import { settledMarketsLedger } from '../helpers/settled-markets.js';
 
@@ -83,15 +83,15 @@ const COLUMNS = [
 ] as const;
 
 describe("a member's statement page in chromium", () => {
-  let page: BrowserPage;
+  let page: Page;
   let figures: PageFigures;
   let json: IntervalStatement;
 
   beforeAll(async () => {
     // UTC+05:30 all year: local time differs from UTC by a half hour, which no rounding hides.
-    page = await browser.newPage({ timezoneId: 'Asia/Kolkata', locale: 'en-GB', width: 1100 });
+    page = await openPage(browser, { timezoneId: 'Asia/Kolkata', locale: 'en-GB', width: 1100 });
     await page.goto(`${base}/statement?member=h1&token=member-page-token`);
-    figures = await page.evaluate<PageFigures>(READ_PAGE);
+    figures = (await page.evaluate(READ_PAGE)) as PageFigures;
     const r = await fetch(`${base}/api/statements/intervals?member=h1`, {
       headers: { authorization: 'Bearer member-page-token' },
     });
@@ -133,7 +133,7 @@ describe("a member's statement page in chromium", () => {
 
   it('downloads, through the page link, the same numbers as CSV', async () => {
     expect(new URL(figures.csvHref).pathname).toBe('/api/statements/intervals');
-    const file = await page.downloadInto(tmp.dir, '#csv');
+    const file = await downloadByClick(page, tmp.dir, '#csv');
     expect(file).toBe('statement-h1-intervals.csv');
     const lines = readFileSync(join(tmp.dir, file), 'utf8').trim().split('\n');
     expect(lines[0]).toBe(`interval,${COLUMNS.join(',')}`);
@@ -146,13 +146,13 @@ describe("a member's statement page in chromium", () => {
   });
 
   it('renders a page a member can read (screenshot kept)', async () => {
-    const png = await page.screenshot(1100);
+    const png = Buffer.from(await page.screenshot({ fullPage: true }));
     writeFileSync(SCREENSHOT, png);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     // Wider than a phone, the table fits without scrolling sideways.
-    const overflow = await page.evaluate<number>(
+    const overflow = (await page.evaluate(
       "(() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth - w.clientWidth; })()",
-    );
+    )) as number;
     expect(overflow).toBeLessThanOrEqual(0);
   });
 
