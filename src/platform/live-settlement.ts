@@ -176,20 +176,22 @@ export class LiveSettlement {
       const dueMs = Math.max(interval + intervalMs + waitAfterEndMs, reporters.lastReportMs);
       const overdue = nowMs - dueMs > this.options.maxReadingWaitMs;
       const cellMetered = new Map<string, Record<string, number> | null>();
+      const upper = unitId(interval, 'upper', '*');
+      const upperDue = reporters.upper.length > 0 && !this.draftedUnits.has(upper);
       for (const trader of reporters.cell) {
         const cell = this.members.get(trader)?.cell;
         if (!cell) continue;
         const unit = unitId(interval, 'cell', cell);
         if (this.draftedUnits.has(unit)) {
-          cellMetered.set(trader, this.draftedMetered(unit, trader));
+          // Read back only for an upper unit still to draft: every tick looks at the whole look-back.
+          if (upperDue) cellMetered.set(trader, this.draftedMetered(unit, trader));
           continue;
         }
         const draft = this.draftCell(interval, trader, cell, overdue, signOwn, nowMs);
         cellMetered.set(trader, draft ? prosumersOf(draft.content, trader) : null);
         if (draft) made.push(draft);
       }
-      const upper = unitId(interval, 'upper', '*');
-      if (reporters.upper.length > 0 && !this.draftedUnits.has(upper)) {
+      if (upperDue) {
         const draft = this.draftUpper(interval, reporters.upper, cellMetered, signOwn, nowMs);
         if (draft) made.push(draft);
       }
@@ -383,6 +385,19 @@ export class LiveSettlement {
     if (stored.changes === 0) return { outcome: 'resent' };
     const entry = this.commitIfComplete(body.unit, draft.contentHash, draft.content, nowMs);
     return entry ? { outcome: 'committed', unit: body.unit, entry } : { outcome: 'stored', unit: body.unit };
+  }
+
+  /**
+   * `signatureReceived` for the signatures that arrived together, in one transaction (one fsync
+   * instead of two per signature: a day of 1000 members brings some 110 000 of them).
+   */
+  signaturesReceived(
+    received: readonly { party: string; body: SettleSignatureBody }[],
+    nowMs: number,
+  ): SignatureOutcome[] {
+    return this.ledger.db
+      .transaction(() => received.map((r) => this.signatureReceived(r.party, r.body, nowMs)))
+      .immediate();
   }
 
   /** A party's dispute of a draft, kept with the signed message it came in. */
