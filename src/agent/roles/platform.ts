@@ -1,4 +1,4 @@
-import type { SignedContent } from '../../comms/messages/settle.js';
+import type { SettleSignatureBody, SignedContent } from '../../comms/messages/settle.js';
 import { EnvelopeSigner } from '../../comms/security.js';
 import type { Message } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
@@ -233,8 +233,13 @@ export class PlatformRole implements Role<PlatformRoleState> {
       lookBackMs: platform.sampleRetentionH * 3_600_000,
     });
     const self = ctx.config.gateway.id;
-    ctx.transport.on({ cell: '+', cls: 'settle', type: 'signature', target: self }, ({ envelope }) => {
-      const r = this.live!.signatureReceived(envelope.sender, envelope.body, ctx.clock.now());
+    // The signatures of one turn share one transaction (one fsync), like the readings.
+    const live = this.live;
+    const signatureWriter = new GroupCommit((received: { party: string; body: SettleSignatureBody }[]) =>
+      live.signaturesReceived(received, ctx.clock.now()),
+    );
+    ctx.transport.on({ cell: '+', cls: 'settle', type: 'signature', target: self }, async ({ envelope }) => {
+      const r = await signatureWriter.add({ party: envelope.sender, body: envelope.body });
       if (r.outcome === 'refused') {
         this.settleCounts.refusedSignatures++;
         ctx.log.warn(
