@@ -376,11 +376,12 @@ export class LiveSettlement {
           signature: signOwn(content),
           received_ms: nowMs,
         });
+      // A unit whose only party is the platform is complete at once (in the same transaction, so a
+      // platform killed in between does not keep it drafted and never committed).
+      this.commitIfComplete(unit, hash, content, nowMs);
     })();
     this.draftedUnits.add(unit);
     this.waiting.delete(unit);
-    // A unit whose only party is the platform is complete at once.
-    this.commitIfComplete(unit, hash, content, nowMs);
     return { unit, content, contentHash: hash };
   }
 
@@ -400,13 +401,19 @@ export class LiveSettlement {
     if (!key) return { outcome: 'refused', reason: `${party} is not a party to ${body.unit}` };
     if (!verifyCanonical(draft.content, body.signature, key))
       return { outcome: 'refused', reason: `signature of ${party} on ${body.unit} does not check` };
-    const stored = this.signatures.insert(
-      { content_hash: body.contentHash, party, unit: body.unit, signature: body.signature, received_ms: nowMs },
-      { orIgnore: true },
-    );
-    if (stored.changes === 0) return { outcome: 'resent' };
-    const entry = this.commitIfComplete(body.unit, draft.contentHash, draft.content, nowMs);
-    return entry ? { outcome: 'committed', unit: body.unit, entry } : { outcome: 'stored', unit: body.unit };
+    // The signature and the commit it completes in one transaction: a platform killed in between
+    // would keep the last signature without the entry, and its resend is taken as `resent`.
+    return this.ledger.db
+      .transaction((): SignatureOutcome => {
+        const stored = this.signatures.insert(
+          { content_hash: body.contentHash, party, unit: body.unit, signature: body.signature, received_ms: nowMs },
+          { orIgnore: true },
+        );
+        if (stored.changes === 0) return { outcome: 'resent' };
+        const entry = this.commitIfComplete(body.unit, draft.contentHash, draft.content, nowMs);
+        return entry ? { outcome: 'committed', unit: body.unit, entry } : { outcome: 'stored', unit: body.unit };
+      })
+      .immediate();
   }
 
   /** A party's dispute of a draft, kept with the signed message it came in. */

@@ -9,8 +9,8 @@ import type { SettleDraftBody, SettleSignatureBody, SignedContent } from '../../
 import { EnvelopeSigner } from '../../src/comms/security.js';
 import type { Envelope } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
-import { verifyCanonical } from '../../src/core/signing.js';
-import { contentHash, Ledger } from '../../src/platform/ledger/ledger.js';
+import { generateKeyPair, verifyCanonical } from '../../src/core/signing.js';
+import { contentHash, Ledger, signContent } from '../../src/platform/ledger/ledger.js';
 import { openDatabase } from '../../src/platform/ledger/sqlite.js';
 import { BROKERS, type TestBroker } from '../helpers/brokers.js';
 import { BIN, eventually, tempDir } from '../helpers/net.js';
@@ -199,8 +199,8 @@ describe('co-signed settlement between real gateway processes', () => {
   it('a member’s signature made with another key, in a message the member sealed, is refused and counted; nothing of it is stored or committed', async () => {
     const real = realDraft();
     const hash = contentHash(real.content);
-    const otherKey = EnvelopeSigner.fromKeyFile(keyFile('inv-2'), 'inv-2');
-    const forged = otherKey.signDocument(real.content);
+    // A key no member has (another member's key would make that member's genuine signature).
+    const forged = signContent(real.content, generateKeyPair().privateKey);
     expect(verifyCanonical(real.content, forged, publicKeyOf(MEMBER))).toBe(false);
     const before = (await platformSettlement()).refusedSignatures;
     const { envelope, bytes } = sealed(MEMBER, 'signature', { unit: real.unit, contentHash: hash, signature: forged });
