@@ -425,7 +425,8 @@ export class LiveSettlement {
           signature: signOwn(content),
           received_ms: nowMs,
         });
-      // A unit whose only party is the platform is complete at once.
+      // A unit whose only party is the platform is complete at once (in the same transaction, so a
+      // platform killed in between does not keep it drafted and never committed).
       this.commitIfComplete(unit, hash, content, nowMs);
     })();
     this.draftedUnits.add(unit);
@@ -448,7 +449,8 @@ export class LiveSettlement {
     if (!key) return { outcome: 'refused', reason: `${party} is not a party to ${body.unit}` };
     if (!verifyCanonical(draft.content, body.signature, key))
       return { outcome: 'refused', reason: `signature of ${party} on ${body.unit} does not check` };
-    // The last signature and the ledger entry it completes are written together.
+    // The signature and the commit it completes in one transaction: a platform killed in between
+    // would keep the last signature without the entry, and its resend is taken as `resent`.
     return this.ledger.db
       .transaction((): SignatureOutcome => {
         const stored = this.signatures.insert(
