@@ -42,12 +42,21 @@ function raw32(b64url: string, what: string): Buffer {
   return bytes;
 }
 
+/** Parsed public keys (a ledger checks the same members' keys by the hundred thousand). */
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 4096;
+
 export function publicKeyObject(publicKey: string): KeyObject {
-  return createPublicKey({
+  const cached = publicKeys.get(publicKey);
+  if (cached) return cached;
+  const key = createPublicKey({
     key: Buffer.concat([SPKI_PREFIX, raw32(publicKey, 'public key')]),
     format: 'der',
     type: 'spki',
   });
+  if (publicKeys.size >= MAX_CACHED_KEYS) publicKeys.delete(publicKeys.keys().next().value as string);
+  publicKeys.set(publicKey, key);
+  return key;
 }
 
 export function privateKeyObject(privateKey: string): KeyObject {
@@ -74,11 +83,25 @@ export function signCanonical(value: unknown, privateKey: string | KeyObject): s
 
 /** True only for a well-formed signature by `publicKey` over the canonical JSON of `value`; never throws. */
 export function verifyCanonical(value: unknown, signature: string, publicKey: string | KeyObject): boolean {
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.from(canonicalJson(value));
+  } catch {
+    return false;
+  }
+  return verifyBytes(bytes, signature, publicKey);
+}
+
+/**
+ * `verifyCanonical` for bytes already written as canonical JSON: several parties' signatures of one
+ * document are checked against one serialisation. Never throws.
+ */
+export function verifyBytes(bytes: Buffer, signature: string, publicKey: string | KeyObject): boolean {
   try {
     const key = typeof publicKey === 'string' ? publicKeyObject(publicKey) : publicKey;
     const sig = Buffer.from(signature, 'base64url');
     if (sig.length !== 64) return false;
-    return verify(null, Buffer.from(canonicalJson(value)), key, sig);
+    return verify(null, bytes, key, sig);
   } catch {
     return false;
   }

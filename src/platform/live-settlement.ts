@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TradeMarket } from '../comms/messages/market.js';
 import type {
   DisputedLine,
@@ -9,8 +10,8 @@ import type {
 import { MAX_HEAD_ENTRIES } from '../comms/messages/settle.js';
 import { STREAM_COUNT } from '../comms/replay-guard.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
-import { verifyCanonical } from '../core/signing.js';
-import { contentHash, contentOf, type Ledger, type LedgerEntry } from './ledger/ledger.js';
+import { canonicalJson, verifyBytes } from '../core/signing.js';
+import { contentHash, contentOf, type Ledger, type LedgerEntry, signedBytes } from './ledger/ledger.js';
 import { ChainedTable } from './ledger/table-chain.js';
 import type { Membership } from './membership.js';
 import type { MeterSamples } from './meter-samples.js';
@@ -23,7 +24,7 @@ import {
   unitConfig,
   unitId,
 } from './settlement-content.js';
-import type { TradeReports } from './trades.js';
+import type { StoredTrade, TradeReports } from './trades.js';
 
 /**
  * Settlement while the system runs: once an interval's readings are in (its end plus the metering
@@ -117,6 +118,9 @@ export interface SettlementSummary {
   units: { drafted: number; committed: number; disputed: number; awaitingSignatures: number };
 }
 
+/** Drafts kept parsed for the signatures that come in for them. */
+const RECENT_DRAFTS = 512;
+
 const PLATFORM_MARKETS = { cell: 'cell', upper: 'upper' } as const;
 
 export class LiveSettlement {
@@ -132,6 +136,9 @@ export class LiveSettlement {
    */
   private readonly emptyUnits = new Map<string, Record<string, number>>();
   private readonly waiting = new Map<string, string>();
+  /** Read once per `draftDue`: the members by cell and each interval's trades. */
+  private readOnce: { prosumers?: Map<string, string[]>; trades: Map<number, StoredTrade[]> } = { trades: new Map() };
+  private readonly recentDrafts = new Map<string, { content: SignedContent; contentHash: string; bytes: Buffer }>();
 
   constructor(
     private readonly ledger: Ledger,
@@ -157,10 +164,24 @@ export class LiveSettlement {
    * stored with each draft (`signOwn`). Returns the drafts to send to the other parties.
    */
   draftDue(nowMs: number, signOwn: (content: SignedContent) => string): MadeDraft[] {
+    // Every unit due now in one transaction (one fsync a tick, not one a unit). Should it fail, what
+    // is remembered of drafted units is read from the database again.
+    try {
+      return this.ledger.db.transaction(() => this.draftDueNow(nowMs, signOwn)).immediate();
+    } catch (err) {
+      this.draftedUnits.clear();
+      this.emptyUnits.clear();
+      this.recentDrafts.clear();
+      throw err;
+    }
+  }
+
+  private draftDueNow(nowMs: number, signOwn: (content: SignedContent) => string): MadeDraft[] {
     const { intervalMs, waitAfterEndMs, lookBackMs } = this.options;
     const fromMs = nowMs - lookBackMs;
     const dueBefore = nowMs - intervalMs - waitAfterEndMs;
     if (dueBefore < fromMs) return [];
+    this.readOnce = { trades: new Map() };
     const reports = this.trades.reportsBetween(fromMs, dueBefore);
     if (reports.length === 0) return [];
     for (const r of this.ledger.db
@@ -230,13 +251,30 @@ export class LiveSettlement {
   }
 
   private tradesOf(interval: number, market: TradeMarket, reporter?: string): { rows: unknown[]; trades: UnitTrade[] } {
-    const rows = this.trades
-      .list(interval)
-      .filter((t) => t.market === market && (reporter === undefined || t.reporter === reporter));
+    let all = this.readOnce.trades.get(interval);
+    if (!all) {
+      all = this.trades.list(interval);
+      this.readOnce.trades.set(interval, all);
+    }
+    const rows = all.filter((t) => t.market === market && (reporter === undefined || t.reporter === reporter));
     return {
       rows,
       trades: rows.map((r) => ({ seller: r.seller, buyer: r.buyer, kWh: r.kWh, pricePerKWh: r.pricePerKWh })),
     };
+  }
+
+  /** The cell's active prosumers (the members read once per `draftDue`). */
+  private prosumersOf(cell: string): string[] {
+    if (!this.readOnce.prosumers) {
+      this.readOnce.prosumers = new Map();
+      for (const m of this.members.list()) {
+        if (m.role !== 'prosumer' || m.status !== 'active') continue;
+        const ids = this.readOnce.prosumers.get(m.cell) ?? [];
+        ids.push(m.id);
+        this.readOnce.prosumers.set(m.cell, ids);
+      }
+    }
+    return this.readOnce.prosumers.get(cell) ?? [];
   }
 
   /** kWh of the interval's energy hours from real-time kWh (a bench's clock runs faster than the market's slots). */
@@ -261,10 +299,7 @@ export class LiveSettlement {
       traded.set(t.seller, (traded.get(t.seller) ?? 0) + t.kWh);
       traded.set(t.buyer, (traded.get(t.buyer) ?? 0) - t.kWh);
     }
-    const prosumers = this.members
-      .list()
-      .filter((m) => m.cell === cell && m.role === 'prosumer' && m.status === 'active')
-      .map((m) => m.id);
+    const prosumers = this.prosumersOf(cell);
     const metered: Record<string, number> = {};
     const scale = this.energyScale();
     for (const p of prosumers) {
@@ -433,11 +468,23 @@ export class LiveSettlement {
     return { unit, content, contentHash: hash };
   }
 
-  private draftRow(unit: string): { content: SignedContent; contentHash: string } | undefined {
+  /**
+   * A stored draft with its content written once as canonical JSON, the bytes every party's
+   * signature covers; the last few hundred are kept (their signatures arrive together).
+   */
+  private draftRow(unit: string): { content: SignedContent; contentHash: string; bytes: Buffer } | undefined {
+    const cached = this.recentDrafts.get(unit);
+    if (cached) return cached;
     const row = this.ledger.db
       .prepare('SELECT content, content_hash FROM platform_settlement_drafts WHERE unit = ?')
       .get(unit) as { content: string; content_hash: string } | undefined;
-    return row && { content: JSON.parse(row.content) as SignedContent, contentHash: row.content_hash };
+    if (!row) return undefined;
+    const content = JSON.parse(row.content) as SignedContent;
+    const draft = { content, contentHash: row.content_hash, bytes: Buffer.from(canonicalJson(content)) };
+    if (this.recentDrafts.size >= RECENT_DRAFTS)
+      this.recentDrafts.delete(this.recentDrafts.keys().next().value as string);
+    this.recentDrafts.set(unit, draft);
+    return draft;
   }
 
   /** A party's signature of a draft: stored, and the unit committed when it was the last one missing. */
@@ -447,7 +494,7 @@ export class LiveSettlement {
       return { outcome: 'refused', reason: `no draft ${body.unit} with that content` };
     const key = draft.content.parties.find((p) => p.id === party)?.publicKey;
     if (!key) return { outcome: 'refused', reason: `${party} is not a party to ${body.unit}` };
-    if (!verifyCanonical(draft.content, body.signature, key))
+    if (!verifyBytes(draft.bytes, body.signature, key))
       return { outcome: 'refused', reason: `signature of ${party} on ${body.unit} does not check` };
     // The signature and the commit it completes in one transaction: a platform killed in between
     // would keep the last signature without the entry, and its resend is taken as `resent`.
@@ -502,6 +549,11 @@ export class LiveSettlement {
     let entry: LedgerEntry | undefined;
     this.ledger.db
       .transaction(() => {
+        // Most signatures are not the last one: counted first, read whole only when complete.
+        const count = this.ledger.db
+          .prepare('SELECT COUNT(*) AS n FROM platform_settlement_signatures WHERE content_hash = ?')
+          .get(hash) as { n: number };
+        if (count.n < content.parties.length) return;
         if (this.ledger.db.prepare('SELECT 1 FROM platform_settled_units WHERE unit = ?').get(unit)) return;
         const rows = this.ledger.db
           .prepare('SELECT party, signature FROM platform_settlement_signatures WHERE content_hash = ?')
@@ -618,9 +670,9 @@ export function settlementSummary(ledger: Ledger): SettlementSummary {
       units.committed++;
       i.committed++;
       const entry = entries.get(d.ledger_index);
-      if (entry && entry.form === 2 && contentHash(contentOf(entry)) === d.content_hash) {
-        const content = contentOf(entry);
-        if (entry.parties.every((p) => verifyCanonical(content, entry.signatures[p.id] ?? '', p.publicKey))) i.signed++;
+      const bytes = entry?.form === 2 ? signedBytes(entry) : undefined;
+      if (entry && bytes && createHash('sha256').update(bytes).digest('hex') === d.content_hash) {
+        if (entry.parties.every((p) => verifyBytes(bytes, entry.signatures[p.id] ?? '', p.publicKey))) i.signed++;
         for (const v of Object.values(entry.amounts)) balance += v;
       }
     } else if (d.disputed) {

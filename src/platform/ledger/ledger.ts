@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../../core/errors.js';
-import { canonicalJson, signCanonical, verifyCanonical } from '../../core/signing.js';
+import { canonicalJson, signCanonical, verifyBytes, verifyCanonical } from '../../core/signing.js';
 import { type OpenOptions, openDatabase, type SqliteDatabase } from './sqlite.js';
 import { type TableChainFault, verifyTableChains } from './table-chain.js';
 
@@ -113,6 +113,15 @@ export function signContent(content: SignedContent, privateKey: string): string 
 
 export function verifySignature(body: LedgerBody, signature: string, publicKey: string): boolean {
   return verifyCanonical(signedPart(body), signature, publicKey);
+}
+
+/** What each party's signature of a body covers, written once: the canonical JSON bytes. */
+export function signedBytes(body: LedgerBody): Buffer | undefined {
+  try {
+    return Buffer.from(canonicalJson(signedPart(body)));
+  } catch {
+    return undefined;
+  }
 }
 
 const SCHEMA = `
@@ -228,10 +237,11 @@ export class Ledger {
       if (!ids.has(id)) throw fail(`amount for ${id}, who is not a party to the entry`, `amounts.${id}`);
       if (!Number.isFinite(body.amounts[id])) throw fail(`amount for ${id} is not a finite number`, `amounts.${id}`);
     }
+    const bytes = signedBytes(body);
     for (const p of body.parties) {
       const sig = signatures[p.id];
       if (sig === undefined) throw fail(`entry is not signed by party ${p.id}`, `signatures.${p.id}`);
-      if (!verifySignature(body, sig, p.publicKey))
+      if (!bytes || !verifyBytes(bytes, sig, p.publicKey))
         throw fail(`signature of party ${p.id} does not check`, `signatures.${p.id}`);
     }
     const extra = Object.keys(signatures).filter((id) => !ids.has(id));
@@ -371,12 +381,13 @@ export class Ledger {
       if (Number.isNaN(timeMs) || timeMs < prevTimeMs) return bad(position, 'order');
       const body: LedgerBody = { ...bodyOf(entry), prevHash };
       if (row.form !== 1 && row.form !== 2) return bad(position, 'hash');
-      let hash: string;
-      try {
-        hash = entryHash(body);
-      } catch {
-        return bad(position, 'hash');
-      }
+      // The signed bytes, written once: a form-2 entry's content hash is their hash too.
+      const bytes = signedBytes(body);
+      if (!bytes) return bad(position, 'hash');
+      const hash =
+        body.form === 2
+          ? chainHash({ ...body, contentHash: createHash('sha256').update(bytes).digest('hex') })
+          : createHash('sha256').update(bytes).digest('hex');
       if (row.prev_hash !== prevHash || row.hash !== hash) return bad(position, 'hash');
       const ids = entry.parties.map((p) => p.id);
       const signed = Object.keys(entry.signatures);
@@ -384,7 +395,7 @@ export class Ledger {
         return bad(position, 'signature');
       for (const p of entry.parties) {
         const sig = entry.signatures[p.id];
-        if (typeof sig !== 'string' || !verifySignature(body, sig, p.publicKey)) return bad(position, 'signature');
+        if (typeof sig !== 'string' || !verifyBytes(bytes, sig, p.publicKey)) return bad(position, 'signature');
       }
       prevHash = hash;
       prevTimeMs = timeMs;
