@@ -20,6 +20,7 @@ import { MeterSamples } from '../../src/platform/meter-samples.js';
 import { registerDrContracts } from '../../src/platform/provision.js';
 import { Readings } from '../../src/platform/readings.js';
 import { buildStatement } from '../../src/platform/statement.js';
+import { buildIntervalStatement } from '../../src/platform/statement-intervals.js';
 import { TradeReports } from '../../src/platform/trades.js';
 
 /** A 15-minute metering and trading interval, as in the field. */
@@ -320,6 +321,10 @@ describe('DR dispatches measured and paid on the platform', () => {
     expect(account('inv-1')).toMatchObject({ received: 0.1, paid: 0, net: 0.1 });
     expect(account('inv-2')).toMatchObject({ received: 0.01, net: 0.01 });
     expect(account('agg-1')).toMatchObject({ received: 0, paid: 0.11, net: -0.11 });
+    // The member's page per interval reads the same line.
+    expect(buildIntervalStatement(ledger.entries(), { member: 'inv-1' }, T + 2 * Q).intervals).toEqual([
+      expect.objectContaining({ interval: iso(T).replace('.000Z', 'Z'), received: 0.1, paid: 0, net: 0.1 }),
+    ]);
     ledger.close();
   });
 
