@@ -181,7 +181,11 @@ export class DrEvents {
       case 'metered-before-after': {
         const k = Math.round((b.beforeMinutes * 60_000) / stepMs);
         const before = this.window(c.provider, event.startMs - k * stepMs, k, stepMs);
-        if (!before) throw inputError(`readings missing in the ${b.beforeMinutes} min before the event`, 'readings');
+        if (!before)
+          throw inputError(
+            `readings missing in the ${Number(b.beforeMinutes.toFixed(3))} min before the event`,
+            'readings',
+          );
         return meteredBeforeAfter(before, n);
       }
     }

@@ -48,6 +48,8 @@ export interface DrSettlementOptions {
 export type DrReportOutcome =
   | { outcome: 'stored'; event: number }
   | { outcome: 'resent' }
+  /** A trading interval shorter than the metering interval may hold none of its starts: nothing to measure. */
+  | { outcome: 'unmeasurable'; reason: string }
   | { outcome: 'refused'; reason: string };
 
 interface DispatchRow {
@@ -118,7 +120,10 @@ export class DrSettlement {
     const startMs = Math.ceil(body.interval / stepMs) * stepMs;
     const endMs = Math.ceil(intervalEndMs / stepMs) * stepMs;
     if (endMs <= startMs)
-      return { outcome: 'refused', reason: `interval ${body.interval} holds no metering interval of the contract` };
+      return {
+        outcome: 'unmeasurable',
+        reason: `interval ${body.interval} holds no start of the contract's metering intervals`,
+      };
     try {
       let event = 0;
       this.ledger.db.transaction(() => {

@@ -79,7 +79,7 @@ export interface DrAggregatorTerms {
   pricePerKWh: number;
 }
 
-/** A DR contract's baseline window: a simulated hour of metering intervals before the event, at least a minute. */
+/** A DR contract's baseline window: four metering intervals before the event (an hour of 15-minute intervals). */
 const BEFORE_EVENT_INTERVALS = 4;
 /** The delivered energy may fall short of the contracted capacity by this share. */
 const DR_TOLERANCE_PCT = 10;
@@ -117,7 +117,7 @@ export function registerDrContracts(
             pricePerKWh: t.pricePerKWh,
             baseline: {
               method: 'metered-before-after',
-              beforeMinutes: Math.max(1, Math.round((BEFORE_EVENT_INTERVALS * o.meteringIntervalS) / 60)),
+              beforeMinutes: (BEFORE_EVENT_INTERVALS * o.meteringIntervalS) / 60,
             },
             meteringIntervalS: o.meteringIntervalS,
             tolerancePct: DR_TOLERANCE_PCT,

@@ -49,8 +49,11 @@ export type PlatformRoleState = {
     /** Units waiting to be drafted, and for what. */
     waiting: Record<string, string>;
     ledgerEntries: number;
-    /** DR dispatches the aggregators reported: made events, resent, refused (no contract, a bad window). */
-    drEvents: { stored: number; resent: number; refused: number };
+    /**
+     * DR dispatches the aggregators reported: made events, resent, unmeasurable (a trading interval
+     * holding no start of a metering interval), refused (no contract, a price above it, an overlap).
+     */
+    drEvents: { stored: number; resent: number; unmeasurable: number; refused: number };
   } | null;
 };
 
@@ -77,7 +80,7 @@ export class PlatformRole implements Role<PlatformRoleState> {
   private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading' | 'settlement' | 'dr-event'>();
   private live: LiveSettlement | undefined;
   private dr: DrSettlement | undefined;
-  private readonly drCounts = { stored: 0, resent: 0, refused: 0 };
+  private readonly drCounts = { stored: 0, resent: 0, unmeasurable: 0, refused: 0 };
   private signer: EnvelopeSigner | undefined;
   private readonly settleCounts = {
     drafted: 0,
@@ -266,6 +269,7 @@ export class PlatformRole implements Role<PlatformRoleState> {
       ({ envelope }) => {
         const r = this.dr!.report(envelope.sender, envelope.body, ctx.clock.now());
         if (r.outcome === 'resent') this.drCounts.resent++;
+        else if (r.outcome === 'unmeasurable') this.drCounts.unmeasurable++;
         else if (r.outcome === 'stored') {
           this.drCounts.stored++;
           if (this.problems.ended('dr-event', ctx.clock.now())) ctx.log.info('DR events stored again');
