@@ -132,7 +132,8 @@ export class SettlementRecords implements SettlementRecorder {
   private save(): void {
     const keep = (r: Record<string, unknown>) => {
       const keys = Object.keys(r).sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10));
-      for (const k of keys.slice(0, Math.max(0, keys.length - KEPT_INTERVALS * 2))) delete r[k];
+      // Up to three records an interval: the cell's market, the one above and DR dispatches.
+      for (const k of keys.slice(0, Math.max(0, keys.length - KEPT_INTERVALS * 3))) delete r[k];
     };
     keep(this.saved.metered);
     keep(this.saved.trades);
