@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SIMULATED_SETTLEMENT_SCHEDULE } from '../../src/agent/demo.js';
+import { SettlementParty } from '../../src/agent/settlement/party.js';
+import { SettlementRecords } from '../../src/agent/settlement/records.js';
 import type { SignedContent } from '../../src/comms/messages/settle.js';
+import type { Transport } from '../../src/comms/transport.js';
+import { VirtualClock } from '../../src/core/clock.js';
+import { componentLogger } from '../../src/core/log.js';
 import { generateKeyPair, type KeyPair, signCanonical } from '../../src/core/signing.js';
 import { Contracts } from '../../src/platform/contracts.js';
 import { DrEvents } from '../../src/platform/dr-events.js';
@@ -19,6 +25,7 @@ import { Membership } from '../../src/platform/membership.js';
 import { MeterSamples } from '../../src/platform/meter-samples.js';
 import { registerDrContracts } from '../../src/platform/provision.js';
 import { Readings } from '../../src/platform/readings.js';
+import { SettlementSchedule } from '../../src/platform/settlement-content.js';
 import { buildStatement } from '../../src/platform/statement.js';
 import { buildIntervalStatement } from '../../src/platform/statement-intervals.js';
 import { TradeReports } from '../../src/platform/trades.js';
@@ -342,5 +349,56 @@ describe('DR dispatches measured and paid on the platform', () => {
     expect(made!.content.amounts).toEqual({ 'agg-1': -0.1, 'inv-1': 0.1 });
     expect(dr.unpaid().map((u) => u.provider)).toEqual(['inv-2']);
     ledger.close();
+  });
+});
+
+describe('a gateway as a party to a DR payment', () => {
+  it('disputes a draft at another price than dispatched, naming the line, and signs the one that follows its dispatch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dr-party-'));
+    try {
+      const clock = new VirtualClock(T + 2 * Q);
+      const log = componentLogger('test');
+      log.level = 'silent';
+      const records = new SettlementRecords(dir, 'inv-1', Q, 1, log, T - Q);
+      // ProsumerRole: the dr/dispatch it received for interval T.
+      records.agreed(T, 'dr', [dispatched[0]!]);
+      const handlers = new Map<string, (m: unknown) => unknown>();
+      const sent: { type: string; body: { unit: string; lines?: { line: string }[] } }[] = [];
+      const transport = {
+        on: (p: { cls: string; type: string; target?: string }, h: (m: unknown) => unknown) =>
+          handlers.set(`${p.cls}/${p.type}/${p.target ?? ''}`, h),
+        publish: async (_cls: string, type: string, body: { unit: string }) => {
+          sent.push({ type, body });
+        },
+      } as unknown as Transport;
+      const party = new SettlementParty({
+        gatewayId: 'inv-1',
+        platform: 'platform-1',
+        schedule: SettlementSchedule.parse(SIMULATED_SETTLEMENT_SCHEDULE),
+        records,
+        transport,
+        clock,
+        log,
+        stateDir: dir,
+        keepSignedDays: 2,
+        sign: (document) => signCanonical(document, keys['inv-1'].privateKey),
+      });
+      party.start();
+      const onDraft = handlers.get('settle/draft/inv-1')!;
+      const deliver = (content: SignedContent) =>
+        onDraft({ envelope: { sender: 'platform-1', body: { unit: `${T}/dr/agg-1`, content } } });
+      await deliver(tampered({ pricePerKWh: 0.3, amount: 0.15 }));
+      expect(sent.at(-1)!.type).toBe('dispute');
+      expect(sent.at(-1)!.body.lines!.map((l) => l.line)).toContain('events.0.pricePerKWh');
+      await deliver(twoEventDraft());
+      expect(sent.at(-1)!.type).toBe('signature');
+      expect(party.state()).toMatchObject({ signed: 1, disputed: 1 });
+      // Sent again (the platform asks again): signed again, kept once.
+      await deliver(twoEventDraft());
+      expect(sent.at(-1)!.type).toBe('signature');
+      expect(party.state()).toMatchObject({ signed: 1, disputed: 1 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -134,7 +134,7 @@ export class SettlementParty {
       return;
     }
     if ((draft.content.payload as { market?: unknown } | null)?.market === DR_MARKET)
-      return this.onDrPayment(draft, hash, before !== undefined);
+      return this.onDrPayment(draft, hash, before?.signed === true);
     const payload = UnitPayload.safeParse(draft.content.payload);
     const records = payload.success ? this.recordsFor(payload.data) : {};
     const check = checkDraft(draft.content, gatewayId, records, schedule);
@@ -177,7 +177,7 @@ export class SettlementParty {
   }
 
   /** A DR payment: checked against the DR dispatches its roles recorded for the interval. */
-  private async onDrPayment(draft: SettleDraftBody, hash: string, answeredBefore: boolean): Promise<void> {
+  private async onDrPayment(draft: SettleDraftBody, hash: string, signedBefore: boolean): Promise<void> {
     const { gatewayId, platform, transport, clock, log, records } = this.deps;
     const interval = (draft.content.payload as { interval?: unknown }).interval;
     const dispatches = typeof interval === 'number' ? records.trades(interval, DR_MARKET) : undefined;
@@ -191,7 +191,8 @@ export class SettlementParty {
       return;
     }
     const signature = this.deps.sign(draft.content);
-    if (!answeredBefore) {
+    // A draft after a disputed one is kept too; a resend of the one signed is not kept twice.
+    if (!signedBefore) {
       this.keepSigned({
         unit: draft.unit,
         contentHash: hash,
