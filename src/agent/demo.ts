@@ -9,7 +9,7 @@ import { untilSignal } from '../core/signals.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { buildRadialFeeder } from '../grid/feeder.js';
 import { Ledger } from '../platform/ledger/ledger.js';
-import { provisionThroughPlatform } from '../platform/provision.js';
+import { PROVISIONING_OPERATOR_ID, provisionThroughPlatform, registerDrContracts } from '../platform/provision.js';
 import { statementRoutes } from '../platform/statement-routes.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { SimulatedCell } from '../sim/simulated-cell.js';
@@ -158,6 +158,29 @@ export function demoConfigs(
   return [...cells, aggregator, dso, platform];
 }
 
+/**
+ * Registers on the platform database a DR contract between each aggregator of `configs` and each of
+ * its providers, at the platform's metering interval (demo and bench, after provisioning).
+ */
+export function registerDemoDrContracts(
+  configs: readonly GatewayConfig[],
+  platformDb: string,
+  operator: { publicKey: string; privateKey: string },
+  nowMs: number,
+): void {
+  const platform = configs.find((c) => c.platform)?.platform;
+  if (!platform) return;
+  const terms = configs.flatMap((c) =>
+    c.dr ? [{ aggregator: c.gateway.id, providers: c.dr.providers, pricePerKWh: c.dr.buyer.price }] : [],
+  );
+  if (terms.length === 0) return;
+  registerDrContracts(platformDb, { id: PROVISIONING_OPERATOR_ID, ...operator }, terms, {
+    meteringIntervalS: platform.meteringIntervalS,
+    slotMinutes: SIMULATED_SETTLEMENT_SCHEDULE.slotMinutes,
+    nowMs,
+  });
+}
+
 /** `p2p-edge start` / `npm start`: a simulated cell with its gateways, broker and status page. */
 export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void> {
   const o = { ...DEMO_DEFAULTS, ...options };
@@ -192,6 +215,7 @@ export async function runDemo(options: Partial<DemoOptions> = {}): Promise<void>
       demoPlatformDb(stateDir),
       now,
     );
+    registerDemoDrContracts(plain, demoPlatformDb(stateDir), ids.operator, now);
   } catch (err) {
     await broker.close();
     rmSync(stateDir, { recursive: true, force: true });

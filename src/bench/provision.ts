@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { gatewayConfig } from '../agent/config.js';
+import { registerDemoDrContracts } from '../agent/demo.js';
 import { freePorts } from '../core/net.js';
 import { demoFeeder } from '../grid/demo-feeder.js';
 import { provisionThroughPlatform } from '../platform/provision.js';
@@ -104,6 +105,8 @@ export async function provisionBench(
     platformDb,
     now,
   );
+  // A DR contract between the aggregator and each of its providers: its dispatches are paid under it.
+  registerDemoDrContracts(configs, platformDb, ids.operator, now);
   const gateways = configs.map((c) => {
     const configFile = join(dir, `${c.gateway.id}.yaml`);
     const withKeys = {

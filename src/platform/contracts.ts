@@ -28,8 +28,11 @@ export const BaselineMethod = z.discriminatedUnion('method', [
       adjustmentCapPct: z.number().nonnegative(),
     })
     .strict(),
-  /** Demand in the window just before the event stands for the baseline during the event. */
-  z.object({ method: z.literal('metered-before-after'), beforeMinutes: z.number().int().positive() }).strict(),
+  /**
+   * Demand in the window just before the event stands for the baseline during the event; the window
+   * may be a fraction of a minute (a bench whose metering interval lasts seconds).
+   */
+  z.object({ method: z.literal('metered-before-after'), beforeMinutes: z.number().finite().positive() }).strict(),
 ]);
 export type BaselineMethod = z.infer<typeof BaselineMethod>;
 

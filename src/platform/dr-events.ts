@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SignedContent } from '../comms/messages/settle.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { parseWith } from '../core/validate.js';
 import type { Contract, Contracts } from './contracts.js';
@@ -180,7 +181,11 @@ export class DrEvents {
       case 'metered-before-after': {
         const k = Math.round((b.beforeMinutes * 60_000) / stepMs);
         const before = this.window(c.provider, event.startMs - k * stepMs, k, stepMs);
-        if (!before) throw inputError(`readings missing in the ${b.beforeMinutes} min before the event`, 'readings');
+        if (!before)
+          throw inputError(
+            `readings missing in the ${Number(b.beforeMinutes.toFixed(3))} min before the event`,
+            'readings',
+          );
         return meteredBeforeAfter(before, n);
       }
     }
@@ -195,6 +200,31 @@ export class DrEvents {
     operator: LedgerParty & { privateKey: string },
     time: string,
   ): { event: DrEvent; entry: LedgerEntry } {
+    return this.evaluateWith(id, (payload) =>
+      this.ledger.append(
+        { time, kind: 'dr-event', parties: [{ id: operator.id, publicKey: operator.publicKey }], payload },
+        { [operator.id]: operator.privateKey },
+      ),
+    );
+  }
+
+  /**
+   * As `evaluate`, the attestation signed by the platform gateway's own key (a form-2 entry, as its
+   * settlements): the platform evaluates the events the aggregators report while it runs.
+   */
+  evaluateAsPlatform(
+    id: number,
+    platform: LedgerParty,
+    signDocument: (content: SignedContent) => string,
+    time: string,
+  ): { event: DrEvent; entry: LedgerEntry } {
+    return this.evaluateWith(id, (payload) => {
+      const content: SignedContent = { form: 2, kind: 'dr-event', parties: [platform], amounts: {}, payload };
+      return this.ledger.appendContent(content, { [platform.id]: signDocument(content) }, time);
+    });
+  }
+
+  private evaluateWith(id: number, attest: (payload: unknown) => LedgerEntry): { event: DrEvent; entry: LedgerEntry } {
     const event = this.get(id);
     if (!event) throw inputError(`no DR event ${id}`, '--id');
     if (event.result) throw inputError(`DR event ${id} is already evaluated`, '--id');
@@ -207,26 +237,18 @@ export class DrEvents {
     const delivery = deliveredFlexibility(baselineKWh, metered, c);
     let entry: LedgerEntry | undefined;
     this.ledger.db.transaction(() => {
-      entry = this.ledger.append(
-        {
-          time,
-          kind: 'dr-event',
-          parties: [{ id: operator.id, publicKey: operator.publicKey }],
-          payload: {
-            event: id,
-            contract: c.id,
-            provider: c.provider,
-            buyer: c.buyer,
-            start: new Date(event.startMs).toISOString(),
-            end: new Date(event.endMs).toISOString(),
-            baseline: c.baseline,
-            baselineKWh,
-            meteredKWh: metered,
-            ...delivery,
-          },
-        },
-        { [operator.id]: operator.privateKey },
-      );
+      entry = attest({
+        event: id,
+        contract: c.id,
+        provider: c.provider,
+        buyer: c.buyer,
+        start: new Date(event.startMs).toISOString(),
+        end: new Date(event.endMs).toISOString(),
+        baseline: c.baseline,
+        baselineKWh,
+        meteredKWh: metered,
+        ...delivery,
+      });
       const result = { ...delivery, baselineKWh, meteredKWh: metered, ledgerIndex: entry.index };
       this.chain.update({ id }, { result: JSON.stringify(result) });
     })();

@@ -10,9 +10,10 @@ import {
 import { ErrorCode, errorMessage, isP2PError, P2PError } from '../core/errors.js';
 import type { MembersList } from '../core/members.js';
 import { generateKeyPair } from '../core/signing.js';
+import { type Contract, Contracts } from './contracts.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
-import { decideMembership, type OperatorKey } from './membership-decision.js';
+import { decideMembership, type OperatorKey, recordDecision } from './membership-decision.js';
 
 /** The id the operator signs the members list and its ledger entries with. */
 export const PROVISIONING_OPERATOR_ID = 'operator';
@@ -69,4 +70,64 @@ export function provisionThroughPlatform(
   if (!issued)
     throw new P2PError(ErrorCode.input, 'no gateway to provision', { component: 'provision', file: platformDb });
   return writeIdentities(dir, keys, pair, issued);
+}
+
+/** An aggregator's DR providers as its config names them, and the most it pays per kWh (its buyer's price). */
+export interface DrAggregatorTerms {
+  aggregator: string;
+  providers: readonly { provider: string; maxKWh: number }[];
+  pricePerKWh: number;
+}
+
+/** A DR contract's baseline window: four metering intervals before the event (an hour of 15-minute intervals). */
+const BEFORE_EVENT_INTERVALS = 4;
+/** The delivered energy may fall short of the contracted capacity by this share. */
+const DR_TOLERANCE_PCT = 10;
+/** How long the contracts registered at provisioning run. */
+const DR_CONTRACT_DAYS = 365;
+
+/**
+ * Registers a `dr-service` contract between each aggregator and each of its providers on the
+ * platform database, recorded in the ledger by the operator (`contract`): the metered before/after
+ * baseline (it works from the same day's readings), the platform's metering interval, the capacity
+ * of the provider's offer (its kWh per market slot as kW) and the aggregator's price as the most it
+ * pays per kWh. All or nothing.
+ */
+export function registerDrContracts(
+  platformDb: string,
+  operator: OperatorKey,
+  terms: readonly DrAggregatorTerms[],
+  o: { meteringIntervalS: number; slotMinutes: number; nowMs: number },
+): Contract[] {
+  const ledger = Ledger.open(platformDb, { mustExist: true });
+  try {
+    const members = new Membership(ledger.db, undefined, () => o.nowMs);
+    const contracts = new Contracts(ledger.db, members);
+    const fromMs = Math.floor(o.nowMs / 1000) * 1000;
+    return ledger.db.transaction(() =>
+      terms.flatMap((t) =>
+        t.providers.map((p) => {
+          const c = contracts.add({
+            kind: 'dr-service',
+            provider: p.provider,
+            buyer: t.aggregator,
+            from: new Date(fromMs).toISOString(),
+            to: new Date(fromMs + DR_CONTRACT_DAYS * 86_400_000).toISOString(),
+            capacityKW: p.maxKWh / (o.slotMinutes / 60),
+            pricePerKWh: t.pricePerKWh,
+            baseline: {
+              method: 'metered-before-after',
+              beforeMinutes: (BEFORE_EVENT_INTERVALS * o.meteringIntervalS) / 60,
+            },
+            meteringIntervalS: o.meteringIntervalS,
+            tolerancePct: DR_TOLERANCE_PCT,
+          });
+          recordDecision(ledger, operator, 'contract', c, o.nowMs);
+          return c;
+        }),
+      ),
+    )();
+  } finally {
+    ledger.close();
+  }
 }

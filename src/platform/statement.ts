@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { DR_MARKET, DrPaymentPayload } from './dr-payment.js';
 import type { LedgerEntry } from './ledger/ledger.js';
 import { money, SettlementConfig, settleInterval } from './settlement.js';
 import { UnitTrade } from './settlement-content.js';
@@ -56,7 +57,7 @@ export interface StatementQuery {
 
 const SettlementLine = z.object({
   party: z.string(),
-  what: z.enum(['energy-sold', 'energy-bought', 'network-fee', 'platform-fee', 'imbalance']),
+  what: z.enum(['energy-sold', 'energy-bought', 'network-fee', 'platform-fee', 'imbalance', 'dr-payment']),
   kWh: z.number(),
   amount: z.number(),
 });
@@ -150,6 +151,16 @@ function parsePayload(entry: LedgerEntry): SettlementPayload {
       component: 'statement',
       field: `payload.${field}`,
     });
+  if ((entry.payload as { market?: unknown } | null)?.market === DR_MARKET) {
+    // A DR payment: the provider receives each event's amount for the energy paid, the aggregator pays it.
+    const dr = DrPaymentPayload.safeParse(entry.payload);
+    if (!dr.success) throw bad(dr.error.issues[0]?.path.join('.') ?? '');
+    const lines = dr.data.events.flatMap((e) => [
+      { party: e.provider, what: 'dr-payment' as const, kWh: e.paidKWh, amount: e.amount },
+      { party: dr.data.aggregator, what: 'dr-payment' as const, kWh: -e.paidKWh, amount: -e.amount },
+    ]);
+    return { interval: dr.data.interval, imbalanceKWh: {}, lines };
+  }
   if (!r.success) throw bad(r.error.issues[0]?.path.join('.') ?? '');
   const p = r.data;
   if (p.lines) return { ...p, lines: p.lines };

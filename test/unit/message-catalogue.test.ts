@@ -101,6 +101,8 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
   'meter/ack': { bodies: [{ epoch: 1_800_000_000, seq: 44, type: 'reading' }] },
   // DrAggregatorRole.tick
   'dr/dispatch': { bodies: [{ interval: String(T0), curtailKWh: 1.5, price: 0.18, paid: 0.27 }] },
+  // DrAggregatorRole.tick, to the platform
+  'dr/event': { bodies: [{ interval: T0, provider: 'inv-1', curtailKWh: 1.5, pricePerKWh: 0.18 }] },
   // VoltageAgentRole.dualStep (with the multiplier while on the distributed control) and gossipRound
   'gossip/hello': {
     bodies: [

@@ -5,7 +5,8 @@ import type { Role, RoleContext } from './role.js';
 /**
  * The demand-response aggregator peer: every tertiary interval it clears its providers' curtailment
  * offers against its buyer (the DSO or the wholesale market), sends each provider its share and the
- * price it is paid, and keeps the clearing for settlement.
+ * price it is paid, reports each dispatch to the platform (`dr/event`, paid as a settlement line once
+ * measured) and records it for its check of that payment.
  */
 /** The DR aggregator's status: its last clearing and how many intervals it cleared. */
 export type DrAggregatorState = { lastClearing: (DrClearing & { interval: string }) | null; intervals: number };
@@ -28,9 +29,23 @@ export class DrAggregatorRole implements Role<DrAggregatorState> {
       { interval, price: clearing.price, soldKWh: clearing.soldKWh, margin: clearing.aggregatorMargin },
       'flexibility cleared',
     );
+    const self = ctx.config.gateway.id;
+    const dispatched = Object.entries(clearing.providers).filter(([, share]) => share.curtailedKWh > 0);
+    // What it dispatched, for its check of the platform's DR payment of the interval.
+    ctx.settlement?.agreed(
+      Number(interval),
+      'dr',
+      dispatched.map(([provider, share]) => ({
+        seller: provider,
+        buyer: self,
+        kWh: share.curtailedKWh,
+        pricePerKWh: clearing.price,
+      })),
+    );
     if (!ctx.transport) return;
-    await Promise.all(
-      Object.entries(clearing.providers).map(([provider, share]) =>
+    const platform = ctx.config.comms.reliability.platform;
+    await Promise.all([
+      ...Object.entries(clearing.providers).map(([provider, share]) =>
         ctx.transport!.publish(
           'dr',
           'dispatch',
@@ -38,7 +53,18 @@ export class DrAggregatorRole implements Role<DrAggregatorState> {
           { target: provider },
         ),
       ),
-    );
+      // Each dispatch reported to the platform, which measures it under the pair's contract and pays it.
+      ...(platform
+        ? dispatched.map(([provider, share]) =>
+            ctx.transport!.publish(
+              'dr',
+              'event',
+              { interval: Number(interval), provider, curtailKWh: share.curtailedKWh, pricePerKWh: clearing.price },
+              { target: platform },
+            ),
+          )
+        : []),
+    ]);
   }
 
   state(): DrAggregatorState {

@@ -4,6 +4,9 @@ import type { Message } from '../../comms/transport.js';
 import { errorMessage } from '../../core/errors.js';
 import { GroupCommit } from '../../core/group-commit.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
+import { Contracts } from '../../platform/contracts.js';
+import { DrEvents } from '../../platform/dr-events.js';
+import { DrSettlement } from '../../platform/dr-settlement.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { LiveSettlement } from '../../platform/live-settlement.js';
 import { Membership } from '../../platform/membership.js';
@@ -46,6 +49,11 @@ export type PlatformRoleState = {
     /** Units waiting to be drafted, and for what. */
     waiting: Record<string, string>;
     ledgerEntries: number;
+    /**
+     * DR dispatches the aggregators reported: made events, resent, unmeasurable (a trading interval
+     * holding no start of a metering interval), refused (no contract, a price above it, an overlap).
+     */
+    drEvents: { stored: number; resent: number; unmeasurable: number; refused: number };
   } | null;
 };
 
@@ -69,8 +77,10 @@ export class PlatformRole implements Role<PlatformRoleState> {
   private notMember = 0;
   private refused = 0;
   /** Trade reports refused and readings not stored, each logged when it begins and when it ends. */
-  private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading' | 'settlement'>();
+  private readonly problems = new OngoingProblems<'trade-report' | 'meter-reading' | 'settlement' | 'dr-event'>();
   private live: LiveSettlement | undefined;
+  private dr: DrSettlement | undefined;
+  private readonly drCounts = { stored: 0, resent: 0, unmeasurable: 0, refused: 0 };
   private signer: EnvelopeSigner | undefined;
   private readonly settleCounts = {
     drafted: 0,
@@ -232,7 +242,45 @@ export class PlatformRole implements Role<PlatformRoleState> {
       maxReadingWaitMs: settlement.maxReadingWaitS * 1000,
       lookBackMs: platform.sampleRetentionH * 3_600_000,
     });
+    const readings = this.readings!;
+    const contracts = new Contracts(this.ledger!.db, this.members!);
+    this.dr = new DrSettlement(
+      this.ledger!,
+      this.members!,
+      contracts,
+      new DrEvents(this.ledger!, contracts, readings),
+      this.live,
+      {
+        intervalMs: this.settlementIntervalMs,
+        waitAfterEndMs: (platform.meteringIntervalS + settlement.graceS) * 1000,
+        maxReadingWaitMs: settlement.maxReadingWaitS * 1000,
+        energyScale:
+          settlement.schedule.slotMinutes === undefined
+            ? 1
+            : (settlement.schedule.slotMinutes * 60_000) / this.settlementIntervalMs,
+        lookBackMs: platform.sampleRetentionH * 3_600_000,
+      },
+    );
     const self = ctx.config.gateway.id;
+    // A resent report is recognised by (aggregator, provider, interval), so reports too old for the
+    // replay window are taken too (an aggregator's outbox resends them after the platform was away).
+    ctx.transport.on(
+      { cell: '+', cls: 'dr', type: 'event', target: self },
+      ({ envelope }) => {
+        const r = this.dr!.report(envelope.sender, envelope.body, ctx.clock.now());
+        if (r.outcome === 'resent') this.drCounts.resent++;
+        else if (r.outcome === 'unmeasurable') this.drCounts.unmeasurable++;
+        else if (r.outcome === 'stored') {
+          this.drCounts.stored++;
+          if (this.problems.ended('dr-event', ctx.clock.now())) ctx.log.info('DR events stored again');
+        } else {
+          this.drCounts.refused++;
+          if (this.problems.failed('dr-event', r.reason, ctx.clock.now()))
+            ctx.log.warn({ aggregator: envelope.sender, ...envelope.body, reason: r.reason }, 'DR event refused');
+        }
+      },
+      { idempotent: true },
+    );
     // The signatures of one turn share one transaction (one fsync), like the readings.
     const live = this.live;
     const signatureWriter = new GroupCommit((received: { party: string; body: SettleSignatureBody }[]) =>
@@ -285,7 +333,11 @@ export class PlatformRole implements Role<PlatformRoleState> {
         if (party !== self) sends.push(transport.publish('settle', 'draft', { unit, content }, { target: party }));
     };
     try {
-      const made = live.draftDue(now, (content) => this.signer!.signDocument(content));
+      const signOwn = (content: SignedContent) => this.signer!.signDocument(content);
+      const made = [
+        ...live.draftDue(now, signOwn),
+        ...(this.dr?.draftDue(now, { id: self, publicKey: this.signer!.publicKey }, signOwn, signOwn) ?? []),
+      ];
       this.settleCounts.drafted += made.length;
       for (const d of made)
         send(
@@ -361,7 +413,12 @@ export class PlatformRole implements Role<PlatformRoleState> {
       refused: this.refused,
       trades: this.tradeCounts,
       settlement: this.live
-        ? { ...this.settleCounts, waiting: this.live.waitingUnits(), ledgerEntries: this.ledger?.head().entries ?? 0 }
+        ? {
+            ...this.settleCounts,
+            waiting: { ...this.live.waitingUnits(), ...this.dr?.waitingUnits() },
+            ledgerEntries: this.ledger?.head().entries ?? 0,
+            drEvents: { ...this.drCounts },
+          }
         : null,
     };
   }

@@ -48,6 +48,17 @@ export class ProsumerRole implements Role<ProsumerState> {
     ); // A DR aggregator may contract this prosumer's flexibility (from any cell: aggregators span cells).
     ctx.transport?.on({ cell: '+', cls: 'dr', type: 'dispatch', target: ctx.config.gateway.id }, ({ envelope }) => {
       this.drDispatch = { ...envelope.body, from: envelope.sender };
+      // The dispatch as its DR payment will be checked: the curtailment asked for, at the price.
+      const interval = Number(envelope.body.interval);
+      if (Number.isInteger(interval) && envelope.body.curtailKWh > 0)
+        ctx.settlement?.agreed(interval, 'dr', [
+          {
+            seller: ctx.config.gateway.id,
+            buyer: envelope.sender,
+            kWh: envelope.body.curtailKWh,
+            pricePerKWh: envelope.body.price,
+          },
+        ]);
     });
   }
 

@@ -7,6 +7,7 @@ import type { Clock } from '../../core/clock.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
+import { checkDrPayment, DR_MARKET } from '../../platform/dr-payment.js';
 import { followHead, type KnownHead } from '../../platform/ledger/head-follower.js';
 import { contentHash } from '../../platform/ledger/ledger.js';
 import { checkDraft, type PartyRecords } from '../../platform/settlement-check.js';
@@ -134,6 +135,8 @@ export class SettlementParty {
       ]);
       return;
     }
+    if ((draft.content.payload as { market?: unknown } | null)?.market === DR_MARKET)
+      return this.onDrPayment(draft, hash, before?.signed === true);
     const payload = UnitPayload.safeParse(draft.content.payload);
     const records = payload.success ? this.recordsFor(payload.data) : {};
     const check = checkDraft(draft.content, gatewayId, records, schedule);
@@ -163,6 +166,40 @@ export class SettlementParty {
         signedAtMs: clock.now(),
         amount: draft.content.amounts[gatewayId] ?? 0,
         ...(leadsCell ? { cell: { interval: p.interval, prosumersKWh: Number(prosumersKWh.toFixed(9)) } } : {}),
+      });
+      this.counts.signed++;
+    }
+    this.answered.set(draft.unit, { contentHash: hash, signed: true });
+    await transport.publish(
+      'settle',
+      'signature',
+      { unit: draft.unit, contentHash: hash, signature },
+      { target: platform },
+    );
+  }
+
+  /** A DR payment: checked against the DR dispatches its roles recorded for the interval. */
+  private async onDrPayment(draft: SettleDraftBody, hash: string, signedBefore: boolean): Promise<void> {
+    const { gatewayId, platform, transport, clock, log, records } = this.deps;
+    const interval = (draft.content.payload as { interval?: unknown }).interval;
+    const dispatches = typeof interval === 'number' ? records.trades(interval, DR_MARKET) : undefined;
+    const check = checkDrPayment(draft.content, gatewayId, dispatches);
+    if (!check.ok) {
+      log.warn(
+        { unit: draft.unit, lines: check.lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
+        'DR payment draft disputed',
+      );
+      await this.dispute(draft.unit, hash, check.lines);
+      return;
+    }
+    const signature = this.deps.sign(draft.content);
+    // A draft after a disputed one is kept too; a resend of the one signed is not kept twice.
+    if (!signedBefore) {
+      this.keepSigned({
+        unit: draft.unit,
+        contentHash: hash,
+        signedAtMs: clock.now(),
+        amount: draft.content.amounts[gatewayId] ?? 0,
       });
       this.counts.signed++;
     }

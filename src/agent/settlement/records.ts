@@ -41,12 +41,18 @@ const Saved = z
   .strict();
 type Saved = z.infer<typeof Saved>;
 
+/** The markets whose agreements a gateway records: the trading markets, and its DR dispatches. */
+export type RecordedMarket = TradeMarket | 'dr';
+
 /** The write side, for the roles. */
 export interface SettlementRecorder {
   /** A meter reading as sent (`meter/reading`): its time and net consumption. */
   meterSample(timeMs: number, netW: number): void;
-  /** The trades of a market interval its roles agreed (a price it did not set left out). */
-  agreed(interval: number, market: TradeMarket, trades: readonly OwnTrade[]): void;
+  /**
+   * The trades of a market interval its roles agreed (a price it did not set left out); under `dr`,
+   * the DR dispatches of the interval, from provider to aggregator at the dispatched kWh and price.
+   */
+  agreed(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void;
 }
 
 export class SettlementRecords implements SettlementRecorder {
@@ -103,7 +109,7 @@ export class SettlementRecords implements SettlementRecorder {
     this.save();
   }
 
-  agreed(interval: number, market: TradeMarket, trades: readonly OwnTrade[]): void {
+  agreed(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void {
     this.saved.trades[`${interval}/${market}`] = trades.map((t) => ({ ...t }));
     this.save();
   }
@@ -117,7 +123,7 @@ export class SettlementRecords implements SettlementRecorder {
    * The trades its roles agreed in a market interval: an empty list when it agreed none, undefined
    * when the records do not reach back to that interval.
    */
-  trades(interval: number, market: TradeMarket): OwnTrade[] | undefined {
+  trades(interval: number, market: RecordedMarket): OwnTrade[] | undefined {
     const t = this.saved.trades[`${interval}/${market}`];
     if (t) return t;
     return interval >= this.saved.since ? [] : undefined;
@@ -126,7 +132,8 @@ export class SettlementRecords implements SettlementRecorder {
   private save(): void {
     const keep = (r: Record<string, unknown>) => {
       const keys = Object.keys(r).sort((a, b) => Number.parseInt(a, 10) - Number.parseInt(b, 10));
-      for (const k of keys.slice(0, Math.max(0, keys.length - KEPT_INTERVALS * 2))) delete r[k];
+      // Up to three records an interval: the cell's market, the one above and DR dispatches.
+      for (const k of keys.slice(0, Math.max(0, keys.length - KEPT_INTERVALS * 3))) delete r[k];
     };
     keep(this.saved.metered);
     keep(this.saved.trades);

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { MessageClass, TopicParts } from '../topics.js';
 import { AckBody } from './ack.js';
-import { DrDispatchBody } from './dr.js';
+import { DrDispatchBody, DrEventBody } from './dr.js';
 import { HelloBody, PushSumBody } from './gossip.js';
 import { OfflineBody, OnlineBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
@@ -45,7 +45,7 @@ export const MESSAGE_CATALOGUE = {
     trades: spec(TradeReportBody),
     ack: spec(AckBody),
   },
-  dr: { dispatch: spec(DrDispatchBody), ack: spec(AckBody) },
+  dr: { dispatch: spec(DrDispatchBody), event: spec(DrEventBody), ack: spec(AckBody) },
   gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody) },
   meter: { reading: spec(MeterReadingBody), ack: spec(AckBody) },
   cmd: {},

@@ -30,6 +30,7 @@ export const CHAINED_TABLES = [
   'platform_meta',
   'platform_contracts',
   'platform_dr_events',
+  'platform_dr_dispatches',
   'platform_settlement_drafts',
   'platform_settlement_signatures',
   'platform_settlement_disputes',

@@ -1,0 +1,240 @@
+import { z } from 'zod';
+import type { DisputedLine, SignedContent } from '../comms/messages/settle.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
+import type { LedgerParty } from './ledger/ledger.js';
+import { money } from './settlement.js';
+import type { OwnTrade } from './settlement-check.js';
+import { unitId } from './settlement-content.js';
+
+/**
+ * The payment of an aggregator's DR dispatches of one interval (pure): each dispatch, measured under
+ * its contract's baseline, is paid for the energy delivered (baseline minus metered), at most what
+ * was dispatched and never less than nothing, at the dispatch's price. The provider receives it, the
+ * aggregator pays it. The payload carries every figure, so that a party recomputes the amounts.
+ */
+
+export const DR_MARKET = 'dr';
+
+/** One paid dispatch: the evaluation's energy (kWh of the market's slot) and the money that follows. */
+export const DrPaymentEvent = z
+  .object({
+    /** The DR event on the platform, and the contract it falls under. */
+    event: z.number().int().positive(),
+    contract: z.number().int().positive(),
+    provider: z.string().min(1),
+    /** Over the event: the contract's baseline and the metered energy (consumption). */
+    baselineKWh: z.number().finite(),
+    meteredKWh: z.number().finite(),
+    /** Baseline minus metered. */
+    deliveredKWh: z.number().finite(),
+    /** What the aggregator dispatched. */
+    dispatchedKWh: z.number().finite().positive(),
+    /** The delivered energy paid for: within [0, dispatchedKWh]. */
+    paidKWh: z.number().finite().nonnegative(),
+    pricePerKWh: z.number().finite().nonnegative(),
+    amount: z.number().finite().nonnegative(),
+  })
+  .strict();
+export type DrPaymentEvent = z.infer<typeof DrPaymentEvent>;
+
+export const DrPaymentPayload = z
+  .object({
+    unit: z.string().min(1),
+    interval: z.number().int().nonnegative(),
+    intervalMs: z.number().int().positive(),
+    market: z.literal(DR_MARKET),
+    /** The aggregator that dispatched and pays (the unit's third part, where a market unit has its cell). */
+    cell: z.string().min(1),
+    aggregator: z.string().min(1),
+    events: z.array(DrPaymentEvent).min(1),
+  })
+  .strict();
+export type DrPaymentPayload = z.infer<typeof DrPaymentPayload>;
+
+/** A measured dispatch, before the money. */
+export interface MeasuredDispatch {
+  event: number;
+  contract: number;
+  provider: string;
+  baselineKWh: number;
+  meteredKWh: number;
+  dispatchedKWh: number;
+  pricePerKWh: number;
+}
+
+const kWh = (x: number): number => Math.round(x * 1e9) / 1e9;
+
+/** The paid line of one measured dispatch: delivered energy capped at the dispatch, times its price. */
+export function drPaymentEvent(m: MeasuredDispatch): DrPaymentEvent {
+  const deliveredKWh = kWh(m.baselineKWh - m.meteredKWh);
+  const paidKWh = kWh(Math.min(Math.max(deliveredKWh, 0), m.dispatchedKWh));
+  return {
+    event: m.event,
+    contract: m.contract,
+    provider: m.provider,
+    baselineKWh: kWh(m.baselineKWh),
+    meteredKWh: kWh(m.meteredKWh),
+    deliveredKWh,
+    dispatchedKWh: m.dispatchedKWh,
+    paidKWh,
+    pricePerKWh: m.pricePerKWh,
+    amount: money(paidKWh * m.pricePerKWh),
+  };
+}
+
+/** Each provider receives its events' amounts, the aggregator pays them all. */
+export function drPaymentAmounts(aggregator: string, events: readonly DrPaymentEvent[]): Record<string, number> {
+  const amounts: Record<string, number> = {};
+  let total = 0;
+  for (const e of events) {
+    amounts[e.provider] = money((amounts[e.provider] ?? 0) + e.amount);
+    total += e.amount;
+  }
+  amounts[aggregator] = money(-total);
+  return amounts;
+}
+
+/** The unit a DR payment is stored and signed under: `<interval>/dr/<aggregator>`. */
+export const drPaymentUnit = (interval: number, aggregator: string): string => unitId(interval, DR_MARKET, aggregator);
+
+/** The content every party of a DR payment signs (a form-2 settlement). */
+export function draftDrPayment(
+  input: { interval: number; intervalMs: number; aggregator: string; events: readonly MeasuredDispatch[] },
+  publicKeys: (id: string) => string | undefined,
+): SignedContent {
+  const events = input.events.map(drPaymentEvent);
+  const amounts = drPaymentAmounts(input.aggregator, events);
+  const parties: LedgerParty[] = Object.keys(amounts)
+    .sort()
+    .map((id) => {
+      const publicKey = publicKeys(id);
+      if (!publicKey)
+        throw new P2PError(ErrorCode.input, `no public key for account ${id}: it is not a member`, {
+          component: 'dr-payment',
+          field: `parties.${id}`,
+        });
+      return { id, publicKey };
+    });
+  const payload: DrPaymentPayload = {
+    unit: drPaymentUnit(input.interval, input.aggregator),
+    interval: input.interval,
+    intervalMs: input.intervalMs,
+    market: DR_MARKET,
+    cell: input.aggregator,
+    aggregator: input.aggregator,
+    events,
+  };
+  return { form: 2, kind: 'settlement', parties, amounts, payload };
+}
+
+const KWH_TOLERANCE = 1e-5;
+const MONEY_TOLERANCE = 1e-8;
+
+export type DrPaymentCheck = { ok: true; payload: DrPaymentPayload } | { ok: false; lines: DisputedLine[] };
+
+/**
+ * A party's check of a DR payment draft against the dispatches its roles recorded for the interval
+ * (`dispatches`: as trades from provider to aggregator, the dispatched kWh at the price; undefined
+ * when its records do not reach back there). The provider checks its own lines, the aggregator every
+ * line: the price is the dispatch's, the energy paid is the delivered energy capped at the dispatch,
+ * and the amounts follow. The baseline and metered figures come from the platform's stored readings.
+ */
+export function checkDrPayment(
+  content: SignedContent,
+  self: string,
+  dispatches: readonly OwnTrade[] | undefined,
+): DrPaymentCheck {
+  const parsed = DrPaymentPayload.safeParse(content.payload);
+  if (content.kind !== 'settlement' || !parsed.success) {
+    const issue = parsed.success ? undefined : parsed.error.issues[0];
+    return {
+      ok: false,
+      lines: [
+        {
+          line: issue ? `payload.${issue.path.join('.')}` : 'kind',
+          draft: content.kind,
+          own: null,
+          reason: issue ? `not a DR payment: ${issue.message}` : 'not a settlement',
+        },
+      ],
+    };
+  }
+  const p = parsed.data;
+  const lines: DisputedLine[] = [];
+  if (!content.parties.some((x) => x.id === self))
+    lines.push({ line: 'parties', draft: null, own: self, reason: 'drafted to a gateway that is not its party' });
+  p.events.forEach((e, i) => {
+    const at = `events.${i}`;
+    const again = drPaymentEvent(e);
+    if (Math.abs(again.deliveredKWh - e.deliveredKWh) > KWH_TOLERANCE)
+      lines.push({
+        line: `${at}.deliveredKWh`,
+        draft: e.deliveredKWh,
+        own: again.deliveredKWh,
+        reason: 'not the baseline minus the metered energy',
+      });
+    if (e.provider !== self && p.aggregator !== self) return;
+    const own = dispatches?.find((d) => d.seller === e.provider && d.buyer === p.aggregator);
+    if (dispatches && !own) {
+      lines.push({
+        line: `${at}.dispatchedKWh`,
+        draft: e.dispatchedKWh,
+        own: null,
+        reason: 'a dispatch it has no record of',
+      });
+      return;
+    }
+    const dispatchedKWh = own?.kWh ?? e.dispatchedKWh;
+    const pricePerKWh = own?.pricePerKWh ?? e.pricePerKWh;
+    if (Math.abs(e.dispatchedKWh - dispatchedKWh) > KWH_TOLERANCE)
+      lines.push({
+        line: `${at}.dispatchedKWh`,
+        draft: e.dispatchedKWh,
+        own: dispatchedKWh,
+        reason: 'not the dispatch',
+      });
+    if (Math.abs(e.pricePerKWh - pricePerKWh) > MONEY_TOLERANCE)
+      lines.push({
+        line: `${at}.pricePerKWh`,
+        draft: e.pricePerKWh,
+        own: pricePerKWh,
+        reason: 'not the price dispatched',
+      });
+    const paid = drPaymentEvent({ ...e, dispatchedKWh, pricePerKWh });
+    if (Math.abs(e.paidKWh - paid.paidKWh) > KWH_TOLERANCE)
+      lines.push({
+        line: `${at}.paidKWh`,
+        draft: e.paidKWh,
+        own: paid.paidKWh,
+        reason: 'not the delivered energy capped at the dispatch',
+      });
+    else if (Math.abs(e.amount - paid.amount) > MONEY_TOLERANCE)
+      lines.push({
+        line: `${at}.amount`,
+        draft: e.amount,
+        own: paid.amount,
+        reason: 'not the paid energy at its price',
+      });
+  });
+  const amounts = drPaymentAmounts(p.aggregator, p.events);
+  for (const id of [...new Set([...Object.keys(amounts), ...Object.keys(content.amounts)])].sort()) {
+    const draft = content.amounts[id];
+    const own = amounts[id];
+    if (draft === undefined || own === undefined || Math.abs(draft - own) > MONEY_TOLERANCE)
+      lines.push({
+        line: `amounts.${id}`,
+        draft: draft ?? null,
+        own: own ?? null,
+        reason: 'does not follow from the draft',
+      });
+  }
+  const partyIds = content.parties.map((x) => x.id).sort();
+  if (partyIds.join(',') !== Object.keys(amounts).sort().join(','))
+    lines.push({
+      line: 'parties',
+      draft: partyIds.join(','),
+      own: Object.keys(amounts).sort().join(','),
+      reason: 'not the accounts the payment moves money for',
+    });
+  return lines.length === 0 ? { ok: true, payload: p } : { ok: false, lines: lines.slice(0, 64) };
+}
