@@ -94,12 +94,15 @@ export class MeterSamples {
       .prepare('SELECT time_ms FROM platform_meter_samples WHERE member = ? AND time_ms >= ? ORDER BY time_ms LIMIT 1')
       .get(member, toMs) as { time_ms: number } | undefined;
     if (!after) return false;
-    const start = (this.before.get(member, fromMs) as { time_ms: number } | undefined)?.time_ms ?? fromMs;
+    const holding = this.before.get(member, fromMs) as { time_ms: number } | undefined;
     const rows = this.db
       .prepare(
         'SELECT epoch, seq FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms <= ? ORDER BY epoch, seq',
       )
-      .all(member, start, after.time_ms) as { epoch: number; seq: number }[];
+      .all(member, holding?.time_ms ?? fromMs, after.time_ms) as { epoch: number; seq: number }[];
+    // Without the reading holding at the start, the first one stored must be its sender's first
+    // (it started in the interval); else the one before it is still on its way.
+    if (!holding && (rows[0]?.seq ?? 0) >= seqStep) return false;
     return rows.every((r, i) => {
       const prev = rows[i - 1];
       return !prev || prev.epoch !== r.epoch || r.seq - prev.seq === seqStep;

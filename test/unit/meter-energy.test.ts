@@ -128,6 +128,19 @@ describe('the meter samples a platform stores', () => {
     }
   });
 
+  it('without the reading holding at the start, only a sender that started in the interval is complete', () => {
+    // Numbers from 8 on: the sender's first reading (0), before the interval, is still on its way.
+    const s = open();
+    s.addAll(every10s('m', T + 5_000, 8, 8));
+    expect(s.isComplete('m', T, T + MIN, 8)).toBe(false);
+    s.add({ member: 'm', epoch: 1, seq: 0, timeMs: T - 5_000, netW: 3600 });
+    expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
+    // A sender whose first reading (number 0) is inside the interval.
+    const t = open();
+    t.addAll(every10s('m', T + 5_000, 8, 0));
+    expect(t.isComplete('m', T, T + MIN, 8)).toBe(true);
+  });
+
   it("readings of another member, or of another stream's step, are not counted as a gap", () => {
     const s = open();
     s.addAll([...every10s('m', T - 10_000, 8), ...every10s('n', T - 5_000, 3, 1)]);

@@ -154,7 +154,8 @@ export class SettlementParty {
       return;
     }
     const signature = this.deps.sign(draft.content);
-    if (!before) {
+    // Kept once: a resent draft signed before is answered again, a draft disputed before and right now is kept.
+    if (!before?.signed) {
       const p = check.payload;
       const leadsCell = p.market === 'cell' && p.config.levelAbove.id === gatewayId;
       const prosumersKWh = Object.entries(p.meteredNetExportKWh)
