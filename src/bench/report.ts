@@ -35,6 +35,8 @@ export async function benchReport(
     platformDb: string;
     faults: FaultReport[];
     durationS: number;
+    /** The settlement section counts the units drafted before this time (the run's end). */
+    settledBeforeMs?: number;
     stateDir: string;
     loss: number;
   },
@@ -72,7 +74,9 @@ export async function benchReport(
   try {
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
-    settlement = settlementSummary(ledger);
+    settlement = settlementSummary(ledger, { draftedBeforeMs: r.settledBeforeMs });
+    if (r.settledBeforeMs !== undefined)
+      settlement = { ...settlement, draftedBefore: new Date(r.settledBeforeMs).toISOString() };
     readings = (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_readings').get() as { n: number }).n;
     const stored = new TradeReports(ledger.db).list();
     trades = {

@@ -16,6 +16,7 @@ import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport } from './report.js';
 import { BenchSampler, type ProcessSample } from './sampling.js';
 import type { Scenario } from './scenario.js';
+import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
 
 export interface BenchOptions {
   durationS?: number;
@@ -115,6 +116,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     if (lossFault) network.setLoss(lossFault.fraction ?? 0);
     const started = Date.now();
     await sampler.run(started, o.live ? Number.POSITIVE_INFINITY : started + s.durationS * 1000);
+    const ended = Date.now();
+    await awaitSettlement(bench.platformDb, ended, SETTLEMENT_DRAIN_MS, progress);
     const faultReports = await faults.reports();
     progress('collecting the KPIs');
     return await benchReport(s, {
@@ -124,7 +127,8 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       broker,
       platformDb: bench.platformDb,
       faults: faultReports,
-      durationS: (Date.now() - started) / 1000,
+      durationS: (ended - started) / 1000,
+      settledBeforeMs: ended,
       stateDir: bench.stateDir,
       loss: lossFault?.fraction ?? o.loss ?? 0,
     });

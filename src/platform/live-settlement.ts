@@ -116,6 +116,8 @@ export interface SettlementSummary {
   /** Sum of every committed settlement's amounts (0: money only moves between accounts). */
   balance: number;
   units: { drafted: number; committed: number; disputed: number; awaitingSignatures: number };
+  /** When counted up to a time (the bench's run end): the units drafted before it. */
+  draftedBefore?: string;
 }
 
 /** Drafts kept parsed for the signatures that come in for them. */
@@ -638,8 +640,11 @@ function prosumersOf(content: SignedContent, trader: string): Record<string, num
   return metered;
 }
 
-/** The settlement figures of a platform database (the bench report's `settlement` section). */
-export function settlementSummary(ledger: Ledger): SettlementSummary {
+/**
+ * The settlement figures of a platform database (the bench report's `settlement` section): of every
+ * unit drafted, or of those drafted before `draftedBeforeMs`.
+ */
+export function settlementSummary(ledger: Ledger, options: { draftedBeforeMs?: number } = {}): SettlementSummary {
   const db = ledger.db;
   const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
   const empty = {
@@ -656,9 +661,15 @@ export function settlementSummary(ledger: Ledger): SettlementSummary {
       `SELECT d.unit, d.interval, d.content_hash,
         (SELECT ledger_index FROM platform_settled_units s WHERE s.unit = d.unit) AS ledger_index,
         EXISTS (SELECT 1 FROM platform_settlement_disputes x WHERE x.content_hash = d.content_hash) AS disputed
-       FROM platform_settlement_drafts d`,
+       FROM platform_settlement_drafts d WHERE d.drafted_ms < ?`,
     )
-    .all() as { unit: string; interval: number; content_hash: string; ledger_index: number | null; disputed: number }[];
+    .all(options.draftedBeforeMs ?? Number.MAX_SAFE_INTEGER) as {
+    unit: string;
+    interval: number;
+    content_hash: string;
+    ledger_index: number | null;
+    disputed: number;
+  }[];
   const entries = new Map(ledger.entries().map((e) => [e.index, e]));
   const perInterval = new Map<number, { all: number; committed: number; signed: number; disputed: boolean }>();
   let balance = 0;
