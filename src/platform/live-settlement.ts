@@ -14,7 +14,7 @@ import { canonicalJson, verifyBytes } from '../core/signing.js';
 import { contentHash, contentOf, type Ledger, type LedgerEntry, signedBytes } from './ledger/ledger.js';
 import { ChainedTable } from './ledger/table-chain.js';
 import type { Membership } from './membership.js';
-import type { MeterSamples } from './meter-samples.js';
+import type { MeterSamples, StoredSample } from './meter-samples.js';
 import {
   draftUnit,
   evidenceHash,
@@ -140,6 +140,8 @@ export class LiveSettlement {
   private readonly waiting = new Map<string, string>();
   /** Read once per `draftDue`: the members by cell and each interval's trades. */
   private readOnce: { prosumers?: Map<string, string[]>; trades: Map<number, StoredTrade[]> } = { trades: new Map() };
+  /** Per draft (content hash): `<party> <signature>` checked on arrival, until its commit. */
+  private readonly verified = new Map<string, Set<string>>();
   private readonly recentDrafts = new Map<string, { content: SignedContent; contentHash: string; bytes: Buffer }>();
 
   constructor(
@@ -252,7 +254,11 @@ export class LiveSettlement {
     return draft ? prosumersOf(draft.content, trader) : null;
   }
 
-  private tradesOf(interval: number, market: TradeMarket, reporter?: string): { rows: unknown[]; trades: UnitTrade[] } {
+  private tradesOf(
+    interval: number,
+    market: TradeMarket,
+    reporter?: string,
+  ): { rows: StoredTrade[]; trades: UnitTrade[] } {
     let all = this.readOnce.trades.get(interval);
     if (!all) {
       all = this.trades.list(interval);
@@ -303,6 +309,7 @@ export class LiveSettlement {
     }
     const prosumers = this.prosumersOf(cell);
     const metered: Record<string, number> = {};
+    const samples: StoredSample[] = [];
     const scale = this.energyScale();
     for (const p of prosumers) {
       const e = this.samples.intervalEnergy(p, interval, interval + intervalMs, 2 * intervalMs);
@@ -311,7 +318,10 @@ export class LiveSettlement {
         this.waiting.set(unit, `readings of ${p}`);
         return undefined;
       }
-      if (e !== null) metered[p] = Number((-e.kWh * scale).toFixed(9));
+      if (e !== null) {
+        metered[p] = Number((-e.kWh * scale).toFixed(9));
+        samples.push(...e.samples);
+      }
     }
     for (const peer of traded.keys())
       if (metered[peer] === undefined && peer !== trader) {
@@ -319,7 +329,6 @@ export class LiveSettlement {
         metered[peer] = traded.get(peer) ?? 0;
       }
     metered[trader] = Number((traded.get(trader) ?? 0).toFixed(9));
-    const samples = this.samples.samplesBetween(prosumers, interval - 2 * intervalMs, interval + intervalMs);
     const ofProsumers = { ...metered };
     delete ofProsumers[trader];
     const made = this.store(
@@ -498,6 +507,7 @@ export class LiveSettlement {
     if (!key) return { outcome: 'refused', reason: `${party} is not a party to ${body.unit}` };
     if (!verifyBytes(draft.bytes, body.signature, key))
       return { outcome: 'refused', reason: `signature of ${party} on ${body.unit} does not check` };
+    this.verifiedSignatures(draft.contentHash).add(`${party} ${body.signature}`);
     // The signature and the commit it completes in one transaction: a platform killed in between
     // would keep the last signature without the entry, and its resend is taken as `resent`.
     return this.ledger.db
@@ -524,6 +534,17 @@ export class LiveSettlement {
     return this.ledger.db
       .transaction(() => received.map((r) => this.signatureReceived(r.party, r.body, nowMs)))
       .immediate();
+  }
+
+  private verifiedSignatures(hash: string): Set<string> {
+    let set = this.verified.get(hash);
+    if (!set) {
+      // Bounded like the drafts kept parsed: a draft never completed drops out.
+      if (this.verified.size >= RECENT_DRAFTS) this.verified.delete(this.verified.keys().next().value as string);
+      set = new Set();
+      this.verified.set(hash, set);
+    }
+    return set;
   }
 
   /** A party's dispute of a draft, kept with the signed message it came in. */
@@ -562,7 +583,9 @@ export class LiveSettlement {
           .all(hash) as { party: string; signature: string }[];
         const signatures = Object.fromEntries(rows.map((r) => [r.party, r.signature]));
         if (!content.parties.every((p) => signatures[p.id] !== undefined)) return;
-        entry = this.ledger.appendContent(content, signatures, new Date(nowMs).toISOString());
+        // Signatures checked on arrival in this run are not checked again; any read back from disk are.
+        entry = this.ledger.appendContent(content, signatures, new Date(nowMs).toISOString(), this.verified.get(hash));
+        this.verified.delete(hash);
         const payload = content.payload as UnitPayload;
         this.settled.insert({
           unit,

@@ -29,19 +29,36 @@ export interface MeterSample {
   netW: number;
 }
 
+/** A sample as stored, in the table's column order. */
+export interface StoredSample {
+  member: string;
+  epoch: number;
+  seq: number;
+  time_ms: number;
+  net_w: number;
+}
+
 export class MeterSamples {
   private readonly chain: ChainedTable;
   private readonly between;
   private readonly before;
+  private readonly firstFrom;
+  private readonly numbersBetween;
 
   constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
     this.chain = ChainedTable.open(db, 'platform_meter_samples');
     this.between = db.prepare(
-      'SELECT time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms',
+      'SELECT member, epoch, seq, time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms',
     );
     this.before = db.prepare(
-      'SELECT time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms < ? ORDER BY time_ms DESC LIMIT 1',
+      'SELECT member, epoch, seq, time_ms, net_w FROM platform_meter_samples WHERE member = ? AND time_ms < ? ORDER BY time_ms DESC LIMIT 1',
+    );
+    this.firstFrom = db.prepare(
+      'SELECT time_ms FROM platform_meter_samples WHERE member = ? AND time_ms >= ? ORDER BY time_ms LIMIT 1',
+    );
+    this.numbersBetween = db.prepare(
+      'SELECT epoch, seq FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms <= ? ORDER BY epoch, seq',
     );
   }
 
@@ -71,17 +88,26 @@ export class MeterSamples {
     return this.intervalEnergy(member, fromMs, toMs, maxHoldMs)?.kWh ?? null;
   }
 
-  /** `energyKWh` with the share of the interval the samples cover. */
-  intervalEnergy(member: string, fromMs: number, toMs: number, maxHoldMs: number): IntervalEnergy | null {
-    const rows = this.between.all(member, fromMs, toMs) as { time_ms: number; net_w: number }[];
-    const previous = this.before.get(member, fromMs) as { time_ms: number; net_w: number } | undefined;
+  /**
+   * `energyKWh` with the share of the interval the samples cover, and the samples it was computed
+   * from (the one holding at the start first): the evidence a settlement names.
+   */
+  intervalEnergy(
+    member: string,
+    fromMs: number,
+    toMs: number,
+    maxHoldMs: number,
+  ): (IntervalEnergy & { samples: StoredSample[] }) | null {
+    const rows = this.between.all(member, fromMs, toMs) as StoredSample[];
+    const previous = this.before.get(member, fromMs) as StoredSample | undefined;
     const points = previous && fromMs - previous.time_ms < maxHoldMs ? [previous, ...rows] : rows;
-    return intervalEnergy(
+    const e = intervalEnergy(
       points.map((p) => ({ timeMs: p.time_ms, netW: p.net_w })),
       fromMs,
       toMs,
       maxHoldMs,
     );
+    return e && { ...e, samples: points };
   }
 
   /**
@@ -90,16 +116,13 @@ export class MeterSamples {
    * the numbers is a reading still on its way. A restart (a new epoch) starts the numbers afresh.
    */
   isComplete(member: string, fromMs: number, toMs: number, seqStep: number): boolean {
-    const after = this.db
-      .prepare('SELECT time_ms FROM platform_meter_samples WHERE member = ? AND time_ms >= ? ORDER BY time_ms LIMIT 1')
-      .get(member, toMs) as { time_ms: number } | undefined;
+    const after = this.firstFrom.get(member, toMs) as { time_ms: number } | undefined;
     if (!after) return false;
     const holding = this.before.get(member, fromMs) as { time_ms: number } | undefined;
-    const rows = this.db
-      .prepare(
-        'SELECT epoch, seq FROM platform_meter_samples WHERE member = ? AND time_ms >= ? AND time_ms <= ? ORDER BY epoch, seq',
-      )
-      .all(member, holding?.time_ms ?? fromMs, after.time_ms) as { epoch: number; seq: number }[];
+    const rows = this.numbersBetween.all(member, holding?.time_ms ?? fromMs, after.time_ms) as {
+      epoch: number;
+      seq: number;
+    }[];
     // Without the reading holding at the start, the first one stored must be its sender's first
     // (it started in the interval); else the one before it is still on its way.
     if (!holding && (rows[0]?.seq ?? 0) >= seqStep) return false;
@@ -107,16 +130,6 @@ export class MeterSamples {
       const prev = rows[i - 1];
       return !prev || prev.epoch !== r.epoch || r.seq - prev.seq === seqStep;
     });
-  }
-
-  /** The samples of members in [fromMs, toMs), in stored order: the evidence a settlement names. */
-  samplesBetween(members: readonly string[], fromMs: number, toMs: number): unknown[] {
-    if (members.length === 0) return [];
-    return this.db
-      .prepare(
-        `SELECT member, epoch, seq, time_ms, net_w FROM platform_meter_samples WHERE time_ms >= ? AND time_ms < ? AND member IN (${members.map(() => '?').join(',')}) ORDER BY member, time_ms, epoch, seq`,
-      )
-      .all(fromMs, toMs, ...members);
   }
 
   /** Members with a sample at or after `sinceMs`, and the time of their first one then. */

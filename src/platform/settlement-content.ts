@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { TRADE_MARKETS } from '../comms/messages/market.js';
 import type { SignedContent } from '../comms/messages/settle.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import { canonicalJson } from '../core/signing.js';
 import { contentHash, type LedgerParty } from './ledger/ledger.js';
 import { type IntervalSettlement, SettlementConfig, settleInterval } from './settlement.js';
 
@@ -141,9 +140,15 @@ export function draftUnit(
   return { content: { form: 2, kind: 'settlement', parties, amounts: settlement.amounts, payload }, settlement };
 }
 
-/** SHA-256 over the canonical JSON of rows, in the order given: the evidence a draft names. */
-export function evidenceHash(rows: readonly unknown[]): string {
-  return createHash('sha256').update(canonicalJson(rows)).digest('hex');
+/**
+ * The evidence a draft names: SHA-256 over the JSON array of the rows in the order given, each row
+ * the array of its column values in the table's order (numbers and strings only, so this is also
+ * their RFC 8785 canonical JSON).
+ */
+export function evidenceHash(rows: readonly object[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify(rows.map((r) => Object.values(r))))
+    .digest('hex');
 }
 
 export { contentHash };

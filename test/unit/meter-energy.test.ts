@@ -163,16 +163,14 @@ describe('the meter samples a platform stores', () => {
     expect(t.isComplete('m', T, T + MIN, 8)).toBe(false);
   });
 
-  it("the evidence of a settlement is the members' samples of the interval in a fixed order", () => {
+  it('gives the samples an interval was computed from, the one holding at its start first: the evidence of a settlement', () => {
     const s = open();
-    s.addAll([...every10s('b', T, 2), ...every10s('a', T - 10_000, 3), ...every10s('c', T, 1)]);
-    const rows = s.samplesBetween(['b', 'a'], T, T + MIN) as { member: string; time_ms: number }[];
-    expect(rows.map((r) => [r.member, r.time_ms - T])).toEqual([
-      ['a', 0],
-      ['a', 10_000],
-      ['b', 0],
-      ['b', 10_000],
-    ]);
-    expect(s.samplesBetween([], T, T + MIN)).toEqual([]);
+    s.addAll([...every10s('a', T - 10_000, 8), ...every10s('b', T, 2)]);
+    const e = s.intervalEnergy('a', T, T + MIN, HOLD);
+    expect(e?.samples.map((r) => [r.member, r.seq, r.time_ms - T])).toEqual(
+      Array.from({ length: 7 }, (_, k) => ['a', 8 * k, 10_000 * (k - 1)]),
+    );
+    // A sample holding from longer ago than the hold is not used, so not named.
+    expect(s.intervalEnergy('a', T + 5_000, T + MIN, 4_000)?.samples.map((r) => r.seq)).toEqual([16, 24, 32, 40, 48]);
   });
 });

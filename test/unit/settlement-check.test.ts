@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SignedContent } from '../../src/comms/messages/settle.js';
 import { generateKeyPair } from '../../src/core/signing.js';
@@ -53,7 +54,7 @@ const cellInput = (over: Partial<UnitInput> = {}): UnitInput => ({
   trades: [sold, bought],
   meteredNetExportKWh: { 'house-1': 1.6, 'house-2': -0.8, 'tx-a': -1 },
   config: unitConfig(schedule, 'cell', 'tx-a'),
-  evidence: { trades: evidenceHash([1]), samples: evidenceHash([2]) },
+  evidence: { trades: evidenceHash([{ n: 1 }]), samples: evidenceHash([{ n: 2 }]) },
   ...over,
 });
 const draft = (over: Partial<UnitInput> = {}) => draftUnit(cellInput(over), keyOf).content;
@@ -72,6 +73,18 @@ const linesOf = (content: SignedContent, self: string, own: PartyRecords = recor
   const r = checkDraft(content, self, own, schedule);
   return r.ok ? [] : r.lines;
 };
+
+describe('the evidence a draft names', () => {
+  it('is the SHA-256 of the rows as arrays of their column values, in order', () => {
+    const rows = [
+      { member: 'house-1', epoch: 7, seq: 16, time_ms: 1_800_000_000_000, net_w: -1250.5 },
+      { member: 'house-2', epoch: 7, seq: 24, time_ms: 1_800_000_005_000, net_w: 300 },
+    ];
+    const text = '[["house-1",7,16,1800000000000,-1250.5],["house-2",7,24,1800000005000,300]]';
+    expect(evidenceHash(rows)).toBe(createHash('sha256').update(text).digest('hex'));
+    expect(evidenceHash([...rows].reverse())).not.toBe(evidenceHash(rows));
+  });
+});
 
 describe('the drafted content', () => {
   it('moves the money worked out by hand, between the accounts that have money in it', () => {
