@@ -3,7 +3,7 @@ import type { DisputedLine, SignedContent } from '../comms/messages/settle.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { LedgerParty } from './ledger/ledger.js';
 import { money } from './settlement.js';
-import type { OwnTrade } from './settlement-check.js';
+import { checkCommon, type OwnTrade } from './settlement-check.js';
 import { unitId } from './settlement-content.js';
 
 /**
@@ -143,26 +143,12 @@ export function checkDrPayment(
   content: SignedContent,
   self: string,
   dispatches: readonly OwnTrade[] | undefined,
+  memberKey?: (id: string) => string | undefined,
 ): DrPaymentCheck {
-  const parsed = DrPaymentPayload.safeParse(content.payload);
-  if (content.kind !== 'settlement' || !parsed.success) {
-    const issue = parsed.success ? undefined : parsed.error.issues[0];
-    return {
-      ok: false,
-      lines: [
-        {
-          line: issue ? `payload.${issue.path.join('.')}` : 'kind',
-          draft: content.kind,
-          own: null,
-          reason: issue ? `not a DR payment: ${issue.message}` : 'not a settlement',
-        },
-      ],
-    };
-  }
-  const p = parsed.data;
-  const lines: DisputedLine[] = [];
-  if (!content.parties.some((x) => x.id === self))
-    lines.push({ line: 'parties', draft: null, own: self, reason: 'drafted to a gateway that is not its party' });
+  const common = checkCommon(content, self, DrPaymentPayload, 'a DR payment', memberKey);
+  if ('unreadable' in common) return { ok: false, lines: common.unreadable };
+  const p = common.payload;
+  const lines = common.lines;
   p.events.forEach((e, i) => {
     const at = `events.${i}`;
     const again = drPaymentEvent(e);

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { DisputedLine, SignedContent } from '../comms/messages/settle.js';
 import { errorMessage } from '../core/errors.js';
 import { settleInterval } from './settlement.js';
@@ -61,34 +62,37 @@ function belongsTo(p: UnitPayload, t: OwnTrade): boolean {
   return t.kWh === undefined ? t.buyer === trader : t.seller === trader || t.buyer === trader;
 }
 
-export function checkDraft(
+/**
+ * What every kind of settlement draft is checked for first: a settlement whose payload `schema`
+ * reads, drafted to one of its parties, each party under the key the members list gives it.
+ */
+export function checkCommon<P>(
   content: SignedContent,
   self: string,
-  records: PartyRecords,
-  schedule: SettlementSchedule,
-): DraftCheck {
-  const parsed = UnitPayloadSchema.safeParse(content.payload);
+  schema: z.ZodType<P>,
+  what: string,
+  memberKey?: (id: string) => string | undefined,
+): { payload: P; lines: DisputedLine[] } | { unreadable: DisputedLine[] } {
+  const parsed = schema.safeParse(content.payload);
   if (content.kind !== 'settlement' || !parsed.success) {
     const issue = parsed.success ? undefined : parsed.error.issues[0];
     return {
-      ok: false,
-      lines: [
+      unreadable: [
         {
           line: issue ? `payload.${issue.path.join('.')}` : 'kind',
           draft: content.kind,
           own: null,
-          reason: issue ? `not a settlement payload: ${issue.message}` : 'not a settlement',
+          reason: issue ? `not ${what}: ${issue.message}` : 'not a settlement',
         },
       ],
     };
   }
-  const p = parsed.data;
   const lines: DisputedLine[] = [];
   if (!content.parties.some((x) => x.id === self))
     lines.push({ line: 'parties', draft: null, own: self, reason: 'drafted to a gateway that is not its party' });
-  if (records.memberKey)
+  if (memberKey)
     for (const party of content.parties) {
-      const key = records.memberKey(party.id);
+      const key = memberKey(party.id);
       if (key !== party.publicKey)
         lines.push({
           line: `parties.${party.id}.publicKey`,
@@ -97,6 +101,19 @@ export function checkDraft(
           reason: key ? 'not the key the members list gives it' : 'not an active member',
         });
     }
+  return { payload: parsed.data, lines };
+}
+
+export function checkDraft(
+  content: SignedContent,
+  self: string,
+  records: PartyRecords,
+  schedule: SettlementSchedule,
+): DraftCheck {
+  const common = checkCommon(content, self, UnitPayloadSchema, 'a settlement payload', records.memberKey);
+  if ('unreadable' in common) return { ok: false, lines: common.unreadable };
+  const p = common.payload;
+  const lines = common.lines;
 
   // The published schedule: fees, fee accounts, the level above's prices and, one level up, its account.
   const expected: [string, number | string, number | string][] = [

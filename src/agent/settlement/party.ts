@@ -125,7 +125,7 @@ export class SettlementParty {
   }
 
   private async onDraft(draft: SettleDraftBody): Promise<void> {
-    const { gatewayId, platform, transport, clock, log, schedule } = this.deps;
+    const { gatewayId, schedule } = this.deps;
     const hash = contentHash(draft.content);
     const before = this.answered.get(draft.unit);
     if (before && before.contentHash !== hash && before.signed) {
@@ -145,28 +145,47 @@ export class SettlementParty {
       return;
     }
     this.held.delete(draft.unit);
-    if (!check.ok) {
-      log.warn(
-        { unit: draft.unit, lines: check.lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
-        'settlement draft disputed',
-      );
-      await this.dispute(draft.unit, hash, check.lines);
-      return;
-    }
+    if (!check.ok) return this.disputeLogged(draft.unit, hash, check.lines, 'settlement draft disputed');
+    const p = check.payload;
+    const leadsCell = p.market === 'cell' && p.config.levelAbove.id === gatewayId;
+    const prosumersKWh = Object.entries(p.meteredNetExportKWh)
+      .filter(([id]) => id !== gatewayId)
+      .reduce((a, [, v]) => a + v, 0);
+    await this.signAndSend(
+      draft,
+      hash,
+      before?.signed === true,
+      leadsCell ? { cell: { interval: p.interval, prosumersKWh: Number(prosumersKWh.toFixed(9)) } } : {},
+    );
+  }
+
+  private async disputeLogged(unit: string, hash: string, lines: DisputedLine[], message: string): Promise<void> {
+    this.deps.log.warn(
+      { unit, lines: lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
+      message,
+    );
+    await this.dispute(unit, hash, lines);
+  }
+
+  /**
+   * Signs a draft that checked and answers the platform. What it signed is kept once: a resent draft
+   * signed before is answered again, and a draft signed after it was disputed (its records came) is kept.
+   */
+  private async signAndSend(
+    draft: SettleDraftBody,
+    hash: string,
+    signedBefore: boolean,
+    extra: Pick<SignedRecord, 'cell'>,
+  ): Promise<void> {
+    const { gatewayId, platform, transport, clock } = this.deps;
     const signature = this.deps.sign(draft.content);
-    // Kept once: a resent draft signed before is answered again, a draft disputed before and right now is kept.
-    if (!before?.signed) {
-      const p = check.payload;
-      const leadsCell = p.market === 'cell' && p.config.levelAbove.id === gatewayId;
-      const prosumersKWh = Object.entries(p.meteredNetExportKWh)
-        .filter(([id]) => id !== gatewayId)
-        .reduce((a, [, v]) => a + v, 0);
+    if (!signedBefore) {
       this.keepSigned({
         unit: draft.unit,
         contentHash: hash,
         signedAtMs: clock.now(),
         amount: draft.content.amounts[gatewayId] ?? 0,
-        ...(leadsCell ? { cell: { interval: p.interval, prosumersKWh: Number(prosumersKWh.toFixed(9)) } } : {}),
+        ...extra,
       });
       this.counts.signed++;
     }
@@ -181,36 +200,12 @@ export class SettlementParty {
 
   /** A DR payment: checked against the DR dispatches its roles recorded for the interval. */
   private async onDrPayment(draft: SettleDraftBody, hash: string, signedBefore: boolean): Promise<void> {
-    const { gatewayId, platform, transport, clock, log, records } = this.deps;
+    const { gatewayId, records, memberKey } = this.deps;
     const interval = (draft.content.payload as { interval?: unknown }).interval;
     const dispatches = typeof interval === 'number' ? records.trades(interval, DR_MARKET) : undefined;
-    const check = checkDrPayment(draft.content, gatewayId, dispatches);
-    if (!check.ok) {
-      log.warn(
-        { unit: draft.unit, lines: check.lines.map((l) => `${l.line}: draft ${l.draft}, own ${l.own} (${l.reason})`) },
-        'DR payment draft disputed',
-      );
-      await this.dispute(draft.unit, hash, check.lines);
-      return;
-    }
-    const signature = this.deps.sign(draft.content);
-    // A draft after a disputed one is kept too; a resend of the one signed is not kept twice.
-    if (!signedBefore) {
-      this.keepSigned({
-        unit: draft.unit,
-        contentHash: hash,
-        signedAtMs: clock.now(),
-        amount: draft.content.amounts[gatewayId] ?? 0,
-      });
-      this.counts.signed++;
-    }
-    this.answered.set(draft.unit, { contentHash: hash, signed: true });
-    await transport.publish(
-      'settle',
-      'signature',
-      { unit: draft.unit, contentHash: hash, signature },
-      { target: platform },
-    );
+    const check = checkDrPayment(draft.content, gatewayId, dispatches, memberKey);
+    if (!check.ok) return this.disputeLogged(draft.unit, hash, check.lines, 'DR payment draft disputed');
+    await this.signAndSend(draft, hash, signedBefore, {});
   }
 
   /** Every line is a trade of this gateway it has no record of, and the interval's dispatch may still come. */
