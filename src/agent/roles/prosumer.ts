@@ -51,7 +51,7 @@ export class ProsumerRole implements Role<ProsumerState> {
       // The dispatch as its DR payment will be checked: the curtailment asked for, at the price.
       const interval = Number(envelope.body.interval);
       if (Number.isInteger(interval) && envelope.body.curtailKWh > 0)
-        ctx.settlement?.agreed(interval, 'dr', [
+        ctx.settlement?.agreedWith(interval, 'dr', [
           {
             seller: ctx.config.gateway.id,
             buyer: envelope.sender,

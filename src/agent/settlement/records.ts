@@ -53,6 +53,11 @@ export interface SettlementRecorder {
    * the DR dispatches of the interval, from provider to aggregator at the dispatched kWh and price.
    */
   agreed(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void;
+  /**
+   * Trades agreed with one counterparty at a time (a DR dispatch from each aggregator): they take the
+   * place of those recorded with the same seller and buyer, the others of the interval stay.
+   */
+  agreedWith(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void;
 }
 
 export class SettlementRecords implements SettlementRecorder {
@@ -112,6 +117,12 @@ export class SettlementRecords implements SettlementRecorder {
   agreed(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void {
     this.saved.trades[`${interval}/${market}`] = trades.map((t) => ({ ...t }));
     this.save();
+  }
+
+  agreedWith(interval: number, market: RecordedMarket, trades: readonly OwnTrade[]): void {
+    const samePair = (a: OwnTrade, b: OwnTrade) => a.seller === b.seller && a.buyer === b.buyer;
+    const kept = (this.saved.trades[`${interval}/${market}`] ?? []).filter((t) => !trades.some((n) => samePair(t, n)));
+    this.agreed(interval, market, [...kept, ...trades]);
   }
 
   /** The party's own metered figure of an interval, if its meter measured it. */
