@@ -184,7 +184,16 @@ export class Gateway {
     const { settlement, comms, gateway, stateDir } = this.config;
     const platform = comms.reliability.platform;
     const keyFile = comms.security.keyFile;
-    if (!settlement || !this.settlementRecords || !this.deps.transport || !platform || !keyFile) return;
+    if (!settlement || !this.settlementRecords) return;
+    if (!this.deps.transport || !platform || !keyFile) {
+      const missing = !this.deps.transport
+        ? 'comms'
+        : !platform
+          ? 'comms.reliability.platform'
+          : 'comms.security.keyFile';
+      this.log.warn({ missing }, 'settlement configured, but this gateway cannot answer drafts without it');
+      return;
+    }
     const signer = EnvelopeSigner.fromKeyFile(keyFile, gateway.id);
     const { membersFile, operatorPublicKey } = comms.security;
     const members =
