@@ -1,8 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SIMULATED_SETTLEMENT_SCHEDULE } from '../../src/agent/demo.js';
+import { SettlementParty } from '../../src/agent/settlement/party.js';
 import { SettlementRecords } from '../../src/agent/settlement/records.js';
+import type { Transport } from '../../src/comms/transport.js';
+import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
+import { SettlementSchedule } from '../../src/platform/settlement-content.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -66,5 +71,29 @@ describe("a gateway's settlement records", () => {
     expect(records.trades(START, 'dr')).toEqual([fromA, fromB]);
     records.agreedWith(START, 'dr', [{ ...fromA, kWh: 0.4 }]);
     expect(records.trades(START, 'dr')).toEqual([fromB, { ...fromA, kWh: 0.4 }]);
+  });
+});
+
+describe('a gateway as a party, started on damaged files', () => {
+  it('takes the next ledger head as it is when the last one it checked cannot be read, and keeps the signed lines before a cut one', () => {
+    const dir = join(tmp.dir, `party-${n++}`);
+    mkdirSync(join(dir, 'inv-1'), { recursive: true });
+    writeFileSync(join(dir, 'inv-1', 'ledger-head.json'), '{"entries": 3, "hash": "ab');
+    const signed = { unit: `${START}/cell/cell-a`, contentHash: 'c'.repeat(64), signedAtMs: START, amount: 0.1 };
+    // A power loss while the last line was written.
+    writeFileSync(join(dir, 'inv-1', 'settlement-signed.jsonl'), `${JSON.stringify(signed)}\n{"unit": "17`);
+    const party = new SettlementParty({
+      gatewayId: 'inv-1',
+      platform: 'platform-1',
+      schedule: SettlementSchedule.parse(SIMULATED_SETTLEMENT_SCHEDULE),
+      records: new SettlementRecords(dir, 'inv-1', T, 1, log, START),
+      transport: {} as Transport,
+      clock: new VirtualClock(START),
+      log,
+      stateDir: dir,
+      keepSignedDays: 2,
+      sign: () => '',
+    });
+    expect(party.state()).toMatchObject({ signed: 1, ledgerHead: null, ledgerProblem: null });
   });
 });

@@ -89,8 +89,13 @@ export class SettlementParty {
     this.signedFile = join(dir, 'settlement-signed.jsonl');
     this.headFile = join(dir, 'ledger-head.json');
     this.loadSigned();
-    const head = readJsonIfPresent(this.headFile) as KnownHead | undefined;
-    if (head && typeof head.entries === 'number' && typeof head.hash === 'string') this.head = head;
+    try {
+      const head = readJsonIfPresent(this.headFile) as KnownHead | undefined;
+      if (head && typeof head.entries === 'number' && typeof head.hash === 'string') this.head = head;
+    } catch (err) {
+      // The next head is then taken as it is, as on a gateway's first start.
+      deps.log.warn({ file: this.headFile, err: errorMessage(err) }, 'last ledger head checked not readable');
+    }
   }
 
   start(): void {
@@ -308,6 +313,8 @@ export class SettlementParty {
   private rewriteSigned(): void {
     const oldest = this.deps.clock.now() - this.deps.keepSignedDays * 86_400_000;
     for (const [hash, r] of this.signedRecords) if (r.signedAtMs < oldest) this.signedRecords.delete(hash);
+    // Units are named by their interval's start: answers older than what is kept are forgotten with it.
+    for (const unit of this.answered.keys()) if (Number.parseInt(unit, 10) < oldest) this.answered.delete(unit);
     const text = [...this.signedRecords.values()].map((r) => JSON.stringify(r)).join('\n');
     try {
       writeFileAtomic(`${this.signedFile}.new`, text ? `${text}\n` : '');
