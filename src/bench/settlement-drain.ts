@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ledger } from '../platform/ledger/ledger.js';
-import { settlementSummary } from '../platform/live-settlement.js';
+import { unitsAwaitingSignatures } from '../platform/live-settlement.js';
 
 /** How long the bench waits, after the run, for the parties to answer the last drafts. */
 export const SETTLEMENT_DRAIN_MS = 20_000;
@@ -27,7 +27,7 @@ export async function awaitSettlement(
   let told = false;
   try {
     for (;;) {
-      const awaiting = settlementSummary(ledger, { draftedBeforeMs: endedMs }).units.awaitingSignatures;
+      const awaiting = unitsAwaitingSignatures(ledger, endedMs);
       if (awaiting === 0) return;
       if (Date.now() >= deadline) {
         progress(`${awaiting} settlement(s) drafted during the run still await signatures after ${maxMs / 1000} s`);

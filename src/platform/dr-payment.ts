@@ -3,7 +3,7 @@ import type { DisputedLine, SignedContent } from '../comms/messages/settle.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { LedgerParty } from './ledger/ledger.js';
 import { money } from './settlement.js';
-import { checkCommon, type OwnTrade } from './settlement-check.js';
+import { amountsFollow, checkCommon, MONEY_TOLERANCE, type OwnTrade } from './settlement-check.js';
 import { unitId } from './settlement-content.js';
 
 /**
@@ -128,7 +128,6 @@ export function draftDrPayment(
 }
 
 const KWH_TOLERANCE = 1e-5;
-const MONEY_TOLERANCE = 1e-8;
 
 export type DrPaymentCheck = { ok: true; payload: DrPaymentPayload } | { ok: false; lines: DisputedLine[] };
 
@@ -203,24 +202,6 @@ export function checkDrPayment(
       });
   });
   const amounts = drPaymentAmounts(p.aggregator, p.events);
-  for (const id of [...new Set([...Object.keys(amounts), ...Object.keys(content.amounts)])].sort()) {
-    const draft = content.amounts[id];
-    const own = amounts[id];
-    if (draft === undefined || own === undefined || Math.abs(draft - own) > MONEY_TOLERANCE)
-      lines.push({
-        line: `amounts.${id}`,
-        draft: draft ?? null,
-        own: own ?? null,
-        reason: 'does not follow from the draft',
-      });
-  }
-  const partyIds = content.parties.map((x) => x.id).sort();
-  if (partyIds.join(',') !== Object.keys(amounts).sort().join(','))
-    lines.push({
-      line: 'parties',
-      draft: partyIds.join(','),
-      own: Object.keys(amounts).sort().join(','),
-      reason: 'not the accounts the payment moves money for',
-    });
+  lines.push(...amountsFollow(content, amounts, 'payment'));
   return lines.length === 0 ? { ok: true, payload: p } : { ok: false, lines: lines.slice(0, 64) };
 }

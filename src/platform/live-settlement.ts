@@ -132,6 +132,7 @@ export class LiveSettlement {
   private readonly settled: ChainedTable;
   /** Units drafted, by the interval they settle, within the look-back (kept in step with the table). */
   private readonly draftedUnits = new Set<string>();
+  private draftedKnown = false;
   /**
    * Units that move no money (nothing to sign), with a cell's prosumers' metered energy for the level
    * above; not stored, worked out again after a restart.
@@ -174,6 +175,7 @@ export class LiveSettlement {
       return this.ledger.db.transaction(() => this.draftDueNow(nowMs, signOwn)).immediate();
     } catch (err) {
       this.draftedUnits.clear();
+      this.draftedKnown = false;
       this.emptyUnits.clear();
       this.recentDrafts.clear();
       throw err;
@@ -188,10 +190,14 @@ export class LiveSettlement {
     this.readOnce = { trades: new Map() };
     const reports = this.trades.reportsBetween(fromMs, dueBefore);
     if (reports.length === 0) return [];
-    for (const r of this.ledger.db
-      .prepare('SELECT unit FROM platform_settlement_drafts WHERE interval >= ?')
-      .all(reports[0]!.interval) as { unit: string }[])
-      this.draftedUnits.add(r.unit);
+    // Read from the database once (a restart); from then on every draft is stored through here.
+    if (!this.draftedKnown) {
+      for (const r of this.ledger.db
+        .prepare('SELECT unit FROM platform_settlement_drafts WHERE interval >= ?')
+        .all(fromMs) as { unit: string }[])
+        this.draftedUnits.add(r.unit);
+      this.draftedKnown = true;
+    }
     const byInterval = new Map<number, { cell: string[]; upper: string[]; lastReportMs: number }>();
     for (const r of reports) {
       const entry = byInterval.get(r.interval) ?? { cell: [], upper: [], lastReportMs: 0 };
@@ -661,6 +667,26 @@ function prosumersOf(content: SignedContent, trader: string): Record<string, num
   const metered = { ...(content.payload as UnitPayload).meteredNetExportKWh };
   delete metered[trader];
   return metered;
+}
+
+/**
+ * How many units drafted before `draftedBeforeMs` are neither committed nor disputed: one count,
+ * cheap enough to poll (the figures and their signatures are `settlementSummary`'s).
+ */
+export function unitsAwaitingSignatures(ledger: Ledger, draftedBeforeMs: number): number {
+  const table = ledger.db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'platform_settlement_drafts'")
+    .get();
+  if (!table) return 0;
+  return (
+    ledger.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM platform_settlement_drafts d WHERE d.drafted_ms < ?
+         AND NOT EXISTS (SELECT 1 FROM platform_settled_units s WHERE s.unit = d.unit)
+         AND NOT EXISTS (SELECT 1 FROM platform_settlement_disputes x WHERE x.content_hash = d.content_hash)`,
+      )
+      .get(draftedBeforeMs) as { n: number }
+  ).n;
 }
 
 /**

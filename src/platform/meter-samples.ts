@@ -123,9 +123,10 @@ export class MeterSamples {
       epoch: number;
       seq: number;
     }[];
-    // Without the reading holding at the start, the first one stored must be its sender's first
-    // (it started in the interval); else the one before it is still on its way.
-    if (!holding && (rows[0]?.seq ?? 0) >= seqStep) return false;
+    // Without the reading holding at the start, the first one stored must be its sender's first of
+    // the epoch (it started in the interval: a stream's numbers start one step in, `EnvelopeStamper`);
+    // else the one before it is still on its way.
+    if (!holding && (rows[0]?.seq ?? 0) >= 2 * seqStep) return false;
     return rows.every((r, i) => {
       const prev = rows[i - 1];
       return !prev || prev.epoch !== r.epoch || r.seq - prev.seq === seqStep;

@@ -44,7 +44,7 @@ export interface PartyRecords {
 export const MIN_METER_COVERAGE = 0.9;
 /** Trades are reported to the micro-kWh. */
 const TRADE_TOLERANCE_KWH = 1e-5;
-const MONEY_TOLERANCE = 1e-8;
+export const MONEY_TOLERANCE = 1e-8;
 
 export type DraftCheck = { ok: true; payload: UnitPayload } | { ok: false; lines: DisputedLine[] };
 
@@ -102,6 +102,39 @@ export function checkCommon<P>(
         });
     }
   return { payload: parsed.data, lines };
+}
+
+/**
+ * The draft's amounts and parties against the amounts the party worked out itself: each account's
+ * figure (within rounding), and parties exactly the accounts with money.
+ */
+export function amountsFollow(
+  content: SignedContent,
+  own: Record<string, number>,
+  what: 'settlement' | 'payment',
+): DisputedLine[] {
+  const lines: DisputedLine[] = [];
+  for (const id of [...new Set([...Object.keys(own), ...Object.keys(content.amounts)])].sort()) {
+    const drafted = content.amounts[id];
+    const mine = own[id];
+    if (drafted === undefined || mine === undefined || Math.abs(drafted - mine) > MONEY_TOLERANCE)
+      lines.push({
+        line: `amounts.${id}`,
+        draft: drafted ?? null,
+        own: mine ?? null,
+        reason: 'does not follow from the draft',
+      });
+  }
+  const partyIds = content.parties.map((x) => x.id).sort();
+  const accounts = Object.keys(own).sort();
+  if (partyIds.join(',') !== accounts.join(','))
+    lines.push({
+      line: 'parties',
+      draft: partyIds.join(','),
+      own: accounts.join(','),
+      reason: `not the accounts the ${what} moves money for`,
+    });
+  return lines;
 }
 
 export function checkDraft(
@@ -184,26 +217,7 @@ export function checkDraft(
       p.meteredNetExportKWh,
       p.config,
     );
-    const ids = new Set([...Object.keys(again.amounts), ...Object.keys(content.amounts)]);
-    for (const id of [...ids].sort()) {
-      const draft = content.amounts[id];
-      const own = again.amounts[id];
-      if (draft === undefined || own === undefined || Math.abs(draft - own) > MONEY_TOLERANCE)
-        lines.push({
-          line: `amounts.${id}`,
-          draft: draft ?? null,
-          own: own ?? null,
-          reason: 'does not follow from the draft',
-        });
-    }
-    const partyIds = content.parties.map((x) => x.id).sort();
-    if (partyIds.join(',') !== Object.keys(again.amounts).sort().join(','))
-      lines.push({
-        line: 'parties',
-        draft: partyIds.join(','),
-        own: Object.keys(again.amounts).sort().join(','),
-        reason: 'not the accounts the settlement moves money for',
-      });
+    lines.push(...amountsFollow(content, again.amounts, 'settlement'));
   } catch (err) {
     lines.push({
       line: 'payload',

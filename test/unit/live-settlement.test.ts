@@ -5,7 +5,12 @@ import type { SettleDisputeBody, SignedContent } from '../../src/comms/messages/
 import { generateKeyPair, type KeyPair } from '../../src/core/signing.js';
 import { Ledger, signContent } from '../../src/platform/ledger/ledger.js';
 import { openDatabase } from '../../src/platform/ledger/sqlite.js';
-import { LiveSettlement, type MadeDraft, settlementSummary } from '../../src/platform/live-settlement.js';
+import {
+  LiveSettlement,
+  type MadeDraft,
+  settlementSummary,
+  unitsAwaitingSignatures,
+} from '../../src/platform/live-settlement.js';
 import { Membership } from '../../src/platform/membership.js';
 import { type MeterSample, MeterSamples } from '../../src/platform/meter-samples.js';
 import { SettlementSchedule, type UnitPayload } from '../../src/platform/settlement-content.js';
@@ -312,6 +317,9 @@ describe('live settlement on the platform database', () => {
     for (const party of ['dso', 'grid', 'tx-a', 'tx-b'])
       p.live.signatureReceived(party, sign(upper, party), DUE + 1_000);
     expect(settlementSummary(p.ledger)).toMatchObject({ intervals: 1, settled: 0, units: { committed: 1 } });
+    // The cell's trader has not signed: one unit awaits, drafted at DUE (not before it).
+    expect(unitsAwaitingSignatures(p.ledger, DUE + 1)).toBe(1);
+    expect(unitsAwaitingSignatures(p.ledger, DUE)).toBe(0);
     p.ledger.close();
 
     const again = open(p.file);

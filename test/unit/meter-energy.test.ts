@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EnvelopeStamper } from '../../src/comms/envelope.js';
+import { VirtualClock } from '../../src/core/clock.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { intervalEnergy } from '../../src/platform/meter-energy.js';
 import { type MeterSample, MeterSamples } from '../../src/platform/meter-samples.js';
@@ -129,15 +131,17 @@ describe('the meter samples a platform stores', () => {
   });
 
   it('without the reading holding at the start, only a sender that started in the interval is complete', () => {
-    // Numbers from 8 on: the sender's first reading (0), before the interval, is still on its way.
+    // A sender's first reading of an epoch, numbered as the transport numbers it.
+    const first = new EnvelopeStamper('m', new VirtualClock(T)).stamp('meter', 'reading', {}).seq;
+    // Its readings from the second on: the first, before the interval, is still on its way.
     const s = open();
-    s.addAll(every10s('m', T + 5_000, 8, 8));
+    s.addAll(every10s('m', T + 5_000, 8, first + 8));
     expect(s.isComplete('m', T, T + MIN, 8)).toBe(false);
-    s.add({ member: 'm', epoch: 1, seq: 0, timeMs: T - 5_000, netW: 3600 });
+    s.add({ member: 'm', epoch: 1, seq: first, timeMs: T - 5_000, netW: 3600 });
     expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
-    // A sender whose first reading (number 0) is inside the interval.
+    // A sender whose first reading is inside the interval.
     const t = open();
-    t.addAll(every10s('m', T + 5_000, 8, 0));
+    t.addAll(every10s('m', T + 5_000, 8, first));
     expect(t.isComplete('m', T, T + MIN, 8)).toBe(true);
   });
 
