@@ -193,9 +193,10 @@ export function buildProgram(): Command {
 
   platform
     .command('keygen')
-    .description('make a key pair for a member or the operator (written 0600, never overwritten)')
+    .description('make signing and encryption key pairs for a member or the operator (written 0600, never overwritten)')
     .requiredOption('--id <id>', 'member or operator id')
     .requiredOption('--out <file>', 'key file to create')
+    .option('--rotate', 'give the existing key file a new encryption key pair (the old one kept a day as retired)')
     .action(async (o) => (await import('./platform/members-command.js')).keygenCommand(o));
   const members = platform.commands.find((c) => c.name() === 'members')!;
   members
@@ -204,6 +205,7 @@ export function buildProgram(): Command {
     .requiredOption('--db <file>', 'platform database (SQLite, created if absent)')
     .requiredOption('--id <id>', 'member id (the gateway id)')
     .requiredOption('--public-key <key>', 'Ed25519 public key, raw 32 bytes base64url')
+    .option('--encryption-key <key>', 'X25519 public key confidential messages are sealed to (keygen prints it)')
     .addOption(
       new Option('--role <role>', 'role')
         .choices(['prosumer', 'mg-trader', 'aggregator', 'dso', 'platform'])
@@ -211,6 +213,15 @@ export function buildProgram(): Command {
     )
     .requiredOption('--cell <cell>', 'cell the member belongs to')
     .action(async (o) => (await import('./platform/members-command.js')).registerCommand(o));
+  members
+    .command('rekey')
+    .description("record a member's new encryption key and issue the operator-signed members list")
+    .requiredOption('--db <file>', 'platform database (SQLite)')
+    .requiredOption('--id <id>', 'member id')
+    .requiredOption('--encryption-key <key>', 'the new X25519 public key (keygen --rotate prints it)')
+    .requiredOption('--operator-key <file>', "the operator's key file (platform keygen)")
+    .option('--members-out <file>', 'also write the signed members list here (atomically)')
+    .action(async (o) => (await import('./platform/members-command.js')).rekeyCommand(o));
   for (const action of ['admit', 'suspend', 'revoke'] as const) {
     members
       .command(action)

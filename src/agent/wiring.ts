@@ -4,7 +4,7 @@ import { D2DTransport } from '../comms/d2d-transport.js';
 import { LteService } from '../comms/lte/lte-service.js';
 import { radioFields } from '../comms/lte/modem.js';
 import { MqttTransport } from '../comms/mqtt-transport.js';
-import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
+import { EncryptionKeyring, EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
@@ -91,6 +91,7 @@ export function buildSecurity(config: GatewayConfig): MessageSecurity | undefine
   return new MessageSecurity(
     EnvelopeSigner.fromKeyFile(s.keyFile!, config.gateway.id),
     MembersDirectory.load(s.membersFile!, s.operatorPublicKey!),
+    EncryptionKeyring.load(s.keyFile!, config.gateway.id),
   );
 }
 

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { OngoingProblems } from '../core/ongoing-problems.js';
 import { CommsStateFile } from './comms-state.js';
@@ -15,7 +16,7 @@ import { PresenceTable } from './presence.js';
 import { isReliable, qosFor, RELIABLE_CLASSES, ReliableDelivery } from './reliable-delivery.js';
 import { ReplayGuard } from './replay-guard.js';
 import type { MessageSecurity } from './security.js';
-import { type MessageClass, type TopicFilter, topicFor } from './topics.js';
+import { type MessageClass, parseTopic, type TopicFilter, type TopicParts, topicFor } from './topics.js';
 import type {
   AnyMessage,
   DeliveryHandler,
@@ -94,6 +95,8 @@ export abstract class BaseTransport implements Transport {
   private reconnectCount = 0;
   private readonly persistProblem = new OngoingProblems<'persist'>();
   private radio: (() => Record<string, number | string> | undefined) | undefined;
+  /** Readers left out of a seal for want of a key: logged at most once an hour per kind. */
+  private readonly sealLog = new LogThrottle(3600_000);
 
   constructor(
     protected readonly identity: TransportIdentity,
@@ -109,7 +112,8 @@ export abstract class BaseTransport implements Transport {
     this.replay = new ReplayGuard(deps.replayWindow);
     this.stateFile = deps.stateDir ? new CommsStateFile(join(deps.stateDir, 'comms-state.json')) : undefined;
     this.delivery = new ReliableDelivery(identity, deps, {
-      seal: (cls, type, body, ttlMs, targeted) => this.encode(this.stamper.stamp(cls, type, body, ttlMs, targeted)),
+      seal: (topic, parts, body, ttlMs) =>
+        this.encode(topic, parts, this.stamper.stamp(parts.cls, parts.type, body, ttlMs, parts.target !== undefined)),
       send: (topic, payload, options) => this.sendRaw(topic, payload, options),
       peers: () => this.presence.list(),
     });
@@ -197,18 +201,31 @@ export abstract class BaseTransport implements Transport {
   }
 
   protected onlinePayload(): string {
+    const encryptionKey = this.deps.security?.keyring?.publicKey;
     const body: OnlineBody = {
       online: true,
       role: this.identity.role,
       publicKey: this.deps.security?.signer.publicKey ?? this.identity.publicKey,
       version: this.identity.version,
+      ...(encryptionKey ? { encryptionKey } : {}),
     };
-    return this.encode(this.stamper.stamp('life', 'online', body));
+    return this.encode(this.onlineTopic, parseTopic(this.onlineTopic)!, this.stamper.stamp('life', 'online', body));
   }
 
-  private encode(envelope: Envelope): string {
-    const signed = this.deps.security ? this.deps.security.sign(envelope) : envelope;
-    return JSON.stringify(signed);
+  /**
+   * The payload of an envelope for `topic`: its body sealed to its readers when confidential (throws
+   * when none can be sealed to), then signed. Unsigned transports send bodies as they are.
+   */
+  private encode(topic: string, parts: TopicParts, envelope: Envelope): string {
+    const security = this.deps.security;
+    if (!security) return JSON.stringify(envelope);
+    const { envelope: sealed, withoutKey } = security.seal(topic, parts, envelope);
+    if (withoutKey.length > 0 && this.sealLog.take(`${parts.cls}/${parts.type}`, this.deps.clock.now()) > 0)
+      this.deps.log.warn(
+        { kind: `${parts.cls}/${parts.type}`, withoutKey },
+        'readers without an encryption key in the members list cannot read this kind of message',
+      );
+    return JSON.stringify(security.sign(sealed));
   }
 
   publish<C extends MessageClass, T extends PublishedType<C>>(
@@ -230,15 +247,16 @@ export abstract class BaseTransport implements Transport {
         component: 'comms',
       });
     }
-    const topic = topicFor({
+    const parts: TopicParts = {
       cell: this.identity.cell,
       sender: this.identity.gatewayId,
       cls,
       type,
       ...(options.target ? { target: options.target } : {}),
-    });
+    };
+    const topic = topicFor(parts);
     const envelope = this.stamper.stamp(cls, type, body, options.ttlMs, options.target !== undefined);
-    const payload = this.encode(envelope);
+    const payload = this.encode(topic, parts, envelope);
     this.assertFits(topic, payload);
     const retain = options.retain ?? false;
     if (isReliable(cls)) this.delivery.track(envelope, cls, type, topic, payload, options);
@@ -370,6 +388,12 @@ export abstract class BaseTransport implements Transport {
   private reloadMembers(): void {
     const security = this.deps.security;
     if (!security) return;
+    const keys = security.keyring?.reloadIfChanged();
+    if (keys === 'updated') {
+      this.deps.log.info('key file changed: encryption keys reloaded');
+      this.refreshPresence();
+    } else if (keys === 'rejected')
+      this.deps.log.warn('key file changed but could not be read: keeping the encryption keys in use');
     const result = security.members.reloadIfChanged();
     if (result === 'updated') {
       this.deps.metrics?.membersSerial.set(security.members.serial);

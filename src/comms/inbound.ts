@@ -11,7 +11,7 @@ import type { OnlineBody } from './messages/life.js';
 import type { PresenceTable } from './presence.js';
 import { isReliable } from './reliable-delivery.js';
 import { type ReplayGuard, STREAM_COUNT, TARGETED_STREAM } from './replay-guard.js';
-import type { MessageSecurity } from './security.js';
+import type { MessageSecurity, OpenedBody } from './security.js';
 import { type MessageClass, matchesFilter, parseTopic, type TopicFilter, type TopicParts } from './topics.js';
 import type { DeliveryHandler, Envelope } from './transport.js';
 
@@ -146,7 +146,9 @@ export class InboundPipeline {
       this.accountDelivery(parts.cls, envelope.sender, result.gap, result.filled);
     if (isAck) {
       if (parts.target !== this.identity.gatewayId) return;
-      const ack = checkBody(parts, envelope.body);
+      const opened = this.open(topic, parts, envelope);
+      if (!opened) return;
+      const ack = checkBody(parts, opened.body);
       if (!ack.ok) this.refuseBody(parts, envelope, ack.problem, ack.detail);
       else this.sinks.acknowledged(parts, { ...envelope, body: ack.body as AckBody }, now);
       return;
@@ -182,17 +184,34 @@ export class InboundPipeline {
   ): void {
     let failed: string | undefined;
     let checked: Envelope | false | undefined;
+    let opened: OpenedBody | undefined;
+    let unreadable = false;
     const later: Promise<void>[] = [];
+    const openOnce = (): OpenedBody => {
+      opened ??= this.deps.security
+        ? this.deps.security.open(topic, parts, envelope, this.deps.clock.now())
+        : { ok: true, body: envelope.body };
+      return opened;
+    };
     for (const h of this.handlers) {
       if (!which(h) || !matchesFilter(parts, h.filter)) continue;
       let delivered = envelope;
-      if (h.checked) {
+      if (!h.checked) {
+        // Tools and tests of the transport: the body opened when this gateway can, else as it arrived.
+        const body = openOnce();
+        if (body.ok) delivered = { ...envelope, body: body.body };
+      } else {
         if (checked === undefined) {
-          const check = checkBody(parts, envelope.body);
-          if (check.ok) checked = { ...envelope, body: check.body };
+          const body = openOnce();
+          const check = body.ok ? checkBody(parts, body.body) : undefined;
+          if (check?.ok) checked = { ...envelope, body: check.body };
           else {
             checked = false;
-            this.refuseBody(parts, envelope, check.problem, check.detail);
+            if (check) this.refuseBody(parts, envelope, check.problem, check.detail);
+            else {
+              unreadable = true;
+              this.refuseSealed(parts, envelope, body);
+            }
           }
         }
         if (checked === false) continue;
@@ -204,6 +223,12 @@ export class InboundPipeline {
       } catch (err) {
         failed ??= errorMessage(err);
       }
+    }
+    if (unreadable && reliable) {
+      // Not taken: no acknowledgement (a reader whose key was rotated takes the resend once it has
+      // its key file again), and the resend is new again.
+      this.replay.forget(envelope.sender, envelope.epoch, envelope.seq);
+      return;
     }
     if (later.length === 0) {
       this.afterHandlers(parts, envelope, topic, reliable, failed);
@@ -235,6 +260,32 @@ export class InboundPipeline {
     // After the handlers: an acknowledgement says the message was taken, and what a handler stores
     // (the platform's meter readings) is on disk by then.
     if (this.mustAcknowledge(parts, reliable)) this.sinks.acknowledge(parts, envelope);
+  }
+
+  /**
+   * The body as handlers get it: opened when sealed. Undefined when this gateway cannot take it: a
+   * confidential body sent in the clear, sealed to others only, or failing authentication; counted
+   * with reason `confidential` and logged at most once a minute per kind and problem.
+   */
+  private open(topic: string, parts: TopicParts, envelope: Envelope): { body: unknown } | undefined {
+    const security = this.deps.security;
+    if (!security) return { body: envelope.body };
+    const opened = security.open(topic, parts, envelope, this.deps.clock.now());
+    if (opened.ok) return { body: opened.body };
+    this.refuseSealed(parts, envelope, opened);
+    return undefined;
+  }
+
+  private refuseSealed(parts: TopicParts, envelope: Envelope, opened: OpenedBody): void {
+    if (opened.ok) return;
+    this.deps.metrics?.messagesRejected.inc({ reason: 'confidential' });
+    const kind = `${parts.cls}/${parts.type}`;
+    const messages = this.schemaLog.take(`${kind}/${opened.problem}`, this.deps.clock.now());
+    if (messages > 0)
+      this.deps.log.warn(
+        { kind, problem: opened.problem, sender: envelope.sender, messages },
+        'confidential body not opened',
+      );
   }
 
   /**

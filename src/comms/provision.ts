@@ -3,6 +3,23 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { type MemberRole, type MembersList, signMembersList } from '../core/members.js';
 import { generateKeyPair, type KeyPair } from '../core/signing.js';
+import { generateEncryptionKeyPair } from './sealed-body.js';
+
+/** A member's keys as its key file holds them: Ed25519 to sign, X25519 to open what is sealed to it. */
+export interface MemberKeys extends KeyPair {
+  encryptionPublicKey: string;
+  encryptionPrivateKey: string;
+}
+
+/** A fresh pair of each. */
+export function generateMemberKeys(): MemberKeys {
+  const encryption = generateEncryptionKeyPair();
+  return {
+    ...generateKeyPair(),
+    encryptionPublicKey: encryption.publicKey,
+    encryptionPrivateKey: encryption.privateKey,
+  };
+}
 
 /** The members-list role of each kind of gateway. */
 export const ROLE_OF_KIND: Record<string, MemberRole> = {
@@ -29,13 +46,13 @@ export interface ProvisionedIdentities {
   operator: KeyPair;
   membersFile: string;
   members: MembersList;
-  keys: Map<string, KeyPair>;
+  keys: Map<string, MemberKeys>;
   keyFile(id: string): string;
 }
 
-/** A fresh key pair per gateway, kept in memory until `writeGatewayKeys` writes them. */
-export function generateGatewayKeys(gateways: readonly GatewayIdentity[]): Map<string, KeyPair> {
-  return new Map(gateways.map((g) => [g.id, generateKeyPair()]));
+/** Fresh keys per gateway, kept in memory until `writeIdentities` writes them. */
+export function generateGatewayKeys(gateways: readonly GatewayIdentity[]): Map<string, MemberKeys> {
+  return new Map(gateways.map((g) => [g.id, generateMemberKeys()]));
 }
 
 /**
@@ -45,7 +62,7 @@ export function generateGatewayKeys(gateways: readonly GatewayIdentity[]): Map<s
  */
 export function writeIdentities(
   dir: string,
-  keys: ReadonlyMap<string, KeyPair>,
+  keys: ReadonlyMap<string, MemberKeys>,
   operator: KeyPair,
   members: MembersList,
 ): ProvisionedIdentities {
@@ -80,6 +97,7 @@ export function provisionIdentities(gateways: GatewayIdentity[], dir: string, no
         role: memberRoleOf(g.kind),
         cell: g.cell,
         status: 'active' as const,
+        encryptionKey: keys.get(g.id)!.encryptionPublicKey,
       })),
     },
     operator.privateKey,

@@ -47,7 +47,8 @@ export interface ReliableDeliveryDeps {
 /** How reliable delivery reaches the wire and the rest of the transport. */
 export interface ReliableDeliveryLinks {
   /** Stamps, signs and serialises a body of this gateway's (an acknowledgement). */
-  seal(cls: MessageClass, type: string, body: unknown, ttlMs: number, targeted: boolean): string;
+  /** Stamps, seals (a confidential body) and signs a body for `topic`; the payload to send. */
+  seal(topic: string, parts: TopicParts, body: unknown, ttlMs: number): string;
   /** Sends bytes; best effort. */
   send(topic: string, payload: string, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Who is online now (a receiver that left is no longer awaited, unless its class must reach it). */
@@ -150,14 +151,21 @@ export class ReliableDelivery {
   /** Tells the sender of a message this gateway took that it arrived. */
   acknowledge(parts: TopicParts, envelope: Envelope): void {
     const body: AckBody = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
-    const topic = topicFor({
+    const ackParts: TopicParts = {
       cell: this.identity.cell,
       sender: this.identity.gatewayId,
       cls: parts.cls,
       type: ACK_TYPE,
       target: envelope.sender,
-    });
-    const payload = this.links.seal(parts.cls, ACK_TYPE, body, ACK_TTL_MS, true);
+    };
+    const topic = topicFor(ackParts);
+    let payload: string;
+    try {
+      payload = this.links.seal(topic, ackParts, body, ACK_TTL_MS);
+    } catch (err) {
+      this.deps.log.debug({ err: errorMessage(err), peer: envelope.sender }, 'acknowledgement not sent');
+      return;
+    }
     this.links.send(topic, payload, { qos: 0, retain: false }).catch(() => undefined);
   }
 

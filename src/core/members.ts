@@ -18,6 +18,8 @@ export const Member = z
     role: MemberRole,
     cell: z.string().min(1),
     status: z.enum(['active', 'suspended', 'revoked']).default('active'),
+    /** X25519 key that confidential bodies for this member are sealed to (raw 32 bytes, base64url). */
+    encryptionKey: base64urlKey.optional(),
   })
   .strict();
 export type Member = z.infer<typeof Member>;

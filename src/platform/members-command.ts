@@ -1,5 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { generateEncryptionKeyPair } from '../comms/sealed-body.js';
+import { GatewayKeyFile, rotateEncryptionKey } from '../comms/security.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { MembersList } from '../core/members.js';
@@ -9,30 +11,55 @@ import { loadDataFile, readDataFile } from '../core/validate.js';
 import { Contracts } from './contracts.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
-import { decideMembership, recordDecision } from './membership-decision.js';
+import { decideMembership, recordDecision, rekeyMember } from './membership-decision.js';
 
-/** A key file: a member's or the operator's id and Ed25519 key pair (raw 32 bytes, base64url). */
-export const KeyFile = z
-  .object({
-    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
-    publicKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
-    privateKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
-  })
-  .strict();
+/** A key file: a member's or the operator's id, Ed25519 pair and X25519 pair (src/comms/security.ts). */
+export const KeyFile = GatewayKeyFile;
 
-/** `p2p-edge platform keygen --id ID --out FILE`: a new key pair, written 0600; never overwrites. */
-export function keygenCommand(o: { id: string; out: string }): void {
-  const key = KeyFile.shape.id.safeParse(o.id);
+const MemberId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
+
+/**
+ * `p2p-edge platform keygen --id ID --out FILE`: new signing and encryption key pairs, written 0600;
+ * never overwrites. With `--rotate`, FILE exists and gets a new encryption pair; the one it replaces
+ * is kept as retired (opened for a day longer: messages sealed to it may still be on their way), and
+ * retired pairs older than that are dropped. The signing key stays (it is the member's identity).
+ * Prints the public keys to register with the platform (`members register` / `members rekey`).
+ */
+export function keygenCommand(o: { id: string; out: string; rotate?: boolean }): void {
+  const key = MemberId.safeParse(o.id);
   if (!key.success) throw new P2PError(ErrorCode.input, `--id: ${key.error.issues[0]?.message}`, { field: '--id' });
+  const encryption = generateEncryptionKeyPair();
+  if (o.rotate) {
+    const old = loadDataFile(o.out, GatewayKeyFile, 'input');
+    if (old.id !== o.id)
+      throw new P2PError(ErrorCode.input, `${o.out} is the key file of "${old.id}", not "${o.id}"`, {
+        field: '--id',
+        file: o.out,
+      });
+    const next = rotateEncryptionKey(old, encryption, Date.now());
+    writeFileAtomic(o.out, `${JSON.stringify(next, null, 2)}\n`);
+    printJson({ id: o.id, publicKey: old.publicKey, encryptionKey: encryption.publicKey, file: o.out, rotated: true });
+    return;
+  }
   if (existsSync(o.out)) {
-    throw new P2PError(ErrorCode.input, `${o.out} exists: a key file is never overwritten`, {
-      field: '--out',
-      file: o.out,
-    });
+    throw new P2PError(
+      ErrorCode.input,
+      `${o.out} exists: a key file is never overwritten (--rotate makes new encryption keys)`,
+      {
+        field: '--out',
+        file: o.out,
+      },
+    );
   }
   const pair = generateKeyPair();
-  writeFileSync(o.out, `${JSON.stringify({ id: o.id, ...pair }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  printJson({ id: o.id, publicKey: pair.publicKey, file: o.out });
+  const file: GatewayKeyFile = {
+    id: o.id,
+    ...pair,
+    encryptionPublicKey: encryption.publicKey,
+    encryptionPrivateKey: encryption.privateKey,
+  };
+  writeFileSync(o.out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  printJson({ id: o.id, publicKey: pair.publicKey, encryptionKey: encryption.publicKey, file: o.out });
 }
 
 function withMembership<T>(
@@ -53,13 +80,49 @@ function withMembership<T>(
   }
 }
 
-/** `p2p-edge platform members register --db FILE --id ID --public-key KEY --role ROLE --cell CELL`: a pending member. */
-export function registerCommand(o: { db: string; id: string; publicKey: string; role: string; cell: string }): void {
+/**
+ * `p2p-edge platform members register --db FILE --id ID --public-key KEY [--encryption-key KEY] --role ROLE
+ * --cell CELL`: a pending member.
+ */
+export function registerCommand(o: {
+  db: string;
+  id: string;
+  publicKey: string;
+  encryptionKey?: string;
+  role: string;
+  cell: string;
+}): void {
   printJson(
     withMembership(o.db, undefined, (m) =>
-      m.register({ id: o.id, publicKey: o.publicKey, role: o.role, cell: o.cell }),
+      m.register({
+        id: o.id,
+        publicKey: o.publicKey,
+        ...(o.encryptionKey !== undefined ? { encryptionKey: o.encryptionKey } : {}),
+        role: o.role,
+        cell: o.cell,
+      }),
     ),
   );
+}
+
+/**
+ * `p2p-edge platform members rekey --db FILE --id ID --encryption-key KEY --operator-key FILE
+ * [--members-out FILE]`: the member's new encryption key (after `keygen --rotate` on its gateway),
+ * recorded in the ledger, and the members list that publishes it.
+ */
+export function rekeyCommand(o: {
+  db: string;
+  id: string;
+  encryptionKey: string;
+  operatorKey: string;
+  membersOut?: string;
+}): void {
+  const list: MembersList = withMembership(o.db, o.operatorKey, (m, ledger, operator) => {
+    if (!m.get(o.id)) throw new P2PError(ErrorCode.input, `--id: no member "${o.id}" is registered`, { field: '--id' });
+    return rekeyMember(ledger, m, operator!, o.id, o.encryptionKey, Date.now());
+  });
+  if (o.membersOut) writeFileAtomic(o.membersOut, `${JSON.stringify(list, null, 2)}\n`);
+  printJson(list);
 }
 
 /**

@@ -63,3 +63,28 @@ export function decideMembership(
     return issued;
   })();
 }
+
+/**
+ * A member's new encryption key, recorded in the ledger (`membership`, action `rekey`, signed by the
+ * operator) in the same transaction. Returns the members list that publishes it.
+ */
+export function rekeyMember(
+  ledger: Ledger,
+  members: Membership,
+  operator: OperatorKey,
+  id: string,
+  encryptionKey: string,
+  timeMs: number,
+): MembersList {
+  return ledger.db.transaction(() => {
+    const issued = members.rekey(id, encryptionKey);
+    recordDecision(
+      ledger,
+      operator,
+      'membership',
+      { action: 'rekey', member: id, encryptionKey, serial: issued.serial },
+      timeMs,
+    );
+    return issued;
+  })();
+}

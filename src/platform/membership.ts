@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encryptionPublicKeyObject } from '../comms/sealed-body.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { Member, type MembersList, signMembersList } from '../core/members.js';
 import { publicKeyObject } from '../core/signing.js';
@@ -32,6 +33,12 @@ CREATE TABLE IF NOT EXISTS platform_members (
   changed_at_serial INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS platform_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS platform_member_keys (
+  member TEXT NOT NULL,
+  encryption_key TEXT NOT NULL UNIQUE,
+  since_serial INTEGER NOT NULL,
+  PRIMARY KEY (member, since_serial)
+);
 `;
 
 interface Row {
@@ -47,9 +54,14 @@ function inputError(message: string, field?: string): P2PError {
   return new P2PError(ErrorCode.input, message, { component: 'membership', ...(field ? { field } : {}) });
 }
 
+/**
+ * A member's encryption keys are a history (`platform_member_keys`: a row per key, from the list
+ * serial that published it), so that a rotation adds a row and the members table keeps its shape.
+ */
 export class Membership {
   private readonly members: ChainedTable;
   private readonly meta: ChainedTable;
+  private readonly keys: ChainedTable;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -60,6 +72,17 @@ export class Membership {
     db.exec(SCHEMA);
     this.members = ChainedTable.open(db, 'platform_members');
     this.meta = ChainedTable.open(db, 'platform_meta');
+    this.keys = ChainedTable.open(db, 'platform_member_keys');
+  }
+
+  private keyOf: ReturnType<SqliteDatabase['prepare']> | undefined;
+
+  /** The member's current encryption key (the last one registered), if it has one. */
+  encryptionKey(id: string): string | undefined {
+    this.keyOf ??= this.db.prepare(
+      'SELECT encryption_key FROM platform_member_keys WHERE member = ? ORDER BY since_serial DESC LIMIT 1',
+    );
+    return (this.keyOf.get(id) as { encryption_key: string } | undefined)?.encryption_key;
   }
 
   private byId: ReturnType<SqliteDatabase['prepare']> | undefined;
@@ -90,6 +113,9 @@ export class Membership {
       | { id: string }
       | undefined;
     if (clash) throw inputError(`public key already belongs to member ${clash.id}`, 'publicKey');
+    if (r.encryptionKey !== undefined) this.checkEncryptionKey(r.encryptionKey);
+    if (r.encryptionKey !== undefined)
+      this.keys.insert({ member: r.id, encryption_key: r.encryptionKey, since_serial: this.serial() });
     this.members.insert({
       id: r.id,
       public_key: r.publicKey,
@@ -106,11 +132,44 @@ export class Membership {
     // native memory until a collection frees it, some 14 MB at a few hundred messages a second).
     this.byId ??= this.db.prepare('SELECT * FROM platform_members WHERE id = ?');
     const row = this.byId.get(id) as Row | undefined;
-    return row && toRecord(row);
+    return row && toRecord(row, this.encryptionKey(row.id));
   }
 
   list(): MemberRecord[] {
-    return (this.db.prepare('SELECT * FROM platform_members ORDER BY id').all() as Row[]).map(toRecord);
+    return (this.db.prepare('SELECT * FROM platform_members ORDER BY id').all() as Row[]).map((row) =>
+      toRecord(row, this.encryptionKey(row.id)),
+    );
+  }
+
+  /**
+   * A new encryption key for a member (a rotation, or a member registered before encryption): the
+   * list's serial goes up and the new list publishes it. Senders seal to it from then on; the member
+   * keeps its retired key a while for what was sealed before (`keygen --rotate`).
+   */
+  rekey(id: string, encryptionKey: string): MembersList {
+    this.checkEncryptionKey(encryptionKey);
+    this.db
+      .transaction(() => {
+        const m = this.require(id);
+        if (m.status === 'revoked') throw inputError(`member ${id} is revoked; it cannot take a new key`, 'status');
+        const serial = this.serial() + 1;
+        this.meta.upsert({ key: 'members-serial', value: serial });
+        this.keys.insert({ member: id, encryption_key: encryptionKey, since_serial: serial });
+      })
+      .immediate();
+    return this.membersList();
+  }
+
+  private checkEncryptionKey(encryptionKey: string): void {
+    try {
+      encryptionPublicKeyObject(encryptionKey);
+    } catch {
+      throw inputError('encryptionKey is not an X25519 public key (32 bytes, base64url)', 'encryptionKey');
+    }
+    const clash = this.db
+      .prepare('SELECT member FROM platform_member_keys WHERE encryption_key = ?')
+      .get(encryptionKey) as { member: string } | undefined;
+    if (clash) throw inputError(`encryption key already used by member ${clash.member}`, 'encryptionKey');
   }
 
   admit(id: string): MembersList {
@@ -141,6 +200,7 @@ export class Membership {
         role: m.role,
         cell: m.cell,
         status: m.status as Member['status'],
+        ...(m.encryptionKey ? { encryptionKey: m.encryptionKey } : {}),
       }));
     return signMembersList(
       { v: 1, operator: operator.id, serial: this.serial(), issuedAt: this.nowMs(), members },
@@ -168,7 +228,7 @@ export class Membership {
   }
 }
 
-function toRecord(row: Row): MemberRecord {
+function toRecord(row: Row, encryptionKey: string | undefined): MemberRecord {
   return {
     id: row.id,
     publicKey: row.public_key,
@@ -176,5 +236,6 @@ function toRecord(row: Row): MemberRecord {
     cell: row.cell,
     status: row.status,
     changedAtSerial: row.changed_at_serial,
+    ...(encryptionKey ? { encryptionKey } : {}),
   };
 }

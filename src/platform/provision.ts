@@ -46,6 +46,7 @@ export function provisionThroughPlatform(
           members.register({
             id: g.id,
             publicKey: keys.get(g.id)!.publicKey,
+            encryptionKey: keys.get(g.id)!.encryptionPublicKey,
             role: memberRoleOf(g.kind),
             cell: g.cell,
           });

@@ -1,6 +1,6 @@
 import { type MemoryBus, MemoryTransport } from '../../src/comms/memory-transport.js';
 import { type ProvisionedIdentities, provisionIdentities } from '../../src/comms/provision.js';
-import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../../src/comms/security.js';
+import { EncryptionKeyring, EnvelopeSigner, MembersDirectory, MessageSecurity } from '../../src/comms/security.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import type { Clock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
@@ -11,10 +11,20 @@ silentLog.level = 'silent';
 
 export const tick = () => new Promise((r) => setImmediate(r));
 
-/** A cell of gateways with keys and an operator-signed members list, on one in-memory bus. */
-export function signedCell(ids: string[], dir: string, nowMs: number, cell = 'c1'): ProvisionedIdentities {
+/**
+ * A cell of gateways with keys and an operator-signed members list, on one in-memory bus. Each is an
+ * inverter gateway (a prosumer) unless `kinds` says otherwise: the readers of a confidential body
+ * go by role (a meter reading is sealed to the cell's transformer gateway and the platform).
+ */
+export function signedCell(
+  ids: string[],
+  dir: string,
+  nowMs: number,
+  cell = 'c1',
+  kinds: Record<string, string> = {},
+): ProvisionedIdentities {
   return provisionIdentities(
-    ids.map((id) => ({ id, cell, kind: 'inverter' })),
+    ids.map((id) => ({ id, cell, kind: kinds[id] ?? 'inverter' })),
     dir,
     nowMs,
   );
@@ -25,6 +35,7 @@ export function securityFor(p: ProvisionedIdentities, id: string): MessageSecuri
   return new MessageSecurity(
     new EnvelopeSigner(id, key.privateKey, key.publicKey),
     MembersDirectory.load(p.membersFile, p.operatorPublicKey),
+    EncryptionKeyring.load(p.keyFile(id), id),
   );
 }
 

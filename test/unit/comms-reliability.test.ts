@@ -11,6 +11,9 @@ import { seededRandom } from '../../src/core/prng.js';
 import { tempDir } from '../helpers/net.js';
 import { metricValue, signedCell, signedEndpoint, tick } from '../helpers/signed-cell.js';
 
+/** The transformer gateway and the platform read the cell's meter readings (they are sealed to them). */
+const KINDS = { tx: 'transformer', platform: 'platform' };
+
 const tmp = tempDir('p2p-comms-rel-');
 afterAll(() => tmp.remove());
 let n = 0;
@@ -24,7 +27,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   it('market and DR messages to a target, and meter readings to the cell, all arrive exactly once', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus('lossy', { fraction: 0.3, random: seeded(7) });
-    const p = signedCell(['tx', 'inv'], makeDir(), T0);
+    const p = signedCell(['tx', 'inv'], makeDir(), T0, 'c1', KINDS);
     const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
     const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
     await tx.t.start();
@@ -64,7 +67,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   it('a reader that wants only the latest reading takes it without acknowledging: the sender waits for the others only', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['tx', 'inv', 'platform'], makeDir(), T0);
+    const p = signedCell(['tx', 'inv', 'platform'], makeDir(), T0, 'c1', KINDS);
     const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
     const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
     const platform = signedEndpoint(bus, p, 'platform', clock, { retryInitialMs: 200 });
@@ -98,7 +101,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   it('a message to a peer that never answers is resent with back-off until it expires, then counted as given up', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['tx', 'gone'], makeDir(), T0);
+    const p = signedCell(['tx', 'gone'], makeDir(), T0, 'c1', KINDS);
     const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 1000 });
     const lines: { msg: string; [k: string]: unknown }[] = [];
     (tx.t as unknown as { deps: { log: unknown } }).deps.log = pino(
@@ -127,7 +130,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   it('after an outage longer than the replay window, every reading reaches a handler that keeps them by id; no other handler sees the old ones', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['house', 'platform'], makeDir(), T0);
+    const p = signedCell(['house', 'platform'], makeDir(), T0, 'c1', KINDS);
     const house = signedEndpoint(bus, p, 'house', clock);
     await house.t.start();
     const send = async (from: number, to: number) => {
@@ -162,7 +165,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
   it('pending messages survive a restart (persisted outbox) and are delivered once the peer is back', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['tx', 'inv'], makeDir(), T0);
+    const p = signedCell(['tx', 'inv'], makeDir(), T0, 'c1', KINDS);
     const state = makeDir();
     const tx1 = signedEndpoint(bus, p, 'tx', clock, { stateDir: state });
     await tx1.t.start();
@@ -187,7 +190,7 @@ describe('application-level acknowledgement', () => {
   it('means "delivered to the addressee\'s application": a bystander that sees the message does not ack it', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['tx', 'inv', 'nosy'], makeDir(), T0);
+    const p = signedCell(['tx', 'inv', 'nosy'], makeDir(), T0, 'c1', KINDS);
     const tx = signedEndpoint(bus, p, 'tx', clock);
     const nosy = signedEndpoint(bus, p, 'nosy', clock); // listens to all market traffic of the cell
     for (const e of [tx, nosy]) await e.t.start();

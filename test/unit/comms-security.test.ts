@@ -21,11 +21,14 @@ const makeDir = () => join(tmp.dir, String(++n));
 const T0 = 1_800_000_000_000;
 const topic = 'p2p/v1/c1/a/meter/reading';
 
-/** A signed cell of a (sender) and b (receiver); `raw` captures what a sends on the bus. */
+/**
+ * A signed cell of a (sender) and b (receiver: the platform, which reads meter readings); `raw`
+ * captures what a sends on the bus.
+ */
 async function cell() {
   const clock = new VirtualClock(T0);
   const bus = new MemoryBus();
-  const p = signedCell(['a', 'b', 'x'], makeDir(), T0);
+  const p = signedCell(['a', 'b', 'x'], makeDir(), T0, 'c1', { b: 'platform' });
   const a = signedEndpoint(bus, p, 'a', clock);
   const b = signedEndpoint(bus, p, 'b', clock);
   const raw: { topic: string; payload: string }[] = [];
@@ -321,7 +324,7 @@ describe('comms state across restarts (written atomically under stateDir)', () =
   it('a restarted sender takes a higher epoch; a restarted receiver still refuses what it saw before', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['a', 'b'], makeDir(), T0);
+    const p = signedCell(['a', 'b'], makeDir(), T0, 'c1', { b: 'platform' });
     const stateA = makeDir();
     const stateB = makeDir();
     const raw: string[] = [];

@@ -164,7 +164,7 @@ describe('a gateway that cannot keep up', () => {
 function houseAndPlatform(idsDir: string) {
   const clock = new VirtualClock(T0);
   const bus = new MemoryBus();
-  const p = signedCell(['house', 'platform-1'], join(tmp.dir, idsDir), T0);
+  const p = signedCell(['house', 'platform-1'], join(tmp.dir, idsDir), T0, 'c1', { 'platform-1': 'platform' });
   const house = signedEndpoint(bus, p, 'house', clock, { retryInitialMs: 200 });
   const platform = signedEndpoint(bus, p, 'platform-1', clock);
   return { clock, house, platform };

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { MemberRole } from '../../core/members.js';
 import type { MessageClass, TopicParts } from '../topics.js';
 import { AckBody } from './ack.js';
 import { DrDispatchBody, DrEventBody } from './dr.js';
@@ -15,18 +16,31 @@ import {
 } from './settle.js';
 
 /**
- * One kind of message: the zod schema of its body, and where the body names the sender or target
- * of its own topic, the check that they agree.
+ * Who may read a body (docs/interfaces.md, confidential bodies): `public` (whoever the broker lets
+ * read it: presence, a cell's market result, price rounds, gossip), `target` (the member a message is
+ * addressed to), or members by role: of the sender's cell (`cell`) or of any cell (`anyCell`). Every
+ * body not public is sealed end to end to its readers' encryption keys (`src/comms/sealed-body.ts`).
+ */
+export type Readers = 'public' | 'target' | { cell: readonly MemberRole[]; anyCell: readonly MemberRole[] };
+
+/**
+ * One kind of message: the zod schema of its body, where the body names the sender or target of its
+ * own topic the check that they agree, and who reads it (`readers`; when absent, the target of an
+ * addressed message and everyone of one to the cell).
  */
 export interface MessageSpec<S extends z.ZodType = z.ZodType> {
   readonly body: S;
   agreesWithTopic?(body: z.infer<S>, topic: TopicParts): boolean;
+  readonly readers?: Readers;
 }
 
 const spec = <S extends z.ZodType>(
   body: S,
-  agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean,
-): MessageSpec<S> => (agreesWithTopic ? { body, agreesWithTopic } : { body });
+  options: { agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean; readers?: Readers } = {},
+): MessageSpec<S> => ({ body, ...options });
+
+/** The cell's MG trader settles its market from the readings; the platform settles the money. */
+const METER_READERS: Readers = { cell: ['mg-trader'], anyCell: ['platform'] };
 
 /**
  * Every message body the gateways send, by class and type (the wire format is docs/interfaces.md,
@@ -37,17 +51,20 @@ const spec = <S extends z.ZodType>(
 export const MESSAGE_CATALOGUE = {
   life: { online: spec(OnlineBody), offline: spec(OfflineBody) },
   mkt: {
-    offer: spec(OfferBody),
+    // A household's expected load and PV: for its MG trader only.
+    offer: spec(OfferBody, { readers: { cell: ['mg-trader'], anyCell: [] } }),
     dispatch: spec(DispatchBody),
     result: spec(ResultBody),
-    price: spec(PriceBody, priceAddressed),
-    'price-up': spec(PriceBody, priceAddressed),
+    // Price rounds between traders are public within the market (and sent every round: not sealed).
+    price: spec(PriceBody, { agreesWithTopic: priceAddressed, readers: 'public' }),
+    'price-up': spec(PriceBody, { agreesWithTopic: priceAddressed, readers: 'public' }),
     trades: spec(TradeReportBody),
     ack: spec(AckBody),
   },
   dr: { dispatch: spec(DrDispatchBody), event: spec(DrEventBody), ack: spec(AckBody) },
-  gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody) },
-  meter: { reading: spec(MeterReadingBody), ack: spec(AckBody) },
+  // The voltage control's exchange between neighbours, many times a second: not sealed.
+  gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody, { readers: 'public' }) },
+  meter: { reading: spec(MeterReadingBody, { readers: METER_READERS }), ack: spec(AckBody) },
   cmd: {},
   settle: {
     draft: spec(SettleDraftBody),
@@ -90,6 +107,17 @@ export function checkBody(topic: TopicParts, body: unknown): BodyCheck {
   }
   if (kind.agreesWithTopic && !kind.agreesWithTopic(parsed.data, topic)) return { ok: false, problem: 'not its topic' };
   return { ok: true, body: parsed.data };
+}
+
+/**
+ * Who reads a message of this topic. A type the catalogue does not know is sealed to its target when
+ * addressed (the safe side) and public otherwise.
+ */
+export function readersOf(topic: TopicParts): Readers {
+  const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[topic.cls];
+  const kind = Object.hasOwn(kinds, topic.type) ? kinds[topic.type] : undefined;
+  if (kind?.readers) return kind.readers;
+  return topic.target !== undefined ? 'target' : 'public';
 }
 
 /** Every `<class>/<type>` of the catalogue (the docs' message tables are checked against it). */

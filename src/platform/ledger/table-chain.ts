@@ -28,6 +28,7 @@ export const CHAINED_TABLES = [
   'platform_settlements',
   'platform_members',
   'platform_meta',
+  'platform_member_keys',
   'platform_contracts',
   'platform_dr_events',
   'platform_dr_dispatches',

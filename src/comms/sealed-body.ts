@@ -1,0 +1,218 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
+import { z } from 'zod';
+import { ErrorCode, P2PError } from '../core/errors.js';
+
+/**
+ * Confidential bodies (docs/interfaces.md, "Messages on the wire"): a body meant for some members only
+ * is sealed to its readers' X25519 keys, in the manner of HPKE's base mode (RFC 9180) with one
+ * content key wrapped per reader:
+ * - the body's JSON is encrypted once with a fresh random 256-bit content key (AES-256-GCM, random
+ *   96-bit nonce `iv`);
+ * - the sender makes a fresh ephemeral X25519 key pair per message (`epk`); for each reader,
+ *   HKDF-SHA256(X25519(ephemeral, reader), salt = epk ‖ reader key, info = `HKDF_INFO`) gives a
+ *   key and nonce used once, under which the content key is wrapped (AES-256-GCM);
+ * - both encryptions authenticate `context`, the message's topic and header (sender, epoch, seq,
+ *   times, type), so a sealed body cannot be moved to another message, sender or topic: a member
+ *   that re-signs another's ciphertext as its own gets a body nobody can open.
+ * The sender keeps nothing (it cannot read what it sealed); the Ed25519 signature over the envelope
+ * covers the sealed body as sent. All primitives are Node's (OpenSSL).
+ */
+export const SEALED_SCHEME = 'x25519-hkdf-sha256-aes256gcm';
+const HKDF_INFO = 'p2p-edge/v1 sealed body';
+
+const b64url = (bytes: number) =>
+  z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((bytes * 4) / 3)}}$`), `expected ${bytes} bytes base64url`);
+const KEY_ID_BYTES = 6;
+
+export const SealedBody = z
+  .object({
+    enc: z.literal(SEALED_SCHEME),
+    /** The sender's ephemeral X25519 public key, raw 32 bytes. */
+    epk: b64url(32),
+    /** Nonce of the body's encryption, 12 bytes. */
+    iv: b64url(12),
+    /** The body's JSON encrypted, with its 16-byte tag at the end. */
+    ct: z.string().regex(/^[A-Za-z0-9_-]{22,}$/),
+    /** One entry per reader: its id, which of its keys (`keyId`), and the content key wrapped for it (32 + 16 bytes). */
+    to: z
+      .array(z.object({ id: z.string().min(1).max(64), kid: b64url(KEY_ID_BYTES), key: b64url(48) }).strict())
+      .min(1)
+      .max(256),
+  })
+  .strict();
+export type SealedBody = z.infer<typeof SealedBody>;
+
+/** A body that claims to be sealed (it names a scheme); whether it is well formed is `SealedBody`'s to say. */
+export function looksSealed(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'enc' in body;
+}
+
+export interface EncryptionKeyPair {
+  /** Raw 32-byte X25519 public key, base64url. */
+  publicKey: string;
+  /** Raw 32-byte X25519 private key, base64url. Keep it out of logs and status pages. */
+  privateKey: string;
+}
+
+export function generateEncryptionKeyPair(): EncryptionKeyPair {
+  const jwk = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
+  return { publicKey: jwk.x!, privateKey: jwk.d! };
+}
+
+function raw32(b64: string, what: string): Buffer {
+  const bytes = Buffer.from(b64, 'base64url');
+  if (bytes.length !== 32 || bytes.toString('base64url') !== b64)
+    throw new P2PError(ErrorCode.input, `${what} must be 32 bytes in base64url without padding`, {
+      component: 'sealing',
+    });
+  return bytes;
+}
+
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 4096;
+
+/** A reader's public key as Node takes it (parsed once: every confidential message needs its readers' keys). */
+export function encryptionPublicKeyObject(publicKey: string): KeyObject {
+  const cached = publicKeys.get(publicKey);
+  if (cached) return cached;
+  raw32(publicKey, 'encryption key');
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: publicKey }, format: 'jwk' });
+  if (publicKeys.size >= MAX_CACHED_KEYS) publicKeys.delete(publicKeys.keys().next().value as string);
+  publicKeys.set(publicKey, key);
+  return key;
+}
+
+/** Checks that a pair belongs together; the private key as Node takes it. */
+export function encryptionPrivateKeyObject(pair: EncryptionKeyPair): KeyObject {
+  raw32(pair.publicKey, 'encryption public key');
+  raw32(pair.privateKey, 'encryption private key');
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', x: pair.publicKey, d: pair.privateKey },
+    format: 'jwk',
+  });
+  if (createPublicKey(key).export({ format: 'jwk' }).x !== pair.publicKey)
+    throw new P2PError(ErrorCode.input, 'the encryption private key does not belong to its public key', {
+      component: 'sealing',
+    });
+  return key;
+}
+
+/** Short name of a reader's key in a sealed body, so that a reader holding several keys takes the right one. */
+export function keyId(publicKey: string): string {
+  return createHash('sha256')
+    .update(raw32(publicKey, 'encryption key'))
+    .digest()
+    .subarray(0, KEY_ID_BYTES)
+    .toString('base64url');
+}
+
+export interface Reader {
+  id: string;
+  /** Its X25519 public key, raw 32 bytes base64url. */
+  encryptionKey: string;
+}
+
+/** One of this gateway's own encryption keys (the current one, or one retired but still opened). */
+export interface OwnEncryptionKey {
+  publicKey: string;
+  kid: string;
+  privateKey: KeyObject;
+}
+
+export function ownEncryptionKey(pair: EncryptionKeyPair): OwnEncryptionKey {
+  return { publicKey: pair.publicKey, kid: keyId(pair.publicKey), privateKey: encryptionPrivateKeyObject(pair) };
+}
+
+function wrapKeyAndNonce(shared: Buffer, epk: string, readerKey: string): { key: Buffer; nonce: Buffer } {
+  const salt = Buffer.concat([Buffer.from(epk, 'base64url'), Buffer.from(readerKey, 'base64url')]);
+  const okm = Buffer.from(hkdfSync('sha256', shared, salt, HKDF_INFO, 44));
+  return { key: okm.subarray(0, 32), nonce: okm.subarray(32) };
+}
+
+function gcmSeal(key: Buffer, nonce: Buffer, plain: Buffer, context: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(context);
+  return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+}
+
+function gcmOpen(key: Buffer, nonce: Buffer, sealed: Buffer, context: Buffer): Buffer {
+  if (sealed.length < 16) throw new Error('too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(context);
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+  return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+}
+
+/** Seals `body` (any JSON value) to `readers`, bound to `context` (`sealingContext`). */
+export function sealBody(body: unknown, readers: readonly Reader[], context: Buffer): SealedBody {
+  if (readers.length === 0)
+    throw new P2PError(ErrorCode.comms, 'a sealed body needs at least one reader', { component: 'sealing' });
+  const ephemeral = generateKeyPairSync('x25519');
+  const epk = ephemeral.publicKey.export({ format: 'jwk' }).x!;
+  const contentKey = randomBytes(32);
+  const iv = randomBytes(12);
+  const ct = gcmSeal(contentKey, iv, Buffer.from(JSON.stringify(body)), context);
+  const to = readers.map((r) => {
+    const shared = diffieHellman({
+      privateKey: ephemeral.privateKey,
+      publicKey: encryptionPublicKeyObject(r.encryptionKey),
+    });
+    const wrap = wrapKeyAndNonce(shared, epk, r.encryptionKey);
+    return {
+      id: r.id,
+      kid: keyId(r.encryptionKey),
+      key: gcmSeal(wrap.key, wrap.nonce, contentKey, context).toString('base64url'),
+    };
+  });
+  return { enc: SEALED_SCHEME, epk, iv: iv.toString('base64url'), ct: ct.toString('base64url'), to };
+}
+
+export type OpenResult = { ok: true; body: unknown } | { ok: false; problem: 'not a reader' | 'unreadable' };
+
+/**
+ * Opens a sealed body as reader `readerId` with one of its keys. `not a reader`: no entry for it or
+ * none for a key it holds; `unreadable`: the entry or the ciphertext does not authenticate (tampered,
+ * moved to another message, or not JSON).
+ */
+export function openBody(
+  sealed: SealedBody,
+  readerId: string,
+  keys: readonly OwnEncryptionKey[],
+  context: Buffer,
+): OpenResult {
+  let mine: { entry: SealedBody['to'][number]; key: OwnEncryptionKey } | undefined;
+  for (const entry of sealed.to) {
+    if (entry.id !== readerId) continue;
+    const key = keys.find((k) => k.kid === entry.kid);
+    if (key) {
+      mine = { entry, key };
+      break;
+    }
+  }
+  if (!mine) return { ok: false, problem: 'not a reader' };
+  try {
+    const shared = diffieHellman({ privateKey: mine.key.privateKey, publicKey: encryptionPublicKeyObject(sealed.epk) });
+    const wrap = wrapKeyAndNonce(shared, sealed.epk, mine.key.publicKey);
+    const contentKey = gcmOpen(wrap.key, wrap.nonce, Buffer.from(mine.entry.key, 'base64url'), context);
+    const plain = gcmOpen(
+      contentKey,
+      Buffer.from(sealed.iv, 'base64url'),
+      Buffer.from(sealed.ct, 'base64url'),
+      context,
+    );
+    return { ok: true, body: JSON.parse(plain.toString('utf8')) as unknown };
+  } catch {
+    return { ok: false, problem: 'unreadable' };
+  }
+}
