@@ -128,6 +128,28 @@ describe('the generated broker ACL in Mosquitto: each gateway reads only what it
     expect(got('plt')).not.toContain('p2p/v1/c2/inv-3/meter/reading');
   });
 
+  it('a list not signed by the key, or with a cell that cannot be a topic level, exits 2 naming the file and field', async () => {
+    const other = provisionIdentities([{ id: 'x', cell: 'c1', kind: 'inverter' }], join(tmp.dir, 'other'), 0);
+    const args = (file: string, key: string) => [
+      'platform',
+      'broker-acl',
+      '--members',
+      file,
+      '--operator-public-key',
+      key,
+    ];
+    const wrongKey = await runCli(args(ids.membersFile, other.operatorPublicKey));
+    expect(wrongKey.code).toBe(2);
+    expect(wrongKey.stderr).toContain(`${ids.membersFile}: sig:`);
+    const badCell = join(tmp.dir, 'bad-cell.json');
+    const { sig: _sig, ...unsigned } = ids.members;
+    const slashed = { ...unsigned, members: unsigned.members.map((m, i) => (i === 1 ? { ...m, cell: 'c/1' } : m)) };
+    writeFileAtomic(badCell, JSON.stringify(signMembersList(slashed, ids.operator.privateKey)));
+    const r = await runCli(args(badCell, ids.operatorPublicKey));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${badCell}: members[1].cell:`);
+  });
+
   it('a suspended member connects but receives nothing and is not heard', async () => {
     const inv1 = client.get('inv-1')!;
     const tx1 = client.get('tx-1')!;
