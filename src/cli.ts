@@ -232,6 +232,13 @@ export function buildProgram(): Command {
       .option('--members-out <file>', 'also write the signed members list here (atomically)')
       .action(async (o) => (await import('./platform/members-command.js')).changeMemberCommand(action, o));
   }
+  platform
+    .command('broker-acl')
+    .description("the brokers' Mosquitto ACL from the signed members list: each gateway reads only what its roles need")
+    .requiredOption('--members <file>', 'the operator-signed members list (platform members admit --members-out)')
+    .requiredOption('--operator-public-key <key>', "the operator's Ed25519 public key (raw 32 bytes, base64url)")
+    .option('--out <file>', 'write the ACL here (atomically) instead of printing it')
+    .action(async (o) => (await import('./platform/broker-acl-command.js')).brokerAclCommand(o));
 
   platform.commands
     .find((c) => c.name() === 'contracts')!

@@ -4,14 +4,15 @@ import { ErrorCode, P2PError } from './errors.js';
 
 /**
  * Writes a file so that after a power cut it holds either the old or the new content, never a mix:
- * write a temporary file, fsync it, rename over the target, fsync the directory.
+ * write a temporary file, fsync it, rename over the target, fsync the directory. `mode`: the new file's
+ * permissions (default 0600: most of what is written so is private).
  */
-export function writeFileAtomic(file: string, content: string): void {
+export function writeFileAtomic(file: string, content: string, mode = 0o600): void {
   const dir = dirname(file);
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     mkdirSync(dir, { recursive: true });
-    const fd = openSync(tmp, 'w', 0o600);
+    const fd = openSync(tmp, 'w', mode);
     try {
       writeSync(fd, content);
       fsyncSync(fd);

@@ -1,68 +1,45 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brokerAcl } from '../../src/comms/broker-acl.js';
 import { MqttTransport } from '../../src/comms/mqtt-transport.js';
+import { provisionIdentities } from '../../src/comms/provision.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
-import { waitForPort } from '../../src/core/net.js';
-import { eventually, freePort, tempDir } from '../helpers/net.js';
-import { securityFor, signedCell, silentLog } from '../helpers/signed-cell.js';
-import { requireTool } from '../helpers/system-tools.js';
-
-const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'mosquitto');
+import { startTlsBroker, type TlsBroker } from '../helpers/mosquitto-tls.js';
+import { eventually, tempDir } from '../helpers/net.js';
+import { securityFor, silentLog } from '../helpers/signed-cell.js';
 
 /**
- * The cell broker of deploy/mosquitto run for real: its mosquitto.conf and ACL with the paths and
- * port changed for a test, certificates from make-certs.sh.
+ * The cell broker of deploy/mosquitto run for real: its mosquitto.conf with the paths and port changed
+ * for a test, certificates from make-certs.sh, the ACL generated from the cell's members list (a house
+ * gw-a and its cell's MG trader gw-b, which reads the cell's meter readings).
  */
 describe('deploy/mosquitto: the cell broker with mTLS and the per-gateway ACL', () => {
   const tmp = tempDir('p2p-mosquitto-tls-');
-  const certs = join(tmp.dir, 'certs');
-  let port = 0;
-  let broker: ChildProcess;
-  let brokerLog = '';
-  const ids = signedCell(['gw-a', 'gw-b'], join(tmp.dir, 'ids'), Date.now());
+  let broker: TlsBroker;
+  const ids = provisionIdentities(
+    [
+      { id: 'gw-a', cell: 'c1', kind: 'inverter' },
+      { id: 'gw-b', cell: 'c1', kind: 'transformer' },
+    ],
+    join(tmp.dir, 'ids'),
+    Date.now(),
+  );
 
   beforeAll(async () => {
-    const mosquitto = requireTool('mosquitto');
-    requireTool('openssl'); // make-certs.sh
-    execFileSync(join(DEPLOY, 'make-certs.sh'), [certs, 'localhost', 'gw-a', 'gw-b'], { stdio: 'ignore' });
-    port = await freePort();
-    mkdirSync(join(tmp.dir, 'bridges'));
-    const conf = readFileSync(join(DEPLOY, 'mosquitto.conf'), 'utf8')
-      .replaceAll('/etc/mosquitto/p2p/bridges', join(tmp.dir, 'bridges'))
-      .replaceAll('/etc/mosquitto/p2p/acl', join(DEPLOY, 'acl'))
-      .replaceAll('/etc/mosquitto/p2p/', `${certs}/`)
-      .replace(/^listener 8883$/m, `listener ${port} 127.0.0.1`)
-      .replace(/^persistence true$/m, 'persistence false')
-      .replace(/^persistence_location .*$/m, '')
-      .replace(/^log_dest syslog$/m, 'log_dest stderr');
-    // Running as root, Mosquitto would switch to the "mosquitto" user, which cannot read the test keys.
-    writeFileSync(join(tmp.dir, 'mosquitto.conf'), `user root\n${conf}`);
-    broker = spawn(mosquitto, ['-c', join(tmp.dir, 'mosquitto.conf')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    broker.stderr?.on('data', (d) => {
-      brokerLog += d;
-    });
-    await waitForPort(port, 10_000).catch((err) => {
-      throw new Error(`${err}\n${brokerLog}`);
-    });
+    const acl = join(tmp.dir, 'acl');
+    writeFileSync(acl, brokerAcl(ids.members));
+    broker = await startTlsBroker(tmp.dir, ['gw-a', 'gw-b'], acl);
   });
   afterAll(async () => {
-    broker?.kill('SIGTERM');
-    if (broker && broker.exitCode === null) await new Promise((r) => broker.once('exit', r));
+    await broker?.stop();
     tmp.remove();
   });
 
-  const tls = (id: string) => ({
-    caFile: join(certs, 'ca.pem'),
-    certFile: join(certs, `${id}.pem`),
-    keyFile: join(certs, `${id}.key`),
-  });
-  const url = () => `mqtts://localhost:${port}`;
+  const tls = (id: string) => broker.tls(id);
+  const url = () => broker.url;
   const transport = (id: string) =>
     new MqttTransport(
       { url: url(), keepaliveS: 10, connectTimeoutMs: 3000, ...tls(id) },
@@ -101,14 +78,8 @@ describe('deploy/mosquitto: the cell broker with mTLS and the per-gateway ACL', 
     await expect(anonymous.start()).rejects.toThrow(/no connection to MQTT broker/);
   });
 
-  it("a member cannot publish under another member's id (ACL pattern write p2p/v1/+/%u/#)", async () => {
-    const options = (id: string) => ({
-      ca: readFileSync(tls(id).caFile),
-      cert: readFileSync(tls(id).certFile),
-      key: readFileSync(tls(id).keyFile),
-      clientId: `${id}-raw`,
-      reconnectPeriod: 0,
-    });
+  it("a member cannot publish under another member's id (ACL write p2p/v1/<cell>/<id>/#)", async () => {
+    const options = (id: string) => broker.clientOptions(id);
     const watcher = await mqtt.connectAsync(url(), options('gw-b'));
     const seen: string[] = [];
     watcher.on('message', (topic) => seen.push(topic));
