@@ -61,7 +61,12 @@ describe('crash safety: traders, platform and settlement killed with SIGKILL 50 
     const broker = await BROKERS[0]!.start();
     const cells = { 'tx-a': 'a', 'tx-b': 'b', 'platform-1': 'a', 'inv-b1': 'b' } as const;
     const ids = provisionIdentities(
-      Object.entries(cells).map(([id, cell]) => ({ id, cell, kind: 'inverter' })),
+      // The kind gives the members-list role, and with it who reads what is sealed.
+      Object.entries(cells).map(([id, cell]) => ({
+        id,
+        cell,
+        kind: id.startsWith('tx-') ? 'transformer' : id === 'platform-1' ? 'platform' : 'inverter',
+      })),
       join(tmp.dir, 'ids'),
       Date.now(),
     );

@@ -26,7 +26,9 @@ const KILLS = 50;
 describe('crash safety: the platform killed with SIGKILL 50 times', () => {
   it('loses no acknowledged reading and stores none twice', async () => {
     const broker = await BROKERS[0]!.start();
-    const ids = signedCell(['platform-1', 'inv-1'], join(tmp.dir, 'ids'), Date.now());
+    const ids = signedCell(['platform-1', 'inv-1'], join(tmp.dir, 'ids'), Date.now(), 'c1', {
+      'platform-1': 'platform',
+    });
     const db = join(tmp.dir, 'platform.db');
     {
       const ledger = Ledger.open(db);

@@ -155,7 +155,7 @@ describe('a gateway whose Modbus devices fail', () => {
  */
 async function houseAndPlatform(o: { dir: string; houseState: string; platformDir: string }) {
   const broker = await BROKERS[0]!.start();
-  const ids = signedCell(['platform-1', 'house-1'], join(o.dir, 'ids'), Date.now());
+  const ids = signedCell(['platform-1', 'house-1'], join(o.dir, 'ids'), Date.now(), 'c1', { 'platform-1': 'platform' });
   mkdirSync(o.platformDir, { recursive: true });
   const db = join(o.platformDir, 'platform.db');
   {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { EnvelopeStamper } from '../../src/comms/envelope.js';
 import type { SettleDraftBody, SettleSignatureBody, SignedContent } from '../../src/comms/messages/settle.js';
-import { EnvelopeSigner } from '../../src/comms/security.js';
+import { SealedBody, sealBody } from '../../src/comms/sealed-body.js';
+import { EncryptionKeyring, EnvelopeSigner, GatewayKeyFile, sealingContext } from '../../src/comms/security.js';
 import type { Envelope } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
 import { generateKeyPair, verifyCanonical } from '../../src/core/signing.js';
@@ -44,8 +45,27 @@ const work = tempDir('p2p-settle-hil-');
 
 const topicOf = (sender: string, type: string, target?: string) =>
   `p2p/v1/${CELL}/${sender}/settle/${type}${target ? `/${target}` : ''}`;
+
+/** The messages seen on a topic, their bodies opened with the key of the gateway they are addressed to. */
 const from = (sender: string, type: string, target?: string) =>
-  seen.filter((m) => m.topic === topicOf(sender, type, target));
+  seen
+    .filter((m) => m.topic === topicOf(sender, type, target))
+    .map((m) => ({ ...m, envelope: { ...m.envelope, body: opened(m, target) } }));
+
+const keyrings = new Map<string, EncryptionKeyring>();
+
+function opened(m: Seen, target: string | undefined): unknown {
+  const body = m.envelope.body;
+  if (target === undefined || typeof body !== 'object' || body === null || !('enc' in body)) return body;
+  let keyring = keyrings.get(target);
+  if (!keyring) {
+    keyring = EncryptionKeyring.load(keyFile(target), target);
+    keyrings.set(target, keyring);
+  }
+  const result = keyring.open(SealedBody.parse(body), sealingContext(m.topic, m.envelope), Date.now());
+  if (!result.ok) throw new Error(`${m.topic}: ${result.problem}`);
+  return result.body;
+}
 
 function keyFile(id: string): string {
   return join(runDir, 'identities', `${id}.key.json`);
@@ -55,13 +75,21 @@ function publicKeyOf(id: string): string {
   return (JSON.parse(readFileSync(keyFile(id), 'utf8')) as { publicKey: string }).publicKey;
 }
 
-/** A message sealed as `sender` with the run's key, in the epoch before its current one (so the replay guard takes it as new). */
-function sealed(sender: string, type: string, body: unknown): { envelope: Envelope; bytes: string } {
+/**
+ * A message signed as `sender` with the run's key and its body sealed to `target` (as the sender's
+ * transport does), in the epoch before its current one (so the replay guard takes it as new).
+ */
+function sealed(sender: string, type: string, body: unknown, target: string): { envelope: Envelope; bytes: string } {
   const current = seen.filter((m) => m.envelope.sender === sender).at(-1)!.envelope.epoch;
   const stamper = new EnvelopeStamper(sender, systemClock, current - 1);
-  const envelope = EnvelopeSigner.fromKeyFile(keyFile(sender), sender).sign(
-    stamper.stamp('settle', type, body, undefined, true),
+  const plain = stamper.stamp('settle', type, body, undefined, true);
+  const targetKey = GatewayKeyFile.parse(JSON.parse(readFileSync(keyFile(target), 'utf8'))).encryptionPublicKey!;
+  const sealedBody = sealBody(
+    body,
+    [{ id: target, encryptionKey: targetKey }],
+    sealingContext(topicOf(sender, type, target), plain),
   );
+  const envelope = EnvelopeSigner.fromKeyFile(keyFile(sender), sender).sign({ ...plain, body: sealedBody });
   return { envelope, bytes: JSON.stringify(envelope) };
 }
 
@@ -167,7 +195,7 @@ describe('co-signed settlement between real gateway processes', () => {
     expect(Object.values(amounts).reduce((a, b) => a + b, 0)).toBeCloseTo(0, 6);
     const hash = contentHash(content);
     const refusedBefore = (await platformSettlement()).refusedDisputes;
-    const { bytes } = sealed(PLATFORM, 'draft', { unit, content });
+    const { bytes } = sealed(PLATFORM, 'draft', { unit, content }, MEMBER);
     await client.publishAsync(topicOf(PLATFORM, 'draft', MEMBER), bytes, { qos: 1 });
 
     const dispute = await eventually(
@@ -205,7 +233,12 @@ describe('co-signed settlement between real gateway processes', () => {
     const forged = signContent(real.content, generateKeyPair().privateKey);
     expect(verifyCanonical(real.content, forged, publicKeyOf(MEMBER))).toBe(false);
     const before = (await platformSettlement()).refusedSignatures;
-    const { envelope, bytes } = sealed(MEMBER, 'signature', { unit: real.unit, contentHash: hash, signature: forged });
+    const { envelope, bytes } = sealed(
+      MEMBER,
+      'signature',
+      { unit: real.unit, contentHash: hash, signature: forged },
+      PLATFORM,
+    );
     await client.publishAsync(topicOf(MEMBER, 'signature', PLATFORM), bytes, { qos: 1 });
 
     // Taken by the platform (acknowledged: not dropped as a replay) and refused.
