@@ -42,7 +42,7 @@ for (const name of SCENARIOS) {
   reports[name] = report;
   const common = {
     scenario: name,
-    readingsMissing: report.ledger.meterReadingsMissing,
+    readingsMissing: report.ledger.meterIntervalsMissing,
     deliveryMkt: report.delivery.mkt ?? null,
     violations: report.voltage.violations,
     violationSeconds: Number(report.voltage.violationSeconds.toFixed(1)),
@@ -56,8 +56,8 @@ for (const name of SCENARIOS) {
       fault: `loss ${report.loss}`,
       atS: 0,
       recoveredS: 0,
-      lostAcked: report.ledger.meterReadingsMissing,
-      duplicated: report.ledger.meterReadingsDuplicated,
+      lostAcked: report.ledger.meterIntervalsMissing,
+      duplicated: report.ledger.meterIntervalsDuplicated,
     });
   }
   for (const f of report.faults) {

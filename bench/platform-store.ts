@@ -1,7 +1,7 @@
 /**
- * npm run bench:platform-store — what storing the houses' meter readings costs the platform: each
- * reading committed on its own (one fsync each, as before group commit) against the readings that
- * arrive in one turn committed together (`GroupCommit` over `MeterSamples.addAll`), in the platform's
+ * npm run bench:platform-store — what storing the houses' metering intervals costs the platform: each
+ * one committed on its own (one fsync each, as without group commit) against those that arrive in
+ * one turn committed together (`GroupCommit` over `MeterIntervals.addAll`), in the platform's
  * SQLite database (WAL, synchronous=FULL) on this machine's disk, side by side in one run. The ratio
  * is the point: the disk's fsync time sets the absolute figures. Then `ledger verify` over everything
  * stored (the ledger and every table's hash chain), per row. Writes bench/results/platform-store.json.
@@ -12,19 +12,30 @@ import { join } from 'node:path';
 import { table } from '../src/bench/report-table.js';
 import { GroupCommit } from '../src/core/group-commit.js';
 import { Ledger } from '../src/platform/ledger/ledger.js';
-import { type MeterSample, MeterSamples } from '../src/platform/meter-samples.js';
+import { type MeterInterval, MeterIntervals } from '../src/platform/meter-intervals.js';
 
 const READINGS = 2000;
 const GROUP_SIZES = [1, 4, 16, 64];
 const dir = mkdtempSync(join(tmpdir(), 'p2p-bench-platform-'));
 const ledger = Ledger.open(join(dir, 'ledger.db'));
-const samples = new MeterSamples(ledger.db);
+const intervals = new MeterIntervals(ledger.db);
 let seq = 0;
-const sample = (): MeterSample => ({ member: `inv-${seq % 16}`, epoch: 1, seq: seq++, timeMs: Date.now(), netW: 1200 });
+const sample = (): MeterInterval => {
+  const k = seq++;
+  return {
+    member: `inv-${k % 16}`,
+    epoch: 1,
+    seq: k,
+    fromMs: k * 1000,
+    toMs: (k + 1) * 1000,
+    netKWh: 0.3,
+    coveredMs: 1000,
+  };
+};
 
 const rows: { groupSize: number; msPerReading: number; readingsPerS: number }[] = [];
 for (const groupSize of GROUP_SIZES) {
-  const writer = new GroupCommit((group: MeterSample[]) => samples.addAll(group));
+  const writer = new GroupCommit((group: MeterInterval[]) => intervals.addAll(group));
   const t = performance.now();
   for (let i = 0; i < READINGS / groupSize; i++) {
     // One turn's arrivals, then the turn ends and the group is written.
@@ -50,7 +61,7 @@ process.stdout.write(
       r.readingsPerS.toFixed(0),
       `${(single / r.msPerReading).toFixed(1)}×`,
     ]),
-  ]).join('\n')}\nledger verify of ${seq} stored samples: ${(verifyMsPerRow * 1000).toFixed(1)} µs per row\n`,
+  ]).join('\n')}\nledger verify of ${seq} stored intervals: ${(verifyMsPerRow * 1000).toFixed(1)} µs per row\n`,
 );
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });

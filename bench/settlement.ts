@@ -3,8 +3,9 @@
  * run time costs the platform: 1000 prosumers in cells of 20 (an MG trader `tx-<cell>` each), a DSO
  * (network operator and the account above the cells) and the platform, all members with Ed25519 keys,
  * fed one simulated day of 15-minute intervals on an injected clock. Per member a meter reading every
- * `--sample-s` seconds (the gateways' `scheduler.secondaryMs`), stored as the platform stores them
- * (`MeterSamples.addAll`, the readings of one step in one transaction); per interval each trader's
+ * `--sample-s` seconds (the gateways' `scheduler.secondaryMs`) integrated on its own gateway
+ * (`IntervalMeter`), and each interval's energy stored as the platform stores it
+ * (`MeterIntervals.addAll`, the members' intervals in one transaction); per interval each trader's
  * cell report and its report one level up (`TradeReports.add`). Timed apart: storing; the platform's
  * part of settling (`draftDue` when each interval is due, `signaturesReceived` for the
  * signatures of each draft, which its parties send at once); the parties' part (`checkDraft` and `signContent`, done on their own gateways
@@ -17,16 +18,15 @@ import { join } from 'node:path';
 import { purchasesFromNeighbours, tradesWithProsumers } from '../src/agent/roles/trade-reporter.js';
 import { table } from '../src/bench/report-table.js';
 import type { TradeReportBody } from '../src/comms/messages/market.js';
-import { STREAM_COUNT } from '../src/comms/replay-guard.js';
-import { MESSAGE_CLASSES } from '../src/comms/topics.js';
+import { STREAM_COUNT, TARGETED_STREAM } from '../src/comms/replay-guard.js';
 import { seededRandom } from '../src/core/prng.js';
 import { generateKeyPair, type KeyPair, privateKeyObject, signCanonical } from '../src/core/signing.js';
 import { Ledger, type SignedContent } from '../src/platform/ledger/ledger.js';
 import { LiveSettlement, type MadeDraft, settlementSummary } from '../src/platform/live-settlement.js';
 import { Membership } from '../src/platform/membership.js';
 import { decideMembership } from '../src/platform/membership-decision.js';
-import { intervalEnergy, type PowerSample } from '../src/platform/meter-energy.js';
-import { type MeterSample, MeterSamples } from '../src/platform/meter-samples.js';
+import { IntervalMeter } from '../src/platform/meter-energy.js';
+import { type MeterInterval, MeterIntervals } from '../src/platform/meter-intervals.js';
 import { checkDraft, type OwnTrade, type PartyRecords, RECORDED_SALE_KWH } from '../src/platform/settlement-check.js';
 import { SettlementSchedule, type UnitPayload } from '../src/platform/settlement-content.js';
 import { TradeReports } from '../src/platform/trades.js';
@@ -46,7 +46,6 @@ const PLATFORM_TICK_MS = 5000;
 const DAY_START = Date.UTC(2026, 5, 21);
 const CELL_PRICE = 0.1;
 const UPPER_PRICE = 0.12;
-const METER_STREAM = MESSAGE_CLASSES.indexOf('meter');
 if (!(MEMBERS >= CELL_SIZE && MEMBERS % CELL_SIZE === 0) || !(INTERVALS >= 1) || !(SAMPLE_MS >= 1000))
   throw new Error('--members must be a multiple of 20, --intervals ≥ 1, --sample-s ≥ 1');
 if (WAIT_AFTER_END_MS % SAMPLE_MS !== 0 || INTERVAL_MS % SAMPLE_MS !== 0) throw new Error('--sample-s must divide 60');
@@ -116,9 +115,9 @@ const households = new Map(
 const hourOf = (ms: number) => ((ms - DAY_START) / 3_600_000) % 24;
 
 // --- The platform --------------------------------------------------------------------------------
-const samples = new MeterSamples(ledger.db);
+const intervals = new MeterIntervals(ledger.db);
 const trades = new TradeReports(ledger.db);
-const live = new LiveSettlement(ledger, members, samples, trades, {
+const live = new LiveSettlement(ledger, members, intervals, trades, {
   schedule,
   intervalMs: INTERVAL_MS,
   waitAfterEndMs: WAIT_AFTER_END_MS,
@@ -132,11 +131,12 @@ const signOwn = (content: SignedContent) => signCanonical(content, platformKey);
 // --- What each party's gateway knows of its interval ---------------------------------------------
 /** The trades each party's roles agreed, by interval and market. */
 const agreed = new Map<number, { cell: Map<string, OwnTrade[]>; upper: Map<string, OwnTrade[]> }>();
-/** A prosumer's own metered net export per interval, from the readings it sent (as its gateway integrates them). */
+/** A prosumer's own metered net export per interval, as its gateway sent it. */
 const ownMetered = new Map<string, { kWh: number; coverage: number }>();
 /** A trader's prosumers' metered sum, from the cell settlement it signed (its figure one level up). */
 const signedCellSum = new Map<string, number>();
-const pointsOf = new Map<string, PowerSample[]>();
+/** Each prosumer gateway's meter, integrated interval by interval. */
+const meterOf = new Map([...households.keys()].map((id) => [id, new IntervalMeter(INTERVAL_MS)]));
 
 const addAgreed = (interval: number, market: 'cell' | 'upper', party: string, t: OwnTrade) => {
   const byMarket = agreed.get(interval)![market];
@@ -213,6 +213,7 @@ function recordsOf(party: string, p: UnitPayload): PartyRecords {
 const time = { storeMs: 0, draftMs: 0, partiesMs: 0, signaturesMs: 0 };
 const counts = {
   samples: 0,
+  intervals: 0,
   groups: 0,
   reports: 0,
   trades: 0,
@@ -263,18 +264,10 @@ function settle(made: MadeDraft[], nowMs: number): void {
 }
 
 for (let now = DAY_START; now <= lastDue; now += SAMPLE_MS) {
-  const batch: MeterSample[] = [];
+  const batch: MeterInterval[] = [];
   const inDay = now < DAY_START + INTERVALS * INTERVAL_MS;
   const intervalStart = Math.floor((now - DAY_START) / INTERVAL_MS) * INTERVAL_MS + DAY_START;
   if (now === intervalStart) {
-    // The interval just ended: each prosumer's gateway integrates the readings it sent.
-    const ended = now - INTERVAL_MS;
-    if (ended >= DAY_START)
-      for (const [id, points] of pointsOf) {
-        const e = intervalEnergy(points, ended, now, 2 * INTERVAL_MS);
-        if (e) ownMetered.set(`${id}@${ended}`, { kWh: -e.kWh, coverage: e.coveredMs / INTERVAL_MS });
-        pointsOf.set(id, points.slice(-1));
-      }
     if (inDay) {
       const reports = clearInterval(now);
       const t = performance.now();
@@ -290,17 +283,29 @@ for (let now = DAY_START; now <= lastDue; now += SAMPLE_MS) {
   const hour = hourOf(now);
   for (const [id, expectedW] of households) {
     const netW = Math.round(expectedW(hour) * (0.85 + 0.3 * random()) * 10) / 10;
-    const n = now / SAMPLE_MS - DAY_START / SAMPLE_MS;
-    batch.push({ member: id, epoch: 1, seq: n * STREAM_COUNT + METER_STREAM, timeMs: now, netW });
-    const points = pointsOf.get(id) ?? [];
-    points.push({ timeMs: now, netW });
-    pointsOf.set(id, points);
+    counts.samples++;
+    // The reading that starts an interval closes the one before: its gateway sends that interval's energy.
+    const closed = meterOf.get(id)!.add(now, netW);
+    if (!closed) continue;
+    ownMetered.set(`${id}@${closed.fromMs}`, { kWh: -closed.kWh, coverage: closed.coveredMs / INTERVAL_MS });
+    const n = closed.fromMs / INTERVAL_MS - DAY_START / INTERVAL_MS + 1;
+    batch.push({
+      member: id,
+      epoch: 1,
+      seq: n * STREAM_COUNT + TARGETED_STREAM,
+      fromMs: closed.fromMs,
+      toMs: closed.toMs,
+      netKWh: closed.kWh,
+      coveredMs: Math.round(closed.coveredMs),
+    });
   }
-  const t = performance.now();
-  samples.addAll(batch);
-  time.storeMs += performance.now() - t;
-  counts.samples += batch.length;
-  counts.groups++;
+  if (batch.length > 0) {
+    const t = performance.now();
+    intervals.addAll(batch);
+    time.storeMs += performance.now() - t;
+    counts.intervals += batch.length;
+    counts.groups++;
+  }
   if (now >= nextDraft) {
     const t0 = performance.now();
     const made = live.draftDue(now, signOwn);
@@ -363,7 +368,7 @@ process.stdout.write(
       [
         'store',
         s(time.storeMs),
-        `${counts.samples} readings in ${counts.groups} transactions, ${counts.reports} trade reports (${counts.trades} trades)`,
+        `${counts.intervals} metering intervals (of ${counts.samples} readings on the gateways) in ${counts.groups} transactions, ${counts.reports} trade reports (${counts.trades} trades)`,
       ],
       [
         'settle: platform',

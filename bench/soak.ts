@@ -104,7 +104,7 @@ process.stdout.write(
     `heap ${pct(result.worstHeapGrowth)} (target ≤ ${100 * TARGET_GROWTH} %): ` +
     `${[result.worstRssGrowth, result.worstRssTrend, result.worstHeapGrowth].every(within) ? 'met' : 'NOT MET'}\n` +
     `largest outbox over the run: ${result.maxOutboxPending}; voltage violations ${report.voltage.violations}, ` +
-    `meter readings lost ${report.ledger.meterReadingsMissing ?? '–'}, doubled ${report.ledger.meterReadingsDuplicated ?? '–'}\n`,
+    `meter readings lost ${report.ledger.meterIntervalsMissing ?? '–'}, doubled ${report.ledger.meterIntervalsDuplicated ?? '–'}\n`,
 );
 
 const out = join(import.meta.dirname, 'results');

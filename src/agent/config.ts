@@ -297,14 +297,17 @@ export const GatewayConfig = z
       .optional(),
     /** The market of an MG trader (transformer gateway); without it the trader only gathers readings. */
     market: MarketConfig.optional(),
-    /** The trading platform role: where it keeps its database and which cells' meter readings it stores. */
+    /** The trading platform role: where it keeps its database and which cells' metering intervals it stores. */
     platform: z
       .object({
         db: z.string().min(1),
         cells: z.array(id).min(1),
-        /** Metering interval the readings are stored at. */
-        meteringIntervalS: z.number().int().min(1).max(86_400).default(900),
-        /** Hours the raw meter samples are kept after their interval is stored (bounds the database). */
+        /**
+         * The houses' metering interval (`meteringIntervalMs` of their configs), the readings' step; a
+         * bench running faster than real time may take a fraction of a second.
+         */
+        meteringIntervalS: z.number().min(0.001).max(86_400).default(900),
+        /** Hours the metering intervals received are kept after they are written to the readings (bounds the database). */
         sampleRetentionH: z
           .number()
           .positive()
@@ -402,6 +405,15 @@ export const GatewayConfig = z
   });
 
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+/**
+ * The interval a gateway's meter energy is measured and sent to the platform over (`meter/energy`),
+ * and its settlements are checked at: the settlement interval where one is set, else the market's
+ * (`scheduler.tertiaryMs`).
+ */
+export function meteringIntervalMs(config: GatewayConfig): number {
+  return config.settlement?.intervalMs ?? config.scheduler.tertiaryMs;
+}
 
 export function rolesOf(config: GatewayConfig): RoleName[] {
   return config.roles ?? DEFAULT_ROLES[config.gateway.kind];

@@ -148,7 +148,7 @@ export function demoConfigs(
     platform: {
       db: demoPlatformDb(stateDir),
       cells: DEMO_CELLS.map((c) => c.cell),
-      meteringIntervalS: Math.max(1, Math.round(900 / o.speedup)),
+      meteringIntervalS: tertiaryMs / 1000,
       sampleRetentionH: 24 / o.speedup,
     },
     // Each market interval's settlement drafted a metering interval and a grace second after it ends.

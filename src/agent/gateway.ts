@@ -12,7 +12,7 @@ import { OngoingProblems } from '../core/ongoing-problems.js';
 import { formatPath } from '../core/validate.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
-import { type GatewayConfig, rolesOf } from './config.js';
+import { type GatewayConfig, meteringIntervalMs, rolesOf } from './config.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { RoleHandOver } from './roles/hand-over.js';
 import { createRole, type RoleStates } from './roles/index.js';
@@ -92,7 +92,7 @@ export class Gateway {
     this.devices = deps.devices ?? [];
     this.image = new ProcessImage(config.staleAfterCycles * config.scheduler.primaryMs);
     if (config.settlement && !rolesOf(config).includes('platform')) {
-      const intervalMs = config.settlement.intervalMs ?? config.scheduler.tertiaryMs;
+      const intervalMs = meteringIntervalMs(config);
       const { slotMinutes } = config.settlement.schedule;
       this.settlementRecords = new SettlementRecords(
         config.stateDir,

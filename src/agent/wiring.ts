@@ -66,7 +66,6 @@ export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: Ga
       retryMaxMs: comms.reliability.retryMaxMs,
     },
     replayWindow: comms.security.replayWindow,
-    ...(comms.reliability.platform ? { requiredReceivers: { meter: [comms.reliability.platform] } } : {}),
   };
   if (comms.transport === 'd2d' && comms.d2d) return new D2DTransport(comms.d2d, identity, deps);
   if (comms.transport === 'mqtt' && comms.mqtt) return new MqttTransport(comms.mqtt, identity, deps);

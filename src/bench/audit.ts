@@ -1,71 +1,51 @@
 import { join } from 'node:path';
 import { DEFAULT_OUTBOX, Outbox } from '../comms/outbox.js';
-import { STREAM_COUNT } from '../comms/replay-guard.js';
 import type { SqliteDatabase } from '../platform/ledger/sqlite.js';
 
 export interface MeterAudit {
-  /** Readings a member sent that the platform never stored: holes in the sequence numbers of one run. */
+  /** Metering intervals a member sent that the platform never stored: holes within one run. */
   missing: number;
-  /** Readings stored twice: the same reading time from one member under two runs (epochs). */
+  /** Metering intervals stored twice. */
   duplicated: number;
 }
 
-/** How a reading still in a sender's outbox is named in `inFlight`. */
-export function inFlightKey(member: string, epoch: number, seq: number): string {
-  return `${member}/${epoch}/${seq}`;
-}
-
-/** The meter readings still waiting (and not expired) in the gateways' saved outboxes. */
-export function meterReadingsInFlight(stateDir: string, gateways: readonly string[]): Set<string> {
-  const out = new Set<string>();
+/** The metering intervals still waiting (and not expired) in each gateway's saved outbox. */
+export function meterIntervalsInFlight(stateDir: string, gateways: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
   for (const id of gateways) {
     const outbox = new Outbox(DEFAULT_OUTBOX, join(stateDir, id, 'outbox.json'));
     outbox.load(Date.now());
-    for (const e of outbox.all()) {
-      const [epoch, seq] = e.id.split(':').map(Number);
-      if (e.cls === 'meter') out.add(inFlightKey(id, epoch!, seq!));
-    }
+    const n = outbox.all().filter((e) => e.cls === 'meter' && e.type === 'energy').length;
+    if (n > 0) out.set(id, n);
   }
   return out;
 }
 
 /**
- * What the platform's database says was lost or doubled, per member. A gateway numbers its meter
- * readings consecutively in a stream of their own within each run (epoch), so any hole between the
- * first and the last reading stored from a run is a reading that never made it, whether it was lost
- * before or after an acknowledgement, unless it is still in the sender's outbox (`inFlight`). Readings
- * unsent at the end of a run (in the outbox of a gateway killed before it saved it) are after the last
- * one stored and not counted here.
+ * What the platform's database says was lost or doubled, per member. A gateway sends one message per
+ * metering interval while it runs, so within one run (epoch) any interval between the first and the
+ * last stored is one that never made it, unless one of the sender's intervals is still in its outbox
+ * (`inFlight`, counted per member: late, not lost). Intervals a gateway never measured (it was
+ * down) are between runs and not counted here. Doubled: an interval stored twice.
  */
-export function auditMeterSamples(
+export function auditMeterIntervals(
   db: SqliteDatabase,
-  inFlight: ReadonlySet<string> = new Set(),
+  inFlight: ReadonlyMap<string, number> = new Map(),
 ): Map<string, MeterAudit> {
   const out = new Map<string, MeterAudit>();
   const runs = db
     .prepare(
-      'SELECT member, epoch, COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi FROM platform_meter_samples GROUP BY member, epoch',
+      `SELECT member, epoch, COUNT(*) AS n, MIN(from_ms) AS lo, MAX(from_ms) AS hi, MIN(to_ms - from_ms) AS len
+         FROM platform_meter_intervals GROUP BY member, epoch`,
     )
-    .all() as { member: string; epoch: number; n: number; lo: number; hi: number }[];
-  const seqsOf = db.prepare('SELECT seq FROM platform_meter_samples WHERE member = ? AND epoch = ?');
-  for (const r of runs) {
-    const a = out.get(r.member) ?? { missing: 0, duplicated: 0 };
-    const holes = (r.hi - r.lo) / STREAM_COUNT + 1 - r.n;
-    if (holes > 0) {
-      // Still waiting in the sender's outbox for the platform's acknowledgement: late, not lost.
-      const stored = new Set((seqsOf.all(r.member, r.epoch) as { seq: number }[]).map((x) => x.seq));
-      for (let seq = r.lo; seq <= r.hi; seq += STREAM_COUNT)
-        if (!stored.has(seq) && !inFlight.has(inFlightKey(r.member, r.epoch, seq))) a.missing++;
-    }
-    out.set(r.member, a);
-  }
-  // The same reading under a new message id: a sender that re-stamped it after a restart (its
-  // resends keep their id and are stored once). Two readings of one run at the same millisecond are
-  // two cycles that ran back to back, and count for nothing in the energy.
+    .all() as { member: string; epoch: number; n: number; lo: number; hi: number; len: number }[];
+  const holes = new Map<string, number>();
+  for (const r of runs) holes.set(r.member, (holes.get(r.member) ?? 0) + Math.max(0, (r.hi - r.lo) / r.len + 1 - r.n));
+  for (const [member, n] of holes)
+    out.set(member, { missing: Math.max(0, n - (inFlight.get(member) ?? 0)), duplicated: 0 });
   const doubles = db
     .prepare(
-      `SELECT a.member AS member, COUNT(*) AS d FROM platform_meter_samples a JOIN platform_meter_samples b
-         ON a.member = b.member AND a.time_ms = b.time_ms AND a.epoch < b.epoch GROUP BY a.member`,
+      'SELECT member, COUNT(*) - COUNT(DISTINCT from_ms) AS d FROM platform_meter_intervals GROUP BY member HAVING d > 0',
     )
     .all() as { member: string; d: number }[];
   for (const r of doubles) {

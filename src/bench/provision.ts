@@ -77,11 +77,11 @@ export async function provisionBench(
   const platformDb = join(dir, 'platform', 'ledger.db');
   plain.push({
     gateway: { id: PLATFORM_ID, kind: 'platform', cell: s.cells[0]!.id },
-    // A 15-minute simulated metering interval, in the real seconds the gateways live in.
+    // A 15-minute simulated metering interval (the market's), in the real seconds the gateways live in.
     platform: {
       db: platformDb,
       cells: s.cells.map((c) => c.id),
-      meteringIntervalS: Math.max(1, Math.round(900 / s.speedup)),
+      meteringIntervalS: benchIntervalMs(s.speedup) / 1000,
       // A simulated day of raw samples, as the field keeps a real one: the database (and SQLite's
       // page cache of it) stays the size it has in the field however many days the bench runs.
       sampleRetentionH: 24 / s.speedup,

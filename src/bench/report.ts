@@ -4,7 +4,7 @@ import { toCsv } from '../core/csv.js';
 import { Ledger } from '../platform/ledger/ledger.js';
 import { type SettlementSummary, settlementSummary } from '../platform/live-settlement.js';
 import { TradeReports } from '../platform/trades.js';
-import { auditMeterSamples, type MeterAudit, meterReadingsInFlight } from './audit.js';
+import { auditMeterIntervals, type MeterAudit, meterIntervalsInFlight } from './audit.js';
 import type { BenchBroker } from './broker.js';
 import { PLATFORM_ID } from './configs.js';
 import type { FaultReport } from './fault-injection.js';
@@ -61,9 +61,9 @@ export async function benchReport(
   const cellGap = rec.cellGap.result();
   const upperGap = rec.upperGap.result();
   const rejected: Record<string, number> = {};
-  for (const reason of ['signature', 'replay', 'expired', 'member', 'schema', 'duplicate', 'size'])
+  for (const reason of ['signature', 'replay', 'expired', 'member', 'schema', 'duplicate', 'size', 'confidential'])
     rejected[reason] = sumOf(metrics, 'p2p_messages_rejected_total', { reason });
-  // Stopped before the audit: each gateway saves its outbox, the readings still in flight.
+  // Stopped before the audit: each gateway saves its outbox, the metering intervals still in flight.
   await Promise.all(r.processes.map((p) => p.stop()));
   let ledgerEntries: number | null = null;
   let settlement: SettlementSummary | null = null;
@@ -84,12 +84,12 @@ export async function benchReport(
       reports: (ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_trade_reports').get() as { n: number }).n,
       intervals: new Set(stored.map((t) => t.interval)).size,
     };
-    const pending = meterReadingsInFlight(
+    const pending = meterIntervalsInFlight(
       r.stateDir,
       r.processes.map((p) => p.id),
     );
-    inFlight = pending.size;
-    audit = auditMeterSamples(ledger.db, pending);
+    inFlight = [...pending.values()].reduce((a, b) => a + b, 0);
+    audit = auditMeterIntervals(ledger.db, pending);
     ledger.close();
   } catch {
     // the platform gateway never wrote its database
@@ -162,9 +162,9 @@ export async function benchReport(
       readings,
       /** The trades the traders reported (stored once each), their reports, and the intervals they cover. */
       trades,
-      meterReadingsMissing: total?.missing ?? null,
-      meterReadingsInFlight: inFlight,
-      meterReadingsDuplicated: total?.duplicated ?? null,
+      meterIntervalsMissing: total?.missing ?? null,
+      meterIntervalsInFlight: inFlight,
+      meterIntervalsDuplicated: total?.duplicated ?? null,
     },
     settlement,
     faults,

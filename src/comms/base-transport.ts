@@ -56,12 +56,6 @@ export interface TransportDeps {
   outbox?: Partial<OutboxOptions>;
   /** Per-sender, per-stream replay window in messages. */
   replayWindow?: number;
-  /**
-   * Receivers a message of the class to the whole cell always waits for, heard from yet or not: the
-   * platform, for the meter readings it settles from (a house that starts before it still gets them
-   * there).
-   */
-  requiredReceivers?: Partial<Record<MessageClass, readonly string[]>>;
 }
 
 export interface RawPublish {
@@ -209,17 +203,21 @@ export abstract class BaseTransport implements Transport {
       version: this.identity.version,
       ...(encryptionKey ? { encryptionKey } : {}),
     };
-    return this.encode(this.onlineTopic, parseTopic(this.onlineTopic)!, this.stamper.stamp('life', 'online', body));
+    // Presence is public: it always has a payload.
+    return this.encode(this.onlineTopic, parseTopic(this.onlineTopic)!, this.stamper.stamp('life', 'online', body))!;
   }
 
   /**
    * The payload of an envelope for `topic`: its body sealed to its readers when confidential (throws
-   * when none can be sealed to), then signed. Unsigned transports send bodies as they are.
+   * when none can be sealed to; undefined when the message has no reader), then signed. Unsigned
+   * transports send bodies as they are.
    */
-  private encode(topic: string, parts: TopicParts, envelope: Envelope): string {
+  private encode(topic: string, parts: TopicParts, envelope: Envelope): string | undefined {
     const security = this.deps.security;
     if (!security) return JSON.stringify(envelope);
-    const { envelope: sealed, withoutKey } = security.seal(topic, parts, envelope);
+    const outcome = security.seal(topic, parts, envelope);
+    if (!outcome) return undefined;
+    const { envelope: sealed, withoutKey } = outcome;
     if (withoutKey.length > 0 && this.sealLog.take(`${parts.cls}/${parts.type}`, this.deps.clock.now()) > 0)
       this.deps.log.warn(
         { kind: `${parts.cls}/${parts.type}`, withoutKey },
@@ -257,6 +255,7 @@ export abstract class BaseTransport implements Transport {
     const topic = topicFor(parts);
     const envelope = this.stamper.stamp(cls, type, body, options.ttlMs, options.target !== undefined);
     const payload = this.encode(topic, parts, envelope);
+    if (payload === undefined) return;
     this.assertFits(topic, payload);
     const retain = options.retain ?? false;
     if (isReliable(cls)) this.delivery.track(envelope, cls, type, topic, payload, options);

@@ -41,14 +41,13 @@ export interface ReliableDeliveryDeps {
   readonly metrics?: GatewayMetrics | undefined;
   readonly stateDir?: string | undefined;
   readonly outbox?: Partial<OutboxOptions> | undefined;
-  readonly requiredReceivers?: Partial<Record<MessageClass, readonly string[]>> | undefined;
 }
 
 /** How reliable delivery reaches the wire and the rest of the transport. */
 export interface ReliableDeliveryLinks {
   /** Stamps, signs and serialises a body of this gateway's (an acknowledgement). */
-  /** Stamps, seals (a confidential body) and signs a body for `topic`; the payload to send. */
-  seal(topic: string, parts: TopicParts, body: unknown, ttlMs: number): string;
+  /** Stamps, seals (a confidential body) and signs a body for `topic`; the payload to send (none without a reader). */
+  seal(topic: string, parts: TopicParts, body: unknown, ttlMs: number): string | undefined;
   /** Sends bytes; best effort. */
   send(topic: string, payload: string, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /** Who is online now (a receiver that left is no longer awaited, unless its class must reach it). */
@@ -95,9 +94,7 @@ export class ReliableDelivery {
     payload: string,
     options: PublishOptions,
   ): void {
-    const awaiting = options.target
-      ? [options.target]
-      : [...new Set([...this.knownReceivers(cls, type), ...(this.deps.requiredReceivers?.[cls] ?? [])])];
+    const awaiting = options.target ? [options.target] : this.knownReceivers(cls, type);
     const dropped = this.outbox.add(
       {
         id: `${envelope.epoch}:${envelope.seq}`,
@@ -159,13 +156,14 @@ export class ReliableDelivery {
       target: envelope.sender,
     };
     const topic = topicFor(ackParts);
-    let payload: string;
+    let payload: string | undefined;
     try {
       payload = this.links.seal(topic, ackParts, body, ACK_TTL_MS);
     } catch (err) {
       this.deps.log.debug({ err: errorMessage(err), peer: envelope.sender }, 'acknowledgement not sent');
       return;
     }
+    if (payload === undefined) return;
     this.links.send(topic, payload, { qos: 0, retain: false }).catch(() => undefined);
   }
 

@@ -5,7 +5,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   type KeyObject,
   randomBytes,
@@ -65,9 +64,21 @@ export interface EncryptionKeyPair {
   privateKey: string;
 }
 
+/**
+ * A fresh X25519 pair from 32 random bytes (X25519 takes any 32 bytes as a private key), imported as
+ * a JWK: Node takes the private key from `d` alone and derives the public one. Not
+ * `generateKeyPairSync`: on Node 20 a collection that frees a key-generation job while a key is being
+ * exported can deadlock the process, and a gateway makes a pair for every sealed message.
+ */
+function freshPair(): { privateKey: KeyObject; publicKey: string; privateRaw: string } {
+  const privateRaw = randomBytes(32).toString('base64url');
+  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: privateRaw, x: '' }, format: 'jwk' });
+  return { privateKey, publicKey: createPublicKey(privateKey).export({ format: 'jwk' }).x!, privateRaw };
+}
+
 export function generateEncryptionKeyPair(): EncryptionKeyPair {
-  const jwk = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
-  return { publicKey: jwk.x!, privateKey: jwk.d! };
+  const pair = freshPair();
+  return { publicKey: pair.publicKey, privateKey: pair.privateRaw };
 }
 
 function raw32(b64: string, what: string): Buffer {
@@ -158,8 +169,8 @@ function gcmOpen(key: Buffer, nonce: Buffer, sealed: Buffer, context: Buffer): B
 export function sealBody(body: unknown, readers: readonly Reader[], context: Buffer): SealedBody {
   if (readers.length === 0)
     throw new P2PError(ErrorCode.comms, 'a sealed body needs at least one reader', { component: 'sealing' });
-  const ephemeral = generateKeyPairSync('x25519');
-  const epk = ephemeral.publicKey.export({ format: 'jwk' }).x!;
+  const ephemeral = freshPair();
+  const epk = ephemeral.publicKey;
   const contentKey = randomBytes(32);
   const iv = randomBytes(12);
   const ct = gcmSeal(contentKey, iv, Buffer.from(JSON.stringify(body)), context);

@@ -341,6 +341,9 @@ export function sealingContext(topic: string, envelope: Envelope): Buffer {
   return Buffer.from(canonicalJson({ topic, v, sender, epoch, seq, ts, expires, type }));
 }
 
+/** A sealed envelope and the readers left out for want of a key; undefined when the message has no reader at all. */
+export type SealOutcome = { envelope: Envelope; withoutKey: string[] } | undefined;
+
 export type OpenedBody =
   | { ok: true; body: unknown }
   | { ok: false; problem: 'not a reader' | 'unreadable' | 'not sealed' | 'no key' };
@@ -360,13 +363,16 @@ export class MessageSecurity {
 
   /**
    * The envelope with its body sealed to its readers when the message is confidential (unchanged when
-   * public). Throws when none of its readers can be sealed to: a confidential body is never sent in
-   * the clear. `withoutKey` lists readers left out for want of an encryption key.
+   * public); undefined when the members list has no reader of it (then it is not sent). Throws when
+   * none of its readers can be sealed to: a confidential body is never sent in the clear.
+   * `withoutKey` lists readers left out for want of an encryption key.
    */
-  seal(topic: string, parts: TopicParts, envelope: Envelope): { envelope: Envelope; withoutKey: string[] } {
+  seal(topic: string, parts: TopicParts, envelope: Envelope): SealOutcome {
     const readers = readersOf(parts);
     if (readers === 'public') return { envelope, withoutKey: [] };
     const found = this.members.readersFor(readers, parts.cell, envelope.sender, parts.target);
+    // Readers by role, and the list has none (a cell without an MG trader): nobody to send it to.
+    if (readers !== 'target' && found.readers.length === 0 && found.withoutKey.length === 0) return undefined;
     if (found.readers.length === 0) {
       throw new P2PError(
         ErrorCode.comms,

@@ -50,7 +50,7 @@ export const ContractInput = z.discriminatedUnion('kind', [
       capacityKW: z.number().positive(),
       pricePerKWh: z.number().nonnegative(),
       baseline: BaselineMethod,
-      meteringIntervalS: z.number().int().positive(),
+      meteringIntervalS: z.number().positive(),
       /** Delivered energy may fall short of the contracted reduction by at most this share. */
       tolerancePct: z.number().min(0).max(100),
     })

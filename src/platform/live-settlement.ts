@@ -8,13 +8,12 @@ import type {
   SignedContent,
 } from '../comms/messages/settle.js';
 import { MAX_HEAD_ENTRIES } from '../comms/messages/settle.js';
-import { STREAM_COUNT } from '../comms/replay-guard.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { canonicalJson, verifyBytes } from '../core/signing.js';
 import { contentHash, contentOf, type Ledger, type LedgerEntry, signedBytes } from './ledger/ledger.js';
 import { ChainedTable } from './ledger/table-chain.js';
 import type { Membership } from './membership.js';
-import type { MeterSamples, StoredSample } from './meter-samples.js';
+import type { MeterIntervals, StoredMeterInterval } from './meter-intervals.js';
 import {
   draftUnit,
   evidenceHash,
@@ -30,7 +29,7 @@ import type { StoredTrade, TradeReports } from './trades.js';
  * Settlement while the system runs: once an interval's readings are in (its end plus the metering
  * interval and a grace period), the platform drafts each market's settlement of it (a cell's market,
  * and the market between the cells' traders one level up), from the trades the traders reported and
- * the meter samples stored. Every party signs the draft on its own gateway or disputes it; the entry
+ * the metering intervals stored. Every party signs the draft on its own gateway or disputes it; the entry
  * is committed to the ledger when the last signature is in. Drafts, signatures and disputes are
  * platform tables (chained, covered by `ledger verify`), so a platform killed at any point resumes
  * from its database: nothing is drafted twice and a unit is committed once, whole.
@@ -81,7 +80,7 @@ export interface LiveSettlementOptions {
   waitAfterEndMs: number;
   /** How long a unit waits for the readings of a member that traded before it is drafted without them. */
   maxReadingWaitMs: number;
-  /** Intervals older than this are not looked at any more (the meter samples are gone). */
+  /** Intervals older than this are not looked at any more (their metering intervals are gone). */
   lookBackMs: number;
 }
 
@@ -148,7 +147,7 @@ export class LiveSettlement {
   constructor(
     private readonly ledger: Ledger,
     private readonly members: Membership,
-    private readonly samples: MeterSamples,
+    private readonly intervals: MeterIntervals,
     private readonly trades: TradeReports,
     private readonly options: LiveSettlementOptions,
   ) {
@@ -315,18 +314,18 @@ export class LiveSettlement {
     }
     const prosumers = this.prosumersOf(cell);
     const metered: Record<string, number> = {};
-    const samples: StoredSample[] = [];
+    const evidence: StoredMeterInterval[] = [];
     const scale = this.energyScale();
     for (const p of prosumers) {
-      const e = this.samples.intervalEnergy(p, interval, interval + intervalMs, 2 * intervalMs);
-      const complete = e !== null && this.samples.isComplete(p, interval, interval + intervalMs, STREAM_COUNT);
+      const e = this.intervals.energy(p, interval, interval + intervalMs);
+      const complete = e !== null && this.intervals.isComplete(p, interval, interval + intervalMs);
       if (!complete && !overdue && (traded.has(p) || e !== null)) {
         this.waiting.set(unit, `readings of ${p}`);
         return undefined;
       }
       if (e !== null) {
         metered[p] = Number((-e.kWh * scale).toFixed(9));
-        samples.push(...e.samples);
+        evidence.push(...e.rows);
       }
     }
     for (const peer of traded.keys())
@@ -347,7 +346,7 @@ export class LiveSettlement {
         trades,
         meteredNetExportKWh: metered,
         config: unitConfig(this.options.schedule, 'cell', trader),
-        evidence: { trades: evidenceHash(rows), samples: evidenceHash(samples) },
+        evidence: { trades: evidenceHash(rows), samples: evidenceHash(evidence) },
       },
       signOwn,
       nowMs,

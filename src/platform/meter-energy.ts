@@ -39,3 +39,45 @@ export function intervalEnergy(
   });
   return coveredMs > 0 ? { kWh: wh / 1000, coveredMs } : null;
 }
+
+/** One metering interval's energy as a gateway measured it. */
+export interface ClosedInterval extends IntervalEnergy {
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * A gateway's meter integrated interval by interval as its samples come (the energy it sends the
+ * platform, and the figure it checks its settlements against: one computation for both). An interval
+ * closes with the first sample of a later one; the last sample of an interval holds into the next.
+ * Only what the process saw counts: after a restart, the interval under way is measured from the
+ * samples since (its `coveredMs` says how much); after the wall clock steps back, from the first
+ * sample after the step.
+ */
+export class IntervalMeter {
+  private samples: PowerSample[] = [];
+  private open: number | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly maxHoldMs = 2 * intervalMs,
+  ) {}
+
+  /** Takes a sample; returns the interval it closed, if any. */
+  add(timeMs: number, netW: number): ClosedInterval | undefined {
+    const interval = Math.floor(timeMs / this.intervalMs) * this.intervalMs;
+    let closed: ClosedInterval | undefined;
+    if (this.open !== undefined && interval > this.open) {
+      const from = this.open;
+      const e = intervalEnergy([...this.samples, { timeMs, netW }], from, from + this.intervalMs, this.maxHoldMs);
+      if (e) closed = { ...e, fromMs: from, toMs: from + this.intervalMs };
+      this.samples = this.samples.slice(-1);
+    }
+    // A sample of an earlier interval: the wall clock stepped back. What the interval under way has
+    // is stamped wrong and is dropped; measuring starts again from this sample.
+    if (this.open !== undefined && interval < this.open) this.samples = [];
+    this.open = interval;
+    this.samples.push({ timeMs, netW });
+    return closed;
+  }
+}

@@ -3,7 +3,7 @@ import { Contracts } from '../../src/platform/contracts.js';
 import { DrEvents } from '../../src/platform/dr-events.js';
 import { Ledger, signBody } from '../../src/platform/ledger/ledger.js';
 import { Membership } from '../../src/platform/membership.js';
-import { type MeterSample, MeterSamples } from '../../src/platform/meter-samples.js';
+import { type MeterInterval, MeterIntervals } from '../../src/platform/meter-intervals.js';
 import { Readings } from '../../src/platform/readings.js';
 import { Settlements } from '../../src/platform/settlement.js';
 import { TradeReports } from '../../src/platform/trades.js';
@@ -24,7 +24,7 @@ const settlementConfig = {
 /**
  * A platform database with rows in every table, each written through the platform's own code:
  * members registered, admitted and one suspended, a DR contract, readings, a DR event evaluated
- * (a ledger entry), meter samples in groups, two trade reports and two settled intervals.
+ * (a ledger entry), metering intervals in groups, two trade reports and two settled intervals.
  */
 export function writePlatformDb(file: string): void {
   const ledger = Ledger.open(file);
@@ -65,21 +65,38 @@ export function writePlatformDb(file: string): void {
   });
   const event = events.add({ contract: contract.id, start: iso(EVENT_START), end: iso(EVENT_START + 2 * Q) });
 
-  const samples = new MeterSamples(ledger.db);
+  const intervals = new MeterIntervals(ledger.db);
   let seq = 0;
   for (let group = 0; group < 4; group++) {
-    const batch: MeterSample[] = Array.from({ length: 10 }, () => ({
-      member: `house-${1 + (seq % 2)}`,
-      epoch: 1,
-      seq: seq++,
-      timeMs: EVENT_START + seq * 1000,
-      netW: 1200.5 - seq,
-    }));
-    samples.addAll(batch);
+    const batch: MeterInterval[] = Array.from({ length: 10 }, () => {
+      const k = seq++;
+      return {
+        member: `house-${1 + (k % 2)}`,
+        epoch: 1,
+        seq: k,
+        fromMs: EVENT_START + k * 1000,
+        toMs: EVENT_START + (k + 1) * 1000,
+        netKWh: 0.0003335 - k * 1e-6,
+        coveredMs: 1000,
+      };
+    });
+    intervals.addAll(batch);
   }
-  // A resend of sample 3 is stored once.
-  if (samples.add({ member: 'house-2', epoch: 1, seq: 3, timeMs: EVENT_START + 4000, netW: 1196.5 }))
-    throw new Error('a resent sample was stored twice');
+  // A resend of interval 3 is stored once.
+  if (
+    intervals.addAll([
+      {
+        member: 'house-2',
+        epoch: 1,
+        seq: 3,
+        fromMs: EVENT_START + 3000,
+        toMs: EVENT_START + 4000,
+        netKWh: 0.0003305,
+        coveredMs: 1000,
+      },
+    ])[0]
+  )
+    throw new Error('a resent interval was stored twice');
 
   const trades = new TradeReports(ledger.db);
   const report = (interval: number, kWh: number) => ({

@@ -66,13 +66,13 @@ describe('p2p-edge start (the demo)', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
       /p2p_price\{slot="0",gateway="tx-1"\} /,
     );
-    // The platform stores the houses' meter readings: it admitted every gateway the members list names.
+    // The platform stores the houses' metering intervals: it admitted every gateway the members list names.
     const platform = await eventually(async () => {
       const s = (await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as State;
       const role = s.gateways.find((g) => g.id === 'platform-1')?.roles.platform as
-        | { samplesStored: number; fromNonMembers: number }
+        | { intervalsStored: number; fromNonMembers: number }
         | undefined;
-      return role && role.samplesStored > 0 ? role : undefined;
+      return role && role.intervalsStored > 0 ? role : undefined;
     }, 20_000);
     expect(platform.fromNonMembers).toBe(0);
     // Each interval settles while the demo runs, signed by every party on its own gateway, and a

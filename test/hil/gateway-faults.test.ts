@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { auditMeterSamples, meterReadingsInFlight } from '../../src/bench/audit.js';
+import { auditMeterIntervals, meterIntervalsInFlight } from '../../src/bench/audit.js';
 import { parseModbusUrl } from '../../src/hal/modbus/url.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { Membership } from '../../src/platform/membership.js';
@@ -177,7 +177,8 @@ async function houseAndPlatform(o: { dir: string; houseState: string; platformDi
     files.house,
     stringify({
       gateway: { id: 'house-1', kind: 'inverter', cell: 'c1', bus: 'b1' },
-      scheduler: { primaryMs: 100, secondaryMs: 200, tertiaryMs: 60_000 },
+      // A metering interval (the market's) of a second: the house sends the platform an interval's energy every second.
+      scheduler: { primaryMs: 100, secondaryMs: 200, tertiaryMs: 1000 },
       stateDir: o.houseState,
       status: { host: '127.0.0.1', port: ports.house },
       log: { level: 'info' },
@@ -201,12 +202,13 @@ async function houseAndPlatform(o: { dir: string; houseState: string; platformDi
       comms: comms('platform-1'),
     }),
   );
-  const samples = (where = '1 = 1', ...args: number[]) => {
+  /** The house's metering intervals the platform stored (`where` on their start, `from_ms`). */
+  const intervals = (where = '1 = 1', ...args: number[]) => {
     const ledger = Ledger.open(db, { mustExist: true });
     try {
       return (
         ledger.db
-          .prepare(`SELECT COUNT(*) AS n FROM platform_meter_samples WHERE member = 'house-1' AND ${where}`)
+          .prepare(`SELECT COUNT(*) AS n FROM platform_meter_intervals WHERE member = 'house-1' AND ${where}`)
           .get(...args) as { n: number }
       ).n;
     } finally {
@@ -216,14 +218,14 @@ async function houseAndPlatform(o: { dir: string; houseState: string; platformDi
   const audit = () => {
     const ledger = Ledger.open(db, { mustExist: true });
     try {
-      return auditMeterSamples(ledger.db, meterReadingsInFlight(o.houseState, ['house-1'])).get('house-1');
+      return auditMeterIntervals(ledger.db, meterIntervalsInFlight(o.houseState, ['house-1'])).get('house-1');
     } finally {
       ledger.close();
     }
   };
   return {
     ports,
-    samples,
+    intervals,
     audit,
     start(houseEnv: NodeJS.ProcessEnv = {}): { house: Process; platform: Process } {
       return {
@@ -284,7 +286,7 @@ const canMount = (() => {
 // The full disk is a small tmpfs made for the test (`mount` itself is on every Debian).
 // Skip reason: a tmpfs cannot be mounted without privileges (not root, or a container without CAP_SYS_ADMIN).
 describe.skipIf(!canMount)('a full disk under the house gateway and the platform', () => {
-  it('both keep running, log the fault once, and store every reading once the disk has room again', async () => {
+  it('both keep running, log the fault once, and store every metering interval once the disk has room again', async () => {
     const disk = join(tmp.dir, 'disk');
     mkdirSync(disk, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', disk]);
@@ -293,7 +295,7 @@ describe.skipIf(!canMount)('a full disk under the house gateway and the platform
     try {
       await eventually(() => healthy(rig.ports.house), 20_000);
       await eventually(() => healthy(rig.ports.platform), 20_000);
-      await eventually(() => (rig.samples() >= 10 ? true : undefined), 20_000);
+      await eventually(() => (rig.intervals() >= 5 ? true : undefined), 20_000);
       const filler = fill(disk);
       const fullAt = Date.now();
       const cycles = (await statusOf(rig.ports.house)).cycles.primary;
@@ -306,7 +308,7 @@ describe.skipIf(!canMount)('a full disk under the house gateway and the platform
       rmSync(filler);
       // What the house measured while the platform could not store it arrives once there is room.
       await eventually(
-        () => (rig.samples('time_ms > ? AND time_ms < ?', fullAt + 500, freedAt - 500) > 20 ? true : undefined),
+        () => (rig.intervals('from_ms > ? AND from_ms < ?', fullAt, freedAt - 1000) >= 4 ? true : undefined),
         30_000,
       );
       await sleep(3000);
@@ -354,7 +356,7 @@ describe("a step of the house gateway's wall clock, an hour ahead and back", () 
     try {
       await eventually(() => healthy(rig.ports.house), 20_000);
       await eventually(() => healthy(rig.ports.platform), 20_000);
-      await eventually(() => (rig.samples() >= 10 ? true : undefined), 20_000);
+      await eventually(() => (rig.intervals() >= 5 ? true : undefined), 20_000);
       writeFileSync(offset, '+1h\n');
       const aheadAt = Date.now();
       await eventually(async () => ((await expiredAtPlatform()) >= 10 ? true : undefined), 15_000);
@@ -362,11 +364,11 @@ describe("a step of the house gateway's wall clock, an hour ahead and back", () 
       await sleep(3000);
       expect((await statusOf(rig.ports.house)).cycles.primary).toBeGreaterThan(cycles + 15);
       // Nothing stamped an hour ahead was taken.
-      expect(rig.samples('time_ms > ?', Date.now() + 60_000)).toBe(0);
+      expect(rig.intervals('from_ms > ?', Date.now() + 60_000)).toBe(0);
       writeFileSync(offset, '+0\n');
       const backAt = Date.now();
-      await eventually(() => (rig.samples('time_ms > ?', backAt + 500) >= 10 ? true : undefined), 20_000);
-      expect(rig.samples('time_ms > ? AND time_ms < ?', aheadAt + 1000, backAt - 500)).toBe(0);
+      await eventually(() => (rig.intervals('from_ms > ?', backAt + 500) >= 5 ? true : undefined), 20_000);
+      expect(rig.intervals('from_ms > ? AND from_ms < ?', aheadAt + 1000, backAt - 1000)).toBe(0);
     } finally {
       await stopBoth(p).finally(() => rig.close());
     }
@@ -374,7 +376,7 @@ describe("a step of the house gateway's wall clock, an hour ahead and back", () 
     expect(jumps.map((l) => Math.round((l.jumpS ?? 0) / 60))).toEqual([60, -60]);
     for (const [id, proc] of Object.entries(p))
       for (const [msg, n] of problems(proc.output())) expect(n, `${id}: ${msg}`).toBeLessThanOrEqual(2);
-    // Readings of the hour ahead stay refused (their stamps are wrong); everything else arrived once.
+    // Intervals of the hour ahead stay refused (their stamps are wrong); everything else arrived once.
     expect(rig.audit()?.duplicated).toBe(0);
   }, 120_000);
 });

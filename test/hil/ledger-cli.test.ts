@@ -69,7 +69,7 @@ describe('p2p-edge ledger', () => {
       db.close();
       return runCli(['ledger', 'verify', '--db', file, '--json']);
     };
-    const sample = await tampered('sample.db', 'UPDATE platform_meter_samples SET net_w = 0 WHERE seq = 17');
+    const sample = await tampered('sample.db', 'UPDATE platform_meter_intervals SET net_kwh = 0 WHERE seq = 17');
     expect(sample.code).toBe(1);
     expect(JSON.parse(sample.stdout)).toEqual({
       entries: 3,
@@ -77,7 +77,7 @@ describe('p2p-edge ledger', () => {
       firstBad: {
         index: 17,
         check: 'hash',
-        table: 'platform_meter_samples',
+        table: 'platform_meter_intervals',
         row: { member: 'house-2', epoch: 1, seq: 17 },
       },
     });
@@ -96,12 +96,12 @@ describe('p2p-edge ledger', () => {
         row: { interval: TRADE_INTERVAL, market: 'cell', seller: 'tx-a', buyer: 'house-1' },
       },
     });
-    const lastSample = await tampered('last-sample.db', 'DELETE FROM platform_meter_samples WHERE seq = 39');
+    const lastSample = await tampered('last-sample.db', 'DELETE FROM platform_meter_intervals WHERE seq = 39');
     expect(lastSample.code).toBe(1);
     expect(JSON.parse(lastSample.stdout).firstBad).toEqual({
       index: 39,
       check: 'order',
-      table: 'platform_meter_samples',
+      table: 'platform_meter_intervals',
       row: null,
     });
     const text = await runCli(['ledger', 'verify', '--db', join(tmp.dir, 'trade.db')]);

@@ -28,7 +28,7 @@ const topic = 'p2p/v1/c1/a/meter/reading';
 async function cell() {
   const clock = new VirtualClock(T0);
   const bus = new MemoryBus();
-  const p = signedCell(['a', 'b', 'x'], makeDir(), T0, 'c1', { b: 'platform' });
+  const p = signedCell(['a', 'b', 'x'], makeDir(), T0, 'c1', { b: 'transformer' });
   const a = signedEndpoint(bus, p, 'a', clock);
   const b = signedEndpoint(bus, p, 'b', clock);
   const raw: { topic: string; payload: string }[] = [];
@@ -324,7 +324,7 @@ describe('comms state across restarts (written atomically under stateDir)', () =
   it('a restarted sender takes a higher epoch; a restarted receiver still refuses what it saw before', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
-    const p = signedCell(['a', 'b'], makeDir(), T0, 'c1', { b: 'platform' });
+    const p = signedCell(['a', 'b'], makeDir(), T0, 'c1', { b: 'transformer' });
     const stateA = makeDir();
     const stateB = makeDir();
     const raw: string[] = [];

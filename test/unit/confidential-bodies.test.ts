@@ -103,7 +103,7 @@ async function cell() {
 const reading = { netW: 1234.5, pvW: 2000, loadW: 765.5, voltagePu: 1.01 };
 
 describe('confidential messages between gateways', () => {
-  it('a meter reading reaches the MG trader and the platform only; a neighbour cannot read it', async () => {
+  it("a meter reading reaches the cell's MG trader only; a neighbour or the platform cannot read it", async () => {
     const c = await cell();
     const got: Record<string, unknown[]> = { tx: [], platform: [], 'inv-2': [] };
     for (const id of Object.keys(got))
@@ -113,16 +113,17 @@ describe('confidential messages between gateways', () => {
     await c.ends['inv-1']!.t.publish('meter', 'reading', reading);
     await tick();
     expect(got.tx).toEqual([reading]);
-    expect(got.platform).toEqual([reading]);
+    expect(got.platform).toEqual([]);
     expect(got['inv-2']).toEqual([]);
     expect(await c.rejected('inv-2')).toBe(1);
+    expect(await c.rejected('platform')).toBe(1);
 
     // On the wire (what the broker and a D2D neighbour see): sealed, and still signed by its sender.
     const onWire = c.raw.find((r) => r.topic === 'p2p/v1/c1/inv-1/meter/reading')!;
     for (const plain of ['netW', 'pvW', 'loadW', '1234.5', '765.5']) expect(onWire.payload).not.toContain(plain);
     const envelope = JSON.parse(onWire.payload) as Envelope<SealedBody>;
     expect(envelope.body.enc).toBe(SEALED_SCHEME);
-    expect(envelope.body.to.map((t) => t.id).sort()).toEqual(['platform', 'tx']);
+    expect(envelope.body.to.map((t) => t.id)).toEqual(['tx']);
     const { sig, ...unsigned } = envelope;
     const senderKey = publicKeyObject(c.p.keys.get('inv-1')!.publicKey);
     expect(verify(null, Buffer.from(canonicalJson(unsigned)), senderKey, Buffer.from(sig!, 'base64url'))).toBe(true);
@@ -154,7 +155,7 @@ describe('confidential messages between gateways', () => {
   it("a member that re-signs another's sealed body as its own sends what nobody can open", async () => {
     const c = await cell();
     const got: unknown[] = [];
-    c.ends.platform!.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
+    c.ends.tx!.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
       got.push(envelope);
     });
     await c.ends['inv-1']!.t.publish('meter', 'reading', reading);
@@ -167,7 +168,7 @@ describe('confidential messages between gateways', () => {
     // It was sealed again by inv-2's transport around the stolen body: that opens, but is no reading.
     expect(got).toHaveLength(1);
     // The same bytes sent raw, signed by inv-2: bound to inv-1's message, they do not open.
-    const before = await c.rejected('platform');
+    const before = await c.rejected('tx');
     const keys = c.p.keys.get('inv-2')!;
     const { EnvelopeSigner } = await import('../../src/comms/security.js');
     const forged = new EnvelopeSigner('inv-2', keys.privateKey, keys.publicKey).sign({
@@ -183,7 +184,7 @@ describe('confidential messages between gateways', () => {
     c.bus.publish('p2p/v1/c1/inv-2/meter/reading', JSON.stringify(forged), false);
     await tick();
     expect(got).toHaveLength(1);
-    expect(await c.rejected('platform')).toBe(before + 1);
+    expect(await c.rejected('tx')).toBe(before + 1);
     expect(sealingContext('p2p/v1/c1/inv-2/meter/reading', forged)).not.toEqual(
       sealingContext('p2p/v1/c1/inv-1/meter/reading', { ...forged, sender: 'inv-1' }),
     );
@@ -192,7 +193,7 @@ describe('confidential messages between gateways', () => {
   it('a confidential body sent in the clear is refused', async () => {
     const c = await cell();
     const got: unknown[] = [];
-    c.ends.platform!.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
+    c.ends.tx!.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
       got.push(envelope);
     });
     const keys = c.p.keys.get('inv-1')!;
@@ -210,25 +211,27 @@ describe('confidential messages between gateways', () => {
     c.bus.publish('p2p/v1/c1/inv-1/meter/reading', JSON.stringify(clear), false);
     await tick();
     expect(got).toEqual([]);
-    expect(await c.rejected('platform')).toBe(1);
+    expect(await c.rejected('tx')).toBe(1);
   });
 
   it('survives a rotation of a reader’s key: what was sealed to the old key still opens, new messages use the new one', async () => {
     const c = await cell();
     const got: unknown[] = [];
     const take = (e: Endpoint) =>
-      e.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
+      e.t.on({ cell: 'c1', cls: 'meter', type: 'energy', target: 'platform' }, ({ envelope }) => {
         got.push(envelope.body);
       });
     take(c.ends.platform!);
     const house = c.ends['inv-1']!;
-    await house.t.publish('meter', 'reading', reading);
+    const interval = (netKWh: number) => ({ fromMs: T0, toMs: T0 + 900_000, netKWh, coveredMs: 900_000 });
+    const send = (netKWh: number) => house.t.publish('meter', 'energy', interval(netKWh), { target: 'platform' });
+    await send(1);
     await tick();
     expect(got).toHaveLength(1);
 
-    // The platform goes away; the house's next reading waits in its outbox, sealed to the platform's key.
+    // The platform goes away; the house's next interval waits in its outbox, sealed to the platform's key.
     await c.ends.platform!.t.close();
-    await house.t.publish('meter', 'reading', { ...reading, netW: 2 });
+    await send(2);
     await tick();
     expect(got).toHaveLength(1);
 
@@ -250,27 +253,27 @@ describe('confidential messages between gateways', () => {
     await c.clock.advance(6000); // the transports read a changed members file every 5 s
     await tick();
 
-    // Back with the rotated key file: the waiting reading, sealed to the retired key, still opens.
+    // Back with the rotated key file: the waiting interval, sealed to the retired key, still opens.
     const back = signedEndpoint(c.bus, c.p, 'platform', c.clock, { retryInitialMs: 500 });
     take(back);
     await back.t.start();
-    const arrived = () => got.some((b) => (b as { netW: number }).netW === 2);
+    const arrived = () => got.some((b) => (b as { netKWh: number }).netKWh === 2);
     for (let i = 0; i < 20 && !arrived(); i++) {
       await c.clock.advance(1000);
       await tick();
     }
-    expect(got).toContainEqual({ ...reading, netW: 2 });
+    expect(got).toContainEqual(interval(2));
 
-    // New readings are sealed to the new key.
-    await house.t.publish('meter', 'reading', { ...reading, netW: 3 });
+    // New messages are sealed to the new key.
+    await send(3);
     await tick();
-    expect(got).toContainEqual({ ...reading, netW: 3 });
-    const latest = c.raw.filter((r) => r.topic.endsWith('inv-1/meter/reading')).at(-1)!;
+    expect(got).toContainEqual(interval(3));
+    const latest = c.raw.filter((r) => r.topic.endsWith('inv-1/meter/energy/platform')).at(-1)!;
     const sealed = (JSON.parse(latest.payload) as Envelope<SealedBody>).body;
     expect(sealed.to.find((t) => t.id === 'platform')!.kid).toBe(ownEncryptionKey(fresh).kid);
 
     // A day and more after the rotation the retired key is no longer opened.
-    const second = c.raw.filter((r) => r.topic.endsWith('inv-1/meter/reading'))[1]!;
+    const second = c.raw.filter((r) => r.topic.endsWith('inv-1/meter/energy/platform'))[1]!;
     const envelope = JSON.parse(second.payload) as Envelope<SealedBody>;
     expect(envelope.body.to.find((t) => t.id === 'platform')!.kid).toBe(keyId(before.encryptionPublicKey!));
     const keyring = EncryptionKeyring.load(keyFile, 'platform');

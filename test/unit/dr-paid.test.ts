@@ -22,7 +22,7 @@ import { DrSettlement } from '../../src/platform/dr-settlement.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { LiveSettlement } from '../../src/platform/live-settlement.js';
 import { Membership } from '../../src/platform/membership.js';
-import { MeterSamples } from '../../src/platform/meter-samples.js';
+import { MeterIntervals } from '../../src/platform/meter-intervals.js';
 import { registerDrContracts } from '../../src/platform/provision.js';
 import { Readings } from '../../src/platform/readings.js';
 import { SettlementSchedule } from '../../src/platform/settlement-content.js';
@@ -238,7 +238,7 @@ describe('DR dispatches measured and paid on the platform', () => {
       toleranceKWh: 0.01,
       tolerancePct: 2,
     };
-    const live = new LiveSettlement(ledger, members, new MeterSamples(ledger.db), new TradeReports(ledger.db), {
+    const live = new LiveSettlement(ledger, members, new MeterIntervals(ledger.db), new TradeReports(ledger.db), {
       schedule,
       intervalMs: Q,
       waitAfterEndMs: 960_000,

@@ -5,7 +5,7 @@ import { generateKeyPair } from '../../src/core/signing.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
 import { openDatabase } from '../../src/platform/ledger/sqlite.js';
 import { Membership } from '../../src/platform/membership.js';
-import { MeterSamples } from '../../src/platform/meter-samples.js';
+import { MeterIntervals } from '../../src/platform/meter-intervals.js';
 import { Readings } from '../../src/platform/readings.js';
 import { tempDir } from '../helpers/net.js';
 import { TRADE_INTERVAL, writePlatformDb } from '../helpers/platform-db.js';
@@ -53,8 +53,8 @@ describe('ledger verify covers every platform table', () => {
       { member: 'house-1', meter: 'main', time_ms: EVENT_START - Q },
     ],
     [
-      'platform_meter_samples',
-      'UPDATE platform_meter_samples SET net_w = net_w + 1 WHERE seq = 17',
+      'platform_meter_intervals',
+      'UPDATE platform_meter_intervals SET net_kwh = net_kwh + 1 WHERE seq = 17',
       17,
       { member: 'house-2', epoch: 1, seq: 17 },
     ],
@@ -86,11 +86,11 @@ describe('ledger verify covers every platform table', () => {
   });
 
   it('a row deleted, the last row deleted or a row inserted is reported at its place (order)', () => {
-    expect(verifyAfter('DELETE FROM platform_meter_samples WHERE seq = 17')).toEqual(
-      badRow('platform_meter_samples', 17, 'order', null),
+    expect(verifyAfter('DELETE FROM platform_meter_intervals WHERE seq = 17')).toEqual(
+      badRow('platform_meter_intervals', 17, 'order', null),
     );
-    expect(verifyAfter('DELETE FROM platform_meter_samples WHERE seq = 39')).toEqual(
-      badRow('platform_meter_samples', 39, 'order', null),
+    expect(verifyAfter('DELETE FROM platform_meter_intervals WHERE seq = 39')).toEqual(
+      badRow('platform_meter_intervals', 39, 'order', null),
     );
     expect(verifyAfter("DELETE FROM platform_trades WHERE seller = 'tx-a' AND buyer = 'house-1'")).toEqual(
       badRow('platform_trades', 1, 'order', null),
@@ -99,12 +99,12 @@ describe('ledger verify covers every platform table', () => {
       badRow('platform_members', 2, 'order', null),
     );
     expect(verifyAfter('DELETE FROM platform_settlements')).toEqual(badRow('platform_settlements', 0, 'order', null));
-    // A row written around the platform has no place in the chain: reported where it would go (40 samples stored).
+    // A row written around the platform has no place in the chain: reported where it would go (40 intervals stored).
     expect(
       verifyAfter(
-        "INSERT INTO platform_meter_samples (member, epoch, seq, time_ms, net_w) VALUES ('house-9', 1, 99, 0, 5)",
+        "INSERT INTO platform_meter_intervals (member, epoch, seq, from_ms, to_ms, net_kwh, covered_ms) VALUES ('house-9', 1, 99, 0, 1, 5, 1)",
       ),
-    ).toEqual(badRow('platform_meter_samples', 40, 'order', { member: 'house-9', epoch: 1, seq: 99 }));
+    ).toEqual(badRow('platform_meter_intervals', 40, 'order', { member: 'house-9', epoch: 1, seq: 99 }));
     expect(
       verifyAfter(
         `INSERT INTO platform_readings (member, meter, time_ms, energy_kwh) VALUES ('house-1', 'main', ${EVENT_START + 9 * Q}, 1)`,
@@ -124,12 +124,12 @@ describe('ledger verify covers every platform table', () => {
     const file = join(tmp.dir, `copy-${copies++}.db`);
     copyFileSync(original, file);
     const db = openDatabase(file);
-    db.prepare('UPDATE platform_meter_samples SET net_w = 0 WHERE seq = 3').run();
+    db.prepare('UPDATE platform_meter_intervals SET net_kwh = 0 WHERE seq = 3').run();
     db.prepare('DROP TABLE platform_chain_heads').run();
     db.close();
     const ledger = Ledger.open(file, { mustExist: true });
     try {
-      expect(() => new MeterSamples(ledger.db)).toThrow(/chained rows but no chain head/);
+      expect(() => new MeterIntervals(ledger.db)).toThrow(/chained rows but no chain head/);
       expect(ledger.verify().ok).toBe(false);
     } finally {
       ledger.close();
@@ -139,25 +139,40 @@ describe('ledger verify covers every platform table', () => {
   it("the ledger's own checks come first and are reported as before", () => {
     expect(
       verifyAfter(
-        'UPDATE platform_meter_samples SET net_w = 0 WHERE seq = 3',
+        'UPDATE platform_meter_intervals SET net_kwh = 0 WHERE seq = 3',
         "UPDATE ledger_entries SET kind = 'x' WHERE idx = 1",
       ),
     ).toEqual({ entries: 3, ok: false, firstBad: { index: 1, check: 'hash' } });
   });
 
-  it('legitimate writes through the platform keep it ok: a readmission, new samples, pruning the oldest', () => {
+  it('legitimate writes through the platform keep it ok: a readmission, new intervals, pruning the oldest', () => {
     const file = join(tmp.dir, 'legit.db');
     copyFileSync(original, file);
     const ledger = Ledger.open(file);
     const members = new Membership(ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
     members.admit('house-2');
-    const samples = new MeterSamples(ledger.db);
-    samples.addAll([{ member: 'house-2', epoch: 2, seq: 0, timeMs: EVENT_START + 50_000, netW: 10 }]);
-    // Samples 0..9 are older than this; sample 10 is the first kept.
-    expect(samples.prune(EVENT_START + 10_500)).toBe(10);
+    const intervals = new MeterIntervals(ledger.db);
+    intervals.addAll([
+      {
+        member: 'house-2',
+        epoch: 2,
+        seq: 0,
+        fromMs: EVENT_START + 50_000,
+        toMs: EVENT_START + 51_000,
+        netKWh: 0.01,
+        coveredMs: 1000,
+      },
+    ]);
+    // Intervals 0..9 ended before this; interval 10 is the first kept.
+    expect(intervals.prune(EVENT_START + 10_500)).toBe(10);
     expect(ledger.verify()).toEqual({ entries: 3, ok: true, firstBad: null });
-    ledger.db.prepare('DELETE FROM platform_meter_samples WHERE seq = 10').run();
-    expect(ledger.verify().firstBad).toEqual({ index: 10, check: 'order', table: 'platform_meter_samples', row: null });
+    ledger.db.prepare('DELETE FROM platform_meter_intervals WHERE seq = 10').run();
+    expect(ledger.verify().firstBad).toEqual({
+      index: 10,
+      check: 'order',
+      table: 'platform_meter_intervals',
+      row: null,
+    });
     ledger.close();
   });
 
@@ -206,13 +221,14 @@ describe('a database written by a release without table chains', () => {
   it('opens; its rows are chained as stored at the first open, every platform table at once, and changes are detected from then on', () => {
     const file = legacyDb('legacy.db');
     const ledger = Ledger.open(file);
-    const samples = new MeterSamples(ledger.db);
-    expect(samples.counts()).toEqual([
-      { member: 'inv-1', samples: 2, sameTime: 0 },
-      { member: 'inv-2', samples: 1, sameTime: 0 },
+    new MeterIntervals(ledger.db).addAll([
+      { member: 'inv-2', epoch: 1, seq: 1, fromMs: 2500, toMs: 3500, netKWh: 0.002, coveredMs: 1000 },
     ]);
-    samples.add({ member: 'inv-2', epoch: 1, seq: 1, timeMs: 2500, netW: 8 });
+    // The samples that release stored are kept, chained, as they were.
+    expect(ledger.db.prepare('SELECT COUNT(*) AS n FROM platform_meter_samples').get()).toEqual({ n: 3 });
     expect(ledger.verify()).toEqual({ entries: 0, ok: true, firstBad: null });
+    ledger.db.prepare("UPDATE platform_meter_samples SET net_w = 0 WHERE member = 'inv-2'").run();
+    expect(ledger.verify().firstBad).toMatchObject({ check: 'hash', table: 'platform_meter_samples' });
     ledger.close();
 
     const tamperedReading = join(tmp.dir, 'legacy-reading.db');
@@ -233,23 +249,26 @@ describe('a database written by a release without table chains', () => {
   });
 });
 
-describe('the chain over samples stored by the thousand', () => {
-  it('verifies thousands of samples stored in groups, and still finds the one changed among them', () => {
+describe('the chain over metering intervals stored by the thousand', () => {
+  it('verifies thousands of intervals stored in groups, and still finds the one changed among them', () => {
     const file = join(tmp.dir, 'many.db');
     const ledger = Ledger.open(file);
-    const samples = new MeterSamples(ledger.db);
+    const intervals = new MeterIntervals(ledger.db);
     const op = generateKeyPair();
     new Membership(ledger.db, { id: 'op', privateKey: op.privateKey }, () => 0);
     let seq = 0;
     for (let g = 0; g < 100; g++)
-      samples.addAll(
-        Array.from({ length: 64 }, () => ({ member: `inv-${seq % 16}`, epoch: 1, seq: seq++, timeMs: seq, netW: 1.5 })),
+      intervals.addAll(
+        Array.from({ length: 64 }, () => {
+          const k = seq++;
+          return { member: `inv-${k % 16}`, epoch: 1, seq: k, fromMs: k, toMs: k + 1, netKWh: 1.5, coveredMs: 1 };
+        }),
       );
     expect(ledger.verify()).toEqual({ entries: 0, ok: true, firstBad: null });
-    ledger.db.prepare('UPDATE platform_meter_samples SET net_w = 2.5 WHERE seq = 4321').run();
+    ledger.db.prepare('UPDATE platform_meter_intervals SET net_kwh = 2.5 WHERE seq = 4321').run();
     const result = ledger.verify();
     expect(result.ok).toBe(false);
-    expect(result.firstBad).toMatchObject({ check: 'hash', table: 'platform_meter_samples' });
+    expect(result.firstBad).toMatchObject({ check: 'hash', table: 'platform_meter_intervals' });
     ledger.close();
   });
 });

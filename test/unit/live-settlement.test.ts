@@ -12,7 +12,7 @@ import {
   unitsAwaitingSignatures,
 } from '../../src/platform/live-settlement.js';
 import { Membership } from '../../src/platform/membership.js';
-import { type MeterSample, MeterSamples } from '../../src/platform/meter-samples.js';
+import { type MeterInterval, MeterIntervals } from '../../src/platform/meter-intervals.js';
 import { SettlementSchedule, type UnitPayload } from '../../src/platform/settlement-content.js';
 import { TradeReports } from '../../src/platform/trades.js';
 import { tempDir } from '../helpers/net.js';
@@ -70,22 +70,24 @@ const UPPER_AMOUNTS = { dso: 0.008, grid: -0.048, platform: 0.0016, 'tx-a': -0.0
 const CELL_UNIT = `${I}/cell/cell-a`;
 const UPPER_UNIT = `${I}/upper/*`;
 
-/** Readings every 10 s from 10 s before the interval to its end, numbered 8 apart (one stream). */
-function readings(member: string, netW: number, leaveOut: number[] = []): MeterSample[] {
-  return Array.from({ length: 8 }, (_, k) => ({
+/** A member's metering interval as its gateway sends it: the interval's energy at a constant power. */
+function meterInterval(member: string, netW: number): MeterInterval {
+  return {
     member,
     epoch: 1,
-    seq: 8 * k,
-    timeMs: I - 10_000 + k * 10_000,
-    netW,
-  })).filter((s) => !leaveOut.includes(s.seq));
+    seq: 15,
+    fromMs: I,
+    toMs: I + INTERVAL_MS,
+    netKWh: (netW * INTERVAL_MS) / 3_600_000 / 1000,
+    coveredMs: INTERVAL_MS,
+  };
 }
 
 let files = 0;
 interface Platform {
   file: string;
   ledger: Ledger;
-  samples: MeterSamples;
+  intervals: MeterIntervals;
   trades: TradeReports;
   live: LiveSettlement;
 }
@@ -93,19 +95,19 @@ interface Platform {
 function open(file: string): Platform {
   const ledger = Ledger.open(file);
   const members = new Membership(ledger.db, undefined, () => 0);
-  const samples = new MeterSamples(ledger.db);
+  const intervals = new MeterIntervals(ledger.db);
   const trades = new TradeReports(ledger.db);
-  const live = new LiveSettlement(ledger, members, samples, trades, {
+  const live = new LiveSettlement(ledger, members, intervals, trades, {
     schedule,
     intervalMs: INTERVAL_MS,
     waitAfterEndMs: WAIT_MS,
     maxReadingWaitMs: MAX_WAIT_MS,
     lookBackMs: 3_600_000,
   });
-  return { file, ledger, samples, trades, live };
+  return { file, ledger, intervals, trades, live };
 }
 
-/** A platform with its members, house-2's reading numbered 24 still on its way, and the traders' reports. */
+/** A platform with its members, house-2's metering interval still on its way, and the traders' reports. */
 function platform(options: { upper?: boolean; cellB?: boolean } = {}): Platform {
   const p = open(join(tmp.dir, `live-${files++}.db`));
   const members = new Membership(p.ledger.db, { id: 'op', privateKey: generateKeyPair().privateKey }, () => 0);
@@ -113,7 +115,7 @@ function platform(options: { upper?: boolean; cellB?: boolean } = {}): Platform 
     members.register({ id, publicKey: key(id).publicKey, role, cell });
     members.admit(id);
   }
-  p.samples.addAll([...readings('house-1', -96_000), ...readings('house-2', 48_000, [24])]);
+  p.intervals.addAll([meterInterval('house-1', -96_000)]);
   const report = (
     market: 'cell' | 'upper',
     trades: { seller: string; buyer: string; kWh: number; pricePerKWh: number }[],
@@ -161,14 +163,14 @@ describe('live settlement on the platform database', () => {
   it('drafts the cell and the upper unit once due and once every reading is in; commits when every party signed', () => {
     const p = platform();
     expect(p.live.draftDue(DUE - 1, signOwn)).toEqual([]);
-    // Due, but house-2's reading 24 is on its way: the cell waits, and the level above waits for it.
+    // Due, but house-2's interval is on its way: the cell waits, and the level above waits for it.
     expect(p.live.draftDue(DUE, signOwn)).toEqual([]);
     expect(p.live.waitingUnits()).toEqual({
       [CELL_UNIT]: 'readings of house-2',
       [UPPER_UNIT]: 'the cell settlement of tx-a',
     });
     expect(count(p, 'platform_settlement_drafts')).toBe(0);
-    p.samples.add({ member: 'house-2', epoch: 1, seq: 24, timeMs: I + 20_000, netW: 48_000 });
+    p.intervals.addAll([meterInterval('house-2', 48_000)]);
     const made = p.live.draftDue(DUE + 1_000, signOwn);
     expect(made.map((m) => m.unit).sort()).toEqual([CELL_UNIT, UPPER_UNIT]);
     expect(p.live.waitingUnits()).toEqual({});
@@ -187,7 +189,7 @@ describe('live settlement on the platform database', () => {
     expect(cellPayload.meteredNetExportKWh['house-1']).toBeCloseTo(1.6, 9);
     expect(cellPayload.meteredNetExportKWh['house-2']).toBeCloseTo(-0.8, 9);
     expect(cellPayload.meteredNetExportKWh['tx-a']).toBeCloseTo(-1, 9);
-    // No samples of house-3 (cell b) and no trade: not in cell a, nor waited for.
+    // No metering interval of house-3 (cell b) and no trade: not in cell a, nor waited for.
     expect(Object.keys(cellPayload.meteredNetExportKWh).sort()).toEqual(['house-1', 'house-2', 'tx-a']);
     const upperPayload = upper.content.payload as UnitPayload;
     expect(upperPayload.meteredNetExportKWh['tx-a']).toBeCloseTo(1.6 - 0.8, 9);
@@ -307,7 +309,7 @@ describe('live settlement on the platform database', () => {
 
   it('a platform restarted drafts nothing twice, and a late signature still commits', () => {
     const p = platform();
-    p.samples.add({ member: 'house-2', epoch: 1, seq: 24, timeMs: I + 20_000, netW: 48_000 });
+    p.intervals.addAll([meterInterval('house-2', 48_000)]);
     const made = p.live.draftDue(DUE, signOwn);
     expect(made).toHaveLength(2);
     const cell = byUnit(made, CELL_UNIT);
@@ -344,15 +346,15 @@ describe('live settlement on the platform database', () => {
     again.ledger.close();
   });
 
-  it('a reading that never comes: the unit is drafted when overdue, not before', () => {
+  it('a metering interval that never comes: the unit is drafted when overdue, not before', () => {
     const p = platform({ upper: false });
     // Due at DUE (its report came in earlier): overdue 30 s later.
     expect(p.live.draftDue(DUE + MAX_WAIT_MS, signOwn)).toEqual([]);
     const made = p.live.draftDue(DUE + MAX_WAIT_MS + 1, signOwn);
     expect(made.map((m) => m.unit)).toEqual([CELL_UNIT]);
-    // Its readings held over the missing one: the same energy.
+    // No metered energy of house-2: it is settled as it traded (it bought 0.5 kWh), with no imbalance.
     const payload = made[0]?.content.payload as UnitPayload;
-    expect(payload.meteredNetExportKWh['house-2']).toBeCloseTo(-0.8, 9);
+    expect(payload.meteredNetExportKWh['house-2']).toBeCloseTo(-0.5, 9);
     p.ledger.close();
   });
 
@@ -385,7 +387,7 @@ describe('live settlement on the platform database', () => {
 
   it('a cell whose trader reported no trade and whose prosumers moved no energy has nothing to sign', () => {
     const p = platform({ cellB: true });
-    p.samples.add({ member: 'house-2', epoch: 1, seq: 24, timeMs: I + 20_000, netW: 48_000 });
+    p.intervals.addAll([meterInterval('house-2', 48_000)]);
     const made = p.live.draftDue(DUE, signOwn);
     expect(made.map((m) => m.unit).sort()).toEqual([CELL_UNIT, UPPER_UNIT]);
     // tx-b's cell metered nothing: one level up it is metered 0, and its 0.4 kWh sold is a shortfall.
@@ -399,7 +401,7 @@ describe('live settlement on the platform database', () => {
 
   it('an account with money that is not a member holds up its own unit only', () => {
     const p = platform({ upper: false });
-    p.samples.add({ member: 'house-2', epoch: 1, seq: 24, timeMs: I + 20_000, netW: 48_000 });
+    p.intervals.addAll([meterInterval('house-2', 48_000)]);
     // A trade of the next interval with an account the platform does not know.
     p.trades.add(
       'tx-a',

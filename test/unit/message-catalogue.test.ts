@@ -116,6 +116,13 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
       { bus: 'b7', epoch: T0, toEpoch: T0 - 5000, seq: 4, slot: 1_234, s: {}, w: 0 },
     ],
   },
+  // ProsumerRole.publishInterval: a quarter hour's energy, a partial one after a restart
+  'meter/energy': {
+    bodies: [
+      { fromMs: 1_800_000_000_000, toMs: 1_800_000_900_000, netKWh: -0.42, coveredMs: 900_000 },
+      { fromMs: 1_800_000_000_000, toMs: 1_800_000_900_000, netKWh: 0.1, coveredMs: 300_000 },
+    ],
+  },
   // ProsumerRole.measure (no voltage point: null)
   'meter/reading': {
     bodies: [

@@ -1,10 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EnvelopeStamper } from '../../src/comms/envelope.js';
-import { VirtualClock } from '../../src/core/clock.js';
 import { Ledger } from '../../src/platform/ledger/ledger.js';
-import { intervalEnergy } from '../../src/platform/meter-energy.js';
-import { type MeterSample, MeterSamples } from '../../src/platform/meter-samples.js';
+import { IntervalMeter, intervalEnergy } from '../../src/platform/meter-energy.js';
+import { type MeterInterval, MeterIntervals } from '../../src/platform/meter-intervals.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -80,101 +78,78 @@ describe('energy from power samples', () => {
   });
 });
 
-describe('the meter samples a platform stores', () => {
+describe("a gateway's meter, interval by interval", () => {
+  it('closes an interval at the first sample of a later one; the last sample holds into the next', () => {
+    const meter = new IntervalMeter(MIN);
+    const T = Date.UTC(2026, 6, 10, 12);
+    expect(meter.add(T - 30_000, 3600)).toBeUndefined();
+    // The interval before T: 30 s at 3.6 kW.
+    const before = meter.add(T + 20_000, 7200);
+    expect(before).toMatchObject({ fromMs: T - MIN, toMs: T, coveredMs: 30_000 });
+    expect(before?.kWh).toBeCloseTo(0.03, 12);
+    // T's: 20 s at 3.6 kW (held from before T), then 40 s at 7.2 kW = 0.02 + 0.08 kWh.
+    const closed = meter.add(T + MIN + 1_000, 0);
+    expect(closed).toMatchObject({ fromMs: T, toMs: T + MIN, coveredMs: MIN });
+    expect(closed?.kWh).toBeCloseTo(0.1, 12);
+  });
+
+  it('after the wall clock steps back, measures again from the first sample after the step', () => {
+    const meter = new IntervalMeter(MIN);
+    const T = Date.UTC(2026, 6, 10, 12);
+    meter.add(T, 3600);
+    meter.add(T + 3_600_000, 3600); // an hour ahead: T's interval closes, the one an hour on opens
+    expect(meter.add(T + MIN + 5_000, 1800)).toBeUndefined(); // back: that one is dropped
+    expect(meter.add(T + 2 * MIN, 1800)).toMatchObject({ fromMs: T + MIN, coveredMs: MIN - 5_000 });
+  });
+});
+
+describe('the metering intervals a platform stores', () => {
   let files = 0;
-  const open = () => new MeterSamples(Ledger.open(join(tmp.dir, `samples-${files++}.db`)).db);
+  const open = () => new MeterIntervals(Ledger.open(join(tmp.dir, `intervals-${files++}.db`)).db);
   const T = Date.UTC(2026, 6, 10, 12);
-  /** Readings every 10 s from `fromMs`, numbered `step` apart from `firstSeq`. */
-  const every10s = (member: string, fromMs: number, n: number, firstSeq = 0, epoch = 1, step = 8): MeterSample[] =>
+  /** `n` consecutive intervals of `lengthMs` from `fromMs`, one message each, at 3.6 kW. */
+  const intervals = (member: string, fromMs: number, n: number, lengthMs = MIN, epoch = 1): MeterInterval[] =>
     Array.from({ length: n }, (_, k) => ({
       member,
       epoch,
-      seq: firstSeq + step * k,
-      timeMs: fromMs + 10_000 * k,
-      netW: 3600,
+      seq: 15 + 8 * k,
+      fromMs: fromMs + k * lengthMs,
+      toMs: fromMs + (k + 1) * lengthMs,
+      netKWh: (3.6 * lengthMs) / 3_600_000,
+      coveredMs: lengthMs,
     }));
 
-  it('the energy of a stored interval is that of its samples, the one before it included', () => {
+  it('the energy of a span is that of the intervals inside it; a resend or a second report of an interval is stored once', () => {
     const s = open();
-    s.addAll(every10s('m', T - 10_000, 8));
-    // 3.6 kW over a minute.
-    expect(s.energyKWh('m', T, T + MIN, HOLD)).toBeCloseTo(0.06, 12);
-    expect(s.intervalEnergy('m', T, T + MIN, HOLD)?.coveredMs).toBe(MIN);
-    expect(s.energyKWh('other', T, T + MIN, HOLD)).toBeNull();
-    // A resent sample is stored once.
-    expect(s.add({ member: 'm', epoch: 1, seq: 8, timeMs: T, netW: 3600 })).toBe(false);
+    expect(s.addAll(intervals('m', T, 2))).toEqual([true, true]);
+    expect(s.energy('m', T, T + 2 * MIN)?.kWh).toBeCloseTo(0.12, 12);
+    expect(s.energy('m', T, T + MIN)?.coveredMs).toBe(MIN);
+    expect(s.energy('other', T, T + MIN)).toBeNull();
+    const [first] = intervals('m', T, 1);
+    // The same message again, and the same interval under another message (a sender re-stamped it).
+    expect(s.addAll([first!, { ...first!, epoch: 2, netKWh: 9 }])).toEqual([false, false]);
+    expect(s.energy('m', T, T + MIN)?.kWh).toBeCloseTo(0.06, 12);
   });
 
-  it('is complete when no number is missing from the reading before the interval to the first after it', () => {
+  it('a span is complete when its intervals tile it with no gap', () => {
     const s = open();
-    const all = every10s('m', T - 10_000, 8);
-    // Nothing after the end yet: the last reading of the interval may still be on its way.
-    s.addAll(all.slice(0, 7));
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(false);
-    s.add(all[7] as MeterSample);
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
-    expect(s.isComplete('nobody', T, T + MIN, 8)).toBe(false);
+    const quarter = MIN / 4;
+    const all = intervals('m', T, 4, quarter);
+    s.addAll([all[0]!, all[1]!, all[3]!]);
+    expect(s.isComplete('m', T, T + MIN)).toBe(false);
+    expect(s.energy('m', T, T + MIN)?.rows.map((r) => r.from_ms - T)).toEqual([0, quarter, 3 * quarter]);
+    s.addAll([all[2]!]);
+    expect(s.isComplete('m', T, T + MIN)).toBe(true);
+    expect(s.isComplete('nobody', T, T + MIN)).toBe(false);
   });
 
-  it('a missing reading inside, at the start or at the end of the interval is a gap', () => {
-    const all = every10s('m', T - 10_000, 9);
-    // Inside; the one holding at the start (an earlier one stored: the gap shows between the two);
-    // the first at or after the end.
-    for (const missing of [3, 0, 7]) {
-      const s = open();
-      s.add({ member: 'm', epoch: 1, seq: -8, timeMs: T - 20_000, netW: 3600 });
-      s.addAll(all.filter((_, k) => k !== missing));
-      expect(s.isComplete('m', T, T + MIN, 8), `reading ${missing} missing`).toBe(false);
-      s.add(all[missing] as MeterSample);
-      expect(s.isComplete('m', T, T + MIN, 8), `reading ${missing} stored`).toBe(true);
-    }
-  });
-
-  it('without the reading holding at the start, only a sender that started in the interval is complete', () => {
-    // A sender's first reading of an epoch, numbered as the transport numbers it.
-    const first = new EnvelopeStamper('m', new VirtualClock(T)).stamp('meter', 'reading', {}).seq;
-    // Its readings from the second on: the first, before the interval, is still on its way.
+  it('gives the intervals ending in a span in time order, and prunes the oldest', () => {
     const s = open();
-    s.addAll(every10s('m', T + 5_000, 8, first + 8));
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(false);
-    s.add({ member: 'm', epoch: 1, seq: first, timeMs: T - 5_000, netW: 3600 });
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
-    // A sender whose first reading is inside the interval.
-    const t = open();
-    t.addAll(every10s('m', T + 5_000, 8, first));
-    expect(t.isComplete('m', T, T + MIN, 8)).toBe(true);
-  });
-
-  it("readings of another member, or of another stream's step, are not counted as a gap", () => {
-    const s = open();
-    s.addAll([...every10s('m', T - 10_000, 8), ...every10s('n', T - 5_000, 3, 1)]);
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
-    // A sender numbering one apart is complete with step 1, not with step 8.
-    const t = open();
-    t.addAll(every10s('m', T - 10_000, 8, 0, 1, 1));
-    expect(t.isComplete('m', T, T + MIN, 1)).toBe(true);
-    expect(t.isComplete('m', T, T + MIN, 8)).toBe(false);
-  });
-
-  it('a restart (a new epoch) starts the numbers afresh', () => {
-    const s = open();
-    // Epoch 1 until 20 s into the interval (numbers up to 24), then epoch 2 from 0.
-    s.addAll([...every10s('m', T - 10_000, 4, 0, 1), ...every10s('m', T + 30_000, 4, 0, 2)]);
-    expect(s.isComplete('m', T, T + MIN, 8)).toBe(true);
-    // A gap within the new epoch still counts.
-    const t = open();
-    t.addAll([...every10s('m', T - 10_000, 4, 0, 1), ...every10s('m', T + 30_000, 4, 0, 2).filter((r) => r.seq !== 8)]);
-    expect(t.isComplete('m', T, T + MIN, 8)).toBe(false);
-  });
-
-  it('gives the samples an interval was computed from, the one holding at its start first: the evidence of a settlement', () => {
-    const s = open();
-    s.addAll([...every10s('a', T - 10_000, 8), ...every10s('b', T, 2)]);
-    const e = s.intervalEnergy('a', T, T + MIN, HOLD);
-    expect(e?.samples.map((r) => [r.member, r.seq, r.time_ms - T])).toEqual(
-      Array.from({ length: 7 }, (_, k) => ['a', 8 * k, 10_000 * (k - 1)]),
-    );
-    // A sample holding from longer ago than the hold is not used, so not named.
-    expect(s.intervalEnergy('a', T + 5_000, T + MIN, 4_000)?.samples.map((r) => r.seq)).toEqual([16, 24, 32, 40, 48]);
+    s.addAll([...intervals('m', T, 3), ...intervals('n', T, 1)]);
+    expect(s.endedBetween('m', T, T + 2 * MIN, 10).map((r) => r.to_ms - T)).toEqual([MIN, 2 * MIN]);
+    expect(s.membersSince(T + 2 * MIN)).toEqual(['m']);
+    // Oldest first in the order stored, up to the first one not older: m's first interval only.
+    expect(s.prune(T + 2 * MIN)).toBe(1);
+    expect(s.energy('m', T, T + 3 * MIN)?.rows).toHaveLength(2);
   });
 });

@@ -7,6 +7,7 @@ import { SettlementRecords } from '../../src/agent/settlement/records.js';
 import type { Transport } from '../../src/comms/transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
+import { IntervalMeter } from '../../src/platform/meter-energy.js';
 import { SettlementSchedule } from '../../src/platform/settlement-content.js';
 import { tempDir } from '../helpers/net.js';
 
@@ -20,20 +21,27 @@ const T = 900_000;
 const START = 1_800_000_000_000 - (1_800_000_000_000 % T);
 
 let n = 0;
+/** Records fed as the prosumer feeds them: its meter integrated interval by interval (`IntervalMeter`). */
 const open = (now = START - 1, scale = 1) => {
   const dir = join(tmp.dir, `records-${n++}`);
-  return { dir, records: new SettlementRecords(dir, 'inv-1', T, scale, log, now) };
+  const records = new SettlementRecords(dir, 'inv-1', T, scale, log, now);
+  const meter = new IntervalMeter(T);
+  const sample = (timeMs: number, netW: number) => {
+    const closed = meter.add(timeMs, netW);
+    if (closed) records.meteredInterval(closed);
+  };
+  return { dir, records, sample };
 };
 
 describe("a gateway's settlement records", () => {
-  it('close an interval at the first reading after it, as the platform integrates the same readings', () => {
-    const { records } = open();
+  it('close an interval at the first reading after it, the energy its gateway sends the platform', () => {
+    const { records, sample } = open();
     // 1 kW taken from the last reading before the interval, then 2 kW exported, then 4 kW exported.
-    records.meterSample(START - 60_000, 1000);
-    records.meterSample(START + 300_000, -2000);
-    records.meterSample(START + 600_000, -4000);
+    sample(START - 60_000, 1000);
+    sample(START + 300_000, -2000);
+    sample(START + 600_000, -4000);
     expect(records.metered(START)).toBeUndefined();
-    records.meterSample(START + T + 1_000, 0);
+    sample(START + T + 1_000, 0);
     // By hand: 5 min at +1 kW, 5 min at -2 kW, 5 min at -4 kW = (1 - 2 - 4) / 12 kWh taken: 5/12 exported.
     expect(records.metered(START)?.kWh).toBeCloseTo(5 / 12, 9);
     expect(records.metered(START)?.coverage).toBe(1);
@@ -41,17 +49,17 @@ describe("a gateway's settlement records", () => {
 
   it('scale the energy of a bench interval to its market slot, and say how much of it the readings cover', () => {
     // The gateway started mid-interval: its readings cover the second half only.
-    const { records } = open(START - 1, 4);
-    records.meterSample(START + T / 2, -1000);
-    records.meterSample(START + T, -1000);
+    const { records, sample } = open(START - 1, 4);
+    sample(START + T / 2, -1000);
+    sample(START + T, -1000);
     // 7.5 min at 1 kW exported = 0.125 kWh, four times that in the market's slot.
     expect(records.metered(START)).toEqual({ kWh: 0.5, coverage: 0.5 });
   });
 
   it('keep what was measured and agreed across a restart; before they began, trades are not known', () => {
-    const { dir, records } = open();
-    records.meterSample(START, -3000);
-    records.meterSample(START + T, -3000);
+    const { dir, records, sample } = open();
+    sample(START, -3000);
+    sample(START + T, -3000);
     records.agreed(START, 'cell', [{ seller: 'inv-1', buyer: 'tx-a', kWh: 0.75, pricePerKWh: 0.08 }]);
     expect(JSON.parse(readFileSync(join(dir, 'inv-1', 'settlement-records.json'), 'utf8')).since).toBe(START);
     const again = new SettlementRecords(dir, 'inv-1', T, 1, log, START + 2 * T);

@@ -8,17 +8,13 @@ export class CellReadings {
   constructor(private readonly maxAgeMs: number) {}
 
   listen(transport: Transport, cell: string): void {
-    // Only the latest reading of each prosumer counts here, so none is acknowledged: the houses wait
-    // for (and resend to) the platform, which stores every one, not for the transformer gateway.
-    transport.on(
-      { cell, cls: 'meter', type: 'reading' },
-      ({ envelope }) => {
-        // A resend that arrives late must not replace a newer reading.
-        if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
-        this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
-      },
-      { acknowledge: false },
-    );
+    // Only the latest reading of each prosumer counts here: a house resends one until acknowledged or
+    // three cycles old (it is not kept on disk).
+    transport.on({ cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
+      // A resend that arrives late must not replace a newer reading.
+      if ((this.latest.get(envelope.sender)?.ts ?? Number.NEGATIVE_INFINITY) >= envelope.ts) return;
+      this.latest.set(envelope.sender, { ...envelope.body, ts: envelope.ts });
+    });
   }
 
   /** Fresh readings only: a prosumer that stopped reporting drops out of the sums. */

@@ -10,7 +10,7 @@ import { DrSettlement } from '../../platform/dr-settlement.js';
 import { Ledger } from '../../platform/ledger/ledger.js';
 import { LiveSettlement } from '../../platform/live-settlement.js';
 import { Membership } from '../../platform/membership.js';
-import { type MeterSample, MeterSamples } from '../../platform/meter-samples.js';
+import { type MeterInterval, MeterIntervals } from '../../platform/meter-intervals.js';
 import { Readings } from '../../platform/readings.js';
 import { TradeReports } from '../../platform/trades.js';
 import type { TimeScale } from '../scheduler.js';
@@ -20,20 +20,22 @@ import type { Role, RoleContext } from './role.js';
 const MAX_CLOSES_PER_TICK = 96;
 
 /**
- * The trading platform as a role of the runtime (on a transformer gateway or a server): it listens
- * to the `meter/reading` messages of its cells and stores each one as it arrives, before the
- * transport acknowledges it (`MeterSamples`; the readings that arrive together in one transaction).
- * One metering interval after an interval ends, it computes each member's energy in it from the
- * stored samples and writes the reading to the platform database, where measurement and
- * verification and settlement read it. Nothing is kept only in memory: a platform killed at any point
- * resumes from its database. Readings of senders that are not active members are counted and dropped.
+ * The trading platform as a role of the runtime (on a transformer gateway or a server): it takes the
+ * `meter/energy` messages addressed to it (each member's energy of a metering interval, sealed to it:
+ * it gets nothing finer) and stores each one as it arrives, before the transport acknowledges it
+ * (`MeterIntervals`; those that arrive together in one transaction). One metering interval after an
+ * interval ends, it writes each member's interval to the platform's readings, where measurement and
+ * verification read it; settlement reads the stored intervals. Nothing is kept only in memory: a
+ * platform killed at any point resumes from its database. Intervals of senders that are not active
+ * members are counted and dropped.
  */
 /** The platform role's status: what it stored and refused. */
 export type PlatformRoleState = {
   metersHeard: number;
-  samplesStored: number;
-  resentSamples: number;
-  lateSamples: number;
+  /** Metering intervals stored, resent ones (stored before), late ones (after their reading was due). */
+  intervalsStored: number;
+  resentIntervals: number;
+  lateIntervals: number;
   readingsStored: number;
   fromNonMembers: number;
   refused: number;
@@ -61,16 +63,16 @@ export class PlatformRole implements Role<PlatformRoleState> {
   readonly name = 'platform' as const;
   private ledger: Ledger | undefined;
   private readings: Readings | undefined;
-  private samples: MeterSamples | undefined;
-  private sampleWriter: GroupCommit<MeterSample, boolean> | undefined;
+  private intervals: MeterIntervals | undefined;
+  private intervalWriter: GroupCommit<MeterInterval, boolean> | undefined;
   private members: Membership | undefined;
   private trades: TradeReports | undefined;
   private readonly tradeCounts = { reports: 0, tradesStored: 0, resentReports: 0, conflicts: 0, refusedReports: 0 };
-  /** Per member: the end (ms) of the next interval to close. */
-  private readonly nextEnd = new Map<string, number>();
+  /** Per member: the end (ms) of the last interval written to the readings. */
+  private readonly closedUpTo = new Map<string, number>();
   private intervalMs = 900_000;
   private nextPruneMs = 0;
-  private samplesStored = 0;
+  private intervalsStored = 0;
   private resent = 0;
   private late = 0;
   private stored = 0;
@@ -101,46 +103,48 @@ export class PlatformRole implements Role<PlatformRoleState> {
     this.ledger = Ledger.open(config.db, { pageCacheKiB: config.pageCacheMB * 1024 });
     this.members = new Membership(this.ledger.db, undefined, () => ctx.clock.now());
     this.readings = new Readings(this.ledger.db, this.members);
-    this.samples = new MeterSamples(this.ledger.db);
-    const samples = this.samples;
-    this.sampleWriter = new GroupCommit((group: MeterSample[]) => samples.addAll(group));
+    this.intervals = new MeterIntervals(this.ledger.db);
+    const intervals = this.intervals;
+    this.intervalWriter = new GroupCommit((group: MeterInterval[]) => intervals.addAll(group));
     this.trades = new TradeReports(this.ledger.db);
     this.intervalMs = config.meteringIntervalS * 1000;
-    // Members with samples whose intervals may still be open (the platform stopped before closing them).
+    // Members with intervals still to write to the readings (the platform stopped before it did).
     const since = ctx.clock.now() - config.sampleRetentionH * 3_600_000;
-    for (const { member, firstMs } of this.samples.membersSince(since)) this.track(member, firstMs);
+    for (const member of this.intervals.membersSince(since)) this.track(member);
     this.startSettlement(ctx);
-    for (const cell of config.cells) {
-      // Each reading is stored once by (member, epoch, seq), so this handler may take readings too
-      // old for the replay window: a house resends them after a long outage behind newer ones.
-      ctx.transport?.on(
-        { cell, cls: 'meter', type: 'reading' },
-        ({ envelope }) => {
-          if (this.members?.get(envelope.sender)?.status !== 'active') {
-            this.notMember++;
+    const self = ctx.config.gateway.id;
+    // Each interval is stored once by (member, epoch, seq) and by (member, start), so this handler
+    // may take messages too old for the replay window: a house resends them after a long outage.
+    ctx.transport?.on(
+      { cell: '+', cls: 'meter', type: 'energy', target: self },
+      ({ envelope, topic }) => {
+        if (!config.cells.includes(topic.cell) || this.members?.get(envelope.sender)?.status !== 'active') {
+          this.notMember++;
+          return;
+        }
+        const interval: MeterInterval = {
+          member: envelope.sender,
+          epoch: envelope.epoch,
+          seq: envelope.seq,
+          fromMs: envelope.body.fromMs,
+          toMs: envelope.body.toMs,
+          netKWh: envelope.body.netKWh,
+          coveredMs: envelope.body.coveredMs,
+        };
+        // Acknowledged once stored: the intervals of one turn share one transaction (one fsync).
+        return this.intervalWriter!.add(interval).then((isNew) => {
+          if (!isNew) {
+            this.resent++;
             return;
           }
-          const sample = {
-            member: envelope.sender,
-            epoch: envelope.epoch,
-            seq: envelope.seq,
-            timeMs: envelope.ts,
-            netW: envelope.body.netW,
-          };
-          // Acknowledged once stored: the readings of one turn share one transaction (one fsync).
-          return this.sampleWriter!.add(sample).then((isNew) => {
-            if (!isNew) {
-              this.resent++;
-              return;
-            }
-            this.samplesStored++;
-            if (sample.timeMs < (this.nextEnd.get(sample.member) ?? Number.POSITIVE_INFINITY) - this.intervalMs)
-              this.late++;
-            this.track(sample.member, sample.timeMs);
-          });
-        },
-        { idempotent: true },
-      );
+          this.intervalsStored++;
+          if (interval.toMs <= (this.closedUpTo.get(interval.member) ?? Number.NEGATIVE_INFINITY)) this.late++;
+          this.track(interval.member);
+        });
+      },
+      { idempotent: true },
+    );
+    for (const cell of config.cells) {
       // A report stored before is taken as a resend (or, with other figures, a conflict that keeps the
       // first), so this handler may take reports too old for the replay window as well: a trader's
       // addressed messages count on through every market round while the platform is away.
@@ -191,32 +195,27 @@ export class PlatformRole implements Role<PlatformRoleState> {
       ctx.log.warn({ reporter, reason }, 'trade report refused');
   }
 
-  /** Starts closing a member's intervals from the one holding `timeMs`, after its last stored reading. */
-  private track(member: string, timeMs: number): void {
-    if (this.nextEnd.has(member)) return;
-    const last = this.readings!.lastTime(member, 'net');
-    this.nextEnd.set(member, last !== null ? last + this.intervalMs : this.intervalEnd(timeMs));
-  }
-
-  private intervalEnd(timeMs: number): number {
-    return Math.floor(timeMs / this.intervalMs) * this.intervalMs + this.intervalMs;
+  /** Starts writing a member's intervals to the readings, after its last stored reading. */
+  private track(member: string): void {
+    if (this.closedUpTo.has(member)) return;
+    this.closedUpTo.set(member, this.readings!.lastTime(member, 'net') ?? Number.NEGATIVE_INFINITY);
   }
 
   tick(scale: TimeScale, ctx: RoleContext): Promise<void> | undefined {
-    if (scale !== 'secondary' || !this.samples) return undefined;
+    if (scale !== 'secondary' || !this.intervals) return undefined;
     const now = ctx.clock.now();
-    // An interval closes one interval after its end: late samples (resends) are in by then.
+    // An interval is written one metering interval after its end: late ones (resends) are in by then.
     const closeUpTo = now - this.intervalMs;
-    for (const [member, first] of this.nextEnd) {
-      let end = first;
-      for (let n = 0; end <= closeUpTo && n < MAX_CLOSES_PER_TICK; n++, end += this.intervalMs) {
-        const kWh = this.samples.energyKWh(member, end - this.intervalMs, end, 2 * this.intervalMs);
-        if (kWh !== null) this.store(ctx, member, end, kWh);
+    for (const [member, after] of this.closedUpTo) {
+      let last = after;
+      for (const row of this.intervals.endedBetween(member, after, closeUpTo, MAX_CLOSES_PER_TICK)) {
+        this.store(ctx, member, row.to_ms, row.net_kwh);
+        last = row.to_ms;
       }
-      this.nextEnd.set(member, end);
+      this.closedUpTo.set(member, last);
     }
     if (now >= this.nextPruneMs) {
-      this.samples.prune(now - ctx.config.platform!.sampleRetentionH * 3_600_000);
+      this.intervals.prune(now - ctx.config.platform!.sampleRetentionH * 3_600_000);
       this.nextPruneMs = now + this.intervalMs;
     }
     return this.settle(ctx, now);
@@ -235,7 +234,7 @@ export class PlatformRole implements Role<PlatformRoleState> {
     }
     this.signer = EnvelopeSigner.fromKeyFile(keyFile, ctx.config.gateway.id);
     this.settlementIntervalMs = settlement.intervalMs ?? ctx.config.scheduler.tertiaryMs;
-    this.live = new LiveSettlement(this.ledger!, this.members!, this.samples!, this.trades!, {
+    this.live = new LiveSettlement(this.ledger!, this.members!, this.intervals!, this.trades!, {
       schedule: settlement.schedule,
       intervalMs: this.settlementIntervalMs,
       waitAfterEndMs: (platform.meteringIntervalS + settlement.graceS) * 1000,
@@ -396,18 +395,18 @@ export class PlatformRole implements Role<PlatformRoleState> {
   }
 
   stop(): void {
-    // Readings waiting for their group are written before the database closes.
-    this.sampleWriter?.flush();
+    // Intervals waiting for their group are written before the database closes.
+    this.intervalWriter?.flush();
     this.ledger?.close();
     this.ledger = undefined;
   }
 
   state(): PlatformRoleState {
     return {
-      metersHeard: this.nextEnd.size,
-      samplesStored: this.samplesStored,
-      resentSamples: this.resent,
-      lateSamples: this.late,
+      metersHeard: this.closedUpTo.size,
+      intervalsStored: this.intervalsStored,
+      resentIntervals: this.resent,
+      lateIntervals: this.late,
       readingsStored: this.stored,
       fromNonMembers: this.notMember,
       refused: this.refused,

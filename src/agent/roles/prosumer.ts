@@ -1,10 +1,11 @@
 import type { DrDispatchBody } from '../../comms/messages/dr.js';
 import type { DispatchBody, OfferBody } from '../../comms/messages/market.js';
-import type { MeterReadingBody } from '../../comms/messages/meter.js';
+import type { MeterEnergyBody, MeterReadingBody } from '../../comms/messages/meter.js';
 import { consumedPowerW, Points } from '../../drivers/natures.js';
 import { natureOf } from '../../drivers/registry.js';
+import { type ClosedInterval, IntervalMeter } from '../../platform/meter-energy.js';
 import type { OwnTrade } from '../../platform/settlement-check.js';
-import { DEVICE_DRIVERS, type DeviceConfig } from '../config.js';
+import { DEVICE_DRIVERS, type DeviceConfig, meteringIntervalMs } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
 import type { Role, RoleContext } from './role.js';
@@ -12,13 +13,17 @@ import { tradesWithProsumers } from './trade-reporter.js';
 
 /**
  * The inverter gateway towards its microgrid: measures its connection point from the process image
- * and reports it to the MG trader every secondary cycle; offers its load, PV and demand response
+ * and reports it to the MG trader every secondary cycle, and each metering interval's energy to the
+ * platform; offers its load, PV and demand response
  * before each market interval, and keeps the share of the result its MG trader dispatches to it.
  */
 /** The prosumer's status (the status page, the bench). */
 export type ProsumerState = {
   lastReading: MeterReadingBody | null;
   readingsPublished: number;
+  /** Metering intervals whose energy was sent to the platform, and the last one. */
+  intervalsPublished: number;
+  lastInterval: MeterEnergyBody | null;
   offer: OfferBody | null;
   dispatch: DispatchBody | null;
   drDispatch: DrDispatchBody | null;
@@ -28,11 +33,15 @@ export class ProsumerRole implements Role<ProsumerState> {
   readonly name = 'prosumer' as const;
   private last: (MeterReadingBody & { ts: number }) | undefined;
   private published = 0;
+  private meter: IntervalMeter | undefined;
+  private intervalsPublished = 0;
+  private lastInterval: MeterEnergyBody | undefined;
   private lastOffer: OfferBody | undefined;
   private dispatch: (DispatchBody & { from: string; receivedAt: number }) | undefined;
   private drDispatch: (DrDispatchBody & { from: string }) | undefined;
 
   start(ctx: RoleContext): void {
+    this.meter = new IntervalMeter(meteringIntervalMs(ctx.config));
     ctx.transport?.on(
       { cell: ctx.config.gateway.cell, cls: 'mkt', type: 'dispatch', target: ctx.config.gateway.id },
       ({ envelope }) => {
@@ -68,11 +77,39 @@ export class ProsumerRole implements Role<ProsumerState> {
     const reading = this.measure(ctx);
     if (!reading) return undefined;
     this.last = { ...reading, ts: ctx.clock.now() };
+    const closed = this.meter?.add(this.last.ts, reading.netW);
+    // The energy the platform settles from, kept for this gateway's own check of its settlements.
+    if (closed) ctx.settlement?.meteredInterval(closed);
     if (!ctx.transport) return undefined;
-    // The same readings the platform settles from, for this gateway's own check of its settlements.
-    ctx.settlement?.meterSample(this.last.ts, reading.netW);
-    return ctx.transport.publish('meter', 'reading', reading).then(() => {
+    const sends = [this.publishReading(ctx, reading)];
+    if (closed) sends.push(this.publishInterval(ctx, closed));
+    return Promise.all(sends).then(() => undefined);
+  }
+
+  /**
+   * The reading of this cycle, for the cell's MG trader (sealed to it): only the latest counts there,
+   * so it lives three cycles and is never written to the outbox on disk.
+   */
+  private publishReading(ctx: RoleContext, reading: MeterReadingBody): Promise<void> {
+    const ttlMs = 3 * ctx.config.scheduler.secondaryMs;
+    return ctx.transport!.publish('meter', 'reading', reading, { ttlMs, persist: false }).then(() => {
       this.published++;
+    });
+  }
+
+  /** A closed metering interval's energy, to the platform: all it gets of this house's meter. */
+  private publishInterval(ctx: RoleContext, closed: ClosedInterval): Promise<void> {
+    const platform = ctx.config.comms.reliability.platform;
+    if (!platform) return Promise.resolve();
+    const body: MeterEnergyBody = {
+      fromMs: closed.fromMs,
+      toMs: closed.toMs,
+      netKWh: closed.kWh,
+      coveredMs: Math.round(closed.coveredMs),
+    };
+    return ctx.transport!.publish('meter', 'energy', body, { target: platform }).then(() => {
+      this.intervalsPublished++;
+      this.lastInterval = body;
     });
   }
 
@@ -97,6 +134,8 @@ export class ProsumerRole implements Role<ProsumerState> {
     return {
       lastReading: this.last ?? null,
       readingsPublished: this.published,
+      intervalsPublished: this.intervalsPublished,
+      lastInterval: this.lastInterval ?? null,
       offer: this.lastOffer ?? null,
       dispatch: this.dispatch ?? null,
       drDispatch: this.drDispatch ?? null,

@@ -4,13 +4,13 @@ import type { TradeMarket } from '../../comms/messages/market.js';
 import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { intervalEnergy, type PowerSample } from '../../platform/meter-energy.js';
+import type { ClosedInterval } from '../../platform/meter-energy.js';
 import type { OwnTrade } from '../../platform/settlement-check.js';
 
 /**
  * What a gateway's roles agreed and measured, per trading interval, so that it can check the
- * platform's settlement drafts on its own: the energy its meter measured (from the same readings it
- * sent, integrated as the platform does) and the trades of each market. Kept on disk
+ * platform's settlement drafts on its own: the energy its meter measured (each interval's, as it
+ * sent it to the platform) and the trades of each market. Kept on disk
  * (`stateDir/<id>/settlement-records.json`, written atomically when an interval closes or a trade is
  * recorded) for a bounded number of intervals, so that a gateway restarted before it signs still
  * has them.
@@ -46,8 +46,8 @@ export type RecordedMarket = TradeMarket | 'dr';
 
 /** The write side, for the roles. */
 export interface SettlementRecorder {
-  /** A meter reading as sent (`meter/reading`): its time and net consumption. */
-  meterSample(timeMs: number, netW: number): void;
+  /** A metering interval's energy as sent to the platform (`meter/energy`). */
+  meteredInterval(interval: ClosedInterval): void;
   /**
    * The trades of a market interval its roles agreed (a price it did not set left out); under `dr`,
    * the DR dispatches of the interval, from provider to aggregator at the dispatched kWh and price.
@@ -63,9 +63,6 @@ export interface SettlementRecorder {
 export class SettlementRecords implements SettlementRecorder {
   private readonly file: string;
   private saved: Saved;
-  /** Samples of the interval in progress, and the last one before it. */
-  private samples: PowerSample[] = [];
-  private openInterval: number | undefined;
 
   constructor(
     stateDir: string,
@@ -92,24 +89,11 @@ export class SettlementRecords implements SettlementRecorder {
     return Math.floor(timeMs / this.intervalMs) * this.intervalMs;
   }
 
-  meterSample(timeMs: number, netW: number): void {
-    const interval = this.intervalOf(timeMs);
-    if (this.openInterval !== undefined && interval > this.openInterval) {
-      this.closeInterval(this.openInterval, { timeMs, netW });
-      // The last sample of the closed interval holds into the next one.
-      this.samples = this.samples.slice(-1);
-    }
-    this.openInterval = interval;
-    this.samples.push({ timeMs, netW });
-  }
-
-  private closeInterval(interval: number, next: PowerSample): void {
-    const e = intervalEnergy([...this.samples, next], interval, interval + this.intervalMs, 2 * this.intervalMs);
-    if (!e) return;
+  meteredInterval(interval: ClosedInterval): void {
     // Export positive, as settlements write metered energy.
-    this.saved.metered[String(interval)] = {
-      kWh: Number((-e.kWh * this.energyScale).toFixed(9)),
-      coverage: e.coveredMs / this.intervalMs,
+    this.saved.metered[String(interval.fromMs)] = {
+      kWh: Number((-interval.kWh * this.energyScale).toFixed(9)),
+      coverage: interval.coveredMs / (interval.toMs - interval.fromMs),
     };
     this.save();
   }

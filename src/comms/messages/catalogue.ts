@@ -6,7 +6,7 @@ import { DrDispatchBody, DrEventBody } from './dr.js';
 import { HelloBody, PushSumBody } from './gossip.js';
 import { OfflineBody, OnlineBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
-import { MeterReadingBody } from './meter.js';
+import { MeterEnergyBody, MeterReadingBody } from './meter.js';
 import {
   SettleDisputeBody,
   SettleDraftBody,
@@ -39,8 +39,11 @@ const spec = <S extends z.ZodType>(
   options: { agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean; readers?: Readers } = {},
 ): MessageSpec<S> => ({ body, ...options });
 
-/** The cell's MG trader settles its market from the readings; the platform settles the money. */
-const METER_READERS: Readers = { cell: ['mg-trader'], anyCell: ['platform'] };
+/**
+ * The cell's MG trader (and its coupling agent) balance the cell from the readings of every cycle;
+ * the platform gets each metering interval's energy (`meter/energy`, addressed to it), nothing finer.
+ */
+const METER_READERS: Readers = { cell: ['mg-trader'], anyCell: [] };
 
 /**
  * Every message body the gateways send, by class and type (the wire format is docs/interfaces.md,
@@ -64,7 +67,11 @@ export const MESSAGE_CATALOGUE = {
   dr: { dispatch: spec(DrDispatchBody), event: spec(DrEventBody), ack: spec(AckBody) },
   // The voltage control's exchange between neighbours, many times a second: not sealed.
   gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody, { readers: 'public' }) },
-  meter: { reading: spec(MeterReadingBody, { readers: METER_READERS }), ack: spec(AckBody) },
+  meter: {
+    reading: spec(MeterReadingBody, { readers: METER_READERS }),
+    energy: spec(MeterEnergyBody),
+    ack: spec(AckBody),
+  },
   cmd: {},
   settle: {
     draft: spec(SettleDraftBody),
@@ -110,14 +117,16 @@ export function checkBody(topic: TopicParts, body: unknown): BodyCheck {
 }
 
 /**
- * Who reads a message of this topic. A type the catalogue does not know is sealed to its target when
- * addressed (the safe side) and public otherwise.
+ * Who reads a message of this topic: a public kind is public; any other message addressed to a
+ * target is for that target alone; one to the cell is for the readers its kind names. A type the
+ * catalogue does not know is sealed to its target when addressed (the safe side), public otherwise.
  */
 export function readersOf(topic: TopicParts): Readers {
   const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[topic.cls];
   const kind = Object.hasOwn(kinds, topic.type) ? kinds[topic.type] : undefined;
-  if (kind?.readers) return kind.readers;
-  return topic.target !== undefined ? 'target' : 'public';
+  if (kind?.readers === 'public') return 'public';
+  if (topic.target !== undefined) return 'target';
+  return kind?.readers ?? 'public';
 }
 
 /** Every `<class>/<type>` of the catalogue (the docs' message tables are checked against it). */

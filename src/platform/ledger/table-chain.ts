@@ -16,13 +16,15 @@ import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
  * - update (a member's status, a DR event's evaluation): the table's chain is checked first (a write
  *   never launders an earlier change), then the row is changed in place and the chain recomputed from
  *   it to the end — meant for small tables;
- * - deleteOldest (meter samples past their retention): only the oldest rows in chain order go, and
+ * - deleteOldest (metering intervals past their retention): only the oldest rows in chain order go, and
  *   the head records where the chain now starts.
  */
 
 export const CHAINED_TABLES = [
   'platform_readings',
+  // Every meter reading, as platforms stored them before they took metering intervals only: still verified.
   'platform_meter_samples',
+  'platform_meter_intervals',
   'platform_trades',
   'platform_trade_reports',
   'platform_settlements',
