@@ -242,6 +242,8 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   // How long the process's event loop was blocked: all 100 agents share one process and 2 cores.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  // CPU of the one process (senders, receivers, their signing and sealing) per message, acks included.
+  const cpuBefore = process.cpuUsage();
   const senders = all.filter((_, i) => i % perCell !== 0);
   const start = nowMs();
   const periodMs = 1000 / rate;
@@ -264,6 +266,7 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   );
   loopDelay.disable();
   await sleep(1500);
+  const cpu = process.cpuUsage(cpuBefore);
   for (const a of all) await a.t.close();
   latencies.sort((x, y) => x - y);
   return {
@@ -277,6 +280,7 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
     p99Ms: round(pct(latencies, 0.99)),
     maxMs: round(latencies.at(-1) ?? NaN),
     eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
+    cpuUsPerMessage: round((cpu.user + cpu.system) / Math.max(1, received), 0),
   };
 }
 
@@ -435,7 +439,7 @@ for (const run of [latency, latencyPublic]) {
   if ('p50Ms' in run)
     rows.push([
       `Mosquitto ${run.agents} agents × ${run.msgPerSPerAgent} msg/s, ${run.kind}, p50 / p99 ms`,
-      `${run.p50Ms} / ${run.p99Ms} (${run.received}/${run.sent} received, event-loop delay p99 ${run.eventLoopDelayP99Ms})`,
+      `${run.p50Ms} / ${run.p99Ms} (${run.received}/${run.sent} received, event-loop delay p99 ${run.eventLoopDelayP99Ms}, CPU ${run.cpuUsPerMessage} µs/message)`,
       'p99 ≤ 20',
     ]);
   else rows.push(['Mosquitto latency', `skipped: ${run.skipped}`, '']);
