@@ -1,8 +1,11 @@
 /**
  * `npm run bench:comms`: the comms targets of issue 7 measured on this machine.
- *  1. Ed25519 sign and verify of envelopes per second on one core.
- *  2. Through a real Mosquitto: 100 agents × 10 msg/s of signed meter readings (QoS 1 + application
- *     acks), end-to-end latency (stamp, sign, broker, verify, replay check, handler) p50/p99.
+ *  1. Ed25519 sign and verify of envelopes per second on one core; the sealing of confidential bodies
+ *     (`sealBody` to 1 and 2 readers, `openBody`) in µs per message over 5 000 meter readings.
+ *  2. Through a real Mosquitto: 100 agents × 10 msg/s (QoS 1 + application acks), end-to-end latency
+ *     (stamp, sign, seal, broker, verify, open, replay check, handler) p50/p99, for a confidential kind
+ *     (meter readings, sealed to the cell's MG trader and the platform) and beside it a public one
+ *     (price rounds to the MG trader, in the clear).
  *  3. D2D sidelink transport over IPv6 multicast in a network namespace: p50/p99.
  *  4. 10 % of the PUBLISH packets lost on the broker→client hop (lossy proxy): delivery ratio by
  *     class after retries, duplicates delivered to the application.
@@ -18,7 +21,21 @@ import { MOSQUITTO_BIN } from '../src/bench/broker.js';
 import { startLossyProxy } from '../src/comms/lossy-proxy.js';
 import { MqttTransport } from '../src/comms/mqtt-transport.js';
 import { provisionIdentities } from '../src/comms/provision.js';
-import { EnvelopeSigner, MembersDirectory, MessageSecurity } from '../src/comms/security.js';
+import {
+  generateEncryptionKeyPair,
+  openBody,
+  ownEncryptionKey,
+  type Reader,
+  sealBody,
+} from '../src/comms/sealed-body.js';
+import {
+  EncryptionKeyring,
+  EnvelopeSigner,
+  MembersDirectory,
+  MessageSecurity,
+  sealingContext,
+} from '../src/comms/security.js';
+import { topicFor } from '../src/comms/topics.js';
 import type { Envelope } from '../src/comms/transport.js';
 import { systemClock } from '../src/core/clock.js';
 import { componentLogger } from '../src/core/log.js';
@@ -66,6 +83,47 @@ function signVerifyThroughput() {
     signPerS: round(n / signS, 0),
     verifyPerS: round(n / verifyS, 0),
     signVerifyPerS: round(n / (signS + verifyS), 0),
+  };
+}
+
+// ── 1b. Sealing confidential bodies ───────────────────────────────────────────────────────────
+function sealingCost(n = 5000) {
+  const readers = ['tx-c1', 'platform-1'].map((id) => ({ id, pair: generateEncryptionKeyPair() }));
+  const asReaders: Reader[] = readers.map((r) => ({ id: r.id, encryptionKey: r.pair.publicKey }));
+  const mine = [ownEncryptionKey(readers[0]!.pair)];
+  const topic = topicFor({ cell: 'c1', sender: 'inv-1', cls: 'meter', type: 'reading' });
+  const ts = Date.now();
+  const messages = Array.from({ length: n }, (_, i) => {
+    const envelope: Envelope = {
+      v: 1,
+      sender: 'inv-1',
+      epoch: 1,
+      seq: i * 8 + 4,
+      ts: ts + i,
+      expires: ts + i + 60_000,
+      type: 'reading',
+      body: { netW: 1234.5 - i, pvW: 3000 + i, loadW: 4234.5, voltagePu: 1.02 + i * 1e-6 },
+    };
+    return { body: envelope.body, context: sealingContext(topic, envelope) };
+  });
+  const timed = <T>(f: (m: (typeof messages)[number]) => T): { out: T[]; usPerMessage: number } => {
+    const t = performance.now();
+    const out = messages.map(f);
+    return { out, usPerMessage: round(((performance.now() - t) * 1000) / n, 1) };
+  };
+  timed((m) => sealBody(m.body, asReaders, m.context)); // warm-up
+  const oneReader = timed((m) => sealBody(m.body, asReaders.slice(0, 1), m.context));
+  const twoReaders = timed((m) => sealBody(m.body, asReaders, m.context));
+  let i = 0;
+  const opened = timed((m) => openBody(twoReaders.out[i++]!, 'tx-c1', mine, m.context));
+  if (!opened.out.every((o) => o.ok)) throw new Error('a sealed body failed to open');
+  return {
+    messages: n,
+    sealUs1Reader: oneReader.usPerMessage,
+    sealUs2Readers: twoReaders.usPerMessage,
+    openUs: opened.usPerMessage,
+    sealedBytes2Readers: round(twoReaders.out.reduce((s, b) => s + JSON.stringify(b).length, 0) / n, 0),
+    plainBytes: round(messages.reduce((s, m) => s + JSON.stringify(m.body).length, 0) / n, 0),
   };
 }
 
@@ -118,17 +176,24 @@ async function agents(
   name: string,
   retry = { retryInitialMs: 300, retryMaxMs: 2000 },
 ) {
+  // The first agent of each cell is its MG trader; a platform member (not started) is the second
+  // reader every meter reading is sealed to, as in the field.
   const list = Array.from({ length: count }, (_, i) => ({
     id: `a${i}`,
     cell: `cell${Math.floor(i / perCell)}`,
-    kind: 'inverter',
+    kind: i % perCell === 0 ? 'transformer' : 'inverter',
   }));
-  const ids = provisionIdentities(list, join(work, name), Date.now());
+  const ids = provisionIdentities(
+    [...list, { id: 'platform', cell: 'cell0', kind: 'platform' }],
+    join(work, name),
+    Date.now(),
+  );
   const out: Agent[] = list.map(({ id, cell }) => {
     const key = ids.keys.get(id)!;
     const security = new MessageSecurity(
       new EnvelopeSigner(id, key.privateKey, key.publicKey),
       MembersDirectory.load(ids.membersFile, ids.operatorPublicKey),
+      EncryptionKeyring.load(ids.keyFile(id), id),
     );
     const t = new MqttTransport(
       { url, keepaliveS: 30, connectTimeoutMs: 20_000 },
@@ -141,10 +206,13 @@ async function agents(
   return out;
 }
 
-/** Every agent publishes at `rate` msg/s for `seconds`; the first agent of each cell receives. */
-async function latencyRun(url: string, count: number, rate: number, seconds: number) {
+/**
+ * Every agent publishes at `rate` msg/s for `seconds`; the first agent of each cell (its MG trader)
+ * receives: meter readings (confidential: sealed) or price rounds addressed to it (public).
+ */
+async function latencyRun(url: string, count: number, rate: number, seconds: number, kind: 'reading' | 'price') {
   const perCell = 10;
-  const all = await agents(count, perCell, url, 'latency');
+  const all = await agents(count, perCell, url, `latency-${kind}`);
   const latencies: number[] = [];
   let received = 0;
   const receivers = all.filter((_, i) => i % perCell === 0);
@@ -152,12 +220,20 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   // its schema before the handler. Each sender's k-th reading carries netW = k; all agents share
   // this process, so the send time is looked up by sender and k.
   const sentAt = new Map<string, number>();
+  const take = (sender: string, k: number) => {
+    received++;
+    const at = sentAt.get(`${sender}/${k}`);
+    if (at !== undefined) latencies.push(nowMs() - at);
+  };
   for (const r of receivers) {
-    r.t.on({ cell: r.cell, cls: 'meter', type: 'reading' }, ({ envelope }) => {
-      received++;
-      const at = sentAt.get(`${envelope.sender}/${envelope.body.netW}`);
-      if (at !== undefined) latencies.push(nowMs() - at);
-    });
+    if (kind === 'reading')
+      r.t.on({ cell: r.cell, cls: 'meter', type: 'reading' }, ({ envelope }) =>
+        take(envelope.sender, envelope.body.netW),
+      );
+    else
+      r.t.on({ cell: r.cell, cls: 'mkt', type: 'price', target: r.id }, ({ envelope }) =>
+        take(envelope.sender, envelope.body.round),
+      );
   }
   await sleep(1000);
   latencies.length = 0;
@@ -166,6 +242,8 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   // How long the process's event loop was blocked: all 100 agents share one process and 2 cores.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  // CPU of the one process (senders, receivers, their signing and sealing) per message, acks included.
+  const cpuBefore = process.cpuUsage();
   const senders = all.filter((_, i) => i % perCell !== 0);
   const start = nowMs();
   const periodMs = 1000 / rate;
@@ -177,15 +255,22 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
         if (due > nowMs()) await sleep(due - nowMs());
         sent++;
         sentAt.set(`${a.id}/${k}`, nowMs());
-        await a.t.publish('meter', 'reading', { netW: k, pvW: 0, loadW: k, voltagePu: 1 });
+        if (kind === 'reading') await a.t.publish('meter', 'reading', { netW: k, pvW: 0, loadW: k, voltagePu: 1 });
+        else {
+          const trader = `a${Math.floor(Number(a.id.slice(1)) / perCell) * perCell}`;
+          const price = { from: a.id, to: trader, round: k, price: [0.2], session: 's1', settled: false };
+          await a.t.publish('mkt', 'price', price, { target: trader });
+        }
       }
     }),
   );
   loopDelay.disable();
   await sleep(1500);
+  const cpu = process.cpuUsage(cpuBefore);
   for (const a of all) await a.t.close();
   latencies.sort((x, y) => x - y);
   return {
+    kind: kind === 'reading' ? 'meter/reading (sealed to 2 readers)' : 'mkt/price (public)',
     agents: count,
     msgPerSPerAgent: rate,
     seconds,
@@ -195,6 +280,7 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
     p99Ms: round(pct(latencies, 0.99)),
     maxMs: round(latencies.at(-1) ?? NaN),
     eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
+    cpuUsPerMessage: round((cpu.user + cpu.system) / Math.max(1, received), 0),
   };
 }
 
@@ -302,17 +388,21 @@ async function d2dRun() {
 // ── main ──────────────────────────────────────────────────────────────────────────────────────
 const started = Date.now();
 const crypto = signVerifyThroughput();
+const sealing = sealingCost();
 let mosquitto: { port: number; child: ChildProcess } | undefined;
 let latency: Awaited<ReturnType<typeof latencyRun>> | { skipped: string };
+let latencyPublic: Awaited<ReturnType<typeof latencyRun>> | { skipped: string };
 let loss: Awaited<ReturnType<typeof lossRun>> | { skipped: string };
 try {
   if (!MOSQUITTO) throw new Error('mosquitto is not installed');
   mosquitto = await startMosquitto();
-  latency = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10);
+  latency = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10, 'reading');
+  latencyPublic = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10, 'price');
   loss =
     process.env.BENCH_ONLY === 'latency' ? { skipped: 'BENCH_ONLY=latency' } : await lossRun(mosquitto.port, 40, 10);
 } catch (err) {
   latency ??= { skipped: (err as Error).message };
+  latencyPublic ??= { skipped: (err as Error).message };
   loss = { skipped: (err as Error).message };
 } finally {
   mosquitto?.child.kill('SIGTERM');
@@ -322,7 +412,9 @@ const d2d = process.env.BENCH_ONLY === 'latency' ? { skipped: 'BENCH_ONLY=latenc
 const result = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
   ed25519PerCore: crypto,
+  sealingPerCore: sealing,
   mosquitto: latency,
+  mosquittoPublic: latencyPublic,
   d2d,
   loss,
   targets: { mosquittoP99Ms: 20, d2dP99Ms: 5, marketDrDelivery: 0.995, meterDelivery: 0.98, duplicatesDelivered: 0 },
@@ -338,13 +430,20 @@ const rows: [string, string, string][] = [
     '(reported)',
   ],
 ];
-if ('p50Ms' in latency)
-  rows.push([
-    `Mosquitto ${latency.agents} agents × ${latency.msgPerSPerAgent} msg/s, p50 / p99 ms`,
-    `${latency.p50Ms} / ${latency.p99Ms} (${latency.received}/${latency.sent} received, event-loop delay p99 ${latency.eventLoopDelayP99Ms})`,
-    'p99 ≤ 20',
-  ]);
-else rows.push(['Mosquitto latency', `skipped: ${latency.skipped}`, '']);
+rows.push([
+  'seal to 1 / 2 readers, open, µs per message (1 core)',
+  `${sealing.sealUs1Reader} / ${sealing.sealUs2Readers} / ${sealing.openUs} (${sealing.plainBytes} → ${sealing.sealedBytes2Readers} bytes)`,
+  '(reported)',
+]);
+for (const run of [latency, latencyPublic]) {
+  if ('p50Ms' in run)
+    rows.push([
+      `Mosquitto ${run.agents} agents × ${run.msgPerSPerAgent} msg/s, ${run.kind}, p50 / p99 ms`,
+      `${run.p50Ms} / ${run.p99Ms} (${run.received}/${run.sent} received, event-loop delay p99 ${run.eventLoopDelayP99Ms}, CPU ${run.cpuUsPerMessage} µs/message)`,
+      'p99 ≤ 20',
+    ]);
+  else rows.push(['Mosquitto latency', `skipped: ${run.skipped}`, '']);
+}
 if ('p50Ms' in d2d)
   rows.push(['D2D IPv6 multicast (2 copies), p50 / p99 ms', `${d2d.p50Ms} / ${d2d.p99Ms}`, 'p99 ≤ 5']);
 else rows.push(['D2D', `skipped: ${d2d.skipped}`, '']);

@@ -33,6 +33,14 @@ export class BenchNetwork {
     return Object.fromEntries([...this.proxies].map(([k, p]) => [k, p.url]));
   }
 
+  /**
+   * The brokers that together see every message: the upstream one and each cell's (whose gossip is
+   * not bridged upstream).
+   */
+  get observedBrokerUrls(): string[] {
+    return [this.broker.url, ...[...this.cellBrokers.values()].map((c) => c.broker.url)];
+  }
+
   /** Every link of the gateways loses this fraction of messages from now on. */
   setLoss(fraction: number): void {
     for (const p of this.proxies.values()) p.setLoss(fraction);

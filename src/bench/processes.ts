@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import type { GatewayState } from '../agent/gateway.js';
 import { spawnOwned } from '../core/child-processes.js';
 
+/** A gateway's status page that has not answered in this time is taken for absent. */
+const STATUS_TIMEOUT_MS = 10_000;
+/** A gateway not gone this long after SIGTERM is killed. */
+const STOP_GRACE_MS = 30_000;
+
 export const P2P_EDGE_BIN = join(import.meta.dirname, '..', '..', 'bin', 'p2p-edge.mjs');
 
 /**
@@ -128,8 +133,12 @@ export class ControllerProcess {
   async kill(signal: NodeJS.Signals): Promise<number | null> {
     if (!this.running) return this.exited;
     this.sample();
-    this.child!.kill(signal);
+    const child = this.child!;
+    child.kill(signal);
+    // A gateway whose event loop is stuck never runs its SIGTERM handler: the bench must not wait forever.
+    const stuck = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     const code = await this.exited;
+    clearTimeout(stuck);
     this.cpuOfEarlierRunsS += this.lastCpuS;
     this.lastCpuS = 0;
     return code;
@@ -150,7 +159,9 @@ export class ControllerProcess {
   /** The gateway's `/api/state` (what `Gateway.state()` gives, as JSON); undefined while it does not answer. */
   async state(): Promise<GatewayState | undefined> {
     try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`);
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`, {
+        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+      });
       return res.ok ? ((await res.json()) as GatewayState) : undefined;
     } catch {
       return undefined;
@@ -159,7 +170,9 @@ export class ControllerProcess {
 
   async metrics(): Promise<string | undefined> {
     try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`);
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`, {
+        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+      });
       return res.ok ? await res.text() : undefined;
     } catch {
       return undefined;

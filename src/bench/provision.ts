@@ -34,6 +34,9 @@ export interface ProvisionedBench {
   /** The platform's database, left on disk after the run. */
   platformDb: string;
   stateDir: string;
+  /** What a third party may know: the members list file and the operator's public key that signs it. */
+  membersFile: string;
+  operatorPublicKey: string;
 }
 
 /**
@@ -128,5 +131,12 @@ export async function provisionBench(
       statusPort: statusPorts[c.gateway.id]!,
     };
   });
-  return { gateways, cellOf: new Map(configs.map((c) => [c.gateway.id, c.gateway.cell])), platformDb, stateDir };
+  return {
+    gateways,
+    cellOf: new Map(configs.map((c) => [c.gateway.id, c.gateway.cell])),
+    platformDb,
+    stateDir,
+    membersFile: ids.membersFile,
+    operatorPublicKey: ids.operatorPublicKey,
+  };
 }

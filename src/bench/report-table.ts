@@ -1,6 +1,7 @@
 import type { FaultReport } from './fault-injection.js';
 import type { TradingGapKpi } from './kpi.js';
 import type { BenchReport } from './report.js';
+import type { PrivacyReport } from './wire-audit.js';
 
 const fixed = (v: number | null | undefined, digits: number): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
@@ -41,6 +42,29 @@ function voltageRow(
     fixed(v.maxPu, 4),
     fixed(v.minPu, 4),
     fixed(curtailedKWh, 1),
+  ];
+}
+
+/** The wire audit: what a third party on the brokers saw, per kind of message. */
+export function privacyLines(p: PrivacyReport): string[] {
+  return [
+    `privacy (a third party on the brokers, with the public members list only): ${p.messages} messages, ` +
+      `${p.sealed}/${p.confidential} confidential sealed, ${p.plaintextFindings} in the clear, ` +
+      `${p.signaturesVerified} signatures verified, ${p.signatureFailures} failed`,
+    ...table([
+      ['kind', 'messages', 'confidential', 'sealed', 'in the clear', 'signed ok', 'signature failed'],
+      ...Object.entries(p.byKind).map(([kind, k]) => [
+        kind,
+        String(k.messages),
+        String(k.confidential),
+        String(k.sealed),
+        k.plaintextExample
+          ? `${k.plaintextFindings} (${k.plaintextExample.field} on ${k.plaintextExample.topic})`
+          : String(k.plaintextFindings),
+        String(k.signaturesVerified),
+        String(k.signatureFailures),
+      ]),
+    ]),
   ];
 }
 
@@ -89,6 +113,7 @@ export function formatBenchReport(r: BenchReport): string {
     '',
     `processes: RSS ${fixed(Math.min(...rss), 1)}–${fixed(Math.max(...rss), 1)} MB, CPU ${fixed(cpu, 1)} s in all`,
   ];
+  if (r.privacy) lines.push('', ...privacyLines(r.privacy));
   if (r.faults.length > 0) {
     lines.push(
       '',

@@ -14,6 +14,7 @@ import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './promet
 import type { BenchRecorder } from './recorder.js';
 import { renderPlots } from './report-plots.js';
 import type { Scenario } from './scenario.js';
+import type { WireObserver } from './wire-audit.js';
 
 const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
 
@@ -39,6 +40,8 @@ export async function benchReport(
     settledBeforeMs?: number;
     stateDir: string;
     loss: number;
+    /** The third party on the brokers: its audit is the `privacy` section. */
+    wire?: WireObserver;
   },
 ) {
   const metrics: Sample[] = (
@@ -167,6 +170,7 @@ export async function benchReport(
       meterIntervalsDuplicated: total?.duplicated ?? null,
     },
     settlement,
+    privacy: r.wire?.report() ?? null,
     faults,
     plots: renderPlots(s, rec).map(([name, svg]) => {
       const file = join(r.dir, name);

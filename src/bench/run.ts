@@ -1,7 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ErrorCode } from '../core/errors.js';
 import { componentLogger } from '../core/log.js';
+import { MembersList } from '../core/members.js';
+import { loadDataFile } from '../core/validate.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { describeBrokers } from './broker.js';
 import { BenchDeviceServers } from './devices.js';
@@ -17,6 +20,7 @@ import { type BenchReport, benchReport } from './report.js';
 import { BenchSampler, type ProcessSample } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
+import { WireObserver } from './wire-audit.js';
 
 export interface BenchOptions {
   durationS?: number;
@@ -44,6 +48,7 @@ export interface BenchOptions {
  * One hardware-in-the-loop bench run: the scenario's feeder simulated with every device served as
  * a real Modbus server, one `p2p-edge run` process per gateway (signed messages, members list), the
  * broker, and the faults of the scenario; then the KPI report, with SVG plots in the run directory.
+ * A wire observer (`wire-audit.ts`) listens on the brokers throughout and reports what a third party saw.
  */
 export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promise<BenchReport> {
   const progress = o.progress ?? (() => {});
@@ -73,6 +78,12 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     endpoints: devices.endpoints,
     now,
   });
+  // A third party on the brokers, with nothing but the public members list: audits every message.
+  const wire = await WireObserver.start(
+    network.observedBrokerUrls,
+    loadDataFile(bench.membersFile, MembersList, ErrorCode.config),
+    bench.operatorPublicKey,
+  );
   const processes = bench.gateways.map(
     (g) => new ControllerProcess(g.id, g.configFile, g.logFile, g.statusPort, o.nodeSettings?.(g.id)),
   );
@@ -131,10 +142,12 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       settledBeforeMs: ended,
       stateDir: bench.stateDir,
       loss: lossFault?.fraction ?? o.loss ?? 0,
+      wire,
     });
   } finally {
     await status?.close();
     await Promise.all(processes.map((p) => p.stop()));
+    await wire.close();
     await network.close();
     await devices.close();
     log.info({ dir }, 'bench finished');

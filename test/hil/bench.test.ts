@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { PrivacyReport } from '../../src/bench/wire-audit.js';
 import { runCli } from '../helpers/net.js';
 import { expectRunSettled, gatewayStarts, unitsOf } from '../helpers/settlement-run.js';
 import { requireTool } from '../helpers/system-tools.js';
@@ -11,6 +12,19 @@ beforeAll(() => {
   requireTool('mosquitto');
   requireTool('socat');
 });
+
+/**
+ * What the bench's third party on the brokers saw: every message signed by a member, every
+ * confidential body sealed and nothing of power, energy or money in the clear; meter readings among them.
+ */
+function expectPrivate(report: { privacy: PrivacyReport }) {
+  const p = report.privacy;
+  expect(p.plaintextFindings, JSON.stringify(p.byKind)).toBe(0);
+  expect(p.signatureFailures, JSON.stringify(p.byKind)).toBe(0);
+  expect(p.sealed).toBe(p.confidential);
+  expect(p.byKind['meter/reading']!.messages).toBeGreaterThan(0);
+  expect(p.byKind['meter/reading']!.sealed).toBe(p.byKind['meter/reading']!.messages);
+}
 
 describe('p2p-edge bench', () => {
   it('runs a short scenario with real processes, Modbus and faults, and reports the KPIs', async () => {
@@ -29,6 +43,7 @@ describe('p2p-edge bench', () => {
     expect(report.faults.map((f: { kind: string }) => f.kind)).toEqual(['modbus-timeout', 'sigkill']);
     expect(report.ledger.readings).toBeGreaterThan(0); // the platform stored the houses' readings
     for (const plot of report.plots) expect(existsSync(plot)).toBe(true);
+    expectPrivate(report);
     for (const f of report.faults) expect([f.kind, f.lostAcked, f.duplicated]).toEqual([f.kind, 0, 0]);
     await expectRunSettled(report);
     // The house killed before it signed the drafts made while it was away signed them once back, and
@@ -77,6 +92,10 @@ describe('p2p-edge bench', () => {
     expect(report.ledger.trades.intervals).toBeGreaterThanOrEqual(report.trading.intervals - 3);
     expect(report.ledger.trades.reports).toBeGreaterThanOrEqual(2 * report.trading.intervals);
     expect(report.processes.find((p: { id: string }) => p.id === 'platform-1').starts).toBe(2);
+    // Watched on the upstream broker and both cells' (their gossip stays on their own).
+    expect(report.privacy.brokers).toHaveLength(3);
+    expect(report.privacy.byKind['gossip/pushsum'].messages).toBeGreaterThan(0);
+    expectPrivate(report);
     // Settled and co-signed across the loss, the broker restart, the partition and the platform's kill.
     await expectRunSettled(report);
   }, 200_000);
