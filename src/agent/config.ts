@@ -313,6 +313,15 @@ export const GatewayConfig = z
           .positive()
           .max(24 * 366)
           .default(24),
+        /**
+         * Days the metered readings are kept (a household's energy per interval: personal data). The
+         * default covers a billing year and its disputes; settlements in the ledger stay.
+         */
+        readingRetentionDays: z
+          .number()
+          .positive()
+          .max(10 * 366)
+          .default(400),
         /** SQLite's page cache, MB: bounds the platform's memory as the database grows. */
         pageCacheMB: z.number().min(0.5).max(1024).default(2),
       })

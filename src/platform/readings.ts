@@ -63,6 +63,14 @@ export class Readings {
     this.chain = ChainedTable.open(db, 'platform_readings');
   }
 
+  /**
+   * Deletes readings older than `beforeMs` (past their retention), oldest stored first, up to the first
+   * stored one that is not older (a table's chain is cut only at its start); returns how many.
+   */
+  prune(beforeMs: number): number {
+    return this.chain.deleteOldest('time_ms < ?', beforeMs);
+  }
+
   /** Stores a batch atomically; returns how many readings it held. */
   add(input: unknown): number {
     const rows = parseWith(ReadingsInput, input, { code: ErrorCode.input }).readings;

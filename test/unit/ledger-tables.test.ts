@@ -145,7 +145,7 @@ describe('ledger verify covers every platform table', () => {
     ).toEqual({ entries: 3, ok: false, firstBad: { index: 1, check: 'hash' } });
   });
 
-  it('legitimate writes through the platform keep it ok: a readmission, new intervals, pruning the oldest', () => {
+  it('legitimate writes through the platform keep it ok: a readmission, new intervals, pruning the oldest intervals and readings', () => {
     const file = join(tmp.dir, 'legit.db');
     copyFileSync(original, file);
     const ledger = Ledger.open(file);
@@ -165,6 +165,10 @@ describe('ledger verify covers every platform table', () => {
     ]);
     // Intervals 0..9 ended before this; interval 10 is the first kept.
     expect(intervals.prune(EVENT_START + 10_500)).toBe(10);
+    // Readings past their retention: the two oldest of the six.
+    const readings = new Readings(ledger.db, members);
+    expect(readings.prune(EVENT_START - 2 * Q + 1)).toBe(2);
+    expect(readings.list({ member: 'house-1' })).toHaveLength(4);
     expect(ledger.verify()).toEqual({ entries: 3, ok: true, firstBad: null });
     ledger.db.prepare('DELETE FROM platform_meter_intervals WHERE seq = 10').run();
     expect(ledger.verify().firstBad).toEqual({

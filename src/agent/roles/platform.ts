@@ -215,7 +215,9 @@ export class PlatformRole implements Role<PlatformRoleState> {
       this.closedUpTo.set(member, last);
     }
     if (now >= this.nextPruneMs) {
-      this.intervals.prune(now - ctx.config.platform!.sampleRetentionH * 3_600_000);
+      const platform = ctx.config.platform!;
+      this.intervals.prune(now - platform.sampleRetentionH * 3_600_000);
+      this.readings!.prune(now - platform.readingRetentionDays * 86_400_000);
       this.nextPruneMs = now + this.intervalMs;
     }
     return this.settle(ctx, now);
