@@ -336,22 +336,22 @@ provision() {
   id=$(field id)
   [[ "$id" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ ]] || EXIT=2 die "$etc/gateway.yaml: gateway.id is missing or not 1-64 of [A-Za-z0-9_-]"
 
-  # The gateway's Ed25519 signing key, made by the release's own `platform keygen`: readable by the
-  # service's group, writable by nobody but root.
+  # The gateway's keys (Ed25519 to sign, X25519 that confidential messages are sealed to), made by the
+  # release's own `platform keygen`: readable by the service's group, writable by nobody but root.
   key_file=$(field keyFile)
   if [ -n "$key_file" ]; then
     if [ -e "$root$key_file" ]; then
-      say "kept the existing signing key $root$key_file"
+      say "kept the existing key file $root$key_file"
     else
       mkdir -p "$(dirname "$root$key_file")"
       local out
       out=$(p2p_edge platform keygen --id "$id" --out "$root$key_file")
       own root:$user 0640 "$root$key_file"
-      say "made the signing key $root$key_file; register its public key with the cell operator:"
+      say "made the keys $root$key_file; register its public keys (publicKey, encryptionKey) with the cell operator:"
       echo "$out"
     fi
   else
-    say "the config has no comms.security.keyFile: no signing key made (unsigned lab setup?)"
+    say "the config has no comms.security.keyFile: no keys made (unsigned lab setup?)"
   fi
 
   members_file=$(field membersFile)

@@ -64,7 +64,9 @@ export const ROLE_RULES: Readonly<Record<MemberRole, readonly AclRule[]>> = {
   aggregator: [],
   dso: [],
   operator: [],
-  platform: [{ access: 'read', topic: `${P}/{everyCell}/+/meter/reading`, why: 'the meter readings it settles' }],
+  // Everything the platform reads is addressed to it (each house's metering intervals, trade reports,
+  // DR events, settlement signatures and disputes): it gets no cell's readings.
+  platform: [],
 };
 
 /** The user name of the bridge between a cell's broker and the upstream broker (its certificate's CN). */

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { generateEncryptionKeyPair } from '../comms/sealed-body.js';
 import { GatewayKeyFile, rotateEncryptionKey } from '../comms/security.js';
@@ -37,7 +37,10 @@ export function keygenCommand(o: { id: string; out: string; rotate?: boolean }):
         file: o.out,
       });
     const next = rotateEncryptionKey(old, encryption, Date.now());
-    writeFileAtomic(o.out, `${JSON.stringify(next, null, 2)}\n`);
+    // The gateway's service reads the file through its group (deploy/install.sh): keep its mode and owner.
+    const before = statSync(o.out);
+    writeFileAtomic(o.out, `${JSON.stringify(next, null, 2)}\n`, before.mode & 0o777);
+    if (process.getuid?.() === 0) chownSync(o.out, before.uid, before.gid);
     printJson({ id: o.id, publicKey: old.publicKey, encryptionKey: encryption.publicKey, file: o.out, rotated: true });
     return;
   }

@@ -22,8 +22,10 @@ function expectPrivate(report: { privacy: PrivacyReport }) {
   expect(p.plaintextFindings, JSON.stringify(p.byKind)).toBe(0);
   expect(p.signatureFailures, JSON.stringify(p.byKind)).toBe(0);
   expect(p.sealed).toBe(p.confidential);
-  expect(p.byKind['meter/reading']!.messages).toBeGreaterThan(0);
-  expect(p.byKind['meter/reading']!.sealed).toBe(p.byKind['meter/reading']!.messages);
+  for (const kind of ['meter/reading', 'meter/energy']) {
+    expect(p.byKind[kind]!.messages, kind).toBeGreaterThan(0);
+    expect(p.byKind[kind]!.sealed, kind).toBe(p.byKind[kind]!.messages);
+  }
 }
 
 describe('p2p-edge bench', () => {
@@ -80,8 +82,8 @@ describe('p2p-edge bench', () => {
     expect(cut.agentsDistributed).toBe(cut.agents);
     // Meter readings travel with acknowledgements: every one the houses sent is in the platform's
     // database, across the broker restart, the partition, the loss and the platform's own restart.
-    expect(report.ledger.meterReadingsMissing).toBe(0);
-    expect(report.ledger.meterReadingsDuplicated).toBe(0);
+    expect(report.ledger.meterIntervalsMissing).toBe(0);
+    expect(report.ledger.meterIntervalsDuplicated).toBe(0);
     // Each cell's market cleared at its optimum; the cells traded above them.
     expect(report.trading.intervals).toBeGreaterThan(5);
     expect(report.trading.costGap.worstRelativeGap).toBeLessThanOrEqual(1e-3);

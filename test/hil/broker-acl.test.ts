@@ -87,13 +87,14 @@ describe('the generated broker ACL in Mosquitto: each gateway reads only what it
     tmp.remove();
   });
 
-  it("a house gets neither another house's reading nor a message addressed to another; the target, the MG trader and the platform do", async () => {
+  it("a house gets neither another house's reading nor a message addressed to another; the target and the MG trader do", async () => {
     for (const id of ['inv-1', 'inv-2', 'inv-3', 'tx-1', 'plt', 'tx-2']) await connect(id);
     const inv1 = client.get('inv-1')!;
     const tx1 = client.get('tx-1')!;
     await inv1.publishAsync('p2p/v1/c1/inv-1/mkt/offer', 'offer', { qos: 1 });
     await inv1.publishAsync('p2p/v1/c1/inv-1/meter/reading', 'reading', { qos: 1 });
     await inv1.publishAsync('p2p/v1/c1/inv-1/gossip/hello', 'hello', { qos: 1 });
+    await inv1.publishAsync('p2p/v1/c1/inv-1/meter/energy/plt', 'interval', { qos: 1 });
     await tx1.publishAsync('p2p/v1/c1/tx-1/mkt/dispatch/inv-2', 'to inv-2', { qos: 1 });
     await tx1.publishAsync('p2p/v1/c1/tx-1/mkt/dispatch/inv-3', 'to inv-3', { qos: 1 });
     await tx1.publishAsync('p2p/v1/c2/tx-1/mkt/price-up/tx-2', 'to tx-2', { qos: 1 }).catch(() => undefined);
@@ -104,14 +105,17 @@ describe('the generated broker ACL in Mosquitto: each gateway reads only what it
     expect(got('inv-3')).not.toContain('p2p/v1/c1/inv-1/meter/reading');
     expect(got('inv-3')).not.toContain('p2p/v1/c1/inv-1/mkt/offer');
     expect(got('inv-3')).not.toContain('p2p/v1/c1/tx-1/mkt/dispatch/inv-2');
+    expect(got('inv-3')).not.toContain('p2p/v1/c1/inv-1/meter/energy/plt');
 
     await arrives('inv-2', 'p2p/v1/c1/tx-1/mkt/dispatch/inv-2');
     await arrives('tx-1', 'p2p/v1/c1/inv-1/meter/reading');
     await arrives('tx-1', 'p2p/v1/c1/inv-1/mkt/offer');
-    await arrives('plt', 'p2p/v1/c1/inv-1/meter/reading');
-    // The platform reads readings, not offers (inv-1 sent its offer before its reading); another cell's MG trader only what is addressed to it
-    // (the messages of inv-1 were all taken by the broker before tx-1 sent anything).
+    await arrives('plt', 'p2p/v1/c1/inv-1/meter/energy/plt');
+    // The platform gets the interval addressed to it, neither the reading nor the offer sent before it;
+    // another cell's MG trader only what is addressed to it (the messages of inv-1 were all taken by
+    // the broker before tx-1 sent anything).
     expect(got('plt')).not.toContain('p2p/v1/c1/inv-1/mkt/offer');
+    expect(got('plt')).not.toContain('p2p/v1/c1/inv-1/meter/reading');
     await arrives('tx-2', 'p2p/v1/c1/tx-1/mkt/price-up/tx-2');
     expect(got('tx-2')).toEqual(['p2p/v1/c1/tx-1/mkt/price-up/tx-2']);
   });
@@ -119,13 +123,13 @@ describe('the generated broker ACL in Mosquitto: each gateway reads only what it
   it("a member cannot publish under another member's id nor in another cell", async () => {
     const inv3 = await mqtt.connectAsync(broker.url, { ...broker.clientOptions('inv-3'), clientId: 'inv-3-forger' });
     clients.push(inv3);
-    await inv3.publishAsync('p2p/v1/c1/inv-1/meter/reading', 'forged', { qos: 1 });
-    await inv3.publishAsync('p2p/v1/c2/inv-3/meter/reading', 'other cell', { qos: 1 });
-    await inv3.publishAsync('p2p/v1/c1/inv-3/meter/reading', 'own', { qos: 1 });
-    // The platform reads the readings of both cells.
-    await arrives('plt', 'p2p/v1/c1/inv-3/meter/reading');
-    expect(seen.get('plt')).not.toContain('p2p/v1/c1/inv-1/meter/reading forged');
-    expect(got('plt')).not.toContain('p2p/v1/c2/inv-3/meter/reading');
+    await inv3.publishAsync('p2p/v1/c1/inv-1/meter/energy/plt', 'forged', { qos: 1 });
+    await inv3.publishAsync('p2p/v1/c2/inv-3/meter/energy/plt', 'other cell', { qos: 1 });
+    await inv3.publishAsync('p2p/v1/c1/inv-3/meter/energy/plt', 'own', { qos: 1 });
+    // The platform reads what is addressed to it in every cell.
+    await arrives('plt', 'p2p/v1/c1/inv-3/meter/energy/plt');
+    expect(seen.get('plt')).not.toContain('p2p/v1/c1/inv-1/meter/energy/plt forged');
+    expect(got('plt')).not.toContain('p2p/v1/c2/inv-3/meter/energy/plt');
   });
 
   it('a list not signed by the key, or with a cell that cannot be a topic level, exits 2 naming the file and field', async () => {
@@ -175,9 +179,8 @@ describe('the generated broker ACL in Mosquitto: each gateway reads only what it
     await inv9.publishAsync('p2p/v1/c1/inv-9/meter/reading', 'suspended', { qos: 1 });
     await inv1.publishAsync('p2p/v1/c1/inv-1/meter/reading', 'after', { qos: 1 });
     await eventually(() =>
-      got('plt').filter((t) => t === 'p2p/v1/c1/inv-1/meter/reading').length >= 2 ? true : undefined,
+      got('tx-1').filter((t) => t === 'p2p/v1/c1/inv-1/meter/reading').length >= 2 ? true : undefined,
     );
-    expect(got('plt')).not.toContain('p2p/v1/c1/inv-9/meter/reading');
     expect(got('tx-1')).not.toContain('p2p/v1/c1/inv-9/meter/reading');
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { GatewayKeyFile } from '../../src/comms/security.js';
 import { activeMember, type MembersList, verifyMembersList } from '../../src/core/members.js';
 import { runCli, tempDir } from '../helpers/net.js';
 
@@ -95,6 +96,71 @@ describe('platform operator commands', () => {
       kind: string;
     }[];
     expect(ledger.map((e) => e.kind)).toEqual(['membership', 'membership', 'membership', 'membership', 'contract']);
+  });
+
+  it('an encryption key is registered, published in the list, rotated in its key file and rekeyed on the platform', async () => {
+    const db = file('platform-keys.db');
+    const made = await runCli(['platform', 'keygen', '--id', 'inv-5', '--out', file('inv5.json')]);
+    const printed = JSON.parse(made.stdout) as { publicKey: string; encryptionKey: string };
+    const first = json<GatewayKeyFile>('inv5.json');
+    expect(printed).toMatchObject({ publicKey: first.publicKey, encryptionKey: first.encryptionPublicKey });
+    await members(
+      'register',
+      db,
+      'inv-5',
+      '--public-key',
+      first.publicKey,
+      '--encryption-key',
+      first.encryptionPublicKey!,
+      '--role',
+      'prosumer',
+      '--cell',
+      'cell-a',
+    );
+    await operatorAction('admit', db, 'inv-5');
+    expect(activeMember(json<MembersList>('members.json'), 'inv-5')?.encryptionKey).toBe(first.encryptionPublicKey);
+
+    // The gateway rotates: a new encryption pair, the old one retired, the signing key and the file's mode kept.
+    const rotated = await runCli(['platform', 'keygen', '--id', 'inv-5', '--out', file('inv5.json'), '--rotate']);
+    expect(rotated.code).toBe(0);
+    const after = json<GatewayKeyFile>('inv5.json');
+    expect(after.publicKey).toBe(first.publicKey);
+    expect(after.encryptionPublicKey).not.toBe(first.encryptionPublicKey);
+    expect(after.retiredEncryptionKeys?.map((k) => k.publicKey)).toEqual([first.encryptionPublicKey]);
+    expect(statSync(file('inv5.json')).mode & 0o777).toBe(0o600);
+    expect((await runCli(['platform', 'keygen', '--id', 'inv-6', '--out', file('inv5.json'), '--rotate'])).code).toBe(
+      2,
+    );
+
+    // The operator publishes it: a higher serial, the new key; the old one cannot be registered again.
+    const before = json<MembersList>('members.json').serial;
+    const rekey = await members(
+      'rekey',
+      db,
+      'inv-5',
+      '--encryption-key',
+      after.encryptionPublicKey!,
+      '--operator-key',
+      file('op.json'),
+      '--members-out',
+      file('members.json'),
+    );
+    expect(rekey.code).toBe(0);
+    const list = json<MembersList>('members.json');
+    expect(list.serial).toBe(before + 1);
+    expect(verifyMembersList(list, json<{ publicKey: string }>('op.json').publicKey)).toBe(true);
+    expect(activeMember(list, 'inv-5')?.encryptionKey).toBe(after.encryptionPublicKey);
+    const again = await members(
+      'rekey',
+      db,
+      'inv-5',
+      '--encryption-key',
+      first.encryptionPublicKey!,
+      '--operator-key',
+      file('op.json'),
+    );
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/encryption key already used/);
   });
 
   it('bad input exits 2 and names what is wrong', async () => {

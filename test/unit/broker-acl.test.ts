@@ -119,9 +119,11 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
     expect(may('tx-1', 'read', 'p2p/v1/c2/inv-21/mkt/offer')).toBe(false);
   });
 
-  it('the platform reads the readings of every cell and what is addressed to it, no offers', () => {
-    expect(may('plt', 'read', 'p2p/v1/c1/inv-1/meter/reading')).toBe(true);
-    expect(may('plt', 'read', 'p2p/v1/c2/inv-21/meter/reading')).toBe(true);
+  it("the platform reads what is addressed to it (each house's metering intervals among it), no reading, no offer", () => {
+    expect(may('plt', 'read', 'p2p/v1/c1/inv-1/meter/energy/plt')).toBe(true);
+    expect(may('plt', 'read', 'p2p/v1/c2/inv-21/meter/energy/plt')).toBe(true);
+    expect(may('plt', 'read', 'p2p/v1/c1/inv-1/meter/reading')).toBe(false);
+    expect(may('plt', 'read', 'p2p/v1/c2/inv-21/meter/reading')).toBe(false);
     expect(may('plt', 'read', 'p2p/v1/c1/tx-1/mkt/trades/plt')).toBe(true);
     expect(may('plt', 'read', 'p2p/v1/c2/agg/dr/event/plt')).toBe(true);
     expect(may('plt', 'read', 'p2p/v1/c2/inv-21/settle/signature/plt')).toBe(true);
@@ -136,8 +138,9 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
   });
 
   it('the readers the broker allows are the end-to-end readers: readings, offers, addressed messages', () => {
-    expect(readers('p2p/v1/c1/inv-1/meter/reading')).toEqual(['plt', 'tx-1']);
-    expect(readers('p2p/v1/c2/inv-21/meter/reading')).toEqual(['plt', 'tx-2']);
+    expect(readers('p2p/v1/c1/inv-1/meter/reading')).toEqual(['tx-1']);
+    expect(readers('p2p/v1/c2/inv-21/meter/reading')).toEqual(['tx-2']);
+    expect(readers('p2p/v1/c1/inv-1/meter/energy/plt')).toEqual(['plt']);
     expect(readers('p2p/v1/c1/inv-1/mkt/offer')).toEqual(['tx-1']);
     expect(readers('p2p/v1/c1/tx-1/mkt/dispatch/inv-2')).toEqual(['inv-2']);
     expect(readers('p2p/v1/c1/plt/settle/draft/agg')).toEqual(['agg']);
@@ -157,8 +160,9 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
     expect(may('bridge-c1', 'read', 'p2p/v1/c1/inv-1/meter/reading')).toBe(true);
     expect(may('bridge-c1', 'write', 'p2p/v1/c2/inv-21/meter/reading')).toBe(false);
     expect(may('bridge-c1', 'read', 'p2p/v1/c2/agg/dr/dispatch/inv-1')).toBe(true);
-    // The platform is in c1: the readings of c2 go down to it.
-    expect(may('bridge-c1', 'read', 'p2p/v1/c2/inv-21/meter/reading')).toBe(true);
+    // The platform is in c1: the metering intervals c2's houses address to it go down to it, their readings do not.
+    expect(may('bridge-c1', 'read', 'p2p/v1/c2/inv-21/meter/energy/plt')).toBe(true);
+    expect(may('bridge-c1', 'read', 'p2p/v1/c2/inv-21/meter/reading')).toBe(false);
     expect(may('bridge-c2', 'read', 'p2p/v1/c1/inv-1/meter/reading')).toBe(false);
     expect(may('bridge-c2', 'read', 'p2p/v1/c1/tx-1/mkt/dispatch/inv-1')).toBe(false);
     expect(may('bridge-c2', 'read', 'p2p/v1/c1/plt/settle/head')).toBe(true);
