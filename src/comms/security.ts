@@ -78,7 +78,7 @@ export class MembersDirectory {
   private byId = new Map<string, KnownMember>();
   /** Readers per kind of message (`readersFor`), until the list changes. */
   private readerCache = new Map<string, SealReaders>();
-  private fileStamp = '';
+  private readonly watched: WatchedFile;
 
   constructor(
     private readonly operatorPublicKey: string,
@@ -95,7 +95,7 @@ export class MembersDirectory {
     }
     this.list = list;
     this.index();
-    if (file) this.fileStamp = stampOf(file);
+    this.watched = new WatchedFile(file);
   }
 
   /** Loads and checks a members list file (bad files are config errors naming the file and field). */
@@ -120,10 +120,7 @@ export class MembersDirectory {
    * the caller can log it; a bad or older file never replaces the list in use.
    */
   reloadIfChanged(): 'unchanged' | 'updated' | 'rejected' {
-    if (!this.file) return 'unchanged';
-    const stamp = stampOf(this.file);
-    if (stamp === this.fileStamp) return 'unchanged';
-    this.fileStamp = stamp;
+    if (!this.file || !this.watched.changed()) return 'unchanged';
     try {
       return this.update(loadDataFile(this.file, MembersList, ErrorCode.config)) ? 'updated' : 'rejected';
     } catch {
@@ -206,6 +203,23 @@ function safeKey(publicKey: string): KeyObject | undefined {
   }
 }
 
+/** Tells, once per change, that a file's size or modification time changed since it was last looked at. */
+class WatchedFile {
+  private stamp: string;
+
+  constructor(private readonly file: string | undefined) {
+    this.stamp = file ? stampOf(file) : '';
+  }
+
+  changed(): boolean {
+    if (!this.file) return false;
+    const stamp = stampOf(this.file);
+    if (stamp === this.stamp) return false;
+    this.stamp = stamp;
+    return true;
+  }
+}
+
 function stampOf(file: string): string {
   try {
     const s = statSync(file);
@@ -251,7 +265,7 @@ export class EnvelopeSigner {
  */
 export class EncryptionKeyring {
   private keys: { key: OwnEncryptionKey; retiredAtMs?: number }[] = [];
-  private fileStamp = '';
+  private readonly watched: WatchedFile;
 
   constructor(
     private readonly gatewayId: string,
@@ -259,7 +273,7 @@ export class EncryptionKeyring {
     private readonly file?: string,
   ) {
     this.take(keyFile);
-    if (file) this.fileStamp = stampOf(file);
+    this.watched = new WatchedFile(file);
   }
 
   static load(file: string, gatewayId: string): EncryptionKeyring {
@@ -279,10 +293,7 @@ export class EncryptionKeyring {
   }
 
   reloadIfChanged(): 'unchanged' | 'updated' | 'rejected' {
-    if (!this.file) return 'unchanged';
-    const stamp = stampOf(this.file);
-    if (stamp === this.fileStamp) return 'unchanged';
-    this.fileStamp = stamp;
+    if (!this.file || !this.watched.changed()) return 'unchanged';
     try {
       this.take(loadKeyFile(this.file, this.gatewayId));
       return 'updated';

@@ -12,7 +12,13 @@ import {
   SealedBody,
   sealBody,
 } from '../../src/comms/sealed-body.js';
-import { EncryptionKeyring, GatewayKeyFile, rotateEncryptionKey, sealingContext } from '../../src/comms/security.js';
+import {
+  EncryptionKeyring,
+  EnvelopeSigner,
+  GatewayKeyFile,
+  rotateEncryptionKey,
+  sealingContext,
+} from '../../src/comms/security.js';
 import type { Envelope } from '../../src/comms/transport.js';
 import { writeFileAtomic } from '../../src/core/atomic-file.js';
 import { VirtualClock } from '../../src/core/clock.js';
@@ -102,6 +108,21 @@ async function cell() {
 
 const reading = { netW: 1234.5, pvW: 2000, loadW: 765.5, voltagePu: 1.01 };
 
+/** A meter reading envelope signed by `sender` with its own key around `body`, as it is (not sealed by a transport). */
+function signedReading(c: Awaited<ReturnType<typeof cell>>, sender: string, body: unknown): Envelope {
+  const keys = c.p.keys.get(sender)!;
+  return new EnvelopeSigner(sender, keys.privateKey, keys.publicKey).sign({
+    v: 1,
+    sender,
+    epoch: 1,
+    seq: 12,
+    ts: c.clock.now(),
+    expires: c.clock.now() + 60_000,
+    type: 'reading',
+    body,
+  });
+}
+
 describe('confidential messages between gateways', () => {
   it("a meter reading reaches the cell's MG trader only; a neighbour or the platform cannot read it", async () => {
     const c = await cell();
@@ -169,18 +190,7 @@ describe('confidential messages between gateways', () => {
     expect(got).toHaveLength(1);
     // The same bytes sent raw, signed by inv-2: bound to inv-1's message, they do not open.
     const before = await c.rejected('tx');
-    const keys = c.p.keys.get('inv-2')!;
-    const { EnvelopeSigner } = await import('../../src/comms/security.js');
-    const forged = new EnvelopeSigner('inv-2', keys.privateKey, keys.publicKey).sign({
-      v: 1,
-      sender: 'inv-2',
-      epoch: 1,
-      seq: 12,
-      ts: c.clock.now(),
-      expires: c.clock.now() + 60_000,
-      type: 'reading',
-      body: stolen,
-    });
+    const forged = signedReading(c, 'inv-2', stolen);
     c.bus.publish('p2p/v1/c1/inv-2/meter/reading', JSON.stringify(forged), false);
     await tick();
     expect(got).toHaveLength(1);
@@ -196,18 +206,7 @@ describe('confidential messages between gateways', () => {
     c.ends.tx!.t.on({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
       got.push(envelope);
     });
-    const keys = c.p.keys.get('inv-1')!;
-    const { EnvelopeSigner } = await import('../../src/comms/security.js');
-    const clear = new EnvelopeSigner('inv-1', keys.privateKey, keys.publicKey).sign({
-      v: 1,
-      sender: 'inv-1',
-      epoch: 1,
-      seq: 12,
-      ts: c.clock.now(),
-      expires: c.clock.now() + 60_000,
-      type: 'reading',
-      body: reading,
-    });
+    const clear = signedReading(c, 'inv-1', reading);
     c.bus.publish('p2p/v1/c1/inv-1/meter/reading', JSON.stringify(clear), false);
     await tick();
     expect(got).toEqual([]);
