@@ -10,6 +10,7 @@ import { type Readers, readersOf } from './messages/catalogue.js';
 import {
   type EncryptionKeyPair,
   encryptionPublicKeyObject,
+  looksSealed,
   type OpenResult,
   type OwnEncryptionKey,
   openBody,
@@ -404,8 +405,8 @@ export class MessageSecurity {
    */
   open(topic: string, parts: TopicParts, envelope: Envelope, nowMs: number): OpenedBody {
     const body = envelope.body;
-    const sealed = typeof body === 'object' && body !== null && 'enc' in body;
-    if (!sealed) return readersOf(parts) === 'public' ? { ok: true, body } : { ok: false, problem: 'not sealed' };
+    if (!looksSealed(body))
+      return readersOf(parts) === 'public' ? { ok: true, body } : { ok: false, problem: 'not sealed' };
     const parsed = SealedBody.safeParse(body);
     if (!parsed.success) return { ok: false, problem: 'unreadable' };
     if (!this.keyring) return { ok: false, problem: 'no key' };
