@@ -285,19 +285,19 @@ for (let now = DAY_START; now <= lastDue; now += SAMPLE_MS) {
     const netW = Math.round(expectedW(hour) * (0.85 + 0.3 * random()) * 10) / 10;
     counts.samples++;
     // The reading that starts an interval closes the one before: its gateway sends that interval's energy.
-    const closed = meterOf.get(id)!.add(now, netW);
-    if (!closed) continue;
-    ownMetered.set(`${id}@${closed.fromMs}`, { kWh: -closed.kWh, coverage: closed.coveredMs / INTERVAL_MS });
-    const n = closed.fromMs / INTERVAL_MS - DAY_START / INTERVAL_MS + 1;
-    batch.push({
-      member: id,
-      epoch: 1,
-      seq: n * STREAM_COUNT + TARGETED_STREAM,
-      fromMs: closed.fromMs,
-      toMs: closed.toMs,
-      netKWh: closed.kWh,
-      coveredMs: Math.round(closed.coveredMs),
-    });
+    for (const closed of meterOf.get(id)!.add(now, netW)) {
+      ownMetered.set(`${id}@${closed.fromMs}`, { kWh: -closed.kWh, coverage: closed.coveredMs / INTERVAL_MS });
+      const n = closed.fromMs / INTERVAL_MS - DAY_START / INTERVAL_MS + 1;
+      batch.push({
+        member: id,
+        epoch: 1,
+        seq: n * STREAM_COUNT + TARGETED_STREAM,
+        fromMs: closed.fromMs,
+        toMs: closed.toMs,
+        netKWh: closed.kWh,
+        coveredMs: Math.round(closed.coveredMs),
+      });
+    }
   }
   if (batch.length > 0) {
     const t = performance.now();

@@ -63,15 +63,18 @@ export class IntervalMeter {
     private readonly maxHoldMs = 2 * intervalMs,
   ) {}
 
-  /** Takes a sample; returns the interval it closed, if any. */
-  add(timeMs: number, netW: number): ClosedInterval | undefined {
+  /**
+   * Takes a sample; returns the intervals it closed: the one under way and, when the gateway missed
+   * whole intervals (a stalled process), each of those the last sample still holds into (`maxHoldMs`).
+   */
+  add(timeMs: number, netW: number): ClosedInterval[] {
     const interval = Math.floor(timeMs / this.intervalMs) * this.intervalMs;
-    let closed: ClosedInterval | undefined;
-    if (this.open !== undefined && interval > this.open) {
-      const from = this.open;
+    const closed: ClosedInterval[] = [];
+    for (let from = this.open; from !== undefined && from < interval; from += this.intervalMs) {
       const e = intervalEnergy([...this.samples, { timeMs, netW }], from, from + this.intervalMs, this.maxHoldMs);
-      if (e) closed = { ...e, fromMs: from, toMs: from + this.intervalMs };
+      if (e) closed.push({ ...e, fromMs: from, toMs: from + this.intervalMs });
       this.samples = this.samples.slice(-1);
+      if (!e) break; // nothing holds any further
     }
     // A sample of an earlier interval: the wall clock stepped back. What the interval under way has
     // is stamped wrong and is dropped; measuring starts again from this sample.

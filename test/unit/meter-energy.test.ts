@@ -82,15 +82,37 @@ describe("a gateway's meter, interval by interval", () => {
   it('closes an interval at the first sample of a later one; the last sample holds into the next', () => {
     const meter = new IntervalMeter(MIN);
     const T = Date.UTC(2026, 6, 10, 12);
-    expect(meter.add(T - 30_000, 3600)).toBeUndefined();
+    expect(meter.add(T - 30_000, 3600)).toEqual([]);
     // The interval before T: 30 s at 3.6 kW.
-    const before = meter.add(T + 20_000, 7200);
+    const [before] = meter.add(T + 20_000, 7200);
     expect(before).toMatchObject({ fromMs: T - MIN, toMs: T, coveredMs: 30_000 });
     expect(before?.kWh).toBeCloseTo(0.03, 12);
     // T's: 20 s at 3.6 kW (held from before T), then 40 s at 7.2 kW = 0.02 + 0.08 kWh.
-    const closed = meter.add(T + MIN + 1_000, 0);
+    const [closed] = meter.add(T + MIN + 1_000, 0);
     expect(closed).toMatchObject({ fromMs: T, toMs: T + MIN, coveredMs: MIN });
     expect(closed?.kWh).toBeCloseTo(0.1, 12);
+  });
+
+  it('a stalled gateway still sends the whole intervals it missed, as far as its last sample holds', () => {
+    const meter = new IntervalMeter(MIN); // a sample holds two intervals at most
+    const T = Date.UTC(2026, 6, 10, 12);
+    meter.add(T + 30_000, 3600);
+    // Next sample 2.5 intervals on: T's interval, the whole next one (held), the one after until the hold ends.
+    const closed = meter.add(T + 3 * MIN + 30_000, 0);
+    expect(closed.map((c) => [c.fromMs - T, c.coveredMs])).toEqual([
+      [0, 30_000],
+      [MIN, MIN],
+      [2 * MIN, 30_000],
+    ]);
+    expect(closed[1]?.kWh).toBeCloseTo(0.06, 12);
+    // Beyond the hold nothing is made up: the sample at 3.5 intervals holds to 5.5; one at 8 closes
+    // the three intervals it reaches into, none after.
+    const later = meter.add(T + 8 * MIN, 0);
+    expect(later.map((c) => [c.fromMs - T, c.coveredMs])).toEqual([
+      [3 * MIN, 30_000],
+      [4 * MIN, MIN],
+      [5 * MIN, 30_000],
+    ]);
   });
 
   it('after the wall clock steps back, measures again from the first sample after the step', () => {
@@ -98,8 +120,8 @@ describe("a gateway's meter, interval by interval", () => {
     const T = Date.UTC(2026, 6, 10, 12);
     meter.add(T, 3600);
     meter.add(T + 3_600_000, 3600); // an hour ahead: T's interval closes, the one an hour on opens
-    expect(meter.add(T + MIN + 5_000, 1800)).toBeUndefined(); // back: that one is dropped
-    expect(meter.add(T + 2 * MIN, 1800)).toMatchObject({ fromMs: T + MIN, coveredMs: MIN - 5_000 });
+    expect(meter.add(T + MIN + 5_000, 1800)).toEqual([]); // back: that one is dropped
+    expect(meter.add(T + 2 * MIN, 1800)).toMatchObject([{ fromMs: T + MIN, coveredMs: MIN - 5_000 }]);
   });
 });
 

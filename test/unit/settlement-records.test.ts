@@ -27,8 +27,7 @@ const open = (now = START - 1, scale = 1) => {
   const records = new SettlementRecords(dir, 'inv-1', T, scale, log, now);
   const meter = new IntervalMeter(T);
   const sample = (timeMs: number, netW: number) => {
-    const closed = meter.add(timeMs, netW);
-    if (closed) records.meteredInterval(closed);
+    for (const closed of meter.add(timeMs, netW)) records.meteredInterval(closed);
   };
   return { dir, records, sample };
 };

@@ -77,12 +77,11 @@ export class ProsumerRole implements Role<ProsumerState> {
     const reading = this.measure(ctx);
     if (!reading) return undefined;
     this.last = { ...reading, ts: ctx.clock.now() };
-    const closed = this.meter?.add(this.last.ts, reading.netW);
+    const closed = this.meter?.add(this.last.ts, reading.netW) ?? [];
     // The energy the platform settles from, kept for this gateway's own check of its settlements.
-    if (closed) ctx.settlement?.meteredInterval(closed);
+    for (const c of closed) ctx.settlement?.meteredInterval(c);
     if (!ctx.transport) return undefined;
-    const sends = [this.publishReading(ctx, reading)];
-    if (closed) sends.push(this.publishInterval(ctx, closed));
+    const sends = [this.publishReading(ctx, reading), ...closed.map((c) => this.publishInterval(ctx, c))];
     return Promise.all(sends).then(() => undefined);
   }
 
