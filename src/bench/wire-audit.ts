@@ -45,7 +45,7 @@ export const PLAINTEXT_FIELD_NAMES = [
 // A key in the text, also inside a JSON string (`\"netW\":`).
 const PLAINTEXT_KEY = new RegExp(`\\\\?"(${PLAINTEXT_FIELD_NAMES.join('|')})\\\\?"\\s*:`);
 const SEALED_FIELDS = new Set(['enc', 'epk', 'iv', 'ct', 'to']);
-const ENTRY_FIELDS = new Set(['id', 'kid', 'key']);
+const ENTRY_FIELDS = new Set(['id', 'kid', 'n', 'key']);
 
 /** What the audit found in one message. */
 export interface WireVerdict {

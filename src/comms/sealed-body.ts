@@ -18,17 +18,24 @@ import { ErrorCode, P2PError } from '../core/errors.js';
  * content key wrapped per reader:
  * - the body's JSON is encrypted once with a fresh random 256-bit content key (AES-256-GCM, random
  *   96-bit nonce `iv`);
- * - the sender makes a fresh ephemeral X25519 key pair per message (`epk`); for each reader,
- *   HKDF-SHA256(X25519(ephemeral, reader), salt = epk ‖ reader key, info = `HKDF_INFO`) gives a
- *   key and nonce used once, under which the content key is wrapped (AES-256-GCM);
+ * - the sender holds an ephemeral X25519 key pair (`epk`) for a while (`EPHEMERAL_LIFETIME_MS`, at
+ *   most `EPHEMERAL_MAX_USES` messages), as HPKE holds one context for several messages; for each
+ *   reader, HKDF-SHA256(X25519(ephemeral, reader), salt = epk ‖ reader key, info = `HKDF_INFO`)
+ *   gives a wrapping key, under which each message's content key is wrapped (AES-256-GCM, a random
+ *   96-bit nonce per entry). Sender and reader derive a wrapping key once per ephemeral key, not
+ *   once per message: a message then costs two AES-GCM operations per reader instead of a key pair
+ *   and a Diffie-Hellman;
  * - both encryptions authenticate `context`, the message's topic and header (sender, epoch, seq,
  *   times, type), so a sealed body cannot be moved to another message, sender or topic: a member
  *   that re-signs another's ciphertext as its own gets a body nobody can open.
- * The sender keeps nothing (it cannot read what it sealed); the Ed25519 signature over the envelope
- * covers the sealed body as sent. All primitives are Node's (OpenSSL).
+ * The sender keeps no content key (it cannot read what it sealed once sealed); the Ed25519 signature
+ * over the envelope covers the sealed body as sent. All primitives are Node's (OpenSSL).
  */
 export const SEALED_SCHEME = 'x25519-hkdf-sha256-aes256gcm';
 const HKDF_INFO = 'p2p-edge/v1 sealed body';
+/** How long a sender seals with one ephemeral key, and for how many messages at most. */
+export const EPHEMERAL_LIFETIME_MS = 10 * 60_000;
+export const EPHEMERAL_MAX_USES = 100_000;
 
 const b64url = (bytes: number) =>
   z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((bytes * 4) / 3)}}$`), `expected ${bytes} bytes base64url`);
@@ -43,9 +50,14 @@ export const SealedBody = z
     iv: b64url(12),
     /** The body's JSON encrypted, with its 16-byte tag at the end. */
     ct: z.string().regex(/^[A-Za-z0-9_-]{22,}$/),
-    /** One entry per reader: its id, which of its keys (`keyId`), and the content key wrapped for it (32 + 16 bytes). */
+    /**
+     * One entry per reader: its id, which of its keys (`keyId`), the nonce (12 bytes) and the content key
+     * wrapped for it (32 + 16 bytes).
+     */
     to: z
-      .array(z.object({ id: z.string().min(1).max(64), kid: b64url(KEY_ID_BYTES), key: b64url(48) }).strict())
+      .array(
+        z.object({ id: z.string().min(1).max(64), kid: b64url(KEY_ID_BYTES), n: b64url(12), key: b64url(48) }).strict(),
+      )
       .min(1)
       .max(256),
   })
@@ -121,12 +133,20 @@ export function encryptionPrivateKeyObject(pair: EncryptionKeyPair): KeyObject {
 
 /** Short name of a reader's key in a sealed body, so that a reader holding several keys takes the right one. */
 export function keyId(publicKey: string): string {
-  return createHash('sha256')
-    .update(raw32(publicKey, 'encryption key'))
-    .digest()
-    .subarray(0, KEY_ID_BYTES)
-    .toString('base64url');
+  let id = keyIds.get(publicKey);
+  if (id === undefined) {
+    id = createHash('sha256')
+      .update(raw32(publicKey, 'encryption key'))
+      .digest()
+      .subarray(0, KEY_ID_BYTES)
+      .toString('base64url');
+    if (keyIds.size >= MAX_CACHED_KEYS) keyIds.delete(keyIds.keys().next().value as string);
+    keyIds.set(publicKey, id);
+  }
+  return id;
 }
+
+const keyIds = new Map<string, string>();
 
 export interface Reader {
   id: string;
@@ -145,10 +165,11 @@ export function ownEncryptionKey(pair: EncryptionKeyPair): OwnEncryptionKey {
   return { publicKey: pair.publicKey, kid: keyId(pair.publicKey), privateKey: encryptionPrivateKeyObject(pair) };
 }
 
-function wrapKeyAndNonce(shared: Buffer, epk: string, readerKey: string): { key: Buffer; nonce: Buffer } {
+/** The key a reader's entries are wrapped under: from X25519(ephemeral, reader) by HKDF-SHA256. */
+function wrappingKey(privateKey: KeyObject, publicKey: string, epk: string, readerKey: string): Buffer {
+  const shared = diffieHellman({ privateKey, publicKey: encryptionPublicKeyObject(publicKey) });
   const salt = Buffer.concat([Buffer.from(epk, 'base64url'), Buffer.from(readerKey, 'base64url')]);
-  const okm = Buffer.from(hkdfSync('sha256', shared, salt, HKDF_INFO, 44));
-  return { key: okm.subarray(0, 32), nonce: okm.subarray(32) };
+  return Buffer.from(hkdfSync('sha256', shared, salt, HKDF_INFO, 32));
 }
 
 function gcmSeal(key: Buffer, nonce: Buffer, plain: Buffer, context: Buffer): Buffer {
@@ -165,65 +186,119 @@ function gcmOpen(key: Buffer, nonce: Buffer, sealed: Buffer, context: Buffer): B
   return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
 }
 
-/** Seals `body` (any JSON value) to `readers`, bound to `context` (`sealingContext`). */
-export function sealBody(body: unknown, readers: readonly Reader[], context: Buffer): SealedBody {
-  if (readers.length === 0)
-    throw new P2PError(ErrorCode.comms, 'a sealed body needs at least one reader', { component: 'sealing' });
-  const ephemeral = freshPair();
-  const epk = ephemeral.publicKey;
-  const contentKey = randomBytes(32);
-  const iv = randomBytes(12);
-  const ct = gcmSeal(contentKey, iv, Buffer.from(JSON.stringify(body)), context);
-  const to = readers.map((r) => {
-    const shared = diffieHellman({
-      privateKey: ephemeral.privateKey,
-      publicKey: encryptionPublicKeyObject(r.encryptionKey),
+/**
+ * A gateway's sealing: its ephemeral key pair of the moment and the wrapping key per reader key
+ * derived from it. A new pair after `EPHEMERAL_LIFETIME_MS` or `EPHEMERAL_MAX_USES` messages.
+ */
+export class BodySealer {
+  private ephemeral: { privateKey: KeyObject; epk: string; sinceMs: number; uses: number } | undefined;
+  private readonly wrapping = new Map<string, Buffer>();
+
+  /** Seals `body` (any JSON value) to `readers`, bound to `context` (`sealingContext`). */
+  seal(body: unknown, readers: readonly Reader[], context: Buffer, nowMs: number): SealedBody {
+    if (readers.length === 0)
+      throw new P2PError(ErrorCode.comms, 'a sealed body needs at least one reader', { component: 'sealing' });
+    const e = this.current(nowMs);
+    // One draw of randomness for the content key, its nonce and each entry's nonce.
+    const random = randomBytes(44 + 12 * readers.length);
+    const contentKey = random.subarray(0, 32);
+    const iv = random.subarray(32, 44);
+    const ct = gcmSeal(contentKey, iv, Buffer.from(JSON.stringify(body)), context);
+    const to = readers.map((r, i) => {
+      let key = this.wrapping.get(r.encryptionKey);
+      if (!key) {
+        key = wrappingKey(e.privateKey, r.encryptionKey, e.epk, r.encryptionKey);
+        this.wrapping.set(r.encryptionKey, key);
+      }
+      const n = random.subarray(44 + 12 * i, 56 + 12 * i);
+      return {
+        id: r.id,
+        kid: keyId(r.encryptionKey),
+        n: n.toString('base64url'),
+        key: gcmSeal(key, n, contentKey, context).toString('base64url'),
+      };
     });
-    const wrap = wrapKeyAndNonce(shared, epk, r.encryptionKey);
-    return {
-      id: r.id,
-      kid: keyId(r.encryptionKey),
-      key: gcmSeal(wrap.key, wrap.nonce, contentKey, context).toString('base64url'),
-    };
-  });
-  return { enc: SEALED_SCHEME, epk, iv: iv.toString('base64url'), ct: ct.toString('base64url'), to };
+    return { enc: SEALED_SCHEME, epk: e.epk, iv: iv.toString('base64url'), ct: ct.toString('base64url'), to };
+  }
+
+  private current(nowMs: number): { privateKey: KeyObject; epk: string; sinceMs: number; uses: number } {
+    const e = this.ephemeral;
+    if (e && e.uses < EPHEMERAL_MAX_USES && nowMs - e.sinceMs < EPHEMERAL_LIFETIME_MS && nowMs >= e.sinceMs) {
+      e.uses++;
+      return e;
+    }
+    const pair = freshPair();
+    this.wrapping.clear();
+    this.ephemeral = { privateKey: pair.privateKey, epk: pair.publicKey, sinceMs: nowMs, uses: 1 };
+    return this.ephemeral;
+  }
+}
+
+/** Seals with an ephemeral key of its own (tests, tools): what a `BodySealer` sends for one message. */
+export function sealBody(body: unknown, readers: readonly Reader[], context: Buffer): SealedBody {
+  return new BodySealer().seal(body, readers, context, 0);
 }
 
 export type OpenResult = { ok: true; body: unknown } | { ok: false; problem: 'not a reader' | 'unreadable' };
 
+/** Wrapping keys a reader derived, by ephemeral key and its own key (the senders' ephemeral keys of the moment). */
+const MAX_CACHED_WRAPPING_KEYS = 1024;
+
 /**
- * Opens a sealed body as reader `readerId` with one of its keys. `not a reader`: no entry for it or
- * none for a key it holds; `unreadable`: the entry or the ciphertext does not authenticate (tampered,
- * moved to another message, or not JSON).
+ * Opens sealed bodies as one reader with its keys, keeping the wrapping key derived for each sender's
+ * ephemeral key (a sender seals with one for minutes).
  */
+export class BodyOpener {
+  private readonly wrapping = new Map<string, Buffer>();
+
+  /**
+   * `not a reader`: no entry for `readerId` or none for a key it holds; `unreadable`: the entry or the
+   * ciphertext does not authenticate (tampered, moved to another message, or not JSON).
+   */
+  open(sealed: SealedBody, readerId: string, keys: readonly OwnEncryptionKey[], context: Buffer): OpenResult {
+    let mine: { entry: SealedBody['to'][number]; key: OwnEncryptionKey } | undefined;
+    for (const entry of sealed.to) {
+      if (entry.id !== readerId) continue;
+      const key = keys.find((k) => k.kid === entry.kid);
+      if (key) {
+        mine = { entry, key };
+        break;
+      }
+    }
+    if (!mine) return { ok: false, problem: 'not a reader' };
+    try {
+      const cacheKey = `${sealed.epk}/${mine.key.kid}`;
+      let wrap = this.wrapping.get(cacheKey);
+      if (!wrap) {
+        wrap = wrappingKey(mine.key.privateKey, sealed.epk, sealed.epk, mine.key.publicKey);
+        if (this.wrapping.size >= MAX_CACHED_WRAPPING_KEYS) this.wrapping.delete(this.wrapping.keys().next().value!);
+        this.wrapping.set(cacheKey, wrap);
+      }
+      const contentKey = gcmOpen(
+        wrap,
+        Buffer.from(mine.entry.n, 'base64url'),
+        Buffer.from(mine.entry.key, 'base64url'),
+        context,
+      );
+      const plain = gcmOpen(
+        contentKey,
+        Buffer.from(sealed.iv, 'base64url'),
+        Buffer.from(sealed.ct, 'base64url'),
+        context,
+      );
+      return { ok: true, body: JSON.parse(plain.toString('utf8')) as unknown };
+    } catch {
+      return { ok: false, problem: 'unreadable' };
+    }
+  }
+}
+
+/** Opens a sealed body as reader `readerId` with one of its keys (`BodyOpener.open` without its cache). */
 export function openBody(
   sealed: SealedBody,
   readerId: string,
   keys: readonly OwnEncryptionKey[],
   context: Buffer,
 ): OpenResult {
-  let mine: { entry: SealedBody['to'][number]; key: OwnEncryptionKey } | undefined;
-  for (const entry of sealed.to) {
-    if (entry.id !== readerId) continue;
-    const key = keys.find((k) => k.kid === entry.kid);
-    if (key) {
-      mine = { entry, key };
-      break;
-    }
-  }
-  if (!mine) return { ok: false, problem: 'not a reader' };
-  try {
-    const shared = diffieHellman({ privateKey: mine.key.privateKey, publicKey: encryptionPublicKeyObject(sealed.epk) });
-    const wrap = wrapKeyAndNonce(shared, sealed.epk, mine.key.publicKey);
-    const contentKey = gcmOpen(wrap.key, wrap.nonce, Buffer.from(mine.entry.key, 'base64url'), context);
-    const plain = gcmOpen(
-      contentKey,
-      Buffer.from(sealed.iv, 'base64url'),
-      Buffer.from(sealed.ct, 'base64url'),
-      context,
-    );
-    return { ok: true, body: JSON.parse(plain.toString('utf8')) as unknown };
-  } catch {
-    return { ok: false, problem: 'unreadable' };
-  }
+  return new BodyOpener().open(sealed, readerId, keys, context);
 }

@@ -8,16 +8,16 @@ import { loadDataFile } from '../core/validate.js';
 import { MAX_LIFETIME_MS } from './envelope.js';
 import { type Readers, readersOf } from './messages/catalogue.js';
 import {
+  BodyOpener,
+  BodySealer,
   type EncryptionKeyPair,
   encryptionPublicKeyObject,
   looksSealed,
   type OpenResult,
   type OwnEncryptionKey,
-  openBody,
   ownEncryptionKey,
   type Reader,
   SealedBody,
-  sealBody,
 } from './sealed-body.js';
 import type { TopicParts } from './topics.js';
 import type { Envelope } from './transport.js';
@@ -266,6 +266,7 @@ export class EnvelopeSigner {
  */
 export class EncryptionKeyring {
   private keys: { key: OwnEncryptionKey; retiredAtMs?: number }[] = [];
+  private readonly opener = new BodyOpener();
   private readonly watched: WatchedFile;
 
   constructor(
@@ -290,7 +291,7 @@ export class EncryptionKeyring {
     const usable = this.keys
       .filter((k) => k.retiredAtMs === undefined || k.retiredAtMs + MAX_LIFETIME_MS >= nowMs)
       .map((k) => k.key);
-    return openBody(sealed, this.gatewayId, usable, context);
+    return this.opener.open(sealed, this.gatewayId, usable, context);
   }
 
   reloadIfChanged(): 'unchanged' | 'updated' | 'rejected' {
@@ -362,6 +363,8 @@ export type OpenedBody =
 
 /** Signing outgoing and checking incoming envelopes, sealing and opening confidential bodies; one per gateway. */
 export class MessageSecurity {
+  private readonly sealer = new BodySealer();
+
   constructor(
     readonly signer: EnvelopeSigner,
     readonly members: MembersDirectory,
@@ -395,7 +398,7 @@ export class MessageSecurity {
         },
       );
     }
-    const body = sealBody(envelope.body, found.readers, sealingContext(topic, envelope));
+    const body = this.sealer.seal(envelope.body, found.readers, sealingContext(topic, envelope), envelope.ts);
     return { envelope: { ...envelope, body }, withoutKey: found.withoutKey };
   }
 

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../src/comms/memory-transport.js';
 import {
+  BodyOpener,
+  BodySealer,
+  EPHEMERAL_LIFETIME_MS,
   generateEncryptionKeyPair,
   keyId,
   openBody,
@@ -79,8 +82,36 @@ describe('sealed bodies (X25519 + HKDF-SHA256 + AES-256-GCM)', () => {
       unreadable,
     );
     expect(openBody({ ...sealed, iv: flip(sealed.iv, 0) }, 'alice', keys, context)).toEqual(unreadable);
+    expect(openBody({ ...sealed, to: [{ ...entry, n: flip(entry.n, 5) }] }, 'alice', keys, context)).toEqual(
+      unreadable,
+    );
     expect(openBody({ ...sealed, epk: eve.publicKey }, 'alice', keys, context)).toEqual(unreadable);
     expect(openBody(sealed, 'alice', keys, Buffer.from('p2p/v1/c1/inv-2/meter/reading|1|7'))).toEqual(unreadable);
+  });
+});
+
+describe('a sealer and an opener over time', () => {
+  const reader = generateEncryptionKeyPair();
+  const context = Buffer.from('p2p/v1/c1/inv-1/meter/reading|1|7');
+  const to = [{ id: 'r', encryptionKey: reader.publicKey }];
+
+  it('seal with one ephemeral key for a while, each message under its own content key and nonces', () => {
+    const sealer = new BodySealer();
+    const opener = new BodyOpener();
+    const keys = [ownEncryptionKey(reader)];
+    const a = sealer.seal({ k: 1 }, to, context, 0);
+    const b = sealer.seal({ k: 2 }, to, context, 1000);
+    expect(b.epk).toBe(a.epk);
+    expect(b.to[0]!.n).not.toBe(a.to[0]!.n);
+    expect(b.to[0]!.key).not.toBe(a.to[0]!.key);
+    expect(opener.open(a, 'r', keys, context)).toEqual({ ok: true, body: { k: 1 } });
+    expect(opener.open(b, 'r', keys, context)).toEqual({ ok: true, body: { k: 2 } });
+    // One entry moved onto the other message does not open it: each wraps its own content key.
+    expect(opener.open({ ...b, to: a.to }, 'r', keys, context)).toEqual({ ok: false, problem: 'unreadable' });
+    // A new ephemeral key once its lifetime is over (and after a clock step back).
+    expect(sealer.seal({ k: 3 }, to, context, EPHEMERAL_LIFETIME_MS).epk).not.toBe(a.epk);
+    const c = sealer.seal({ k: 4 }, to, context, 0);
+    expect(opener.open(c, 'r', keys, context)).toEqual({ ok: true, body: { k: 4 } });
   });
 });
 
