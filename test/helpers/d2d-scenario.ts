@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { D2DTransport } from '../../src/comms/d2d-transport.js';
+import { D2D_PRIORITY, D2DTransport } from '../../src/comms/d2d-transport.js';
 import type { Delivery } from '../../src/comms/transport.js';
 import { systemClock } from '../../src/core/clock.js';
 import { GatewayMetrics } from '../../src/core/metrics.js';
@@ -42,14 +42,23 @@ b.t.subscribeUnchecked({ cell: 'c1', cls: 'dr' }, (d) => dr.push(d));
 await sleep(500);
 const peerSeen = b.t.peers().some((p) => p.id === 'd2d-a' && p.online);
 
+// A radio neighbour that is no member: it hears every multicast of the DR class's priority port.
+const neighbour = createSocket({ type: 'udp6', reuseAddr: true });
+const overheard: string[] = [];
+neighbour.on('message', (m) => overheard.push(m.toString('utf8')));
+await new Promise<void>((r) => neighbour.bind(a.t.options.port + D2D_PRIORITY.dr, () => r()));
+neighbour.addMembership(a.t.options.group, `::%${iface}`);
+
 const sentAt = new Map<number, number>();
 for (let k = 0; k < count; k++) {
   sentAt.set(k, performance.timeOrigin + performance.now());
   await a.t.publishUnchecked('gossip', 'push-sum', { k, s: k / 3, w: 0.5 });
   if (intervalMs > 0) await sleep(intervalMs);
 }
-await a.t.publishUnchecked('dr', 'call', { kWh: 1 }, { target: 'd2d-b' });
+await a.t.publishUnchecked('dr', 'call', { kWh: 1.25 }, { target: 'd2d-b' });
 await sleep(300);
+neighbour.close();
+const drOverheard = overheard.filter((m) => m.startsWith('p2p/v1/c1/d2d-a/dr/call/d2d-b\n'));
 
 let oversize = '';
 try {
@@ -105,6 +114,12 @@ process.stdout.write(
     duplicatesDropped: await metricValue(b.metrics, 'p2p_messages_rejected_total', { reason: 'duplicate' }),
     signatureRejected: await metricValue(b.metrics, 'p2p_messages_rejected_total', { reason: 'signature' }),
     drDelivered: dr.length,
+    // What d2d-b took, opened; what the neighbour heard of it: a sealed body, nothing of its figures.
+    drOpened: dr[0]?.envelope.body,
+    drOverheard: drOverheard.length,
+    drOverheardSealed: drOverheard.every(
+      (m) => m.includes('"enc":"x25519-') && !m.includes('kWh') && !m.includes('1.25'),
+    ),
     drAcked: a.t.linkQuality().outboxPending === 0,
     p50Ms: pct(0.5),
     p99Ms: pct(0.99),

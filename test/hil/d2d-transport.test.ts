@@ -24,7 +24,7 @@ describe.skipIf(skipReason !== undefined)(
       requireTool('sysctl'); // turns off duplicate address detection in it
       requireTool('nft'); // loads the traffic-class rules
     });
-    it('delivers each message once despite the copies, refuses oversize, drops forgeries, tracks presence; priority sets the traffic class', async () => {
+    it('delivers each message once despite the copies, refuses oversize, drops forgeries, tracks presence, seals what is addressed; priority sets the traffic class', async () => {
       const n = ns as Netns;
       execFileSync('ip', ['netns', 'exec', n.name, 'nft', '-f', '-'], {
         input: trafficClassRules({ interface: n.iface, port: 47_000 }),
@@ -39,11 +39,15 @@ describe.skipIf(skipReason !== undefined)(
         forgedDelivered: false,
         signatureRejected: 1,
         drDelivered: 1,
+        // Addressed, so sealed to d2d-b: it opens it; a radio neighbour hears each copy, sealed.
+        drOpened: { kWh: 1.25 },
+        drOverheardSealed: true,
         drAcked: true,
         peerSeen: true,
         peerGone: true,
       });
       expect(out.duplicatesDropped as number).toBeGreaterThanOrEqual(200);
+      expect(out.drOverheard as number).toBeGreaterThanOrEqual(1);
       expect(out.oversize).toMatch(/does not fit the 1280-byte MTU \(at most 1232 bytes/);
       // Gossip (priority 2) went out on port 47002 with DSCP AF41 (34): the counter of that rule moved.
       const ruleset = n.run(['nft', 'list', 'table', 'ip6', 'p2p_d2d']);
