@@ -11,6 +11,7 @@ import {
 } from 'node:crypto';
 import { z } from 'zod';
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { raw32 } from '../core/signing.js';
 
 /**
  * Confidential bodies (docs/interfaces.md, "Messages on the wire"): a body meant for some members only
@@ -91,15 +92,6 @@ function freshPair(): { privateKey: KeyObject; publicKey: string; privateRaw: st
 export function generateEncryptionKeyPair(): EncryptionKeyPair {
   const pair = freshPair();
   return { publicKey: pair.publicKey, privateKey: pair.privateRaw };
-}
-
-function raw32(b64: string, what: string): Buffer {
-  const bytes = Buffer.from(b64, 'base64url');
-  if (bytes.length !== 32 || bytes.toString('base64url') !== b64)
-    throw new P2PError(ErrorCode.input, `${what} must be 32 bytes in base64url without padding`, {
-      component: 'sealing',
-    });
-  return bytes;
 }
 
 const publicKeys = new Map<string, KeyObject>();

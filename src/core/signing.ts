@@ -32,11 +32,12 @@ export function generateKeyPair(): KeyPair {
   };
 }
 
-function raw32(b64url: string, what: string): Buffer {
+/** The raw 32 bytes of a key in base64url without padding; an `input` error naming `what` otherwise. */
+export function raw32(b64url: string, what: string): Buffer {
   const bytes = Buffer.from(b64url, 'base64url');
   if (bytes.length !== 32 || bytes.toString('base64url') !== b64url) {
     throw new P2PError(ErrorCode.input, `${what} must be 32 bytes in base64url without padding`, {
-      component: 'signing',
+      component: 'keys',
     });
   }
   return bytes;
