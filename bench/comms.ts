@@ -7,18 +7,21 @@
  *  2. Through a real Mosquitto: 100 agents × 10 msg/s (QoS 1 + application acks), end-to-end latency
  *     (stamp, sign, seal, broker, verify, open, replay check, handler) p50/p99, for a confidential kind
  *     (meter readings, sealed to the cell's MG trader) and beside it a public one (price rounds to the
- *     MG trader, in the clear).
+ *     MG trader, in the clear); then the raw path on the public run's load (mqtt.js, Ed25519 over
+ *     canonical JSON, QoS 1) and the ratio of the project's p99 to it.
  *  3. D2D sidelink transport over IPv6 multicast in a network namespace: p50/p99.
  *  4. 10 % of the PUBLISH packets lost on the broker→client hop (lossy proxy): delivery ratio by
  *     class after retries, duplicates delivered to the application.
  * Prints a table and writes bench/results/comms.json.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { sign, verify } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import mqtt, { type MqttClient } from 'mqtt';
 import { MOSQUITTO_BIN } from '../src/bench/broker.js';
 import { startLossyProxy } from '../src/comms/lossy-proxy.js';
 import { MqttTransport } from '../src/comms/mqtt-transport.js';
@@ -43,6 +46,7 @@ import { topicFor } from '../src/comms/topics.js';
 import type { Envelope } from '../src/comms/transport.js';
 import { systemClock } from '../src/core/clock.js';
 import { componentLogger } from '../src/core/log.js';
+import { canonicalJson, generateKeyPair, privateKeyObject, publicKeyObject } from '../src/core/signing.js';
 import { createNetns } from '../test/helpers/netns.js';
 
 const log = componentLogger('bench');
@@ -297,6 +301,102 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   };
 }
 
+/**
+ * The raw path beside the project's, on the public run's load shape (price rounds from each agent to
+ * its cell's first agent, same rate, same spreading): plain mqtt.js clients (Nagle off, as the
+ * transport), each message an envelope signed with node:crypto Ed25519 over its RFC 8785 canonical
+ * JSON and published with QoS 1; the receiver parses it and checks the signature. What the project's
+ * path adds to it: the envelope's schema and window checks, membership, the replay guard, the body's
+ * schema check, the outbox, the application's acknowledgement (signed, sealed), metrics and logging.
+ */
+async function rawLatencyRun(url: string, count: number, rate: number, seconds: number) {
+  const perCell = 10;
+  const keys = Array.from({ length: count }, () => generateKeyPair());
+  const signing = keys.map((k) => privateKeyObject(k.privateKey));
+  const verifying = keys.map((k) => publicKeyObject(k.publicKey));
+  const clients: MqttClient[] = [];
+  for (let i = 0; i < count; i += 20)
+    clients.push(
+      ...(await Promise.all(
+        keys.slice(i, i + 20).map(async (_, j) => {
+          const c = await mqtt.connectAsync(url, { clientId: `raw${i + j}`, reconnectPeriod: 0 });
+          (c.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+          return c;
+        }),
+      )),
+    );
+  const latencies: number[] = [];
+  let received = 0;
+  const sentAt = new Map<string, number>();
+  for (let i = 0; i < count; i += perCell) {
+    const receiver = clients[i]!;
+    receiver.on('message', (_topic, payload) => {
+      const { sig, ...unsigned } = JSON.parse(payload.toString('utf8')) as Envelope<{ round: number }>;
+      const sender = Number(unsigned.sender.slice(3));
+      if (!verify(null, Buffer.from(canonicalJson(unsigned)), verifying[sender]!, Buffer.from(sig!, 'base64url')))
+        return;
+      received++;
+      const at = sentAt.get(`${unsigned.sender}/${unsigned.body.round}`);
+      if (at !== undefined) latencies.push(nowMs() - at);
+    });
+    await receiver.subscribeAsync(`p2p/v1/cell${i / perCell}/+/mkt/price/raw${i}`, { qos: 1 });
+  }
+  await sleep(500);
+  let sent = 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const cpuBefore = process.cpuUsage();
+  const senders = clients.map((c, i) => ({ c, i })).filter(({ i }) => i % perCell !== 0);
+  const start = nowMs();
+  const periodMs = 1000 / rate;
+  await Promise.all(
+    senders.map(async ({ c, i }, n) => {
+      await sleep((n * periodMs) / senders.length);
+      const cell = Math.floor(i / perCell);
+      const trader = `raw${cell * perCell}`;
+      for (let k = 0; nowMs() - start < seconds * 1000; k++) {
+        const due = start + (n * periodMs) / senders.length + k * periodMs;
+        if (due > nowMs()) await sleep(due - nowMs());
+        sent++;
+        const ts = Date.now();
+        sentAt.set(`raw${i}/${k}`, nowMs());
+        const unsigned = {
+          v: 1,
+          sender: `raw${i}`,
+          epoch: 1,
+          seq: k,
+          ts,
+          expires: ts + 60_000,
+          type: 'price',
+          body: { from: `raw${i}`, to: trader, round: k, price: [0.2], session: 's1', settled: false },
+        };
+        const sig = sign(null, Buffer.from(canonicalJson(unsigned)), signing[i]!).toString('base64url');
+        await c.publishAsync(`p2p/v1/cell${cell}/raw${i}/mkt/price/${trader}`, JSON.stringify({ ...unsigned, sig }), {
+          qos: 1,
+        });
+      }
+    }),
+  );
+  loopDelay.disable();
+  await sleep(1500);
+  const cpu = process.cpuUsage(cpuBefore);
+  await Promise.all(clients.map((c) => c.endAsync()));
+  latencies.sort((x, y) => x - y);
+  return {
+    kind: 'mkt/price, raw (mqtt.js + Ed25519, QoS 1)',
+    agents: count,
+    msgPerSPerAgent: rate,
+    seconds,
+    sent,
+    received,
+    p50Ms: round(pct(latencies, 0.5)),
+    p99Ms: round(pct(latencies, 0.99)),
+    maxMs: round(latencies.at(-1) ?? NaN),
+    eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
+    cpuUsPerMessage: round((cpu.user + cpu.system) / Math.max(1, received), 0),
+  };
+}
+
 /** 10 % of PUBLISH packets lost broker→client; delivery by class after retries. */
 async function lossRun(brokerPort: number, count: number, seconds: number) {
   let seed = 12345;
@@ -405,22 +505,34 @@ const sealing = sealingCost();
 let mosquitto: { port: number; child: ChildProcess } | undefined;
 let latency: Awaited<ReturnType<typeof latencyRun>> | { skipped: string };
 let latencyPublic: Awaited<ReturnType<typeof latencyRun>> | { skipped: string };
+let latencyRaw: Awaited<ReturnType<typeof rawLatencyRun>> | { skipped: string };
 let loss: Awaited<ReturnType<typeof lossRun>> | { skipped: string };
 try {
   if (!MOSQUITTO) throw new Error('mosquitto is not installed');
   mosquitto = await startMosquitto();
   latency = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10, 'reading');
   latencyPublic = await latencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10, 'price');
+  // Right after the project's public run, on the same broker and load shape.
+  latencyRaw = await rawLatencyRun(`mqtt://127.0.0.1:${mosquitto.port}`, 100, 10, 10);
   loss =
     process.env.BENCH_ONLY === 'latency' ? { skipped: 'BENCH_ONLY=latency' } : await lossRun(mosquitto.port, 40, 10);
 } catch (err) {
   latency ??= { skipped: (err as Error).message };
   latencyPublic ??= { skipped: (err as Error).message };
+  latencyRaw ??= { skipped: (err as Error).message };
   loss = { skipped: (err as Error).message };
 } finally {
   mosquitto?.child.kill('SIGTERM');
 }
 const d2d = process.env.BENCH_ONLY === 'latency' ? { skipped: 'BENCH_ONLY=latency' } : await d2dRun();
+
+function ratios(): { public: number; sealed: number } | null {
+  if (!('p99Ms' in latencyRaw) || !('p99Ms' in latencyPublic) || !('p99Ms' in latency)) return null;
+  return {
+    public: round(latencyPublic.p99Ms / latencyRaw.p99Ms),
+    sealed: round(latency.p99Ms / latencyRaw.p99Ms),
+  };
+}
 
 const result = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
@@ -428,6 +540,9 @@ const result = {
   sealingPerCore: sealing,
   mosquitto: latency,
   mosquittoPublic: latencyPublic,
+  mosquittoRaw: latencyRaw,
+  /** The project's path over the raw one at p99, the same load side by side (public / sealed). */
+  p99OverRaw: ratios(),
   d2d,
   loss,
   targets: { mosquittoP99Ms: 20, d2dP99Ms: 5, marketDrDelivery: 0.995, meterDelivery: 0.98, duplicatesDelivered: 0 },
@@ -453,7 +568,7 @@ rows.push([
   `${sealing.newKeySealUs1Reader} / ${sealing.newKeyOpenUs}`,
   '(reported)',
 ]);
-for (const run of [latency, latencyPublic]) {
+for (const run of [latency, latencyPublic, latencyRaw]) {
   if ('p50Ms' in run)
     rows.push([
       `Mosquitto ${run.agents} agents × ${run.msgPerSPerAgent} msg/s, ${run.kind}, p50 / p99 ms`,
@@ -462,6 +577,12 @@ for (const run of [latency, latencyPublic]) {
     ]);
   else rows.push(['Mosquitto latency', `skipped: ${run.skipped}`, '']);
 }
+if (result.p99OverRaw)
+  rows.push([
+    'project / raw path, p99 (same load, side by side): public / sealed',
+    `${result.p99OverRaw.public} / ${result.p99OverRaw.sealed}`,
+    '≤ 1.5',
+  ]);
 if ('p50Ms' in d2d)
   rows.push(['D2D IPv6 multicast (2 copies), p50 / p99 ms', `${d2d.p50Ms} / ${d2d.p99Ms}`, 'p99 ≤ 5']);
 else rows.push(['D2D', `skipped: ${d2d.skipped}`, '']);
