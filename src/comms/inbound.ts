@@ -52,9 +52,10 @@ export interface InboundSinks {
 /**
  * Everything a received message goes through before the application sees it, in this order: topic,
  * size, JSON and envelope schema, time window, sender = topic sender, membership and signature,
- * replay and duplicates; then presence and acknowledgements; then, for the handlers registered with
- * `Transport.on`, the body against the message catalogue (`checkBody`); then the handlers, and the
- * acknowledgement once they took it. Every refusal is counted in `p2p_messages_rejected_total{reason}`;
+ * replay and duplicates; then presence and acknowledgements; then a confidential body opened (or
+ * refused: in the clear, not sealed to this gateway, failing authentication); then, for the handlers
+ * registered with `Transport.on`, the body against the message catalogue (`checkBody`); then the
+ * handlers, and the acknowledgement once they took it. Every refusal is counted in `p2p_messages_rejected_total{reason}`;
  * nothing here throws.
  */
 export class InboundPipeline {
