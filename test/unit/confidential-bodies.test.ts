@@ -231,6 +231,48 @@ describe('confidential messages between gateways', () => {
     );
   });
 
+  it('is never sent in the clear: without a reader nothing is sent, with readers but no key the publish fails', async () => {
+    // A cell of houses only: a reading has no reader, so it is not sent at all.
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['h-1', 'h-2'], makeDir(), T0);
+    const house = signedEndpoint(bus, p, 'h-1', clock);
+    await house.t.start();
+    const wire: string[] = [];
+    bus.subscribe('p2p/v1/+/+/meter/#', (topic) => wire.push(topic));
+    await house.t.publish('meter', 'reading', reading);
+    await tick();
+    expect(wire).toEqual([]);
+    expect(house.t.linkQuality().outboxPending).toBe(0);
+
+    // The cell's MG trader is in a list that gives it no encryption key: the house refuses to send.
+    const c = await cell();
+    const noKey = signMembersList(
+      {
+        ...c.p.members,
+        serial: c.p.members.serial + 1,
+        members: c.p.members.members.map(({ encryptionKey: _key, ...m }) => m),
+      },
+      c.p.operator.privateKey,
+    );
+    writeFileAtomic(c.p.membersFile, JSON.stringify(noKey));
+    await c.clock.advance(6000); // the transports read a changed members file every 5 s
+    const before = c.raw.length;
+    await expect(c.ends['inv-1']!.t.publish('meter', 'reading', reading)).rejects.toThrow(
+      /meter\/reading: no reader of it has an encryption key .*tx without one; a confidential body is not sent in the clear/,
+    );
+    await expect(
+      c.ends.tx!.t.publish(
+        'mkt',
+        'dispatch',
+        { session: '1', prices: [], pvKWh: [], curtailKWh: [], netKWh: [], paymentTotal: 0 },
+        { target: 'inv-1' },
+      ),
+    ).rejects.toThrow(/mkt\/dispatch: no reader of it has an encryption key .*inv-1 without one/);
+    await tick();
+    expect(c.raw.slice(before).filter((r) => !r.topic.includes('/life/'))).toEqual([]);
+  });
+
   it('a confidential body sent in the clear is refused', async () => {
     const c = await cell();
     const got: unknown[] = [];
