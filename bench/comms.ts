@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { MOSQUITTO_BIN } from '../src/bench/broker.js';
 import { startLossyProxy } from '../src/comms/lossy-proxy.js';
@@ -223,6 +223,36 @@ async function agents(
   return out;
 }
 
+/** What a latency run measured, as the table and the JSON give it. */
+function latencySummary(
+  kind: string,
+  r: {
+    count: number;
+    rate: number;
+    seconds: number;
+    sent: number;
+    received: number;
+    latencies: number[];
+    loopDelay: IntervalHistogram;
+    cpu: NodeJS.CpuUsage;
+  },
+) {
+  const sorted = [...r.latencies].sort((x, y) => x - y);
+  return {
+    kind,
+    agents: r.count,
+    msgPerSPerAgent: r.rate,
+    seconds: r.seconds,
+    sent: r.sent,
+    received: r.received,
+    p50Ms: round(pct(sorted, 0.5)),
+    p99Ms: round(pct(sorted, 0.99)),
+    maxMs: round(sorted.at(-1) ?? NaN),
+    eventLoopDelayP99Ms: round(r.loopDelay.percentile(99) / 1e6),
+    cpuUsPerMessage: round((r.cpu.user + r.cpu.system) / Math.max(1, r.received), 0),
+  };
+}
+
 /**
  * Every agent publishes at `rate` msg/s for `seconds`; the first agent of each cell (its MG trader)
  * receives: meter readings (confidential: sealed) or price rounds addressed to it (public).
@@ -285,20 +315,8 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   await sleep(1500);
   const cpu = process.cpuUsage(cpuBefore);
   for (const a of all) await a.t.close();
-  latencies.sort((x, y) => x - y);
-  return {
-    kind: kind === 'reading' ? 'meter/reading (sealed to the MG trader)' : 'mkt/price (public)',
-    agents: count,
-    msgPerSPerAgent: rate,
-    seconds,
-    sent,
-    received,
-    p50Ms: round(pct(latencies, 0.5)),
-    p99Ms: round(pct(latencies, 0.99)),
-    maxMs: round(latencies.at(-1) ?? NaN),
-    eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
-    cpuUsPerMessage: round((cpu.user + cpu.system) / Math.max(1, received), 0),
-  };
+  const label = kind === 'reading' ? 'meter/reading (sealed to the MG trader)' : 'mkt/price (public)';
+  return latencySummary(label, { count, rate, seconds, sent, received, latencies, loopDelay, cpu });
 }
 
 /**
@@ -381,20 +399,16 @@ async function rawLatencyRun(url: string, count: number, rate: number, seconds: 
   await sleep(1500);
   const cpu = process.cpuUsage(cpuBefore);
   await Promise.all(clients.map((c) => c.endAsync()));
-  latencies.sort((x, y) => x - y);
-  return {
-    kind: 'mkt/price, raw (mqtt.js + Ed25519, QoS 1)',
-    agents: count,
-    msgPerSPerAgent: rate,
+  return latencySummary('mkt/price, raw (mqtt.js + Ed25519, QoS 1)', {
+    count,
+    rate,
     seconds,
     sent,
     received,
-    p50Ms: round(pct(latencies, 0.5)),
-    p99Ms: round(pct(latencies, 0.99)),
-    maxMs: round(latencies.at(-1) ?? NaN),
-    eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
-    cpuUsPerMessage: round((cpu.user + cpu.system) / Math.max(1, received), 0),
-  };
+    latencies,
+    loopDelay,
+    cpu,
+  });
 }
 
 /** 10 % of PUBLISH packets lost broker→client; delivery by class after retries. */

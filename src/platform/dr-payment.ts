@@ -148,16 +148,22 @@ export function checkDrPayment(
   if ('unreadable' in common) return { ok: false, lines: common.unreadable };
   const p = common.payload;
   const lines = common.lines;
+  /** A disputed line when the draft's figure is off its own by more than `tolerance`; whether it was. */
+  const differs = (line: string, draft: number, own: number, tolerance: number, reason: string): boolean => {
+    if (!(Math.abs(draft - own) > tolerance)) return false;
+    lines.push({ line, draft, own, reason });
+    return true;
+  };
   p.events.forEach((e, i) => {
     const at = `events.${i}`;
     const again = drPaymentEvent(e);
-    if (Math.abs(again.deliveredKWh - e.deliveredKWh) > KWH_TOLERANCE)
-      lines.push({
-        line: `${at}.deliveredKWh`,
-        draft: e.deliveredKWh,
-        own: again.deliveredKWh,
-        reason: 'not the baseline minus the metered energy',
-      });
+    differs(
+      `${at}.deliveredKWh`,
+      e.deliveredKWh,
+      again.deliveredKWh,
+      KWH_TOLERANCE,
+      'not the baseline minus the metered energy',
+    );
     if (e.provider !== self && p.aggregator !== self) return;
     const own = dispatches?.find((d) => d.seller === e.provider && d.buyer === p.aggregator);
     if (dispatches && !own) {
@@ -171,35 +177,19 @@ export function checkDrPayment(
     }
     const dispatchedKWh = own?.kWh ?? e.dispatchedKWh;
     const pricePerKWh = own?.pricePerKWh ?? e.pricePerKWh;
-    if (Math.abs(e.dispatchedKWh - dispatchedKWh) > KWH_TOLERANCE)
-      lines.push({
-        line: `${at}.dispatchedKWh`,
-        draft: e.dispatchedKWh,
-        own: dispatchedKWh,
-        reason: 'not the dispatch',
-      });
-    if (Math.abs(e.pricePerKWh - pricePerKWh) > MONEY_TOLERANCE)
-      lines.push({
-        line: `${at}.pricePerKWh`,
-        draft: e.pricePerKWh,
-        own: pricePerKWh,
-        reason: 'not the price dispatched',
-      });
+    differs(`${at}.dispatchedKWh`, e.dispatchedKWh, dispatchedKWh, KWH_TOLERANCE, 'not the dispatch');
+    differs(`${at}.pricePerKWh`, e.pricePerKWh, pricePerKWh, MONEY_TOLERANCE, 'not the price dispatched');
     const paid = drPaymentEvent({ ...e, dispatchedKWh, pricePerKWh });
-    if (Math.abs(e.paidKWh - paid.paidKWh) > KWH_TOLERANCE)
-      lines.push({
-        line: `${at}.paidKWh`,
-        draft: e.paidKWh,
-        own: paid.paidKWh,
-        reason: 'not the delivered energy capped at the dispatch',
-      });
-    else if (Math.abs(e.amount - paid.amount) > MONEY_TOLERANCE)
-      lines.push({
-        line: `${at}.amount`,
-        draft: e.amount,
-        own: paid.amount,
-        reason: 'not the paid energy at its price',
-      });
+    if (
+      !differs(
+        `${at}.paidKWh`,
+        e.paidKWh,
+        paid.paidKWh,
+        KWH_TOLERANCE,
+        'not the delivered energy capped at the dispatch',
+      )
+    )
+      differs(`${at}.amount`, e.amount, paid.amount, MONEY_TOLERANCE, 'not the paid energy at its price');
   });
   const amounts = drPaymentAmounts(p.aggregator, p.events);
   lines.push(...amountsFollow(content, amounts, 'payment'));

@@ -1,10 +1,9 @@
 import { chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
 import { generateEncryptionKeyPair } from '../comms/sealed-body.js';
 import { GatewayKeyFile, rotateEncryptionKey } from '../comms/security.js';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
-import type { MembersList } from '../core/members.js';
+import { Member, type MembersList } from '../core/members.js';
 import { printJson } from '../core/output.js';
 import { generateKeyPair } from '../core/signing.js';
 import { loadDataFile, readDataFile } from '../core/validate.js';
@@ -12,11 +11,6 @@ import { Contracts } from './contracts.js';
 import { Ledger } from './ledger/ledger.js';
 import { Membership } from './membership.js';
 import { decideMembership, recordDecision, rekeyMember } from './membership-decision.js';
-
-/** A key file: a member's or the operator's id, Ed25519 pair and X25519 pair (src/comms/security.ts). */
-export const KeyFile = GatewayKeyFile;
-
-const MemberId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
 
 /**
  * `p2p-edge platform keygen --id ID --out FILE`: new signing and encryption key pairs, written 0600;
@@ -26,7 +20,7 @@ const MemberId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/);
  * Prints the public keys to register with the platform (`members register` / `members rekey`).
  */
 export function keygenCommand(o: { id: string; out: string; rotate?: boolean }): void {
-  const key = MemberId.safeParse(o.id);
+  const key = Member.shape.id.safeParse(o.id);
   if (!key.success) throw new P2PError(ErrorCode.input, `--id: ${key.error.issues[0]?.message}`, { field: '--id' });
   const encryption = generateEncryptionKeyPair();
   if (o.rotate) {
@@ -68,9 +62,9 @@ export function keygenCommand(o: { id: string; out: string; rotate?: boolean }):
 function withMembership<T>(
   db: string,
   operatorKeyFile: string | undefined,
-  run: (m: Membership, ledger: Ledger, operator: z.infer<typeof KeyFile> | undefined) => T,
+  run: (m: Membership, ledger: Ledger, operator: GatewayKeyFile | undefined) => T,
 ): T {
-  const operator = operatorKeyFile ? loadDataFile(operatorKeyFile, KeyFile, 'input') : undefined;
+  const operator = operatorKeyFile ? loadDataFile(operatorKeyFile, GatewayKeyFile, 'input') : undefined;
   const ledger = Ledger.open(db);
   try {
     return run(
@@ -151,7 +145,7 @@ export function changeMemberCommand(
  */
 export function addContractCommand(o: { db: string; file: string; operatorKey: string }): void {
   const input = readDataFile(o.file, 'input');
-  const operator = loadDataFile(o.operatorKey, KeyFile, 'input');
+  const operator = loadDataFile(o.operatorKey, GatewayKeyFile, 'input');
   const ledger = Ledger.open(o.db, { mustExist: true });
   try {
     const members = new Membership(ledger.db, undefined, () => Date.now());

@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import { GatewayKeyFile } from '../comms/security.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
 import { loadDataFile, readDataFile } from '../core/validate.js';
 import { Contracts } from './contracts.js';
 import { DrEvents } from './dr-events.js';
 import { Ledger, type LedgerBody, signBody } from './ledger/ledger.js';
-import { KeyFile } from './members-command.js';
 import { Membership } from './membership.js';
 import { Readings } from './readings.js';
 import { Settlements } from './settlement.js';
@@ -39,7 +39,7 @@ export function eventsAddCommand(o: { db: string; file: string }): void {
 
 /** `platform events evaluate --db FILE --id N --operator-key FILE`: M&V of one event, attested in the ledger. */
 export function eventsEvaluateCommand(o: { db: string; id: number; operatorKey: string }): void {
-  const operator = loadDataFile(o.operatorKey, KeyFile, 'input');
+  const operator = loadDataFile(o.operatorKey, GatewayKeyFile, 'input');
   const result = open(o.db, (l, m) =>
     new DrEvents(l, new Contracts(l.db, m), new Readings(l.db, m)).evaluate(o.id, operator, new Date().toISOString()),
   );
@@ -127,7 +127,7 @@ function readBody(file: string): LedgerBody {
 
 /** `platform sign --key KEYFILE --body FILE`: one party's signature over a drafted ledger body. */
 export function signCommand(o: { key: string; body: string }): void {
-  const key = loadDataFile(o.key, KeyFile, 'input');
+  const key = loadDataFile(o.key, GatewayKeyFile, 'input');
   const body = readBody(o.body);
   const party = body.parties?.find((p) => p.id === key.id);
   if (!party)

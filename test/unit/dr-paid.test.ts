@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SIMULATED_SETTLEMENT_SCHEDULE } from '../../src/agent/demo.js';
 import { SettlementParty } from '../../src/agent/settlement/party.js';
 import { SettlementRecords } from '../../src/agent/settlement/records.js';
-import type { SignedContent } from '../../src/comms/messages/settle.js';
+import type { DisputedLine, SignedContent } from '../../src/comms/messages/settle.js';
 import type { Transport } from '../../src/comms/transport.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { componentLogger } from '../../src/core/log.js';
@@ -14,6 +14,7 @@ import { Contracts } from '../../src/platform/contracts.js';
 import { DrEvents } from '../../src/platform/dr-events.js';
 import {
   checkDrPayment,
+  type DrPaymentCheck,
   type DrPaymentPayload,
   draftDrPayment,
   drPaymentEvent,
@@ -34,6 +35,12 @@ import { TradeReports } from '../../src/platform/trades.js';
 const Q = 900_000;
 const T = Date.UTC(2026, 11, 7, 12);
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The lines of a check that must have refused the draft. */
+function disputed(check: DrPaymentCheck): DisputedLine[] {
+  expect(check.ok).toBe(false);
+  return check.ok ? [] : check.lines;
+}
 
 describe('a DR payment line', () => {
   it('pays the delivered energy (baseline minus metered) at the dispatch price, capped at the dispatch, never below zero', () => {
@@ -141,14 +148,12 @@ describe("the parties' check of a DR payment", () => {
       ['agg-1', dispatched],
     ] as const) {
       const check = checkDrPayment(content, party, own);
-      expect(check.ok).toBe(false);
-      if (!check.ok)
-        expect(check.lines).toContainEqual({
-          line: 'events.0.pricePerKWh',
-          draft: 0.3,
-          own: 0.2,
-          reason: 'not the price dispatched',
-        });
+      expect(disputed(check)).toContainEqual({
+        line: 'events.0.pricePerKWh',
+        draft: 0.3,
+        own: 0.2,
+        reason: 'not the price dispatched',
+      });
     }
   });
 
@@ -158,28 +163,22 @@ describe("the parties' check of a DR payment", () => {
       'agg-1',
       dispatched,
     );
-    expect(inflatedDispatch.ok).toBe(false);
-    if (!inflatedDispatch.ok)
-      expect(inflatedDispatch.lines.map((l) => l.line)).toEqual(['events.0.dispatchedKWh', 'events.0.paidKWh']);
+    expect(disputed(inflatedDispatch).map((l) => l.line)).toEqual(['events.0.dispatchedKWh', 'events.0.paidKWh']);
     const inflatedPaid = checkDrPayment(tampered({ paidKWh: 0.6, amount: 0.12 }), 'agg-1', dispatched);
-    expect(inflatedPaid.ok).toBe(false);
-    if (!inflatedPaid.ok)
-      expect(inflatedPaid.lines).toContainEqual({
-        line: 'events.0.paidKWh',
-        draft: 0.6,
-        own: 0.5,
-        reason: 'not the delivered energy capped at the dispatch',
-      });
+    expect(disputed(inflatedPaid)).toContainEqual({
+      line: 'events.0.paidKWh',
+      draft: 0.6,
+      own: 0.5,
+      reason: 'not the delivered energy capped at the dispatch',
+    });
   });
 
   it('disputes a dispatch it has no record of and amounts that do not follow', () => {
     const none = checkDrPayment(twoEventDraft(), 'inv-1', []);
-    expect(none.ok).toBe(false);
-    if (!none.ok) expect(none.lines.map((l) => l.line)).toEqual(['events.0.dispatchedKWh']);
+    expect(disputed(none).map((l) => l.line)).toEqual(['events.0.dispatchedKWh']);
     const content = { ...twoEventDraft(), amounts: { 'agg-1': -0.2, 'inv-1': 0.19, 'inv-2': 0.01 } };
     const check = checkDrPayment(content, 'inv-2', [dispatched[1]!]);
-    expect(check.ok).toBe(false);
-    if (!check.ok) expect(check.lines.map((l) => l.line)).toEqual(['amounts.agg-1', 'amounts.inv-1']);
+    expect(disputed(check).map((l) => l.line)).toEqual(['amounts.agg-1', 'amounts.inv-1']);
   });
 });
 

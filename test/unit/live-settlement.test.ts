@@ -13,8 +13,9 @@ import {
 } from '../../src/platform/live-settlement.js';
 import { Membership } from '../../src/platform/membership.js';
 import { type MeterInterval, MeterIntervals } from '../../src/platform/meter-intervals.js';
-import { SettlementSchedule, type UnitPayload } from '../../src/platform/settlement-content.js';
+import type { UnitPayload } from '../../src/platform/settlement-content.js';
 import { TradeReports } from '../../src/platform/trades.js';
+import { HAND_SCHEDULE } from '../helpers/hand-schedule.js';
 import { tempDir } from '../helpers/net.js';
 
 const tmp = tempDir();
@@ -27,15 +28,7 @@ const MAX_WAIT_MS = 30_000;
 const I = Date.UTC(2026, 6, 10, 12);
 const DUE = I + INTERVAL_MS + WAIT_MS;
 
-const schedule = SettlementSchedule.parse({
-  networkOperator: 'dso',
-  networkFeePerKWh: 0.02,
-  platform: 'platform',
-  platformFeePerKWh: 0.004,
-  importPricePerKWh: 0.3,
-  exportPricePerKWh: 0.04,
-  upperLevel: 'grid',
-});
+const schedule = HAND_SCHEDULE;
 
 const MEMBERS = [
   ['house-1', 'prosumer', 'cell-a'],

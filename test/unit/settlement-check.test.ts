@@ -11,11 +11,11 @@ import {
 import {
   draftUnit,
   evidenceHash,
-  SettlementSchedule,
   type UnitInput,
   type UnitPayload,
   unitConfig,
 } from '../../src/platform/settlement-content.js';
+import { HAND_SCHEDULE } from '../helpers/hand-schedule.js';
 
 /**
  * One cell market of one interval, worked out by hand. Tariff: network fee 0.02/kWh (buyer pays),
@@ -30,15 +30,7 @@ import {
  */
 const HAND_AMOUNTS = { dso: 0.04, 'house-1': 0.151, 'house-2': -0.151, platform: 0.008, 'tx-a': -0.048 };
 
-const schedule = SettlementSchedule.parse({
-  networkOperator: 'dso',
-  networkFeePerKWh: 0.02,
-  platform: 'platform',
-  platformFeePerKWh: 0.004,
-  importPricePerKWh: 0.3,
-  exportPricePerKWh: 0.04,
-  upperLevel: 'grid',
-});
+const schedule = HAND_SCHEDULE;
 const INTERVAL = Date.UTC(2026, 6, 10, 12);
 const ACCOUNTS = ['house-1', 'house-2', 'tx-a', 'tx-b', 'tx-c', 'dso', 'platform', 'grid', 'mallory'];
 const publicKeys = Object.fromEntries(ACCOUNTS.map((id) => [id, generateKeyPair().publicKey]));
