@@ -34,7 +34,8 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
 const durationS = Number(arg('duration', '80'));
-const scenario = loadScenario('default');
+// One gateway per process: each setting is a process's.
+const scenario = { ...loadScenario('default'), gatewaysPerProcess: 1 };
 
 const settingOf = new Map<string, number>();
 const rssSamples = new Map<string, { tS: number; rssMB: number }[]>();

@@ -40,7 +40,7 @@ const report = await runBench(scenario, {
   signal: stop.signal,
   progress: (line) => process.stderr.write(`${line}\n`),
   onProcessSample: (tS: number, samples: readonly ProcessSample[]) => {
-    for (const { id, ...rest } of samples) {
+    for (const { id, gateways: _gateways, ...rest } of samples) {
       const points = series.get(id) ?? [];
       points.push({ tS, ...rest });
       series.set(id, points);

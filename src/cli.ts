@@ -28,18 +28,26 @@ export function buildProgram(): Command {
 
   program
     .command('run')
-    .description('run one gateway from its config file until SIGINT/SIGTERM')
-    .requiredOption('--config <file>', 'gateway config (YAML or JSON), see config/*.example.yaml')
+    .description(
+      'run one gateway from its config file until SIGINT/SIGTERM (several files: one process hosts them all)',
+    )
+    .requiredOption(
+      '--config <file>',
+      'gateway config (YAML or JSON), see config/*.example.yaml; repeat it to host several gateways in one process',
+      (file: string, files: string[] | undefined) => [...(files ?? []), file],
+    )
     .option('--check', 'only validate the config and exit (0 valid, 2 not); deploy/install.sh runs it before an update')
-    .action(async (o: { config: string; check?: boolean }) => {
+    .action(async (o: { config: string[]; check?: boolean }) => {
       if (o.check) {
         const { loadGatewayConfig } = await import('./agent/config.js');
-        loadGatewayConfig(o.config);
-        process.stdout.write(`${o.config}: valid\n`);
+        for (const file of o.config) {
+          loadGatewayConfig(file);
+          process.stdout.write(`${file}: valid\n`);
+        }
         return;
       }
-      const { runGateway } = await import('./agent/run-command.js');
-      await runGateway(o.config);
+      const { runGateways } = await import('./agent/run-command.js');
+      await runGateways(o.config);
     });
 
   program

@@ -1,23 +1,37 @@
 import { systemClock } from '../core/clock.js';
+import { ErrorCode, P2PError } from '../core/errors.js';
 import { componentLogger, setLogLevel } from '../core/log.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { untilSignal } from '../core/signals.js';
 import { Ledger } from '../platform/ledger/ledger.js';
 import { statementRoutes } from '../platform/statement-routes.js';
-import { loadGatewayConfig } from './config.js';
+import { type GatewayConfig, loadGatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
 import { StatusServer } from './status-server.js';
 import { controlLoopHealth, gatewayWatchdog, stallAfterMs } from './watchdog.js';
 import { buildDevices, buildLteService, buildTransport } from './wiring.js';
 
-/** `p2p-edge run --config FILE`: one gateway until SIGINT/SIGTERM. */
-export async function runGateway(configFile: string): Promise<void> {
-  const config = loadGatewayConfig(configFile);
+/** A gateway started from its config file, with what runs beside it (LTE uplink, status page). */
+interface RunningGateway {
+  gateway: Gateway;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one gateway from its config file: its own metrics, transport (and LTE uplink), devices,
+ * state directory and status page. The process's own metrics (memory, event loop) go on the page
+ * of the gateway given `processMetrics`, so that a process hosting several is counted once.
+ */
+async function startGateway(
+  configFile: string,
+  config: GatewayConfig,
+  processMetrics: boolean,
+): Promise<RunningGateway> {
   setLogLevel(config.log.level);
   const log = componentLogger('runtime', { gateway: config.gateway.id });
   const clock = systemClock;
   const metrics = new GatewayMetrics({ gateway: config.gateway.id });
-  metrics.addProcessMetrics();
+  if (processMetrics) metrics.addProcessMetrics();
   const transport = buildTransport(config, clock, metrics);
   const gateway = new Gateway(config, {
     clock,
@@ -59,25 +73,60 @@ export async function runGateway(configFile: string): Promise<void> {
           ...(statements ? { routes: statementRoutes(statements, () => clock.now()) } : {}),
           log: componentLogger('status', { gateway: config.gateway.id }),
         });
-  try {
-    await status?.listen();
-  } catch (err) {
-    statements?.close();
-    await gateway.stop();
-    await lte?.stop();
-    throw err;
-  }
-  // Under systemd (Type=notify): READY=1 now, heartbeats while the control loop runs, STOPPING=1 at the end.
-  const watchdog = gatewayWatchdog(gateway, {
-    clock,
-    log: componentLogger('watchdog', { gateway: config.gateway.id }),
-  });
-  await watchdog?.ready();
-  await untilSignal(async () => {
-    await watchdog?.stopping();
+  const stop = async () => {
     await status?.close();
     statements?.close();
     await gateway.stop();
     await lte?.stop();
+  };
+  try {
+    await status?.listen();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { gateway, stop };
+}
+
+/**
+ * `p2p-edge run --config FILE`: one gateway until SIGINT/SIGTERM, as on its own device. Given several
+ * files, the process hosts several gateways side by side (the bench packs gateways that way onto a
+ * small machine): each keeps its own identity, keys, state directory, connection and status page, and
+ * does what it would do alone; only the process, its event loop and its memory are shared.
+ */
+export async function runGateways(configFiles: readonly string[]): Promise<void> {
+  const log = componentLogger('runtime');
+  // Every config checked before any gateway starts; two gateways of one id would be one member twice.
+  const configs = configFiles.map((file) => ({ file, config: loadGatewayConfig(file) }));
+  const seen = new Map<string, string>();
+  for (const { file, config } of configs) {
+    const other = seen.get(config.gateway.id);
+    if (other)
+      throw new P2PError(ErrorCode.config, `${file}: gateway.id "${config.gateway.id}" is also the id in ${other}`);
+    seen.set(config.gateway.id, file);
+  }
+  const started: RunningGateway[] = [];
+  const stopAll = () => Promise.all(started.map((g) => g.stop()));
+  try {
+    for (const [i, { file, config }] of configs.entries()) started.push(await startGateway(file, config, i === 0));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  if (started.length > 1)
+    log.info({ gateways: started.map((g) => g.gateway.config.gateway.id) }, 'hosting several gateways');
+  // Under systemd (Type=notify): READY=1 now, heartbeats while the control loop runs, STOPPING=1 at the
+  // end. A unit supervises one gateway: a process hosting several is not one.
+  const watchdog =
+    started.length === 1
+      ? gatewayWatchdog(started[0]!.gateway, {
+          clock: systemClock,
+          log: componentLogger('watchdog', { gateway: started[0]!.gateway.config.gateway.id }),
+        })
+      : undefined;
+  await watchdog?.ready();
+  await untilSignal(async () => {
+    await watchdog?.stopping();
+    await stopAll();
   }, log);
 }

@@ -22,27 +22,34 @@ export function meterIntervalsInFlight(stateDir: string, gateways: readonly stri
 }
 
 /**
- * What the platform's database says was lost or doubled, per member. A gateway sends one message per
- * metering interval while it runs, so within one run (epoch) any interval between the first and the
- * last stored is one that never made it, unless one of the sender's intervals is still in its outbox
- * (`inFlight`, counted per member: late, not lost). Intervals a gateway never measured (it was
- * down) are between runs and not counted here. Doubled: an interval stored twice.
+ * What was lost or doubled, per member, counted from what each house sent: a metering interval it
+ * sent (`sent`: the starts it listed in its state while the bench ran, the first and last of each run
+ * and those an outbox gave up included) that the platform never stored is missing, unless one of the
+ * house's intervals is still waiting in its outbox (`inFlight`, counted per member: late, not lost).
+ * Doubled: an interval stored twice.
  */
 export function auditMeterIntervals(
   db: SqliteDatabase,
+  sent: ReadonlyMap<string, ReadonlySet<number>>,
   inFlight: ReadonlyMap<string, number> = new Map(),
 ): Map<string, MeterAudit> {
   const out = new Map<string, MeterAudit>();
-  const runs = db
-    .prepare(
-      `SELECT member, epoch, COUNT(*) AS n, MIN(from_ms) AS lo, MAX(from_ms) AS hi, MIN(to_ms - from_ms) AS len
-         FROM platform_meter_intervals GROUP BY member, epoch`,
-    )
-    .all() as { member: string; epoch: number; n: number; lo: number; hi: number; len: number }[];
-  const holes = new Map<string, number>();
-  for (const r of runs) holes.set(r.member, (holes.get(r.member) ?? 0) + Math.max(0, (r.hi - r.lo) / r.len + 1 - r.n));
-  for (const [member, n] of holes)
-    out.set(member, { missing: Math.max(0, n - (inFlight.get(member) ?? 0)), duplicated: 0 });
+  const stored = new Map<string, Set<number>>();
+  const rows = db.prepare('SELECT member, from_ms FROM platform_meter_intervals').all() as {
+    member: string;
+    from_ms: number;
+  }[];
+  for (const r of rows) {
+    const set = stored.get(r.member) ?? new Set<number>();
+    set.add(r.from_ms);
+    stored.set(r.member, set);
+  }
+  for (const [member, starts] of sent) {
+    const have = stored.get(member) ?? new Set<number>();
+    let notStored = 0;
+    for (const fromMs of starts) if (!have.has(fromMs)) notStored++;
+    out.set(member, { missing: Math.max(0, notStored - (inFlight.get(member) ?? 0)), duplicated: 0 });
+  }
   const doubles = db
     .prepare(
       'SELECT member, COUNT(*) - COUNT(DISTINCT from_ms) AS d FROM platform_meter_intervals GROUP BY member HAVING d > 0',

@@ -2,7 +2,7 @@ import { PLATFORM_ID } from './configs.js';
 import type { BenchDeviceServers } from './devices.js';
 import { allConnected, cellActivity } from './gateway-processes.js';
 import type { BenchNetwork } from './network.js';
-import type { ControllerProcess } from './processes.js';
+import type { BenchGateway, ControllerProcess } from './processes.js';
 import type { ScenarioFault } from './scenario.js';
 import { sleep, waitUntil } from './wait.js';
 
@@ -10,6 +10,12 @@ export interface FaultReport {
   kind: ScenarioFault['kind'];
   target?: string;
   atS: number;
+  /** loss: the fraction of messages dropped on every link. */
+  fraction?: number;
+  /** loss: it lasted until the end of the run (no `durationS`), so nothing recovered from it. */
+  untilEnd?: boolean;
+  /** Where it came from when not the scenario's list: the `--loss` option. */
+  source?: '--loss';
   recoveredS: number | null;
   /** Not measured yet by the bench (null), rather than a number nobody counted. */
   lostAcked: number | null;
@@ -24,15 +30,18 @@ export interface FaultReport {
 /** What a fault acts on. */
 export interface FaultTargets {
   processes: ControllerProcess[];
+  gateways: BenchGateway[];
   network: BenchNetwork;
   cellOf: Map<string, string>;
   devices: BenchDeviceServers;
   progress: (l: string) => void;
+  /** Called right before a process is killed (the bench reads what its gateways counted so far). */
+  beforeKill?: (p: ControllerProcess) => Promise<void>;
 }
 
 /**
- * The scenario's faults in time order (a `loss` fault is not among them: the bench sets it for the
- * whole day). Each runs beside the sampling, which must go on while a gateway is down.
+ * The scenario's faults in time order. Each runs beside the sampling, which must go on while a
+ * gateway is down.
  */
 export class FaultSchedule {
   private readonly pending: ScenarioFault[];
@@ -42,7 +51,7 @@ export class FaultSchedule {
     faults: readonly ScenarioFault[],
     private readonly targets: FaultTargets,
   ) {
-    this.pending = faults.filter((f) => f.kind !== 'loss').sort((a, b) => a.atS - b.atS);
+    this.pending = [...faults].sort((a, b) => a.atS - b.atS);
   }
 
   /** Starts every fault due at `tS` seconds into the day. */
@@ -70,12 +79,14 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
   const durationMs = (f.durationS ?? 5) * 1000;
   const { network } = ctx;
   const recoveredS = (recovered: boolean) => (recovered ? Number(((Date.now() - t) / 1000).toFixed(1)) : null);
-  const reconnected = () => waitUntil(async () => (await allConnected(ctx.processes)) && network.bridgesUp(), 30_000);
+  const reconnected = () => waitUntil(async () => (await allConnected(ctx.gateways)) && network.bridgesUp(), 30_000);
   ctx.progress(`fault: ${f.kind}${f.target ? ` ${f.target}` : ''} at ${tS.toFixed(1)} s`);
   switch (f.kind) {
     case 'sigkill': {
-      const p = ctx.processes.find((x) => x.id === f.target);
+      // A gateway a fault kills runs alone in its process (`hostGateways`): the kill takes exactly it.
+      const p = ctx.processes.find((x) => x.id === f.target && x.gateways.length === 1);
       if (!p) return { ...base, recoveredS: null };
+      await ctx.beforeKill?.(p);
       await p.kill('SIGKILL');
       await sleep(durationMs);
       p.start();
@@ -95,7 +106,7 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       // broker where each cell has one, else its gateways' link to the one broker.
       const cells = f.target ? [f.target] : [...network.proxies.keys()].filter((k) => k !== '*');
       const cut = cells.map((c) => network.cellBrokers.get(c)?.uplink ?? network.proxies.get(c));
-      const members = ctx.processes.filter((p) => cells.includes(ctx.cellOf.get(p.id) ?? '') && p.id !== PLATFORM_ID);
+      const members = ctx.gateways.filter((g) => cells.includes(ctx.cellOf.get(g.id) ?? '') && g.id !== PLATFORM_ID);
       const before = await cellActivity(members);
       for (const p of cut) p?.partition(true);
       await sleep(durationMs);
@@ -108,15 +119,20 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       ctx.devices.setSilent(f.target!, true);
       await sleep(durationMs);
       ctx.devices.setSilent(f.target!, false);
-      const owner = ctx.processes.find((p) => p.id === `inv-${f.target!.split('-')[1]}`);
+      const owner = ctx.gateways.find((g) => g.id === `inv-${f.target!.split('-')[1]}`);
       const recovered = await waitUntil(async () => {
         const st = await owner?.state();
         return st?.devices[f.target!]?.up === true;
       }, 40_000);
       return { ...base, recoveredS: recoveredS(recovered) };
     }
-    case 'loss':
+    case 'loss': {
+      // Without a duration it lasts the rest of the run: there is nothing to recover from.
       network.setLoss(f.fraction ?? 0);
-      return { ...base, recoveredS: 0 };
+      if (f.durationS === undefined) return { ...base, fraction: f.fraction ?? 0, untilEnd: true, recoveredS: null };
+      await sleep(durationMs);
+      network.setLoss(network.baseLoss);
+      return { ...base, fraction: f.fraction ?? 0, recoveredS: recoveredS(await reconnected()) };
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { ControllerProcess } from './processes.js';
+import type { BenchGateway, ControllerProcess } from './processes.js';
 import { sleep, waitUntil } from './wait.js';
 
 /** How long the bench waits for the voltage agents to find their peers before the day starts. */
@@ -6,17 +6,24 @@ const SETTLE_TIMEOUT_MS = 20_000;
 /** How long the distributed control runs at the start hour, once every agent is on it, before the day starts. */
 export const CONTROL_SETTLE_MS = 3000;
 
+/** Gateways started at once: all of them at once on a small machine take longer than in batches. */
+const GATEWAYS_PER_BATCH = 8;
+
 /**
- * Starts the gateway processes a few at a time (all of them at once on a small machine take longer
- * than in batches), each batch waited for until its status pages answer; stops early when `signal`
- * is aborted.
+ * Starts the gateway processes in batches of about `GATEWAYS_PER_BATCH` gateways (at least one
+ * process), each batch waited for until its status pages answer; stops early when `signal` is aborted.
  */
 export async function startGateways(processes: readonly ControllerProcess[], signal?: AbortSignal): Promise<void> {
-  for (let i = 0; i < processes.length; i += 4) {
-    const batch = processes.slice(i, i + 4);
+  let i = 0;
+  while (i < processes.length && !signal?.aborted) {
+    const batch = [processes[i++]!];
+    let gateways = batch[0]!.gateways.length;
+    while (i < processes.length && gateways + processes[i]!.gateways.length <= GATEWAYS_PER_BATCH) {
+      gateways += processes[i]!.gateways.length;
+      batch.push(processes[i++]!);
+    }
     for (const p of batch) p.start();
     await Promise.all(batch.map((p) => p.ready(120_000)));
-    if (signal?.aborted) break;
   }
 }
 
@@ -27,9 +34,9 @@ export async function startGateways(processes: readonly ControllerProcess[], sig
  * multipliers still climbing from where the takeover put them. False when some agents were still on
  * their local curves after the timeout (nothing waited for then).
  */
-export async function settleDistributedControl(processes: readonly ControllerProcess[]): Promise<boolean> {
+export async function settleDistributedControl(gateways: readonly BenchGateway[]): Promise<boolean> {
   const settled = await waitUntil(async () => {
-    const states = await Promise.all(processes.map((p) => p.state()));
+    const states = await Promise.all(gateways.map((g) => g.state()));
     return states.every((st) => {
       const agent = st?.roles['voltage-agent'];
       return agent?.method === undefined || agent.method === 'dual';
@@ -40,8 +47,8 @@ export async function settleDistributedControl(processes: readonly ControllerPro
 }
 
 /** No gateway says its transport is disconnected (one that does not answer counts as connected). */
-export async function allConnected(processes: readonly ControllerProcess[]): Promise<boolean> {
-  const states = await Promise.all(processes.map((p) => p.state()));
+export async function allConnected(gateways: readonly BenchGateway[]): Promise<boolean> {
+  const states = await Promise.all(gateways.map((g) => g.state()));
   return states.every((st) => st?.comms?.connected !== false);
 }
 
@@ -50,9 +57,9 @@ export async function allConnected(processes: readonly ControllerProcess[]): Pro
  * traders have run so far, and their voltage agents with how many run the distributed (dual) control.
  */
 export async function cellActivity(
-  processes: readonly ControllerProcess[],
+  gateways: readonly BenchGateway[],
 ): Promise<{ intervalsCleared: number; agentsDistributed: number; agents: number }> {
-  const roles = (await Promise.all(processes.map((p) => p.state()))).map((st) => st?.roles);
+  const roles = (await Promise.all(gateways.map((g) => g.state()))).map((st) => st?.roles);
   const methods = roles.flatMap((r) => (r?.['voltage-agent']?.method ? [r['voltage-agent'].method] : []));
   return {
     intervalsCleared: roles.reduce((sum, r) => sum + (r?.['mg-trader']?.sessions ?? 0), 0),

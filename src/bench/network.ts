@@ -14,6 +14,8 @@ export class BenchNetwork {
     readonly broker: BenchBroker,
     readonly cellBrokers: Map<string, CellBroker>,
     readonly proxies: Map<string, LossyProxy>,
+    /** The loss every link has when no fault says otherwise (`--loss`). */
+    readonly baseLoss: number,
   ) {}
 
   static async start(s: Scenario, o: { dir: string; broker?: string; loss?: number }): Promise<BenchNetwork> {
@@ -25,7 +27,7 @@ export class BenchNetwork {
       const port = cellBrokers.get(key)?.broker.port ?? broker.port;
       proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
     }
-    return new BenchNetwork(broker, cellBrokers, proxies);
+    return new BenchNetwork(broker, cellBrokers, proxies, o.loss ?? 0);
   }
 
   /** The broker URL the gateways of each cell connect to (their proxy); `*` for the gateways of no cell. */

@@ -61,10 +61,55 @@ export function processStats(pid: number): ProcessStats | undefined {
   }
 }
 
+/** A gateway as the bench reaches it: its status page (state and metrics), and the process hosting it. */
+export class BenchGateway {
+  constructor(
+    readonly id: string,
+    readonly configFile: string,
+    readonly statusPort: number,
+    readonly host: ControllerProcess,
+  ) {}
+
+  get running(): boolean {
+    return this.host.running;
+  }
+
+  /** The gateway's `/api/state` (what `Gateway.state()` gives, as JSON); undefined while it does not answer. */
+  async state(): Promise<GatewayState | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`, {
+        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+      });
+      return res.ok ? ((await res.json()) as GatewayState) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async metrics(): Promise<string | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`, {
+        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+      });
+      return res.ok ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** What a gateway of the bench is started from. */
+export interface HostedGatewayFiles {
+  id: string;
+  configFile: string;
+  statusPort: number;
+}
+
 /**
- * One controller process of the bench (`p2p-edge run --config FILE`), its output appended to a log
- * file. It can be killed (SIGKILL for the fault scenarios) and started again with the same config,
- * as a supervisor (systemd) would.
+ * One controller process of the bench (`p2p-edge run --config FILE ...`) hosting one gateway or
+ * several side by side, its output appended to a log file. It can be killed (SIGKILL for the fault
+ * scenarios: a gateway a fault targets runs alone, so that the kill takes exactly it) and started
+ * again with the same configs, as a supervisor (systemd) would.
  */
 export class ControllerProcess {
   private child: ChildProcess | undefined;
@@ -79,15 +124,18 @@ export class ControllerProcess {
   private cpuOfEarlierRunsS = 0;
   private lastCpuS = 0;
   starts = 0;
+  readonly gateways: BenchGateway[];
 
   constructor(
+    /** The gateway's id when it runs alone, else a name for the group. */
     readonly id: string,
-    private readonly configFile: string,
+    gateways: readonly HostedGatewayFiles[],
     readonly logFile: string,
-    readonly statusPort: number,
     /** Other than the unit's only to compare settings (`npm run bench:node-flags`). */
     readonly node: NodeSettings = GATEWAY_NODE,
-  ) {}
+  ) {
+    this.gateways = gateways.map((g) => new BenchGateway(g.id, g.configFile, g.statusPort, this));
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -100,7 +148,8 @@ export class ControllerProcess {
   start(): void {
     this.log ??= createWriteStream(this.logFile, { flags: 'a' });
     // Started as the systemd unit starts a gateway: the same V8 flags and thread pool.
-    const child = spawnOwned(process.execPath, [...this.node.flags, P2P_EDGE_BIN, 'run', '--config', this.configFile], {
+    const configs = this.gateways.flatMap((g) => ['--config', g.configFile]);
+    const child = spawnOwned(process.execPath, [...this.node.flags, P2P_EDGE_BIN, 'run', ...configs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '', ...this.node.env },
     });
@@ -144,39 +193,17 @@ export class ControllerProcess {
     return code;
   }
 
-  /** Resolves when the process's status page answers, or rejects after `timeoutMs`. */
+  /** Resolves when the status page of every gateway it hosts answers, or rejects after `timeoutMs`. */
   async ready(timeoutMs = 20_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       if (!this.running) throw new Error(`${this.id} exited while starting (see ${this.logFile})`);
-      // Up when its own status page answers (not another process that took the port).
-      if ((await this.state())?.id === this.id) return;
+      // Up when each gateway's own status page answers (not another process that took the port).
+      const states = await Promise.all(this.gateways.map((g) => g.state()));
+      if (states.every((st, i) => st?.id === this.gateways[i]!.id)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${this.id} did not come up within ${timeoutMs} ms (see ${this.logFile})`);
-  }
-
-  /** The gateway's `/api/state` (what `Gateway.state()` gives, as JSON); undefined while it does not answer. */
-  async state(): Promise<GatewayState | undefined> {
-    try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`, {
-        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
-      });
-      return res.ok ? ((await res.json()) as GatewayState) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async metrics(): Promise<string | undefined> {
-    try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`, {
-        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
-      });
-      return res.ok ? await res.text() : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   async stop(): Promise<number | null> {

@@ -17,11 +17,10 @@ import {
 import type { BenchGrid } from './grid.js';
 import type { Scenario } from './scenario.js';
 
-/** What a gateway process of the bench is started with. */
+/** What a gateway of the bench is started with. */
 export interface BenchGatewayFiles {
   id: string;
   configFile: string;
-  logFile: string;
   statusPort: number;
 }
 
@@ -127,7 +126,6 @@ export async function provisionBench(
     return {
       id: c.gateway.id,
       configFile,
-      logFile: join(dir, `${c.gateway.id}.log`),
       statusPort: statusPorts[c.gateway.id]!,
     };
   });

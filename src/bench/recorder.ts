@@ -1,5 +1,6 @@
 import type { GatewayState } from '../agent/gateway.js';
 import type { SessionInstance } from '../trading/market-interval.js';
+import { DeliveryTally } from './delivery.js';
 import type { GridSample } from './grid.js';
 import { EnergyTally, TradingGapTally, VoltageTally } from './kpi.js';
 
@@ -49,6 +50,8 @@ export class BenchRecorder {
   readonly prices = new DecimatedSeries<PricePoint>();
   readonly curtailed = new EnergyTally();
   readonly baselineCurtailed = new EnergyTally();
+  /** Delivery as the senders count it, and the metering intervals the houses sent. */
+  readonly delivery = new DeliveryTally();
   /** Largest |net power| through each cell's transformer, kW. */
   readonly peakTransformerKW: Record<string, number> = {};
   samples = 0;

@@ -75,14 +75,19 @@ export function formatBenchReport(r: BenchReport): string {
   const b = v.voltVarBaseline;
   const rss = r.processes.map((p) => p.rssMB);
   const cpu = r.processes.reduce((s, p) => s + p.cpuS, 0);
+  const { firstAttempt, ...delivery } = r.delivery;
+  const first = (ms: { p50: number | null; p99: number | null; count: number }) =>
+    `${ms.count} messages, p50 ${fixed(ms.p50, 1)} ms, p99 ${fixed(ms.p99, 1)} ms`;
   const lines = [
-    `scenario ${r.scenario}: ${r.gateways} gateway processes, broker ${r.broker}, ${r.durationS} s at ${r.speedup}× (loss ${r.loss})`,
+    `scenario ${r.scenario}: ${r.gateways} gateways in ${r.processes.length} processes, broker ${r.broker}, ${r.durationS} s at ${r.speedup}× (loss ${r.loss})`,
     '',
     'messages',
     ...table([
-      ['class', ...Object.keys(r.delivery)],
-      ['delivery', ...Object.values(r.delivery).map((x) => fixed(x, 4))],
+      ['class', ...Object.keys(delivery)],
+      ['delivery (end to end)', ...Object.values(delivery).map((x) => fixed(x, 4))],
+      ['at the first attempt', ...Object.keys(delivery).map((c) => fixed(firstAttempt[c] ?? null, 4))],
     ]),
+    `  acknowledged at the first attempt: ${first(r.deliveryLatencyMs.first)}; after a resend: ${first(r.deliveryLatencyMs.retried)}`,
     `  latency p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms; rejected: ${
       Object.entries(r.rejectedMessages)
         .filter(([, n]) => n > 0)

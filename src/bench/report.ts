@@ -9,14 +9,14 @@ import type { BenchBroker } from './broker.js';
 import { PLATFORM_ID } from './configs.js';
 import type { FaultReport } from './fault-injection.js';
 import { deliveryRatio } from './kpi.js';
-import type { ControllerProcess } from './processes.js';
+import type { BenchGateway, ControllerProcess } from './processes.js';
 import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import type { BenchRecorder } from './recorder.js';
 import { renderPlots } from './report-plots.js';
 import type { Scenario } from './scenario.js';
 import type { WireObserver } from './wire-audit.js';
 
-const CLASSES = ['mkt', 'dr', 'meter', 'gossip'] as const;
+const CLASSES = ['mkt', 'dr', 'meter', 'settle', 'gossip'] as const;
 
 /** The KPI report of a bench run (`p2p-edge bench --json`). */
 export type BenchReport = Awaited<ReturnType<typeof benchReport>>;
@@ -32,6 +32,7 @@ export async function benchReport(
     dir: string;
     recorder: BenchRecorder;
     processes: ControllerProcess[];
+    gateways: BenchGateway[];
     broker: BenchBroker;
     platformDb: string;
     faults: FaultReport[];
@@ -44,14 +45,22 @@ export async function benchReport(
     wire?: WireObserver;
   },
 ) {
-  const metrics: Sample[] = (
-    await Promise.all(r.processes.map(async (p) => parsePrometheus((await p.metrics()) ?? '')))
-  ).flat();
-  const states = await Promise.all(r.processes.map((p) => p.state()));
+  const texts = await Promise.all(r.gateways.map((g) => g.metrics()));
+  const perGateway = texts.map((t) => (t === undefined ? undefined : parsePrometheus(t)));
+  const metrics: Sample[] = perGateway.flatMap((m) => m ?? []);
+  const states = await Promise.all(r.gateways.map((g) => g.state()));
   const rec = r.recorder;
   rec.addStates(states, rec.grid.values.at(-1)?.hour ?? 0);
-  const delivery: Record<string, number | null> = {};
+  for (const [i, g] of r.gateways.entries()) rec.delivery.add(g.id, g.host.starts, perGateway[i], states[i]);
+  const endToEnd = rec.delivery.result();
+  // The reliable classes as their senders count them (acknowledged by every receiver, after retries);
+  // gossip, which is not acknowledged, from the receivers' sequence gaps.
+  const delivery = {} as Record<(typeof CLASSES)[number], number | null>;
   for (const cls of CLASSES) {
+    if (cls in endToEnd.ratio) {
+      delivery[cls] = endToEnd.ratio[cls] ?? null;
+      continue;
+    }
     const received = sumOf(metrics, 'p2p_messages_received_total', { class: cls });
     const gaps = sumOf(metrics, 'p2p_sequence_gaps_total', { class: cls });
     delivery[cls] = received + gaps > 0 ? Number(deliveryRatio(received, received + gaps).toFixed(4)) : null;
@@ -74,6 +83,7 @@ export async function benchReport(
   let trades: { stored: number; reports: number; intervals: number } | null = null;
   let audit: Map<string, MeterAudit> | undefined;
   let inFlight = 0;
+  let intervalsSent = 0;
   try {
     const ledger = Ledger.open(r.platformDb, { mustExist: true });
     ledgerEntries = ledger.entries().length;
@@ -89,10 +99,11 @@ export async function benchReport(
     };
     const pending = meterIntervalsInFlight(
       r.stateDir,
-      r.processes.map((p) => p.id),
+      r.gateways.map((g) => g.id),
     );
     inFlight = [...pending.values()].reduce((a, b) => a + b, 0);
-    audit = auditMeterIntervals(ledger.db, pending);
+    audit = auditMeterIntervals(ledger.db, rec.delivery.intervalsSent(), pending);
+    intervalsSent = [...rec.delivery.intervalsSent().values()].reduce((n, set) => n + set.size, 0);
     ledger.close();
   } catch {
     // the platform gateway never wrote its database
@@ -118,10 +129,14 @@ export async function benchReport(
     scenario: s.name,
     durationS: Number(r.durationS.toFixed(1)),
     speedup: s.speedup,
-    gateways: r.processes.length,
+    gateways: r.gateways.length,
     broker: r.broker.kind,
     loss: r.loss,
-    delivery,
+    delivery: { ...delivery, firstAttempt: endToEnd.firstAttempt },
+    /** Reliable messages as their senders counted them: sent, given up by an outbox. */
+    reliableMessages: { sent: endToEnd.sent, givenUp: endToEnd.givenUp },
+    /** At the sender, from a message's first send to the acknowledgement completing it. */
+    deliveryLatencyMs: endToEnd.latencyMs,
     latencyMs: {
       p50: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.5) * 1000).toFixed(2)),
       p99: Number((histogramQuantile(metrics, 'p2p_message_latency_seconds', 0.99) * 1000).toFixed(2)),
@@ -155,6 +170,7 @@ export async function benchReport(
     rejectedMessages: rejected,
     processes: r.processes.map((p) => ({
       id: p.id,
+      gateways: p.gateways.map((g) => g.id),
       rssMB: Number(p.peakRssMB.toFixed(1)),
       cpuS: Number(p.cpuS.toFixed(2)),
       starts: p.starts,
@@ -165,6 +181,8 @@ export async function benchReport(
       readings,
       /** The trades the traders reported (stored once each), their reports, and the intervals they cover. */
       trades,
+      /** Metering intervals the houses said they sent (their states, sampled through the run). */
+      meterIntervalsSent: intervalsSent,
       meterIntervalsMissing: total?.missing ?? null,
       meterIntervalsInFlight: inFlight,
       meterIntervalsDuplicated: total?.duplicated ?? null,

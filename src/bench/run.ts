@@ -11,13 +11,14 @@ import { BenchDeviceServers } from './devices.js';
 import { FaultSchedule } from './fault-injection.js';
 import { settleDistributedControl, startGateways } from './gateway-processes.js';
 import { BenchGrid } from './grid.js';
+import { hostProcesses } from './hosting.js';
 import { benchStatusPage } from './live-status.js';
 import { BenchNetwork } from './network.js';
-import { ControllerProcess, type NodeSettings } from './processes.js';
+import type { NodeSettings } from './processes.js';
 import { provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport } from './report.js';
-import { BenchSampler, type ProcessSample } from './sampling.js';
+import { BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
 import { WireObserver } from './wire-audit.js';
@@ -84,16 +85,24 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     loadDataFile(bench.membersFile, MembersList, ErrorCode.config),
     bench.operatorPublicKey,
   );
-  const processes = bench.gateways.map(
-    (g) => new ControllerProcess(g.id, g.configFile, g.logFile, g.statusPort, o.nodeSettings?.(g.id)),
-  );
+  const processes = hostProcesses(s, bench.gateways, { dir, cellOf: bench.cellOf, nodeSettings: o.nodeSettings });
+  const gateways = processes.flatMap((p) => p.gateways);
   const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
   const lossFault = s.faults.find((f) => f.kind === 'loss');
-  const faults = new FaultSchedule(s.faults, { processes, network, cellOf: bench.cellOf, devices, progress });
+  const faults = new FaultSchedule(s.faults, {
+    processes,
+    gateways,
+    network,
+    cellOf: bench.cellOf,
+    devices,
+    progress,
+    beforeKill: (p) => sampleDelivery(p, recorder),
+  });
   const sampler = new BenchSampler({
     grid,
     recorder,
     processes,
+    gateways,
     day,
     faults,
     progress,
@@ -119,22 +128,41 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const t0 = Date.now();
   try {
     await startGateways(processes, o.signal);
-    progress(`${processes.length} gateway processes up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (!(await settleDistributedControl(processes)))
+    progress(
+      `${gateways.length} gateways up in ${processes.length} processes in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    if (!(await settleDistributedControl(gateways)))
       progress('some voltage agents still on their local curves: starting the day anyway');
     // The scenario's day starts now that every gateway runs, not while they were starting.
     day.restartAt(Date.now());
-    if (lossFault) network.setLoss(lossFault.fraction ?? 0);
     const started = Date.now();
     await sampler.run(started, o.live ? Number.POSITIVE_INFINITY : started + s.durationS * 1000);
     const ended = Date.now();
     await awaitSettlement(bench.platformDb, ended, SETTLEMENT_DRAIN_MS, progress);
-    const faultReports = await faults.reports();
+    // `--loss` is a fault too: every link lost that fraction from the start to the end.
+    const faultReports = [
+      ...(o.loss
+        ? [
+            {
+              kind: 'loss' as const,
+              source: '--loss' as const,
+              atS: 0,
+              fraction: o.loss,
+              untilEnd: true,
+              recoveredS: null,
+              lostAcked: null,
+              duplicated: null,
+            },
+          ]
+        : []),
+      ...(await faults.reports()),
+    ];
     progress('collecting the KPIs');
     return await benchReport(s, {
       dir,
       recorder,
       processes,
+      gateways,
       broker,
       platformDb: bench.platformDb,
       faults: faultReports,

@@ -2,14 +2,16 @@ import { statSync } from 'node:fs';
 import type { CompressedDay } from '../sim/profiles.js';
 import type { FaultSchedule } from './fault-injection.js';
 import type { BenchGrid } from './grid.js';
-import type { ControllerProcess } from './processes.js';
+import type { BenchGateway, ControllerProcess } from './processes.js';
 import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import type { BenchRecorder } from './recorder.js';
 import { sleep } from './wait.js';
 
-/** One gateway process at one sample: its memory and what its metrics say of its outbox. */
+/** One gateway process at one sample: its memory and what its gateways' metrics say of their outboxes. */
 export interface ProcessSample {
   id: string;
+  /** The gateways it hosts. */
+  gateways: string[];
   /** Undefined while the process is down or its status page does not answer. */
   rssMB?: number;
   /** The anonymous part of `rssMB` (what the process allocated, not pages of mapped files). */
@@ -40,7 +42,7 @@ const PROGRESS_EVERY_MS = 5000;
 
 /**
  * The bench's sampling loop, from the start of the day until `endAt` (or `signal`): the grid every
- * 250 ms into the recorder; every 2 s each gateway process's memory, metrics and state (the message
+ * 250 ms into the recorder; every 2 s each gateway process's memory, each gateway's metrics and state (the message
  * rate, the trading KPIs, the live page, `onProcessSample`); a line of progress every 5 s when
  * `live`; and the faults as they come due.
  */
@@ -55,6 +57,7 @@ export class BenchSampler {
       grid: BenchGrid;
       recorder: BenchRecorder;
       processes: readonly ControllerProcess[];
+      gateways: readonly BenchGateway[];
       day: CompressedDay;
       faults: FaultSchedule;
       progress: (line: string) => void;
@@ -77,7 +80,7 @@ export class BenchSampler {
         nextProcessSample = Date.now() + PROCESS_SAMPLE_EVERY_MS;
       }
       if (this.o.live && Date.now() >= nextProgress) {
-        this.o.progress(liveLine(day.hourAt(Date.now()), recorder, this.o.processes));
+        this.o.progress(liveLine(day.hourAt(Date.now()), recorder, this.o.gateways));
         nextProgress += PROGRESS_EVERY_MS;
       }
       faults.startDue(tS);
@@ -85,28 +88,40 @@ export class BenchSampler {
     }
   }
 
-  /** Each process's memory, then its metrics and state once: for the message rate, the trading KPIs and the live page. */
+  /** Each process's memory, then each gateway's metrics and state once: for the message rate, the trading KPIs and the live page. */
   private async sampleProcesses(tS: number): Promise<void> {
-    const { processes, recorder, day } = this.o;
+    const { processes, gateways, recorder, day } = this.o;
     for (const p of processes) p.sample();
-    const texts = await Promise.all(processes.map((p) => p.metrics()));
+    const texts = await Promise.all(gateways.map((g) => g.metrics()));
     const parsed = texts.map((t) => (t === undefined ? undefined : parsePrometheus(t)));
     const total = parsed.reduce((sum, m) => sum + (m ? sumOf(m, 'p2p_messages_received_total') : 0), 0);
     recorder.messageRate.add({
       tS,
       perS: ((total - this.lastMessages) * 1000) / Math.max(1, Date.now() - this.lastRateAt),
     });
-    const states = await Promise.all(processes.map((p) => p.state()));
+    const states = await Promise.all(gateways.map((g) => g.state()));
     recorder.addStates(states, day.hourAt(Date.now()));
+    for (const [i, g] of gateways.entries()) recorder.delivery.add(g.id, g.host.starts, parsed[i], states[i]);
     this.live = { gateways: states.filter((x) => x !== undefined), metrics: texts.filter(Boolean).join('\n') };
-    if (this.o.onProcessSample) this.o.onProcessSample(tS, processSamples(processes, parsed));
+    if (this.o.onProcessSample) {
+      const byGateway = new Map(gateways.map((g, i) => [g.id, parsed[i]]));
+      this.o.onProcessSample(tS, processSamples(processes, byGateway));
+    }
     this.lastMessages = total;
     this.lastRateAt = Date.now();
   }
 }
 
+/** Samples the gateways of a process into the delivery tally (right before the bench kills it). */
+export async function sampleDelivery(p: ControllerProcess, recorder: BenchRecorder): Promise<void> {
+  for (const g of p.gateways) {
+    const [text, state] = await Promise.all([g.metrics(), g.state()]);
+    recorder.delivery.add(g.id, p.starts, text === undefined ? undefined : parsePrometheus(text), state);
+  }
+}
+
 /** One line of the live demo's output: the simulated hour, the grid, the markets and the gateways. */
-export function liveLine(hour: number, r: BenchRecorder, processes: readonly ControllerProcess[]): string {
+export function liveLine(hour: number, r: BenchRecorder, gateways: readonly BenchGateway[]): string {
   const g = r.grid.values.at(-1);
   const volts = g ? Object.values(g.voltagesPu) : [];
   const v = r.voltage.result();
@@ -124,16 +139,18 @@ export function liveLine(hour: number, r: BenchRecorder, processes: readonly Con
         .join(', ') || '–'
     }`,
     `${(r.messageRate.values.at(-1)?.perS ?? 0).toFixed(0)} msg/s`,
-    `${processes.filter((p) => p.running).length}/${processes.length} gateways up`,
+    `${gateways.filter((g) => g.running).length}/${gateways.length} gateways up`,
   ].join(' | ');
 }
 
+/** The process's own metrics are on its first gateway's page; the outboxes are each gateway's. */
 function processSamples(
   processes: readonly ControllerProcess[],
-  parsed: readonly (Sample[] | undefined)[],
+  byGateway: ReadonlyMap<string, Sample[] | undefined>,
 ): ProcessSample[] {
-  return processes.map((p, i) => {
-    const metrics = parsed[i];
+  return processes.map((p) => {
+    const metrics = byGateway.get(p.gateways[0]!.id);
+    const outboxes = p.gateways.map((g) => byGateway.get(g.id));
     const mb = (name: string) => {
       const bytes = metrics?.find((m) => m.name === name)?.value;
       return bytes === undefined ? undefined : bytes / 2 ** 20;
@@ -149,12 +166,15 @@ function processSamples(
     const spaces = (metrics ?? []).filter((m) => m.name === 'nodejs_heap_space_size_total_bytes' && m.labels.space);
     return {
       id: p.id,
+      gateways: p.gateways.map((g) => g.id),
       logBytes: fileBytes(p.logFile),
       ...Object.fromEntries(Object.entries(memory).filter(([, v]) => v !== undefined)),
       ...(spaces.length
         ? { heapSpacesMB: Object.fromEntries(spaces.map((m) => [m.labels.space, m.value / 2 ** 20])) }
         : {}),
-      ...(metrics ? { outboxPending: sumOf(metrics, 'p2p_outbox_pending') } : {}),
+      ...(outboxes.every(Boolean)
+        ? { outboxPending: outboxes.reduce((sum, m) => sum + sumOf(m!, 'p2p_outbox_pending'), 0) }
+        : {}),
     };
   });
 }

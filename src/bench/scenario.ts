@@ -65,6 +65,11 @@ export const ScenarioSchema = z
     cells: z.array(Cell).min(1).max(10),
     /** A DR aggregator contracting the first house of each cell. */
     aggregator: z.boolean().default(true),
+    /**
+     * How many gateways of a cell one bench process hosts side by side (1: a process each, as on
+     * their own devices). A gateway a fault kills and the platform always run alone.
+     */
+    gatewaysPerProcess: z.number().int().min(1).max(64).default(8),
     faults: z.array(Fault).default([]),
   })
   .strict()

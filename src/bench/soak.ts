@@ -2,7 +2,7 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import type { ProcessSample } from './sampling.js';
 
 /** One sample of one gateway process in a soak run, at `tS` real seconds after the day started. */
-export interface SoakPoint extends Omit<ProcessSample, 'id'> {
+export interface SoakPoint extends Omit<ProcessSample, 'id' | 'gateways'> {
   tS: number;
 }
 

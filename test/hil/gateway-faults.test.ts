@@ -49,7 +49,7 @@ const statusOf = async (port: number) => {
   return (await r.json()) as {
     devices: Record<string, { up: boolean; points: Record<string, { value: unknown; quality: string }> }>;
     cycles: { primary: number };
-    roles: { prosumer?: { readingsPublished: number } };
+    roles: { prosumer?: { readingsPublished: number; intervalsSent: number[] } };
   };
 };
 const healthy = (port: number) =>
@@ -215,10 +215,19 @@ async function houseAndPlatform(o: { dir: string; houseState: string; platformDi
       ledger.close();
     }
   };
+  // What the house says it sent (the last intervals listed in its state), read as an auditor would.
+  const sent = new Set<number>();
+  const watchSent = setInterval(async () => {
+    const prosumer = await statusOf(ports.house)
+      .then((st) => st.roles.prosumer)
+      .catch(() => undefined);
+    for (const fromMs of prosumer?.intervalsSent ?? []) sent.add(fromMs);
+  }, 500);
   const audit = () => {
     const ledger = Ledger.open(db, { mustExist: true });
     try {
-      return auditMeterIntervals(ledger.db, meterIntervalsInFlight(o.houseState, ['house-1'])).get('house-1');
+      const inFlight = meterIntervalsInFlight(o.houseState, ['house-1']);
+      return auditMeterIntervals(ledger.db, new Map([['house-1', sent]]), inFlight).get('house-1');
     } finally {
       ledger.close();
     }
@@ -227,13 +236,18 @@ async function houseAndPlatform(o: { dir: string; houseState: string; platformDi
     ports,
     intervals,
     audit,
+    /** Metering intervals the house said it sent so far. */
+    sent: () => sent.size,
     start(houseEnv: NodeJS.ProcessEnv = {}): { house: Process; platform: Process } {
       return {
         platform: startCli(['run', '--config', files.platform]),
         house: startCli(['run', '--config', files.house], houseEnv),
       };
     },
-    close: () => broker.close(),
+    close: () => {
+      clearInterval(watchSent);
+      return broker.close();
+    },
   };
 }
 
@@ -316,6 +330,7 @@ describe.skipIf(!canMount)('a full disk under the house gateway and the platform
       await stopBoth(p).finally(() => rig.close());
     }
     const audit = rig.audit();
+    expect(rig.sent()).toBeGreaterThan(10);
     expect(audit).toEqual({ missing: 0, duplicated: 0 });
     for (const [id, proc] of Object.entries(p)) {
       const counts = problems(proc.output());

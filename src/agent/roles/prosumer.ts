@@ -24,10 +24,15 @@ export type ProsumerState = {
   /** Metering intervals whose energy was sent to the platform, and the last one. */
   intervalsPublished: number;
   lastInterval: MeterEnergyBody | null;
+  /** The start (ms) of the last metering intervals sent (at most `RECENT_INTERVALS`), oldest first. */
+  intervalsSent: number[];
   offer: OfferBody | null;
   dispatch: DispatchBody | null;
   drDispatch: DrDispatchBody | null;
 };
+
+/** Metering intervals listed in the state: enough for an auditor reading it every few seconds. */
+const RECENT_INTERVALS = 32;
 
 export class ProsumerRole implements Role<ProsumerState> {
   readonly name = 'prosumer' as const;
@@ -36,6 +41,7 @@ export class ProsumerRole implements Role<ProsumerState> {
   private meter: IntervalMeter | undefined;
   private intervalsPublished = 0;
   private lastInterval: MeterEnergyBody | undefined;
+  private readonly intervalsSent: number[] = [];
   private lastOffer: OfferBody | undefined;
   private dispatch: (DispatchBody & { from: string; receivedAt: number }) | undefined;
   private drDispatch: (DrDispatchBody & { from: string }) | undefined;
@@ -109,6 +115,8 @@ export class ProsumerRole implements Role<ProsumerState> {
     return ctx.transport!.publish('meter', 'energy', body, { target: platform }).then(() => {
       this.intervalsPublished++;
       this.lastInterval = body;
+      this.intervalsSent.push(body.fromMs);
+      if (this.intervalsSent.length > RECENT_INTERVALS) this.intervalsSent.shift();
     });
   }
 
@@ -135,6 +143,7 @@ export class ProsumerRole implements Role<ProsumerState> {
       readingsPublished: this.published,
       intervalsPublished: this.intervalsPublished,
       lastInterval: this.lastInterval ?? null,
+      intervalsSent: [...this.intervalsSent],
       offer: this.lastOffer ?? null,
       dispatch: this.dispatch ?? null,
       drDispatch: this.drDispatch ?? null,

@@ -1,0 +1,98 @@
+import type { GatewayState } from '../agent/gateway.js';
+import { deliveryRatio } from './kpi.js';
+import { histogramQuantile, type Sample, sumOf } from './prometheus.js';
+
+/** The reliable classes whose delivery the senders count (acknowledged by every receiver they await). */
+export const COUNTED_CLASSES = ['mkt', 'dr', 'meter', 'settle'] as const;
+
+const SENDER_METRICS = new Set([
+  'p2p_reliable_sent_total',
+  'p2p_reliable_delivered_total',
+  'p2p_outbox_dropped_total',
+  'p2p_delivery_seconds_bucket',
+]);
+
+/** Metering intervals of a house kept between samples (its state lists the last few it sent). */
+const MAX_INTERVALS_PER_MEMBER = 100_000;
+
+/** Latency percentiles, ms (null without observations). */
+export interface LatencyPercentiles {
+  p50: number | null;
+  p99: number | null;
+  count: number;
+}
+
+export interface EndToEndDelivery {
+  /** Per class: messages acknowledged by every receiver they were meant for, over messages sent. */
+  ratio: Record<string, number | null>;
+  /** The same with only the messages that got there at their first attempt. */
+  firstAttempt: Record<string, number | null>;
+  sent: Record<string, number>;
+  /** Given up by an outbox (expired, unacknowledged, overflow). */
+  givenUp: Record<string, number>;
+  /** From a message's first send to the acknowledgement that completed it, at the sender. */
+  latencyMs: { first: LatencyPercentiles; retried: LatencyPercentiles };
+}
+
+/**
+ * Delivery counted where messages are sent: each gateway's counters of the reliable messages it sent
+ * and of those every receiver acknowledged (`p2p_reliable_*`), and the metering intervals each house
+ * says it sent. A gateway's counters start again with its process, so the tally keeps the last
+ * sample of every run of every gateway (its generation: the process's start count) and adds them up;
+ * the bench samples a gateway once more right before it kills it.
+ */
+export class DeliveryTally {
+  private readonly last = new Map<string, Sample[]>();
+  private readonly intervals = new Map<string, Set<number>>();
+
+  /** A gateway's metrics and state at one sample, in its `generation`-th run. */
+  add(gateway: string, generation: number, metrics: readonly Sample[] | undefined, state?: GatewayState): void {
+    if (metrics)
+      this.last.set(
+        `${gateway}#${generation}`,
+        metrics.filter((m) => SENDER_METRICS.has(m.name)),
+      );
+    const sent = state?.roles.prosumer?.intervalsSent;
+    if (sent?.length) {
+      const known = this.intervals.get(gateway) ?? new Set<number>();
+      for (const fromMs of sent) if (known.size < MAX_INTERVALS_PER_MEMBER) known.add(fromMs);
+      this.intervals.set(gateway, known);
+    }
+  }
+
+  /** The metering intervals (their start, ms) each house sent to the platform. */
+  intervalsSent(): ReadonlyMap<string, ReadonlySet<number>> {
+    return this.intervals;
+  }
+
+  result(): EndToEndDelivery {
+    const all = [...this.last.values()].flat();
+    const ratio: Record<string, number | null> = {};
+    const firstAttempt: Record<string, number | null> = {};
+    const sent: Record<string, number> = {};
+    const givenUp: Record<string, number> = {};
+    for (const cls of COUNTED_CLASSES) {
+      sent[cls] = sumOf(all, 'p2p_reliable_sent_total', { class: cls });
+      givenUp[cls] = sumOf(all, 'p2p_outbox_dropped_total', { class: cls });
+      const delivered = sumOf(all, 'p2p_reliable_delivered_total', { class: cls });
+      const first = sumOf(all, 'p2p_reliable_delivered_total', { class: cls, attempt: 'first' });
+      ratio[cls] = sent[cls] > 0 ? round4(deliveryRatio(delivered, sent[cls])) : null;
+      firstAttempt[cls] = sent[cls] > 0 ? round4(deliveryRatio(first, sent[cls])) : null;
+    }
+    const latency = (attempt: string): LatencyPercentiles => {
+      const q = (p: number) => {
+        const s = histogramQuantile(all, 'p2p_delivery_seconds', p, { attempt });
+        return Number.isNaN(s) ? null : Number((s * 1000).toFixed(2));
+      };
+      const count = all
+        .filter(
+          (m) => m.name === 'p2p_delivery_seconds_bucket' && m.labels.attempt === attempt && m.labels.le === '+Inf',
+        )
+        .reduce((n, m) => n + m.value, 0);
+      return { p50: q(0.5), p99: q(0.99), count };
+    };
+    return { ratio, firstAttempt, sent, givenUp, latencyMs: { first: latency('first'), retried: latency('retried') } };
+  }
+}
+
+const round4 = (x: number) => Number(x.toFixed(4));
