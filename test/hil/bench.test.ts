@@ -40,17 +40,14 @@ const LIMITS_PU = { min: 0.95, max: 1.05 };
 
 /**
  * The scenarios keep the band the tests check against, and the distributed control kept every bus
- * inside it, the whole run, with no more violations than the inverters' own volt-var curves.
+ * inside it the whole run. (Its highest voltage is not below the volt-var baseline's here: it aims
+ * `marginPu` inside the limit and leaves a bus alone below that, where the curves already absorb.)
  */
-function expectVoltageWithinLimits(
-  scenarioFile: string,
-  report: { voltage: VoltageFigures & { voltVarBaseline: VoltageFigures } },
-) {
+function expectVoltageWithinLimits(scenarioFile: string, report: { voltage: VoltageFigures }) {
   expect(loadScenario(scenarioFile).voltageLimitsPu).toEqual(LIMITS_PU);
   const v = report.voltage;
   const figures = JSON.stringify(v);
   expect(v.violations, figures).toBe(0);
-  expect(v.violations, figures).toBeLessThanOrEqual(v.voltVarBaseline.violations);
   expect(v.maxPu, figures).toBeLessThanOrEqual(LIMITS_PU.max);
   expect(v.minPu, figures).toBeGreaterThanOrEqual(LIMITS_PU.min);
 }
