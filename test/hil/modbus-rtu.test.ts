@@ -10,7 +10,33 @@ import { PtyPair } from '../../src/sim/devices/pty-pair.js';
 import { FixedInverterPlant, FixedMeterPlant } from '../../src/sim/devices/register-device.js';
 import { SimulatedSdm630 } from '../../src/sim/devices/sdm630.js';
 import { SimulatedSunSpecInverter } from '../../src/sim/devices/sunspec-inverter.js';
+import { eventually } from '../helpers/net.js';
 import { requireTool } from '../helpers/system-tools.js';
+
+/**
+ * A request's timeout here only bounds a lost request: the tests are about what comes back, and on a
+ * loaded machine (the simulated device runs in this process, socat in another) a reply can take
+ * far longer than on an idle one.
+ */
+const REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * Until the server on the far end of the line answers. Its port may open after `listen` has
+ * returned, and opening a serial port flushes what is already waiting on it: a request sent before
+ * would be lost. Asked from a bus of its own that never backs off, so that the bus under test starts
+ * with a clean record.
+ */
+async function untilServerAnswers(path: string, unit: number, address: number): Promise<void> {
+  const probe = new ModbusBus(parseModbusUrl(`rtu://${path}?baud=19200&parity=none`), {
+    timeoutMs: 1000,
+    backoff: { initialMs: 0, maxMs: 0 },
+  });
+  try {
+    await eventually(async () => (await probe.readHolding(unit, address, 1)) && true, 20_000, 50);
+  } finally {
+    await probe.close();
+  }
+}
 
 // socat makes the pty pair: without it every test here fails, naming the package.
 beforeAll(() => {
@@ -31,8 +57,9 @@ describe('Modbus RTU over a pty pair (socat) at 19200 baud', () => {
       ]),
     );
     await server.listen(parseModbusUrl(`rtu://${pty.a}?baud=19200&parity=none`));
-    bus = new ModbusBus(parseModbusUrl(`rtu://${pty.b}?baud=19200&parity=none`), { timeoutMs: 500 });
-  });
+    await untilServerAnswers(pty.b, 1, 40_000);
+    bus = new ModbusBus(parseModbusUrl(`rtu://${pty.b}?baud=19200&parity=none`), { timeoutMs: REQUEST_TIMEOUT_MS });
+  }, 60_000);
   afterAll(async () => {
     await bus?.close();
     await server?.close();
@@ -55,21 +82,27 @@ describe('a reply with a bad CRC', () => {
     const pty = await PtyPair.open();
     // A byte-level device on the other end: it answers any request with a frame whose CRC is wrong.
     const fd = openSync(pty.a, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
+    // The request (8 bytes) is gathered across reads: a loaded machine may hand it over in pieces.
     let answering = true;
     const loop = (async () => {
       const buf = Buffer.alloc(256);
+      let request = Buffer.alloc(0);
       while (answering) {
         await new Promise((r) => setTimeout(r, 5));
         let n = 0;
         try {
           n = readSync(fd, buf, 0, buf.length, null);
         } catch {
-          continue;
+          continue; // nothing to read yet (EAGAIN)
         }
-        if (n >= 8) writeSync(fd, Buffer.from([buf[0]!, 0x03, 0x02, 0x12, 0x34, 0xde, 0xad]));
+        request = Buffer.concat([request, buf.subarray(0, n)]);
+        if (request.length >= 8) {
+          writeSync(fd, Buffer.from([request[0]!, 0x03, 0x02, 0x12, 0x34, 0xde, 0xad]));
+          request = Buffer.alloc(0);
+        }
       }
     })();
-    const bus = new ModbusBus(parseModbusUrl(`rtu://${pty.b}?baud=19200`), { timeoutMs: 400 });
+    const bus = new ModbusBus(parseModbusUrl(`rtu://${pty.b}?baud=19200`), { timeoutMs: REQUEST_TIMEOUT_MS });
     const err = await bus.readHolding(1, 40_000, 1).catch((e) => e);
     answering = false;
     await loop;
