@@ -50,7 +50,7 @@ export function signedEndpoint(
   p: ProvisionedIdentities | undefined,
   id: string,
   clock: Clock,
-  options: { stateDir?: string; cell?: string; retryInitialMs?: number } = {},
+  options: { stateDir?: string; cell?: string; retryInitialMs?: number; random?: () => number } = {},
 ): Endpoint {
   const metrics = new GatewayMetrics({ gateway: id });
   const t = new MemoryTransport(
@@ -63,6 +63,7 @@ export function signedEndpoint(
       ...(p ? { security: securityFor(p, id) } : {}),
       ...(options.stateDir ? { stateDir: options.stateDir } : {}),
       ...(options.retryInitialMs ? { outbox: { retryInitialMs: options.retryInitialMs } } : {}),
+      ...(options.random ? { random: options.random } : {}),
     },
   );
   return { t, metrics, got: [] };
