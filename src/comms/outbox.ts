@@ -278,7 +278,8 @@ export class Outbox {
   spreadDue(now: number): number {
     let n = 0;
     for (const e of this.entries.values()) {
-      if (e.expires <= now) continue;
+      // A message to the cell out of attempts keeps waiting its last timeout for a late ack.
+      if (e.expires <= now || (e.blind && e.attempts >= this.options.maxBlindAttempts)) continue;
       e.nextAt = now + this.timer.spreadMs();
       n += 1;
     }
