@@ -11,7 +11,7 @@ import { InboundPipeline } from './inbound.js';
 import { ACK_TYPE } from './messages/ack.js';
 import type { MessageBody, MessageType } from './messages/catalogue.js';
 import type { OnlineBody } from './messages/life.js';
-import type { OutboxOptions } from './outbox.js';
+import { OUTBOX_TICK_MS, type OutboxOptions } from './outbox.js';
 import { PresenceTable } from './presence.js';
 import { isReliable, qosFor, RELIABLE_CLASSES, ReliableDelivery } from './reliable-delivery.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -56,6 +56,8 @@ export interface TransportDeps {
   outbox?: Partial<OutboxOptions>;
   /** Per-sender, per-stream replay window in messages. */
   replayWindow?: number;
+  /** Source of the resend jitter (`Math.random` unless a test fixes it). */
+  random?: () => number;
 }
 
 export interface RawPublish {
@@ -64,7 +66,6 @@ export interface RawPublish {
 }
 
 const PERSIST_EVERY_MS = 1000;
-const OUTBOX_TICK_MS = 100;
 const MEMBERS_RELOAD_MS = 5000;
 const PRESENCE_REFRESH_MS = 6 * 3600_000;
 

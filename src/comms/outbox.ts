@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { readJsonIfPresent, writeFileAtomic } from '../core/atomic-file.js';
+import { RetransmitTimer } from './retransmit-timer.js';
 import { MESSAGE_CLASSES, type MessageClass } from './topics.js';
 
 /**
@@ -34,7 +35,16 @@ export interface OutboxEntry {
    * market round's price, whose session ends with the process), so its sender pays no fsync per round.
    */
   volatile?: boolean;
+  /**
+   * A receiver it awaited went offline and is no longer awaited: once complete it reached fewer
+   * receivers than it was sent for, so it is not counted as delivered.
+   */
+  receiverGone?: boolean;
+  /** Loaded from disk after a restart: its round trip spans the restart (no RTT sample). In memory only. */
+  restored?: boolean;
   attempts: number;
+  /** When it was first sent (the delivery time runs from there). */
+  firstSentAt: number;
   lastSentAt: number;
   nextAt: number;
 }
@@ -50,14 +60,21 @@ const EntrySchema = z.object({
   awaiting: z.array(z.string()),
   blind: z.boolean(),
   heard: z.boolean().optional(),
+  receiverGone: z.boolean().optional(),
   attempts: z.number().int().nonnegative(),
+  // A file written before the first send was kept: the last send stands in for it.
+  firstSentAt: z.number().optional(),
   lastSentAt: z.number(),
   nextAt: z.number(),
 });
 
 export interface OutboxOptions {
   maxEntries: number;
-  /** First resend this long after a send; each further one waits twice as long, up to `retryMaxMs`. */
+  /**
+   * The retransmission timeout before any acknowledgement's round trip was measured; afterwards it
+   * follows the measured round trips (`RetransmitTimer`). Each resend waits about twice as long as
+   * the one before, with jitter, up to `retryMaxMs`.
+   */
   retryInitialMs: number;
   retryMaxMs: number;
   maxBlindAttempts: number;
@@ -69,6 +86,9 @@ export const DEFAULT_OUTBOX: OutboxOptions = {
   retryMaxMs: 8000,
   maxBlindAttempts: 3,
 };
+
+/** How often the transport looks at the outbox for what is due: the granularity G of its timer. */
+export const OUTBOX_TICK_MS = 100;
 
 export type OutboxDropReason = 'overflow' | 'expired' | 'unacked';
 
@@ -90,10 +110,22 @@ export class Outbox {
   /** Why the journal could not be written (a full disk): the message is still sent and kept in memory. */
   journalError: string | undefined;
 
+  /** When each send of a message is due for a resend (the measured round trip, back-off, jitter). */
+  readonly timer: RetransmitTimer;
+
   constructor(
     readonly options: OutboxOptions = DEFAULT_OUTBOX,
     private readonly file?: string,
-  ) {}
+    timer?: RetransmitTimer,
+  ) {
+    this.timer =
+      timer ??
+      new RetransmitTimer({
+        initialRtoMs: options.retryInitialMs,
+        maxRtoMs: options.retryMaxMs,
+        granularityMs: OUTBOX_TICK_MS,
+      });
+  }
 
   private get journal(): string | undefined {
     return this.file ? `${this.file}.journal` : undefined;
@@ -128,14 +160,17 @@ export class Outbox {
   }
 
   /** Adds a message just sent (attempt 1). Returns the entry dropped to make room, if any. */
-  add(entry: Omit<OutboxEntry, 'attempts' | 'nextAt' | 'lastSentAt'>, now: number): OutboxEntry | undefined {
+  add(
+    entry: Omit<OutboxEntry, 'attempts' | 'nextAt' | 'firstSentAt' | 'lastSentAt'>,
+    now: number,
+  ): OutboxEntry | undefined {
     let dropped: OutboxEntry | undefined;
     if (this.entries.size >= this.options.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       dropped = this.entries.get(oldest);
       this.entries.delete(oldest);
     }
-    const added = { ...entry, attempts: 1, lastSentAt: now, nextAt: now + this.options.retryInitialMs };
+    const added = { ...entry, attempts: 1, firstSentAt: now, lastSentAt: now, nextAt: now + this.timer.timeoutMs(1) };
     this.entries.set(entry.id, added);
     if (!added.volatile) this.journalAdd(added);
     this.changed(added);
@@ -143,13 +178,18 @@ export class Outbox {
     return dropped;
   }
 
-  /** An acknowledgement from `peer`; returns the entry when this completed it. */
+  /** The pending entry of message `id`, if any. */
+  get(id: string): OutboxEntry | undefined {
+    return this.entries.get(id);
+  }
+
   /** True while `peer`'s acknowledgement of message `id` would count (it is awaited, or anyone's is). */
   awaits(peer: string, id: string): boolean {
     const e = this.entries.get(id);
     return e !== undefined && (e.blind || e.awaiting.includes(peer));
   }
 
+  /** An acknowledgement from `peer`; returns the entry when this completed it. */
   ack(peer: string, id: string): OutboxEntry | undefined {
     const e = this.entries.get(id);
     if (!e) return undefined;
@@ -183,6 +223,7 @@ export class Outbox {
       const i = e.awaiting.indexOf(peer);
       if (i >= 0) {
         e.awaiting.splice(i, 1);
+        e.receiverGone = true;
         this.changed(e);
       }
     }
@@ -216,7 +257,7 @@ export class Outbox {
       }
       e.attempts += 1;
       e.lastSentAt = now;
-      e.nextAt = now + Math.min(this.options.retryMaxMs, this.options.retryInitialMs * 2 ** (e.attempts - 1));
+      e.nextAt = now + this.timer.timeoutMs(e.attempts);
       resend.push(e);
     }
     for (const d of dropped) this.entries.delete(d.entry.id);
@@ -225,9 +266,24 @@ export class Outbox {
     return { resend, dropped };
   }
 
-  /** Everything pending, due now (after a reconnect). */
+  /** Everything pending. */
   all(): OutboxEntry[] {
     return [...this.entries.values()];
+  }
+
+  /**
+   * After a (re)connection: everything pending that has not expired is due again, each at its own
+   * instant within a short window (`RetransmitTimer.spreadMs`) rather than all at once.
+   */
+  spreadDue(now: number): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      // A message to the cell out of attempts keeps waiting its last timeout for a late ack.
+      if (e.expires <= now || (e.blind && e.attempts >= this.options.maxBlindAttempts)) continue;
+      e.nextAt = now + this.timer.spreadMs();
+      n += 1;
+    }
+    return n;
   }
 
   /**
@@ -236,7 +292,7 @@ export class Outbox {
    */
   flush(): void {
     if (!this.file || !this.dirty) return;
-    const kept = [...this.entries.values()].filter((e) => !e.volatile);
+    const kept = [...this.entries.values()].filter((e) => !e.volatile).map(({ restored: _, ...e }) => e);
     writeFileAtomic(this.file, `${JSON.stringify({ v: 1, entries: kept })}\n`);
     this.dirty = false;
     if (this.journal) {
@@ -263,7 +319,7 @@ export class Outbox {
     const parsed = z.object({ v: z.literal(1), entries: z.array(EntrySchema) }).safeParse(raw);
     const saved = parsed.success ? parsed.data.entries : [];
     // Then what was added after that write; a line cut short by the crash is skipped.
-    const journaled: OutboxEntry[] = [];
+    const journaled: z.infer<typeof EntrySchema>[] = [];
     if (this.journal && existsSync(this.journal)) {
       for (const line of readFileSync(this.journal, 'utf8').split('\n')) {
         if (!line) continue;
@@ -276,7 +332,8 @@ export class Outbox {
       }
     }
     for (const e of [...saved, ...journaled]) {
-      if (e.expires > now) this.entries.set(e.id, { ...e, nextAt: now });
+      if (e.expires > now)
+        this.entries.set(e.id, { ...e, firstSentAt: e.firstSentAt ?? e.lastSentAt, restored: true, nextAt: now });
     }
     this.dirty = true;
     return this.entries.size;

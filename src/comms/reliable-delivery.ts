@@ -8,11 +8,13 @@ import { ACK_TYPE, type AckBody } from './messages/ack.js';
 import {
   DEFAULT_OUTBOX,
   mustReachEveryReceiver,
+  OUTBOX_TICK_MS,
   Outbox,
   type OutboxDropReason,
   type OutboxEntry,
   type OutboxOptions,
 } from './outbox.js';
+import { RetransmitTimer } from './retransmit-timer.js';
 import { type MessageClass, type TopicParts, topicFor } from './topics.js';
 import { DEFAULT_TTL_MS, type Envelope, type PeerInfo, type PublishOptions } from './transport.js';
 
@@ -41,6 +43,8 @@ export interface ReliableDeliveryDeps {
   readonly metrics?: GatewayMetrics | undefined;
   readonly stateDir?: string | undefined;
   readonly outbox?: Partial<OutboxOptions> | undefined;
+  /** Source of the resend jitter (`Math.random` unless a test fixes it). */
+  readonly random?: (() => number) | undefined;
 }
 
 /** How reliable delivery reaches the wire and the rest of the transport. */
@@ -65,8 +69,12 @@ export class ReliableDelivery {
   /** Per `<class>/<type>`: peers that acknowledged it and when. */
   private readonly receivers = new Map<string, Map<string, number>>();
   private readonly givenUpLog = new LogThrottle(GIVEN_UP_LOG_EVERY_MS);
-  /** Smoothed time from a send to its acknowledgement. */
-  ackRttMs: number | undefined;
+  /**
+   * One retransmission timer for the whole gateway rather than one per receiver: this gateway's own
+   * link (LTE) dominates every round trip, and most receivers (a cell's traders, the platform) are
+   * heard from too seldom for an estimate of their own to leave its initial value.
+   */
+  private readonly timer: RetransmitTimer;
 
   constructor(
     private readonly identity: { gatewayId: string; cell: string },
@@ -74,10 +82,23 @@ export class ReliableDelivery {
     private readonly deps: ReliableDeliveryDeps,
     private readonly links: ReliableDeliveryLinks,
   ) {
-    this.outbox = new Outbox(
-      { ...DEFAULT_OUTBOX, ...deps.outbox },
-      deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined,
+    const options = { ...DEFAULT_OUTBOX, ...deps.outbox };
+    this.timer = new RetransmitTimer(
+      { initialRtoMs: options.retryInitialMs, maxRtoMs: options.retryMaxMs, granularityMs: OUTBOX_TICK_MS },
+      deps.random,
     );
+    this.outbox = new Outbox(options, deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined, this.timer);
+    deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+  }
+
+  /** Smoothed round trip from a send to the acknowledgement that completed it (SRTT), once measured. */
+  get ackRttMs(): number | undefined {
+    return this.timer.srttMs;
+  }
+
+  /** How long a message waits for its acknowledgement before its first resend, before jitter (RTO). */
+  get retransmitTimeoutMs(): number {
+    return this.timer.rtoMs;
   }
 
   /** Loads what was pending before a restart; how many messages. */
@@ -110,17 +131,18 @@ export class ReliableDelivery {
       },
       this.deps.clock.now(),
     );
+    this.deps.metrics?.reliableSent.inc({ class: cls, type });
     if (dropped) this.givenUp(dropped, 'overflow');
     this.updateOutboxGauge();
   }
 
-  /** Everything pending goes out again (after a (re)connection). */
+  /**
+   * Everything pending goes out again (after a (re)connection), spread over a short jittered window
+   * (the resends themselves go through `resendDue`): the gateways of a cell back from a broker
+   * restart do not send their backlogs in the same instant.
+   */
   resendAll(): void {
-    const now = this.deps.clock.now();
-    for (const e of this.outbox.all()) {
-      if (e.expires <= now) continue;
-      this.links.send(e.topic, e.payload, { qos: qosFor(e.cls), retain: e.retain }).catch(() => undefined);
-    }
+    this.outbox.spreadDue(this.deps.clock.now());
   }
 
   /** Resends what is due, gives up what expired or waited too long. */
@@ -179,11 +201,15 @@ export class ReliableDelivery {
     const id = `${body.epoch}:${body.seq}`;
     if (this.outbox.awaits(parts.sender, id))
       this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer: parts.sender });
+    const pending = this.outbox.get(id);
+    const heardBefore = pending?.heard === true;
     const done = this.outbox.ack(parts.sender, id);
-    if (done) {
-      this.observeAckRtt(done, now);
-      this.updateOutboxGauge();
-    }
+    // A blind message that must reach every receiver stays for its other attempts once heard: its
+    // first acknowledgement is the one that delivered it.
+    const firstHeard = !done && pending !== undefined && !heardBefore && pending.heard === true;
+    const delivered = done ?? (firstHeard ? pending : undefined);
+    if (delivered) this.delivered(delivered, now);
+    if (done) this.updateOutboxGauge();
   }
 
   private knownReceivers(cls: MessageClass, type: string): string[] {
@@ -221,9 +247,24 @@ export class ReliableDelivery {
     for (const cls of RELIABLE_CLASSES) metrics.outboxPending.set({ class: cls }, pending.get(cls) ?? 0);
   }
 
-  /** Round trip of the last attempt: from its send to the acknowledgement (smoothed). */
-  private observeAckRtt(entry: OutboxEntry, now: number): void {
-    const rtt = Math.max(0, now - entry.lastSentAt);
-    this.ackRttMs = this.ackRttMs === undefined ? rtt : 0.9 * this.ackRttMs + 0.1 * rtt;
+  /**
+   * A message that reached the receivers it awaited: counted (first try or after resends), its
+   * delivery time observed, and its round trip fed to the retransmission timer unless it was resent
+   * (Karn's rule) or sent before a restart. One that stopped awaiting a receiver that went offline
+   * did not reach all it was sent for and is not counted.
+   */
+  private delivered(entry: OutboxEntry, now: number): void {
+    const resent = entry.attempts > 1;
+    if (this.timer.observe(now - entry.lastSentAt, resent || entry.restored === true)) {
+      this.deps.metrics?.ackRtt.set((this.timer.srttMs ?? 0) / 1000);
+      this.deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+    }
+    if (entry.receiverGone) return;
+    const attempt = resent ? 'retried' : 'first';
+    this.deps.metrics?.reliableDelivered.inc({ class: entry.cls, type: entry.type, attempt });
+    this.deps.metrics?.deliverySeconds.observe(
+      { class: entry.cls, attempt },
+      Math.max(0, now - entry.firstSentAt) / 1000,
+    );
   }
 }

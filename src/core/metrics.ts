@@ -19,6 +19,11 @@ export class GatewayMetrics {
   readonly acksReceived: Counter<'class' | 'peer'>;
   readonly outboxPending: Gauge<'class'>;
   readonly outboxDropped: Counter<'class' | 'reason'>;
+  readonly reliableSent: Counter<'class' | 'type'>;
+  readonly reliableDelivered: Counter<'class' | 'type' | 'attempt'>;
+  readonly deliverySeconds: Histogram<'class' | 'attempt'>;
+  readonly retransmitTimeout: Gauge;
+  readonly ackRtt: Gauge;
   readonly reconnects: Counter;
   readonly membersSerial: Gauge;
   readonly lteRegistered: Gauge;
@@ -100,6 +105,35 @@ export class GatewayMetrics {
       name: 'p2p_outbox_dropped_total',
       help: 'Messages given up without an acknowledgement, by class and reason (expired, overflow, unacked).',
       labelNames: ['class', 'reason'],
+      registers,
+    });
+    this.reliableSent = new Counter({
+      name: 'p2p_reliable_sent_total',
+      help: 'Reliable messages this gateway sent, each once (resends not counted, nor messages reloaded after a restart), by class and type.',
+      labelNames: ['class', 'type'],
+      registers,
+    });
+    this.reliableDelivered = new Counter({
+      name: 'p2p_reliable_delivered_total',
+      help: 'Reliable messages this gateway sent that every receiver they awaited acknowledged, by class, type and attempt (first: never resent; retried).',
+      labelNames: ['class', 'type', 'attempt'],
+      registers,
+    });
+    this.deliverySeconds = new Histogram({
+      name: 'p2p_delivery_seconds',
+      help: "From a reliable message's first send to the acknowledgement that completed it, by class and attempt (first, retried).",
+      labelNames: ['class', 'attempt'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.retransmitTimeout = new Gauge({
+      name: 'p2p_retransmit_timeout_seconds',
+      help: 'Retransmission timeout of the reliable classes (RTO from the measured acknowledgement round trips, before per-message back-off and jitter).',
+      registers,
+    });
+    this.ackRtt = new Gauge({
+      name: 'p2p_ack_rtt_seconds',
+      help: 'Smoothed round trip from sending a reliable message to its acknowledgement (SRTT; resent messages give no sample).',
       registers,
     });
     this.reconnects = new Counter({

@@ -50,7 +50,13 @@ export function signedEndpoint(
   p: ProvisionedIdentities | undefined,
   id: string,
   clock: Clock,
-  options: { stateDir?: string; cell?: string; retryInitialMs?: number } = {},
+  options: {
+    stateDir?: string;
+    cell?: string;
+    retryInitialMs?: number;
+    retryMaxMs?: number;
+    random?: () => number;
+  } = {},
 ): Endpoint {
   const metrics = new GatewayMetrics({ gateway: id });
   const t = new MemoryTransport(
@@ -62,7 +68,11 @@ export function signedEndpoint(
       metrics,
       ...(p ? { security: securityFor(p, id) } : {}),
       ...(options.stateDir ? { stateDir: options.stateDir } : {}),
-      ...(options.retryInitialMs ? { outbox: { retryInitialMs: options.retryInitialMs } } : {}),
+      outbox: {
+        ...(options.retryInitialMs ? { retryInitialMs: options.retryInitialMs } : {}),
+        ...(options.retryMaxMs ? { retryMaxMs: options.retryMaxMs } : {}),
+      },
+      ...(options.random ? { random: options.random } : {}),
     },
   );
   return { t, metrics, got: [] };

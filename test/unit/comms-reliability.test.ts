@@ -28,8 +28,11 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus('lossy', { fraction: 0.3, random: seeded(7) });
     const p = signedCell(['tx', 'inv'], makeDir(), T0, 'c1', KINDS);
-    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
-    const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
+    // The resend jitter seeded as well. A message and its ack both get through with probability 0.49:
+    // with resends at most 2 s apart each has 15 or more chances before the check (0.51^15 ≈ 4·10⁻⁵).
+    const retry = { retryInitialMs: 200, retryMaxMs: 2000 };
+    const tx = signedEndpoint(bus, p, 'tx', clock, { ...retry, random: seeded(8) });
+    const inv = signedEndpoint(bus, p, 'inv', clock, { ...retry, random: seeded(9) });
     await tx.t.start();
     await inv.t.start();
     inv.t.subscribeUnchecked({ cell: 'c1', cls: 'mkt', type: 'dispatch', target: 'inv' }, (d) => inv.got.push(d));
@@ -102,7 +105,8 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
     const p = signedCell(['tx', 'gone'], makeDir(), T0, 'c1', KINDS);
-    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 1000 });
+    // The jitter at its low end: each send waits the lower bound of its window.
+    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 1000, random: () => 0 });
     const lines: { msg: string; [k: string]: unknown }[] = [];
     (tx.t as unknown as { deps: { log: unknown } }).deps.log = pino(
       { level: 'info' },
@@ -111,8 +115,10 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     await tx.t.start();
     await tx.t.publishUnchecked('mkt', 'dispatch', { k: 1 }, { target: 'gone', ttlMs: 20_000 });
     await clock.advance(25_000);
-    // Resends at 1, 3, 7, 15 s (doubling from 1 s, 8 s ceiling): 4 before the 20 s expiry.
-    expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBe(4);
+    // No round trip measured: RTO = 1 s. Send n waits within [RTO·2^(n−1), RTO·2^n], the window capped
+    // at the 8 s ceiling: at its low end 1, 2, 4, 4, 4 … s, so resends at 1, 3, 7, 11, 15, 19 s: 6 before
+    // the 20 s expiry.
+    expect(await metricValue(tx.metrics, 'p2p_retransmits_total', { class: 'mkt' })).toBe(6);
     expect(await metricValue(tx.metrics, 'p2p_outbox_dropped_total', { class: 'mkt', reason: 'expired' })).toBe(1);
     // Said in the log too; more of them within the minute wait for the next line, which counts them.
     for (let k = 2; k <= 4; k++) await tx.t.publishUnchecked('mkt', 'dispatch', { k }, { target: 'gone', ttlMs: 5000 });
@@ -315,8 +321,9 @@ describe('outbox on disk', () => {
     const written = readFileSync(file, 'utf8');
     outbox.add({ ...entry('1:12'), cls: 'mkt', volatile: true }, 10);
     expect(readFileSync(`${file}.journal`, 'utf8')).toBe('');
-    // Resent like any other, acknowledged like any other, and nothing written meanwhile.
-    expect(outbox.takeDue(10 + DEFAULT_OUTBOX.retryInitialMs).resend.map((e) => e.id)).toEqual(['1:4', '1:12']);
+    // Resent like any other (the first wait is at most twice the initial timeout), acknowledged like
+    // any other, and nothing written meanwhile.
+    expect(outbox.takeDue(10 + 2 * DEFAULT_OUTBOX.retryInitialMs).resend.map((e) => e.id)).toEqual(['1:4', '1:12']);
     expect(outbox.ack('platform-1', '1:12')?.id).toBe('1:12');
     outbox.flush();
     // The resend of 1:4 changed what is on disk; the round price never got there.

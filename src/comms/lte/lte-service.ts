@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { ErrorCode, P2PError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
+import { Backoff } from '../backoff.js';
 import { AtChannel } from './at-channel.js';
 import { LteModem, type LteStatus } from './modem.js';
 
@@ -26,11 +27,20 @@ export class LteService {
   private closePort: (() => Promise<void>) | undefined;
   private reopenTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Delays before reopening a vanished AT port: equal jitter from 0.5–1 s, doubling up to 15–30 s. */
+  private readonly reopenBackoff: Backoff;
 
   constructor(
     private readonly config: LteServiceConfig,
-    private readonly deps: { log: Logger; metrics?: GatewayMetrics; dataProbe?: () => Promise<boolean> },
-  ) {}
+    private readonly deps: {
+      log: Logger;
+      metrics?: GatewayMetrics;
+      dataProbe?: () => Promise<boolean>;
+      random?: () => number;
+    },
+  ) {
+    this.reopenBackoff = new Backoff(REOPEN_INITIAL_MS, REOPEN_MAX_MS, deps.random);
+  }
 
   async start(): Promise<void> {
     this.stopping = false;
@@ -94,12 +104,13 @@ export class LteService {
       channel.close();
       if (this.stopping) return;
       this.deps.log.warn({ port: this.config.port }, 'modem AT port vanished; reopening');
-      this.reopen(1000);
+      this.reopenBackoff.reset();
+      this.reopen();
     });
     return channel;
   }
 
-  private reopen(delayMs: number): void {
+  private reopen(): void {
     this.reopenTimer = setTimeout(async () => {
       if (this.stopping) return;
       try {
@@ -108,9 +119,9 @@ export class LteService {
         await this.initModem();
         this.deps.log.info({ port: this.config.port }, 'modem AT port back');
       } catch {
-        this.reopen(Math.min(delayMs * 2, 30_000));
+        this.reopen();
       }
-    }, delayMs);
+    }, this.reopenBackoff.next());
   }
 
   status(): LteStatus | undefined {
@@ -125,6 +136,9 @@ export class LteService {
     await this.closePort?.();
   }
 }
+
+const REOPEN_INITIAL_MS = 1000;
+const REOPEN_MAX_MS = 30_000;
 
 function run(command: string[]): Promise<void> {
   const [file, ...args] = command;
