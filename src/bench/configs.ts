@@ -24,12 +24,26 @@ export interface BenchLayout {
   speedup: number;
 }
 
-/** The gateways' scheduler steps (primary: poll and local curves; secondary: a step of the distributed control). */
+/**
+ * The gateways' scheduler steps (primary: poll and local curves; secondary: a step of the distributed
+ * control) at 600×: 2.5 simulated minutes each.
+ */
 export const BENCH_CONTROL_STEP_MS = 250;
 
-/** The inverter gateways' distributed voltage control (`voltageControl` without the feeder file). */
+/**
+ * The control step at a speed-up: 2.5 simulated minutes (250 ms at 600×, 500 ms at 300×), so that
+ * the control follows the day's ramps the same way at any speed-up; never below 250 ms (what a
+ * gateway's Modbus polling needs) nor above the field's 5 s.
+ */
+export const benchControlStepMs = (speedup: number): number =>
+  Math.min(5000, Math.max(BENCH_CONTROL_STEP_MS, Math.round((BENCH_CONTROL_STEP_MS * 600) / speedup)));
+
+/** Push-sum rounds per control step (a round every 100 ms at 600×). */
+const GOSSIP_ROUNDS_PER_STEP = 2.5;
+
+/** The inverter gateways' distributed voltage control (`voltageControl` without the feeder file), at 600×. */
 export const BENCH_VOLTAGE_CONTROL = {
-  gossipMs: 100,
+  gossipMs: BENCH_CONTROL_STEP_MS / GOSSIP_ROUNDS_PER_STEP,
   fallbackAfterMs: 5000,
   // A target band 1 % inside the limits (0.96-1.04 pu). With a control step of 2.5 simulated minutes
   // the dual ascent lags the compressed day's ramps by a few thousandths of a pu, most at the start of
@@ -59,7 +73,9 @@ const MV_LINK = { a: 0.001, b: 0.005, efficiency: 0.98 };
  */
 export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[], layout: BenchLayout): ConfigInput[] {
   const tertiaryMs = benchIntervalMs(layout.speedup);
-  const scheduler = { primaryMs: BENCH_CONTROL_STEP_MS, secondaryMs: BENCH_CONTROL_STEP_MS, tertiaryMs };
+  const stepMs = benchControlStepMs(layout.speedup);
+  const scheduler = { primaryMs: stepMs, secondaryMs: stepMs, tertiaryMs };
+  const voltageControl = { ...BENCH_VOLTAGE_CONTROL, gossipMs: Math.round(stepMs / GOSSIP_ROUNDS_PER_STEP) };
   const common = (id: string, cell?: string) => ({
     scheduler,
     stateDir: layout.stateDir,
@@ -109,7 +125,7 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
       configs.push({
         ...common(gateway, cell.id),
         gateway: { id: gateway, kind: 'inverter', cell: cell.id, bus: own[0]!.bus },
-        voltageControl: { method: 'dual', feederFile: layout.feederFiles[cell.id]!, ...BENCH_VOLTAGE_CONTROL },
+        voltageControl: { method: 'dual', feederFile: layout.feederFiles[cell.id]!, ...voltageControl },
         // Every other house can shift part of its load (a heat pump or a washing machine).
         flexibility: i % 2 === 0 ? [{ a: 0.02, b: 0.12, maxKW: 1.5 }] : [],
         devices: own.map((d) => ({

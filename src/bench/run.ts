@@ -15,7 +15,7 @@ import { hostProcesses } from './hosting.js';
 import { benchStatusPage } from './live-status.js';
 import { BenchNetwork } from './network.js';
 import type { NodeSettings } from './processes.js';
-import { provisionBench } from './provision.js';
+import { gatewayStateDir, provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport } from './report.js';
 import { BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
@@ -73,8 +73,10 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     `${describeBrokers(broker, network.cellBrokers.size)}; ` +
       `gateways connect through a proxy per cell; run directory ${dir}`,
   );
+  const state = gatewayStateDir(dir);
   const bench = await provisionBench(s, grid, {
     dir,
+    stateDir: state.path,
     brokerUrls: network.brokerUrls,
     endpoints: devices.endpoints,
     now,
@@ -178,6 +180,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     await wire.close();
     await network.close();
     await devices.close();
+    state.release();
     log.info({ dir }, 'bench finished');
   }
 }
