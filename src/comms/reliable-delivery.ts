@@ -32,10 +32,10 @@ const ACK_TTL_MS = 30_000;
 /** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */
 const RECEIVER_MEMORY_MS = 10 * 60_000;
 /**
- * A receiver holds an acknowledgement at most this long, so that one acknowledgement covers the
- * further messages of the same sender and class that arrive meanwhile (as TCP's delayed acks), and at
- * most a third of its own first retransmit delay (a fleet shares its reliability settings), so that
- * the sender's first resend is not due before it comes.
+ * A receiver holds an acknowledgement at most this long after the message was stamped, so that one
+ * acknowledgement covers the further messages of the same sender and class that arrive meanwhile (as
+ * TCP's delayed acks), and at most a third of its own first retransmit delay (a fleet shares its
+ * reliability settings), so that the sender's first resend is not due before it comes.
  */
 const ACK_HOLD_MAX_MS = 150;
 /** Messages the outbox gives up are logged at most this often per class and reason (the metric counts each). */
@@ -157,21 +157,28 @@ export class ReliableDelivery {
   }
 
   /**
-   * Tells the sender of a message this gateway took that it arrived: held up to `ackHoldMs` with the
-   * next ones of the same sender and class, then sent as one acknowledgement (`more` lists all but the
-   * first). A resend's acknowledgement goes at once, alone (its sender waits already; a sender of
-   * before cumulative acknowledgements reads only the first message of one).
+   * Tells the sender of a message this gateway took that it arrived: held until `ackHoldMs` after the
+   * message was stamped (at most that long after it arrived, whatever the sender's clock says) with
+   * the next ones of the same sender and class, then sent as one acknowledgement (`more` lists all but
+   * the first). One already late (a queue, a resend whose acknowledgement was lost) goes at once, first,
+   * with those held: a loaded receiver adds no wait that would bring on resends, and a sender of
+   * before cumulative acknowledgements, which reads only the first message of one, gets it.
    */
   acknowledge(parts: TopicParts, envelope: Envelope, resend = false): void {
     const acked: AckedMessage = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
-    if (resend || this.ackHoldMs <= 0) {
-      this.sendAck(parts.cls, envelope.sender, [acked]);
+    const key = `${parts.cls}/${envelope.sender}`;
+    const holdMs = Math.min(this.ackHoldMs, envelope.ts + this.ackHoldMs - this.deps.clock.now());
+    let held = this.heldAcks.get(key);
+    if (resend || holdMs <= 0) {
+      if (held) {
+        this.deps.clock.clearTimeout(held.timer);
+        this.heldAcks.delete(key);
+      }
+      this.sendAck(parts.cls, envelope.sender, [acked, ...(held?.acked ?? [])]);
       return;
     }
-    const key = `${parts.cls}/${envelope.sender}`;
-    let held = this.heldAcks.get(key);
     if (!held) {
-      const timer = this.deps.clock.setTimeout(() => this.releaseAck(key, parts.cls, envelope.sender), this.ackHoldMs);
+      const timer = this.deps.clock.setTimeout(() => this.releaseAck(key, parts.cls, envelope.sender), holdMs);
       held = { acked: [], timer };
       this.heldAcks.set(key, held);
     }
