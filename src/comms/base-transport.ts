@@ -119,7 +119,7 @@ export abstract class BaseTransport implements Transport {
       else this.delivery.peerBack(peer.id);
     });
     this.inbound = new InboundPipeline(identity, deps, this.replay, this.presence, {
-      acknowledge: (parts, envelope) => this.delivery.acknowledge(parts, envelope),
+      acknowledge: (parts, envelope, resend) => this.delivery.acknowledge(parts, envelope, resend),
       acknowledged: (parts, ack, now) => this.delivery.acknowledged(parts, ack, now),
       presenceChanged: (sender, cell, online, now) => this.onPresence(sender, cell, online, now),
       replayStateChanged: () => {
@@ -173,6 +173,7 @@ export abstract class BaseTransport implements Transport {
     if (!this.running) return;
     this.running = false;
     this.stopTimers();
+    this.delivery.releaseAcks();
     try {
       await this.closeBackend();
     } finally {
@@ -189,6 +190,7 @@ export abstract class BaseTransport implements Transport {
   protected halt(): void {
     this.running = false;
     this.stopTimers();
+    this.delivery.dropAcks();
   }
 
   protected get onlineTopic(): string {
@@ -224,7 +226,7 @@ export abstract class BaseTransport implements Transport {
         { kind: `${parts.cls}/${parts.type}`, withoutKey },
         'readers without an encryption key in the members list cannot read this kind of message',
       );
-    return JSON.stringify(security.sign(sealed));
+    return security.signedPayload(sealed);
   }
 
   publish<C extends MessageClass, T extends PublishedType<C>>(

@@ -70,7 +70,14 @@ export function decodeEnvelope(payload: Uint8Array | string, now: number): Decod
   if (size > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'size' };
   let data: unknown;
   try {
-    data = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+    // A Buffer (as MQTT hands it) is read in place; another Uint8Array through a view, not a copy.
+    const text =
+      typeof payload === 'string'
+        ? payload
+        : Buffer.isBuffer(payload)
+          ? payload.toString('utf8')
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+    data = JSON.parse(text);
   } catch {
     return { ok: false, reason: 'schema' };
   }

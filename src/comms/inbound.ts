@@ -39,8 +39,8 @@ export interface InboundHandler {
 
 /** What the inbound pipeline hands on: acknowledgements to send and received, presence to a backend, state to save. */
 export interface InboundSinks {
-  /** Sends the acknowledgement of a message its handlers took. */
-  acknowledge(parts: TopicParts, envelope: Envelope): void;
+  /** Sends the acknowledgement of a message its handlers took (`resend`: of one taken before). */
+  acknowledge(parts: TopicParts, envelope: Envelope, resend?: boolean): void;
   /** An acknowledgement addressed to this gateway arrived. */
   acknowledged(parts: TopicParts, ack: Envelope<AckBody>, now: number): void;
   /** Backends without a broker (D2D) track presence themselves from what is heard. */
@@ -138,7 +138,7 @@ export class InboundPipeline {
       // one its handlers are still storing gets no answer yet: the next resend finds it stored.
       const storing = this.inHandlers.has(messageKey(envelope));
       if (result.verdict === 'duplicate' && !storing && this.mustAcknowledge(parts, reliable && !isAck))
-        this.sinks.acknowledge(parts, envelope);
+        this.sinks.acknowledge(parts, envelope, true);
       this.reject(result.verdict, topic);
       return;
     }

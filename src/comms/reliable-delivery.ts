@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
-import { ACK_TYPE, type AckBody } from './messages/ack.js';
+import { ACK_TYPE, type AckBody, type AckedMessage, MAX_ACKED_PER_ACK } from './messages/ack.js';
 import {
   DEFAULT_OUTBOX,
   mustReachEveryReceiver,
@@ -33,6 +33,13 @@ export const RELIABLE_CLASSES = ['mkt', 'dr', 'meter', 'settle'] as const satisf
 const ACK_TTL_MS = 30_000;
 /** A receiver that acknowledged a broadcast type within this time is awaited for the next ones. */
 const RECEIVER_MEMORY_MS = 10 * 60_000;
+/**
+ * A receiver holds an acknowledgement at most this long after the message was stamped, so that one
+ * acknowledgement covers the further messages of the same sender and class that arrive meanwhile (as
+ * TCP's delayed acks), and at most a third of its own first retransmit delay (a fleet shares its
+ * reliability settings), so that the sender's first resend is not due before it comes.
+ */
+const ACK_HOLD_MAX_MS = 150;
 /** Messages the outbox gives up are logged at most this often per class and reason (the metric counts each). */
 const GIVEN_UP_LOG_EVERY_MS = 60_000;
 
@@ -75,6 +82,9 @@ export class ReliableDelivery {
    * heard from too seldom for an estimate of their own to leave its initial value.
    */
   private readonly timer: RetransmitTimer;
+  /** Acknowledgements held, per `<class>/<sender>`, until `ackHoldMs` after the first or a full one. */
+  private readonly heldAcks = new Map<string, { acked: AckedMessage[]; timer: TimerHandle }>();
+  private readonly ackHoldMs: number;
 
   constructor(
     private readonly identity: { gatewayId: string; cell: string },
@@ -89,6 +99,7 @@ export class ReliableDelivery {
     );
     this.outbox = new Outbox(options, deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined, this.timer);
     deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+    this.ackHoldMs = Math.min(ACK_HOLD_MAX_MS, Math.floor(this.outbox.options.retryInitialMs / 3));
   }
 
   /** Smoothed round trip from a send to the acknowledgement that completed it (SRTT), once measured. */
@@ -167,43 +178,103 @@ export class ReliableDelivery {
     this.outbox.peerBack(peer, this.deps.clock.now());
   }
 
-  /** Tells the sender of a message this gateway took that it arrived. */
-  acknowledge(parts: TopicParts, envelope: Envelope): void {
-    const body: AckBody = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
+  /**
+   * Tells the sender of a message this gateway took that it arrived: held until `ackHoldMs` after the
+   * message was stamped (at most that long after it arrived, whatever the sender's clock says) with
+   * the next ones of the same sender and class, then sent as one acknowledgement (`more` lists all but
+   * the first). One already late (a queue, a resend whose acknowledgement was lost) goes at once, first,
+   * with those held: a loaded receiver adds no wait that would bring on resends, and a sender of
+   * before cumulative acknowledgements, which reads only the first message of one, gets it.
+   */
+  acknowledge(parts: TopicParts, envelope: Envelope, resend = false): void {
+    const acked: AckedMessage = { epoch: envelope.epoch, seq: envelope.seq, type: envelope.type };
+    const key = `${parts.cls}/${envelope.sender}`;
+    const holdMs = Math.min(this.ackHoldMs, envelope.ts + this.ackHoldMs - this.deps.clock.now());
+    let held = this.heldAcks.get(key);
+    if (resend || holdMs <= 0) {
+      if (held) {
+        this.deps.clock.clearTimeout(held.timer);
+        this.heldAcks.delete(key);
+      }
+      this.sendAck(parts.cls, envelope.sender, [acked, ...(held?.acked ?? [])]);
+      return;
+    }
+    if (!held) {
+      const timer = this.deps.clock.setTimeout(() => this.releaseAck(key, parts.cls, envelope.sender), holdMs);
+      held = { acked: [], timer };
+      this.heldAcks.set(key, held);
+    }
+    held.acked.push(acked);
+    if (held.acked.length >= MAX_ACKED_PER_ACK) {
+      this.deps.clock.clearTimeout(held.timer);
+      this.releaseAck(key, parts.cls, envelope.sender);
+    }
+  }
+
+  /** Sends every held acknowledgement now (before the transport closes). */
+  releaseAcks(): void {
+    for (const [key, held] of this.heldAcks) {
+      this.deps.clock.clearTimeout(held.timer);
+      const slash = key.indexOf('/');
+      this.releaseAck(key, key.slice(0, slash) as MessageClass, key.slice(slash + 1));
+    }
+  }
+
+  /** Forgets the held acknowledgements (a halt: their senders resend, and get them again). */
+  dropAcks(): void {
+    for (const held of this.heldAcks.values()) this.deps.clock.clearTimeout(held.timer);
+    this.heldAcks.clear();
+  }
+
+  private releaseAck(key: string, cls: MessageClass, peer: string): void {
+    const held = this.heldAcks.get(key);
+    if (!held) return;
+    this.heldAcks.delete(key);
+    this.sendAck(cls, peer, held.acked);
+  }
+
+  private sendAck(cls: MessageClass, peer: string, acked: AckedMessage[]): void {
+    const [first, ...more] = acked;
+    if (!first) return;
+    const body: AckBody = more.length > 0 ? { ...first, more } : first;
     const ackParts: TopicParts = {
       cell: this.identity.cell,
       sender: this.identity.gatewayId,
-      cls: parts.cls,
+      cls,
       type: ACK_TYPE,
-      target: envelope.sender,
+      target: peer,
     };
     const topic = topicFor(ackParts);
     let payload: string | undefined;
     try {
       payload = this.links.seal(topic, ackParts, body, ACK_TTL_MS);
     } catch (err) {
-      this.deps.log.debug({ err: errorMessage(err), peer: envelope.sender }, 'acknowledgement not sent');
+      this.deps.log.debug({ err: errorMessage(err), peer }, 'acknowledgement not sent');
       return;
     }
     if (payload === undefined) return;
     this.links.send(topic, payload, { qos: 0, retain: false }).catch(() => undefined);
   }
 
-  /** An acknowledgement addressed to this gateway (its body checked against the catalogue). */
+  /** An acknowledgement addressed to this gateway (its body checked against the catalogue): each message it covers. */
   acknowledged(parts: TopicParts, ack: Envelope<AckBody>, now: number): void {
-    const body = ack.body;
+    const { more, ...first } = ack.body;
+    this.acknowledgedOne(parts, ack.sender, first, now);
+    for (const acked of more ?? []) this.acknowledgedOne(parts, ack.sender, acked, now);
+  }
+
+  private acknowledgedOne(parts: TopicParts, peer: string, body: AckedMessage, now: number): void {
     if (body.type !== undefined) {
       const key = `${parts.cls}/${body.type}`;
       const known = this.receivers.get(key) ?? new Map<string, number>();
-      known.set(ack.sender, now);
+      known.set(peer, now);
       this.receivers.set(key, known);
     }
     const id = `${body.epoch}:${body.seq}`;
-    if (this.outbox.awaits(parts.sender, id))
-      this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer: parts.sender });
+    if (this.outbox.awaits(peer, id)) this.deps.metrics?.acksReceived.inc({ class: parts.cls, peer });
     const pending = this.outbox.get(id);
     const heardBefore = pending?.heard === true;
-    const done = this.outbox.ack(parts.sender, id);
+    const done = this.outbox.ack(peer, id);
     // A blind message that must reach every receiver stays for its other attempts once heard: its
     // first acknowledgement is the one that delivered it.
     const firstHeard = !done && pending !== undefined && !heardBefore && pending.heard === true;

@@ -257,6 +257,17 @@ export class EnvelopeSigner {
     const sig = sign(null, Buffer.from(canonicalJson(unsigned)), this.key).toString('base64url');
     return { ...unsigned, sig };
   }
+
+  /**
+   * The payload of the envelope signed: its canonical JSON with `sig` added last, the text signed
+   * written once (JSON with the same fields as `JSON.stringify(sign(envelope))`).
+   */
+  signedPayload(envelope: Envelope): string {
+    const { sig: _old, ...unsigned } = envelope;
+    const text = canonicalJson(unsigned);
+    const sig = sign(null, Buffer.from(text), this.key).toString('base64url');
+    return `${text.slice(0, -1)},"sig":"${sig}"}`;
+  }
 }
 
 /**
@@ -374,6 +385,11 @@ export class MessageSecurity {
 
   sign<B>(envelope: Envelope<B>): Envelope<B> {
     return this.signer.sign(envelope);
+  }
+
+  /** The payload of the envelope signed (`EnvelopeSigner.signedPayload`). */
+  signedPayload(envelope: Envelope): string {
+    return this.signer.signedPayload(envelope);
   }
 
   /**

@@ -118,7 +118,12 @@ describe('p2p-edge bench', () => {
     const report = JSON.parse(r.stdout);
     expect(report.loss).toBe(0.1);
     // Every fault injected is listed, the loss of the whole run among them.
-    expect(report.faults.map((f: { kind: string }) => f.kind)).toEqual(['loss', 'broker-restart', 'partition', 'sigkill']);
+    expect(report.faults.map((f: { kind: string }) => f.kind)).toEqual([
+      'loss',
+      'broker-restart',
+      'partition',
+      'sigkill',
+    ]);
     expect(report.faults[0]).toMatchObject({ fraction: 0.1, untilEnd: true, recoveredS: null });
     for (const f of report.faults) {
       if (!f.untilEnd) expect(f.recoveredS, f.kind).not.toBeNull();

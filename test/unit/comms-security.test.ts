@@ -1,3 +1,4 @@
+import { createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -53,6 +54,34 @@ describe('signed envelopes (docs/interfaces.md "Messages on the wire")', () => {
     const env = c.b.got[0]!.envelope;
     expect(env.sig).toMatch(/^[A-Za-z0-9_-]{86}$/); // 64-byte Ed25519 signature, base64url without padding
     expect(env.body).toEqual({ netW: 1200 });
+  });
+
+  it('the payload as sent is the canonical JSON of the envelope with its signature last, which checks with node:crypto', () => {
+    const keys = generateKeyPair();
+    const signer = new EnvelopeSigner('a', keys.privateKey, keys.publicKey);
+    const envelope: Envelope = {
+      v: 1,
+      sender: 'a',
+      epoch: 3,
+      seq: 12,
+      ts: T0,
+      expires: T0 + 60_000,
+      type: 'reading',
+      body: { netW: -1.5, pvW: 3000, note: 'é"\\' },
+    };
+    const payload = signer.signedPayload(envelope);
+    const parsed = JSON.parse(payload) as Envelope;
+    expect(parsed).toEqual(signer.sign(envelope));
+    // RFC 8785 written out by hand: keys sorted, no blanks; then the signature.
+    const canonical =
+      '{"body":{"netW":-1.5,"note":"é\\"\\\\","pvW":3000},"epoch":3,"expires":1800000060000,"sender":"a","seq":12,"ts":1800000000000,"type":"reading","v":1}';
+    expect(payload).toBe(`${canonical.slice(0, -1)},"sig":"${parsed.sig}"}`);
+    const spki = Buffer.concat([
+      Buffer.from('302a300506032b6570032100', 'hex'),
+      Buffer.from(keys.publicKey, 'base64url'),
+    ]);
+    const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    expect(verify(null, Buffer.from(canonical), key, Buffer.from(parsed.sig!, 'base64url'))).toBe(true);
   });
 
   it('a forged signature, a changed body or an unsigned message never reaches a handler', async () => {

@@ -194,6 +194,8 @@ describe('confidential messages between gateways', () => {
     expect(got['inv-1']).toEqual([dispatch]);
     expect(got['inv-2']).toEqual([]);
     expect(await c.rejected('inv-2')).toBe(1);
+    // The acknowledgement is held a moment (up to 150 ms) in case more messages of tx's follow.
+    await c.clock.advance(200);
     const wire = c.raw.filter((r) => r.topic.includes('/mkt/'));
     expect(wire.map((r) => r.topic).sort()).toEqual(['p2p/v1/c1/inv-1/mkt/ack/tx', 'p2p/v1/c1/tx/mkt/dispatch/inv-1']);
     for (const r of wire) {

@@ -309,7 +309,7 @@ describe('a handler registered with Transport.on', () => {
   });
 
   it('acknowledges a refused body like a taken one: a resend of the same bytes would be refused again', async () => {
-    const { house, platform, settle } = await pair();
+    const { clock, house, platform, settle } = await pair();
     const taken: unknown[] = [];
     platform.t.on({ cell: 'c1', cls: 'dr', type: 'dispatch', target: 'platform' }, ({ envelope }) => {
       taken.push(envelope.body);
@@ -319,6 +319,7 @@ describe('a handler registered with Transport.on', () => {
     await settle();
     expect(taken).toEqual([]);
     expect(await metricValue(platform.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
+    await clock.advance(200); // the acknowledgement is held up to 150 ms
     expect(house.t.linkQuality().outboxPending).toBe(0);
   });
 
@@ -357,7 +358,7 @@ describe('a handler registered with Transport.on', () => {
   });
 
   it('refuses an acknowledgement without a message id (counted, not taken)', async () => {
-    const { house, platform, settle } = await pair();
+    const { clock, house, platform, settle } = await pair();
     platform.t.on({ cell: 'c1', cls: 'dr', type: 'dispatch', target: 'platform' }, () => undefined);
     // The platform does not answer for a while: the house keeps its dispatch pending.
     const bus = (house.t as unknown as { bus: MemoryBus }).bus;
@@ -380,7 +381,8 @@ describe('a handler registered with Transport.on', () => {
     bus.publish('p2p/v1/c1/platform/dr/ack/inv-1', JSON.stringify(forged), false);
     await settle();
     expect(await metricValue(house.metrics, 'p2p_messages_rejected_total', { reason: 'schema' })).toBe(1);
-    // The genuine acknowledgement still completes it.
+    // The genuine acknowledgement (held up to 150 ms) still completes it.
+    await clock.advance(200);
     expect(house.t.linkQuality().outboxPending).toBe(0);
   });
 });
