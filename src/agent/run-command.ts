@@ -1,3 +1,4 @@
+import { shareSignatureChecks } from '../comms/shared-signature-checks.js';
 import { systemClock } from '../core/clock.js';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import { componentLogger, setLogLevel } from '../core/log.js';
@@ -105,6 +106,8 @@ export async function runGateways(configFiles: readonly string[]): Promise<void>
       throw new P2PError(ErrorCode.config, `${file}: gateway.id "${config.gateway.id}" is also the id in ${other}`);
     seen.set(config.gateway.id, file);
   }
+  // Gateways of one process that receive the same message verify its signature once between them.
+  if (configs.length > 1) shareSignatureChecks();
   const started: RunningGateway[] = [];
   const stopAll = () => Promise.all(started.map((g) => g.stop()));
   try {

@@ -17,6 +17,8 @@ export interface BenchBroker {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** The broker's process, when it runs in one of its own (Mosquitto). */
+  pid?(): number | undefined;
 }
 
 /** A bridge from a cell's broker to the upstream one (as `deploy/mosquitto/bridges/`). */
@@ -84,6 +86,7 @@ async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBrok
     kind: 'mosquitto',
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    pid: () => child?.pid,
     start: async () => {
       child = spawnOwned(MOSQUITTO_BIN!, ['-c', conf], { stdio: 'ignore' });
       await waitForPort(port, 10_000);

@@ -134,6 +134,18 @@ export interface TradingGapKpi {
   worst: OptimalityGap | null;
   /** The last intervals beyond 1e-3 (at most 20): which sessions to look up in the traders' logs. */
   misses: { session: string; relativeGap: number }[];
+  /**
+   * Intervals whose centralised optimum the reference solver could not find (their instance is
+   * saved nowhere: the session names them in the traders' logs); not counted in `intervals`.
+   */
+  unsolved: { session: string; error: string }[];
+}
+
+/** An interval the reference solver could not solve, with the traders' instances to look into. */
+export interface UnsolvedInterval {
+  session: string;
+  error: string;
+  instances: SessionInstance[];
 }
 
 /** The relative gap below which an interval's distributed result counts as the optimum. */
@@ -160,6 +172,7 @@ export class TradingGapTally {
   private within = 0;
   private worst: OptimalityGap | null = null;
   private readonly misses: { session: string; relativeGap: number }[] = [];
+  private readonly unsolved: UnsolvedInterval[] = [];
 
   add(i: SessionInstance): void {
     if (this.folded.has(i.session)) return;
@@ -170,8 +183,16 @@ export class TradingGapTally {
   }
 
   private fold(session: string): void {
-    const gap = optimalityGap([...this.open.get(session)!.values()]);
+    const instances = [...this.open.get(session)!.values()];
     this.open.delete(session);
+    let gap: OptimalityGap | undefined;
+    try {
+      gap = optimalityGap(instances);
+    } catch (err) {
+      // A bench run reports an interval it cannot check rather than stopping on it.
+      this.unsolved.push({ session, error: (err as Error).message, instances });
+      if (this.unsolved.length > KEPT_MISSES) this.unsolved.shift();
+    }
     this.folded.add(session);
     if (this.folded.size > 4 * OPEN_SESSIONS) this.folded.delete(this.folded.values().next().value!);
     if (!gap) return;
@@ -186,6 +207,11 @@ export class TradingGapTally {
     if (this.gaps.length > KEPT_GAPS) this.gaps.shift();
   }
 
+  /** The intervals the reference solver could not solve, with their instances (the last 20). */
+  unsolvedIntervals(): readonly UnsolvedInterval[] {
+    return this.unsolved;
+  }
+
   /** Solves what is still open and returns the tally of the whole run. */
   result(): TradingGapKpi {
     for (const session of [...this.open.keys()]) this.fold(session);
@@ -196,6 +222,7 @@ export class TradingGapTally {
       medianRelativeGap: this.gaps.length ? percentile(this.gaps, 50) : null,
       worst: this.worst,
       misses: [...this.misses],
+      unsolved: this.unsolved.map(({ session, error }) => ({ session, error })),
     };
   }
 }

@@ -101,6 +101,9 @@ export function formatBenchReport(r: BenchReport): string {
       marketRow('cell (MG traders)', t),
       marketRow('level above (coupling)', t.upper),
     ]),
+    ...[...t.costGap.unsolved, ...t.upper.costGap.unsolved].map(
+      (u) => `  not checked: session ${u.session}, the reference solver failed (${u.error}); unsolved-intervals.json`,
+    ),
     `  reported to the platform: ${
       r.ledger.trades
         ? `${r.ledger.trades.stored} trades in ${r.ledger.trades.reports} reports over ${r.ledger.trades.intervals} intervals`
@@ -116,7 +119,13 @@ export function formatBenchReport(r: BenchReport): string {
     ...v.episodes.map((e) => `  beyond the limits ${e.fromHour}–${e.toHour} h at ${e.bus}, worst ${e.worstPu} pu`),
     `  peak transformer loading ${r.peakTransformerLoadingPct} %`,
     '',
-    `processes: RSS ${fixed(Math.min(...rss), 1)}–${fixed(Math.max(...rss), 1)} MB, CPU ${fixed(cpu, 1)} s in all`,
+    `processes: RSS ${fixed(Math.min(...rss), 1)}–${fixed(Math.max(...rss), 1)} MB, CPU ${fixed(cpu, 1)} s in all; ` +
+      `every bench process together (brokers and bench included) at most ${fixed(r.machine.peakTotalRssMB, 0)} MB`,
+    `machine: CPU ${fixed(r.machine.cpuBusyPct, 1)} % busy over the day, ${r.machine.cycleOverruns} control cycles overran${
+      r.machine.saturated
+        ? ": the machine could not keep up, so late controls and messages are its own, not the gateways'"
+        : ''
+    }`,
   ];
   if (r.privacy) lines.push('', ...privacyLines(r.privacy));
   if (r.faults.length > 0) {
@@ -129,7 +138,7 @@ export function formatBenchReport(r: BenchReport): string {
           f.kind,
           f.target ?? '–',
           String(f.atS),
-          f.recoveredS === null ? 'NOT' : String(f.recoveredS),
+          f.untilEnd ? 'until the end' : f.recoveredS === null ? 'NOT' : String(f.recoveredS),
           f.lostAcked === null ? '–' : String(f.lostAcked),
           f.duplicated === null ? '–' : String(f.duplicated),
           whileCut(f.whileCut),

@@ -9,6 +9,7 @@ import type { BenchBroker } from './broker.js';
 import { PLATFORM_ID } from './configs.js';
 import type { FaultReport } from './fault-injection.js';
 import { deliveryRatio } from './kpi.js';
+import type { MachineLoad } from './machine-load.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
 import { histogramQuantile, parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import type { BenchRecorder } from './recorder.js';
@@ -33,6 +34,7 @@ export async function benchReport(
     recorder: BenchRecorder;
     processes: ControllerProcess[];
     gateways: BenchGateway[];
+    machine?: MachineLoad;
     broker: BenchBroker;
     platformDb: string;
     faults: FaultReport[];
@@ -168,6 +170,7 @@ export async function benchReport(
     curtailedKWh: Number(rec.curtailed.kWh.toFixed(2)),
     peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
     rejectedMessages: rejected,
+    machine: machineSection(r.machine, sumOf(metrics, 'p2p_cycle_overruns_total')),
     processes: r.processes.map((p) => ({
       id: p.id,
       gateways: p.gateways.map((g) => g.id),
@@ -196,6 +199,9 @@ export async function benchReport(
       return file;
     }),
   };
+  const unsolved = [...rec.cellGap.unsolvedIntervals(), ...rec.upperGap.unsolvedIntervals()];
+  if (unsolved.length > 0)
+    writeFileSync(join(r.dir, 'unsolved-intervals.json'), `${JSON.stringify(unsolved, null, 2)}\n`);
   writeFileSync(join(r.dir, 'report.json'), `${JSON.stringify(out, null, 2)}\n`);
   writeFileSync(join(r.dir, 'timeseries.csv'), timeseriesCsv(s, rec));
   return out;
@@ -229,4 +235,23 @@ function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
     ];
   });
   return toCsv(header, rows);
+}
+
+/** The machine's CPU busier than this over the day: it could not give every gateway what it asked. */
+export const SATURATED_CPU_PCT = 90;
+
+/**
+ * How hard the run pressed the machine: its CPU busy over the day, the gateways' control cycles that
+ * overran, and the memory of every bench process together; `saturated` says the CPU was (nearly)
+ * all taken, so that a late control or message is read as the machine's, not the gateways'.
+ */
+function machineSection(machine: MachineLoad | undefined, cycleOverruns: number) {
+  const m = machine?.result();
+  return {
+    cpuBusyPct: m?.cpuBusyPct ?? null,
+    saturated: m?.cpuBusyPct == null ? null : m.cpuBusyPct >= SATURATED_CPU_PCT,
+    cycleOverruns,
+    peakTotalRssMB: m?.peakTotalRssMB ?? null,
+    helpers: m?.helpers ?? [],
+  };
 }

@@ -13,11 +13,12 @@ import { settleDistributedControl, startGateways } from './gateway-processes.js'
 import { BenchGrid } from './grid.js';
 import { hostProcesses } from './hosting.js';
 import { benchStatusPage } from './live-status.js';
+import { MachineLoad } from './machine-load.js';
 import { BenchNetwork } from './network.js';
 import type { NodeSettings } from './processes.js';
 import { gatewayStateDir, provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
-import { type BenchReport, benchReport } from './report.js';
+import { type BenchReport, benchReport, SATURATED_CPU_PCT } from './report.js';
 import { BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
@@ -90,6 +91,11 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const processes = hostProcesses(s, bench.gateways, { dir, cellOf: bench.cellOf, nodeSettings: o.nodeSettings });
   const gateways = processes.flatMap((p) => p.gateways);
   const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
+  const machine = new MachineLoad([
+    { id: 'bench', pid: () => process.pid },
+    { id: 'broker', pid: () => broker.pid?.() },
+    ...[...network.cellBrokers].map(([cell, c]) => ({ id: `broker-${cell}`, pid: () => c.broker.pid?.() })),
+  ]);
   const lossFault = s.faults.find((f) => f.kind === 'loss');
   const faults = new FaultSchedule(s.faults, {
     processes,
@@ -105,6 +111,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     recorder,
     processes,
     gateways,
+    machine,
     day,
     faults,
     progress,
@@ -137,9 +144,14 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       progress('some voltage agents still on their local curves: starting the day anyway');
     // The scenario's day starts now that every gateway runs, not while they were starting.
     day.restartAt(Date.now());
+    machine.restart();
     const started = Date.now();
     await sampler.run(started, o.live ? Number.POSITIVE_INFINITY : started + s.durationS * 1000);
     const ended = Date.now();
+    machine.stop();
+    const busy = machine.result().cpuBusyPct;
+    if (busy !== null && busy >= SATURATED_CPU_PCT)
+      progress(`the machine's CPU was ${busy} % busy over the day: it could not keep up with every gateway`);
     await awaitSettlement(bench.platformDb, ended, SETTLEMENT_DRAIN_MS, progress);
     // `--loss` is a fault too: every link lost that fraction from the start to the end.
     const faultReports = [
@@ -165,6 +177,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       recorder,
       processes,
       gateways,
+      machine,
       broker,
       platformDb: bench.platformDb,
       faults: faultReports,

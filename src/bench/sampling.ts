@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import type { CompressedDay } from '../sim/profiles.js';
 import type { FaultSchedule } from './fault-injection.js';
 import type { BenchGrid } from './grid.js';
+import type { MachineLoad } from './machine-load.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
 import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import type { BenchRecorder } from './recorder.js';
@@ -58,6 +59,7 @@ export class BenchSampler {
       recorder: BenchRecorder;
       processes: readonly ControllerProcess[];
       gateways: readonly BenchGateway[];
+      machine?: MachineLoad;
       day: CompressedDay;
       faults: FaultSchedule;
       progress: (line: string) => void;
@@ -92,6 +94,7 @@ export class BenchSampler {
   private async sampleProcesses(tS: number): Promise<void> {
     const { processes, gateways, recorder, day } = this.o;
     for (const p of processes) p.sample();
+    this.o.machine?.sample(processes.reduce((sum, p) => sum + (p.rssMB ?? 0), 0));
     const texts = await Promise.all(gateways.map((g) => g.metrics()));
     const parsed = texts.map((t) => (t === undefined ? undefined : parsePrometheus(t)));
     const total = parsed.reduce((sum, m) => sum + (m ? sumOf(m, 'p2p_messages_received_total') : 0), 0);

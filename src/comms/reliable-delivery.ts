@@ -158,8 +158,13 @@ export class ReliableDelivery {
 
   /** Resends what is due, gives up what expired or waited too long. */
   resendDue(): void {
-    const { resend, dropped } = this.outbox.takeDue(this.deps.clock.now());
+    const now = this.deps.clock.now();
+    const { resend, dropped } = this.outbox.takeDue(now);
     for (const { entry, reason } of dropped) this.givenUp(entry, reason);
+    if (resend.length > 0) {
+      this.timer.timedOut(now);
+      this.deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+    }
     for (const e of resend) {
       this.deps.metrics?.retransmits.inc({ class: e.cls });
       this.links

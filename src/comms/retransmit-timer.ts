@@ -7,10 +7,13 @@
  *   RTO = SRTT + max(G, K·RTTVAR), K = 4, clamped to [floor, ceiling]; before any sample RTO = the initial one.
  *
  * Karn's rule: a message that was sent more than once gives no sample (which send an acknowledgement
- * answers is not known). RFC 6298's back-off (5.5) is per message here, not of the shared RTO: each
- * send of a message waits twice as long as the one before, up to the ceiling, with "equal jitter" so
- * that the gateways of a cell do not resend in lockstep (see `timeoutMs`). Pure: numbers and a
- * `random` in, numbers out.
+ * answers is not known). Back-off: each send of a message waits twice as long as the one before, up
+ * to the ceiling, with "equal jitter" so that the gateways of a cell do not resend in lockstep (see
+ * `timeoutMs`); and, as RFC 6298 (5.5) backs off its timer, a timeout doubles the shared RTO too (at
+ * most once per RTO, however many messages timed out together) until a message sent once is
+ * acknowledged and gives a sample again. Without that, a receiver slowed down (a loaded platform)
+ * would have every new message resent at the old, short RTO, and the resends load it further.
+ * Pure: numbers and a `random` in, numbers out.
  */
 
 export interface RetransmitTimerOptions {
@@ -49,6 +52,7 @@ export class RetransmitTimer {
   private rttvar: number | undefined;
   private rto: number;
   private readonly floorMs: number;
+  private lastBackOffAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly options: RetransmitTimerOptions,
@@ -85,6 +89,16 @@ export class RetransmitTimer {
     }
     this.rto = this.clamp(this.srtt + Math.max(this.options.granularityMs, K * this.rttvar));
     return true;
+  }
+
+  /**
+   * Some message waited its timeout out at `nowMs` (it is resent): the RTO doubles, up to the
+   * ceiling, at most once per RTO. The next sample sets it from the measurements again.
+   */
+  timedOut(nowMs: number): void {
+    if (nowMs - this.lastBackOffAt < this.rto) return;
+    this.lastBackOffAt = nowMs;
+    this.rto = this.clamp(this.rto * 2);
   }
 
   /**

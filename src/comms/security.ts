@@ -19,6 +19,7 @@ import {
   type Reader,
   SealedBody,
 } from './sealed-body.js';
+import { sharedSignatureChecks } from './shared-signature-checks.js';
 import type { TopicParts } from './topics.js';
 import type { Envelope } from './transport.js';
 
@@ -441,7 +442,12 @@ export class MessageSecurity {
     const signature = Buffer.from(sig, 'base64url');
     if (signature.length !== 64) return 'signature';
     try {
-      return verify(null, Buffer.from(canonicalJson(unsigned)), known.key, signature) ? undefined : 'signature';
+      const text = canonicalJson(unsigned);
+      const shared = sharedSignatureChecks();
+      if (shared?.has(sig, known.member.publicKey, text)) return undefined;
+      if (!verify(null, Buffer.from(text), known.key, signature)) return 'signature';
+      shared?.remember(sig, known.member.publicKey, text);
+      return undefined;
     } catch {
       return 'signature';
     }

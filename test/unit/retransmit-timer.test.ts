@@ -68,6 +68,23 @@ describe('RetransmitTimer: RFC 6298 worked by hand (α = 1/8, β = 1/4, K = 4, G
     expect(t.rtoMs).toBe(600);
   });
 
+  it('backs the RTO off on a timeout (5.5), at most once per RTO, until a message sent once gives a sample', () => {
+    const t = timer();
+    t.observe(200, false); // RTO 600
+    t.timedOut(10_000);
+    expect(t.rtoMs).toBe(1200);
+    t.timedOut(10_500); // other messages timing out together: no further doubling within the RTO
+    expect(t.rtoMs).toBe(1200);
+    t.timedOut(11_200);
+    expect(t.rtoMs).toBe(2400);
+    for (const now of [13_600, 16_000, 20_000]) t.timedOut(now);
+    expect(t.rtoMs).toBe(8000); // the ceiling
+    t.observe(200, true); // a resent message: still no sample
+    expect(t.rtoMs).toBe(8000);
+    t.observe(200, false); // SRTT 200, RTTVAR 75: RTO from the measurements again
+    expect(t.rtoMs).toBe(500);
+  });
+
   it('adds at least the timer granularity G, and clamps to the floor and the ceiling', () => {
     const steady = timer();
     steady.observe(1000, false);
@@ -258,7 +275,8 @@ describe('reliable delivery: the timer from acknowledgements, and delivery count
     expect(await delivered('first')).toBe(0);
     expect(await histogram(g.metrics, { class: 'mkt', attempt: 'retried' })).toEqual({ count: 1, sum: 1.5 });
     expect(g.d.ackRttMs).toBeUndefined();
-    expect(g.d.retransmitTimeoutMs).toBe(1000);
+    // The timeout backed the RTO off; no sample has come since.
+    expect(g.d.retransmitTimeoutMs).toBe(2000);
   });
 
   it('a message to the cell whose receivers are not known yet is delivered by the first acknowledgement', async () => {
