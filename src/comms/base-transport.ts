@@ -9,7 +9,7 @@ import { CommsStateFile } from './comms-state.js';
 import { EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
 import { InboundPipeline } from './inbound.js';
 import { ACK_TYPE } from './messages/ack.js';
-import type { MessageBody, MessageType } from './messages/catalogue.js';
+import { isSuperseded, type MessageBody, type MessageType } from './messages/catalogue.js';
 import type { OnlineBody } from './messages/life.js';
 import { OUTBOX_TICK_MS, type OutboxOptions } from './outbox.js';
 import { PresenceTable } from './presence.js';
@@ -261,11 +261,15 @@ export abstract class BaseTransport implements Transport {
     if (payload === undefined) return;
     this.assertFits(topic, payload);
     const retain = options.retain ?? false;
-    if (isReliable(cls)) this.delivery.track(envelope, cls, type, topic, payload, options);
+    // A kind the next message replaces (a reading of every cycle) is sent once, as it is.
+    const superseded = isSuperseded(cls, type);
+    const tracked = isReliable(cls) && !superseded;
+    if (tracked) this.delivery.track(envelope, cls, type, topic, payload, options);
     this.deps.metrics?.messagesSent.inc({ class: cls });
-    const sent = this.sendRaw(topic, payload, { qos: qosFor(cls), retain });
-    // A reliable message is safe once in the outbox: the caller does not wait for the broker.
-    if (isReliable(cls)) sent.catch((err) => this.deps.log.debug({ err: errorMessage(err) }, 'send failed'));
+    const sent = this.sendRaw(topic, payload, { qos: tracked ? qosFor(cls) : 0, retain });
+    // A reliable message is safe once in the outbox, a superseded one made good by the next: the
+    // caller does not wait for the broker.
+    if (tracked || superseded) sent.catch((err) => this.deps.log.debug({ err: errorMessage(err) }, 'send failed'));
     else await sent;
   }
 

@@ -6,7 +6,7 @@ import type { GatewayMetrics } from '../core/metrics.js';
 import { OngoingProblems } from '../core/ongoing-problems.js';
 import { decodeEnvelope } from './envelope.js';
 import { ACK_TYPE, type AckBody } from './messages/ack.js';
-import { checkBody } from './messages/catalogue.js';
+import { checkBody, isSuperseded } from './messages/catalogue.js';
 import type { OnlineBody } from './messages/life.js';
 import type { PresenceTable } from './presence.js';
 import { isReliable } from './reliable-delivery.js';
@@ -330,7 +330,7 @@ export class InboundPipeline {
    * the application takes it (a handler that acknowledges matches): the ack means "delivered".
    */
   private mustAcknowledge(parts: TopicParts, reliable: boolean): boolean {
-    if (!reliable) return false;
+    if (!reliable || isSuperseded(parts.cls, parts.type)) return false;
     if (parts.target !== undefined && parts.target !== this.identity.gatewayId) return false;
     return this.handlers.some(({ filter, acknowledge }) => acknowledge && matchesFilter(parts, filter));
   }

@@ -43,7 +43,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     for (let k = 0; k < 100; k++) {
       await tx.t.publishUnchecked('mkt', 'dispatch', { k }, { target: 'inv' });
       await tx.t.publishUnchecked('dr', 'call', { k }, { target: 'inv' });
-      await inv.t.publishUnchecked('meter', 'reading', { k });
+      await inv.t.publishUnchecked('meter', 'energy', { k });
       await inv.t.publishUnchecked('gossip', 'push-sum', { k });
       await clock.advance(100);
     }
@@ -58,7 +58,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     expect(keys(inv.got, 'dispatch').sort((a, b) => a - b)).toEqual(all);
     expect(keys(inv.got, 'call').sort((a, b) => a - b)).toEqual(all);
     // The first meter reading goes out before tx's interest is known: up to 3 blind attempts.
-    expect(keys(tx.got, 'reading').sort((a, b) => a - b)).toEqual(all);
+    expect(keys(tx.got, 'energy').sort((a, b) => a - b)).toEqual(all);
     // ... gossip is best effort: about 70 % arrive, none twice.
     const gossip = keys(tx.got, 'push-sum');
     expect(new Set(gossip).size).toBe(gossip.length);
@@ -70,6 +70,26 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     expect(tx.t.linkQuality().outboxPending).toBe(0);
   });
 
+  it('a reading of every cycle, which the next replaces, is sent once: neither kept, resent nor acknowledged', async () => {
+    const clock = new VirtualClock(T0);
+    const bus = new MemoryBus();
+    const p = signedCell(['tx', 'inv'], makeDir(), T0, 'c1', KINDS);
+    const tx = signedEndpoint(bus, p, 'tx', clock, { retryInitialMs: 200 });
+    const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
+    for (const e of [tx, inv]) await e.t.start();
+    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => tx.got.push(d));
+    await tick();
+    for (let k = 0; k < 5; k++) {
+      await inv.t.publishUnchecked('meter', 'reading', { k });
+      await clock.advance(500);
+    }
+    expect(tx.got.map((d) => (d.envelope.body as { k: number }).k)).toEqual([0, 1, 2, 3, 4]);
+    expect(inv.t.linkQuality().outboxPending).toBe(0);
+    expect(await metricValue(inv.metrics, 'p2p_retransmits_total', { class: 'meter' })).toBe(0);
+    expect(await metricValue(inv.metrics, 'p2p_reliable_sent_total', { class: 'meter', type: 'reading' })).toBe(0);
+    expect(await metricValue(inv.metrics, 'p2p_acks_received_total', { class: 'meter', peer: 'tx' })).toBe(0);
+  });
+
   it('a reader that wants only the latest reading takes it without acknowledging: the sender waits for the others only', async () => {
     const clock = new VirtualClock(T0);
     const bus = new MemoryBus();
@@ -78,13 +98,13 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const inv = signedEndpoint(bus, p, 'inv', clock, { retryInitialMs: 200 });
     const platform = signedEndpoint(bus, p, 'platform', clock, { retryInitialMs: 200 });
     for (const e of [tx, inv, platform]) await e.t.start();
-    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => tx.got.push(d), {
+    tx.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'energy' }, (d) => tx.got.push(d), {
       acknowledge: false,
     });
-    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d));
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'energy' }, (d) => platform.got.push(d));
     await tick();
     for (let k = 0; k < 20; k++) {
-      await inv.t.publishUnchecked('meter', 'reading', { k });
+      await inv.t.publishUnchecked('meter', 'energy', { k });
       await clock.advance(100);
     }
     await clock.advance(1000);
@@ -97,7 +117,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     expect(await metricValue(inv.metrics, 'p2p_acks_received_total', { class: 'meter', peer: 'tx' })).toBe(0);
     // The platform away: what it has not acknowledged waits for it, the silent reader does not hold anything.
     await platform.t.close();
-    await inv.t.publishUnchecked('meter', 'reading', { k: 20 });
+    await inv.t.publishUnchecked('meter', 'energy', { k: 20 });
     await clock.advance(1000);
     expect(tx.got).toHaveLength(21);
     expect(inv.t.linkQuality().outboxPending).toBe(1);
@@ -145,7 +165,7 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     await house.t.start();
     const send = async (from: number, to: number) => {
       for (let k = from; k < to; k++) {
-        await house.t.publishUnchecked('meter', 'reading', { k }, { target: 'platform' });
+        await house.t.publishUnchecked('meter', 'energy', { k }, { target: 'platform' });
         await clock.advance(100);
       }
     };
@@ -153,10 +173,10 @@ describe('reliability by class over a lossy link (30 % of messages and acks lost
     const platform = signedEndpoint(bus, p, 'platform', clock);
     const other: number[] = [];
     await platform.t.start();
-    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => platform.got.push(d), {
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'energy' }, (d) => platform.got.push(d), {
       idempotent: true,
     });
-    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, (d) => {
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'energy' }, (d) => {
       other.push((d.envelope.body as { k: number }).k);
     });
     await tick();

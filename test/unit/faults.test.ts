@@ -178,13 +178,13 @@ describe('a receiver whose handler cannot take a message (its disk is full)', ()
     for (const e of [house, platform]) await e.t.start();
     let full = true;
     const stored: number[] = [];
-    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'reading' }, ({ envelope }) => {
+    platform.t.subscribeUnchecked({ cell: 'c1', cls: 'meter', type: 'energy' }, ({ envelope }) => {
       if (full) throw new P2PError(ErrorCode.storage, 'database or disk is full');
       stored.push((envelope.body as { netW: number }).netW);
     });
     await tick();
     for (let i = 1; i <= 5; i++)
-      await house.t.publishUnchecked('meter', 'reading', { netW: i }, { target: 'platform-1' });
+      await house.t.publishUnchecked('meter', 'energy', { netW: i }, { target: 'platform-1' });
     await clock.advance(3000);
     expect(stored).toEqual([]);
     expect(house.t.linkQuality().outboxPending).toBe(5);
@@ -207,7 +207,7 @@ describe('a receiver whose handler stores a message later (group commit)', () =>
     const stored: number[] = [];
     const waiting: { netW: number; done: () => void; fail: (err: Error) => void }[] = [];
     platform.t.subscribeUnchecked(
-      { cell: 'c1', cls: 'meter', type: 'reading' },
+      { cell: 'c1', cls: 'meter', type: 'energy' },
       ({ envelope }) =>
         new Promise<void>((resolve, reject) => {
           const netW = (envelope.body as { netW: number }).netW;
@@ -226,7 +226,7 @@ describe('a receiver whose handler stores a message later (group commit)', () =>
     };
     await tick();
     for (let i = 1; i <= 3; i++)
-      await house.t.publishUnchecked('meter', 'reading', { netW: i }, { target: 'platform-1' });
+      await house.t.publishUnchecked('meter', 'energy', { netW: i }, { target: 'platform-1' });
     await tick();
     // Still being written: no acknowledgement, and a resend meanwhile is neither taken nor answered.
     await clock.advance(300);

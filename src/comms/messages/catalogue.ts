@@ -32,11 +32,21 @@ export interface MessageSpec<S extends z.ZodType = z.ZodType> {
   readonly body: S;
   agreesWithTopic?(body: z.infer<S>, topic: TopicParts): boolean;
   readonly readers?: Readers;
+  /**
+   * The sender's next message of this kind replaces it (a reading of every cycle): in a reliable
+   * class it is still sent at once, but neither kept in an outbox, resent nor acknowledged, since a
+   * lost one is made good by the next sooner than a resend could be.
+   */
+  readonly superseded?: boolean;
 }
 
 const spec = <S extends z.ZodType>(
   body: S,
-  options: { agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean; readers?: Readers } = {},
+  options: {
+    agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean;
+    readers?: Readers;
+    superseded?: boolean;
+  } = {},
 ): MessageSpec<S> => ({ body, ...options });
 
 /**
@@ -68,7 +78,7 @@ export const MESSAGE_CATALOGUE = {
   // The voltage control's exchange between neighbours, many times a second: not sealed.
   gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody, { readers: 'public' }) },
   meter: {
-    reading: spec(MeterReadingBody, { readers: METER_READERS }),
+    reading: spec(MeterReadingBody, { readers: METER_READERS, superseded: true }),
     energy: spec(MeterEnergyBody),
     ack: spec(AckBody),
   },
@@ -127,6 +137,12 @@ export function readersOf(topic: TopicParts): Readers {
   if (kind?.readers === 'public') return 'public';
   if (topic.target !== undefined) return 'target';
   return kind?.readers ?? 'public';
+}
+
+/** The sender's next message of this kind replaces it: not acknowledged nor resent (`MessageSpec.superseded`). */
+export function isSuperseded(cls: MessageClass, type: string): boolean {
+  const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[cls];
+  return Object.hasOwn(kinds, type) && kinds[type]?.superseded === true;
 }
 
 /** Every `<class>/<type>` of the catalogue (the docs' message tables are checked against it). */
