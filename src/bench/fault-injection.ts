@@ -104,7 +104,8 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
     case 'partition': {
       // The target cell's uplink (every cell's when no target is given) is cut: the bridge of its
       // broker where each cell has one, else its gateways' link to the one broker.
-      const cells = f.target ? [f.target] : [...network.proxies.keys()].filter((k) => k !== '*');
+      const everyCell = new Set([...network.cellBrokers.keys(), ...network.proxies.keys()]);
+      const cells = f.target ? [f.target] : [...everyCell].filter((k) => k !== '*');
       const cut = cells.map((c) => network.cellBrokers.get(c)?.uplink ?? network.proxies.get(c));
       const members = ctx.gateways.filter((g) => cells.includes(ctx.cellOf.get(g.id) ?? '') && g.id !== PLATFORM_ID);
       const before = await cellActivity(members);

@@ -7,7 +7,9 @@ import type { Scenario } from './scenario.js';
  * The bench's message network: the upstream broker, a broker per cell bridged to it (with
  * Mosquitto), and one lossy proxy per cell (its gateways' link to their broker) plus one for the
  * gateways of no cell (`*`), so that loss applies to every link; a partition cuts a cell's uplink
- * (or its gateways' link, where every cell shares one broker).
+ * (or its gateways' link, where every cell shares one broker). A run that loses nothing on those
+ * links (no `--loss`, no `loss` fault, and no partition to make there) connects the gateways to
+ * their brokers directly: a proxy would only copy every byte once more in the bench's own process.
  */
 export class BenchNetwork {
   private constructor(
@@ -16,6 +18,8 @@ export class BenchNetwork {
     readonly proxies: Map<string, LossyProxy>,
     /** The loss every link has when no fault says otherwise (`--loss`). */
     readonly baseLoss: number,
+    /** Each cell's broker (`*`: the upstream one), where the gateways connect without a proxy. */
+    private readonly directUrls: Record<string, string>,
   ) {}
 
   static async start(s: Scenario, o: { dir: string; broker?: string; loss?: number }): Promise<BenchNetwork> {
@@ -23,15 +27,23 @@ export class BenchNetwork {
     const cellIds = s.cells.map((c) => c.id);
     const cellBrokers = await startCellBrokers(o.dir, cellIds, broker, seededRandom(s.seed + 100));
     const proxies = new Map<string, LossyProxy>();
-    for (const [i, key] of [...cellIds, '*'].entries()) {
-      const port = cellBrokers.get(key)?.broker.port ?? broker.port;
-      proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
+    const partitionsHere = cellBrokers.size === 0 && s.faults.some((f) => f.kind === 'partition');
+    const lossy = (o.loss ?? 0) > 0 || s.faults.some((f) => f.kind === 'loss');
+    if (lossy || partitionsHere) {
+      for (const [i, key] of [...cellIds, '*'].entries()) {
+        const port = cellBrokers.get(key)?.broker.port ?? broker.port;
+        proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
+      }
     }
-    return new BenchNetwork(broker, cellBrokers, proxies, o.loss ?? 0);
+    const direct = Object.fromEntries(
+      [...cellIds, '*'].map((key) => [key, cellBrokers.get(key)?.broker.url ?? broker.url]),
+    );
+    return new BenchNetwork(broker, cellBrokers, proxies, o.loss ?? 0, direct);
   }
 
-  /** The broker URL the gateways of each cell connect to (their proxy); `*` for the gateways of no cell. */
+  /** The broker URL the gateways of each cell connect to (their proxy, if any); `*` for the gateways of no cell. */
   get brokerUrls(): Record<string, string> {
+    if (this.proxies.size === 0) return { ...this.directUrls };
     return Object.fromEntries([...this.proxies].map(([k, p]) => [k, p.url]));
   }
 

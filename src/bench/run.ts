@@ -72,7 +72,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const { broker } = network;
   progress(
     `${describeBrokers(broker, network.cellBrokers.size)}; ` +
-      `gateways connect through a proxy per cell; run directory ${dir}`,
+      `gateways connect ${network.proxies.size > 0 ? 'through a lossy proxy per cell' : 'directly'}; run directory ${dir}`,
   );
   const state = gatewayStateDir(dir);
   const bench = await provisionBench(s, grid, {
