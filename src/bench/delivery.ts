@@ -28,8 +28,10 @@ export interface EndToEndDelivery {
   /** The same with only the messages that got there at their first attempt. */
   firstAttempt: Record<string, number | null>;
   sent: Record<string, number>;
-  /** Given up by an outbox (expired, unacknowledged, overflow). */
-  givenUp: Record<string, number>;
+  /** Given up by an outbox, per class and reason (expired, unacked, overflow). */
+  givenUp: Record<string, Record<string, number>>;
+  /** Per `<class>/<type>`: sent, delivered (after retries) and delivered at the first attempt. */
+  byKind: Record<string, { sent: number; delivered: number; firstAttempt: number }>;
   /** From a message's first send to the acknowledgement that completed it, at the sender. */
   latencyMs: { first: LatencyPercentiles; retried: LatencyPercentiles };
 }
@@ -65,15 +67,26 @@ export class DeliveryTally {
     return this.intervals;
   }
 
+  /** Reliable messages sent so far, and those whose fate is known (delivered or given up). */
+  progress(): { sent: number; resolved: number } {
+    const all = [...this.last.values()].flat();
+    const sent = sumOf(all, 'p2p_reliable_sent_total');
+    const resolved = sumOf(all, 'p2p_reliable_delivered_total') + sumOf(all, 'p2p_outbox_dropped_total');
+    return { sent, resolved };
+  }
+
   result(): EndToEndDelivery {
     const all = [...this.last.values()].flat();
     const ratio: Record<string, number | null> = {};
     const firstAttempt: Record<string, number | null> = {};
     const sent: Record<string, number> = {};
-    const givenUp: Record<string, number> = {};
+    const givenUp: Record<string, Record<string, number>> = {};
     for (const cls of COUNTED_CLASSES) {
       sent[cls] = sumOf(all, 'p2p_reliable_sent_total', { class: cls });
-      givenUp[cls] = sumOf(all, 'p2p_outbox_dropped_total', { class: cls });
+      givenUp[cls] = {};
+      for (const m of all)
+        if (m.name === 'p2p_outbox_dropped_total' && m.labels.class === cls && m.labels.reason)
+          givenUp[cls][m.labels.reason] = (givenUp[cls][m.labels.reason] ?? 0) + m.value;
       const delivered = sumOf(all, 'p2p_reliable_delivered_total', { class: cls });
       const first = sumOf(all, 'p2p_reliable_delivered_total', { class: cls, attempt: 'first' });
       ratio[cls] = sent[cls] > 0 ? round4(deliveryRatio(delivered, sent[cls])) : null;
@@ -91,7 +104,26 @@ export class DeliveryTally {
         .reduce((n, m) => n + m.value, 0);
       return { p50: q(0.5), p99: q(0.99), count };
     };
-    return { ratio, firstAttempt, sent, givenUp, latencyMs: { first: latency('first'), retried: latency('retried') } };
+    const byKind: EndToEndDelivery['byKind'] = {};
+    for (const m of all) {
+      if (m.name !== 'p2p_reliable_sent_total' && m.name !== 'p2p_reliable_delivered_total') continue;
+      const kind = `${m.labels.class}/${m.labels.type}`;
+      const k = byKind[kind] ?? { sent: 0, delivered: 0, firstAttempt: 0 };
+      byKind[kind] = k;
+      if (m.name === 'p2p_reliable_sent_total') k.sent += m.value;
+      else {
+        k.delivered += m.value;
+        if (m.labels.attempt === 'first') k.firstAttempt += m.value;
+      }
+    }
+    return {
+      ratio,
+      firstAttempt,
+      sent,
+      givenUp,
+      byKind,
+      latencyMs: { first: latency('first'), retried: latency('retried') },
+    };
   }
 }
 

@@ -136,7 +136,7 @@ export async function benchReport(
     loss: r.loss,
     delivery: { ...delivery, firstAttempt: endToEnd.firstAttempt },
     /** Reliable messages as their senders counted them: sent, given up by an outbox. */
-    reliableMessages: { sent: endToEnd.sent, givenUp: endToEnd.givenUp },
+    reliableMessages: { sent: endToEnd.sent, givenUp: endToEnd.givenUp, byKind: endToEnd.byKind },
     /** At the sender, from a message's first send to the acknowledgement completing it. */
     deliveryLatencyMs: endToEnd.latencyMs,
     latencyMs: {

@@ -19,10 +19,13 @@ import type { NodeSettings } from './processes.js';
 import { gatewayStateDir, provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport, SATURATED_CPU_PCT } from './report.js';
-import { BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
+import { awaitDelivery, BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
 import { WireObserver } from './wire-audit.js';
+
+/** How long the bench waits, after the run, for the reliable messages sent during it to be acknowledged. */
+const DELIVERY_DRAIN_MS = 15_000;
 
 export interface BenchOptions {
   durationS?: number;
@@ -152,6 +155,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     const busy = machine.result().cpuBusyPct;
     if (busy !== null && busy >= SATURATED_CPU_PCT)
       progress(`the machine's CPU was ${busy} % busy over the day: it could not keep up with every gateway`);
+    await awaitDelivery(gateways, recorder, DELIVERY_DRAIN_MS, progress);
     await awaitSettlement(bench.platformDb, ended, SETTLEMENT_DRAIN_MS, progress);
     // `--loss` is a fault too: every link lost that fraction from the start to the end.
     const faultReports = [

@@ -123,6 +123,37 @@ export async function sampleDelivery(p: ControllerProcess, recorder: BenchRecord
   }
 }
 
+/**
+ * After the day: waits (at most `maxMs`) until as many reliable messages have been acknowledged or
+ * given up as had been sent when the day ended, sampling every gateway into the delivery tally, so
+ * that the delivery KPIs count what the retries made good rather than what was still on its way.
+ */
+export async function awaitDelivery(
+  gateways: readonly BenchGateway[],
+  recorder: BenchRecorder,
+  maxMs: number,
+  progress: (line: string) => void,
+): Promise<void> {
+  const sample = async () => {
+    for (const g of gateways) {
+      const text = await g.metrics();
+      recorder.delivery.add(g.id, g.host.starts, text === undefined ? undefined : parsePrometheus(text));
+    }
+    return recorder.delivery.progress();
+  };
+  const atEnd = (await sample()).sent;
+  const deadline = Date.now() + maxMs;
+  let now = await sample();
+  while (now.resolved < atEnd && Date.now() < deadline) {
+    await sleep(500);
+    now = await sample();
+  }
+  if (now.resolved < atEnd)
+    progress(
+      `${atEnd - now.resolved} reliable message(s) sent during the run still unacknowledged after ${maxMs / 1000} s`,
+    );
+}
+
 /** One line of the live demo's output: the simulated hour, the grid, the markets and the gateways. */
 export function liveLine(hour: number, r: BenchRecorder, gateways: readonly BenchGateway[]): string {
   const g = r.grid.values.at(-1);

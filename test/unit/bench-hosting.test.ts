@@ -90,7 +90,8 @@ describe('delivery as the senders count it', () => {
     expect(r.sent).toMatchObject({ meter: 20, mkt: 4, dr: 0 });
     expect(r.ratio).toMatchObject({ meter: 1, mkt: 0.5, dr: null });
     expect(r.firstAttempt).toMatchObject({ meter: 0.9, mkt: 0.5 });
-    expect(r.givenUp.mkt).toBe(2);
+    expect(r.givenUp.mkt).toEqual({ expired: 2 });
+    expect(r.byKind['meter/energy']).toEqual({ sent: 20, delivered: 20, firstAttempt: 18 });
   });
 
   it('takes latency percentiles of first and retried deliveries from the histograms of every run', () => {

@@ -67,7 +67,9 @@ export const MESSAGE_CATALOGUE = {
     // A household's expected load and PV: for its MG trader only.
     offer: spec(OfferBody, { readers: { cell: ['mg-trader'], anyCell: [] } }),
     dispatch: spec(DispatchBody),
-    result: spec(ResultBody),
+    // The cell's latest prices for whoever shows them (a DSO's SCADA, a status page): the next
+    // interval's replaces it, and the trades that count reach the platform as `mkt/trades`.
+    result: spec(ResultBody, { superseded: true }),
     // Price rounds between traders are public within the market (and sent every round: not sealed).
     price: spec(PriceBody, { agreesWithTopic: priceAddressed, readers: 'public' }),
     'price-up': spec(PriceBody, { agreesWithTopic: priceAddressed, readers: 'public' }),
