@@ -315,7 +315,10 @@ async function latencyRun(url: string, count: number, rate: number, seconds: num
   await sleep(1500);
   const cpu = process.cpuUsage(cpuBefore);
   for (const a of all) await a.t.close();
-  const label = kind === 'reading' ? 'meter/reading (sealed to the MG trader)' : 'mkt/price (public)';
+  const label =
+    kind === 'reading'
+      ? 'meter/reading (sealed to the MG trader, sent once: not acknowledged)'
+      : 'mkt/price (public, acknowledged)';
   return latencySummary(label, { count, rate, seconds, sent, received, latencies, loopDelay, cpu });
 }
 
@@ -434,8 +437,10 @@ async function lossRun(brokerPort: number, count: number, seconds: number) {
     }
   }
   await sleep(1000);
-  // Learn the receivers of the broadcast meter readings (their first acknowledgements) before counting.
-  await Promise.all(senders.map((a) => a.t.publishUnchecked('meter', 'reading', { k: -1 })));
+  // Learn the receivers of the broadcast metering intervals (their first acknowledgements) before
+  // counting. The meter class's reliable kind is the metering interval (`meter/energy`); a reading of
+  // every cycle is sent once, since the next one replaces it (docs/comms.md, superseded kinds).
+  await Promise.all(senders.map((a) => a.t.publishUnchecked('meter', 'energy', { k: -1 })));
   await sleep(1500);
   const sent = { mkt: 0, dr: 0, meter: 0, gossip: 0 };
   const start = nowMs();
@@ -448,7 +453,7 @@ async function lossRun(brokerPort: number, count: number, seconds: number) {
         sent[cls]++;
         if (cls === 'mkt') await a.t.publishUnchecked('mkt', 'offer', { k }, { target: trader });
         else if (cls === 'dr') await a.t.publishUnchecked('dr', 'bid', { k }, { target: trader });
-        else if (cls === 'meter') await a.t.publishUnchecked('meter', 'reading', { k });
+        else if (cls === 'meter') await a.t.publishUnchecked('meter', 'energy', { k });
         else await a.t.publishUnchecked('gossip', 'push-sum', { k });
         await sleep(100);
       }
