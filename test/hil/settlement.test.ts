@@ -273,10 +273,13 @@ describe('co-signed settlement between real gateway processes', () => {
   it('the exact bytes of a real signature message published again are refused as a duplicate (acknowledged again), the signature stored once', async () => {
     const original = from('tx-cell-a', 'signature', PLATFORM).at(-1)!;
     const body = original.envelope.body as SettleSignatureBody;
+    // An acknowledgement names it first or among the others it covers (`more`).
     const acksOf = () =>
       from(PLATFORM, 'ack', 'tx-cell-a').filter((m) => {
-        const b = m.envelope.body as { epoch: number; seq: number };
-        return b.epoch === original.envelope.epoch && b.seq === original.envelope.seq;
+        const b = m.envelope.body as { epoch: number; seq: number; more?: { epoch: number; seq: number }[] };
+        return [b, ...(b.more ?? [])].some(
+          (a) => a.epoch === original.envelope.epoch && a.seq === original.envelope.seq,
+        );
       }).length;
     // The first one was taken and acknowledged.
     const acksBefore = await eventually(() => (acksOf() > 0 ? acksOf() : undefined));
