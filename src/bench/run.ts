@@ -51,7 +51,7 @@ export interface BenchOptions {
 
 /**
  * One hardware-in-the-loop bench run: the scenario's feeder simulated with every device served as
- * a real Modbus server, one `p2p-edge run` process per gateway (signed messages, members list), the
+ * a real Modbus server, the gateways in `p2p-edge run` processes hosting several each (signed messages, members list), the
  * broker, and the faults of the scenario; then the KPI report, with SVG plots in the run directory.
  * A wire observer (`wire-audit.ts`) listens on the brokers throughout and reports what a third party saw.
  */
