@@ -139,6 +139,20 @@ describe('p2p-edge bench', () => {
     // database, across the broker restart, the partition, the loss and the platform's own restart.
     expect(report.ledger.meterIntervalsMissing).toBe(0);
     expect(report.ledger.meterIntervalsDuplicated).toBe(0);
+    expect(report.ledger.meterIntervalsSent).toBeGreaterThan(50);
+    // Delivery counted where it is sent, end to end: across the loss, the broker restart, the cut and
+    // the platform's kill, nearly every metering interval was acknowledged by the end (the rest still
+    // waiting for the platform back from its kill 8 s before the end), many only after a resend; the
+    // deliveries that needed one took longer.
+    expect(report.delivery.meter).toBeGreaterThanOrEqual(0.95);
+    expect(report.delivery.firstAttempt.meter).toBeLessThan(1);
+    expect(report.delivery.mkt).toBeGreaterThan(0.95);
+    expect(report.deliveryLatencyMs.retried.count).toBeGreaterThan(0);
+    expect(report.deliveryLatencyMs.retried.p50).toBeGreaterThan(report.deliveryLatencyMs.first.p50);
+    // Gateways hosted by cell, the platform (killed here) alone in its process.
+    expect(report.processes.find((p: { id: string }) => p.id === 'platform-1').gateways).toEqual(['platform-1']);
+    expect(report.processes.some((p: { gateways: string[] }) => p.gateways.length > 1)).toBe(true);
+    expect(report.machine.peakTotalRssMB).toBeGreaterThan(0);
     // Still waiting for an acknowledgement at the stop: a house's last interval, and with a tenth of
     // the messages (or their acknowledgements) lost, at most one more being resent (the first resend
     // comes 1 s after a send, a metering interval lasts 1.5 s here): at most two per house.
