@@ -1,10 +1,17 @@
+import { BENCH_CONTROL_STEP_MS } from './configs.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
 import { sleep, waitUntil } from './wait.js';
 
 /** How long the bench waits for the voltage agents to find their peers before the day starts. */
 const SETTLE_TIMEOUT_MS = 20_000;
-/** How long the distributed control runs at the start hour, once every agent is on it, before the day starts. */
-export const CONTROL_SETTLE_MS = 3000;
+/**
+ * How long the distributed control runs at the start hour, once every agent is on it, before the day
+ * starts: 12 control steps (3 s at 600×, 6 s at 300×), since the multipliers settle step by step.
+ */
+const CONTROL_SETTLE_STEPS = 12;
+export const controlSettleMs = (controlStepMs: number): number => CONTROL_SETTLE_STEPS * controlStepMs;
+/** At 600× (the default scenario's speed-up). */
+export const CONTROL_SETTLE_MS = controlSettleMs(BENCH_CONTROL_STEP_MS);
 
 /** Gateways started at once: all of them at once on a small machine take longer than in batches. */
 const GATEWAYS_PER_BATCH = 8;
@@ -34,7 +41,10 @@ export async function startGateways(processes: readonly ControllerProcess[], sig
  * multipliers still climbing from where the takeover put them. False when some agents were still on
  * their local curves after the timeout (nothing waited for then).
  */
-export async function settleDistributedControl(gateways: readonly BenchGateway[]): Promise<boolean> {
+export async function settleDistributedControl(
+  gateways: readonly BenchGateway[],
+  settleMs = CONTROL_SETTLE_MS,
+): Promise<boolean> {
   const settled = await waitUntil(async () => {
     const states = await Promise.all(gateways.map((g) => g.state()));
     return states.every((st) => {
@@ -42,7 +52,7 @@ export async function settleDistributedControl(gateways: readonly BenchGateway[]
       return agent?.method === undefined || agent.method === 'dual';
     });
   }, SETTLE_TIMEOUT_MS);
-  if (settled) await sleep(CONTROL_SETTLE_MS);
+  if (settled) await sleep(settleMs);
   return settled;
 }
 

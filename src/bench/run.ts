@@ -7,9 +7,10 @@ import { MembersList } from '../core/members.js';
 import { loadDataFile } from '../core/validate.js';
 import { CompressedDay } from '../sim/profiles.js';
 import { describeBrokers } from './broker.js';
+import { benchControlStepMs } from './configs.js';
 import { BenchDeviceServers } from './devices.js';
 import { FaultSchedule } from './fault-injection.js';
-import { settleDistributedControl, startGateways } from './gateway-processes.js';
+import { controlSettleMs, settleDistributedControl, startGateways } from './gateway-processes.js';
 import { BenchGrid } from './grid.js';
 import { hostProcesses } from './hosting.js';
 import { benchStatusPage } from './live-status.js';
@@ -143,7 +144,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     progress(
       `${gateways.length} gateways up in ${processes.length} processes in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
-    if (!(await settleDistributedControl(gateways)))
+    if (!(await settleDistributedControl(gateways, controlSettleMs(benchControlStepMs(s.speedup)))))
       progress('some voltage agents still on their local curves: starting the day anyway');
     // The scenario's day starts now that every gateway runs, not while they were starting.
     day.restartAt(Date.now());
