@@ -46,6 +46,8 @@ export interface EndToEndDelivery {
 export class DeliveryTally {
   private readonly last = new Map<string, Sample[]>();
   private readonly intervals = new Map<string, Set<number>>();
+  /** Per run of each gateway and class, the messages it had sent when the day ended (`endOfRun`). */
+  private sentAtEnd: Map<string, number> | undefined;
 
   /** A gateway's metrics and state at one sample, in its `generation`-th run. */
   add(gateway: string, generation: number, metrics: readonly Sample[] | undefined, state?: GatewayState): void {
@@ -67,12 +69,49 @@ export class DeliveryTally {
     return this.intervals;
   }
 
-  /** Reliable messages sent so far, and those whose fate is known (delivered or given up). */
-  progress(): { sent: number; resolved: number } {
-    const all = [...this.last.values()].flat();
-    const sent = sumOf(all, 'p2p_reliable_sent_total');
-    const resolved = sumOf(all, 'p2p_reliable_delivered_total') + sumOf(all, 'p2p_outbox_dropped_total');
-    return { sent, resolved };
+  /**
+   * Per run of each gateway and class: reliable messages sent so far, and those whose fate is known
+   * (delivered or given up). Kept apart so that one gateway's quick answers do not hide another's wait.
+   */
+  progress(): Map<string, { sent: number; resolved: number }> {
+    const out = new Map<string, { sent: number; resolved: number }>();
+    for (const [run, samples] of this.last) {
+      for (const cls of COUNTED_CLASSES) {
+        const sent = sumOf(samples, 'p2p_reliable_sent_total', { class: cls });
+        if (sent === 0) continue;
+        const resolved =
+          sumOf(samples, 'p2p_reliable_delivered_total', { class: cls }) +
+          sumOf(samples, 'p2p_outbox_dropped_total', { class: cls });
+        out.set(`${run}/${cls}`, { sent, resolved });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The day ends now: the ratios count the messages sent until now. The gateways go on sending while
+   * the bench waits for the acknowledgements; of what each run of a gateway delivered by the last
+   * sample, the messages it sent after this moment are taken as delivered first (the count of the
+   * day's messages delivered is never overstated).
+   */
+  endOfRun(): void {
+    this.sentAtEnd = new Map([...this.progress()].map(([key, p]) => [key, p.sent]));
+  }
+
+  /** Delivered (all, and at the first attempt) among the messages of `cls` sent by the end of the day. */
+  private deliveredOfTheDay(cls: string): { sent: number; delivered: number; first: number } {
+    const total = { sent: 0, delivered: 0, first: 0 };
+    for (const [run, samples] of this.last) {
+      const sentNow = sumOf(samples, 'p2p_reliable_sent_total', { class: cls });
+      const sentByEnd = this.sentAtEnd ? (this.sentAtEnd.get(`${run}/${cls}`) ?? 0) : sentNow;
+      const later = Math.max(0, sentNow - sentByEnd);
+      const delivered = sumOf(samples, 'p2p_reliable_delivered_total', { class: cls });
+      const first = sumOf(samples, 'p2p_reliable_delivered_total', { class: cls, attempt: 'first' });
+      total.sent += sentByEnd;
+      total.delivered += Math.max(0, delivered - later);
+      total.first += Math.max(0, first - later);
+    }
+    return total;
   }
 
   result(): EndToEndDelivery {
@@ -87,10 +126,9 @@ export class DeliveryTally {
       for (const m of all)
         if (m.name === 'p2p_outbox_dropped_total' && m.labels.class === cls && m.labels.reason)
           givenUp[cls][m.labels.reason] = (givenUp[cls][m.labels.reason] ?? 0) + m.value;
-      const delivered = sumOf(all, 'p2p_reliable_delivered_total', { class: cls });
-      const first = sumOf(all, 'p2p_reliable_delivered_total', { class: cls, attempt: 'first' });
-      ratio[cls] = sent[cls] > 0 ? round4(deliveryRatio(delivered, sent[cls])) : null;
-      firstAttempt[cls] = sent[cls] > 0 ? round4(deliveryRatio(first, sent[cls])) : null;
+      const day = this.deliveredOfTheDay(cls);
+      ratio[cls] = day.sent > 0 ? round4(deliveryRatio(day.delivered, day.sent)) : null;
+      firstAttempt[cls] = day.sent > 0 ? round4(deliveryRatio(day.first, day.sent)) : null;
     }
     const latency = (attempt: string): LatencyPercentiles => {
       const q = (p: number) => {

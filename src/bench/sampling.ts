@@ -124,9 +124,10 @@ export async function sampleDelivery(p: ControllerProcess, recorder: BenchRecord
 }
 
 /**
- * After the day: waits (at most `maxMs`) until as many reliable messages have been acknowledged or
- * given up as had been sent when the day ended, sampling every gateway into the delivery tally, so
- * that the delivery KPIs count what the retries made good rather than what was still on its way.
+ * After the day: waits (at most `maxMs`) until, for every gateway and class, as many reliable
+ * messages have been acknowledged or given up as it had sent when the day ended, sampling every
+ * gateway into the delivery tally, so that the delivery KPIs count what the retries made good rather
+ * than what was still on its way.
  */
 export async function awaitDelivery(
   gateways: readonly BenchGateway[],
@@ -141,17 +142,18 @@ export async function awaitDelivery(
     }
     return recorder.delivery.progress();
   };
-  const atEnd = (await sample()).sent;
+  const atEnd = await sample();
+  recorder.delivery.endOfRun();
+  const outstanding = (now: Map<string, { resolved: number }>) =>
+    [...atEnd].reduce((n, [key, end]) => n + Math.max(0, end.sent - (now.get(key)?.resolved ?? 0)), 0);
   const deadline = Date.now() + maxMs;
-  let now = await sample();
-  while (now.resolved < atEnd && Date.now() < deadline) {
+  let left = outstanding(atEnd);
+  while (left > 0 && Date.now() < deadline) {
     await sleep(500);
-    now = await sample();
+    left = outstanding(await sample());
   }
-  if (now.resolved < atEnd)
-    progress(
-      `${atEnd - now.resolved} reliable message(s) sent during the run still unacknowledged after ${maxMs / 1000} s`,
-    );
+  if (left > 0)
+    progress(`${left} reliable message(s) sent during the run still unacknowledged after ${maxMs / 1000} s`);
 }
 
 /** One line of the live demo's output: the simulated hour, the grid, the markets and the gateways. */

@@ -94,6 +94,44 @@ describe('delivery as the senders count it', () => {
     expect(r.byKind['meter/energy']).toEqual({ sent: 20, delivered: 20, firstAttempt: 18 });
   });
 
+  it('tells, per run of each gateway and class, how many it sent and how many are acknowledged or given up', () => {
+    const tally = new DeliveryTally();
+    tally.add(
+      'inv-1',
+      1,
+      metrics([
+        'p2p_reliable_sent_total{class="meter",type="energy"} 10',
+        'p2p_reliable_delivered_total{class="meter",type="energy",attempt="first"} 7',
+        'p2p_outbox_dropped_total{class="meter",reason="overflow"} 1',
+      ]),
+    );
+    tally.add('tx-a', 1, metrics(['p2p_reliable_sent_total{class="mkt",type="dispatch"} 4']));
+    expect(tally.progress()).toEqual(
+      new Map([
+        ['inv-1#1/meter', { sent: 10, resolved: 8 }],
+        ['tx-a#1/mkt', { sent: 4, resolved: 0 }],
+      ]),
+    );
+  });
+
+  it('counts the messages sent by the end of the day, the later ones taken as delivered first', () => {
+    const tally = new DeliveryTally();
+    const at = (sent: number, first: number, retried: number) =>
+      metrics([
+        `p2p_reliable_sent_total{class="mkt",type="dispatch"} ${sent}`,
+        `p2p_reliable_delivered_total{class="mkt",type="dispatch",attempt="first"} ${first}`,
+        `p2p_reliable_delivered_total{class="mkt",type="dispatch",attempt="retried"} ${retried}`,
+      ]);
+    tally.add('tx-a', 1, at(100, 90, 5)); // 5 still waiting when the day ends
+    tally.endOfRun();
+    // During the wait: 10 more sent and 10 more acknowledged, 3 of the day's among them, 2 still waiting.
+    tally.add('tx-a', 1, at(110, 99, 9));
+    const r = tally.result();
+    expect(r.ratio.mkt).toBe(0.98); // (108 − 10) / 100
+    expect(r.firstAttempt.mkt).toBe(0.89); // (99 − 10) / 100: never more than the day's own
+    expect(r.sent.mkt).toBe(110);
+  });
+
   it('takes latency percentiles of first and retried deliveries from the histograms of every run', () => {
     const tally = new DeliveryTally();
     const histogram = (attempt: string, le10: number, le100: number, inf: number) => [
