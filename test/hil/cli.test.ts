@@ -50,6 +50,16 @@ describe('p2p-edge command line', () => {
     const missing = await runCli(['run', '--config', join(tmp.dir, 'none.yaml')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/none\.yaml: cannot read: file not found/);
+    // Several configs for one process: each is checked, and one id twice is refused before anything starts.
+    const same = join(tmp.dir, 'same-id.yaml');
+    writeFileSync(same, 'gateway: { id: g1, kind: inverter, cell: c1 }\n');
+    const twice = await runCli(['run', '--config', good, '--config', same]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain(`${same}: gateway.id "g1" is also the id in ${good}`);
+    const both = await runCli(['run', '--config', good, '--config', file, '--check']);
+    expect(both.code).toBe(2);
+    expect(both.stdout).toBe(`${good}: valid\n`);
+    expect(both.stderr).toContain('scheduler.primaryMs');
   });
 
   it('runs one gateway from a config, serves its status, and stops cleanly on SIGTERM', async () => {
