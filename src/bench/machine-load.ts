@@ -15,6 +15,9 @@ function cpuTicks(): { busy: number; total: number } | undefined {
   }
 }
 
+/** The machine's CPU busier than this over the day: it could not give every gateway what it asked. */
+export const SATURATED_CPU_PCT = 90;
+
 /** Resident memory and CPU of the bench's own helpers: this process and the brokers'. */
 export interface HelperProcess {
   id: string;
@@ -61,6 +64,8 @@ export class MachineLoad {
 
   result(): {
     cpuBusyPct: number | null;
+    /** The CPU was (nearly) all taken: a late control or message is the machine's, not the gateways'. */
+    saturated: boolean | null;
     peakTotalRssMB: number;
     helpers: { id: string; rssMB: number; cpuS: number }[];
   } {
@@ -69,6 +74,7 @@ export class MachineLoad {
     const busy = a && b && b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : null;
     return {
       cpuBusyPct: busy === null ? null : Number(busy.toFixed(1)),
+      saturated: busy === null ? null : busy >= SATURATED_CPU_PCT,
       peakTotalRssMB: Number(this.peakTotalRssMB.toFixed(1)),
       helpers: [...this.helpers].map(([id, h]) => ({
         id,

@@ -75,23 +75,21 @@ export class BenchGateway {
   }
 
   /** The gateway's `/api/state` (what `Gateway.state()` gives, as JSON); undefined while it does not answer. */
-  async state(): Promise<GatewayState | undefined> {
-    try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/api/state`, {
-        signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
-      });
-      return res.ok ? ((await res.json()) as GatewayState) : undefined;
-    } catch {
-      return undefined;
-    }
+  state(): Promise<GatewayState | undefined> {
+    return this.page('/api/state', async (res) => (await res.json()) as GatewayState);
   }
 
-  async metrics(): Promise<string | undefined> {
+  metrics(): Promise<string | undefined> {
+    return this.page('/metrics', (res) => res.text());
+  }
+
+  /** A page of the gateway's status server, read; undefined while it does not answer. */
+  private async page<T>(path: string, read: (res: Response) => Promise<T>): Promise<T | undefined> {
     try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}/metrics`, {
+      const res = await fetch(`http://127.0.0.1:${this.statusPort}${path}`, {
         signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
       });
-      return res.ok ? await res.text() : undefined;
+      return res.ok ? await read(res) : undefined;
     } catch {
       return undefined;
     }

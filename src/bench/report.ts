@@ -237,9 +237,6 @@ function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
   return toCsv(header, rows);
 }
 
-/** The machine's CPU busier than this over the day: it could not give every gateway what it asked. */
-export const SATURATED_CPU_PCT = 90;
-
 /**
  * How hard the run pressed the machine: its CPU busy over the day, the gateways' control cycles that
  * overran, and the memory of every bench process together; `saturated` says the CPU was (nearly)
@@ -249,7 +246,7 @@ function machineSection(machine: MachineLoad | undefined, cycleOverruns: number)
   const m = machine?.result();
   return {
     cpuBusyPct: m?.cpuBusyPct ?? null,
-    saturated: m?.cpuBusyPct == null ? null : m.cpuBusyPct >= SATURATED_CPU_PCT,
+    saturated: m?.saturated ?? null,
     cycleOverruns,
     peakTotalRssMB: m?.peakTotalRssMB ?? null,
     helpers: m?.helpers ?? [],

@@ -19,7 +19,7 @@ import { BenchNetwork } from './network.js';
 import type { NodeSettings } from './processes.js';
 import { gatewayStateDir, provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
-import { type BenchReport, benchReport, SATURATED_CPU_PCT } from './report.js';
+import { type BenchReport, benchReport } from './report.js';
 import { awaitDelivery, BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
@@ -108,7 +108,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     cellOf: bench.cellOf,
     devices,
     progress,
-    beforeKill: (p) => sampleDelivery(p, recorder),
+    beforeKill: (p) => sampleDelivery(p.gateways, recorder, true),
   });
   const sampler = new BenchSampler({
     grid,
@@ -153,9 +153,9 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     await sampler.run(started, o.live ? Number.POSITIVE_INFINITY : started + s.durationS * 1000);
     const ended = Date.now();
     machine.stop();
-    const busy = machine.result().cpuBusyPct;
-    if (busy !== null && busy >= SATURATED_CPU_PCT)
-      progress(`the machine's CPU was ${busy} % busy over the day: it could not keep up with every gateway`);
+    const load = machine.result();
+    if (load.saturated)
+      progress(`the machine's CPU was ${load.cpuBusyPct} % busy over the day: it could not keep up with every gateway`);
     await awaitDelivery(gateways, recorder, DELIVERY_DRAIN_MS, progress);
     await awaitSettlement(bench.platformDb, ended, SETTLEMENT_DRAIN_MS, progress);
     // `--loss` is a fault too: every link lost that fraction from the start to the end.

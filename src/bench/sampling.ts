@@ -115,11 +115,18 @@ export class BenchSampler {
   }
 }
 
-/** Samples the gateways of a process into the delivery tally (right before the bench kills it). */
-export async function sampleDelivery(p: ControllerProcess, recorder: BenchRecorder): Promise<void> {
-  for (const g of p.gateways) {
-    const [text, state] = await Promise.all([g.metrics(), g.state()]);
-    recorder.delivery.add(g.id, p.starts, text === undefined ? undefined : parsePrometheus(text), state);
+/**
+ * Samples gateways into the delivery tally: their metrics, and with `withState` their states (the
+ * metering intervals a house sent). Right before the bench kills a process, and while it waits after the day.
+ */
+export async function sampleDelivery(
+  gateways: readonly BenchGateway[],
+  recorder: BenchRecorder,
+  withState: boolean,
+): Promise<void> {
+  for (const g of gateways) {
+    const [text, state] = await Promise.all([g.metrics(), withState ? g.state() : undefined]);
+    recorder.delivery.add(g.id, g.host.starts, text === undefined ? undefined : parsePrometheus(text), state);
   }
 }
 
@@ -136,10 +143,7 @@ export async function awaitDelivery(
   progress: (line: string) => void,
 ): Promise<void> {
   const sample = async () => {
-    for (const g of gateways) {
-      const text = await g.metrics();
-      recorder.delivery.add(g.id, g.host.starts, text === undefined ? undefined : parsePrometheus(text));
-    }
+    await sampleDelivery(gateways, recorder, false);
     return recorder.delivery.progress();
   };
   const atEnd = await sample();

@@ -90,6 +90,14 @@ export const DEFAULT_OUTBOX: OutboxOptions = {
 /** How often the transport looks at the outbox for what is due: the granularity G of its timer. */
 export const OUTBOX_TICK_MS = 100;
 
+/** The retransmission timer of an outbox with these options (`random`: the source of its jitter). */
+export function retransmitTimerFor(options: OutboxOptions, random?: () => number): RetransmitTimer {
+  return new RetransmitTimer(
+    { initialRtoMs: options.retryInitialMs, maxRtoMs: options.retryMaxMs, granularityMs: OUTBOX_TICK_MS },
+    random,
+  );
+}
+
 export type OutboxDropReason = 'overflow' | 'expired' | 'unacked';
 
 /**
@@ -118,13 +126,7 @@ export class Outbox {
     private readonly file?: string,
     timer?: RetransmitTimer,
   ) {
-    this.timer =
-      timer ??
-      new RetransmitTimer({
-        initialRtoMs: options.retryInitialMs,
-        maxRtoMs: options.retryMaxMs,
-        granularityMs: OUTBOX_TICK_MS,
-      });
+    this.timer = timer ?? retransmitTimerFor(options);
   }
 
   private get journal(): string | undefined {

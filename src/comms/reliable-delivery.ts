@@ -8,13 +8,13 @@ import { ACK_TYPE, type AckBody, type AckedMessage, MAX_ACKED_PER_ACK } from './
 import {
   DEFAULT_OUTBOX,
   mustReachEveryReceiver,
-  OUTBOX_TICK_MS,
   Outbox,
   type OutboxDropReason,
   type OutboxEntry,
   type OutboxOptions,
+  retransmitTimerFor,
 } from './outbox.js';
-import { RetransmitTimer } from './retransmit-timer.js';
+import type { RetransmitTimer } from './retransmit-timer.js';
 import { type MessageClass, type TopicParts, topicFor } from './topics.js';
 import { DEFAULT_TTL_MS, type Envelope, type PeerInfo, type PublishOptions } from './transport.js';
 
@@ -83,7 +83,10 @@ export class ReliableDelivery {
    */
   private readonly timer: RetransmitTimer;
   /** Acknowledgements held, per `<class>/<sender>`, until `ackHoldMs` after the first or a full one. */
-  private readonly heldAcks = new Map<string, { acked: AckedMessage[]; timer: TimerHandle }>();
+  private readonly heldAcks = new Map<
+    string,
+    { cls: MessageClass; peer: string; acked: AckedMessage[]; timer: TimerHandle }
+  >();
   private readonly ackHoldMs: number;
 
   constructor(
@@ -93,12 +96,9 @@ export class ReliableDelivery {
     private readonly links: ReliableDeliveryLinks,
   ) {
     const options = { ...DEFAULT_OUTBOX, ...deps.outbox };
-    this.timer = new RetransmitTimer(
-      { initialRtoMs: options.retryInitialMs, maxRtoMs: options.retryMaxMs, granularityMs: OUTBOX_TICK_MS },
-      deps.random,
-    );
+    this.timer = retransmitTimerFor(options, deps.random);
     this.outbox = new Outbox(options, deps.stateDir ? join(deps.stateDir, 'outbox.json') : undefined, this.timer);
-    deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+    this.publishTimer();
     this.ackHoldMs = Math.min(ACK_HOLD_MAX_MS, Math.floor(this.outbox.options.retryInitialMs / 3));
   }
 
@@ -163,7 +163,7 @@ export class ReliableDelivery {
     for (const { entry, reason } of dropped) this.givenUp(entry, reason);
     if (resend.length > 0) {
       this.timer.timedOut(now);
-      this.deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+      this.publishTimer();
     }
     for (const e of resend) {
       this.deps.metrics?.retransmits.inc({ class: e.cls });
@@ -205,14 +205,14 @@ export class ReliableDelivery {
       return;
     }
     if (!held) {
-      const timer = this.deps.clock.setTimeout(() => this.releaseAck(key, parts.cls, envelope.sender), holdMs);
-      held = { acked: [], timer };
+      const timer = this.deps.clock.setTimeout(() => this.releaseAck(key), holdMs);
+      held = { cls: parts.cls, peer: envelope.sender, acked: [], timer };
       this.heldAcks.set(key, held);
     }
     held.acked.push(acked);
     if (held.acked.length >= MAX_ACKED_PER_ACK) {
       this.deps.clock.clearTimeout(held.timer);
-      this.releaseAck(key, parts.cls, envelope.sender);
+      this.releaseAck(key);
     }
   }
 
@@ -220,8 +220,7 @@ export class ReliableDelivery {
   releaseAcks(): void {
     for (const [key, held] of this.heldAcks) {
       this.deps.clock.clearTimeout(held.timer);
-      const slash = key.indexOf('/');
-      this.releaseAck(key, key.slice(0, slash) as MessageClass, key.slice(slash + 1));
+      this.releaseAck(key);
     }
   }
 
@@ -231,11 +230,11 @@ export class ReliableDelivery {
     this.heldAcks.clear();
   }
 
-  private releaseAck(key: string, cls: MessageClass, peer: string): void {
+  private releaseAck(key: string): void {
     const held = this.heldAcks.get(key);
     if (!held) return;
     this.heldAcks.delete(key);
-    this.sendAck(cls, peer, held.acked);
+    this.sendAck(held.cls, held.peer, held.acked);
   }
 
   private sendAck(cls: MessageClass, peer: string, acked: AckedMessage[]): void {
@@ -323,6 +322,12 @@ export class ReliableDelivery {
     for (const cls of RELIABLE_CLASSES) metrics.outboxPending.set({ class: cls }, pending.get(cls) ?? 0);
   }
 
+  /** The timer's round trip and timeout as metrics. */
+  private publishTimer(): void {
+    if (this.timer.srttMs !== undefined) this.deps.metrics?.ackRtt.set(this.timer.srttMs / 1000);
+    this.deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
+  }
+
   /**
    * A message that reached the receivers it awaited: counted (first try or after resends), its
    * delivery time observed, and its round trip fed to the retransmission timer unless it was resent
@@ -331,10 +336,7 @@ export class ReliableDelivery {
    */
   private delivered(entry: OutboxEntry, now: number): void {
     const resent = entry.attempts > 1;
-    if (this.timer.observe(now - entry.lastSentAt, resent || entry.restored === true)) {
-      this.deps.metrics?.ackRtt.set((this.timer.srttMs ?? 0) / 1000);
-      this.deps.metrics?.retransmitTimeout.set(this.timer.rtoMs / 1000);
-    }
+    if (this.timer.observe(now - entry.lastSentAt, resent || entry.restored === true)) this.publishTimer();
     if (entry.receiverGone) return;
     const attempt = resent ? 'retried' : 'first';
     this.deps.metrics?.reliableDelivered.inc({ class: entry.cls, type: entry.type, attempt });
