@@ -33,6 +33,16 @@ describe('backward/forward sweep power flow', () => {
     expect(r.maxMismatchPu).toBeLessThanOrEqual(1e-6);
   });
 
+  it('reproduces Baran & Wu (1989) 69-bus (MATPOWER case69): losses 224.9 kW, Vmin 0.9092 pu at bus 65', () => {
+    const feeder = FeederSchema.parse(JSON.parse(readFileSync(join(DATA, 'feeder-baran-wu-69.json'), 'utf8')));
+    const r = solvePowerFlow(buildRadialFeeder(feeder));
+    expect(r.converged).toBe(true);
+    expect(Math.abs(r.lossesKW - 224.95)).toBeLessThan(0.1);
+    const vmin = Object.entries(r.voltagesPu).reduce((a, b) => (b[1] < a[1] ? b : a));
+    expect(vmin[0]).toBe('65');
+    expect(vmin[1]).toBeCloseTo(0.9092, 4);
+  });
+
   it('balances power: what leaves the slack is the total load plus the losses', () => {
     const input = baranWu();
     const r = solvePowerFlow(buildRadialFeeder(input));
