@@ -7,8 +7,9 @@
  * by a hello with the agent's multiplier; gossip every 100 ms; 600×) over a network that loses
  * nothing and delivers at once. What the real bench adds (processes, Modbus, MQTT, a loaded machine)
  * only delays the loop more, so the real runs sit a little further out.
- * 1. Every cell of the default scenario with the target band at 0.6, 0.8 and 1 % inside the limits:
- *    the highest and lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
+ * 1. Every cell of the default scenario with the target band at 0.2, 0.3, 0.6 and 1 % inside the
+ *    limits, with the plain dual ascent (before) and the accelerated one (the default, after): the
+ *    highest and lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
  * 2. The `sigkill` scenario's killed inverter gateway: its agent gone for the fault's duration, then
  *    back from its checkpoint, against the same run without the fault.
  * 3. The same with the announced multipliers switched off (`announced: no`): every agent acts on the
@@ -24,6 +25,7 @@ import { CONTROL_SETTLE_MS } from '../src/bench/gateway-processes.js';
 import { BenchGrid } from '../src/bench/grid.js';
 import { VoltageTally } from '../src/bench/kpi.js';
 import { loadScenario, type Scenario } from '../src/bench/scenario.js';
+import type { AscentMethod } from '../src/control/voltage/dual-ascent.js';
 import { VoltageController } from '../src/control/voltage/voltage-controller.js';
 import { seededRandom } from '../src/core/prng.js';
 import { demoFeeder } from '../src/grid/demo-feeder.js';
@@ -45,6 +47,8 @@ interface Run {
   kill?: { gateway: string; atS: number; downS: number };
   /** Agents act on the multipliers peers announce (default), or on push-sum estimates only. */
   announced?: boolean;
+  /** How the multipliers move (default accelerated; plain is the ascent before it). */
+  ascent?: AscentMethod;
 }
 
 interface House {
@@ -80,6 +84,7 @@ function simulate(run: Run) {
         epoch: now,
         gossipSlotMs: GOSSIP_SLOT_ROUNDS * vc.gossipMs,
         reportFreshMs: REPORT_FRESH_CYCLES * BENCH_CONTROL_STEP_MS,
+        ascent: run.ascent ?? 'accelerated',
       },
       fallbackAfterMs: vc.fallbackAfterMs,
       random,
@@ -203,10 +208,27 @@ const t0 = performance.now();
 const byDefault = loadScenario('default');
 const sigkill = loadScenario('sigkill');
 const killFaults = sigkill.faults.filter((f) => f.kind === 'sigkill' && f.target?.startsWith('inv-'));
+const MARGINS = [0.002, 0.003, 0.006, 0.01];
+for (const ascent of ['plain', 'accelerated'] as const)
+  for (const cell of byDefault.cells)
+    for (const marginPu of MARGINS) {
+      const results = SEEDS.map((seed) =>
+        simulate({ scenario: byDefault, cell: cell.id, marginPu, durationS: 80, seed, ascent }),
+      );
+      rows.push({
+        scenario: 'default',
+        cell: cell.id,
+        marginPu,
+        ascent,
+        announced: 'yes',
+        fault: '-',
+        ...worstOf(results),
+      });
+    }
 for (const announced of [true, false]) {
-  const margins = announced ? [0.006, 0.008, BENCH_VOLTAGE_CONTROL.marginPu] : [0.006, BENCH_VOLTAGE_CONTROL.marginPu];
-  for (const cell of byDefault.cells) {
-    for (const marginPu of margins) {
+  if (!announced)
+    for (const cell of byDefault.cells) {
+      const marginPu = BENCH_VOLTAGE_CONTROL.marginPu;
       const results = SEEDS.map((seed) =>
         simulate({ scenario: byDefault, cell: cell.id, marginPu, durationS: 80, seed, announced }),
       );
@@ -214,12 +236,12 @@ for (const announced of [true, false]) {
         scenario: 'default',
         cell: cell.id,
         marginPu,
-        announced: yesNo(announced),
+        ascent: 'accelerated',
+        announced: 'no',
         fault: '-',
         ...worstOf(results),
       });
     }
-  }
   for (const fault of killFaults) {
     const cell = sigkill.cells.find((c) =>
       new BenchGrid(sigkill, new CompressedDay(0, 1), 0).devices.some(
@@ -243,6 +265,7 @@ for (const announced of [true, false]) {
         scenario: 'sigkill',
         cell: cell.id,
         marginPu: BENCH_VOLTAGE_CONTROL.marginPu,
+        ascent: 'accelerated',
         announced: yesNo(announced),
         fault: label,
         ...worstOf(results),

@@ -110,7 +110,12 @@ export function buildProgram(): Command {
     .requiredOption('--input <file>', 'feeder, limits and inverters (JSON, see docs/interfaces.md)')
     .option('--json', 'print the result as one JSON document')
     .addOption(
-      new Option('--method <name>', 'control method').choices(['dual', 'gradient', 'volt-var']).default('dual'),
+      new Option(
+        '--method <name>',
+        'control method (dual: accelerated dual ascent; dual-plain: without acceleration, to compare)',
+      )
+        .choices(['dual', 'dual-plain', 'gradient', 'volt-var'])
+        .default('dual'),
     )
     .option('--rounds <n>', 'cap on gossip rounds', integer('--rounds'))
     .option('--seed <s>', 'random seed', integer('--seed'))

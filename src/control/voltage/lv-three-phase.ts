@@ -1,7 +1,7 @@
 import type { Phase, ThreePhaseModel } from '../../grid/three-phase/feeder.js';
 import type { ThreePhaseSensitivities } from '../../grid/three-phase/sensitivities.js';
 import { type PhaseInjection, sweepThreePhase, type ThreePhaseOptions } from '../../grid/three-phase/sweep.js';
-import { ascend, bestResponse, gershgorinStep, projectOntoCapability } from './dual-ascent.js';
+import { bestResponse, gershgorinStep, MultiplierAscent, projectOntoCapability } from './dual-ascent.js';
 import { piecewise, VOLT_VAR_CAT_B, VOLT_WATT_CAT_B } from './volt-var.js';
 
 /**
@@ -98,9 +98,10 @@ export function settleCurves(
  * Dual ascent on the upper voltage limit of each inverter's own bus-phase: multiplier μ_k grows with
  * the measured excess V_k − vMax; each inverter's best response to the multipliers minimises
  * (pAvailable − p)² + qWeight·q² + Σ_k μ_k·V_k, i.e. p = pAvailable − Σ_k μ_k·dV_k/dP_i / 2 and
- * q = −Σ_k μ_k·dV_k/dQ_i / (2·qWeight), projected onto its limits. The step is 1/L with L a Gershgorin
- * bound of the dual Hessian from the sensitivities. The voltages are measured from the power flow, so
- * model error in the sensitivities is corrected by the loop.
+ * q = −Σ_k μ_k·dV_k/dQ_i / (2·qWeight), projected onto its limits. Each multiplier moves by the
+ * dual-ascent core's accelerated ascent (`MultiplierAscent`) from a Gershgorin step on its row of the
+ * dual Hessian. The voltages are measured from the power flow, so model error in the sensitivities is
+ * corrected by the loop.
  */
 export function dualAscent(
   model: ThreePhaseModel,
@@ -116,14 +117,10 @@ export function dualAscent(
   // Sensitivities per kW (kVAr) injected at inverter i on the voltage at inverter k's bus-phase.
   const sp = sens.dvdp;
   const sq = sens.dvdq;
-  // Step of agent k: 1 / (row sum of |H| for its own constraint), H the dual Hessian (`gershgorinStep`
-  // with a scale of 1). With these steps the scaled gradient map has all eigenvalues ≤ 1 (Schur test),
-  // so the ascent is stable; Nesterov momentum speeds up the many nearly parallel constraints of
-  // houses on the same phase.
-  const alpha = Float64Array.from(inverters, (_, k) =>
-    gershgorinStep({ dvdp: sp, dvdq: sq }, k, (i) => inverters[i]!.qWeight, { scale: 1 }),
+  // Momentum speeds up the many nearly parallel constraints of houses on the same phase.
+  const multipliers = inverters.map(
+    (_, k) => new MultiplierAscent(gershgorinStep({ dvdp: sp, dvdq: sq }, k, (i) => inverters[i]!.qWeight)),
   );
-  const mu = new Float64Array(n);
   const look = new Float64Array(n); // the extrapolated multipliers the setpoints respond to
   const p = inverters.map((i) => i.pAvailableKW);
   const q = inverters.map(() => 0);
@@ -132,12 +129,7 @@ export function dualAscent(
   let converged = false;
   while (steps < maxSteps) {
     steps++;
-    const momentum = (steps - 1) / (steps + 2);
-    for (let k = 0; k < n; k++) {
-      const next = ascend(look[k]!, alpha[k]!, state.v[k]! - vMax);
-      look[k] = Math.max(0, next + momentum * (next - mu[k]!));
-      mu[k] = next;
-    }
+    for (let k = 0; k < n; k++) look[k] = multipliers[k]!.step(state.v[k]! - vMax);
     let moved = 0;
     inverters.forEach((inv, i) => {
       let gp = 0;

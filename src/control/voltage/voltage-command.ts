@@ -2,7 +2,7 @@ import { printJson } from '../../core/output.js';
 import { runVoltageControl, type VoltageMethod } from './control-loop.js';
 import { loadVoltageProblem } from './problem.js';
 
-/** `p2p-edge voltage --input FILE [--json] [--method dual|gradient|volt-var] [--rounds N] [--seed S]` */
+/** `p2p-edge voltage --input FILE [--json] [--method dual|dual-plain|gradient|volt-var] [--rounds N] [--seed S]` */
 export async function voltageCommand(o: {
   input: string;
   json?: boolean;
