@@ -354,6 +354,12 @@ export function buildProgram(): Command {
       integer('--status-port'),
     )
     .option('--live', 'run until Ctrl-C (the day repeats), with a line of progress every 5 s; then the report')
+    .addOption(
+      new Option(
+        '--voltage-ascent <how>',
+        "how the voltage agents move their multipliers (the scenario's voltageAscent)",
+      ).choices(['accelerated', 'plain']),
+    )
     .action(async (o) => (await import('./bench/bench-command.js')).benchCommand(o));
 
   return program;

@@ -362,6 +362,11 @@ export const GatewayConfig = z
         feederFile: z.string().min(1).optional(),
         /** The agents aim this far inside the voltage limits (pu). */
         marginPu: z.number().min(0).max(0.02).default(0.0003),
+        /**
+         * How `dual` moves its multipliers. `plain` (default): a gateway's loop acts on readings a
+         * Modbus poll old, and there the momentum of `accelerated` rings (docs/control.md).
+         */
+        ascent: z.enum(['accelerated', 'plain']).default('plain'),
         /** Weight of reactive power against curtailment in the cost (kVAr² against kW²). */
         qWeight: z.number().positive().default(0.5),
         /** Period of the push-sum gossip; several rounds per secondary step. */
@@ -375,7 +380,14 @@ export const GatewayConfig = z
         fallbackAfterMs: z.number().int().min(100).default(10_000),
       })
       .strict()
-      .default({ method: 'volt-var', marginPu: 0.0003, qWeight: 0.5, gossipMs: 200, fallbackAfterMs: 10_000 }),
+      .default({
+        method: 'volt-var',
+        marginPu: 0.0003,
+        ascent: 'plain',
+        qWeight: 0.5,
+        gossipMs: 200,
+        fallbackAfterMs: 10_000,
+      }),
     /** Where state that must survive a restart is kept. */
     stateDir: z.string().min(1).default('./var'),
     log: z

@@ -18,8 +18,10 @@ export async function benchCommand(o: {
   json?: boolean;
   statusPort?: number;
   live?: boolean;
+  voltageAscent?: 'accelerated' | 'plain';
 }): Promise<void> {
-  const scenario = loadScenario(o.scenario);
+  const loaded = loadScenario(o.scenario);
+  const scenario = o.voltageAscent ? { ...loaded, voltageAscent: o.voltageAscent } : loaded;
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(130);

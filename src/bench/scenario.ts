@@ -70,6 +70,8 @@ export const ScenarioSchema = z
      * their own devices). A gateway a fault kills and the platform always run alone.
      */
     gatewaysPerProcess: z.number().int().min(1).max(64).default(8),
+    /** How the inverter gateways' voltage agents move their multipliers (`voltageControl.ascent`). */
+    voltageAscent: z.enum(['accelerated', 'plain']).default('plain'),
     faults: z.array(Fault).default([]),
   })
   .strict()

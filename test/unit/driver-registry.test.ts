@@ -183,14 +183,15 @@ describe('driver registry', () => {
     const endpoints = Object.fromEntries(
       grid.devices.map((d, i) => [d.id, { url: `tcp://127.0.0.1:${20_000 + i}`, unit: 1 }]),
     );
-    const configs = benchConfigs(scenario, grid.devices, {
+    const layout = {
       brokerUrls: { '*': 'mqtt://127.0.0.1:1883' },
       stateDir: tmp.dir,
       feederFiles: Object.fromEntries(scenario.cells.map((c) => [c.id, join(tmp.dir, `${c.id}.json`)])),
       endpoints,
       statusPorts: {},
       speedup: scenario.speedup,
-    }).map((c) => gatewayConfig(c));
+    };
+    const configs = benchConfigs(scenario, grid.devices, layout).map((c) => gatewayConfig(c));
     const devices = configs.flatMap((c) => c.devices);
     expect(devices.length).toBeGreaterThan(0);
     expect(devices).toHaveLength(grid.devices.length);
@@ -198,6 +199,15 @@ describe('driver registry', () => {
       const kind = grid.devices.find((g) => g.id === d.id)!.kind;
       expect([d.driver, d.usage]).toEqual(kind === 'pv-inverter' ? ['sunspec', 'pv'] : ['sdm630', 'load']);
     }
+    // The scenario's voltageAscent reaches every voltage agent (plain unless the scenario says).
+    const dual = configs.filter((c) => c.voltageControl.method === 'dual');
+    expect(dual.length).toBeGreaterThan(0);
+    expect(new Set(dual.map((c) => c.voltageControl.ascent))).toEqual(new Set(['plain']));
+    const accelerated = benchConfigs({ ...scenario, voltageAscent: 'accelerated' }, grid.devices, layout).map((c) =>
+      gatewayConfig(c),
+    );
+    for (const c of accelerated.filter((c) => c.voltageControl.method === 'dual'))
+      expect(c.voltageControl.ascent).toBe('accelerated');
   });
 
   it('a driver is one definition and one entry in the list: its devices parse and are built', async () => {

@@ -121,6 +121,7 @@ export class VoltageAgentRole implements Role {
         epoch,
         gossipSlotMs: vc.gossipSlotMs ?? GOSSIP_SLOT_ROUNDS * vc.gossipMs,
         reportFreshMs: REPORT_FRESH_CYCLES * ctx.config.scheduler.secondaryMs,
+        ascent: vc.ascent,
       },
       fallbackAfterMs: vc.fallbackAfterMs,
       random: seededRandom(epoch % 2 ** 31),

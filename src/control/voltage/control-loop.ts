@@ -326,7 +326,7 @@ export function runVoltageControl(problem: VoltageProblem, options: VoltageRunOp
     );
     const watchedByActive = active.flatMap((a) => a.watched);
     const worst = Math.max(0, ...watchedByActive.map((k) => Math.max(voltageAt(k) - vMax, vMin - voltageAt(k))));
-    stable = moved < 1e-4 && worst < 2e-4 ? stable + 1 : 0;
+    stable = moved < 1e-4 && worst < 2e-5 ? stable + 1 : 0;
     if (stable >= 5) {
       converged = true;
       break;

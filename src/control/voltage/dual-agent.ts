@@ -35,7 +35,7 @@ export interface DualAgentOptions {
    * this long; an older one gives way to the estimate (a peer heard only through others' gossip).
    */
   reportFreshMs: number;
-  /** How its multipliers move (default `accelerated`; `plain` is kept to compare with). */
+  /** How its multipliers move (default `plain`: see `voltageControl.ascent` in the gateway config). */
   ascent?: AscentMethod;
 }
 
@@ -131,7 +131,7 @@ export class DualVoltageAgent {
   private get ascent(): { over: MultiplierAscent; under: MultiplierAscent } {
     if (!this.ascentState) {
       const step = this.multiplierStep();
-      const method = this.o.ascent ?? 'accelerated';
+      const method = this.o.ascent ?? 'plain';
       // No secant: the gateway measures its bus a control step or more after its setpoints changed.
       this.ascentState = {
         over: new MultiplierAscent(step.over, method, 1),
