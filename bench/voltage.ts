@@ -15,31 +15,23 @@
  * Targets (issue: voltage speed): accelerated within 1.02 × in ≤ 300 rounds on every instance, at
  * least 10 × fewer rounds than the plain ascent, 0 violations also with dropout and loss.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runVoltageControl, type VoltageRunOptions } from '../src/control/voltage/control-loop.js';
 import { voltagesWithSetpoints } from '../src/control/voltage/feeder-response.js';
-import { compileVoltageProblem, setpointCost, VoltageInputSchema } from '../src/control/voltage/problem.js';
+import { compileVoltageProblem, setpointCost } from '../src/control/voltage/problem.js';
 import { tightestCurveShift } from '../src/control/voltage/volt-var.js';
+import { loadVoltageInstance, VOLTAGE_INSTANCES } from './reference/voltage-fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, '..', 'test', 'fixtures');
 const WITHIN_COST = 1.02;
 /** Beyond a limit by more than this is a violation (0.023 V at 230 V). */
 const VIOLATION_PU = 1e-4;
 const ROUND_CAP = 20_000;
 
-const instances = [
-  'voltage-lv-20pv',
-  'voltage/voltage-lv-20pv-evening',
-  'voltage/voltage-33bus-noon',
-  'voltage/voltage-33bus-evening',
-  'voltage/voltage-69bus-noon',
-  'voltage/voltage-69bus-evening',
-].map((path) => ({
-  name: path.replace(/^.*voltage-/, ''),
-  input: VoltageInputSchema.parse(JSON.parse(readFileSync(join(FIXTURES, `${path}.json`), 'utf8'))),
-  optimalCost: JSON.parse(readFileSync(join(FIXTURES, `${path}.optimum.json`), 'utf8')).optimalCost as number,
-}));
+const instances = VOLTAGE_INSTANCES.map((path) => {
+  const { name, input, optimum } = loadVoltageInstance(path);
+  return { name, input, optimalCost: optimum.optimalCost };
+});
 
 const conditions: { label: string; options: VoltageRunOptions }[] = [
   { label: 'clean', options: {} },

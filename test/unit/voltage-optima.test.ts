@@ -1,43 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadVoltageInstance, VOLTAGE_INSTANCES, type VoltageOptimum } from '../../bench/reference/voltage-fixtures.js';
 import { voltagesWithSetpoints } from '../../src/control/voltage/feeder-response.js';
-import { compileVoltageProblem, setpointCost, VoltageInputSchema } from '../../src/control/voltage/problem.js';
+import { compileVoltageProblem, setpointCost, type VoltageInput } from '../../src/control/voltage/problem.js';
 
 // The centralised optima the distributed voltage control is measured against come from
 // bench/reference/voltage_optimum.py (its own power flow and solver, in Python). Here the project's own
 // power flow re-checks each of them: a wrong fixture must not pass as the yardstick.
 
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
-const INSTANCES = [
-  'voltage-lv-20pv',
-  'voltage/voltage-lv-20pv-evening',
-  'voltage/voltage-33bus-noon',
-  'voltage/voltage-33bus-evening',
-  'voltage/voltage-69bus-noon',
-  'voltage/voltage-69bus-evening',
-];
 const CAPABILITY_TOLERANCE = 1e-3; // kW / kVAr: the fixtures round setpoints to 1e-3
 const VOLTAGE_TOLERANCE_PU = 2e-4; // the two power flows and the rounding of the setpoints
 const COST_TOLERANCE_RELATIVE = 1e-3;
 
-interface Optimum {
-  optimalCost: number;
-  setpoints: Record<string, { pKW: number; qKVAr: number }>;
-}
-
-function readJson(file: string): unknown {
-  return JSON.parse(readFileSync(file, 'utf8'));
-}
-
-function load(name: string) {
-  const input = VoltageInputSchema.parse(readJson(join(FIXTURES, `${name}.json`)));
-  const optimum = readJson(join(FIXTURES, `${name}.optimum.json`)) as Optimum;
-  return { input, optimum };
-}
-
 /** What is wrong with an optimum fixture, judged by this project's power flow and cost. */
-function fixtureDefects(input: ReturnType<typeof VoltageInputSchema.parse>, optimum: Optimum): string[] {
+function fixtureDefects(input: VoltageInput, optimum: VoltageOptimum): string[] {
   const defects: string[] = [];
   const problem = compileVoltageProblem(input);
   const p: number[] = [];
@@ -73,17 +48,17 @@ function fixtureDefects(input: ReturnType<typeof VoltageInputSchema.parse>, opti
 }
 
 describe('the reference optima of the voltage-control instances, re-checked by the project power flow', () => {
-  for (const name of INSTANCES) {
+  for (const name of VOLTAGE_INSTANCES) {
     it(`${name}: setpoints within capability, voltages within limits, cost as stated`, () => {
-      const { input, optimum } = load(name);
+      const { input, optimum } = loadVoltageInstance(name);
       expect(fixtureDefects(input, optimum)).toEqual([]);
     });
   }
 
-  for (const name of INSTANCES) {
+  for (const name of VOLTAGE_INSTANCES) {
     it(`${name}: a wrong setpoint or cost is caught`, () => {
-      const { input, optimum } = load(name);
-      const copy = (): Optimum => structuredClone(optimum);
+      const { input, optimum } = loadVoltageInstance(name);
+      const copy = (): VoltageOptimum => structuredClone(optimum);
       // The inverter with the most reactive power: reversing it leaves the cost alone but moves the
       // voltages the wrong way, past the limit the optimum sits on.
       const strongest = input.inverters.reduce((a, b) =>
