@@ -8,9 +8,10 @@
  * nothing and delivers at once. What the real bench adds (processes, Modbus, MQTT, a loaded machine)
  * only delays the loop more, so the real runs sit a little further out.
  * 1. Every cell of the default scenario with the target band at 0.3, 0.6 and 1 % inside the limits,
- *    with the plain dual ascent (the gateways' default) and the accelerated one, with readings as old
- *    as the step and 100 ms older (about what the real bench's Modbus polls add): the highest and
- *    lowest voltage and the curtailment, i.e. how far the control lags the day's ramps.
+ *    with both multipliers on the plain dual ascent (before), both accelerated, and the gateways'
+ *    default (plain for overvoltage, accelerated for undervoltage), with readings as old as the step
+ *    and 100 ms older (about what the real bench's Modbus polls add): the highest and lowest voltage
+ *    and the curtailment, i.e. how far the control lags the day's ramps.
  * 2. The `sigkill` scenario's killed inverter gateway: its agent gone for the fault's duration, then
  *    back from its checkpoint, against the same run without the fault.
  * 3. The same with the announced multipliers switched off (`announced: no`): every agent acts on the
@@ -26,7 +27,7 @@ import { CONTROL_SETTLE_MS } from '../src/bench/gateway-processes.js';
 import { BenchGrid } from '../src/bench/grid.js';
 import { VoltageTally } from '../src/bench/kpi.js';
 import { loadScenario, type Scenario } from '../src/bench/scenario.js';
-import type { AscentMethod } from '../src/control/voltage/dual-ascent.js';
+import { GATEWAY_ASCENT, type LimitAscent } from '../src/control/voltage/dual-agent.js';
 import { VoltageController } from '../src/control/voltage/voltage-controller.js';
 import { seededRandom } from '../src/core/prng.js';
 import { demoFeeder } from '../src/grid/demo-feeder.js';
@@ -53,8 +54,8 @@ interface Run {
    * Modbus poll before its control cycle, and its inverter takes the setpoint on a later write.
    */
   readingAgeMs?: number;
-  /** How the multipliers move (default plain, as the gateways; accelerated to compare). */
-  ascent?: AscentMethod;
+  /** How the multipliers move (default: the gateways'). */
+  ascent?: LimitAscent;
 }
 
 interface House {
@@ -90,7 +91,7 @@ function simulate(run: Run) {
         epoch: now,
         gossipSlotMs: GOSSIP_SLOT_ROUNDS * vc.gossipMs,
         reportFreshMs: REPORT_FRESH_CYCLES * BENCH_CONTROL_STEP_MS,
-        ascent: run.ascent ?? 'plain',
+        ascent: run.ascent ?? GATEWAY_ASCENT,
       },
       fallbackAfterMs: vc.fallbackAfterMs,
       random,
@@ -221,10 +222,17 @@ const byDefault = loadScenario('default');
 const sigkill = loadScenario('sigkill');
 const killFaults = sigkill.faults.filter((f) => f.kind === 'sigkill' && f.target?.startsWith('inv-'));
 const MARGINS = [0.003, 0.006, 0.01];
+const both = (a: 'plain' | 'accelerated'): LimitAscent => ({ overvoltage: a, undervoltage: a });
+/** Both multipliers plain (before), both accelerated, and the gateways' default (plain over, accelerated under). */
+const ASCENTS: [string, LimitAscent][] = [
+  ['plain', both('plain')],
+  ['accelerated', both('accelerated')],
+  ['plain over, accelerated under', GATEWAY_ASCENT],
+];
 /** Readings as old as the step acts on them (0), and about as old as in the real bench (100 ms at 600×). */
 const READING_AGES_MS = [0, 100];
 for (const readingAgeMs of READING_AGES_MS)
-  for (const ascent of ['plain', 'accelerated'] as const)
+  for (const [ascentLabel, ascent] of ASCENTS)
     for (const cell of byDefault.cells)
       for (const marginPu of MARGINS) {
         const results = SEEDS.map((seed) =>
@@ -234,7 +242,7 @@ for (const readingAgeMs of READING_AGES_MS)
           scenario: 'default',
           cell: cell.id,
           marginPu,
-          ascent,
+          ascent: ascentLabel,
           readingAgeMs,
           announced: 'yes',
           fault: '-',
@@ -252,7 +260,7 @@ for (const announced of [true, false]) {
         scenario: 'default',
         cell: cell.id,
         marginPu,
-        ascent: 'plain',
+        ascent: 'plain over, accelerated under',
         readingAgeMs: 0,
         announced: 'no',
         fault: '-',
@@ -282,7 +290,7 @@ for (const announced of [true, false]) {
         scenario: 'sigkill',
         cell: cell.id,
         marginPu: BENCH_VOLTAGE_CONTROL.marginPu,
-        ascent: 'plain',
+        ascent: 'plain over, accelerated under',
         readingAgeMs: 0,
         announced: yesNo(announced),
         fault: label,

@@ -360,6 +360,11 @@ export function buildProgram(): Command {
         "how the voltage agents move their multipliers (the scenario's voltageAscent)",
       ).choices(['accelerated', 'plain']),
     )
+    .option(
+      '--voltage-margin <pu>',
+      "how far inside the limits the voltage agents aim (the scenario's voltageMarginPu)",
+      number('--voltage-margin', (n) => n >= 0 && n <= 0.02),
+    )
     .action(async (o) => (await import('./bench/bench-command.js')).benchCommand(o));
 
   return program;

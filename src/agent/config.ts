@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { GATEWAY_ASCENT } from '../control/voltage/dual-agent.js';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
 import { deviceConfigSchema, FIELD_DRIVERS } from '../drivers/registry.js';
 import { SettlementSchedule } from '../platform/settlement-content.js';
 import { simulatedDriver } from '../sim/simulated-device.js';
+
+const AscentMethodSchema = z.enum(['accelerated', 'plain']);
 
 /**
  * The configuration of one gateway: one zod schema, defaults written here. The commented examples in
@@ -363,10 +366,20 @@ export const GatewayConfig = z
         /** The agents aim this far inside the voltage limits (pu). */
         marginPu: z.number().min(0).max(0.02).default(0.0003),
         /**
-         * How `dual` moves its multipliers. `plain` (default): a gateway's loop acts on readings a
-         * Modbus poll old, and there the momentum of `accelerated` rings (docs/control.md).
+         * How `dual` moves its multipliers: one method for both, or one per limit. Default: the
+         * overvoltage one `plain`, the undervoltage one `accelerated` (docs/control.md says why).
          */
-        ascent: z.enum(['accelerated', 'plain']).default('plain'),
+        ascent: z
+          .union([
+            AscentMethodSchema.transform((a) => ({ overvoltage: a, undervoltage: a })),
+            z
+              .object({
+                overvoltage: AscentMethodSchema.default(GATEWAY_ASCENT.overvoltage),
+                undervoltage: AscentMethodSchema.default(GATEWAY_ASCENT.undervoltage),
+              })
+              .strict(),
+          ])
+          .default(GATEWAY_ASCENT),
         /** Weight of reactive power against curtailment in the cost (kVAr² against kW²). */
         qWeight: z.number().positive().default(0.5),
         /** Period of the push-sum gossip; several rounds per secondary step. */
@@ -383,7 +396,7 @@ export const GatewayConfig = z
       .default({
         method: 'volt-var',
         marginPu: 0.0003,
-        ascent: 'plain',
+        ascent: GATEWAY_ASCENT,
         qWeight: 0.5,
         gossipMs: 200,
         fallbackAfterMs: 10_000,

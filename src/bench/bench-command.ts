@@ -19,9 +19,13 @@ export async function benchCommand(o: {
   statusPort?: number;
   live?: boolean;
   voltageAscent?: 'accelerated' | 'plain';
+  voltageMargin?: number;
 }): Promise<void> {
-  const loaded = loadScenario(o.scenario);
-  const scenario = o.voltageAscent ? { ...loaded, voltageAscent: o.voltageAscent } : loaded;
+  const scenario = {
+    ...loadScenario(o.scenario),
+    ...(o.voltageAscent ? { voltageAscent: o.voltageAscent } : {}),
+    ...(o.voltageMargin !== undefined ? { voltageMarginPu: o.voltageMargin } : {}),
+  };
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(130);

@@ -77,7 +77,8 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
   const scheduler = { primaryMs: stepMs, secondaryMs: stepMs, tertiaryMs };
   const voltageControl = {
     ...BENCH_VOLTAGE_CONTROL,
-    ascent: scenario.voltageAscent,
+    ...(scenario.voltageAscent ? { ascent: scenario.voltageAscent } : {}),
+    ...(scenario.voltageMarginPu !== undefined ? { marginPu: scenario.voltageMarginPu } : {}),
     gossipMs: Math.round(stepMs / GOSSIP_ROUNDS_PER_STEP),
   };
   const common = (id: string, cell?: string) => ({

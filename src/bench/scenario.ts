@@ -70,8 +70,13 @@ export const ScenarioSchema = z
      * their own devices). A gateway a fault kills and the platform always run alone.
      */
     gatewaysPerProcess: z.number().int().min(1).max(64).default(8),
-    /** How the inverter gateways' voltage agents move their multipliers (`voltageControl.ascent`). */
-    voltageAscent: z.enum(['accelerated', 'plain']).default('plain'),
+    /**
+     * How the inverter gateways' voltage agents move both their multipliers (`voltageControl.ascent`);
+     * without it, the gateways' default (plain for overvoltage, accelerated for undervoltage).
+     */
+    voltageAscent: z.enum(['accelerated', 'plain']).optional(),
+    /** How far inside the limits the voltage agents aim (`voltageControl.marginPu`); without it 1 %. */
+    voltageMarginPu: z.number().min(0).max(0.02).optional(),
     faults: z.array(Fault).default([]),
   })
   .strict()

@@ -63,6 +63,24 @@ describe('gateway config', () => {
     );
   });
 
+  it('voltage ascent: one method for both limits, or one per limit, else plain over and accelerated under', () => {
+    const ascentOf = (yaml: string) => {
+      const file = join(tmp.dir, `a${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(file, `${base}${yaml}`);
+      return loadGatewayConfig(file).voltageControl.ascent;
+    };
+    expect(ascentOf('')).toEqual({ overvoltage: 'plain', undervoltage: 'accelerated' });
+    expect(ascentOf('voltageControl: { ascent: accelerated }\n')).toEqual({
+      overvoltage: 'accelerated',
+      undervoltage: 'accelerated',
+    });
+    expect(ascentOf('voltageControl: { ascent: { undervoltage: plain } }\n')).toEqual({
+      overvoltage: 'plain',
+      undervoltage: 'plain',
+    });
+    expect(loadError(`${base}voltageControl: { ascent: nesterov }\n`).message).toMatch(/voltageControl\.ascent/);
+  });
+
   it('refuses a status page beyond loopback without a token', () => {
     expect(loadError(`${base}status: { host: 0.0.0.0 }\n`).field).toBe('status.token');
   });

@@ -199,15 +199,19 @@ describe('driver registry', () => {
       const kind = grid.devices.find((g) => g.id === d.id)!.kind;
       expect([d.driver, d.usage]).toEqual(kind === 'pv-inverter' ? ['sunspec', 'pv'] : ['sdm630', 'load']);
     }
-    // The scenario's voltageAscent reaches every voltage agent (plain unless the scenario says).
+    // The scenario's voltageAscent and voltageMarginPu reach every voltage agent (else the defaults).
     const dual = configs.filter((c) => c.voltageControl.method === 'dual');
     expect(dual.length).toBeGreaterThan(0);
-    expect(new Set(dual.map((c) => c.voltageControl.ascent))).toEqual(new Set(['plain']));
-    const accelerated = benchConfigs({ ...scenario, voltageAscent: 'accelerated' }, grid.devices, layout).map((c) =>
-      gatewayConfig(c),
-    );
-    for (const c of accelerated.filter((c) => c.voltageControl.method === 'dual'))
-      expect(c.voltageControl.ascent).toBe('accelerated');
+    for (const c of dual) {
+      expect(c.voltageControl.ascent).toEqual({ overvoltage: 'plain', undervoltage: 'accelerated' });
+      expect(c.voltageControl.marginPu).toBe(0.01);
+    }
+    const overridden = { ...scenario, voltageAscent: 'accelerated' as const, voltageMarginPu: 0.003 };
+    const accelerated = benchConfigs(overridden, grid.devices, layout).map((c) => gatewayConfig(c));
+    for (const c of accelerated.filter((c) => c.voltageControl.method === 'dual')) {
+      expect(c.voltageControl.ascent).toEqual({ overvoltage: 'accelerated', undervoltage: 'accelerated' });
+      expect(c.voltageControl.marginPu).toBe(0.003);
+    }
   });
 
   it('a driver is one definition and one entry in the list: its devices parse and are built', async () => {

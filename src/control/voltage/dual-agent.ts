@@ -35,9 +35,23 @@ export interface DualAgentOptions {
    * this long; an older one gives way to the estimate (a peer heard only through others' gossip).
    */
   reportFreshMs: number;
-  /** How its multipliers move (default `plain`: see `voltageControl.ascent` in the gateway config). */
-  ascent?: AscentMethod;
+  /** How its two multipliers move (default `GATEWAY_ASCENT`). */
+  ascent?: LimitAscent;
 }
+
+/** How a gateway's overvoltage and undervoltage multipliers move. */
+export interface LimitAscent {
+  overvoltage: AscentMethod;
+  undervoltage: AscentMethod;
+}
+
+/**
+ * A gateway acts on readings a Modbus poll old. The overvoltage multiplier acts through curtailment,
+ * the strongest lever on an LV cable, and over that lag its momentum rings; the undervoltage one acts
+ * through reactive power only and climbs from zero at every evening ramp, where momentum closes the
+ * lag (`npm run bench:voltage-dynamics`, docs/control.md).
+ */
+export const GATEWAY_ASCENT: LimitAscent = { overvoltage: 'plain', undervoltage: 'accelerated' };
 
 export class DualVoltageAgent {
   readonly gossip: SlottedPushSum;
@@ -131,11 +145,11 @@ export class DualVoltageAgent {
   private get ascent(): { over: MultiplierAscent; under: MultiplierAscent } {
     if (!this.ascentState) {
       const step = this.multiplierStep();
-      const method = this.o.ascent ?? 'plain';
+      const ascent = this.o.ascent ?? GATEWAY_ASCENT;
       // No secant: the gateway measures its bus a control step or more after its setpoints changed.
       this.ascentState = {
-        over: new MultiplierAscent(step.over, method, 1),
-        under: new MultiplierAscent(step.under, method, 1),
+        over: new MultiplierAscent(step.over, ascent.overvoltage, 1),
+        under: new MultiplierAscent(step.under, ascent.undervoltage, 1),
       };
     }
     return this.ascentState;
