@@ -18,7 +18,7 @@ export type VoltageMethod = (typeof VOLTAGE_METHODS)[number];
 
 /**
  * How far inside the limits the agents aim by default, pu: none. The accelerated ascent settles on
- * the limit to within 1e-6 pu before its stop rule holds (`npm run bench:voltage`); the plain
+ * the limit to within 1e-5 pu before its stop rule holds (`npm run bench:voltage`); the plain
  * ascent still approaches from outside when it stops.
  */
 export const DEFAULT_MARGIN_PU = 0;

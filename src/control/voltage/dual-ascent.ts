@@ -66,8 +66,8 @@ export const GERSHGORIN_STEP_SCALE = 1.5;
 /**
  * The accelerated ascent lengthens a multiplier's step up to this many times its Gershgorin step.
  * The row sum bounds the curvature of every direction at once, and is several times the curvature
- * along which a feeder's multipliers actually move (`npm run bench:voltage`: caps of 3 to 5 were
- * slower, 30 and 100 unstable on the 33-bus feeder).
+ * along which a feeder's multipliers actually move; the cap bounds the step where a noisy
+ * measurement (a gossip estimate off, a lost message) shows almost no curvature.
  */
 export const SECANT_STEP_CAP = 10;
 
