@@ -55,10 +55,16 @@ export class GpioDevice implements Device {
   }
 }
 
-/** Where the line is: `chip` is `gpio` (sysfs, the onoff module) or `mock:<name>` (in-process lines). */
+/**
+ * Where the line is: `chip` is `gpio` (sysfs, the onoff module) or `mock:<name>` (in-process lines);
+ * `pin` the line on its controller (on a Raspberry Pi the BCM GPIO number of the header's pinout);
+ * `chipLabel` the controller's label in /sys/class/gpio/gpiochip*\/label, for a board other than a
+ * Raspberry Pi.
+ */
 const gpioFields = {
   chip: z.string().regex(/^(gpio|mock:[A-Za-z0-9_-]+)$/, 'expected gpio or mock:<name>'),
   pin: z.number().int().min(0).max(1023),
+  chipLabel: z.string().min(1).optional(),
   activeLow: z.boolean().default(false),
   bus: z.string().min(1).optional(),
 };
@@ -70,7 +76,7 @@ export const gpioRelayDriver = defineDriver({
   usages: ['load'],
   defaultUsage: 'load',
   fields: gpioFields,
-  create: (d) => new GpioDevice(d.id, 'relay', () => openGpio(d.chip, d.pin, 'out'), d.activeLow),
+  create: (d) => new GpioDevice(d.id, 'relay', () => openGpio(d.chip, d.pin, 'out', d.chipLabel), d.activeLow),
 });
 
 /** Driver `gpio-input`: a contact on a GPIO input (point `active`), e.g. a utility's lock signal. */
@@ -80,5 +86,5 @@ export const gpioInputDriver = defineDriver({
   usages: ['load'],
   defaultUsage: 'load',
   fields: gpioFields,
-  create: (d) => new GpioDevice(d.id, 'digital-input', () => openGpio(d.chip, d.pin, 'in'), d.activeLow),
+  create: (d) => new GpioDevice(d.id, 'digital-input', () => openGpio(d.chip, d.pin, 'in', d.chipLabel), d.activeLow),
 });

@@ -1,4 +1,5 @@
 import { ErrorCode, P2PError } from '../core/errors.js';
+import { readGpioChips, SYSFS_GPIO, sysfsGpioNumber } from './gpio-numbering.js';
 
 /** One GPIO line as an output (relay) or an input (a contact). */
 export interface GpioLine {
@@ -49,8 +50,17 @@ interface OnoffGpio {
   unexport(): void;
 }
 
-/** A sysfs GPIO through the optional `onoff` module, loaded only when a real pin is used. */
-export async function openGpio(chip: string, pin: number, direction: 'in' | 'out'): Promise<GpioLine> {
+/**
+ * A sysfs GPIO through the optional `onoff` module, loaded only when a real pin is used. `pin` is the
+ * line on the controller labelled `chipLabel` (default: the Raspberry Pi's header, BCM numbering),
+ * exported under the number sysfs gives it from the controller's base (`sysfsGpioNumber`).
+ */
+export async function openGpio(
+  chip: string,
+  pin: number,
+  direction: 'in' | 'out',
+  chipLabel?: string,
+): Promise<GpioLine> {
   if (chip.startsWith('mock:')) return new MockGpio(`${chip.slice(5)}:${pin}`, direction);
   let Gpio: { new (pin: number, direction: 'in' | 'out'): OnoffGpio; accessible: boolean };
   try {
@@ -68,7 +78,7 @@ export async function openGpio(chip: string, pin: number, direction: 'in' | 'out
       hint: 'run on the gateway, as a user in the gpio group',
     });
   }
-  const line = new Gpio(pin, direction);
+  const line = new Gpio(sysfsGpioNumber(pin, readGpioChips(SYSFS_GPIO), chipLabel), direction);
   return {
     read: () => line.read(),
     write: (v) => line.write(v),
