@@ -24,6 +24,11 @@ export function buildProgram(): Command {
     .description('Edge-gateway firmware for a peer-to-peer local smart grid: trading, voltage control, device drivers.')
     .version(FIRMWARE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nThe command-line, JSON, bench report, wire and metrics contract: docs/interfaces.md.\n' +
+        'JSON Schemas of the config and of the trade, powerflow and voltage inputs: schemas/.',
+    )
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   program
