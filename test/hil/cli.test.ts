@@ -90,20 +90,24 @@ describe('p2p-edge command line', () => {
     expect(gw.output()).toMatch(/"msg":"gateway stopped"/);
     expect(existsSync(join(tmp.dir, 'var', 'inv-9', 'gateway-state.json'))).toBe(true);
   });
+
   it("README's one gateway runs as written: config/single-gateway.example.yaml, no broker, no keys", async () => {
     // Its own working directory, so that the example's stateDir (./var) is this test's.
     const cwd = join(tmp.dir, 'single');
     mkdirSync(cwd);
     const example = join(import.meta.dirname, '..', '..', 'config', 'single-gateway.example.yaml');
     const gw = startCli(['run', '--config', example], {}, cwd);
-    const metrics = await eventually(async () => {
-      const text = await (await fetch('http://127.0.0.1:8081/metrics')).text();
-      return /p2p_device_up\{device="meter-1",gateway="house-1"\} 1/.test(text) ? text : undefined;
-    });
-    expect(metrics).toMatch(/p2p_device_up\{device="pv-1",gateway="house-1"\} 1/);
-    expect(metrics).toMatch(/p2p_voltage_pu\{bus="b3",gateway="house-1"\} \d/);
-    gw.child.kill('SIGTERM');
+    try {
+      const metrics = await eventually(async () => {
+        const text = await (await fetch('http://127.0.0.1:8081/metrics')).text();
+        return /p2p_device_up\{device="meter-1",gateway="house-1"\} 1/.test(text) ? text : undefined;
+      }, 40_000);
+      expect(metrics).toMatch(/p2p_device_up\{device="pv-1",gateway="house-1"\} 1/);
+      expect(metrics).toMatch(/p2p_voltage_pu\{bus="b3",gateway="house-1"\} \d/);
+    } finally {
+      gw.child.kill('SIGTERM');
+    }
     expect(await gw.exited, gw.output()).toBe(0);
     expect(existsSync(join(cwd, 'var', 'house-1', 'gateway-state.json'))).toBe(true);
-  });
+  }, 60_000);
 });
