@@ -126,8 +126,13 @@ function simulate(run: Run) {
   const ageTicks = Math.round((run.readingAgeMs ?? 0) / TICK_MS);
   for (let t = 0; t < end; t += TICK_MS) {
     const now = EPOCH_MS + t;
-    past.push(sim.voltages(t));
-    if (past.length > ageTicks + 1) past.shift();
+    // A power flow every tick only where readings age; else once in a tick where some house steps,
+    // before the first of them changes a setpoint.
+    if (ageTicks > 0) {
+      past.push(sim.voltages(t));
+      if (past.length > ageTicks + 1) past.shift();
+    }
+    let atTickStart: Map<string, number> | undefined;
     if (t === CONTROL_SETTLE_MS) day.restartAt(t);
     if (killed && t === killAt) {
       checkpoint = killed.controller!.persist(); // its inverter keeps its last setpoints
@@ -148,7 +153,8 @@ function simulate(run: Run) {
         }
       }
       if ((t - h.phaseMs) % BENCH_CONTROL_STEP_MS !== 0) continue;
-      const voltagePu = past[Math.max(0, past.length - 1 - ageTicks)]!.get(h.bus)!;
+      if (ageTicks === 0) atTickStart ??= sim.voltages(t);
+      const voltagePu = (ageTicks > 0 ? past[0]! : atTickStart!).get(h.bus)!;
       const availableKW = sim.availableW(h.inverter, t) / 1000;
       const setpoint = held.get(h.inverter);
       const measurements = {

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadVoltageInstance } from '../../bench/reference/voltage-fixtures.js';
 import { assignWatchedBuses, runVoltageControl } from '../../src/control/voltage/control-loop.js';
 import { MultiplierAscent } from '../../src/control/voltage/dual-ascent.js';
 import { compileVoltageProblem, VoltageInputSchema } from '../../src/control/voltage/problem.js';
@@ -88,9 +89,9 @@ describe('distributed voltage control (dual decomposition with push-sum)', () =>
   });
 
   it('the accelerated ascent meets the 33-bus evening within its limits at its independent optimum', () => {
-    const base = join(FIXTURES, 'voltage', 'voltage-33bus-evening');
-    const p = compileVoltageProblem(VoltageInputSchema.parse(JSON.parse(readFileSync(`${base}.json`, 'utf8'))));
-    const best = JSON.parse(readFileSync(`${base}.optimum.json`, 'utf8')).optimalCost as number;
+    const instance = loadVoltageInstance('voltage/voltage-33bus-evening');
+    const p = compileVoltageProblem(instance.input);
+    const best = instance.optimum.optimalCost;
     const r = runVoltageControl(p, { method: 'dual', seed: 1 });
     expect(r.converged).toBe(true);
     expect(r.minVoltagePu).toBeGreaterThanOrEqual(p.vMinPu - VIOLATION_PU);
@@ -164,18 +165,8 @@ describe('distributed voltage control (dual decomposition with push-sum)', () =>
   });
 
   it('evening peak: lifts the undervoltage at buses without an inverter with reactive power alone', () => {
-    const evening = VoltageInputSchema.parse({
-      ...input,
-      feeder: {
-        ...input.feeder,
-        buses: input.feeder.buses.map((b: { pKW: number; qKVAr: number }) => ({
-          ...b,
-          pKW: Math.abs(b.pKW) * 6,
-          qKVAr: Math.abs(b.qKVAr) * 6,
-        })),
-      },
-      inverters: input.inverters.map((i: object) => ({ ...i, pAvailableKW: 0 })),
-    });
+    // The example's evening: loads × 6, no PV (bench/reference/voltage-instances.ts writes it).
+    const evening = loadVoltageInstance('voltage/voltage-lv-20pv-evening').input;
     const p = compileVoltageProblem(evening);
     const uncontrolled = runVoltageControl(p, { method: 'dual', rounds: 0 });
     expect(uncontrolled.minVoltagePu).toBeLessThan(evening.vMinPu - 0.005);
