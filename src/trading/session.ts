@@ -213,14 +213,18 @@ export class MarketSession {
   }
 
   /**
-   * What the trader acts on once the session has ended: the session itself when it settled with its
-   * neighbours. Otherwise (out of rounds or time) there is no agreement on any price, so nothing is
-   * traded with them: the trader's own devices and grid connection balance its own demand, cleared
-   * here at once from the prices reached (a session without neighbours needs no messages). Two ends of
-   * a link that did not settle could otherwise each act on a different flow.
+   * What the trader acts on once the session has ended: the session itself when it settled and every
+   * neighbour's last message said it had settled too, so that both ends of a link act on its flow.
+   * Otherwise (out of rounds or time, or a neighbour that did not confirm, e.g. cut off or one round
+   * behind at the deadline) nothing is traded with the neighbours: the trader's own devices and grid
+   * connection balance its own demand, cleared here to the end from the prices reached. A session
+   * without neighbours that was cut short is cleared to the end the same way, so that no demand is
+   * left unmet. Neither end knows whether its own last messages arrived, so at the boundary one end
+   * may still act on a link the other drops (docs/trading.md).
    */
   outcome(): MarketSession {
-    if (this.status().settled || this.neighbours.length === 0) return this;
+    const agreed = this.neighbours.every((n) => this.inbox.get(n)?.settled === true);
+    if (this.status().settled && agreed) return this;
     const own = this.model.agents[0]!;
     const alone = new MarketSession(
       this.sessionId,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { warmStart } from '../../src/agent/roles/session-runner.js';
+import { sessionInstance } from '../../src/trading/market-interval.js';
 import { compileModel, TradeInputSchema } from '../../src/trading/model.js';
 import { solveReference } from '../../src/trading/reference/interior-point.js';
 import { localTradeModel, MarketSession, rolledPrices, SILENT_ROUNDS_GONE } from '../../src/trading/session.js';
@@ -102,6 +103,49 @@ describe('MarketSession: one trader over a transport', () => {
       settledB.step();
     }
     expect(settledA.outcome()).toBe(settledA);
+  });
+
+  it('trades with its neighbours only where each one last said it had settled too', () => {
+    const a = session(agentA, 'B');
+    const b = session(agentB, 'A');
+    while (!(a.done() && b.done())) {
+      for (const m of a.outbox()) b.receive(m);
+      for (const m of b.outbox()) a.receive(m);
+      a.step();
+      b.step();
+    }
+    expect(a.outcome()).toBe(a);
+    expect(a.outcome().model.links.length).toBeGreaterThan(0);
+    // B's newest message (one round on, at the deadline) says it has not settled: A keeps out of the link.
+    const [last] = b.outbox();
+    a.receive({ ...last!, round: last!.round + 1, settled: false });
+    expect(a.status().settled).toBe(true);
+    const alone = a.outcome();
+    expect(alone.model.links).toHaveLength(0);
+    expect(Math.max(...alone.decision!.imbalance.map(Math.abs))).toBeLessThan(1e-2);
+  });
+
+  it('a session without neighbours cut short by its deadline is cleared to the end: demand met, at the optimum', () => {
+    const lone = new MarketSession('s1', localTradeModel(agentB, [], T, 1), 'accelerated', 2000, 0.1);
+    lone.step();
+    lone.step();
+    expect(lone.status().settled).toBe(false);
+    // As it stood at the deadline, part of the demand was unserved.
+    expect(Math.max(...lone.decision!.imbalance.map(Math.abs))).toBeGreaterThan(1);
+    const cleared = lone.outcome();
+    expect(cleared.status().settled).toBe(true);
+    const d = cleared.decision!;
+    for (let t = 0; t < T; t++) expect(d.gridImport[t]! - d.gridExport[t]!).toBeCloseTo(agentB.demand[t]!, 2);
+    const reference = solveReference(
+      compileModel(
+        TradeInputSchema.parse({
+          horizon: T,
+          agents: [{ id: 'B', demand: [20, 25], grid: { import: { a: 0.001, b: 0.3, max: 100 } } }],
+        }),
+      ),
+    );
+    const instance = sessionInstance(cleared, agentB, [])!;
+    expect(Math.abs(instance.cost - reference.cost) / reference.cost).toBeLessThan(1e-3);
   });
 
   it('a neighbour that falls silent holds a trader back for no more than SILENT_ROUNDS_GONE rounds once it has settled', () => {
