@@ -154,9 +154,21 @@ const LteConfig = z
   })
   .strict();
 
+/**
+ * An MQTT broker hosted in the gateway's own process (aedes): for a lab cell, or a first gateway tried
+ * on its own, without Mosquitto. It has no TLS and no ACLs; a field cell runs Mosquitto (deploy/mosquitto).
+ */
+const HostedBrokerConfig = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65_535),
+  })
+  .strict();
+
 const CommsConfig = z
   .object({
     lte: LteConfig.optional(),
+    broker: HostedBrokerConfig.optional(),
     transport: z.enum(['mqtt', 'd2d', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
     d2d: D2DConfig.optional(),

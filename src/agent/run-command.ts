@@ -1,6 +1,7 @@
+import { type EmbeddedBroker, startEmbeddedBroker } from '../comms/embedded-broker.js';
 import { shareSignatureChecks } from '../comms/shared-signature-checks.js';
 import { systemClock } from '../core/clock.js';
-import { ErrorCode, P2PError } from '../core/errors.js';
+import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { componentLogger, setLogLevel } from '../core/log.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { untilSignal } from '../core/signals.js';
@@ -33,6 +34,8 @@ async function startGateway(
   const clock = systemClock;
   const metrics = new GatewayMetrics({ gateway: config.gateway.id });
   if (processMetrics) metrics.addProcessMetrics();
+  // Hosted before the transport connects to it, closed after the gateway has said goodbye on it.
+  const broker = config.comms.broker && (await hostBroker(config.comms.broker, log));
   const transport = buildTransport(config, clock, metrics);
   const gateway = new Gateway(config, {
     clock,
@@ -48,6 +51,7 @@ async function startGateway(
     await gateway.start();
   } catch (err) {
     await lte?.stop();
+    await broker?.close();
     throw err;
   }
   // A platform gateway's page also serves its members' statements, from its database (read side).
@@ -79,6 +83,7 @@ async function startGateway(
     statements?.close();
     await gateway.stop();
     await lte?.stop();
+    await broker?.close();
   };
   try {
     await status?.listen();
@@ -87,6 +92,20 @@ async function startGateway(
     throw err;
   }
   return { gateway, stop };
+}
+
+/** The broker of `comms.broker`; a port already taken stops the gateway with a config error naming it. */
+async function hostBroker(
+  { host, port }: { host: string; port: number },
+  log: ReturnType<typeof componentLogger>,
+): Promise<EmbeddedBroker> {
+  try {
+    const broker = await startEmbeddedBroker(host, port);
+    log.info({ url: broker.url }, 'hosting an MQTT broker in the process (no TLS, no ACLs: lab use)');
+    return broker;
+  } catch (err) {
+    throw new P2PError(ErrorCode.config, `comms.broker: cannot listen on ${host}:${port}: ${errorMessage(err)}`);
+  }
 }
 
 /**

@@ -15,10 +15,16 @@ export interface EmbeddedBroker {
 export async function startEmbeddedBroker(host = '127.0.0.1', port = 0): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
   const server: Server = createServer(broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    // The broker's own timers would otherwise keep the process alive.
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   const address = server.address() as AddressInfo;
   return {
     url: `mqtt://${host}:${address.port}`,

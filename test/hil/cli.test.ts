@@ -1,5 +1,8 @@
+import { once } from 'node:events';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, runCli, startCli, tempDir } from '../helpers/net.js';
 
@@ -91,12 +94,13 @@ describe('p2p-edge command line', () => {
     expect(existsSync(join(tmp.dir, 'var', 'inv-9', 'gateway-state.json'))).toBe(true);
   });
 
-  it("README's one gateway runs as written: config/single-gateway.example.yaml, no broker, no keys", async () => {
+  it("README's one gateway runs as written: config/single-gateway.example.yaml, its own broker, no keys", async () => {
     // Its own working directory, so that the example's stateDir (./var) is this test's.
     const cwd = join(tmp.dir, 'single');
     mkdirSync(cwd);
     const example = join(import.meta.dirname, '..', '..', 'config', 'single-gateway.example.yaml');
     const gw = startCli(['run', '--config', example], {}, cwd);
+    let watcher: MqttClient | undefined;
     try {
       const metrics = await eventually(async () => {
         const text = await (await fetch('http://127.0.0.1:8081/metrics')).text();
@@ -104,10 +108,42 @@ describe('p2p-edge command line', () => {
       }, 40_000);
       expect(metrics).toMatch(/p2p_device_up\{device="pv-1",gateway="house-1"\} 1/);
       expect(metrics).toMatch(/p2p_voltage_pu\{bus="b3",gateway="house-1"\} \d/);
+      // The broker it hosts takes other clients: its presence is there for a peer or `mosquitto_sub`.
+      watcher = await mqtt.connectAsync('mqtt://127.0.0.1:1884', { reconnectPeriod: 0 });
+      const topics: string[] = [];
+      watcher.on('message', (topic) => topics.push(topic));
+      await watcher.subscribeAsync('p2p/#');
+      await eventually(async () => topics.some((t) => t.includes('house-1')) || undefined, 10_000);
     } finally {
+      await watcher?.endAsync();
       gw.child.kill('SIGTERM');
     }
     expect(await gw.exited, gw.output()).toBe(0);
+    expect(gw.output()).toMatch(/hosting an MQTT broker in the process/);
     expect(existsSync(join(cwd, 'var', 'house-1', 'gateway-state.json'))).toBe(true);
   }, 60_000);
+
+  it('a hosted broker whose port is taken stops the gateway with exit 2 naming comms.broker', async () => {
+    const port = await freePort();
+    const blocker = createServer().listen(port, '127.0.0.1');
+    await once(blocker, 'listening');
+    const file = join(tmp.dir, 'taken.yaml');
+    writeFileSync(
+      file,
+      [
+        'gateway: { id: house-9, kind: inverter, cell: cell-a, bus: b1 }',
+        `stateDir: ${join(tmp.dir, 'taken-state')}`,
+        'status: { port: 0 }',
+        `comms: { transport: mqtt, broker: { port: ${port} }, mqtt: { url: "mqtt://127.0.0.1:${port}" }, security: { unsigned: true } }`,
+        'devices: [{ id: pv-1, driver: simulated, kind: pv-inverter, ratedW: 3000, bus: b1 }]',
+      ].join('\n'),
+    );
+    try {
+      const r = await runCli(['run', '--config', file]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`comms\\.broker: cannot listen on 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      blocker.close();
+    }
+  }, 30_000);
 });
