@@ -66,6 +66,11 @@ export function loadRegisterMap(file: string): RegisterMap {
 
 /** Decodes one point from its registers. */
 export function decodeRegisterPoint(p: RegisterMap['points'][number], regs: readonly number[]): number {
+  return rawRegisterValue(p, regs) * p.scale + p.offset;
+}
+
+/** The value of a point's registers in its type, before scale and offset. */
+export function rawRegisterValue(p: RegisterMap['points'][number], regs: readonly number[]): number {
   const count = p.type.endsWith('16') ? 1 : 2;
   if (regs.length !== count)
     throw new P2PError(
@@ -77,17 +82,15 @@ export function decodeRegisterPoint(p: RegisterMap['points'][number], regs: read
   const buf = Buffer.alloc(4);
   buf.writeUInt16BE(words[0]!, 0);
   if (words.length > 1) buf.writeUInt16BE(words[1]!, 2);
-  const raw =
-    p.type === 'uint16'
-      ? buf.readUInt16BE(0)
-      : p.type === 'int16'
-        ? buf.readInt16BE(0)
-        : p.type === 'uint32'
-          ? buf.readUInt32BE(0)
-          : p.type === 'int32'
-            ? buf.readInt32BE(0)
-            : buf.readFloatBE(0);
-  return raw * p.scale + p.offset;
+  return p.type === 'uint16'
+    ? buf.readUInt16BE(0)
+    : p.type === 'int16'
+      ? buf.readInt16BE(0)
+      : p.type === 'uint32'
+        ? buf.readUInt32BE(0)
+        : p.type === 'int32'
+          ? buf.readInt32BE(0)
+          : buf.readFloatBE(0);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Device } from './device.js';
 import { defineDriver } from './driver.js';
 import { acquireModbusBus, modbusConnectionFields } from './modbus-connection.js';
 import { type MeterReading, Points } from './natures.js';
-import { combineRegisterPoints, decodeRegisterPoint, loadRegisterMap, type RegisterMap } from './register-map.js';
+import { combineRegisterPoints, loadRegisterMap, type RegisterMap, rawRegisterValue } from './register-map.js';
 
 /**
  * The Eastron SDM630's registers, described once in `config/devices/sdm630.register-map.yaml` (input
@@ -57,7 +57,9 @@ export function decodeSdm630(regs: readonly number[]): {
     );
   const values = SDM630_MAP.points.map((p) => {
     const i = p.address - BLOCK.address;
-    return decodeRegisterPoint(p, regs.slice(i, i + (p.type.endsWith('16') ? 1 : 2)));
+    const raw = rawRegisterValue(p, regs.slice(i, i + (p.type.endsWith('16') ? 1 : 2)));
+    // Without an offset the sign of a zero is kept (−0 stays −0), as the meter sent it.
+    return p.offset === 0 ? raw * p.scale : raw * p.scale + p.offset;
   });
   const r = combineRegisterPoints(SDM630_MAP, values);
   const v = r.acVoltageV as readonly number[];

@@ -75,7 +75,7 @@ export class SimulatedSdm630 implements RegisterDevice {
     const buf = Buffer.alloc(4);
     for (let a = address; a < address + count; a++) {
       const start = a % 2 === 0 ? a : a - 1;
-      const inBank = start <= 0x4a || (start === UNREAD_REGISTERS.totalKWh);
+      const inBank = start <= 0x4a || start === UNREAD_REGISTERS.totalKWh;
       if (!inBank) throw new ModbusException(2);
       buf.writeFloatBE(values.get(start) ?? 0, 0);
       out.push(buf.readUInt16BE(a === start ? 0 : 2));
