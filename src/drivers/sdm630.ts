@@ -1,44 +1,48 @@
+import { fileURLToPath } from 'node:url';
 import { ErrorCode, P2PError } from '../core/errors.js';
 import type { ModbusBus } from '../hal/modbus/bus.js';
 import type { Device } from './device.js';
 import { defineDriver } from './driver.js';
 import { acquireModbusBus, modbusConnectionFields } from './modbus-connection.js';
 import { type MeterReading, Points } from './natures.js';
+import { combineRegisterPoints, loadRegisterMap, type RegisterMap, rawRegisterValue } from './register-map.js';
 
 /**
- * Eastron SDM630 input registers (FC4, float32 big-endian, two registers each), 0-based as on the
- * wire (the manual's 30001 is address 0). Source: Eastron SDM630 Modbus protocol; volkszaehler/mbmd.
+ * The Eastron SDM630's registers, described once in `config/devices/sdm630.register-map.yaml` (input
+ * registers, float32 high word first, 0-based addresses): this driver, the `register-map` driver and
+ * the simulator all read that file.
  */
+export const SDM630_MAP_FILE = fileURLToPath(new URL('../../config/devices/sdm630.register-map.yaml', import.meta.url));
+export const SDM630_MAP: RegisterMap = loadRegisterMap(SDM630_MAP_FILE);
+
+function addressOf(point: string, phase?: number): number {
+  const p = SDM630_MAP.points.find((q) => q.point === point && q.phase === phase);
+  if (!p) throw new P2PError(ErrorCode.config, `${SDM630_MAP_FILE}: no ${point}${phase ? ` phase ${phase}` : ''}`);
+  return p.address;
+}
+
+/** The addresses of the points the driver reads, by the names of the manual's table. */
 export const SDM630_REGISTERS = {
-  voltageL1: 0x00,
-  voltageL2: 0x02,
-  voltageL3: 0x04,
-  currentL1: 0x06,
-  currentL2: 0x08,
-  currentL3: 0x0a,
-  powerL1: 0x0c,
-  powerL2: 0x0e,
-  powerL3: 0x10,
-  powerFactorL1: 0x1e,
-  powerFactorL2: 0x20,
-  powerFactorL3: 0x22,
-  totalPower: 0x34,
-  totalVA: 0x38,
-  totalVAr: 0x3c,
-  totalPowerFactor: 0x3e,
-  frequency: 0x46,
-  importKWh: 0x48,
-  exportKWh: 0x4a,
-  totalKWh: 0x156,
+  voltageL1: addressOf('acVoltageV', 1),
+  voltageL2: addressOf('acVoltageV', 2),
+  voltageL3: addressOf('acVoltageV', 3),
+  totalPower: addressOf('acPowerW'),
+  totalVAr: addressOf('reactivePowerVAr'),
+  frequency: addressOf('frequencyHz'),
+  importKWh: addressOf('energyWh'),
+  exportKWh: addressOf('energyExportWh'),
 } as const;
 
-/** The block the driver polls: voltages through export energy in one read. */
-const BLOCK = { address: 0x00, count: 0x4c };
+/** The block the driver polls: every point of the map in one read. */
+const BLOCK = (() => {
+  const address = Math.min(...SDM630_MAP.points.map((p) => p.address));
+  const end = Math.max(...SDM630_MAP.points.map((p) => p.address + (p.type.endsWith('16') ? 1 : 2)));
+  return { address, count: end - address };
+})();
 
-/** Reads of the SDM630 block, decoded (float32 big-endian pairs). */
+/** Reads of the SDM630 block, decoded by the map. */
 export function decodeSdm630(regs: readonly number[]): {
   voltageV: [number, number, number];
-  currentA: [number, number, number];
   powerW: number;
   reactiveVAr: number;
   frequencyHz: number;
@@ -51,22 +55,21 @@ export function decodeSdm630(regs: readonly number[]): {
       `SDM630: the reply holds ${regs.length} registers, the block has ${BLOCK.count} (registers ${BLOCK.address}..${BLOCK.address + BLOCK.count - 1})`,
       { component: 'sdm630', recoverable: true },
     );
-  const buf = Buffer.alloc(4);
-  const f = (address: number) => {
-    const i = address - BLOCK.address;
-    buf.writeUInt16BE(regs[i]!, 0);
-    buf.writeUInt16BE(regs[i + 1]!, 2);
-    return buf.readFloatBE(0);
-  };
-  const R = SDM630_REGISTERS;
+  const values = SDM630_MAP.points.map((p) => {
+    const i = p.address - BLOCK.address;
+    const raw = rawRegisterValue(p, regs.slice(i, i + (p.type.endsWith('16') ? 1 : 2)));
+    // Without an offset the sign of a zero is kept (−0 stays −0), as the meter sent it.
+    return p.offset === 0 ? raw * p.scale : raw * p.scale + p.offset;
+  });
+  const r = combineRegisterPoints(SDM630_MAP, values);
+  const v = r.acVoltageV as readonly number[];
   return {
-    voltageV: [f(R.voltageL1), f(R.voltageL2), f(R.voltageL3)],
-    currentA: [f(R.currentL1), f(R.currentL2), f(R.currentL3)],
-    powerW: f(R.totalPower),
-    reactiveVAr: f(R.totalVAr),
-    frequencyHz: f(R.frequency),
-    importWh: f(R.importKWh) * 1000,
-    exportWh: f(R.exportKWh) * 1000,
+    voltageV: [v[0]!, v[1]!, v[2]!],
+    powerW: r.acPowerW as number,
+    reactiveVAr: r.reactivePowerVAr as number,
+    frequencyHz: r.frequencyHz as number,
+    importWh: r.energyWh as number,
+    exportWh: r.energyExportWh as number,
   };
 }
 
