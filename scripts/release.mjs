@@ -5,7 +5,7 @@
 // tested with. The package holds compiled JavaScript only, and tsx, esbuild and typescript are dev
 // dependencies: `npm install --omit=dev` of it brings none of them.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -33,7 +33,11 @@ try {
   cpSync('src', join(stage, 'dist'), { recursive: true, filter: (f) => !f.endsWith('.ts') });
   for (const entry of manifest.files.filter((f) => !f.startsWith('!') && !f.startsWith('dist')))
     if (existsSync(entry)) cpSync(entry, join(stage, entry), { recursive: true });
-  for (const file of ['package.json', 'README.md', 'LICENSE']) if (existsSync(file)) cpSync(file, join(stage, file));
+  for (const file of ['README.md', 'LICENSE']) if (existsSync(file)) cpSync(file, join(stage, file));
+  // The development scripts (prepare builds from sources, benches run through tsx) mean nothing in a
+  // release, and `prepare` would run on the gateway's `npm ci`.
+  const { scripts: _development, ...releaseManifest } = manifest;
+  writeFileSync(join(stage, 'package.json'), `${JSON.stringify(releaseManifest, null, 2)}\n`);
   cpSync('package-lock.json', join(stage, 'npm-shrinkwrap.json'));
   mkdirSync(RELEASE_DIR, { recursive: true });
   // --ignore-scripts: `prepare` would build dist/ again, from sources the stage does not have.
