@@ -6,18 +6,21 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: deploy/install.sh [install] [OPTIONS]     install or update (the default command)
+usage: deploy/install.sh [install] [RELEASE] [OPTIONS]   install or update (the default command)
        deploy/install.sh rollback [OPTIONS]      switch back to the previous release and restart
        deploy/install.sh list [OPTIONS]          the installed releases; which is current and previous
        deploy/install.sh uninstall [--purge] [OPTIONS]
 
-install: a release from a tarball (`npm pack`) or a source tree goes to
-/opt/p2p-edge/releases/<version>-<hash>, /opt/p2p-edge/current is switched to it atomically (the
-release it replaces becomes /opt/p2p-edge/previous), and the service is restarted and checked
-(/healthz); a release that does not come up is rolled back.
+install: a release (`npm run release`: compiled JavaScript, no compiler needed) goes to
+/opt/p2p-edge/releases/<version>-<hash> with its production dependencies (`npm ci --omit=dev`),
+/opt/p2p-edge/current is switched to it atomically (the release it replaces becomes
+/opt/p2p-edge/previous), and the service is restarted and checked (/healthz); a release that does
+not come up is rolled back.
 
-  --from PATH            release tarball (.tgz from `npm pack`) or source tree
-                         (default: the tree this script belongs to)
+  RELEASE, --from PATH|URL
+                         the release tarball (release/p2p-edge-<version>.tgz), a path or an
+                         http(s) URL; or a source tree with a build in dist/ (`npm ci` made it),
+                         packed as `npm pack` would (default: the tree this script belongs to)
   --config FILE          gateway config, installed as /etc/p2p-edge/gateway.yaml if there is none
                          (an existing one is never overwritten)
   --members FILE         the cell operator's signed members list, installed where the config's
@@ -32,8 +35,6 @@ release it replaces becomes /opt/p2p-edge/previous), and the service is restarte
                          client certificate (deploy/mosquitto/make-certs.sh); the CA stays under
                          /etc/p2p-edge/tls/test-ca
   --keep N               releases to keep, current and previous included (default 3)
-  --build                compile to dist/ (npm ci with dev dependencies, build, prune): faster
-                         start, less memory; needs more time and disk during the install
   --log-file             also write the log to /var/log/p2p-edge.log through rsyslog, rotated by
                          logrotate (the journal keeps it in any case)
   --no-start             install and enable the service, but do not (re)start it
@@ -41,7 +42,7 @@ release it replaces becomes /opt/p2p-edge/previous), and the service is restarte
   --no-user              do not create the user and groups
   --root DIR             install into DIR as if it were / (images, tests); implies --no-user and
                          --no-systemctl
-  --node-modules DIR     use this node_modules (symlinked) instead of `npm ci --omit=dev`; it
+  --node-modules DIR     use this node_modules (symlinked) instead of installing them; it
                          must come from the same release and Node version (tests)
   --health-timeout S     how long an update may take to become healthy (default 120)
   --purge                uninstall: also remove /etc/p2p-edge, /var/lib/p2p-edge and the user
@@ -73,7 +74,7 @@ install | rollback | list | uninstall)
 esac
 
 from=$(dirname "$script_dir")
-config='' members='' tls_ca='' tls_cert='' tls_key='' tls_csr=0 test_certs='' keep=3 build=0 log_file=0
+from_given=0 config='' members='' tls_ca='' tls_cert='' tls_key='' tls_csr=0 test_certs='' keep=3 log_file=0
 no_start=0 no_systemctl=0 no_user=0 root='' node_modules='' purge=0 health_timeout=120
 systemctl_cmd=${P2P_EDGE_SYSTEMCTL:-systemctl}
 while [ "$#" -gt 0 ]; do
@@ -85,7 +86,7 @@ while [ "$#" -gt 0 ]; do
   --from | --config | --members | --tls-ca | --tls-cert | --tls-key | --test-certs | --keep | --root | --node-modules | --health-timeout)
     [ "$#" -ge 2 ] || usage_error "$1 needs a value"
     case "$1" in
-    --from) from=$2 ;;
+    --from) from=$2 from_given=1 ;;
     --config) config=$2 ;;
     --members) members=$2 ;;
     --tls-ca) tls_ca=$2 ;;
@@ -100,13 +101,18 @@ while [ "$#" -gt 0 ]; do
     shift 2
     ;;
   --tls-csr) tls_csr=1 && shift ;;
-  --build) build=1 && shift ;;
+  --build) say "--build is no longer needed: a release is compiled" && shift ;;
   --log-file) log_file=1 && shift ;;
   --no-start) no_start=1 && shift ;;
   --no-systemctl) no_systemctl=1 && shift ;;
   --no-user) no_user=1 && shift ;;
   --purge) purge=1 && shift ;;
-  *) usage_error "unknown argument: $1" ;;
+  -*) usage_error "unknown argument: $1" ;;
+  *)
+    [ "$from_given" = 0 ] || usage_error "one release only: $1"
+    from=$1 from_given=1
+    shift
+    ;;
   esac
 done
 
@@ -208,12 +214,18 @@ setup_user() {
 # Unpacks the release into $releases/<version>-<hash> (kept if already complete); sets $release
 # and $rel_dir.
 unpack_release() {
-  local tmp=$work_tmp tarball version hash
-  if [ -d "$from" ]; then
+  local tmp=$work_tmp tarball version hash shrinkwrap_from=''
+  if [[ "$from" =~ ^https?:// ]]; then
+    tarball=$tmp/release.tgz
+    download "$from" "$tarball" || die "cannot download $from"
+  elif [ -d "$from" ]; then
     [ -f "$from/package.json" ] || EXIT=2 die "$from: not a p2p-edge source tree (no package.json)"
-    # The same files as a published package; no build here (--ignore-scripts).
+    [ -f "$from/dist/main.js" ] || EXIT=2 die "$from: no build in dist/ (npm ci or npm run build there; or install a release from npm run release)"
+    # The files of a release (package.json's `files`: dist/, no sources); no build here (--ignore-scripts).
     tarball=$(cd "$from" && npm pack --ignore-scripts --silent --pack-destination "$tmp" | tail -n 1)
     tarball=$tmp/$tarball
+    # The versions the tree was tested with, as a release brings them.
+    if [ -f "$from/package-lock.json" ]; then shrinkwrap_from=$from/package-lock.json; fi
   elif [ -f "$from" ]; then
     tarball=$from
   else
@@ -234,6 +246,12 @@ unpack_release() {
   fi
   rm -rf "${releases:?}/$release" "$releases/.$release.tmp"
   mv "$tmp/x/package" "$releases/.$release.tmp"
+  if [ -n "$shrinkwrap_from" ] && [ ! -f "$releases/.$release.tmp/npm-shrinkwrap.json" ]; then
+    cp "$shrinkwrap_from" "$releases/.$release.tmp/npm-shrinkwrap.json"
+  fi
+  # A package packed from a source tree still has the development scripts (`prepare` builds from
+  # sources it does not have); a release from `npm run release` has none.
+  (cd "$releases/.$release.tmp" && npm pkg delete scripts)
   install_dependencies "$releases/.$release.tmp"
   date -u +%Y-%m-%dT%H:%M:%SZ >"$releases/.$release.tmp/.complete"
   mv "$releases/.$release.tmp" "$releases/$release"
@@ -247,11 +265,41 @@ install_dependencies() {
     ln -s "$(cd "$node_modules" && pwd)" "$dir/node_modules"
   elif [ -d "$dir/node_modules" ]; then
     say "the release brings its node_modules"
-  elif [ "$build" = 1 ]; then
-    (cd "$dir" && npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund)
   else
-    (cd "$dir" && npm ci --omit=dev --no-audit --no-fund)
+    if ! command -v make >/dev/null || ! command -v g++ >/dev/null || ! command -v python3 >/dev/null; then
+      say "no compiler (make, g++, python3): native modules without a prebuilt binary for $(node -p 'process.platform + "-" + process.arch') are left out (docs/deploy.md, Native modules)"
+    fi
+    # The release's own package.json approves the native modules' install scripts (allowScripts);
+    # npm-shrinkwrap.json pins the tested versions. An optional module that fails to build is left out.
+    local npm_install=(install)
+    if [ -f "$dir/npm-shrinkwrap.json" ]; then npm_install=(ci); fi
+    (cd "$dir" && npm "${npm_install[@]}" --omit=dev --no-audit --no-fund)
+    native_modules "$dir"
   fi
+}
+
+# Says which optional native modules load in the release, and what is off without one.
+native_modules() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  (cd "$1" && node -e '
+    const features = { "better-sqlite3": "the platform ledger", serialport: "Modbus RTU and the LTE modem",
+      socketcan: "CAN", onoff: "GPIO" };
+    for (const [name, feature] of Object.entries(features)) {
+      let state = "loads";
+      try { require(name); } catch (err) { state = `not available (${feature} off): ${String(err.message).split("\n")[0]}`; }
+      console.error(`p2p-edge: native module ${name}: ${state}`);
+    }')
+}
+
+# download URL FILE: with node (curl is not on every minimal image).
+download() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  node -e '
+    const { writeFileSync } = require("node:fs");
+    fetch(process.argv[1]).then(async (r) => {
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      writeFileSync(process.argv[2], Buffer.from(await r.arrayBuffer()));
+    }).catch((err) => { console.error(`download: ${err.message}`); process.exit(1); });' "$1" "$2"
 }
 
 # switch_to RELEASE: `current` → RELEASE atomically (rename of a new symlink over the old one);
