@@ -27,12 +27,16 @@ const gateway = { id: 'g1', kind: 'inverter', cell: 'c1' } as const;
 /**
  * One device config per registered driver, with only the fields it needs, and the usage it must get
  * when the config names none (what the gateway counted it as before devices had a usage: the SunSpec
- * and simulated inverters as PV, everything else on the load side).
+ * and simulated inverters as PV, everything else on the load side; the SunSpec meter, newer, at the grid point).
  */
 const SAMPLES: Record<string, { config: Record<string, unknown>; usage: DeviceUsage }[]> = {
   sunspec: [{ config: { driver: 'sunspec', modbus: 'tcp://127.0.0.1:1502', unit: 1 }, usage: 'pv' }],
   sdm630: [
     { config: { driver: 'sdm630', modbus: 'rtu:///dev/ttyUSB0?baud=9600&parity=none', unit: 2 }, usage: 'load' },
+  ],
+  'sunspec-meter': [
+    // a SunSpec meter is most often the feed-in point's meter (a Fronius Smart Meter)
+    { config: { driver: 'sunspec-meter', modbus: 'tcp://127.0.0.1:1502', unit: 240 }, usage: 'grid' },
   ],
   'register-map': [
     {
