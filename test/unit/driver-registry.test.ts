@@ -34,10 +34,6 @@ const SAMPLES: Record<string, { config: Record<string, unknown>; usage: DeviceUs
   sdm630: [
     { config: { driver: 'sdm630', modbus: 'rtu:///dev/ttyUSB0?baud=9600&parity=none', unit: 2 }, usage: 'load' },
   ],
-  'sunspec-meter': [
-    // a SunSpec meter is most often the feed-in point's meter (a Fronius Smart Meter)
-    { config: { driver: 'sunspec-meter', modbus: 'tcp://127.0.0.1:1502', unit: 240 }, usage: 'grid' },
-  ],
   'register-map': [
     {
       config: {
@@ -54,6 +50,10 @@ const SAMPLES: Record<string, { config: Record<string, unknown>; usage: DeviceUs
   simulated: [
     { config: { driver: 'simulated', kind: 'pv-inverter', bus: 'b1' }, usage: 'pv' },
     { config: { driver: 'simulated', kind: 'household-meter', bus: 'b1' }, usage: 'load' },
+  ],
+  'sunspec-meter': [
+    // a SunSpec meter is most often the feed-in point's meter (a Fronius Smart Meter)
+    { config: { driver: 'sunspec-meter', modbus: 'tcp://127.0.0.1:1502', unit: 240 }, usage: 'grid' },
   ],
 };
 
@@ -163,9 +163,11 @@ describe('driver registry', () => {
         ['d5', 'digital-input', 'gpio'],
         ['d6', 'pv-inverter', 'simulated'],
         ['d7', 'household-meter', 'simulated'],
+        ['d8', 'sunspec-meter', 'modbus-tcp'],
         ['m9', 'sdm630', 'modbus-tcp'],
       ]);
       const busOf = (d: Device) => (d as unknown as { bus: unknown }).bus;
+      expect(busOf(devices[9]!)).toBe(busOf(devices[0]!));
       expect(busOf(devices[8]!)).toBe(busOf(devices[0]!));
       expect(busOf(devices[1]!)).not.toBe(busOf(devices[0]!));
       expect(devices[0]!.inverter?.ratedW).toBe(5000);
