@@ -2,14 +2,18 @@
  * Regenerates src/drivers/sunspec/models.json from a checkout of the official SunSpec model
  * definitions (github.com/sunspec/models, Apache-2.0): for each model the project uses, its points
  * with their offset from the model's ID register, type, size, scale factor, access, units and enum
- * symbols. Nested groups with a fixed count of one are flattened as `Group.Point`; repeating groups
- * (curves) end the fixed part and are not included.
+ * symbols. Nested groups with a fixed count of one are flattened as `Group.Point`; a repeating group
+ * (curves) ends the fixed part and is kept as `group`, with the points it repeats in its turn (model
+ * 705's curve points, their count given by a point of the fixed part) as `group.subgroup`.
  *   npx tsx bench/convert-sunspec-models.ts /path/to/sunspec-models [commit]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const MODELS = [1, 101, 102, 103, 120, 121, 122, 123, 126, 132, 201, 202, 203, 204, 701, 702, 704, 705, 802];
+const MODELS = [
+  1, 101, 102, 103, 111, 112, 113, 120, 121, 122, 123, 126, 132, 201, 202, 203, 204, 211, 212, 213, 214, 701, 702, 704,
+  705, 802,
+];
 
 interface SourcePoint {
   name: string;
@@ -62,29 +66,40 @@ for (const id of MODELS) {
   const complete = walk(source.group, '');
   // A repeating group (curves) follows the fixed part: its points with offsets from the group's start.
   const group = complete ? undefined : (source.group.groups ?? []).find((g) => g.count !== 1);
-  let groupOffset = 0;
-  const groupPoints = (group?.points ?? []).map((p) => {
-    const size = p.size ?? 1;
-    const point = {
-      name: p.name,
-      offset: groupOffset,
-      type: p.type,
-      size,
-      ...(p.sf ? { sf: p.sf } : {}),
-      ...(p.access === 'RW' ? { writable: true } : {}),
-      ...(p.units ? { units: p.units } : {}),
-      ...(p.symbols ? { symbols: Object.fromEntries(p.symbols.map((x) => [x.value, x.name])) } : {}),
-    };
-    groupOffset += size;
-    return point;
-  });
+  const pointsOf = (g: SourceGroup) => {
+    let at = 0;
+    const list = g.points.map((p) => {
+      const size = p.size ?? 1;
+      const point = {
+        name: p.name,
+        offset: at,
+        type: p.type,
+        size,
+        ...(p.sf ? { sf: p.sf } : {}),
+        ...(p.access === 'RW' ? { writable: true } : {}),
+        ...(p.units ? { units: p.units } : {}),
+        ...(p.symbols ? { symbols: Object.fromEntries(p.symbols.map((x) => [x.value, x.name])) } : {}),
+      };
+      at += size;
+      return point;
+    });
+    return { list, length: at };
+  };
+  const groupPoints = group ? pointsOf(group).list : [];
+  const groupOffset = group ? pointsOf(group).length : 0;
+  const nested = group?.groups?.find((g) => typeof g.count === 'string');
+  const subgroup = nested
+    ? { name: nested.name, countPoint: nested.count, length: pointsOf(nested).length, points: pointsOf(nested).list }
+    : undefined;
   out[id] = {
     id,
     name: source.group.name,
     fixedLength: offset - 2,
     repeating: !complete,
     points,
-    ...(group ? { group: { name: group.name, length: groupOffset, points: groupPoints } } : {}),
+    ...(group
+      ? { group: { name: group.name, length: groupOffset, points: groupPoints, ...(subgroup ? { subgroup } : {}) } }
+      : {}),
   };
 }
 writeFileSync(

@@ -163,19 +163,25 @@ export function buildProgram(): Command {
     .command('simulate')
     .description('serve one simulated device as a Modbus server until SIGINT/SIGTERM')
     .addOption(
-      new Option('--device <kind>', 'device to simulate').choices(['sunspec-inverter', 'sdm630']).makeOptionMandatory(),
+      new Option('--device <kind>', 'device to simulate')
+        .choices(['sunspec-inverter', 'sunspec-meter', 'sdm630'])
+        .makeOptionMandatory(),
     )
     .requiredOption('--modbus <url>', 'tcp://host:port or rtu:///dev/pts/3?baud=9600&parity=none')
     .option('--unit <n>', 'unit id', integer('--unit'))
     .option('--rated-w <w>', 'inverter rating (W)', nonNegative('--rated-w'))
-    .option('--available-w <w>', 'available PV power (W); for sdm630 the household load', nonNegative('--available-w'))
+    .option('--available-w <w>', 'available PV power (W); for a meter the household load', nonNegative('--available-w'))
+    .option('--float', 'SunSpec float models (inverter 111/113, meter 211/213) instead of the integer ones')
+    .option('--curves', 'the inverter also serves volt-var (126), volt-watt (132) and IEEE 1547 volt-var (705)')
     .action(
       async (o: {
-        device: 'sunspec-inverter' | 'sdm630';
+        device: 'sunspec-inverter' | 'sunspec-meter' | 'sdm630';
         modbus: string;
         unit?: number;
         ratedW?: number;
         availableW?: number;
+        float?: boolean;
+        curves?: boolean;
       }) => {
         const { simulateCommand } = await import('./sim/simulate-command.js');
         await simulateCommand(o);

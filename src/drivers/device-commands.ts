@@ -5,6 +5,8 @@ import { parseModbusUrl } from '../hal/modbus/url.js';
 import { readSdm630 } from './sdm630.js';
 import { discoverSunSpec, readModel } from './sunspec/discovery.js';
 import { inverterReadings, SunSpecControls } from './sunspec/inverter.js';
+import { isInverterModel, isMeterModel } from './sunspec/measurement-models.js';
+import { meterScanReadings } from './sunspec/meter.js';
 import { decodeModel, modelDef } from './sunspec/models.js';
 
 const COMMON_UNITS = [1, 2, 3, 126];
@@ -42,19 +44,13 @@ async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, un
       if (v.Md !== undefined) device.model = v.Md;
       if (v.SN !== undefined) device.serial = v.SN;
     }
-    const inverter = map.models.find((m) => [101, 102, 103].includes(m.id));
-    const meter = map.models.find((m) => [201, 202, 203, 204].includes(m.id));
+    const inverter = map.models.find((m) => isInverterModel(m.id));
+    const meter = map.models.find((m) => isMeterModel(m.id));
     if (inverter)
       device.readings = inverterReadings(modelDef(inverter.id)!, await readModel(bus, unit, inverter, 'slow'));
     else if (meter) {
       device.kind = 'meter';
-      const v = decodeModel(modelDef(meter.id)!, await readModel(bus, unit, meter, 'slow'));
-      device.readings = {
-        ...(typeof v.W === 'number' ? { acPowerW: v.W } : {}),
-        ...(typeof v.Hz === 'number' ? { frequencyHz: v.Hz } : {}),
-        ...(typeof v.TotWhImp === 'number' ? { energyWh: v.TotWhImp } : {}),
-        ...(typeof v.TotWhExp === 'number' ? { energyExportWh: v.TotWhExp } : {}),
-      };
+      device.readings = meterScanReadings(modelDef(meter.id)!, await readModel(bus, unit, meter, 'slow'));
     }
     return device;
   }

@@ -8,6 +8,7 @@ import { pylontechDriver } from './pylontech-bms.js';
 import { registerMapDriver } from './register-map.js';
 import { sdm630Driver } from './sdm630.js';
 import { sunspecDriver } from './sunspec/inverter.js';
+import { sunspecMeterDriver } from './sunspec/meter.js';
 
 /**
  * The drivers of real devices, by the `driver` name a device config gives. Adding a driver is its
@@ -17,6 +18,7 @@ import { sunspecDriver } from './sunspec/inverter.js';
 export const FIELD_DRIVERS = [
   sunspecDriver,
   sdm630Driver,
+  sunspecMeterDriver,
   registerMapDriver,
   pylontechDriver,
   gpioRelayDriver,

@@ -27,7 +27,7 @@ const gateway = { id: 'g1', kind: 'inverter', cell: 'c1' } as const;
 /**
  * One device config per registered driver, with only the fields it needs, and the usage it must get
  * when the config names none (what the gateway counted it as before devices had a usage: the SunSpec
- * and simulated inverters as PV, everything else on the load side).
+ * and simulated inverters as PV, everything else on the load side; the SunSpec meter, newer, at the grid point).
  */
 const SAMPLES: Record<string, { config: Record<string, unknown>; usage: DeviceUsage }[]> = {
   sunspec: [{ config: { driver: 'sunspec', modbus: 'tcp://127.0.0.1:1502', unit: 1 }, usage: 'pv' }],
@@ -50,6 +50,10 @@ const SAMPLES: Record<string, { config: Record<string, unknown>; usage: DeviceUs
   simulated: [
     { config: { driver: 'simulated', kind: 'pv-inverter', bus: 'b1' }, usage: 'pv' },
     { config: { driver: 'simulated', kind: 'household-meter', bus: 'b1' }, usage: 'load' },
+  ],
+  'sunspec-meter': [
+    // a SunSpec meter is most often the feed-in point's meter (a Fronius Smart Meter)
+    { config: { driver: 'sunspec-meter', modbus: 'tcp://127.0.0.1:1502', unit: 240 }, usage: 'grid' },
   ],
 };
 
@@ -159,9 +163,11 @@ describe('driver registry', () => {
         ['d5', 'digital-input', 'gpio'],
         ['d6', 'pv-inverter', 'simulated'],
         ['d7', 'household-meter', 'simulated'],
+        ['d8', 'sunspec-meter', 'modbus-tcp'],
         ['m9', 'sdm630', 'modbus-tcp'],
       ]);
       const busOf = (d: Device) => (d as unknown as { bus: unknown }).bus;
+      expect(busOf(devices[9]!)).toBe(busOf(devices[0]!));
       expect(busOf(devices[8]!)).toBe(busOf(devices[0]!));
       expect(busOf(devices[1]!)).not.toBe(busOf(devices[0]!));
       expect(devices[0]!.inverter?.ratedW).toBe(5000);

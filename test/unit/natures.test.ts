@@ -19,6 +19,7 @@ import {
 import { PylontechBattery } from '../../src/drivers/pylontech-bms.js';
 import { Sdm630Meter } from '../../src/drivers/sdm630.js';
 import { SunSpecInverter } from '../../src/drivers/sunspec/inverter.js';
+import { SunSpecMeter } from '../../src/drivers/sunspec/meter.js';
 import { buildRadialFeeder } from '../../src/grid/feeder.js';
 import { MockCanBus } from '../../src/hal/can/can-bus.js';
 import { openGpio } from '../../src/hal/gpio.js';
@@ -32,6 +33,7 @@ import {
 } from '../../src/sim/devices/register-device.js';
 import { SimulatedSdm630 } from '../../src/sim/devices/sdm630.js';
 import { SimulatedSunSpecInverter } from '../../src/sim/devices/sunspec-inverter.js';
+import { SimulatedSunSpecMeter } from '../../src/sim/devices/sunspec-meter.js';
 import { CompressedDay } from '../../src/sim/profiles.js';
 import { SimulatedCell } from '../../src/sim/simulated-cell.js';
 import { SimulatedDevice } from '../../src/sim/simulated-device.js';
@@ -114,6 +116,31 @@ describe('natures', () => {
     expectOfNature(reading, meterNature);
     expect(reading.acPowerW).toBeCloseTo(1500, 3);
     expect(reading.energyExportWh).toBe(0);
+  });
+
+  it('a SunSpec meter (integer 203 or float 213) reports meter points; a household drawing 1.5 kW reads +1500 W', async () => {
+    for (const float of [false, true]) {
+      const clock = new VirtualClock(1_000_000);
+      const sim = new SimulatedSunSpecMeter({ float }, new FixedMeterPlant(1500));
+      const reading = await new SunSpecMeter('m', busTo(sim, clock), 1).poll();
+      expectOfNature(reading, meterNature);
+      expect(reading.acPowerW).toBe(1500);
+      expect(reading.acVoltageV).toEqual([230, 230, 230]);
+      expect(reading.reactivePowerVAr).toBe(300);
+    }
+  });
+
+  it('a float SunSpec inverter (113) reports the same inverter points as the integer one', async () => {
+    const clock = new VirtualClock(1_000_000);
+    const sim = new SimulatedSunSpecInverter({ ratedW: 5000, float: true }, new FixedInverterPlant(5000, 4000));
+    const reading = await new SunSpecInverter('pv', busTo(sim, clock), 1, { ratedW: 5000, clock }).poll(clock.now());
+    expectOfNature(reading, inverterNature);
+    expect(reading).toMatchObject({
+      acPowerW: 4000,
+      acVoltageV: [230, 230, 230],
+      frequencyHz: 50,
+      availablePowerW: 4000,
+    });
   });
 
   it('simulated devices report the points of the nature of their kind', async () => {

@@ -7,9 +7,9 @@ import { defineDriver } from '../driver.js';
 import { acquireModbusBus, modbusConnectionFields } from '../modbus-connection.js';
 import { type InverterReading, Points } from '../natures.js';
 import { discoverSunSpec, type ModelLocation, readModel, type SunSpecMap } from './discovery.js';
+import { isInverterModel, perPhase } from './measurement-models.js';
 import { decodeModel, encodePoint, type ModelDef, modelDef, pointDef, rawValue, symbolOf } from './models.js';
 
-const INVERTER_MODELS = [101, 102, 103];
 const THROTTLED = 5;
 
 /** What a control write changed, read back from the device (the `control` command's output). */
@@ -164,21 +164,14 @@ export class SunSpecControls {
 /** Readings of an inverter's measurement model in the contract's names (`scan`). */
 export function inverterReadings(def: ModelDef, regs: number[]): Record<string, unknown> {
   const v = decodeModel(def, regs);
-  const phases = def.id === 101 ? ['A'] : def.id === 102 ? ['A', 'B'] : ['A', 'B', 'C'];
   const num = (name: string) => (typeof v[name] === 'number' ? (v[name] as number) : undefined);
   const out: Record<string, unknown> = {};
   const put = (key: string, value: unknown) => {
     if (value !== undefined) out[key] = value;
   };
   put('acPowerW', num('W'));
-  put(
-    'acVoltageV',
-    phases.map((p) => num(`PhVph${p}`) ?? null),
-  );
-  put(
-    'acCurrentA',
-    phases.map((p) => num(`Aph${p}`) ?? null),
-  );
+  put('acVoltageV', perPhase(def.id, v, 'PhVph'));
+  put('acCurrentA', perPhase(def.id, v, 'Aph'));
   put('frequencyHz', num('Hz'));
   put('energyWh', num('WH'));
   put('reactivePowerVAr', num('VAr'));
@@ -282,13 +275,13 @@ export class SunSpecInverter implements Device {
 
   private async read(now: number): Promise<InverterReading> {
     const { map } = await this.ensureMap();
-    const loc = map.models.find((m) => INVERTER_MODELS.includes(m.id));
-    if (!loc) throw new P2PError(ErrorCode.driver, `${this.id}: no inverter model (101-103)`, { component: this.id });
+    const loc = map.models.find((m) => isInverterModel(m.id));
+    if (!loc)
+      throw new P2PError(ErrorCode.driver, `${this.id}: no inverter model (101-103, 111-113)`, { component: this.id });
     const def = modelDef(loc.id)!;
     const v = decodeModel(def, await readModel(this.bus, this.unit, loc));
     await this.keepAlive(now);
-    const phases = loc.id === 101 ? ['A'] : loc.id === 102 ? ['A', 'B'] : ['A', 'B', 'C'];
-    const voltages = phases.map((p) => (typeof v[`PhVph${p}`] === 'number' ? (v[`PhVph${p}`] as number) : null));
+    const voltages = perPhase(loc.id, v, 'PhVph');
     const present = voltages.filter((x): x is number => x !== null);
     const out: InverterReading = { [Points.acVoltageV]: voltages };
     if (present.length > 0)
@@ -322,7 +315,7 @@ export class SunSpecInverter implements Device {
   }
 }
 
-/** Driver `sunspec`: a SunSpec PV inverter (models 1, 101-103, 120-123, 704) on Modbus TCP or RTU. */
+/** Driver `sunspec`: a SunSpec PV inverter (models 1, 101-103 or 111-113, 120-123, 704) on Modbus TCP or RTU. */
 export const sunspecDriver = defineDriver({
   driver: 'sunspec',
   nature: 'inverter',

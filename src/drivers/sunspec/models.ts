@@ -21,6 +21,7 @@ const PointType = z.enum([
   'bitfield32',
   'uint64',
   'acc64',
+  'float32',
   'string',
   'pad',
 ]);
@@ -50,7 +51,21 @@ const ModelDef = z
     points: z.array(PointDef),
     /** The repeating group after the fixed part (a curve), its offsets from the group's start. */
     group: z
-      .object({ name: z.string(), length: z.number().int().positive(), points: z.array(PointDef) })
+      .object({
+        name: z.string(),
+        length: z.number().int().positive(),
+        points: z.array(PointDef),
+        /** Points each group repeats in its turn (model 705's curve points), as many as `countPoint` says. */
+        subgroup: z
+          .object({
+            name: z.string(),
+            countPoint: z.string(),
+            length: z.number().int().positive(),
+            points: z.array(PointDef),
+          })
+          .strict()
+          .optional(),
+      })
       .strict()
       .optional(),
   })
@@ -108,6 +123,14 @@ export function rawValue(p: PointDef, regs: readonly number[]): number | bigint 
       const v = r.reduce((acc, x) => (acc << 16n) | BigInt(x), 0n);
       return (p.type === 'acc64' && v === 0n) || (p.type === 'uint64' && v === 0xffffffffffffffffn) ? undefined : v;
     }
+    case 'float32': {
+      // SunSpec marks a float32 point not implemented with NaN (0x7FC00000)
+      const f = Buffer.alloc(4);
+      f.writeUInt16BE(r[0]!, 0);
+      f.writeUInt16BE(r[1]!, 2);
+      const v = f.readFloatBE(0);
+      return Number.isFinite(v) ? v : undefined;
+    }
     case 'string': {
       const bytes = Buffer.alloc(p.size * 2);
       r.forEach((x, i) => {
@@ -119,6 +142,18 @@ export function rawValue(p: PointDef, regs: readonly number[]): number | bigint 
     case 'pad':
       return undefined;
   }
+}
+
+/**
+ * The shortest decimal that is the same float32 (230.1, not 230.10000610351562): the digits beyond
+ * are the encoding's, not the device's.
+ */
+function shortestFloat32(f: number): number {
+  for (let digits = 6; digits < 9; digits++) {
+    const d = Number(f.toPrecision(digits));
+    if (Math.fround(d) === f) return d;
+  }
+  return f;
 }
 
 /** The SunSpec information model's range of a scale factor: 10^-10 .. 10^10. */
@@ -140,6 +175,10 @@ export function decodeModel(model: ModelDef, regs: readonly number[]): Record<st
       continue;
     }
     const n = typeof v === 'bigint' ? Number(v) : v;
+    if (p.type === 'float32') {
+      out[p.name] = shortestFloat32(n);
+      continue;
+    }
     if (p.sf) {
       const sf = raw.get(p.sf);
       // SunSpec scale factors lie in -10..10; anything else is a broken device, not a value to scale by
@@ -160,6 +199,16 @@ export function symbolOf(model: ModelDef, name: string, value: number | string |
  * Rounds to the nearest step the scale factor allows and refuses what the type cannot hold.
  */
 export function encodePoint(p: PointDef, value: number, sf = 0): number[] {
+  if (p.type === 'float32') {
+    if (!Number.isFinite(value) || Math.abs(value) > 3.4e38)
+      throw new P2PError(ErrorCode.input, `${p.name}: ${value} is not a float32 value`, {
+        component: 'sunspec',
+        field: p.name,
+      });
+    const f = Buffer.alloc(4);
+    f.writeFloatBE(value, 0);
+    return [f.readUInt16BE(0), f.readUInt16BE(2)];
+  }
   const scaled = Math.round(value / 10 ** sf);
   const range: Record<string, [number, number]> = {
     uint16: [0, 0xfffe],

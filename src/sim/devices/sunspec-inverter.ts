@@ -1,14 +1,7 @@
 import { piecewiseLinear } from '../../core/interpolate.js';
-import {
-  decodeGroup,
-  decodeModel,
-  encodePoint,
-  type ModelDef,
-  modelDef,
-  type PointDef,
-  pointDef,
-} from '../../drivers/sunspec/models.js';
+import { decodeGroup, modelDef, pointDef, rawValue } from '../../drivers/sunspec/models.js';
 import { type InverterPlant, ModbusException, type RegisterDevice } from './register-device.js';
+import { chainRegister, DEFAULT_SF, ModelImage } from './sunspec-image.js';
 
 export interface SimulatedSunSpecOptions {
   ratedW: number;
@@ -27,142 +20,25 @@ export interface SimulatedSunSpecOptions {
   notImplemented?: string[];
   /** Serves model 126 (volt-var, one curve) and follows its active curve when it is enabled. */
   voltVar?: boolean;
+  /** Serves model 132 (volt-watt, one curve) and caps the power by its active curve when it is enabled. */
+  voltWatt?: boolean;
+  /**
+   * Serves model 705 (IEEE 1547 volt-var: curve 1 in force and read-only, curve 2 writable, adopted
+   * through AdptCrvReq) and follows curve 1 when Ena is set; it takes precedence over model 126.
+   */
+  voltVar1547?: boolean;
+  /** The float variant of the measurement model: 111 or 113 (float32 points) instead of 101 or 103. */
+  float?: boolean;
 }
 
-const DEFAULT_SF: Record<string, number> = {
-  A_SF: -2,
-  V_SF: -1,
-  W_SF: 0,
-  Hz_SF: -2,
-  VA_SF: 0,
-  VAr_SF: 0,
-  PF_SF: -2,
-  WH_SF: 0,
-  DCA_SF: -2,
-  DCV_SF: -1,
-  DCW_SF: 0,
-  Tmp_SF: -1,
-  WRtg_SF: 0,
-  VARtg_SF: 0,
-  VArRtg_SF: 0,
-  ARtg_SF: -1,
-  PFRtg_SF: -3,
-  WHRtg_SF: 0,
-  AhrRtg_SF: 0,
-  MaxChaRte_SF: 0,
-  MaxDisChaRte_SF: 0,
-  WMax_SF: 0,
-  VRef_SF: -1,
-  VRefOfs_SF: -1,
-  VMinMax_SF: -1,
-  VAMax_SF: 0,
-  VArMax_SF: 0,
-  WGra_SF: -2,
-  PFMin_SF: -3,
-  MaxRmpRte_SF: 0,
-  ECPNomHz_SF: -2,
-  WMaxLimPct_SF: -1,
-  OutPFSet_SF: -3,
-  VArPct_SF: -1,
-  DeptRef_SF: -1,
-  RmpIncDec_SF: 0,
-  WAval_SF: 0,
-  VArAval_SF: 0,
-  Ris_SF: 0,
-};
+/** Points per curve of the simulated model 705. */
+const VOLT_VAR_1547_POINTS = 8;
+const ADOPT_COMPLETED = 1;
+const ADOPT_FAILED = 2;
 
 const STATUS_MPPT = 4;
 const STATUS_THROTTLED = 5;
 const STATUS_SLEEPING = 2;
-
-function notImplemented(p: PointDef): number[] {
-  switch (p.type) {
-    case 'int16':
-    case 'sunssf':
-      return [0x8000];
-    case 'int32':
-      return [0x8000, 0];
-    case 'acc32':
-    case 'acc64':
-    case 'string':
-    case 'pad':
-      return Array(p.size).fill(0);
-    default:
-      return Array(p.size).fill(0xffff);
-  }
-}
-
-/** One model's registers (ID and L included) filled from engineering values. */
-class ModelImage {
-  readonly regs: number[];
-
-  constructor(
-    readonly def: ModelDef,
-    readonly address: number,
-    private readonly sf: (name: string) => number | undefined,
-    private readonly absent: ReadonlySet<string>,
-    /** Repeating groups (curves) after the fixed part. */
-    readonly groups = 0,
-  ) {
-    this.regs = [];
-    for (const p of def.points) this.regs.push(...notImplemented(p));
-    for (let g = 0; g < groups; g++) for (const p of def.group?.points ?? []) this.regs.push(...notImplemented(p));
-    this.regs[0] = def.id;
-    this.regs[1] = def.fixedLength + groups * (def.group?.length ?? 0);
-    for (const p of def.points) if (p.type === 'sunssf') this.setRaw(p, this.sf(p.name));
-  }
-
-  private setRaw(p: PointDef, value: number | undefined): void {
-    if (value === undefined || this.absent.has(p.name)) return;
-    const words = p.type === 'sunssf' ? [value < 0 ? value + 0x10000 : value] : encodePoint(p, value, 0);
-    words.forEach((w, i) => {
-      this.regs[p.offset + i] = w;
-    });
-  }
-
-  /** Sets a point in engineering units (scaled by its scale factor); absent points keep their marker. */
-  set(name: string, value: number): void {
-    const p = pointDef(this.def, name);
-    if (this.absent.has(name)) return;
-    const sf = p.sf ? this.sf(p.sf) : 0;
-    if (p.sf && sf === undefined) return;
-    const words = encodePoint(p, value, sf ?? 0);
-    words.forEach((w, i) => {
-      this.regs[p.offset + i] = w;
-    });
-  }
-
-  setString(name: string, text: string): void {
-    const p = pointDef(this.def, name);
-    const bytes = Buffer.alloc(p.size * 2);
-    bytes.write(text.slice(0, p.size * 2), 'latin1');
-    for (let i = 0; i < p.size; i++) this.regs[p.offset + i] = bytes.readUInt16BE(2 * i);
-  }
-
-  values(): Record<string, number | string> {
-    return decodeModel(this.def, this.regs);
-  }
-
-  /** The point (of the fixed part or of a repeating group) a register belongs to, if any. */
-  pointAt(index: number): PointDef | undefined {
-    const fixed = this.def.points.find((x) => index >= x.offset && index < x.offset + x.size);
-    if (fixed || !this.def.group) return fixed;
-    const rel = (index - 2 - this.def.fixedLength) % this.def.group.length;
-    if (index - 2 - this.def.fixedLength >= this.groups * this.def.group.length) return undefined;
-    return this.def.group.points.find((x) => rel >= x.offset && rel < x.offset + x.size);
-  }
-
-  /** Sets a point of the `index`-th group in engineering units. */
-  setInGroup(index: number, name: string, value: number): void {
-    const g = this.def.group!;
-    const p = g.points.find((x) => x.name === name)!;
-    const sf = p.sf ? (this.sf(p.sf) ?? 0) : 0;
-    const at = 2 + this.def.fixedLength + index * g.length + p.offset;
-    encodePoint(p, value, sf).forEach((w, i) => {
-      this.regs[at + i] = w;
-    });
-  }
-}
 
 /**
  * A SunSpec PV inverter as a register map: models 1 (common), 101 or 103 (measurements), 120
@@ -192,10 +68,13 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
     const sfs = { ...DEFAULT_SF, ...o.scaleFactors };
     const absent = new Set(o.notImplemented ?? []);
     let address = this.base + 2;
-    for (const id of [1, o.phases === 1 ? 101 : 103, 120, 121, 122, 123, ...(o.voltVar ? [126] : [])]) {
+    const measurement = (o.phases === 1 ? 101 : 103) + (o.float ? 10 : 0);
+    const curveModels = [...(o.voltVar ? [126] : []), ...(o.voltWatt ? [132] : []), ...(o.voltVar1547 ? [705] : [])];
+    for (const id of [1, measurement, 120, 121, 122, 123, ...curveModels]) {
       const def = modelDef(id)!;
-      const curves = id === 126 ? 1 : 0;
-      const image = new ModelImage(def, address, (n) => sfs[n], absent, curves);
+      const curves = id === 126 || id === 132 ? 1 : id === 705 ? 2 : 0;
+      const points = id === 705 ? VOLT_VAR_1547_POINTS : 0;
+      const image = new ModelImage(def, address, (n) => sfs[n], absent, curves, points);
       this.models.push(image);
       address += image.regs.length;
     }
@@ -243,6 +122,47 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
         vv.setInGroup(0, `VAr${k + 1}`, q);
       });
     }
+    const vw = this.model(132);
+    if (vw) {
+      vw.set('ActCrv', 1);
+      vw.set('ModEna', 0);
+      vw.set('NCrv', 1);
+      vw.set('NPt', 20);
+      // AS/NZS 4777.2:2020 (Australia A) volt-watt: full power to 253 V (110 %), 20 % at 260 V (113 %).
+      vw.setInGroup(0, 'ActPt', 2);
+      vw.setInGroup(0, 'DeptRef', 1);
+      vw.setInGroup(0, 'V1', 110);
+      vw.setInGroup(0, 'W1', 100);
+      vw.setInGroup(0, 'V2', 113);
+      vw.setInGroup(0, 'W2', 20);
+    }
+    const vv1547 = this.model(705);
+    if (vv1547) {
+      vv1547.set('Ena', 0);
+      vv1547.set('AdptCrvReq', 0);
+      vv1547.set('AdptCrvRslt', ADOPT_COMPLETED);
+      vv1547.set('NPt', VOLT_VAR_1547_POINTS);
+      vv1547.set('NCrv', 2);
+      vv1547.set('RvrtTms', 0);
+      vv1547.set('RvrtCrv', 1);
+      // IEEE 1547-2018 Category B default curve in force, reactive power in % of WMax (DeptRef 0).
+      const cat = [
+        [92, 44],
+        [98, 0],
+        [102, 0],
+        [108, -44],
+      ] as const;
+      for (const crv of [0, 1]) {
+        vv1547.setInGroup(crv, 'ActPt', cat.length);
+        vv1547.setInGroup(crv, 'DeptRef', 0);
+        vv1547.setInGroup(crv, 'Pri', 1);
+        vv1547.setInGroup(crv, 'ReadOnly', crv === 0 ? 1 : 0);
+        cat.forEach(([v, q], k) => {
+          vv1547.setInSubgroup(crv, k, 'V', v);
+          vv1547.setInSubgroup(crv, k, 'Var', q);
+        });
+      }
+    }
   }
 
   get ratedW(): number {
@@ -255,15 +175,7 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
 
   /** The SunSpec marker, the models, the end marker, as one sparse register space. */
   private register(address: number): number {
-    if (address === this.base) return 0x5375;
-    if (address === this.base + 1) return 0x6e53;
-    for (const m of this.models) {
-      const i = address - m.address;
-      if (i >= 0 && i < m.regs.length) return m.regs[i]!;
-    }
-    if (this.o.endMarker !== false && address === this.end) return 0xffff;
-    if (this.o.endMarker !== false && address === this.end + 1) return 0;
-    throw new ModbusException(2);
+    return chainRegister(this.base, this.models, this.o.endMarker === false ? undefined : this.end, address);
   }
 
   private controls(): Record<string, number | string> {
@@ -293,15 +205,55 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
       controls.set('VArPct_Ena', 0);
     }
     const after = this.controls();
-    this.plant.setLimitPct(after.WMaxLim_Ena === 1 ? Number(after.WMaxLimPct ?? 100) : 100);
+    const limitPct = after.WMaxLim_Ena === 1 ? Number(after.WMaxLimPct ?? 100) : 100;
+    this.plant.setLimitPct(Math.min(limitPct, this.voltWattPct(now) ?? 100));
     let varPct = after.VArPct_Ena === 1 && after.VArPct_Mod === 1 ? Number(after.VArWMaxPct ?? 0) : 0;
     const curvePct = this.voltVarPct(now);
     if (curvePct !== undefined) varPct = curvePct;
     this.plant.setReactiveVAr((varPct / 100) * this.o.ratedW);
   }
 
-  /** The reactive power (% of WMax) the active volt-var curve asks for, when model 126 is enabled. */
+  /** The power (% of WMax) the active volt-watt curve allows, when model 132 is enabled. */
+  private voltWattPct(now: number): number | undefined {
+    const vw = this.model(132);
+    if (!vw) return undefined;
+    const header = vw.values();
+    if ((Number(header.ModEna ?? 0) & 1) !== 1 || Number(header.ActCrv ?? 0) < 1) return undefined;
+    const c = decodeGroup(vw.def, vw.regs, Number(header.ActCrv) - 1);
+    const curve = Array.from(
+      { length: Number(c.ActPt ?? 0) },
+      (_, k) => [Number(c[`V${k + 1}`]), Number(c[`W${k + 1}`])] as [number, number],
+    );
+    if (curve.length < 2) return undefined;
+    return piecewiseLinear(curve, 100 * this.plant.read(now).voltagePu);
+  }
+
+  /** The curve in force of model 705 (curve 1), as (V %, VAr % of WMax) pairs. */
+  private curve1547(): [number, number][] {
+    const m = this.model(705)!;
+    const g = m.def.group!;
+    const sub = g.subgroup!;
+    const values = m.values();
+    const vSf = Number(rawValue(pointDef(m.def, 'V_SF'), m.regs));
+    const qSf = Number(rawValue(pointDef(m.def, 'DeptRef_SF'), m.regs));
+    const start = 2 + m.def.fixedLength;
+    const actPt = Number(rawValue(g.points.find((p) => p.name === 'ActPt')!, m.regs.slice(start)) ?? 0);
+    const n = Math.min(actPt, Number(values.NPt ?? 0));
+    return Array.from({ length: n }, (_, k) => {
+      const at = m.regs.slice(start + g.length + k * sub.length);
+      const v = Number(rawValue(sub.points.find((p) => p.name === 'V')!, at));
+      const q = Number(rawValue(sub.points.find((p) => p.name === 'Var')!, at));
+      return [v * 10 ** vSf, q * 10 ** qSf] as [number, number];
+    });
+  }
+
+  /** The reactive power (% of WMax) the volt-var curve in force asks for: model 705 if enabled, else 126. */
   private voltVarPct(now: number): number | undefined {
+    const vv1547 = this.model(705);
+    if (vv1547 && vv1547.values().Ena === 1) {
+      const curve = this.curve1547();
+      if (curve.length >= 2) return piecewiseLinear(curve, 100 * this.plant.read(now).voltagePu);
+    }
     const vv = this.model(126);
     if (!vv) return undefined;
     const header = vv.values();
@@ -319,7 +271,7 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
   /** Refreshes the measurement model from the plant. */
   private measure(now: number): void {
     this.applyControls(now);
-    const m = this.model(101) ?? this.model(103)!;
+    const m = this.model(101) ?? this.model(103) ?? this.model(111) ?? this.model(113)!;
     const r = this.plant.read(now);
     const phases = this.o.phases === 1 ? 1 : 3;
     const phaseV = 230 * r.voltagePu;
@@ -360,11 +312,38 @@ export class SimulatedSunSpecInverter implements RegisterDevice {
       const image = this.models.find((m) => at >= m.address && at < m.address + m.regs.length);
       const p = image?.pointAt(at - image.address);
       if (!image || !p?.writable) throw new ModbusException(2);
+      // model 705: curve 1 is the curve in force, changed only by adopting another one
+      if (image.def.id === 705 && p.group === 0) throw new ModbusException(2);
       image.regs[at - image.address] = v;
+      if (image.def.id === 705 && p.name === 'AdptCrvReq') this.adoptCurve(image, v);
       if (p.name.startsWith('WMaxLim')) this.limitWrittenAt = now;
       if (p.name.startsWith('VAr')) this.varWrittenAt = now;
     });
     this.applyControls(now);
+  }
+
+  /** Model 705: copies stored curve `index` (1-based) into curve 1 when it is a valid curve. */
+  private adoptCurve(m: ModelImage, index: number): void {
+    if (index === 0) return;
+    const valid = index >= 2 && index <= m.groups && this.curveRises(m, index - 1);
+    if (valid) {
+      m.copyGroup(index - 1, 0);
+      m.setInGroup(0, 'ReadOnly', 1);
+    }
+    m.set('AdptCrvRslt', valid ? ADOPT_COMPLETED : ADOPT_FAILED);
+    m.set('AdptCrvReq', 0);
+  }
+
+  private curveRises(m: ModelImage, group: number): boolean {
+    const g = m.def.group!;
+    const sub = g.subgroup!;
+    const start = 2 + m.def.fixedLength + group * m.groupStride;
+    const actPt = Number(rawValue(g.points.find((p) => p.name === 'ActPt')!, m.regs.slice(start)) ?? 0);
+    if (actPt < 2 || actPt > m.subgroups) return false;
+    const vs = Array.from({ length: actPt }, (_, k) =>
+      Number(rawValue(sub.points.find((p) => p.name === 'V')!, m.regs.slice(start + g.length + k * sub.length))),
+    );
+    return vs.every((v, k) => Number.isFinite(v) && (k === 0 || v > vs[k - 1]!));
   }
 
   readInput(): number[] {
