@@ -15,8 +15,9 @@ import { MockCanBus } from '../../src/hal/can/can-bus.js';
 import { ModbusBusRegistry } from '../../src/hal/modbus/bus.js';
 import { parseModbusUrl } from '../../src/hal/modbus/url.js';
 import { SimulatedModbusServer } from '../../src/sim/devices/modbus-server.js';
-import { FixedInverterPlant, type RegisterDevice } from '../../src/sim/devices/register-device.js';
+import { FixedInverterPlant, FixedMeterPlant, type RegisterDevice } from '../../src/sim/devices/register-device.js';
 import { SimulatedSunSpecInverter } from '../../src/sim/devices/sunspec-inverter.js';
+import { SimulatedSunSpecMeter } from '../../src/sim/devices/sunspec-meter.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -45,9 +46,9 @@ function float32At(address: number, value: number): Record<number, number> {
 
 const templates = new Map(loadDeviceTemplates().map((t) => [t.template, t]));
 
-function entryOf(template: string, modbus?: string): DeviceConfigBase {
+function entryOf(template: string, modbus?: string, index = 0): DeviceConfigBase {
   const t = templates.get(template)!;
-  const entry = { ...t.devices[0]!.entry } as Record<string, unknown>;
+  const entry = { ...t.devices[index]!.entry } as Record<string, unknown>;
   if (modbus) entry.modbus = modbus;
   if (typeof entry.map === 'string') entry.map = join(ROOT, entry.map);
   return deviceConfigSchema(FIELD_DRIVERS).parse(entry) as DeviceConfigBase;
@@ -58,14 +59,21 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-/** Serves `device` on the template's unit id over Modbus TCP and polls it through the template's entry. */
-async function pollThroughTemplate(template: string, device: RegisterDevice): Promise<Record<string, unknown>> {
+/**
+ * Serves `device` on the unit id of the template's entry `index` over Modbus TCP and polls it through
+ * that entry (the first: the template's own connection's unit id).
+ */
+async function pollThroughTemplate(
+  template: string,
+  device: RegisterDevice,
+  index = 0,
+): Promise<Record<string, unknown>> {
   const t = templates.get(template)!;
-  const unit = t.connection.unit!;
+  const unit = index === 0 ? t.connection.unit! : Number(t.devices[index]!.entry.unit);
   const server = new SimulatedModbusServer(new Map([[unit, device]]));
   const url = await server.listen(parseModbusUrl('tcp://127.0.0.1:0'));
   const modbus = new ModbusBusRegistry();
-  const config = entryOf(template, url);
+  const config = entryOf(template, url, index);
   expect((config as unknown as { unit: number }).unit).toBe(unit);
   const ctx = {
     clock: new VirtualClock(0),
@@ -238,6 +246,14 @@ describe('device templates (config/devices/*.template.yaml)', () => {
       expect(r.acPowerW).toBeCloseTo(3200, 0);
     });
   }
+
+  it('fronius-sunspec: the sunspec-meter entry reads a float Smart Meter (model 213) on unit 200', async () => {
+    const t = templates.get('fronius-sunspec')!;
+    expect(t.devices[1]!.entry).toMatchObject({ driver: 'sunspec-meter', unit: 200, usage: 'grid' });
+    const meter = new SimulatedSunSpecMeter({ float: true, phases: 3 }, new FixedMeterPlant(2300));
+    const r = await pollThroughTemplate('fronius-sunspec', meter, 1);
+    expect(r.acPowerW).toBeCloseTo(2300, 0);
+  });
 
   it('Pylontech: the pylontech-can entry reads SOC/SOH from frame 0x355 (little-endian)', async () => {
     const entry = { ...templates.get('pylontech-can')!.devices[0]!.entry, interface: 'mock:tpl' };
