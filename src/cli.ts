@@ -140,7 +140,8 @@ export function buildProgram(): Command {
       [],
     )
     .option('--json', 'print the result as one JSON document')
-    .action(async (o: { modbus: string; unit: number[] }) => {
+    .option('--config', "print what was found as a gateway config's devices: list (YAML) instead")
+    .action(async (o: { modbus: string; unit: number[]; config?: boolean }) => {
       const { scanCommand } = await import('./drivers/device-commands.js');
       await scanCommand(o);
     });

@@ -2,6 +2,7 @@ import { ErrorCode, P2PError } from '../core/errors.js';
 import { printJson } from '../core/output.js';
 import { ModbusBus } from '../hal/modbus/bus.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
+import { type ScannedDevice, type ScanResult, scanConfigYaml } from './scan-config.js';
 import { readSdm630 } from './sdm630.js';
 import { discoverSunSpec, readModel } from './sunspec/discovery.js';
 import { inverterReadings, SunSpecControls } from './sunspec/inverter.js';
@@ -24,7 +25,7 @@ async function openBus(url: string, timeoutMs: number): Promise<ModbusBus> {
   return bus;
 }
 
-async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, unknown> | undefined> {
+async function scanUnit(bus: ModbusBus, unit: number): Promise<ScannedDevice | undefined> {
   let map: Awaited<ReturnType<typeof discoverSunSpec>>;
   try {
     map = await discoverSunSpec(bus, unit);
@@ -32,7 +33,7 @@ async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, un
     map = undefined;
   }
   if (map) {
-    const device: Record<string, unknown> = {
+    const device: ScannedDevice = {
       unit,
       kind: 'inverter',
       sunspec: { base: map.base, models: map.models.map((m) => m.id) },
@@ -40,9 +41,9 @@ async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, un
     const common = map.models.find((m) => m.id === 1);
     if (common) {
       const v = decodeModel(modelDef(1)!, await readModel(bus, unit, common, 'slow'));
-      if (v.Mn !== undefined) device.manufacturer = v.Mn;
-      if (v.Md !== undefined) device.model = v.Md;
-      if (v.SN !== undefined) device.serial = v.SN;
+      if (v.Mn !== undefined) device.manufacturer = String(v.Mn);
+      if (v.Md !== undefined) device.model = String(v.Md);
+      if (v.SN !== undefined) device.serial = String(v.SN);
     }
     const inverter = map.models.find((m) => isInverterModel(m.id));
     const meter = map.models.find((m) => isMeterModel(m.id));
@@ -75,20 +76,28 @@ async function scanUnit(bus: ModbusBus, unit: number): Promise<Record<string, un
   }
 }
 
-/** `p2p-edge scan --modbus URL [--unit N]... --json` */
-export async function scanCommand(o: { modbus: string; unit: number[] }): Promise<void> {
+/**
+ * `p2p-edge scan --modbus URL [--unit N]... --json`; with `--config`, the devices found as a gateway
+ * config's `devices:` list instead (`scanConfigYaml`).
+ */
+export async function scanCommand(o: { modbus: string; unit: number[]; config?: boolean }): Promise<void> {
   const units = o.unit.length > 0 ? o.unit : COMMON_UNITS;
   for (const u of units) {
     if (u < 1 || u > 247) throw new P2PError(ErrorCode.input, `--unit ${u} is outside 1..247`, { field: '--unit' });
   }
   const bus = await openBus(o.modbus, SCAN_TIMEOUT_MS);
   try {
-    const devices: Record<string, unknown>[] = [];
+    const scan: ScanResult = { devices: [], unrecognisedUnits: [], silentUnits: [] };
     for (const unit of units) {
-      const d = await scanUnit(bus, unit);
-      if (d) devices.push(d);
+      const { requests, timeouts } = bus.stats;
+      const found = await scanUnit(bus, unit);
+      if (found) scan.devices.push(found);
+      // Silent: every request to the unit timed out. Anything else (an exception, registers) is an answer.
+      else if (bus.stats.timeouts - timeouts === bus.stats.requests - requests) scan.silentUnits.push(unit);
+      else scan.unrecognisedUnits.push(unit);
     }
-    printJson({ devices });
+    if (o.config) process.stdout.write(scanConfigYaml(scan, o.modbus));
+    else printJson(scan);
   } finally {
     await bus.close();
   }
