@@ -12,6 +12,7 @@ import { OngoingProblems } from '../core/ongoing-problems.js';
 import { formatPath } from '../core/validate.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
+import { type Alarm, AlarmBook } from './alarms.js';
 import { type GatewayConfig, meteringIntervalMs, rolesOf } from './config.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { RoleHandOver } from './roles/hand-over.js';
@@ -46,6 +47,8 @@ export interface GatewayState {
   cycles: Record<TimeScale, number>;
   /** As a party to settlements: what it signed and disputed, and the ledger head it checked. */
   settlement?: SettlementPartyState;
+  /** What an operator should look at: active alarms first (newest first), then the last cleared ones. */
+  alarms: Alarm[];
 }
 
 const STATE_FILE = 'gateway-state.json';
@@ -60,6 +63,8 @@ const SKIP_LOG_EVERY_MS = 60_000;
  */
 export class Gateway {
   readonly metrics: GatewayMetrics;
+  /** Raised and cleared by the gateway (devices, peers) and its roles (voltage, market, settlement). */
+  readonly alarms = new AlarmBook();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly roles: Role[];
@@ -87,6 +92,7 @@ export class Gateway {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? componentLogger('gateway', { gateway: config.gateway.id });
     this.metrics = deps.metrics ?? new GatewayMetrics({ gateway: config.gateway.id });
+    this.metrics.addAlarmsMetric(() => this.alarms.activeCounts());
     const handOver = new RoleHandOver();
     this.roles = rolesOf(config).map((name) => createRole(name, handOver));
     this.devices = deps.devices ?? [];
@@ -113,6 +119,7 @@ export class Gateway {
       devices: this.devices,
       shared: handOver.view,
       settlement: this.settlementRecords,
+      alarms: this.alarms,
     };
     this.scheduler = new Scheduler(this.clock, config.scheduler, {
       runCycle: (scale) => this.runCycle(scale),
@@ -207,6 +214,7 @@ export class Gateway {
       clock: this.clock,
       log: this.log.child({ component: 'settlement' }),
       stateDir,
+      alarms: this.alarms,
       keepSignedDays: settlement.keepSignedDays,
       sign: (document) => signer.signDocument(document),
       ...(members
@@ -260,6 +268,7 @@ export class Gateway {
     if (scale === 'primary') {
       this.watchClock();
       await this.pollDevices();
+      this.watchPeers();
     }
     for (const role of this.roles) {
       const key = `${role.name}/${scale}`;
@@ -313,6 +322,7 @@ export class Gateway {
         for (const [point, value] of Object.entries(result.value))
           this.image.write(`${device.id}.${point}`, value, now);
         const outage = this.outages.ended(device.id, now);
+        this.alarms.clear(`device-down:${device.id}`, now);
         if (outage)
           this.log.info(
             { device: device.id, downS: outage.durationMs / 1000, failedPolls: outage.failures },
@@ -323,6 +333,7 @@ export class Gateway {
         const message = errorMessage(result.reason);
         this.image.markDeviceBad(device.id);
         const news = this.outages.failed(device.id, message, now);
+        if (news) this.raiseDeviceDown(device, message, now);
         if (news === 'began')
           this.log.warn({ device: device.id, err: message }, 'device not answering: its values are not used');
         else if (news === 'changed') this.log.debug({ device: device.id, err: message }, 'device fault changed');
@@ -332,6 +343,57 @@ export class Gateway {
       this.metrics.deviceUp.set({ device: device.id }, result.status === 'fulfilled' ? 1 : 0);
     });
     this.image.freeze(now);
+  }
+
+  private raiseDeviceDown(device: Device, message: string, now: number): void {
+    this.alarms.raise(
+      `device-down:${device.id}`,
+      {
+        kind: 'device-down',
+        severity: 'warning',
+        source: device.id,
+        text: `${device.kind} ${device.id} (${device.backend}) not answering: ${message}; its values are not used`,
+      },
+      now,
+    );
+  }
+
+  /**
+   * Raises `peer-lost` for a peer this gateway needs (its cell's transformer gateway, the market
+   * neighbours of its traders, the platform) while presence says it is offline; clears it when the
+   * peer is back. A peer never seen is not lost: presence only knows peers that announced themselves.
+   */
+  private watchPeers(): void {
+    const transport = this.deps.transport;
+    if (!transport) return;
+    const now = this.clock.now();
+    for (const peer of transport.peers()) {
+      const id = `peer-lost:${peer.id}`;
+      const why = this.needs(peer);
+      if (!peer.online && why)
+        this.alarms.raise(
+          id,
+          {
+            kind: 'peer-lost',
+            severity: 'warning',
+            source: peer.id,
+            text: `${why} ${peer.id} offline for ${Math.round((now - peer.since) / 1000)} s (since ${new Date(peer.since).toISOString()})`,
+          },
+          now,
+        );
+      else this.alarms.clear(id, now);
+    }
+  }
+
+  /** Why this gateway needs `peer` (a phrase naming its part), or undefined when it does not. */
+  private needs(peer: { id: string; cell: string; role?: string }): string | undefined {
+    const { gateway, market, upperMarket, comms } = this.config;
+    if (peer.id === comms.reliability.platform) return 'platform';
+    if (market?.neighbours.some((n) => n.peer === peer.id)) return "the cell market's neighbour";
+    if (upperMarket?.neighbours.some((n) => n.peer === peer.id)) return 'the upper market neighbour';
+    if (gateway.kind !== 'transformer' && peer.cell === gateway.cell && peer.role === 'transformer')
+      return "the cell's transformer gateway (its MG trader)";
+    return undefined;
   }
 
   /** When the control loop last completed a cycle (null before the first); see watchdog.ts. */
@@ -364,6 +426,7 @@ export class Gateway {
       comms: this.deps.transport?.status() ?? null,
       cycles: { ...this.scheduler.cycles },
       ...(this.settlementParty ? { settlement: this.settlementParty.state() } : {}),
+      alarms: this.alarms.list(),
     };
   }
 }

@@ -279,6 +279,19 @@ export class GatewayMetrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+
+  /** `p2p_alarms_active{kind,severity}`, read from `activeCounts` (the gateway's alarm book) at each scrape. */
+  addAlarmsMetric(activeCounts: () => { kind: string; severity: string; count: number }[]): void {
+    new Gauge({
+      name: 'p2p_alarms_active',
+      help: 'Alarms active now, by kind and severity (the alarms of /api/state).',
+      labelNames: ['kind', 'severity'],
+      registers: [this.registry],
+      collect() {
+        for (const { kind, severity, count } of activeCounts()) this.set({ kind, severity }, count);
+      },
+    });
+  }
 }
 
 /** Heap in use right after the process's last full collection, bytes (undefined before the first). */

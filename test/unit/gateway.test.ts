@@ -79,13 +79,14 @@ describe('Gateway', () => {
   it('marks a device that stops answering bad, and recovers when it answers again', async () => {
     const clock = new VirtualClock(NOON);
     let fail = false;
+    let voltagePu = 1;
     const flaky: Device = {
       id: 'm',
       kind: 'household-meter',
       backend: 'test',
       poll: async () => {
         if (fail) throw new Error('timeout');
-        return { acPowerW: 100, voltagePu: 1 };
+        return { acPowerW: 100, voltagePu };
       },
       close: async () => {},
     };
@@ -103,9 +104,29 @@ describe('Gateway', () => {
     expect(g.state().devices.m).toMatchObject({ up: false, lastError: 'timeout' });
     expect(g.state().devices.m?.points.acPowerW?.quality).toBe('bad');
     expect(await g.metrics.text()).toMatch(/p2p_device_up\{device="m",gateway="g"\} 0/);
+    const down = g.state().alarms.find((a) => a.id === 'device-down:m');
+    expect(down).toMatchObject({ kind: 'device-down', severity: 'warning', source: 'm' });
+    expect(down?.text).toContain('timeout');
+    expect(down?.clearedAt).toBeUndefined();
+    expect(await g.metrics.text()).toMatch(
+      /p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 1/,
+    );
     fail = false;
     await clock.advance(2000);
     expect(g.state().devices.m?.up).toBe(true);
+    expect(g.state().alarms.find((a) => a.id === 'device-down:m')?.clearedAt).toBe(clock.now() - 1000);
+    expect(await g.metrics.text()).toMatch(
+      /p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 0/,
+    );
+    // The voltage agent's bus (the meter's) above the default 1.05 pu limit, then back.
+    voltagePu = 1.062;
+    await clock.advance(2000);
+    const high = g.state().alarms[0];
+    expect(high).toMatchObject({ id: 'voltage-high:g', kind: 'voltage-violation', severity: 'critical' });
+    expect(high?.text).toContain('1.062 pu, above 1.05 pu');
+    voltagePu = 1.0;
+    await clock.advance(2000);
+    expect(g.state().alarms.find((a) => a.id === 'voltage-high:g')?.clearedAt).toBeDefined();
     await g.stop();
   });
 

@@ -10,7 +10,7 @@ import type { UpperMarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { CellImbalance, Slot } from './hand-over.js';
-import { MarketIntervalRunner } from './market-interval.js';
+import { alarmConvergence, MarketIntervalRunner } from './market-interval.js';
 import type { Role, RoleContext } from './role.js';
 import { RECENT_SESSIONS, warmStart } from './session-runner.js';
 import { purchasesFromNeighbours, salesToNeighbours } from './trade-reporter.js';
@@ -183,6 +183,12 @@ export class CouplingAgentRole implements Role<CouplingAgentState> {
     if (this.upward.length > 96) this.upward.shift();
     this.tradeCount++;
     if (trade.converged) this.convergedCount++;
+    alarmConvergence(
+      ctx,
+      'upper',
+      { ...trade, maxImbalanceKWh: closed.maxImbalanceKWh },
+      ctx.config.scheduler.tertiaryMs,
+    );
     ctx.log.info(
       {
         session: imbalance.session,

@@ -59,3 +59,38 @@ export class MarketIntervalRunner {
     this.runner.stop();
   }
 }
+
+/**
+ * `market-not-converged:<market>` while the market's last session ended without agreement (what it
+ * traded with its neighbours fell back), naming the interval, the rounds and the largest imbalance;
+ * cleared by the next session that converges.
+ */
+export function alarmConvergence(
+  ctx: RoleContext,
+  market: TradeMarket,
+  session: { session: string; converged: boolean; rounds: number; maxImbalanceKWh: number },
+  intervalMs: number,
+): void {
+  const alarms = ctx.alarms;
+  if (!alarms) return;
+  const id = `market-not-converged:${market}`;
+  const now = ctx.clock.now();
+  if (session.converged) {
+    alarms.clear(id, now);
+    return;
+  }
+  const from = Number(session.session);
+  const interval = Number.isFinite(from)
+    ? `${new Date(from).toISOString()}–${new Date(from + intervalMs).toISOString().slice(11)}`
+    : session.session;
+  alarms.raise(
+    id,
+    {
+      kind: 'market-not-converged',
+      severity: 'warning',
+      source: ctx.config.gateway.id,
+      text: `${market === 'cell' ? 'cell' : 'upper'} market interval ${interval} did not converge after ${session.rounds} rounds (largest imbalance ${session.maxImbalanceKWh.toFixed(3)} kWh): nothing traded with the neighbours`,
+    },
+    now,
+  );
+}

@@ -8,7 +8,7 @@ import type { MarketConfig } from '../config.js';
 import type { TimeScale } from '../scheduler.js';
 import { CellReadings } from './cell-readings.js';
 import type { CellImbalance, Slot } from './hand-over.js';
-import { MarketIntervalRunner } from './market-interval.js';
+import { alarmConvergence, MarketIntervalRunner } from './market-interval.js';
 import { PV_OFFER_COST } from './market-messages.js';
 import type { Role, RoleContext } from './role.js';
 import { RECENT_SESSIONS, warmStart } from './session-runner.js';
@@ -80,6 +80,8 @@ export class MgTraderRole implements Role<MgTraderState> {
   private convergedCount = 0;
   private readonly offers = new Map<string, { offer: OfferBody; ts: number }>();
   private lastSampleMs = 0;
+  /** The cell's voltage alarms this role raised at its last look. */
+  private cellVoltageAlarms = new Set<string>();
 
   /** `cellImbalance`: this role alone writes the cell's leftover, for the coupling agent to trade above. */
   constructor(private readonly cellImbalance: Slot<CellImbalance>) {}
@@ -121,6 +123,7 @@ export class MgTraderRole implements Role<MgTraderState> {
 
   tick(scale: TimeScale, ctx: RoleContext): void {
     this.lastSampleMs = ctx.clock.now();
+    if (scale === 'secondary') this.watchCellVoltages(ctx);
     const market = ctx.config.market;
     if (scale !== 'tertiary' || !market || !ctx.transport || !this.readings) return;
     if (this.running) {
@@ -132,6 +135,37 @@ export class MgTraderRole implements Role<MgTraderState> {
       .finally(() => {
         this.running = undefined;
       });
+  }
+
+  /**
+   * `voltage-high:<house>` / `voltage-low:<house>` while a house of the cell reports its connection
+   * point outside the limits (its `meter/reading`); cleared when it is back within them or its
+   * readings stop (a lost house is its own alarm).
+   */
+  private watchCellVoltages(ctx: RoleContext): void {
+    const alarms = ctx.alarms;
+    if (!alarms || !this.readings) return;
+    const now = ctx.clock.now();
+    const { min, max } = ctx.config.voltageLimitsPu;
+    const outside = new Set<string>();
+    for (const [house, reading] of this.readings.fresh(now)) {
+      const v = reading.voltagePu;
+      if (v === null || (v <= max && v >= min)) continue;
+      const id = `voltage-${v > max ? 'high' : 'low'}:${house}`;
+      outside.add(id);
+      alarms.raise(
+        id,
+        {
+          kind: 'voltage-violation',
+          severity: 'critical',
+          source: house,
+          text: `${house} reports ${v.toFixed(3)} pu at its connection point, ${v > max ? `above ${max}` : `below ${min}`} pu`,
+        },
+        now,
+      );
+    }
+    for (const id of this.cellVoltageAlarms) if (!outside.has(id)) alarms.clear(id, now);
+    this.cellVoltageAlarms = outside;
   }
 
   private async runSession(ctx: RoleContext, market: MarketConfig): Promise<void> {
@@ -208,6 +242,7 @@ export class MgTraderRole implements Role<MgTraderState> {
     if (this.sessions.length > 96) this.sessions.shift();
     this.sessionCount++;
     if (record.converged) this.convergedCount++;
+    alarmConvergence(ctx, 'cell', record, tertiaryMs);
     prices.forEach((p, t) => {
       ctx.metrics.price.set({ slot: String(t) }, p);
     });

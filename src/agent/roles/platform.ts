@@ -299,6 +299,8 @@ export class PlatformRole implements Role<PlatformRoleState> {
       }
       if (r.outcome === 'resent') return;
       this.settleCounts.signatures++;
+      // The party signed this unit after all (a later draft): its dispute is over.
+      ctx.alarms?.clear(`settlement-dispute:${envelope.body.unit}:${envelope.sender}`, ctx.clock.now());
       if (r.outcome === 'committed') {
         this.settleCounts.committed++;
         ctx.log.info({ unit: r.unit, ledgerIndex: r.entry.index }, 'settlement committed: signed by every party');
@@ -315,6 +317,20 @@ export class PlatformRole implements Role<PlatformRoleState> {
       } else if (r.outcome === 'stored') {
         this.settleCounts.disputes++;
         ctx.log.warn({ party: envelope.sender, unit: r.unit, lines: envelope.body.lines }, 'settlement disputed');
+        const lines = envelope.body.lines;
+        ctx.alarms?.raise(
+          `settlement-dispute:${r.unit}:${envelope.sender}`,
+          {
+            kind: 'settlement-dispute',
+            severity: 'warning',
+            source: envelope.sender,
+            text: `${envelope.sender} disputes settlement ${r.unit}: ${lines
+              .slice(0, 3)
+              .map((l) => `${l.line} draft ${l.draft} against its ${l.own} (${l.reason})`)
+              .join('; ')}${lines.length > 3 ? ` and ${lines.length - 3} more lines` : ''}`,
+          },
+          ctx.clock.now(),
+        );
       }
     });
     ctx.transport.on({ cell: '+', cls: 'settle', type: 'head-request', target: self }, ({ envelope }) =>

@@ -3,6 +3,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import type { Device } from '../../drivers/device.js';
+import type { AlarmBook } from '../alarms.js';
 import type { GatewayConfig, RoleName } from '../config.js';
 import type { ProcessImageSnapshot } from '../process-image.js';
 import type { TimeScale } from '../scheduler.js';
@@ -28,6 +29,8 @@ export interface RoleContext {
   readonly shared: HandOverView;
   /** Where roles record what they measured and agreed, for the gateway's check of its settlements (with `settlement` configured). */
   readonly settlement?: SettlementRecorder | undefined;
+  /** The gateway's alarms, which roles raise and clear where they see a condition begin and end. */
+  readonly alarms?: AlarmBook;
 }
 
 /**

@@ -71,6 +71,8 @@ export class VoltageAgentRole implements Role {
   private violations = 0;
   private violationMs = 0;
   private inViolationSince: number | undefined;
+  /** The value farthest from 1 pu in the violation going on now. */
+  private episodeWorstPu: number | undefined;
   private worstHighPu = 0;
   private worstLowPu = Number.POSITIVE_INFINITY;
   private readonly history: { ts: number; v: number }[] = [];
@@ -267,12 +269,48 @@ export class VoltageAgentRole implements Role {
     const outside = v < min || v > max;
     if (outside && this.inViolationSince === undefined) {
       this.inViolationSince = now;
+      this.episodeWorstPu = v;
       this.violations++;
       ctx.log.warn({ voltagePu: v, min, max }, 'voltage outside limits');
     } else if (!outside && this.inViolationSince !== undefined) {
       this.violationMs += now - this.inViolationSince;
       this.inViolationSince = undefined;
       ctx.log.info({ voltagePu: v }, 'voltage back within limits');
+    }
+    this.alarmVoltage(ctx, v, now);
+  }
+
+  /**
+   * `voltage-high:<bus>` / `voltage-low:<bus>` while the bus is outside the limits, naming the value
+   * now and the worst of the episode; cleared when it is back within them.
+   */
+  private alarmVoltage(ctx: RoleContext, v: number, now: number): void {
+    const alarms = ctx.alarms;
+    if (!alarms) return;
+    const { min, max } = ctx.config.voltageLimitsPu;
+    const bus = ctx.config.gateway.bus ?? ctx.config.gateway.id;
+    if (this.inViolationSince !== undefined) {
+      const worst = this.episodeWorstPu ?? v;
+      this.episodeWorstPu = Math.abs(v - 1) > Math.abs(worst - 1) ? v : worst;
+    }
+    for (const side of ['high', 'low'] as const) {
+      const id = `voltage-${side}:${bus}`;
+      const beyond = side === 'high' ? v > max : v < min;
+      if (!beyond) {
+        alarms.clear(id, now);
+        continue;
+      }
+      const limit = side === 'high' ? `above ${max} pu` : `below ${min} pu`;
+      alarms.raise(
+        id,
+        {
+          kind: 'voltage-violation',
+          severity: 'critical',
+          source: bus,
+          text: `bus ${bus} at ${v.toFixed(3)} pu, ${limit} (worst ${(this.episodeWorstPu ?? v).toFixed(3)} pu since it began)`,
+        },
+        now,
+      );
     }
   }
 

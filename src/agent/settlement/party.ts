@@ -6,6 +6,7 @@ import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import type { Clock } from '../../core/clock.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { AlarmBook } from '../alarms.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
 import { checkDrPayment, DR_MARKET } from '../../platform/dr-payment.js';
 import { followHead, type KnownHead } from '../../platform/ledger/head-follower.js';
@@ -66,6 +67,8 @@ export interface SettlementPartyDeps {
   keepSignedDays: number;
   /** Signs a document with the gateway's key. */
   sign(document: unknown): string;
+  /** Where a dispute is raised as an alarm (cleared when a later draft of the unit is signed). */
+  alarms?: AlarmBook;
   /** An active member's public key from the operator-signed members list the gateway holds. */
   memberKey?(id: string): string | undefined;
 }
@@ -184,6 +187,7 @@ export class SettlementParty {
   ): Promise<void> {
     const { gatewayId, platform, transport, clock } = this.deps;
     const signature = this.deps.sign(draft.content);
+    this.deps.alarms?.clear(`settlement-dispute:${draft.unit}`, clock.now());
     if (!signedBefore) {
       this.keepSigned({
         unit: draft.unit,
@@ -232,6 +236,19 @@ export class SettlementParty {
     if (before?.contentHash !== hash) this.counts.disputed++;
     if (!before) this.answered.set(unit, { contentHash: hash, signed: false });
     this.lastDispute = { unit, lines: lines.map((l) => l.line) };
+    this.deps.alarms?.raise(
+      `settlement-dispute:${unit}`,
+      {
+        kind: 'settlement-dispute',
+        severity: 'warning',
+        source: unit,
+        text: `settlement ${unit} disputed: ${lines
+          .slice(0, 3)
+          .map((l) => `${l.line} draft ${l.draft} against own ${l.own} (${l.reason})`)
+          .join('; ')}${lines.length > 3 ? ` and ${lines.length - 3} more lines` : ''}`,
+      },
+      this.deps.clock.now(),
+    );
     await transport.publish('settle', 'dispute', { unit, contentHash: hash, lines }, { target: platform });
   }
 
