@@ -2,7 +2,13 @@
 export interface Alarm {
   /** Stable per condition, e.g. `device-down:pv-1`, `voltage-high:b3`, `peer-lost:tx-cell-b`. */
   id: string;
-  kind: 'voltage-violation' | 'device-down' | 'peer-lost' | 'market-not-converged' | 'settlement-dispute' | 'machine-overloaded';
+  kind:
+    | 'voltage-violation'
+    | 'device-down'
+    | 'peer-lost'
+    | 'market-not-converged'
+    | 'settlement-dispute'
+    | 'machine-overloaded';
   severity: 'critical' | 'warning';
   /** The gateway, device, bus or peer it concerns. */
   source: string;

@@ -2,14 +2,15 @@ import { StatusServer } from '../agent/status-server.js';
 import { reply } from '../core/http-server.js';
 import { componentLogger } from '../core/log.js';
 import type { CompressedDay } from '../sim/profiles.js';
+import type { MachineWatch } from './keeping-up.js';
 import type { BenchRecorder } from './recorder.js';
 import { PLOT_NAMES, type PlotName, renderPlots } from './report-plots.js';
 import type { LiveBench } from './sampling.js';
 import type { Scenario } from './scenario.js';
 
 /**
- * The whole bench on one status page (loopback only): the simulation, every gateway's state and
- * metrics as last sampled (`live`), and the report's charts (`/plots/<name>.svg`) drawn from what
+ * The whole bench on one status page (loopback only): the simulation with the bench's own alarms,
+ * whether the machine keeps up, every gateway's state and metrics as last sampled (`live`), and the report's charts (`/plots/<name>.svg`) drawn from what
  * has been recorded so far.
  */
 export function benchStatusPage(o: {
@@ -20,6 +21,8 @@ export function benchStatusPage(o: {
   dir: string;
   recorder: BenchRecorder;
   live: () => LiveBench;
+  /** Whether the machine keeps up (`machine`), and its `machine-overloaded` alarms (`simulation.alarms`). */
+  watch?: MachineWatch;
 }): StatusServer {
   const s = o.scenario;
   return new StatusServer({
@@ -34,7 +37,9 @@ export function benchStatusPage(o: {
         cells: s.cells.map((c) => c.id),
         run: o.dir,
         plots: PLOT_NAMES,
+        alarms: o.watch?.alarmList() ?? [],
       },
+      ...(o.watch ? { machine: o.watch.status() } : {}),
       gateways: o.live().gateways,
     }),
     metrics: async () => o.live().metrics,

@@ -15,6 +15,10 @@ function cpuTicks(): { busy: number; total: number } | undefined {
   }
 }
 
+function busyPct(a: ReturnType<typeof cpuTicks>, b: ReturnType<typeof cpuTicks>): number | null {
+  return a && b && b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : null;
+}
+
 /** The machine's CPU busier than this over the day: it could not give every gateway what it asked. */
 export const SATURATED_CPU_PCT = 90;
 
@@ -33,6 +37,7 @@ export interface HelperProcess {
 export class MachineLoad {
   private start = cpuTicks();
   private end: ReturnType<typeof cpuTicks>;
+  private lastSample = cpuTicks();
   peakTotalRssMB = 0;
   private readonly helpers = new Map<string, { peakRssMB: number; cpuS: number }>();
 
@@ -41,6 +46,7 @@ export class MachineLoad {
   /** The day starts now. */
   restart(): void {
     this.start = cpuTicks();
+    this.lastSample = this.start;
   }
 
   /** One sample: `gatewaysRssMB`, the gateway processes' resident memory now, added to the helpers'. */
@@ -57,6 +63,14 @@ export class MachineLoad {
     this.peakTotalRssMB = Math.max(this.peakTotalRssMB, total);
   }
 
+  /** The machine's CPU busy since the last call (or since the bench began), %; null when unknown. */
+  busyPctSinceLastCall(): number | null {
+    const a = this.lastSample;
+    const b = cpuTicks();
+    this.lastSample = b;
+    return busyPct(a, b);
+  }
+
   /** The day is over. */
   stop(): void {
     this.end = cpuTicks();
@@ -71,7 +85,7 @@ export class MachineLoad {
   } {
     const a = this.start;
     const b = this.end ?? cpuTicks();
-    const busy = a && b && b.total > a.total ? (100 * (b.busy - a.busy)) / (b.total - a.total) : null;
+    const busy = busyPct(a, b);
     return {
       cpuBusyPct: busy === null ? null : Number(busy.toFixed(1)),
       saturated: busy === null ? null : busy >= SATURATED_CPU_PCT,

@@ -126,6 +126,7 @@ export function formatBenchReport(r: BenchReport): string {
         ? ": the machine could not keep up, so late controls and messages are its own, not the gateways'"
         : ''
     }`,
+    ...keepingUpLines(r),
   ];
   if (r.privacy) lines.push('', ...privacyLines(r.privacy));
   if (r.faults.length > 0) {
@@ -148,4 +149,18 @@ export function formatBenchReport(r: BenchReport): string {
   }
   lines.push('', `report.json and plots in ${r.plots[0]?.replace(/\/[^/]+$/, '') ?? '–'}`, '');
   return lines.join('\n');
+}
+
+/** How long the machine could not keep up, and the voltage violations that began meanwhile. */
+function keepingUpLines(r: BenchReport): string[] {
+  const { notKeepingUpS, overloads } = r.machine;
+  if (notKeepingUpS === null || overloads === null) return [];
+  if (overloads === 0) return ['  the machine kept up all day (no overrun, event-loop lag and CPU within bounds)'];
+  const during = r.voltage.violationsWhileOverloaded ?? 0;
+  return [
+    `  the machine could not keep up for ${notKeepingUpS} s in ${overloads} stretch${overloads === 1 ? '' : 'es'}` +
+      (during > 0
+        ? `; ${during} voltage violation${during === 1 ? '' : 's'} began meanwhile: a starved control, not the control's failure alone`
+        : '; no voltage violation began meanwhile'),
+  ];
 }

@@ -8,6 +8,7 @@ import { auditMeterIntervals, type MeterAudit, meterIntervalsInFlight } from './
 import type { BenchBroker } from './broker.js';
 import { PLATFORM_ID } from './configs.js';
 import type { FaultReport } from './fault-injection.js';
+import type { MachineWatch } from './keeping-up.js';
 import { deliveryRatio } from './kpi.js';
 import type { MachineLoad } from './machine-load.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
@@ -35,6 +36,8 @@ export async function benchReport(
     processes: ControllerProcess[];
     gateways: BenchGateway[];
     machine?: MachineLoad;
+    /** How long the machine could not keep up during the day (`keeping-up.ts`), and what happened meanwhile. */
+    keepingUp?: ReturnType<MachineWatch['result']>;
     broker: BenchBroker;
     platformDb: string;
     faults: FaultReport[];
@@ -159,6 +162,8 @@ export async function benchReport(
       ...live,
       maxPu: Number(live.maxPu.toFixed(4)),
       minPu: Number(live.minPu.toFixed(4)),
+      /** Violations that began while the machine could not keep up: the control may have been starved. */
+      violationsWhileOverloaded: r.keepingUp?.violationsWhileOverloaded ?? null,
       voltVarBaseline: {
         violations: baseline.violations,
         violationSeconds: baseline.violationSeconds,
@@ -170,7 +175,7 @@ export async function benchReport(
     curtailedKWh: Number(rec.curtailed.kWh.toFixed(2)),
     peakTransformerLoadingPct: Number(peakTransformerPct.toFixed(1)),
     rejectedMessages: rejected,
-    machine: machineSection(r.machine, sumOf(metrics, 'p2p_cycle_overruns_total')),
+    machine: machineSection(r.machine, sumOf(metrics, 'p2p_cycle_overruns_total'), r.keepingUp),
     processes: r.processes.map((p) => ({
       id: p.id,
       gateways: p.gateways.map((g) => g.id),
@@ -242,12 +247,19 @@ function timeseriesCsv(s: Scenario, r: BenchRecorder): string {
  * overran, and the memory of every bench process together; `saturated` says the CPU was (nearly)
  * all taken, so that a late control or message is read as the machine's, not the gateways'.
  */
-function machineSection(machine: MachineLoad | undefined, cycleOverruns: number) {
+function machineSection(
+  machine: MachineLoad | undefined,
+  cycleOverruns: number,
+  keepingUp: ReturnType<MachineWatch['result']> | undefined,
+) {
   const m = machine?.result();
   return {
     cpuBusyPct: m?.cpuBusyPct ?? null,
     saturated: m?.saturated ?? null,
     cycleOverruns,
+    /** Seconds of the day the machine could not keep up (overruns, event-loop lag, CPU: `keeping-up.ts`), and how many times. */
+    notKeepingUpS: keepingUp?.notKeepingUpS ?? null,
+    overloads: keepingUp?.overloads ?? null,
     peakTotalRssMB: m?.peakTotalRssMB ?? null,
     helpers: m?.helpers ?? [],
   };

@@ -13,6 +13,7 @@ import { FaultSchedule } from './fault-injection.js';
 import { controlSettleMs, settleDistributedControl, startGateways } from './gateway-processes.js';
 import { BenchGrid } from './grid.js';
 import { hostProcesses } from './hosting.js';
+import { MachineWatch } from './keeping-up.js';
 import { benchStatusPage } from './live-status.js';
 import { MachineLoad } from './machine-load.js';
 import { BenchNetwork } from './network.js';
@@ -100,6 +101,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     { id: 'broker', pid: () => broker.pid?.() },
     ...[...network.cellBrokers].map(([cell, c]) => ({ id: `broker-${cell}`, pid: () => c.broker.pid?.() })),
   ]);
+  const watch = new MachineWatch(benchControlStepMs(s.speedup));
   const lossFault = s.faults.find((f) => f.kind === 'loss');
   const faults = new FaultSchedule(s.faults, {
     processes,
@@ -116,6 +118,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
     processes,
     gateways,
     machine,
+    watch,
     day,
     faults,
     progress,
@@ -132,6 +135,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
         dir,
         recorder,
         live: () => sampler.live,
+        watch,
       })
     : undefined;
   if (status) {
@@ -183,6 +187,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       processes,
       gateways,
       machine,
+      keepingUp: watch.result(ended),
       broker,
       platformDb: bench.platformDb,
       faults: faultReports,

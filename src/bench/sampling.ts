@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import type { CompressedDay } from '../sim/profiles.js';
 import type { FaultSchedule } from './fault-injection.js';
 import type { BenchGrid } from './grid.js';
+import type { MachineSample, MachineWatch } from './keeping-up.js';
 import type { MachineLoad } from './machine-load.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
 import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
@@ -60,6 +61,8 @@ export class BenchSampler {
       processes: readonly ControllerProcess[];
       gateways: readonly BenchGateway[];
       machine?: MachineLoad;
+      /** Told at every sample of the processes whether the machine keeps up (a line of progress when that changes). */
+      watch?: MachineWatch;
       day: CompressedDay;
       faults: FaultSchedule;
       progress: (line: string) => void;
@@ -76,7 +79,9 @@ export class BenchSampler {
     let nextProgress = startedMs + PROGRESS_EVERY_MS;
     while (Date.now() < endAtMs && !signal?.aborted) {
       const tS = (Date.now() - startedMs) / 1000;
+      const violationsBefore = recorder.voltage.result().violations;
       recorder.addGrid(grid.sample(Date.now()));
+      this.o.watch?.noteViolations(recorder.voltage.result().violations - violationsBefore);
       if (Date.now() >= nextProcessSample) {
         await this.sampleProcesses(tS);
         nextProcessSample = Date.now() + PROCESS_SAMPLE_EVERY_MS;
@@ -102,6 +107,7 @@ export class BenchSampler {
       tS,
       perS: ((total - this.lastMessages) * 1000) / Math.max(1, Date.now() - this.lastRateAt),
     });
+    this.watchMachine(parsed);
     const states = await Promise.all(gateways.map((g) => g.state()));
     recorder.addStates(states, day.hourAt(Date.now()));
     for (const [i, g] of gateways.entries()) recorder.delivery.add(g.id, g.host.starts, parsed[i], states[i]);
@@ -113,6 +119,37 @@ export class BenchSampler {
     this.lastMessages = total;
     this.lastRateAt = Date.now();
   }
+
+  /** One machine sample into the watch: a line of progress when an overload begins and when it ends. */
+  private watchMachine(parsed: readonly (Sample[] | undefined)[]): void {
+    const watch = this.o.watch;
+    if (!watch) return;
+    const tMs = Date.now();
+    const news = watch.add(machineSample(tMs, this.o.machine?.busyPctSinceLastCall() ?? null, parsed));
+    if (news === 'began') this.o.progress(watch.status().text);
+    else if (news === 'ended') {
+      const back = watch.alarmList().find((a) => a.clearedAt !== undefined);
+      const lastedS = back ? ((back.clearedAt! - back.since) / 1000).toFixed(0) : '?';
+      this.o.progress(`the machine keeps up again (it could not for ${lastedS} s)`);
+    }
+  }
+}
+
+/** The machine at one sample: its CPU, and from the gateways' metrics the overruns and the worst event-loop lag. */
+export function machineSample(
+  tMs: number,
+  cpuBusyPct: number | null,
+  parsed: readonly (Sample[] | undefined)[],
+): MachineSample {
+  const lags = parsed.flatMap((m) =>
+    (m ?? []).filter((x) => x.name === 'nodejs_eventloop_lag_p99_seconds').map((x) => x.value * 1000),
+  );
+  return {
+    tMs,
+    cpuBusyPct,
+    cycleOverruns: parsed.reduce((n, m) => n + (m ? sumOf(m, 'p2p_cycle_overruns_total') : 0), 0),
+    eventLoopLagP99Ms: lags.length > 0 ? Math.max(...lags) : null,
+  };
 }
 
 /**

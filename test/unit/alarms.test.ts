@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmBook } from '../../src/agent/alarms.js';
 
-const deviceDown = (text: string) => ({ kind: 'device-down' as const, severity: 'warning' as const, source: 'pv-1', text });
+const deviceDown = (text: string) => ({
+  kind: 'device-down' as const,
+  severity: 'warning' as const,
+  source: 'pv-1',
+  text,
+});
 
 describe('AlarmBook', () => {
   it('keeps an alarm from when it was raised until it is cleared, the text following the latest figures', () => {

@@ -108,16 +108,12 @@ describe('Gateway', () => {
     expect(down).toMatchObject({ kind: 'device-down', severity: 'warning', source: 'm' });
     expect(down?.text).toContain('timeout');
     expect(down?.clearedAt).toBeUndefined();
-    expect(await g.metrics.text()).toMatch(
-      /p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 1/,
-    );
+    expect(await g.metrics.text()).toMatch(/p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 1/);
     fail = false;
     await clock.advance(2000);
     expect(g.state().devices.m?.up).toBe(true);
     expect(g.state().alarms.find((a) => a.id === 'device-down:m')?.clearedAt).toBe(clock.now() - 1000);
-    expect(await g.metrics.text()).toMatch(
-      /p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 0/,
-    );
+    expect(await g.metrics.text()).toMatch(/p2p_alarms_active\{kind="device-down",severity="warning",gateway="g"\} 0/);
     // The voltage agent's bus (the meter's) above the default 1.05 pu limit, then back.
     voltagePu = 1.062;
     await clock.advance(2000);

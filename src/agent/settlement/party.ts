@@ -6,13 +6,13 @@ import { readJsonIfPresent, writeFileAtomic } from '../../core/atomic-file.js';
 import type { Clock } from '../../core/clock.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { AlarmBook } from '../alarms.js';
 import { OngoingProblems } from '../../core/ongoing-problems.js';
 import { checkDrPayment, DR_MARKET } from '../../platform/dr-payment.js';
 import { followHead, type KnownHead } from '../../platform/ledger/head-follower.js';
 import { contentHash } from '../../platform/ledger/ledger.js';
 import { checkDraft, type PartyRecords } from '../../platform/settlement-check.js';
 import { type SettlementSchedule, UnitPayload } from '../../platform/settlement-content.js';
+import type { AlarmBook } from '../alarms.js';
 import type { SettlementRecords } from './records.js';
 
 /**
