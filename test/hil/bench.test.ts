@@ -85,6 +85,12 @@ describe('p2p-edge bench', () => {
     for (const f of report.faults) expect(f.recoveredS, f.kind).not.toBeNull();
     expect(report.faults.map((f: { kind: string }) => f.kind)).toEqual(['modbus-timeout', 'sigkill']);
     expect(report.ledger.readings).toBeGreaterThan(0); // the platform stored the houses' readings
+    // Whether the machine kept up is measured through the day, and names the violations it may have caused.
+    expect(report.machine.notKeepingUpS).toBeGreaterThanOrEqual(0);
+    expect(report.machine.notKeepingUpS).toBeLessThanOrEqual(report.durationS + 1);
+    if (report.machine.overloads === 0) expect(report.machine.notKeepingUpS).toBe(0);
+    expect(report.voltage.violationsWhileOverloaded).toBeGreaterThanOrEqual(0);
+    expect(report.voltage.violationsWhileOverloaded).toBeLessThanOrEqual(report.voltage.violations);
     expectVoltageWithinLimits(scenario, report);
     expectMarketsAtOptimum(report);
     // Every metering interval the houses measured is stored once; without loss, at the stop a house
