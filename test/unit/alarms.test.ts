@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmBook } from '../../src/agent/alarms.js';
+import { alarmConvergence } from '../../src/agent/roles/market-interval.js';
+import type { RoleContext } from '../../src/agent/roles/role.js';
 
 const deviceDown = (text: string) => ({
   kind: 'device-down' as const,
@@ -78,5 +80,40 @@ describe('AlarmBook', () => {
     const [listed] = book.list();
     listed!.text = 'changed';
     expect(book.list()[0]?.text).toBe('x');
+  });
+});
+
+describe('market-not-converged', () => {
+  const alarms = new AlarmBook();
+  let now = Date.UTC(2026, 5, 21, 12);
+  const ctx = {
+    alarms,
+    clock: { now: () => now },
+    config: { gateway: { id: 'tx-a' } },
+  } as unknown as RoleContext;
+  const session = (converged: boolean) => ({
+    session: String(Date.UTC(2026, 5, 21, 12)),
+    converged,
+    rounds: 500,
+    maxImbalanceKWh: 0.0421,
+  });
+
+  it('is raised by a session that did not converge and cleared by the next that did', () => {
+    alarmConvergence(ctx, 'cell', session(false), 15 * 60_000);
+    expect(alarms.list()).toEqual([
+      {
+        id: 'market-not-converged:cell',
+        kind: 'market-not-converged',
+        severity: 'warning',
+        source: 'tx-a',
+        text: 'cell market interval 2026-06-21T12:00:00.000Z–12:15:00.000Z did not converge after 500 rounds (largest imbalance 0.042 kWh): nothing traded with the neighbours',
+        since: now,
+      },
+    ]);
+    now += 15 * 60_000;
+    alarmConvergence(ctx, 'upper', session(true), 15 * 60_000);
+    expect(alarms.isActive('market-not-converged:cell')).toBe(true);
+    alarmConvergence(ctx, 'cell', session(true), 15 * 60_000);
+    expect(alarms.list()[0]?.clearedAt).toBe(now);
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AlarmBook } from '../../src/agent/alarms.js';
 import { SIMULATED_SETTLEMENT_SCHEDULE } from '../../src/agent/demo.js';
 import { SettlementParty } from '../../src/agent/settlement/party.js';
 import { SettlementRecords } from '../../src/agent/settlement/records.js';
@@ -359,6 +360,7 @@ describe('a gateway as a party to a DR payment', () => {
       const log = componentLogger('test');
       log.level = 'silent';
       const records = new SettlementRecords(dir, 'inv-1', Q, 1, log, T - Q);
+      const alarms = new AlarmBook();
       // ProsumerRole: the dr/dispatch it received for interval T.
       records.agreed(T, 'dr', [dispatched[0]!]);
       const handlers = new Map<string, (m: unknown) => unknown>();
@@ -381,6 +383,7 @@ describe('a gateway as a party to a DR payment', () => {
         stateDir: dir,
         keepSignedDays: 2,
         sign: (document) => signCanonical(document, keys['inv-1'].privateKey),
+        alarms,
       });
       party.start();
       const onDraft = handlers.get('settle/draft/inv-1')!;
@@ -389,7 +392,12 @@ describe('a gateway as a party to a DR payment', () => {
       await deliver(tampered({ pricePerKWh: 0.3, amount: 0.15 }));
       expect(sent.at(-1)!.type).toBe('dispute');
       expect(sent.at(-1)!.body.lines!.map((l) => l.line)).toContain('events.0.pricePerKWh');
+      const [dispute] = alarms.list();
+      expect(dispute).toMatchObject({ id: `settlement-dispute:${T}/dr/agg-1`, kind: 'settlement-dispute' });
+      expect(dispute?.text).toContain('events.0.pricePerKWh draft 0.3');
+      expect(dispute?.clearedAt).toBeUndefined();
       await deliver(twoEventDraft());
+      expect(alarms.list()[0]?.clearedAt).toBe(clock.now());
       expect(sent.at(-1)!.type).toBe('signature');
       expect(party.state()).toMatchObject({ signed: 1, disputed: 1 });
       // Sent again (the platform asks again): signed again, kept once.

@@ -126,6 +126,28 @@ describe('Gateway', () => {
     await g.stop();
   });
 
+  it("raises peer-lost while its cell's transformer gateway is offline, and clears it when it is back", async () => {
+    const clock = new VirtualClock(NOON);
+    const bus = new MemoryBus();
+    const { tx, inv } = cellGateways(clock, bus);
+    await tx.start();
+    await inv.start();
+    await clock.advance(3000);
+    expect(inv.state().alarms.filter((a) => a.kind === 'peer-lost')).toEqual([]);
+    await tx.stop();
+    await clock.advance(3000);
+    const lost = inv.state().alarms.find((a) => a.id === 'peer-lost:tx');
+    expect(lost).toMatchObject({ kind: 'peer-lost', severity: 'warning', source: 'tx' });
+    expect(lost?.text).toMatch(/^the cell's transformer gateway \(its MG trader\) tx offline for [23] s/);
+    expect(lost?.clearedAt).toBeUndefined();
+    const back = cellGateways(clock, bus).tx;
+    await back.start();
+    await clock.advance(2000);
+    expect(inv.state().alarms.find((a) => a.id === 'peer-lost:tx')?.clearedAt).toBeDefined();
+    await inv.stop();
+    await back.stop();
+  });
+
   it('writes state atomically at stop and restores it at the next start', async () => {
     const clock = new VirtualClock(NOON);
     const { inv } = cellGateways(clock, new MemoryBus());
