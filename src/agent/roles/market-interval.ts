@@ -89,7 +89,7 @@ export function alarmConvergence(
       kind: 'market-not-converged',
       severity: 'warning',
       source: ctx.config.gateway.id,
-      text: `${market === 'cell' ? 'cell' : 'upper'} market interval ${interval} did not converge after ${session.rounds} rounds (largest imbalance ${session.maxImbalanceKWh.toFixed(3)} kWh): nothing traded with the neighbours`,
+      text: `${market === 'cell' ? 'cell' : 'upper'} market interval ${interval} did not converge after ${session.rounds} rounds (largest imbalance ${Number(session.maxImbalanceKWh.toPrecision(3))} kWh): nothing traded with the neighbours`,
     },
     now,
   );
