@@ -13,6 +13,7 @@ import { freePort, startCli } from '../helpers/net.js';
 // with /api/state. The alarm list is checked against a status server whose state carries alarms.
 /** Kept after the run, to be looked at (docs/operator-view.png is taken from it). */
 const SCREENSHOT = join(tmpdir(), 'p2p-edge-operator-view.png');
+const MEMBER_SCREENSHOT = join(tmpdir(), 'p2p-edge-member-view.png');
 const CLOCK = /^\d\d:\d\d:\d\d$/;
 
 type GatewayState = {
@@ -35,13 +36,13 @@ async function state(): Promise<GatewayState[]> {
 }
 
 async function open(p: Page, url: string): Promise<void> {
-  // The demo's status server may need a moment to listen.
+  // The demo's status server may need a moment to listen (a minute on a loaded machine).
   for (let attempt = 0; ; attempt++) {
     try {
       await p.goto(url);
       return;
     } catch (e) {
-      if (attempt >= 50) throw e;
+      if (attempt >= 300) throw e;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -251,6 +252,7 @@ describe("the demo's operator view in chromium", () => {
         `Voltage at ${id}`,
         `Market price in cell ${before.cell} (slot 1)`,
       ]);
+      if (id === 'inv-3') writeFileSync(MEMBER_SCREENSHOT, Buffer.from(await member.screenshot({ fullPage: true })));
       // The link leads to the member's statement page.
       await member.click('#member-statement a');
       await member.waitForFunction(`document.querySelector('h1')?.textContent === 'Statement of ${id}'`, {

@@ -49,7 +49,7 @@ function transformerText(t) {
 }
 const busVoltageText = (b) => (b.voltagePu === null ? '– pu' : num(b.voltagePu, 3) + ' pu') + ' · ' + BUS_WORD[b.status];
 const houseText = (h) => h.id + ': PV ' + kW(h.pvW) + ' · load ' + kW(h.loadW);
-const SPACING = 170;
+const SPACING = 230;
 function feederSvg(m) {
   const W = 120 + Math.max(1, m.buses.length) * SPACING, lines = Math.max(1, ...m.buses.map((b) => b.houses.length));
   const H = 110 + 16 * lines;

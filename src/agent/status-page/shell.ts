@@ -11,7 +11,7 @@ import { VIEWS_JS } from './views.js';
 const CSS = `
 body{font:14px system-ui,sans-serif;margin:1em;color:#222;background:#f4f5f7}
 h1{font-size:1.3em;margin:0 0 .3em} h2{font-size:1.08em;margin:.2em 0 .4em} h3{font-size:1em;margin:.1em 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:.8em;margin:.8em 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:.8em;margin:.8em 0;align-items:start}
 .card{background:#fff;border:1px solid #c8ccd2;border-radius:6px;padding:.6em .8em;margin:.8em 0}
 .grid>.card{margin:0}
 table{border-collapse:collapse;width:100%} th,td{padding:2px 6px;border-bottom:1px solid #e3e5e8;text-align:left;vertical-align:top}
