@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { type HttpReply, ReadOnlyHttpServer, reply } from '../core/http-server.js';
 import type { Logger } from '../core/log.js';
-import { STATUS_PAGE_HTML } from './status-page.js';
+import { STATUS_PAGE_HTML } from './status-page/shell.js';
 
 export interface StatusServerOptions {
   host: string;
@@ -19,8 +19,8 @@ export interface StatusServerOptions {
 }
 
 /**
- * The gateway's status page: `/` (HTML, polls the API), `/api/state` (JSON), `/metrics` (Prometheus),
- * `/healthz`. Read-only; loopback by default, a token when exposed (`ReadOnlyHttpServer`).
+ * The gateway's status page: `/` (HTML, polls the API; `/member/<id>` the same page showing one
+ * house), `/api/state` (JSON), `/metrics` (Prometheus), `/healthz`. Read-only; loopback by default, a token when exposed (`ReadOnlyHttpServer`).
  */
 export class StatusServer {
   private readonly http: ReadOnlyHttpServer;
@@ -48,6 +48,9 @@ export class StatusServer {
               : reply(200, 'text/plain', 'ok\n');
           }
           default:
+            // A member's view of one house: the same page, which reads the id from the path.
+            if (/^\/member\/[^/]+\/?$/.test(url.pathname))
+              return reply(200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
             return options.routes?.(url);
         }
       },

@@ -38,6 +38,12 @@ export type VoltageAgentState = {
   /** The setpoint each inverter was last given. */
   setpoints: Record<string, InverterSetpoint>;
   history: { ts: number; v: number }[];
+  /** The gateway's bus on its feeder (`gateway.bus`), null where none is configured. */
+  bus: string | null;
+  /** The limits the voltage is held within (`voltageLimitsPu`). */
+  limitsPu: { min: number; max: number };
+  /** `dual` only: the feeder's buses in order from the transformer (`slack` first, parents before children). */
+  feederBuses?: string[];
   /** `dual` only: the distributed control, or the local curves while it falls back. */
   method?: 'dual' | 'volt-var (fallback)';
   dual?: DualControlState & { gossipSent: number; gossipReceived: number };
@@ -82,6 +88,9 @@ export class VoltageAgentRole implements Role {
   private gossipSent = 0;
   private gossipReceived = 0;
   private restored: VoltageAgentSaved['multipliers'];
+  private bus: string | null = null;
+  private limitsPu = { min: 0.95, max: 1.05 };
+  private feederBuses: string[] | undefined;
   /** Why the saved state was not taken (logged at start, when the role has its logger). */
   private restoreProblem: string | undefined;
 
@@ -92,6 +101,8 @@ export class VoltageAgentRole implements Role {
         'saved voltage-agent state ignored: it is not what this version saves',
       );
     const vc = ctx.config.voltageControl;
+    this.bus = ctx.config.gateway.bus ?? null;
+    this.limitsPu = ctx.config.voltageLimitsPu;
     const epoch = ctx.clock.now();
     if (vc.method !== 'dual') {
       this.controller = new VoltageController({
@@ -110,6 +121,7 @@ export class VoltageAgentRole implements Role {
         field: 'gateway.bus',
       });
     }
+    this.feederBuses = feeder.order;
     const controller = new VoltageController({
       method: 'dual',
       dual: {
@@ -326,6 +338,9 @@ export class VoltageAgentRole implements Role {
       worstLowPu: Number.isFinite(this.worstLowPu) ? this.worstLowPu : null,
       setpoints: c?.heldSetpoints() ?? {},
       history: this.history,
+      bus: this.bus,
+      limitsPu: this.limitsPu,
+      ...(this.feederBuses ? { feederBuses: this.feederBuses } : {}),
       ...(dual
         ? {
             method: c?.acting === 'dual' ? 'dual' : 'volt-var (fallback)',
