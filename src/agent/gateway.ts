@@ -13,6 +13,7 @@ import { formatPath } from '../core/validate.js';
 import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
 import { type GatewayConfig, meteringIntervalMs, rolesOf } from './config.js';
+import { exportDeviceReadings } from './device-metrics.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { RoleHandOver } from './roles/hand-over.js';
 import { createRole, type RoleStates } from './roles/index.js';
@@ -331,7 +332,7 @@ export class Gateway {
       }
       this.metrics.deviceUp.set({ device: device.id }, result.status === 'fulfilled' ? 1 : 0);
     });
-    this.image.freeze(now);
+    exportDeviceReadings(this.metrics, this.config.devices, this.image.freeze(now));
   }
 
   /** When the control loop last completed a cycle (null before the first); see watchdog.ts. */
