@@ -48,6 +48,9 @@ export class GatewayMetrics {
   readonly buildInfo: Gauge<'version' | 'node'>;
   readonly clockJumps: Counter;
   readonly voltagePu: Gauge<'bus'>;
+  readonly voltageLimitPu: Gauge<'limit'>;
+  readonly marketSessions: Counter<'converged'>;
+  readonly marketRounds: Gauge;
   readonly price: Gauge<'slot'>;
   readonly cycleDuration: Histogram<'scale'>;
   readonly cycleOverruns: Counter<'scale'>;
@@ -283,6 +286,23 @@ export class GatewayMetrics {
       name: 'p2p_voltage_pu',
       help: 'Latest voltage magnitude at a bus, per unit.',
       labelNames: ['bus'],
+      registers,
+    });
+    this.voltageLimitPu = new Gauge({
+      name: 'p2p_voltage_limit_pu',
+      help: "The gateway's voltage limits (voltageLimitsPu of its config), per unit, by limit (min, max).",
+      labelNames: ['limit'],
+      registers,
+    });
+    this.marketSessions = new Counter({
+      name: 'p2p_market_sessions_total',
+      help: 'Market sessions this MG trader closed, by whether the price rounds converged (true, false).',
+      labelNames: ['converged'],
+      registers,
+    });
+    this.marketRounds = new Gauge({
+      name: 'p2p_market_rounds',
+      help: 'Price rounds the last market session this MG trader closed took.',
       registers,
     });
     this.price = new Gauge({
