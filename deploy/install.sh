@@ -37,6 +37,9 @@ not come up is rolled back.
   --keep N               releases to keep, current and previous included (default 3)
   --log-file             also write the log to /var/log/p2p-edge.log through rsyslog, rotated by
                          logrotate (the journal keeps it in any case)
+  --journald-limits      also install deploy/journald/p2p-edge.conf, a drop-in that changes the
+                         whole box's journal (persistent storage, size and age limits) and
+                         restarts systemd-journald; without it the box's journal settings are kept
   --no-start             install and enable the service, but do not (re)start it
   --no-systemctl         no systemctl calls at all (images, containers, tests)
   --no-user              do not create the user and groups
@@ -75,6 +78,7 @@ esac
 
 from=$(dirname "$script_dir")
 from_given=0 config='' members='' tls_ca='' tls_cert='' tls_key='' tls_csr=0 test_certs='' keep=3 log_file=0
+journald_limits=0
 no_start=0 no_systemctl=0 no_user=0 root='' node_modules='' purge=0 health_timeout=120
 systemctl_cmd=${P2P_EDGE_SYSTEMCTL:-systemctl}
 while [ "$#" -gt 0 ]; do
@@ -103,6 +107,7 @@ while [ "$#" -gt 0 ]; do
   --tls-csr) tls_csr=1 && shift ;;
   --build) say "--build is no longer needed: a release is compiled" && shift ;;
   --log-file) log_file=1 && shift ;;
+  --journald-limits) journald_limits=1 && shift ;;
   --no-start) no_start=1 && shift ;;
   --no-systemctl) no_systemctl=1 && shift ;;
   --no-user) no_user=1 && shift ;;
@@ -447,7 +452,7 @@ provision() {
 
 install_system_files() {
   local rel=$rel_dir
-  mkdir -p "$unit_dir" "$root/etc/systemd/journald.conf.d" "$state"
+  mkdir -p "$unit_dir" "$state"
   own $user:$user 0750 "$state"
   install -m 0644 "$rel/deploy/systemd/p2p-edge.service" "$unit_dir/p2p-edge.service"
   # The unit runs /usr/bin/node; a Node elsewhere (nvm, /usr/local) gets a drop-in.
@@ -460,7 +465,9 @@ install_system_files() {
     say "node is $node_bin: drop-in $unit_dir/p2p-edge.service.d/10-node.conf"
   fi
   journald_changed=0
-  if ! cmp -s "$rel/deploy/journald/p2p-edge.conf" "$root/etc/systemd/journald.conf.d/p2p-edge.conf"; then
+  # System-wide journal settings only when asked for (an existing drop-in is left as it is).
+  if [ "$journald_limits" = 1 ] && ! cmp -s "$rel/deploy/journald/p2p-edge.conf" "$root/etc/systemd/journald.conf.d/p2p-edge.conf"; then
+    mkdir -p "$root/etc/systemd/journald.conf.d"
     install -m 0644 "$rel/deploy/journald/p2p-edge.conf" "$root/etc/systemd/journald.conf.d/p2p-edge.conf"
     mkdir -p "$root/var/log/journal"
     journald_changed=1

@@ -14,6 +14,7 @@ import type { Device } from '../drivers/device.js';
 import { checkPlausible } from '../drivers/plausibility.js';
 import { type Alarm, AlarmBook } from './alarms.js';
 import { type GatewayConfig, meteringIntervalMs, rolesOf } from './config.js';
+import { exportDeviceReadings } from './device-metrics.js';
 import { type PointValue, ProcessImage } from './process-image.js';
 import { RoleHandOver } from './roles/hand-over.js';
 import { createRole, type RoleStates } from './roles/index.js';
@@ -342,7 +343,7 @@ export class Gateway {
       }
       this.metrics.deviceUp.set({ device: device.id }, result.status === 'fulfilled' ? 1 : 0);
     });
-    this.image.freeze(now);
+    exportDeviceReadings(this.metrics, this.config.devices, this.image.freeze(now));
   }
 
   private raiseDeviceDown(device: Device, message: string, now: number): void {

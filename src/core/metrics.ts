@@ -1,6 +1,7 @@
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { constants, type IntervalHistogram, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { FIRMWARE_VERSION } from './version.js';
 
 /**
  * The metrics every gateway exports at `/metrics` (names fixed by the interface contract). One
@@ -27,12 +28,29 @@ export class GatewayMetrics {
   readonly reconnects: Counter;
   readonly membersSerial: Gauge;
   readonly lteRegistered: Gauge;
-  readonly lteSignal: Gauge<'quantity'>;
+  readonly lteRssi: Gauge;
+  readonly lteRsrp: Gauge;
+  readonly lteRsrq: Gauge;
+  readonly lteSinr: Gauge;
   readonly lteRecoveries: Counter<'step'>;
   readonly deviceUp: Gauge<'device'>;
   readonly deviceErrors: Counter<'device'>;
+  readonly devicePower: Gauge<'device' | 'usage'>;
+  readonly deviceVoltage: Gauge<'device' | 'phase'>;
+  readonly deviceFrequency: Gauge<'device'>;
+  readonly deviceEnergyImport: Counter<'device' | 'usage'>;
+  readonly deviceEnergyExport: Counter<'device' | 'usage'>;
+  readonly deviceStateOfCharge: Gauge<'device'>;
+  readonly deviceDcVoltage: Gauge<'device'>;
+  readonly deviceTemperature: Gauge<'device'>;
+  readonly devicePowerLimit: Gauge<'device'>;
+  readonly deviceAvailablePower: Gauge<'device'>;
+  readonly buildInfo: Gauge<'version' | 'node'>;
   readonly clockJumps: Counter;
   readonly voltagePu: Gauge<'bus'>;
+  readonly voltageLimitPu: Gauge<'limit'>;
+  readonly marketSessions: Counter<'converged'>;
+  readonly marketRounds: Gauge;
   readonly price: Gauge<'slot'>;
   readonly cycleDuration: Histogram<'scale'>;
   readonly cycleOverruns: Counter<'scale'>;
@@ -151,10 +169,25 @@ export class GatewayMetrics {
       help: '1 while the LTE modem is registered (home or roaming).',
       registers,
     });
-    this.lteSignal = new Gauge({
-      name: 'p2p_lte_signal',
-      help: 'LTE signal by quantity (rssi_dbm, rsrp_dbm, sinr_db, rsrq_db).',
-      labelNames: ['quantity'],
+    // One metric per quantity, each of one unit (dBm for powers, dB for ratios).
+    this.lteRssi = new Gauge({
+      name: 'p2p_lte_rssi_dbm',
+      help: 'LTE received signal strength (RSSI), dBm.',
+      registers,
+    });
+    this.lteRsrp = new Gauge({
+      name: 'p2p_lte_rsrp_dbm',
+      help: 'LTE reference signal received power (RSRP), dBm.',
+      registers,
+    });
+    this.lteRsrq = new Gauge({
+      name: 'p2p_lte_rsrq_db',
+      help: 'LTE reference signal received quality (RSRQ), dB.',
+      registers,
+    });
+    this.lteSinr = new Gauge({
+      name: 'p2p_lte_sinr_db',
+      help: 'LTE signal to interference plus noise ratio (SINR), dB.',
       registers,
     });
     this.lteRecoveries = new Counter({
@@ -175,6 +208,75 @@ export class GatewayMetrics {
       labelNames: ['device'],
       registers,
     });
+    // Device readings, set from each cycle's process image (src/agent/device-metrics.ts): only fresh,
+    // good values; a device that does not answer has no samples until it does again.
+    this.devicePower = new Gauge({
+      name: 'p2p_device_power_watts',
+      help: "Active power at a device's terminals, W; positive = drawn from the grid (consumed, imported, charging), negative = fed in (produced, exported, discharging). A battery's is its DC power.",
+      labelNames: ['device', 'usage'],
+      registers,
+    });
+    this.deviceVoltage = new Gauge({
+      name: 'p2p_device_voltage_volts',
+      help: 'Phase-to-neutral voltage a device measures, V, by phase (1, 2, 3).',
+      labelNames: ['device', 'phase'],
+      registers,
+    });
+    this.deviceFrequency = new Gauge({
+      name: 'p2p_device_frequency_hertz',
+      help: 'Grid frequency a device measures, Hz.',
+      labelNames: ['device'],
+      registers,
+    });
+    this.deviceEnergyImport = new Counter({
+      name: 'p2p_device_energy_import_watt_hours_total',
+      help: "A meter's imported energy register, Wh (as the device counts it: a replaced meter starts again).",
+      labelNames: ['device', 'usage'],
+      registers,
+    });
+    this.deviceEnergyExport = new Counter({
+      name: 'p2p_device_energy_export_watt_hours_total',
+      help: "Energy fed into the grid, Wh: a meter's exported energy register, an inverter's produced energy register.",
+      labelNames: ['device', 'usage'],
+      registers,
+    });
+    this.deviceStateOfCharge = new Gauge({
+      name: 'p2p_device_state_of_charge_ratio',
+      help: "A battery's state of charge, 0 to 1.",
+      labelNames: ['device'],
+      registers,
+    });
+    this.deviceDcVoltage = new Gauge({
+      name: 'p2p_device_dc_voltage_volts',
+      help: "A battery's DC voltage, V.",
+      labelNames: ['device'],
+      registers,
+    });
+    this.deviceTemperature = new Gauge({
+      name: 'p2p_device_temperature_celsius',
+      help: "A battery's temperature, °C.",
+      labelNames: ['device'],
+      registers,
+    });
+    this.devicePowerLimit = new Gauge({
+      name: 'p2p_device_power_limit_ratio',
+      help: "An inverter's active power limit in force, as a fraction of its rating (1 = none).",
+      labelNames: ['device'],
+      registers,
+    });
+    this.deviceAvailablePower = new Gauge({
+      name: 'p2p_device_available_power_watts',
+      help: 'PV power an inverter could produce before any limit, W.',
+      labelNames: ['device'],
+      registers,
+    });
+    this.buildInfo = new Gauge({
+      name: 'p2p_build_info',
+      help: 'Always 1: the firmware version and the Node.js version the gateway runs.',
+      labelNames: ['version', 'node'],
+      registers,
+    });
+    this.buildInfo.set({ version: FIRMWARE_VERSION, node: process.versions.node }, 1);
     this.clockJumps = new Counter({
       name: 'p2p_clock_jumps_total',
       help: 'Steps of the wall clock against the monotonic clock (more than 2 s between two primary cycles).',
@@ -184,6 +286,23 @@ export class GatewayMetrics {
       name: 'p2p_voltage_pu',
       help: 'Latest voltage magnitude at a bus, per unit.',
       labelNames: ['bus'],
+      registers,
+    });
+    this.voltageLimitPu = new Gauge({
+      name: 'p2p_voltage_limit_pu',
+      help: "The gateway's voltage limits (voltageLimitsPu of its config), per unit, by limit (min, max).",
+      labelNames: ['limit'],
+      registers,
+    });
+    this.marketSessions = new Counter({
+      name: 'p2p_market_sessions_total',
+      help: 'Market sessions this MG trader closed, by whether the price rounds converged (true, false).',
+      labelNames: ['converged'],
+      registers,
+    });
+    this.marketRounds = new Gauge({
+      name: 'p2p_market_rounds',
+      help: 'Price rounds the last market session this MG trader closed took.',
       registers,
     });
     this.price = new Gauge({
@@ -263,6 +382,25 @@ export class GatewayMetrics {
         if (heapAfterFullCollection !== undefined) this.set(heapAfterFullCollection);
       },
     });
+    // The event loop's delay, as prom-client's default metrics name it: how late timers and I/O
+    // callbacks run. The statistics cover the time since the previous scrape.
+    if (!loopDelay) {
+      loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      loopDelay.enable();
+    }
+    const statistics = { min: 'minimum', max: 'maximum', mean: 'mean', stddev: 'standard deviation' } as const;
+    const percentiles = { p50: '50th percentile', p90: '90th percentile', p99: '99th percentile' } as const;
+    for (const [stat, what] of Object.entries({ ...statistics, ...percentiles }) as [keyof LoopDelayStats, string][]) {
+      new Gauge({
+        name: `nodejs_eventloop_lag_${stat}_seconds`,
+        help: `The ${what} of the event loop delays since the last scrape, seconds.`,
+        registers,
+        collect() {
+          const stats = loopDelaySinceLastScrape();
+          if (stats) this.set(stats[stat] / 1e9);
+        },
+      });
+    }
     // Which part of the heap V8 holds on to (old objects, code, large objects...): where a growing heap grows.
     new Gauge({
       name: 'nodejs_heap_space_size_total_bytes',
@@ -308,6 +446,47 @@ function watchFullCollections(): void {
     if (full) heapAfterFullCollection = getHeapStatistics().used_heap_size;
   });
   collections.observe({ entryTypes: ['gc'] });
+}
+
+/** The event loop's delays over some time, nanoseconds. */
+interface LoopDelayStats {
+  min: number;
+  max: number;
+  mean: number;
+  stddev: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/** Delays of the event loop, sampled every 10 ms (once per process), and the last scrape's figures. */
+let loopDelay: IntervalHistogram | undefined;
+let loopDelayStats: { readAt: number; stats: LoopDelayStats | undefined } | undefined;
+
+/**
+ * The event loop's delays since the last scrape: the first gauge read in a scrape takes the figures
+ * and resets the histogram, the others of the same scrape (within 1 s) read the same figures.
+ * Undefined while no delay was recorded.
+ */
+function loopDelaySinceLastScrape(now = Date.now()): LoopDelayStats | undefined {
+  if (!loopDelay) return undefined;
+  if (loopDelayStats && now - loopDelayStats.readAt <= 1000) return loopDelayStats.stats;
+  const h = loopDelay;
+  const stats =
+    h.count > 0
+      ? {
+          min: h.min,
+          max: h.max,
+          mean: h.mean,
+          stddev: h.stddev,
+          p50: h.percentile(50),
+          p90: h.percentile(90),
+          p99: h.percentile(99),
+        }
+      : undefined;
+  h.reset();
+  loopDelayStats = { readAt: now, stats };
+  return stats;
 }
 
 /**

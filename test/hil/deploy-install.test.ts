@@ -139,7 +139,9 @@ describe('deploy/install.sh', () => {
     const unit = join(root, 'etc', 'systemd', 'system', 'p2p-edge.service');
     expect(readFileSync(unit, 'utf8')).toBe(readFileSync(join(REPO, 'deploy', 'systemd', 'p2p-edge.service'), 'utf8'));
     expect(mode(unit)).toBe('0644');
-    expect(existsSync(join(root, 'etc', 'systemd', 'journald.conf.d', 'p2p-edge.conf'))).toBe(true);
+    // The box's journal settings are the box's: changed only with --journald-limits.
+    expect(existsSync(join(root, 'etc', 'systemd', 'journald.conf.d'))).toBe(false);
+    expect(r.stderr).not.toContain('systemd-journald');
     expect(mode(join(root, 'var', 'lib', 'p2p-edge'))).toBe('0750');
   });
 
@@ -216,7 +218,7 @@ describe('deploy/install.sh', () => {
     expect(link('previous')).toMatch(/0\.3\.0/);
   });
 
-  it('--tls-csr makes the key here and a CSR with CN = gateway id; --tls-ca/--tls-cert/--tls-key install given files; --log-file the rsyslog and logrotate files', async () => {
+  it('--tls-csr makes the key here and a CSR with CN = gateway id; --tls-ca/--tls-cert/--tls-key install given files; --log-file the rsyslog and logrotate files; --journald-limits the journald drop-in', async () => {
     const csrRoot = join(tmp.dir, 'root-csr');
     const nm = join(REPO, 'node_modules');
     const plain = CONFIG.replace(/ {4}(caFile|certFile|keyFile): \/etc\/p2p-edge\/tls\/.*\n/g, '');
@@ -242,10 +244,17 @@ describe('deploy/install.sh', () => {
       '--tls-key',
       join(certs, 'inv-07.key'),
       '--log-file',
+      '--journald-limits',
       '--root',
       given,
     ]);
     expect(g.code, g.stderr).toBe(0);
+    const dropIn = join(given, 'etc', 'systemd', 'journald.conf.d', 'p2p-edge.conf');
+    expect(readFileSync(dropIn, 'utf8')).toBe(readFileSync(join(REPO, 'deploy', 'journald', 'p2p-edge.conf'), 'utf8'));
+    expect(mode(dropIn)).toBe('0644');
+    expect(existsSync(join(given, 'var', 'log', 'journal'))).toBe(true); // Storage=persistent writes there
+    expect(g.stderr).toContain('(skipped) systemctl restart systemd-journald');
+    expect(existsSync(join(csrRoot, 'etc', 'systemd', 'journald.conf.d'))).toBe(false); // only with --journald-limits
     expect(existsSync(join(given, 'etc', 'rsyslog.d', '30-p2p-edge.conf'))).toBe(true);
     expect(existsSync(join(given, 'etc', 'logrotate.d', 'p2p-edge'))).toBe(true);
     expect(existsSync(join(root, 'etc', 'logrotate.d'))).toBe(false); // only with --log-file
@@ -296,9 +305,7 @@ describe('deploy/install.sh', () => {
       expect(good.code, good.stderr).toBe(0);
       expect(good.stderr).toContain(`healthy: p2p-edge is active and http://127.0.0.1:${port}/healthz says ok`);
       expect(seen.at(-1)).toBe(`/healthz Bearer ${token}`);
-      expect(readFileSync(calls, 'utf8')).toMatch(
-        /^daemon-reload\n(restart systemd-journald\n)?enable p2p-edge\nrestart p2p-edge\n/,
-      );
+      expect(readFileSync(calls, 'utf8')).toMatch(/^daemon-reload\nenable p2p-edge\nrestart p2p-edge\n/);
       const sdOpt = join(sdRoot, 'opt', 'p2p-edge');
       const goodRelease = readlinkSync(join(sdOpt, 'current'));
 

@@ -121,7 +121,11 @@ describe('LTE modem manager against a scripted modem on a pty (socat)', () => {
       rat: 'LTE',
       dataLink: true,
     });
-    expect(await metricValue(metrics, 'p2p_lte_signal', { quantity: 'rsrp_dbm' })).toBe(-95);
+    // One metric per quantity, each of one unit.
+    expect(await metricValue(metrics, 'p2p_lte_rssi_dbm', {})).toBe(-73);
+    expect(await metricValue(metrics, 'p2p_lte_rsrp_dbm', {})).toBe(-95);
+    expect(await metricValue(metrics, 'p2p_lte_sinr_db', {})).toBe(10);
+    expect(await metricValue(metrics, 'p2p_lte_rsrq_db', {})).toBe(-9);
     expect(await metricValue(metrics, 'p2p_lte_registered', {})).toBe(1);
   });
 

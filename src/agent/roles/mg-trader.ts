@@ -246,6 +246,8 @@ export class MgTraderRole implements Role<MgTraderState> {
     prices.forEach((p, t) => {
       ctx.metrics.price.set({ slot: String(t) }, p);
     });
+    ctx.metrics.marketSessions.inc({ converged: String(record.converged) });
+    ctx.metrics.marketRounds.set(record.rounds);
     const shares = decision ? dispatchShares(offers, owners, scheduleOf(decision), prices) : {};
     const price = prices[0] ?? 0;
     const self = ctx.config.gateway.id;

@@ -278,6 +278,8 @@ export class VoltageAgentRole implements Role {
     if (this.history.length > 300) this.history.shift();
 
     const { min, max } = ctx.config.voltageLimitsPu;
+    ctx.metrics.voltageLimitPu.set({ limit: 'min' }, min);
+    ctx.metrics.voltageLimitPu.set({ limit: 'max' }, max);
     const outside = v < min || v > max;
     if (outside && this.inViolationSince === undefined) {
       this.inViolationSince = now;

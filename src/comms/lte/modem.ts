@@ -265,10 +265,10 @@ export class LteModem {
     const m = this.deps.metrics;
     if (!m) return;
     m.lteRegistered.set(this.registration === 'home' || this.registration === 'roaming' ? 1 : 0);
-    if (this.signal.rssiDbm !== undefined) m.lteSignal.set({ quantity: 'rssi_dbm' }, this.signal.rssiDbm);
-    if (this.signal.rsrpDbm !== undefined) m.lteSignal.set({ quantity: 'rsrp_dbm' }, this.signal.rsrpDbm);
-    if (this.signal.sinrDb !== undefined) m.lteSignal.set({ quantity: 'sinr_db' }, this.signal.sinrDb);
-    if (this.signal.rsrqDb !== undefined) m.lteSignal.set({ quantity: 'rsrq_db' }, this.signal.rsrqDb);
+    if (this.signal.rssiDbm !== undefined) m.lteRssi.set(this.signal.rssiDbm);
+    if (this.signal.rsrpDbm !== undefined) m.lteRsrp.set(this.signal.rsrpDbm);
+    if (this.signal.sinrDb !== undefined) m.lteSinr.set(this.signal.sinrDb);
+    if (this.signal.rsrqDb !== undefined) m.lteRsrq.set(this.signal.rsrqDb);
   }
 }
 
