@@ -120,6 +120,8 @@ export class MarketSession {
   /** Consecutive rounds in which a neighbour sent nothing new. */
   private readonly silentRounds = new Map<string, number>();
   private last: TraderDecision | undefined;
+  /** Closed: what the neighbours said is fixed; later messages no longer change what the trader acts on. */
+  private closed = false;
 
   constructor(
     readonly sessionId: string,
@@ -160,7 +162,7 @@ export class MarketSession {
   }
 
   receive(m: SessionMessage): void {
-    if (m.session !== this.sessionId) return;
+    if (m.session !== this.sessionId || this.closed) return;
     const known = this.inbox.get(m.from);
     if (!known || m.round >= known.round) this.inbox.set(m.from, m);
     const own = this.ownLinks.get(m.from);
@@ -210,6 +212,15 @@ export class MarketSession {
 
   get decision(): TraderDecision | undefined {
     return this.last;
+  }
+
+  /**
+   * Fixes what the neighbours said as the trader ends the session: a neighbour that moves on after
+   * this trader has finished (its own flag may drop for a round as this trader's final price reaches
+   * it) does not undo an agreement this trader already acts on.
+   */
+  close(): void {
+    this.closed = true;
   }
 
   /**
