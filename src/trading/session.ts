@@ -236,6 +236,11 @@ export class MarketSession {
   outcome(): MarketSession {
     const agreed = this.neighbours.every((n) => this.inbox.get(n)?.settled === true);
     if (this.status().settled && agreed) return this;
+    if (this.neighbours.length === 0) {
+      // Alone from the start: the same session stepped on to its end needs no message.
+      while (!this.done()) this.step();
+      return this;
+    }
     const own = this.model.agents[0]!;
     const alone = new MarketSession(
       this.sessionId,

@@ -106,7 +106,7 @@ describe('market-not-converged', () => {
         kind: 'market-not-converged',
         severity: 'warning',
         source: 'tx-a',
-        text: 'cell market interval 2026-06-21T12:00:00.000Z–12:15:00.000Z did not converge after 500 rounds (largest imbalance 0.0421 kWh): nothing traded with the neighbours',
+        text: 'cell market interval 2026-06-21T12:00:00.000Z–12:15:00.000Z did not settle in its time (500 rounds): nothing traded with neighbours, its own devices and grid connection balance it',
         since: now,
       },
     ]);

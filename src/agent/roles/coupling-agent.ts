@@ -183,12 +183,7 @@ export class CouplingAgentRole implements Role<CouplingAgentState> {
     if (this.upward.length > 96) this.upward.shift();
     this.tradeCount++;
     if (trade.converged) this.convergedCount++;
-    alarmConvergence(
-      ctx,
-      'upper',
-      { ...trade, maxImbalanceKWh: closed.maxImbalanceKWh },
-      ctx.config.scheduler.tertiaryMs,
-    );
+    alarmConvergence(ctx, 'upper', trade, ctx.config.scheduler.tertiaryMs);
     ctx.log.info(
       {
         session: imbalance.session,

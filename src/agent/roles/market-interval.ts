@@ -61,14 +61,14 @@ export class MarketIntervalRunner {
 }
 
 /**
- * `market-not-converged:<market>` while the market's last session ended without agreement (what it
- * traded with its neighbours fell back), naming the interval, the rounds and the largest imbalance;
- * cleared by the next session that converges.
+ * `market-not-converged:<market>` while the market's last session ended without settling (nothing
+ * traded with the neighbours; the trader's own devices and grid balance it), naming the interval and
+ * the rounds; cleared by the next session that converges.
  */
 export function alarmConvergence(
   ctx: RoleContext,
   market: TradeMarket,
-  session: { session: string; converged: boolean; rounds: number; maxImbalanceKWh: number },
+  session: { session: string; converged: boolean; rounds: number },
   intervalMs: number,
 ): void {
   const alarms = ctx.alarms;
@@ -89,7 +89,7 @@ export function alarmConvergence(
       kind: 'market-not-converged',
       severity: 'warning',
       source: ctx.config.gateway.id,
-      text: `${market === 'cell' ? 'cell' : 'upper'} market interval ${interval} did not converge after ${session.rounds} rounds (largest imbalance ${Number(session.maxImbalanceKWh.toPrecision(3))} kWh): nothing traded with the neighbours`,
+      text: `${market === 'cell' ? 'cell' : 'upper'} market interval ${interval} did not settle in its time (${session.rounds} rounds): nothing traded with neighbours, its own devices and grid connection balance it`,
     },
     now,
   );
