@@ -148,6 +148,54 @@ describe('Gateway', () => {
     await back.stop();
   });
 
+  it("the MG trader's alarm for a house reporting its voltage above the limit stays while the house is silent, and clears once it reports being within", async () => {
+    const clock = new VirtualClock(NOON);
+    const bus = new MemoryBus();
+    let voltagePu = 1.071;
+    const meter: Device = {
+      id: 'm',
+      kind: 'household-meter',
+      backend: 'test',
+      poll: async () => ({ acPowerW: 500, voltagePu }),
+      close: async () => {},
+    };
+    const make = memoryGateways({
+      bus,
+      clock,
+      log,
+      stateDir: tmp.dir,
+      scheduler: { primaryMs: 1000, secondaryMs: 2000, tertiaryMs: 10_000 },
+    });
+    const tx = make({ gateway: { id: 'tx', kind: 'transformer', cell: 'c1', transformerKVA: 10 } }, () => []);
+    const house = () =>
+      make(
+        {
+          gateway: { id: 'h1', kind: 'inverter', cell: 'c1', bus: 'b1' },
+          devices: [{ id: 'm', driver: 'simulated', kind: 'household-meter', bus: 'b1' }],
+        },
+        () => [meter],
+      );
+    const h1 = house();
+    await tx.start();
+    await h1.start();
+    await clock.advance(5000);
+    const alarmOf = () => tx.state().alarms.find((a) => a.id === 'voltage-high:h1');
+    expect(alarmOf()).toMatchObject({ kind: 'voltage-violation', severity: 'critical', source: 'h1' });
+    expect(alarmOf()?.text).toBe('h1 reports 1.071 pu at its connection point, above 1.05 pu');
+    // The house goes silent (its link down): no reading is no all-clear.
+    await h1.stop();
+    await clock.advance(20_000);
+    expect(alarmOf()?.clearedAt).toBeUndefined();
+    // Back, and within the limits: cleared.
+    voltagePu = 1.01;
+    const again = house();
+    await again.start();
+    await clock.advance(5000);
+    expect(alarmOf()?.clearedAt).toBeDefined();
+    await again.stop();
+    await tx.stop();
+  });
+
   it('writes state atomically at stop and restores it at the next start', async () => {
     const clock = new VirtualClock(NOON);
     const { inv } = cellGateways(clock, new MemoryBus());

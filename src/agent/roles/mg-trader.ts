@@ -139,8 +139,8 @@ export class MgTraderRole implements Role<MgTraderState> {
 
   /**
    * `voltage-high:<house>` / `voltage-low:<house>` while a house of the cell reports its connection
-   * point outside the limits (its `meter/reading`); cleared when it is back within them or its
-   * readings stop (a lost house is its own alarm).
+   * point outside the limits (its `meter/reading`); cleared when it reports being back within them. A
+   * house whose readings stop (its link or the broker down) keeps its alarm: silence is no all-clear.
    */
   private watchCellVoltages(ctx: RoleContext): void {
     const alarms = ctx.alarms;
@@ -148,7 +148,9 @@ export class MgTraderRole implements Role<MgTraderState> {
     const now = ctx.clock.now();
     const { min, max } = ctx.config.voltageLimitsPu;
     const outside = new Set<string>();
-    for (const [house, reading] of this.readings.fresh(now)) {
+    const fresh = this.readings.fresh(now);
+    for (const id of this.cellVoltageAlarms) if (!fresh.has(id.slice(id.indexOf(':') + 1))) outside.add(id);
+    for (const [house, reading] of fresh) {
       const v = reading.voltagePu;
       if (v === null || (v <= max && v >= min)) continue;
       const id = `voltage-${v > max ? 'high' : 'low'}:${house}`;
