@@ -50,6 +50,7 @@ export const EVERY_MEMBER_RULES: readonly AclRule[] = [
 export const ROLE_RULES: Readonly<Record<MemberRole, readonly AclRule[]>> = {
   prosumer: [
     { access: 'read', topic: `${P}/{cell}/+/gossip/hello`, why: "voltage agent: its cell's gossip neighbours" },
+    { access: 'read', topic: `${P}/{cell}/+/gossip/bus-limit`, why: "voltage agent: its cell's buses beyond a limit" },
     { access: 'read', topic: `${P}/{cell}/+/mkt/result`, why: "its cell's cleared market (the MG trader's prices)" },
   ],
   'mg-trader': [
@@ -60,6 +61,11 @@ export const ROLE_RULES: Readonly<Record<MemberRole, readonly AclRule[]>> = {
     },
     { access: 'read', topic: `${P}/{cell}/+/mkt/offer`, why: "MG trader: its cell's prosumers' offers" },
     { access: 'read', topic: `${P}/{cell}/+/gossip/hello`, why: "voltage agent, where configured: its cell's gossip" },
+    {
+      access: 'read',
+      topic: `${P}/{cell}/+/gossip/bus-limit`,
+      why: "voltage agent, where configured: its cell's buses beyond a limit",
+    },
   ],
   aggregator: [],
   dso: [],

@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { BaseTransport, type RawPublish, type TransportDeps, type TransportIdentity } from './base-transport.js';
+import { isUrgent, URGENT_PRIORITY } from './messages/catalogue.js';
 import { type MessageClass, parseTopic, type TopicFilter, topicFor } from './topics.js';
 import type { TransportStatus } from './transport.js';
 
@@ -14,7 +15,8 @@ import type { TransportStatus } from './transport.js';
  * Priority: each message class has a sidelink priority (0 most urgent … 7 background, the PPPP of
  * the module). Node cannot set IPV6_TCLASS on a socket, so the priority is the destination port
  * (`port + priority`) and the kernel sets the traffic class from it (`trafficClassRules`, nftables),
- * which the module maps to the radio priority.
+ * which the module maps to the radio priority. An urgent message of the catalogue (a bus beyond its
+ * voltage limit) goes at priority 0, above its class's.
  *
  * Presence: there is no broker to keep a retained message or send a Will, so `life/online` is a
  * heartbeat every `heartbeatMs`; a peer not heard for `3 × heartbeatMs` is offline; a clean leave
@@ -186,7 +188,7 @@ export class D2DTransport extends BaseTransport {
     const sender = this.sender;
     if (!sender || !this.up) return;
     const parts = parseTopic(topic);
-    const priority = parts ? D2D_PRIORITY[parts.cls] : 7;
+    const priority = !parts ? 7 : isUrgent(parts.cls, parts.type) ? URGENT_PRIORITY : D2D_PRIORITY[parts.cls];
     const datagram = Buffer.from(`${topic}\n${payload}`);
     const address = `${this.options.group}%${this.options.interface}`;
     const port = this.options.port + priority;

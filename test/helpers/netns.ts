@@ -55,3 +55,30 @@ export function createNetns(): Netns | string {
     },
   };
 }
+
+/**
+ * Two network namespaces joined by one veth link, each end named `d2d0` and carrying IPv6 link-local
+ * multicast: two gateways in two "houses" within radio range of each other. Undefined, with the
+ * reason, where namespaces cannot be made.
+ */
+export function createNetnsPair(): [Netns, Netns] | string {
+  const a = createNetns();
+  if (typeof a === 'string') return a;
+  const b = createNetns();
+  if (typeof b === 'string') {
+    a.remove();
+    return b;
+  }
+  try {
+    // a's veth pair is d2d0 ↔ d2d1; d2d1 moves to b as its d2d0 (b's own pair is dropped).
+    b.run(['ip', 'link', 'del', 'd2d0']);
+    a.run(['ip', 'link', 'set', 'd2d1', 'netns', b.name]);
+    b.run(['ip', 'link', 'set', 'd2d1', 'name', 'd2d0']);
+    b.run(['ip', 'link', 'set', 'd2d0', 'up']);
+  } catch (err) {
+    a.remove();
+    b.remove();
+    return `cannot join two namespaces with a veth link: ${(err as Error).message.split('\n')[0]}`;
+  }
+  return [a, b];
+}

@@ -110,6 +110,13 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
       { bus: 'b7', epoch: T0, multiplier: 0.012 },
     ],
   },
+  // VoltageAgentRole.tellBusLimit: the primary cycle the bus goes beyond a limit (the multiplier on the distributed control)
+  'gossip/bus-limit': {
+    bodies: [
+      { bus: 'b3', voltagePu: 1.07, limit: 'max', limitPu: 1.05, multiplier: 0.004 },
+      { bus: 'b3', voltagePu: 0.93, limit: 'min', limitPu: 0.95 },
+    ],
+  },
   'gossip/pushsum': {
     bodies: [
       { bus: 'b7', epoch: T0, seq: 3, slot: 1_234, s: { 'inv-1': 0.5, 'inv-2': -0.25 }, w: 0.5 },
@@ -216,6 +223,9 @@ describe('the message catalogue', () => {
     }
     expect(checkBody(topicOf('meter/reading'), { netW: 1, pvW: 0, loadW: 1 })).toMatchObject({ ok: false });
     expect(checkBody(topicOf('mkt/offer'), { loadW: -1, pvW: 0, flexibility: [] })).toMatchObject({ ok: false });
+    // A bus-limit whose voltage is within the limit it names tells of no event.
+    const within = { bus: 'b3', voltagePu: 1.04, limit: 'max', limitPu: 1.05 };
+    expect(checkBody(topicOf('gossip/bus-limit'), within)).toMatchObject({ ok: false, problem: 'invalid body' });
     const trade = { seller: 'tx-a', buyer: 'tx-a', kWh: 1, pricePerKWh: 0.1 };
     const report = { session: 's', interval: T0, market: 'cell', converged: true, trades: [trade] };
     expect(checkBody(topicOf('mkt/trades'), report)).toMatchObject({ ok: false, problem: 'invalid body' });
@@ -232,7 +242,15 @@ describe('the message catalogue', () => {
       body: { epoch: 1, seq: 2, type: undefined },
     });
     // The market's and gossip bodies were strict, and stay so.
-    for (const kind of ['mkt/offer', 'mkt/dispatch', 'mkt/trades', 'dr/dispatch', 'gossip/hello', 'gossip/pushsum']) {
+    for (const kind of [
+      'mkt/offer',
+      'mkt/dispatch',
+      'mkt/trades',
+      'dr/dispatch',
+      'gossip/hello',
+      'gossip/pushsum',
+      'gossip/bus-limit',
+    ]) {
       const body = REAL[kind]!.bodies[0] as object;
       expect(checkBody(topicOf(kind), { ...body, extra: 1 }), kind).toMatchObject({ ok: false });
     }

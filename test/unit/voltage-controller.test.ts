@@ -214,6 +214,62 @@ describe('voltage controller: the distributed control and its fallback', () => {
   });
 });
 
+describe("voltage controller: a peer's bus beyond a limit (gossip/bus-limit), within the primary cycle", () => {
+  /** Two agents on the distributed control: inv-2 at b2 and inv-3 at b3, both at the top of the target band. */
+  function pair() {
+    const b2 = controller();
+    const b3 = controller({ dual: optionsOf('inv-3', 'b3') });
+    b2.heard(NOW, 'inv-3', 'b3', 0);
+    b3.heard(NOW, 'inv-2', 'b2', 0);
+    const before = b2.step(NOW + 100, 'secondary', measured(V_TARGET_PU)).setpoints.get('pv-2')!;
+    const b3Hello = b3.step(NOW + 100, 'secondary', measured(V_TARGET_PU)).hello!;
+    b2.heard(NOW + 110, 'inv-3', 'b3', b3Hello.multiplier);
+    return { b2, b3, before, b3Multiplier: b3Hello.multiplier! };
+  }
+
+  it('steps the multiplier of b3 at once as b3 itself steps it at its next secondary cycle, and answers it now', () => {
+    const { b2, b3, before, b3Multiplier } = pair();
+    // b3 reads 1.07 pu, above 1.05 (the example of the paper's fast events): its gateway tells the cell.
+    const event = { bus: 'b3', voltagePu: 1.07, limit: 'max' as const, limitPu: 1.05, multiplier: b3Multiplier };
+    const acted = b2.limitReported(NOW + 150, 'inv-3', event, measured(V_TARGET_PU))!;
+    expect(acted.multiplier).toBeGreaterThan(b3Multiplier);
+    const now = acted.setpoints.get('pv-2')!;
+    expect(now.pKW).toBeLessThan(before.pKW);
+    expect(now.qKVAr).toBeLessThan(before.qKVAr);
+    expect(b2.dualState(NOW + 150)!.multipliers['inv-3']).toBe(acted.multiplier);
+    // b3's own secondary step with the same reading: its hello carries what b2 already acts on.
+    const b3Hello = b3.step(NOW + 200, 'secondary', measured(1.07)).hello!;
+    expect(b3Hello.multiplier).toBeCloseTo(acted.multiplier, 12);
+    // The gossip confirms it: b2's next secondary step, with b3's hello, gives the same setpoint.
+    b2.heard(NOW + 210, 'inv-3', 'b3', b3Hello.multiplier);
+    const confirmed = b2.step(NOW + 300, 'secondary', measured(V_TARGET_PU)).setpoints.get('pv-2')!;
+    expect(confirmed.pKW).toBeCloseTo(now.pKW, 9);
+    expect(confirmed.qKVAr).toBeCloseTo(now.qKVAr, 9);
+  });
+
+  it('an undervoltage steps the multiplier down (more VArs injected), by the step b3 takes without its momentum', () => {
+    const { b2, b3, before } = pair();
+    const event = { bus: 'b3', voltagePu: 0.93, limit: 'min' as const, limitPu: 0.95 };
+    const acted = b2.limitReported(NOW + 150, 'inv-3', event, measured(V_TARGET_PU))!;
+    expect(acted.multiplier).toBeLessThan(0);
+    expect(acted.setpoints.get('pv-2')!.qKVAr).toBeGreaterThan(before.qKVAr);
+    // b3's undervoltage multiplier moves by accelerated ascent: μ⁻ takes the same step, and b3
+    // announces it with its momentum on top (its hello then corrects b2 by the momentum alone).
+    const announced = b3.step(NOW + 200, 'secondary', measured(0.93)).hello!.multiplier!;
+    expect(b3.dualState(NOW + 200)!.muUnder).toBeCloseTo(-acted.multiplier, 9);
+    expect(announced).toBeLessThan(acted.multiplier);
+  });
+
+  it('nothing to act on: on the local curves, a bus not on its feeder, its own event', () => {
+    const event = { bus: 'b3', voltagePu: 1.07, limit: 'max' as const, limitPu: 1.05 };
+    const fallback = controller();
+    expect(fallback.limitReported(NOW, 'inv-3', event, measured(V_TARGET_PU))).toBeUndefined();
+    const { b2 } = pair();
+    expect(b2.limitReported(NOW + 150, 'inv-9', { ...event, bus: 'b99' }, measured(1))).toBeUndefined();
+    expect(b2.limitReported(NOW + 150, 'inv-2', { ...event, bus: 'b2' }, measured(1))).toBeUndefined();
+  });
+});
+
 function optionsOf(id: string, bus: string) {
   return {
     id,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  type BusLimitEvent,
   type DualControlState,
   type InverterReading,
   type InverterSetpoint,
@@ -153,7 +154,61 @@ export class VoltageAgentRole implements Role {
       const { bus: peerBus, ...m } = envelope.body;
       if (controller.receiveGossip(ctx.clock.now(), topic.sender, peerBus, m)) this.gossipReceived++;
     });
+    ctx.transport?.on({ cell, cls: 'gossip', type: 'bus-limit' }, async ({ topic, envelope }) => {
+      if (topic.sender === id) return;
+      await this.actOnBusLimit(ctx, controller, topic.sender, envelope.body);
+    });
     this.armGossip(ctx, controller);
+  }
+
+  /**
+   * A peer's bus beyond a limit, heard between cycles: the multiplier of that limit steps and the
+   * inverters get their new setpoints now, not at the next secondary step (docs/control.md, "Fast
+   * events"). Logged with the peer and the setpoints, the time the action took effect.
+   */
+  private async actOnBusLimit(
+    ctx: RoleContext,
+    controller: VoltageController,
+    peer: string,
+    event: BusLimitEvent,
+  ): Promise<void> {
+    const acted = controller.limitReported(ctx.clock.now(), peer, event, { inverters: this.readings(ctx) });
+    if (!acted) return;
+    for (const [deviceId, setpoint] of acted.setpoints) {
+      const device = ctx.devices?.find((d) => d.id === deviceId);
+      if (device) await this.write(ctx, controller, device, setpoint);
+    }
+    ctx.log.info(
+      {
+        peer,
+        bus: event.bus,
+        voltagePu: event.voltagePu,
+        limit: event.limit,
+        multiplier: acted.multiplier,
+        setpoints: Object.fromEntries(acted.setpoints),
+      },
+      "acted on a peer's bus-limit",
+    );
+  }
+
+  /**
+   * The bus has just gone beyond a limit: its cell is told at once (`gossip/bus-limit`, the most
+   * urgent sidelink priority), so that the neighbours act within this primary cycle.
+   */
+  private tellBusLimit(ctx: RoleContext, voltagePu: number, limit: 'max' | 'min', limitPu: number): void {
+    const bus = ctx.config.gateway.bus;
+    if (!ctx.transport || bus === undefined) return;
+    const c = this.controller;
+    const multiplier = c?.acting === 'dual' ? c.dualState(ctx.clock.now())?.multiplier : undefined;
+    ctx.transport
+      .publish('gossip', 'bus-limit', {
+        bus,
+        voltagePu,
+        limit,
+        limitPu,
+        ...(multiplier !== undefined ? { multiplier } : {}),
+      })
+      .catch((err) => ctx.log.debug({ err: errorMessage(err) }, 'bus-limit not sent'));
   }
 
   stop(ctx: RoleContext): void {
@@ -286,6 +341,8 @@ export class VoltageAgentRole implements Role {
       this.episodeWorstPu = v;
       this.violations++;
       ctx.log.warn({ voltagePu: v, min, max }, 'voltage outside limits');
+      if (v > max) this.tellBusLimit(ctx, v, 'max', max);
+      else this.tellBusLimit(ctx, v, 'min', min);
     } else if (!outside && this.inViolationSince !== undefined) {
       this.violationMs += now - this.inViolationSince;
       this.inViolationSince = undefined;

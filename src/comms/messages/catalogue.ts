@@ -3,7 +3,7 @@ import type { MemberRole } from '../../core/members.js';
 import type { MessageClass, TopicParts } from '../topics.js';
 import { AckBody } from './ack.js';
 import { DrDispatchBody, DrEventBody } from './dr.js';
-import { HelloBody, PushSumBody } from './gossip.js';
+import { BusLimitBody, HelloBody, PushSumBody } from './gossip.js';
 import { OfflineBody, OnlineBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
 import { MeterEnergyBody, MeterReadingBody } from './meter.js';
@@ -38,7 +38,15 @@ export interface MessageSpec<S extends z.ZodType = z.ZodType> {
    * lost one is made good by the next sooner than a resend could be.
    */
   readonly superseded?: boolean;
+  /**
+   * An event on the primary time scale (a bus beyond its voltage limit): it goes out the moment it is
+   * seen, and over the sidelink at the most urgent priority (`URGENT_PRIORITY`), above its class's.
+   */
+  readonly urgent?: boolean;
 }
+
+/** The sidelink priority of an urgent message (0, the most urgent of the module's eight). */
+export const URGENT_PRIORITY = 0;
 
 const spec = <S extends z.ZodType>(
   body: S,
@@ -46,6 +54,7 @@ const spec = <S extends z.ZodType>(
     agreesWithTopic?: (body: z.infer<S>, topic: TopicParts) => boolean;
     readers?: Readers;
     superseded?: boolean;
+    urgent?: boolean;
   } = {},
 ): MessageSpec<S> => ({ body, ...options });
 
@@ -77,8 +86,13 @@ export const MESSAGE_CATALOGUE = {
     ack: spec(AckBody),
   },
   dr: { dispatch: spec(DrDispatchBody), event: spec(DrEventBody), ack: spec(AckBody) },
-  // The voltage control's exchange between neighbours, many times a second: not sealed.
-  gossip: { hello: spec(HelloBody), pushsum: spec(PushSumBody, { readers: 'public' }) },
+  // The voltage control's exchange between neighbours, many times a second: not sealed. A bus beyond
+  // its limit is told to the cell at once, ahead of everything else on the sidelink.
+  gossip: {
+    hello: spec(HelloBody),
+    pushsum: spec(PushSumBody, { readers: 'public' }),
+    'bus-limit': spec(BusLimitBody, { readers: 'public', urgent: true }),
+  },
   meter: {
     reading: spec(MeterReadingBody, { readers: METER_READERS, superseded: true }),
     energy: spec(MeterEnergyBody),
@@ -145,6 +159,12 @@ export function readersOf(topic: TopicParts): Readers {
 export function isSuperseded(cls: MessageClass, type: string): boolean {
   const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[cls];
   return Object.hasOwn(kinds, type) && kinds[type]?.superseded === true;
+}
+
+/** An event on the primary time scale, sent at `URGENT_PRIORITY` (`MessageSpec.urgent`). */
+export function isUrgent(cls: MessageClass, type: string): boolean {
+  const kinds: Partial<Record<string, MessageSpec>> = MESSAGE_CATALOGUE[cls];
+  return Object.hasOwn(kinds, type) && kinds[type]?.urgent === true;
 }
 
 /** Every `<class>/<type>` of the catalogue (the docs' message tables are checked against it). */

@@ -24,3 +24,24 @@ export const HelloBody = z
   .object({ bus: z.string().min(1).max(64), epoch: z.number().finite(), multiplier: z.number().finite().optional() })
   .strict();
 export type HelloBody = z.infer<typeof HelloBody>;
+
+/**
+ * A bus beyond one of its voltage limits (`bus-limit`, to its cell), sent by the gateway at that bus
+ * the primary cycle it sees the violation begin, not at its next secondary step: its neighbours' voltage
+ * agents step the multiplier of that limit at once (`DualVoltageAgent.limitReported`). `multiplier` is
+ * the sender's own while it is on the distributed control, the base its neighbours step from.
+ */
+export const BusLimitBody = z
+  .object({
+    bus: z.string().min(1).max(64),
+    voltagePu: z.number().finite().positive(),
+    limit: z.enum(['max', 'min']),
+    limitPu: z.number().finite().positive(),
+    multiplier: z.number().finite().optional(),
+  })
+  .strict()
+  .refine(
+    (b) => (b.limit === 'max' ? b.voltagePu > b.limitPu : b.voltagePu < b.limitPu),
+    'the voltage is not beyond the limit',
+  );
+export type BusLimitBody = z.infer<typeof BusLimitBody>;

@@ -1,7 +1,14 @@
 import type { RadialFeeder } from '../../grid/feeder.js';
 import { feederSensitivities } from '../../grid/sensitivity.js';
 import { SlottedPushSum } from '../pushsum/slotted.js';
-import { type AscentMethod, bestResponse, type Capability, gershgorinStep, MultiplierAscent } from './dual-ascent.js';
+import {
+  type AscentMethod,
+  ascend,
+  bestResponse,
+  type Capability,
+  gershgorinStep,
+  MultiplierAscent,
+} from './dual-ascent.js';
 
 export type { Capability } from './dual-ascent.js';
 
@@ -112,7 +119,7 @@ export class DualVoltageAgent {
     return [{ id: this.o.id, bus: this.o.bus }, ...[...this.peers].map(([id, p]) => ({ id, bus: p.bus }))];
   }
 
-  private steps: { over: number; under: number } | undefined;
+  private readonly steps = new Map<string, { over: number; under: number }>();
 
   /**
    * Steps of its own multipliers: Gershgorin bounds on its row of the dual Hessian with an agent at
@@ -124,21 +131,63 @@ export class DualVoltageAgent {
    * bounded by the active ones too would be several times too small (slow to act on an evening peak).
    */
   multiplierStep(): { over: number; under: number } {
-    if (this.steps === undefined) {
+    return this.multiplierStepAt(this.o.bus);
+  }
+
+  /**
+   * The steps the agent at `bus` takes (`multiplierStep` there): every agent has the same feeder, so
+   * each can tell the step any other takes.
+   */
+  multiplierStepAt(bus: string): { over: number; under: number } {
+    let steps = this.steps.get(bus);
+    if (steps === undefined) {
       const f = this.o.feeder;
       const listed = [...f.loadKW.keys()].filter((b) => b !== f.slack);
-      const candidates = (listed.length > 0 ? listed : f.order.filter((b) => b !== f.slack)).filter(
-        (b) => b !== this.o.bus,
-      );
-      // Rows and columns alike: its own bus first, then an agent at every other bus.
-      const sens = feederSensitivities(f, [this.o.bus, ...candidates]);
+      const candidates = (listed.length > 0 ? listed : f.order.filter((b) => b !== f.slack)).filter((b) => b !== bus);
+      // Rows and columns alike: the bus first, then an agent at every other bus.
+      const sens = feederSensitivities(f, [bus, ...candidates]);
       const qWeight = () => this.o.qWeight;
-      this.steps = {
+      steps = {
         over: gershgorinStep(sens, 0, qWeight),
         under: gershgorinStep(sens, 0, qWeight, { reactiveOnly: true }),
       };
+      this.steps.set(bus, steps);
     }
-    return this.steps;
+    return steps;
+  }
+
+  /**
+   * A peer's bus is beyond a limit (its `bus-limit` event, heard within a primary cycle): the agent
+   * takes one projected ascent step of that limit's multiplier for it, with the reported voltage and
+   * the step the peer itself takes (`multiplierStepAt`), from the multiplier the peer sent (or the last
+   * one known), and counts the result as the peer's announced multiplier. The peer makes the same
+   * step at its next secondary cycle with its own measurement, and its hello then replaces this one
+   * (confirms or corrects it). Returns the multiplier now counted for the peer, or undefined when the
+   * bus is not on the feeder or the voltage is within the limit less the margin.
+   */
+  limitReported(
+    now: number,
+    peer: string,
+    event: { bus: string; voltagePu: number; limit: 'max' | 'min'; limitPu: number; multiplier?: number },
+    timeoutMs: number,
+  ): number | undefined {
+    if (peer === this.o.id || !this.o.feeder.order.includes(event.bus) || event.bus === this.o.feeder.slack)
+      return undefined;
+    const excessPu =
+      event.limit === 'max'
+        ? event.voltagePu - (event.limitPu - this.o.marginPu)
+        : event.limitPu + this.o.marginPu - event.voltagePu;
+    if (!(excessPu > 0)) return undefined;
+    const known = this.multipliers(now, timeoutMs).get(peer) ?? 0;
+    const base = event.multiplier ?? known;
+    const step = this.multiplierStepAt(event.bus);
+    // ν = μ⁺ − μ⁻: the limit beyond which the bus is has its multiplier stepped, the other is taken as 0.
+    const nu =
+      event.limit === 'max'
+        ? ascend(Math.max(0, base), step.over, excessPu)
+        : -ascend(Math.max(0, -base), step.under, excessPu);
+    this.notePeer(peer, event.bus, now, nu);
+    return nu;
   }
 
   /** Its two multipliers, each moved by the dual-ascent core with its own step. */

@@ -64,6 +64,15 @@ export interface HelloAnnouncement {
   multiplier?: number;
 }
 
+/** The body of a `gossip/bus-limit`: a peer's bus beyond a limit, with its multiplier while on the distributed control. */
+export interface BusLimitEvent {
+  bus: string;
+  voltagePu: number;
+  limit: 'max' | 'min';
+  limitPu: number;
+  multiplier?: number;
+}
+
 /** A change between the distributed control and the local curves, for the log. */
 export type ModeSwitch =
   | { to: 'fallback'; connected: boolean; peers: number }
@@ -145,6 +154,27 @@ export class VoltageController {
     this.lastHeardMs = now;
   }
 
+  /**
+   * A peer's bus beyond a limit (its `bus-limit` event): on the distributed control, the multiplier of
+   * that limit steps at once (`DualVoltageAgent.limitReported`) and the inverters get the best response
+   * to the multipliers now, within the primary cycle, instead of at the next secondary step; the own
+   * multiplier is left to the secondary step. Undefined when there is nothing to act on (not on the
+   * distributed control, the bus unknown, the voltage within the limit, no inverter).
+   */
+  limitReported(
+    now: number,
+    peer: string,
+    event: BusLimitEvent,
+    m: Pick<VoltageMeasurements, 'inverters'>,
+  ): { multiplier: number; setpoints: Map<string, InverterSetpoint> } | undefined {
+    const agent = this.agent;
+    if (!agent || peer === agent.id || this.mode !== 'dual') return undefined;
+    const multiplier = agent.limitReported(now, peer, event, this.o.fallbackAfterMs);
+    if (multiplier === undefined) return undefined;
+    this.lastHeardMs = now;
+    return { multiplier, setpoints: this.bestResponse(now, agent, m.inverters) };
+  }
+
   /** A push-sum message from a peer; false when the gossip did not take it (stale, repeated). */
   receiveGossip(now: number, from: string, bus: string, message: Omit<SlottedMessage, 'from' | 'to'>): boolean {
     if (!this.agent) return false;
@@ -206,8 +236,17 @@ export class VoltageController {
   private controlStep(now: number, agent: DualVoltageAgent, m: VoltageMeasurements): Map<string, InverterSetpoint> {
     if (m.voltagePu === null) return new Map();
     agent.updateMultiplier(m.voltagePu);
+    return this.bestResponse(now, agent, m.inverters);
+  }
+
+  /** The inverters' best response to all multipliers, split over them. */
+  private bestResponse(
+    now: number,
+    agent: DualVoltageAgent,
+    readings: readonly InverterReading[],
+  ): Map<string, InverterSetpoint> {
     // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
-    const inverters = controllable(m.inverters);
+    const inverters = controllable(readings);
     if (inverters.length === 0) return new Map();
     const target = agent.setpoint(gatewayCapability(inverters), now, this.o.fallbackAfterMs);
     const shares = splitSetpoint(inverters, target);
