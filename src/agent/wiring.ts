@@ -73,9 +73,7 @@ export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: Ga
   };
   if (comms.transport === 'hybrid') {
     const links = [
-      ...(comms.mqtt
-        ? [new MqttLink(comms.mqtt, { clock, log, clientId: gateway.id, cell: gateway.cell })]
-        : []),
+      ...(comms.mqtt ? [new MqttLink(comms.mqtt, { clock, log, clientId: gateway.id, cell: gateway.cell })] : []),
       ...(comms.d2d ? [new D2DLink(comms.d2d, { clock, log, metrics })] : []),
     ];
     return new HybridTransport(links, new LinkRoutes(configuredLinks(comms), comms.routes), identity, deps);

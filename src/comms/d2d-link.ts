@@ -1,7 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
-import type { TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
-import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import type { Link, LinkHost, RawPublish } from './link.js';

@@ -45,7 +45,10 @@ export function routeProblems(spec: RouteSpec, configured: readonly LinkName[]):
       if (!(LINK_NAMES as readonly string[]).includes(name))
         problems.push({ field, message: `unknown link "${name}" (links: ${LINK_NAMES.join(', ')})` });
       else if (!configured.includes(name as LinkName))
-        problems.push({ field, message: `routes to link "${name}", which is not configured (add a comms.${name} section)` });
+        problems.push({
+          field,
+          message: `routes to link "${name}", which is not configured (add a comms.${name} section)`,
+        });
     }
   }
   return problems;
@@ -63,9 +66,13 @@ export class LinkRoutes {
     if (problem) throw new P2PError(ErrorCode.config, `${problem.field}: ${problem.message}`, { field: problem.field });
     const fallback = spec.default === undefined ? defaultLink(configured) : (spec.default as LinkName);
     if (fallback === undefined)
-      throw new P2PError(ErrorCode.config, 'comms.transport hybrid: configure at least one link (comms.mqtt, comms.d2d)', {
-        field: 'comms.transport',
-      });
+      throw new P2PError(
+        ErrorCode.config,
+        'comms.transport hybrid: configure at least one link (comms.mqtt, comms.d2d)',
+        {
+          field: 'comms.transport',
+        },
+      );
     const linksOf = (cls: MessageClass): readonly LinkName[] => {
       if (cls === 'life') return configured;
       const named = spec[cls];

@@ -51,9 +51,13 @@ export interface Link {
 export function assertWithinPayloadLimit(topic: string, payload: string): void {
   const size = Buffer.byteLength(payload);
   if (size > MAX_PAYLOAD_BYTES) {
-    throw new P2PError(ErrorCode.comms, `${topic}: message of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`, {
-      component: 'comms',
-      hint: 'send less per message (split the body)',
-    });
+    throw new P2PError(
+      ErrorCode.comms,
+      `${topic}: message of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`,
+      {
+        component: 'comms',
+        hint: 'send less per message (split the body)',
+      },
+    );
   }
 }

@@ -11,7 +11,12 @@ export class MqttTransport extends BaseTransport {
 
   constructor(options: MqttTransportOptions, identity: TransportIdentity, deps: TransportDeps) {
     super(identity, deps);
-    this.link = new MqttLink(options, { clock: deps.clock, log: deps.log, clientId: identity.gatewayId, cell: identity.cell });
+    this.link = new MqttLink(options, {
+      clock: deps.clock,
+      log: deps.log,
+      clientId: identity.gatewayId,
+      cell: identity.cell,
+    });
   }
 
   /** The mqtt.js client while connected (tests cut its socket to play a lost link). */
