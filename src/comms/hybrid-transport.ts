@@ -1,4 +1,4 @@
-import { errorMessage } from '../core/errors.js';
+import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { BaseTransport, type RawPublish, type TransportDeps, type TransportIdentity } from './base-transport.js';
 import type { Link, LinkHost } from './link.js';
 import type { LinkName, LinkRoutes } from './link-routes.js';
@@ -29,7 +29,11 @@ export class HybridTransport extends BaseTransport {
     super(identity, deps);
     this.links = new Map(links.map((l) => [l.backend as LinkName, l]));
     for (const name of routes.configured) {
-      if (!this.links.has(name)) throw new Error(`HybridTransport: routes name link ${name}, which was not given`);
+      if (!this.links.has(name))
+        throw new P2PError(ErrorCode.config, `comms.${name}: the routes name this link, but it was not built`, {
+          component: 'comms',
+          field: `comms.${name}`,
+        });
       this.present.set(name, new Map());
     }
   }
