@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { percentile } from '../src/bench/kpi.js';
 import { table } from '../src/bench/report-table.js';
-import { createNetnsPair } from '../test/helpers/netns.js';
+import { createD2dNetnsPair } from '../test/helpers/netns.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,7 +37,7 @@ interface ScenarioEvent {
 }
 
 function run(): { skipped: string } | { primaryMsA: number; events: ScenarioEvent[] } {
-  const pair = createNetnsPair();
+  const pair = createD2dNetnsPair();
   if (typeof pair === 'string') return { skipped: pair };
   const [a, b] = pair;
   try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LINK_NAMES, type LinkName, routeProblems } from '../comms/link-routes.js';
 import { GATEWAY_ASCENT } from '../control/voltage/dual-agent.js';
 import { ErrorCode } from '../core/errors.js';
 import { loadDataFile, parseWith } from '../core/validate.js';
@@ -169,9 +170,15 @@ const CommsConfig = z
   .object({
     lte: LteConfig.optional(),
     broker: HostedBrokerConfig.optional(),
-    transport: z.enum(['mqtt', 'd2d', 'none']).default('none'),
+    /** `hybrid`: the mqtt and d2d links side by side, each message class over the links `routes` names. */
+    transport: z.enum(['mqtt', 'd2d', 'hybrid', 'none']).default('none'),
     mqtt: MqttConfig.optional(),
     d2d: D2DConfig.optional(),
+    /**
+     * With `transport: hybrid`: message class → link (`mqtt`, `d2d`) or list of links (sent over each,
+     * taken once); `default` for the classes not named (mqtt when configured). Presence goes on every link.
+     */
+    routes: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
     security: SecurityConfig.default({ unsigned: false, replayWindow: 512 }),
     reliability: ReliabilityConfig.default({ outboxMax: 2000, retryInitialMs: 1000, retryMaxMs: 8000 }),
   })
@@ -183,7 +190,28 @@ const CommsConfig = z
   .refine((c) => c.transport !== 'd2d' || c.d2d !== undefined, {
     message: 'transport "d2d" needs a d2d section with the interface',
     path: ['d2d'],
+  })
+  .superRefine((c, ctx) => {
+    if (c.routes !== undefined && c.transport !== 'hybrid') {
+      ctx.addIssue({ code: 'custom', path: ['routes'], message: 'routes are read only with transport "hybrid"' });
+      return;
+    }
+    if (c.transport !== 'hybrid') return;
+    const configured = configuredLinks(c);
+    if (configured.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transport'],
+        message: 'transport "hybrid" needs its links: an mqtt section, a d2d section or both',
+      });
+    for (const problem of routeProblems(c.routes ?? {}, configured))
+      ctx.addIssue({ code: 'custom', path: problem.field.split('.').slice(1), message: problem.message });
   });
+
+/** The links a comms section configures, in the order a hybrid transport starts them. */
+export function configuredLinks(c: { mqtt?: unknown; d2d?: unknown }): LinkName[] {
+  return LINK_NAMES.filter((name) => c[name] !== undefined);
+}
 
 /** An offer in the market's quadratic form: energy per slot at a·v² + b·v. */
 const QuadraticOffer = z.object({ a: z.number().positive(), b: z.number(), maxKWh: z.number().nonnegative() }).strict();

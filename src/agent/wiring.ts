@@ -1,8 +1,12 @@
 import { join } from 'node:path';
 import { BaseTransport } from '../comms/base-transport.js';
+import { D2DLink } from '../comms/d2d-link.js';
 import { D2DTransport } from '../comms/d2d-transport.js';
+import { HybridTransport } from '../comms/hybrid-transport.js';
+import { LinkRoutes } from '../comms/link-routes.js';
 import { LteService } from '../comms/lte/lte-service.js';
 import { radioFields } from '../comms/lte/modem.js';
+import { MqttLink } from '../comms/mqtt-link.js';
 import { MqttTransport } from '../comms/mqtt-transport.js';
 import { EncryptionKeyring, EnvelopeSigner, MembersDirectory, MessageSecurity } from '../comms/security.js';
 import type { Transport } from '../comms/transport.js';
@@ -17,7 +21,7 @@ import { createDevice } from '../drivers/registry.js';
 import { ModbusBusRegistry } from '../hal/modbus/bus.js';
 import type { SimulatedCell } from '../sim/simulated-cell.js';
 import { SIMULATED_CELL } from '../sim/simulated-device.js';
-import { DEVICE_DRIVERS, type GatewayConfig } from './config.js';
+import { configuredLinks, DEVICE_DRIVERS, type GatewayConfig } from './config.js';
 
 /**
  * The gateway's devices from its config, each built by its driver. Modbus devices on the same port or
@@ -67,6 +71,13 @@ export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: Ga
     },
     replayWindow: comms.security.replayWindow,
   };
+  if (comms.transport === 'hybrid') {
+    const links = [
+      ...(comms.mqtt ? [new MqttLink(comms.mqtt, { clock, log, clientId: gateway.id, cell: gateway.cell })] : []),
+      ...(comms.d2d ? [new D2DLink(comms.d2d, { clock, log, metrics })] : []),
+    ];
+    return new HybridTransport(links, new LinkRoutes(configuredLinks(comms), comms.routes), identity, deps);
+  }
   if (comms.transport === 'd2d' && comms.d2d) return new D2DTransport(comms.d2d, identity, deps);
   if (comms.transport === 'mqtt' && comms.mqtt) return new MqttTransport(comms.mqtt, identity, deps);
   return undefined;

@@ -6,8 +6,9 @@ import { LogThrottle } from '../core/log-throttle.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { OngoingProblems } from '../core/ongoing-problems.js';
 import { CommsStateFile } from './comms-state.js';
-import { EnvelopeStamper, MAX_PAYLOAD_BYTES } from './envelope.js';
+import { EnvelopeStamper } from './envelope.js';
 import { InboundPipeline } from './inbound.js';
+import { assertWithinPayloadLimit, type LinkHost, type RawPublish } from './link.js';
 import { ACK_TYPE } from './messages/ack.js';
 import { isSuperseded, type MessageBody, type MessageType } from './messages/catalogue.js';
 import type { OnlineBody } from './messages/life.js';
@@ -60,10 +61,7 @@ export interface TransportDeps {
   random?: () => number;
 }
 
-export interface RawPublish {
-  qos: 0 | 1;
-  retain: boolean;
-}
+export type { RawPublish } from './link.js';
 
 const PERSIST_EVERY_MS = 1000;
 const MEMBERS_RELOAD_MS = 5000;
@@ -275,14 +273,7 @@ export abstract class BaseTransport implements Transport {
 
   /** Refuses, at the sender and with the sizes in the message, what this backend cannot carry. */
   protected assertFits(topic: string, payload: string): void {
-    const size = Buffer.byteLength(payload);
-    if (size > MAX_PAYLOAD_BYTES) {
-      throw new P2PError(
-        ErrorCode.comms,
-        `${topic}: message of ${size} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte limit`,
-        { component: 'comms', hint: 'send less per message (split the body)' },
-      );
-    }
+    assertWithinPayloadLimit(topic, payload);
   }
 
   /** Publishes the presence message again (retained backends: before the retained one expires). */
@@ -360,6 +351,28 @@ export abstract class BaseTransport implements Transport {
       this.deps.metrics?.reconnects.inc();
     }
     this.delivery.resendAll();
+  }
+
+  /** A signed `life/offline`: the clean leave of a link without a broker. */
+  protected offlinePayload(): { topic: string; payload: string } {
+    const bye = this.stamper.stamp('life', 'offline', {}, 10_000);
+    return {
+      topic: topicFor({ cell: this.identity.cell, sender: this.identity.gatewayId, cls: 'life', type: 'offline' }),
+      payload: JSON.stringify(this.deps.security ? this.deps.security.sign(bye) : bye),
+    };
+  }
+
+  /** What a link over this transport calls: its received bytes go to the one inbound pipeline. */
+  protected linkHost(): LinkHost {
+    return {
+      onlineTopic: this.onlineTopic,
+      onlinePayload: () => this.onlinePayload(),
+      offlinePayload: () => this.offlinePayload(),
+      receive: (topic, payload) => this.handleIncoming(topic, payload),
+      linkUp: (reconnect) => this.onLinkUp(reconnect),
+      linkDown: () => undefined,
+      peerSilent: (peer, cell, now) => this.presence.offline(peer, cell, now),
+    };
   }
 
   /** Entry point for every received message (the inbound pipeline). Never throws. */

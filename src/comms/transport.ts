@@ -52,6 +52,8 @@ export interface TransportStatus {
   connected: boolean;
   /** Where it is connected to (broker URL, bus name). */
   endpoint: string;
+  /** Each link of a transport over several (`hybrid`): the transport is connected while any of them is. */
+  links?: { backend: string; connected: boolean; endpoint: string }[];
 }
 
 /**

@@ -26,6 +26,8 @@ export class GatewayMetrics {
   readonly retransmitTimeout: Gauge;
   readonly ackRtt: Gauge;
   readonly reconnects: Counter;
+  readonly linkUp: Gauge<'link'>;
+  readonly linkMessages: Counter<'link' | 'class' | 'direction'>;
   readonly membersSerial: Gauge;
   readonly lteRegistered: Gauge;
   readonly lteRssi: Gauge;
@@ -157,6 +159,18 @@ export class GatewayMetrics {
     this.reconnects = new Counter({
       name: 'p2p_comms_reconnects_total',
       help: 'Reconnections of the transport after a lost link.',
+      registers,
+    });
+    this.linkUp = new Gauge({
+      name: 'p2p_link_up',
+      help: 'Links of a hybrid transport: 1 while the link is connected.',
+      labelNames: ['link'],
+      registers,
+    });
+    this.linkMessages = new Counter({
+      name: 'p2p_link_messages_total',
+      help: 'Messages sent and arriving over each link of a hybrid transport, by class (arrivals before the duplicate check: D2D copies count).',
+      labelNames: ['link', 'class', 'direction'],
       registers,
     });
     this.membersSerial = new Gauge({

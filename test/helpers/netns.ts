@@ -61,7 +61,7 @@ export function createNetns(): Netns | string {
  * multicast: two gateways in two "houses" within radio range of each other. Undefined, with the
  * reason, where namespaces cannot be made.
  */
-export function createNetnsPair(): [Netns, Netns] | string {
+export function createD2dNetnsPair(): [Netns, Netns] | string {
   const a = createNetns();
   if (typeof a === 'string') return a;
   const b = createNetns();
@@ -81,4 +81,75 @@ export function createNetnsPair(): [Netns, Netns] | string {
     return `cannot join two namespaces with a veth link: ${(err as Error).message.split('\n')[0]}`;
   }
   return [a, b];
+}
+
+export interface NetnsPair {
+  a: Netns;
+  b: Netns;
+  /** The D2D veth link: `d2d0` in each namespace. */
+  d2dIface: string;
+  /** The uplink veth pair (IPv4): a has `10.77.0.1`, b `10.77.0.2`. */
+  uplinkA: string;
+  uplinkB: string;
+}
+
+/**
+ * Two namespaces joined by two veth pairs: `d2d0`↔`d2d0` for the sidelink (IPv6 link-local
+ * multicast) and `up0`↔`up0` (10.77.0.1/24 ↔ 10.77.0.2/24) standing for the uplink to a broker.
+ * A string with the reason where namespaces cannot be made.
+ */
+export function createNetnsPair(): NetnsPair | string {
+  const ip = (args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const names = [`p2p-${randomBytes(4).toString('hex')}`, `p2p-${randomBytes(4).toString('hex')}`] as const;
+  try {
+    for (const n of names) ip(['netns', 'add', n]);
+  } catch (err) {
+    for (const n of names) spare(() => ip(['netns', 'del', n]));
+    return `cannot create a network namespace: ${(err as Error).message.split('\n')[0]}`;
+  }
+  const [na, nb] = names;
+  const suffix = randomBytes(3).toString('hex');
+  try {
+    for (const n of names) {
+      ip(['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+      ip(['netns', 'exec', n, 'ip', 'link', 'set', 'lo', 'up']);
+    }
+    for (const [link, peer] of [
+      [`d2d${suffix}`, `d2e${suffix}`],
+      [`upa${suffix}`, `upb${suffix}`],
+    ] as const) {
+      ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', peer]);
+      ip(['link', 'set', link, 'netns', na]);
+      ip(['link', 'set', peer, 'netns', nb]);
+    }
+    const rename = (n: string, from: string, to: string) =>
+      ip(['netns', 'exec', n, 'ip', 'link', 'set', from, 'name', to]);
+    rename(na, `d2d${suffix}`, 'd2d0');
+    rename(nb, `d2e${suffix}`, 'd2d0');
+    rename(na, `upa${suffix}`, 'up0');
+    rename(nb, `upb${suffix}`, 'up0');
+    ip(['netns', 'exec', na, 'ip', 'addr', 'add', '10.77.0.1/24', 'dev', 'up0']);
+    ip(['netns', 'exec', nb, 'ip', 'addr', 'add', '10.77.0.2/24', 'dev', 'up0']);
+    for (const n of names) for (const l of ['d2d0', 'up0']) ip(['netns', 'exec', n, 'ip', 'link', 'set', l, 'up']);
+  } catch (err) {
+    for (const n of names) spare(() => ip(['netns', 'del', n]));
+    return `cannot set up the namespaces' links: ${(err as Error).message.split('\n')[0]}`;
+  }
+  const wrap = (name: string): Netns => ({
+    name,
+    iface: 'd2d0',
+    run: (args) => ip(['netns', 'exec', name, ...args]),
+    exec: (command, args, timeoutMs = 30_000) =>
+      runProcess('ip', ['netns', 'exec', name, command, ...args], { timeoutMs, label: `${command} in ${name}` }),
+    remove: () => spare(() => ip(['netns', 'del', name])),
+  });
+  return { a: wrap(na), b: wrap(nb), d2dIface: 'd2d0', uplinkA: '10.77.0.1', uplinkB: '10.77.0.2' };
+}
+
+function spare(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // already gone
+  }
 }

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trafficClassRules } from '../../src/comms/d2d-transport.js';
 import { URGENT_PRIORITY } from '../../src/comms/messages/catalogue.js';
-import { createNetnsPair, type Netns } from '../helpers/netns.js';
+import { createD2dNetnsPair, type Netns } from '../helpers/netns.js';
 import { findTool, requireTool } from '../helpers/system-tools.js';
 
 const SCENARIO = join(import.meta.dirname, '..', 'helpers', 'primary-events-scenario.ts');
 const EVENTS = 3;
 // Without its tools the namespaces are not tried: the suite then fails in beforeAll, naming the package.
-const pair = ['ip', 'sysctl', 'nft'].every((t) => findTool(t) !== undefined) ? createNetnsPair() : undefined;
+const pair = ['ip', 'sysctl', 'nft'].every((t) => findTool(t) !== undefined) ? createD2dNetnsPair() : undefined;
 const skipReason = typeof pair === 'string' ? pair : undefined;
 afterAll(() => {
   if (Array.isArray(pair)) for (const ns of pair) ns.remove();

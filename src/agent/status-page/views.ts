@@ -124,7 +124,8 @@ function drawGateways(gws) {
     const down = devices.filter(([, d]) => !d.up).map(([id]) => id);
     const peers = g.peers || [];
     setText(card.querySelector('.gw-line'), devices.length + ' device(s)' + (down.length ? ', down: ' + down.join(', ') : ', all up') + ' · peers ' + peers.filter((p) => p.online).length + '/' + peers.length + ' online · comms ' +
-      (g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') : 'none') + ' · roles ' + Object.keys(g.roles || {}).join(', '));
+      (g.comms ? g.comms.backend + (g.comms.connected ? ' connected' : ' disconnected') +
+        (g.comms.links ? ' (' + g.comms.links.map((l) => l.backend + (l.connected ? ' up' : ' down')).join(', ') + ')' : '') : 'none') + ' · roles ' + Object.keys(g.roles || {}).join(', '));
     const raw = card.querySelector('pre.raw');
     if (card.querySelector('details').open || !raw.textContent) setText(raw, JSON.stringify(g, null, 1));
   }
