@@ -166,6 +166,19 @@ const HostedBrokerConfig = z
   })
   .strict();
 
+/**
+ * D2D relay (transport `hybrid` with both links): a gateway whose broker link is up relays, over the
+ * sidelink, for the members of its cell whose broker link is down, at most `ratePerS` messages a
+ * second each way per gateway with `queueMax` waiting; a gateway cut off asks for it whatever this says.
+ */
+const RelayConfig = z
+  .object({
+    offer: z.boolean().default(true),
+    ratePerS: z.number().int().min(1).max(10_000).default(50),
+    queueMax: z.number().int().min(1).max(100_000).default(200),
+  })
+  .strict();
+
 const CommsConfig = z
   .object({
     lte: LteConfig.optional(),
@@ -179,6 +192,7 @@ const CommsConfig = z
      * taken once); `default` for the classes not named (mqtt when configured). Presence goes on every link.
      */
     routes: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+    relay: RelayConfig.default({ offer: true, ratePerS: 50, queueMax: 200 }),
     security: SecurityConfig.default({ unsigned: false, replayWindow: 512 }),
     reliability: ReliabilityConfig.default({ outboxMax: 2000, retryInitialMs: 1000, retryMaxMs: 8000 }),
   })

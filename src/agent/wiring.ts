@@ -76,7 +76,13 @@ export function buildTransport(config: GatewayConfig, clock: Clock, metrics?: Ga
       ...(comms.mqtt ? [new MqttLink(comms.mqtt, { clock, log, clientId: gateway.id, cell: gateway.cell })] : []),
       ...(comms.d2d ? [new D2DLink(comms.d2d, { clock, log, metrics })] : []),
     ];
-    return new HybridTransport(links, new LinkRoutes(configuredLinks(comms), comms.routes), identity, deps);
+    return new HybridTransport(
+      links,
+      new LinkRoutes(configuredLinks(comms), comms.routes),
+      identity,
+      deps,
+      comms.relay,
+    );
   }
   if (comms.transport === 'd2d' && comms.d2d) return new D2DTransport(comms.d2d, identity, deps);
   if (comms.transport === 'mqtt' && comms.mqtt) return new MqttTransport(comms.mqtt, identity, deps);

@@ -1,7 +1,10 @@
 import { ErrorCode, errorMessage, P2PError } from '../core/errors.js';
 import { BaseTransport, type RawPublish, type TransportDeps, type TransportIdentity } from './base-transport.js';
+import type { D2DLink } from './d2d-link.js';
+import { D2DRelay, type RelayOptions } from './d2d-relay.js';
 import type { Link, LinkHost } from './link.js';
 import type { LinkName, LinkRoutes } from './link-routes.js';
+import type { RelayBody } from './messages/life.js';
 import { parseTopic, type TopicFilter } from './topics.js';
 import type { TransportStatus } from './transport.js';
 
@@ -12,6 +15,9 @@ import type { TransportStatus } from './transport.js';
  * two links (same sender, epoch, seq) is delivered once, the second copy dropped as a duplicate.
  * Subscriptions go on every link that carries their class; presence goes on every link, and a peer
  * is online while any link hears it.
+ *
+ * With both links, a gateway whose broker link is down sends and receives what goes over the broker
+ * through a neighbour's D2D relay (`D2DRelay`), and relays for its cell while its own is up.
  */
 export class HybridTransport extends BaseTransport {
   private readonly links: ReadonlyMap<LinkName, Link>;
@@ -19,12 +25,14 @@ export class HybridTransport extends BaseTransport {
   private readonly present = new Map<LinkName, Map<string, string>>();
   /** The link whose message the inbound pipeline is taking (it runs synchronously up to presence). */
   private arrivingOn: LinkName | undefined;
+  private readonly relay: D2DRelay | undefined;
 
   constructor(
     links: Link[],
     private readonly routes: LinkRoutes,
     identity: TransportIdentity,
     deps: TransportDeps,
+    relay: RelayOptions = { offer: true, ratePerS: 50, queueMax: 200 },
   ) {
     super(identity, deps);
     this.links = new Map(links.map((l) => [l.backend as LinkName, l]));
@@ -36,6 +44,25 @@ export class HybridTransport extends BaseTransport {
         });
       this.present.set(name, new Map());
     }
+    const mqtt = this.links.get('mqtt');
+    const d2d = this.links.get('d2d');
+    if (mqtt && d2d) {
+      this.relay = new D2DRelay(
+        {
+          gatewayId: identity.gatewayId,
+          cell: identity.cell,
+          mqtt,
+          d2d,
+          heartbeatMs: (d2d as Partial<D2DLink>).options?.heartbeatMs ?? 1000,
+          announce: (body, target) => this.announceRelay(body, target),
+          deliver: (topic, payload) => this.handleIncoming(topic, payload),
+          resendAll: () => this.onLinkUp(false),
+        },
+        relay,
+        deps,
+      );
+      this.subscribeUnchecked({ cell: identity.cell, cls: 'life', type: RELAY_TYPE }, (d) => this.relay!.heard(d));
+    }
   }
 
   protected async startBackend(): Promise<void> {
@@ -46,10 +73,19 @@ export class HybridTransport extends BaseTransport {
       await this.closeLinks();
       throw failed.reason;
     }
+    this.relay?.start();
   }
 
   protected closeBackend(): Promise<void> {
+    this.relay?.close();
     return this.closeLinks();
+  }
+
+  /** A signed `life/relay` over the sidelink only (it means nothing on the broker). */
+  private announceRelay(body: RelayBody, target?: string): void {
+    this.publishUnchecked('life', RELAY_TYPE, body, { ...(target ? { target } : {}), ttlMs: 10_000 }).catch((err) =>
+      this.deps.log.debug({ err: errorMessage(err) }, 'relay announcement not sent'),
+    );
   }
 
   private async closeLinks(): Promise<void> {
@@ -65,6 +101,7 @@ export class HybridTransport extends BaseTransport {
       connected: links.some((l) => l.connected),
       endpoint: links.map((l) => `${l.backend} ${l.endpoint}`).join(', '),
       links: links.map(({ backend, connected, endpoint }) => ({ backend, connected, endpoint })),
+      ...(this.relay ? { relay: this.relay.status() } : {}),
     };
   }
 
@@ -77,6 +114,8 @@ export class HybridTransport extends BaseTransport {
     const cls = parseTopic(topic)?.cls;
     await Promise.all(
       this.linksOf(topic).map((link) => {
+        if (link.backend === 'mqtt' && !link.status().connected && this.relay?.sendUp(topic, payload))
+          return Promise.resolve();
         if (cls) this.deps.metrics?.linkMessages.inc({ link: link.backend, class: cls, direction: 'sent' });
         return link.send(topic, payload, options);
       }),
@@ -88,7 +127,9 @@ export class HybridTransport extends BaseTransport {
   }
 
   private linksOf(topic: string): Link[] {
-    const cls = parseTopic(topic)?.cls;
+    const parts = parseTopic(topic);
+    const cls = parts?.cls;
+    if (cls === 'life' && parts?.type === RELAY_TYPE) return [this.links.get('d2d')!];
     const names = cls ? this.routes.linksFor(cls) : this.routes.configured;
     return names.map((n) => this.links.get(n)).filter((l): l is Link => l !== undefined);
   }
@@ -108,8 +149,10 @@ export class HybridTransport extends BaseTransport {
   }
 
   private receiveOn(name: LinkName, topic: string, payload: Uint8Array | string): void {
+    if (name === 'd2d' && this.relay?.frame(topic, payload)) return;
     const parts = parseTopic(topic);
     if (!parts) return;
+    if (name === 'mqtt') this.relay?.fromBroker(parts, topic, payload);
     this.deps.metrics?.linkMessages.inc({ link: name, class: parts.cls, direction: 'received' });
     const empty = typeof payload === 'string' ? payload.length === 0 : payload.byteLength === 0;
     if (parts.cls === 'life' && parts.type === 'online' && empty) {
@@ -139,3 +182,6 @@ export class HybridTransport extends BaseTransport {
     if (!elsewhere) this.presence.offline(peer, cell, now);
   }
 }
+
+/** The type of `life` a D2D relay offers itself and is asked with. */
+const RELAY_TYPE = 'relay';

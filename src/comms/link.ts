@@ -40,6 +40,8 @@ export interface Link {
   send(topic: string, payload: string, options: RawPublish): Promise<void>;
   /** Starts delivering messages that match the MQTT-style patterns of `filter`. */
   listen(filter: TopicFilter): void;
+  /** Stops delivering what `filter` alone asked for (links with subscriptions: the broker's). */
+  unlisten?(filter: TopicFilter): void;
   status(): TransportStatus;
   /** Throws, naming the sizes, when the link cannot carry the message. */
   assertFits(topic: string, payload: string): void;

@@ -167,6 +167,11 @@ export class MqttLink implements Link {
     for (const p of fresh) this.patterns.add(p);
     if (fresh.length > 0 && this.client?.connected) this.client.subscribe(fresh, { qos: 1 });
   }
+
+  unlisten(filter: TopicFilter): void {
+    const gone = subscriptionPatterns(filter).filter((p) => this.patterns.delete(p));
+    if (gone.length > 0 && this.client?.connected) this.client.unsubscribe(gone);
+  }
 }
 
 const CLOSE_STEP_MS = 2000;

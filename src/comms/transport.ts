@@ -54,6 +54,8 @@ export interface TransportStatus {
   endpoint: string;
   /** Each link of a transport over several (`hybrid`): the transport is connected while any of them is. */
   links?: { backend: string; connected: boolean; endpoint: string }[];
+  /** A hybrid transport's D2D relay: the relay it sends through (broker link down), the gateways it relays for. */
+  relay?: { via?: string; for: string[] };
 }
 
 /**

@@ -28,6 +28,7 @@ export class GatewayMetrics {
   readonly reconnects: Counter;
   readonly linkUp: Gauge<'link'>;
   readonly linkMessages: Counter<'link' | 'class' | 'direction'>;
+  readonly relayMessages: Counter<'peer' | 'direction' | 'outcome'>;
   readonly membersSerial: Gauge;
   readonly lteRegistered: Gauge;
   readonly lteRssi: Gauge;
@@ -171,6 +172,12 @@ export class GatewayMetrics {
       name: 'p2p_link_messages_total',
       help: 'Messages sent and arriving over each link of a hybrid transport, by class (arrivals before the duplicate check: D2D copies count).',
       labelNames: ['link', 'class', 'direction'],
+      registers,
+    });
+    this.relayMessages = new Counter({
+      name: 'p2p_relay_messages_total',
+      help: 'Messages through the D2D relay, by the gateway relayed for (or relaying), direction (up: to the broker, down: to the gateway cut off) and outcome (handed to the relay, relayed, received; dropped_queue beyond the rate and queue, too_big for a datagram, refused: not asked for by a member of the cell).',
+      labelNames: ['peer', 'direction', 'outcome'],
       registers,
     });
     this.membersSerial = new Gauge({

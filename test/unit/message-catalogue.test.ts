@@ -51,6 +51,8 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
   // BaseTransport.onlinePayload; D2DTransport.closeBackend
   'life/online': { bodies: [{ online: true, role: 'inverter', publicKey: 'q9fQ0K2x', version: '0.1.0' }] },
   'life/offline': { bodies: [{}] },
+  // D2DRelay.tick: an offer to the cell, a request to the relay
+  'life/relay': { bodies: [{ request: true }, { offer: true }, { request: false }] },
   // ProsumerRole.offer (flexibility from the config)
   'mkt/offer': {
     bodies: [

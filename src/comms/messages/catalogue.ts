@@ -4,7 +4,7 @@ import type { MessageClass, TopicParts } from '../topics.js';
 import { AckBody } from './ack.js';
 import { DrDispatchBody, DrEventBody } from './dr.js';
 import { BusLimitBody, HelloBody, PushSumBody } from './gossip.js';
-import { OfflineBody, OnlineBody } from './life.js';
+import { OfflineBody, OnlineBody, RelayBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
 import { MeterEnergyBody, MeterReadingBody } from './meter.js';
 import {
@@ -71,7 +71,7 @@ const METER_READERS: Readers = { cell: ['mg-trader'], anyCell: [] };
  * takes only these bodies.
  */
 export const MESSAGE_CATALOGUE = {
-  life: { online: spec(OnlineBody), offline: spec(OfflineBody) },
+  life: { online: spec(OnlineBody), offline: spec(OfflineBody), relay: spec(RelayBody, { readers: 'public' }) },
   mkt: {
     // A household's expected load and PV: for its MG trader only.
     offer: spec(OfferBody, { readers: { cell: ['mg-trader'], anyCell: [] } }),

@@ -19,3 +19,15 @@ export type OnlineBody = z.infer<typeof OnlineBody>;
 /** A signed leave (`offline`): D2D has no broker to send a Will. */
 export const OfflineBody = z.object({});
 export type OfflineBody = z.infer<typeof OfflineBody>;
+
+/**
+ * D2D relay (`relay`, over the sidelink only): a gateway whose broker link is up offers to relay for
+ * its cell (`{offer: true}`, to the cell, every heartbeat); a gateway whose broker link is down asks
+ * one of them (`{request: true}`, addressed to the relay, every heartbeat while it needs it) and says
+ * when it no longer does (`{request: false}`).
+ */
+export const RelayBody = z.union([
+  z.object({ offer: z.literal(true) }).strict(),
+  z.object({ request: z.boolean() }).strict(),
+]);
+export type RelayBody = z.infer<typeof RelayBody>;
