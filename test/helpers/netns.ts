@@ -1,6 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runProcess } from './net.js';
+import { requireTool } from './system-tools.js';
 
 export interface Netns {
   name: string;
@@ -152,4 +155,29 @@ function spare(fn: () => void): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Mosquitto (anonymous, no persistence) in namespace `a` of a pair, listening on a's end of the
+ * uplink veth, once it says it listens. Fails, naming the package, where mosquitto is missing.
+ */
+export async function startPairBroker(p: NetnsPair, dir: string): Promise<ChildProcess> {
+  const mosquitto = requireTool('mosquitto');
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener 1883 ${p.uplinkA}\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
+  const broker = spawn('ip', ['netns', 'exec', p.a.name, mosquitto, '-c', conf], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${log}`)), 10_000);
+    broker.stderr!.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      if (/listen socket on port 1883/.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return broker;
 }

@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/net.js';
-import { createNetnsPair, type NetnsPair } from '../helpers/netns.js';
+import { createNetnsPair, type NetnsPair, startPairBroker } from '../helpers/netns.js';
 import { signedCell } from '../helpers/signed-cell.js';
 import { findTool, requireTool } from '../helpers/system-tools.js';
 
@@ -27,22 +26,7 @@ afterAll(async () => {
 
 /** Mosquitto in the relay's namespace, on its end of the uplink veth. */
 async function startBroker(p: NetnsPair): Promise<void> {
-  if (broker) return;
-  const mosquitto = requireTool('mosquitto');
-  const conf = join(tmp.dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener 1883 ${p.uplinkA}\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
-  broker = spawn('ip', ['netns', 'exec', p.a.name, mosquitto, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${log}`)), 10_000);
-    broker!.stderr!.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-      if (/listen socket on port 1883/.test(log)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  broker ??= await startPairBroker(p, tmp.dir);
 }
 
 /** Gateway relay-a (with the broker) and relay-b, whose uplink veth is taken down and up again. */

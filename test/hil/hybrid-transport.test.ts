@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from '../helpers/net.js';
-import { createNetnsPair, type NetnsPair } from '../helpers/netns.js';
+import { createNetnsPair, type NetnsPair, startPairBroker } from '../helpers/netns.js';
 import { signedCell } from '../helpers/signed-cell.js';
 import { findTool, requireTool } from '../helpers/system-tools.js';
 
@@ -46,22 +46,8 @@ describe('hybrid transport: each message class over its own link', () => {
     async () => {
       requireTool('ip');
       requireTool('sysctl');
-      const mosquitto = requireTool('mosquitto');
       const { a, b, d2dIface, uplinkA } = pair as NetnsPair;
-      const conf = join(tmp.dir, 'mosquitto.conf');
-      writeFileSync(conf, `listener 1883 ${uplinkA}\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
-      broker = spawn('ip', ['netns', 'exec', a.name, mosquitto, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let brokerLog = '';
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`mosquitto did not start: ${brokerLog}`)), 10_000);
-        broker!.stderr!.on('data', (chunk: Buffer) => {
-          brokerLog += chunk.toString();
-          if (/listen socket on port 1883/.test(brokerLog)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      broker = await startPairBroker(pair as NetnsPair, tmp.dir);
       const ids = signedCell(['hy-a', 'hy-b'], join(tmp.dir, 'keys'), Date.now());
       const argsFor = (part: 'sender' | 'receiver', id: string, peer: string) =>
         JSON.stringify({
