@@ -154,11 +154,23 @@ export function buildProgram(): Command {
     .option('--limit-pct <p>', 'active power limit, % of WMax', number('--limit-pct'))
     .option('--var-pct <q>', 'reactive setpoint, % of WMax (positive = injecting)', number('--var-pct'))
     .option('--revert-s <s>', 'revert timer in seconds (0 = none)', nonNegative('--revert-s'))
+    .option('--volt-var <points>', 'volt-var curve V:Q,... (V % of VRef, Q % of WMax) into model 705, else 126')
+    .option('--volt-watt <points>', 'volt-watt curve V:P,... (V % of VRef, P % of WMax) into model 132')
     .option('--json', 'print the result as one JSON document')
-    .action(async (o: { modbus: string; unit: number; limitPct?: number; varPct?: number; revertS?: number }) => {
-      const { controlCommand } = await import('./drivers/device-commands.js');
-      await controlCommand(o);
-    });
+    .action(
+      async (o: {
+        modbus: string;
+        unit: number;
+        limitPct?: number;
+        varPct?: number;
+        revertS?: number;
+        voltVar?: string;
+        voltWatt?: string;
+      }) => {
+        const { controlCommand } = await import('./drivers/device-commands.js');
+        await controlCommand(o);
+      },
+    );
 
   program
     .command('simulate')

@@ -4,11 +4,14 @@ import { ModbusBus } from '../hal/modbus/bus.js';
 import { parseModbusUrl } from '../hal/modbus/url.js';
 import { type ScannedDevice, type ScanResult, scanConfigYaml } from './scan-config.js';
 import { readSdm630 } from './sdm630.js';
+import { parseCurvePoints } from './sunspec/curve-points.js';
 import { discoverSunSpec, readModel } from './sunspec/discovery.js';
 import { inverterReadings, SunSpecControls } from './sunspec/inverter.js';
 import { isInverterModel, isMeterModel } from './sunspec/measurement-models.js';
 import { meterScanReadings } from './sunspec/meter.js';
 import { decodeModel, modelDef } from './sunspec/models.js';
+import { writeVoltVarCurve } from './sunspec/volt-var-1547.js';
+import { writeVoltWatt } from './sunspec/volt-watt.js';
 
 const COMMON_UNITS = [1, 2, 3, 126];
 const SCAN_TIMEOUT_MS = 500;
@@ -110,6 +113,8 @@ export async function controlCommand(o: {
   limitPct?: number;
   varPct?: number;
   revertS?: number;
+  voltVar?: string;
+  voltWatt?: string;
 }): Promise<void> {
   if (o.unit < 1 || o.unit > 247)
     throw new P2PError(ErrorCode.input, `--unit ${o.unit} is outside 1..247`, { field: '--unit' });
@@ -117,6 +122,8 @@ export async function controlCommand(o: {
     throw new P2PError(ErrorCode.input, `--limit-pct ${o.limitPct} is outside 0..100`, { field: '--limit-pct' });
   if (o.varPct !== undefined && !(o.varPct >= -100 && o.varPct <= 100))
     throw new P2PError(ErrorCode.input, `--var-pct ${o.varPct} is outside −100..100`, { field: '--var-pct' });
+  const voltVar = o.voltVar === undefined ? undefined : parseCurvePoints(o.voltVar, '--volt-var');
+  const voltWatt = o.voltWatt === undefined ? undefined : parseCurvePoints(o.voltWatt, '--volt-watt');
   const bus = await openBus(o.modbus, 1000);
   try {
     const map = await discoverSunSpec(bus, o.unit);
@@ -124,7 +131,21 @@ export async function controlCommand(o: {
     const controls = new SunSpecControls(bus, o.unit, map);
     if (o.limitPct !== undefined) await controls.setLimit(o.limitPct, o.revertS ?? 0);
     if (o.varPct !== undefined) await controls.setVarPct(o.varPct, o.revertS ?? 0);
-    printJson(await controls.readBack());
+    // Curves are written to the device and read back: the device runs them on its own from then on.
+    const curves: Record<string, unknown> = {};
+    if (voltVar) {
+      const { model, settings } = await writeVoltVarCurve(bus, o.unit, map, {
+        points: voltVar.map((p) => ({ vPct: p.vPct, varPct: p.yPct })),
+      });
+      curves.voltVar = { model, ...settings };
+    }
+    if (voltWatt) {
+      const settings = await writeVoltWatt(bus, o.unit, map, {
+        points: voltWatt.map((p) => ({ vPct: p.vPct, wPct: p.yPct })),
+      });
+      curves.voltWatt = { model: 132, ...settings };
+    }
+    printJson({ ...(await controls.readBack()), ...curves });
   } finally {
     await bus.close();
   }

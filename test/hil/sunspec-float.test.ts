@@ -168,6 +168,59 @@ describe('SunSpec float models against `p2p-edge simulate` over Modbus TCP', () 
       await bus.close();
     }
   }, 90_000);
+
+  it('`control --volt-var/--volt-watt` writes both curves, reads them back, and names a malformed list', async () => {
+    const r = await runCli(
+      [
+        'control',
+        '--modbus',
+        inverter.url,
+        '--unit',
+        '1',
+        '--volt-var',
+        '92:44,98:0,102:0,108:-44',
+        '--volt-watt',
+        '105:100,109:10',
+        '--json',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.voltVar).toMatchObject({ model: 705, enabled: true });
+    expect(out.voltVar.curves[0].points).toEqual([
+      { vPct: 92, varPct: 44 },
+      { vPct: 98, varPct: 0 },
+      { vPct: 102, varPct: 0 },
+      { vPct: 108, varPct: -44 },
+    ]);
+    expect(out.voltWatt).toMatchObject({ model: 132, enabled: true, activeCurve: 1 });
+    expect(out.voltWatt.curves[0].points).toEqual([
+      { vPct: 105, wPct: 100 },
+      { vPct: 109, wPct: 10 },
+    ]);
+    // What the device now holds, read on its own.
+    const bus = new ModbusBus(parseModbusUrl(inverter.url, 'test'), { timeoutMs: 2000 });
+    try {
+      const map = (await discoverSunSpec(bus, 1))!;
+      expect((await readVoltVar1547(bus, 1, map)).curves[0]!.points[3]).toEqual({ vPct: 108, varPct: -44 });
+      expect((await readVoltWatt(bus, 1, map)).curves[0]!.points[1]).toEqual({ vPct: 109, wPct: 10 });
+    } finally {
+      await bus.close();
+    }
+    const bad = await runCli([
+      'control',
+      '--modbus',
+      inverter.url,
+      '--unit',
+      '1',
+      '--volt-var',
+      '98:0,92:44',
+      '--json',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--volt-var "98:0,92:44": the voltages must rise/);
+  }, 90_000);
 });
 
 // socat makes the pty pair: without it the test fails, naming the package.
