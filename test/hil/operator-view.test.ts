@@ -36,6 +36,20 @@ async function state(): Promise<GatewayState[]> {
   return ((await (await fetch(`${base}/api/state`)).json()) as { gateways: GatewayState[] }).gateways;
 }
 
+/**
+ * Waits for two refreshes of the page (each changes its "updated" time): the second fetched its state
+ * after whatever the test read from /api/state before, so what the page shows lies between that and
+ * what the test reads after (PV moves fast at 600×).
+ */
+async function twoRefreshes(p: Page): Promise<void> {
+  for (let refresh = 0; refresh < 2; refresh++) {
+    const summary = await p.$eval('#summary', (e) => e.textContent);
+    await p.waitForFunction(`document.getElementById('summary').textContent !== ${JSON.stringify(summary)}`, {
+      timeout: 10_000,
+    });
+  }
+}
+
 async function open(p: Page, url: string): Promise<void> {
   // The demo's status server may need a moment to listen (a minute on a loaded machine).
   for (let attempt = 0; ; attempt++) {
@@ -76,6 +90,7 @@ afterAll(async () => {
 describe("the demo's operator view in chromium", () => {
   it('draws per cell a feeder diagram with one bus per house, in order from the transformer, each with its voltage in pu', async () => {
     const before = await state();
+    await twoRefreshes(page);
     const cells = (await page.evaluate(`[...document.querySelectorAll('#cells .cell')].map((c) => ({
       title: c.querySelector('h2').textContent,
       transformer: c.querySelector('.tx-exchange').textContent,
@@ -224,6 +239,7 @@ describe("the demo's operator view in chromium", () => {
       await member.goto(url);
       await member.waitForFunction(`document.querySelector('#member-statement a') !== null`, { timeout: 10_000 });
       const before = (await state()).find((g) => g.id === id)!;
+      await twoRefreshes(member);
       const shown = (await member.evaluate(`({
         operatorHidden: document.getElementById('operator').hidden,
         title: document.getElementById('member-title').textContent,
