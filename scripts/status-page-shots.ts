@@ -4,23 +4,13 @@
 // Prints what the page shows at each moment: the alarm list, the feeder's buses and each gateway's
 // link, as a person reads them.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../src/core/net.js';
 import { launchChromium, openPage, type Page } from '../test/helpers/chromium.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DOCS = join(ROOT, 'docs');
 const SCENARIO = join(ROOT, 'bench', 'scenarios', 'operator-view.yaml');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** What a person reads on the page now: alarms, buses, gateways' links, the machine line. */
 interface Shown {

@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { errorMessage, exitCodeFor } from './core/errors.js';
 import { rootLogger } from './core/log.js';
 import { FIRMWARE_VERSION } from './core/version.js';
+import type { ControlOptions } from './drivers/device-commands.js';
 
 /**
  * The `p2p-edge` command line (docs/interfaces.md). Each command loads its implementation lazily, so that
@@ -157,20 +158,10 @@ export function buildProgram(): Command {
     .option('--volt-var <points>', 'volt-var curve V:Q,... (V % of VRef, Q % of WMax) into model 705, else 126')
     .option('--volt-watt <points>', 'volt-watt curve V:P,... (V % of VRef, P % of WMax) into model 132')
     .option('--json', 'print the result as one JSON document')
-    .action(
-      async (o: {
-        modbus: string;
-        unit: number;
-        limitPct?: number;
-        varPct?: number;
-        revertS?: number;
-        voltVar?: string;
-        voltWatt?: string;
-      }) => {
-        const { controlCommand } = await import('./drivers/device-commands.js');
-        await controlCommand(o);
-      },
-    );
+    .action(async (o: ControlOptions) => {
+      const { controlCommand } = await import('./drivers/device-commands.js');
+      await controlCommand(o);
+    });
 
   program
     .command('simulate')

@@ -107,7 +107,7 @@ export async function scanCommand(o: { modbus: string; unit: number[]; config?: 
 }
 
 /** `p2p-edge control --modbus URL --unit N [--limit-pct P] [--var-pct Q] [--revert-s S] --json` */
-export async function controlCommand(o: {
+export interface ControlOptions {
   modbus: string;
   unit: number;
   limitPct?: number;
@@ -115,7 +115,9 @@ export async function controlCommand(o: {
   revertS?: number;
   voltVar?: string;
   voltWatt?: string;
-}): Promise<void> {
+}
+
+export async function controlCommand(o: ControlOptions): Promise<void> {
   if (o.unit < 1 || o.unit > 247)
     throw new P2PError(ErrorCode.input, `--unit ${o.unit} is outside 1..247`, { field: '--unit' });
   if (o.limitPct !== undefined && !(o.limitPct >= 0 && o.limitPct <= 100))
