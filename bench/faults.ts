@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchReport } from '../src/bench/report.js';
-import { table as columns, whileCut } from '../src/bench/report-table.js';
+import { table as columns, meanwhile } from '../src/bench/report-table.js';
 import { runBench } from '../src/bench/run.js';
 import { loadScenario } from '../src/bench/scenario.js';
 
@@ -68,7 +68,7 @@ for (const name of SCENARIOS) {
       recoveredS: f.recoveredS,
       lostAcked: f.lostAcked,
       duplicated: f.duplicated,
-      whileCut: whileCut(f.whileCut),
+      whileCut: meanwhile(f),
     });
   }
 }

@@ -54,9 +54,9 @@ function bridgeLines(b: BridgeOptions): string[] {
  * `deploy/mosquitto/` needs certificates the bench does not make), with persistence so that retained
  * presence survives a restart, as on a gateway; a cell's broker with its bridge upstream.
  */
-async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBroker> {
+async function mosquitto(dir: string, host: string, bridge?: BridgeOptions): Promise<BenchBroker> {
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = await freePort(host);
   const conf = join(dir, 'mosquitto.conf');
   const deployed = join(import.meta.dirname, '..', '..', 'deploy', 'mosquitto', 'mosquitto.conf');
   const tuning = existsSync(deployed)
@@ -71,7 +71,7 @@ async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBrok
   writeFileSync(
     conf,
     [
-      `listener ${port} 127.0.0.1`,
+      `listener ${port} ${host}`,
       'allow_anonymous true',
       'persistence true',
       `persistence_location ${dir}/`,
@@ -84,12 +84,12 @@ async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBrok
   let child: ChildProcess | undefined;
   const broker: BenchBroker = {
     kind: 'mosquitto',
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `mqtt://${host}:${port}`,
     port,
     pid: () => child?.pid,
     start: async () => {
       child = spawnOwned(MOSQUITTO_BIN!, ['-c', conf], { stdio: 'ignore' });
-      await waitForPort(port, 10_000);
+      await waitForPort(port, 10_000, host);
     },
     stop: async () => {
       const c = child;
@@ -104,15 +104,15 @@ async function mosquitto(dir: string, bridge?: BridgeOptions): Promise<BenchBrok
   return broker;
 }
 
-async function embedded(): Promise<BenchBroker> {
-  let b: EmbeddedBroker | undefined = await startEmbeddedBroker();
+async function embedded(host: string): Promise<BenchBroker> {
+  let b: EmbeddedBroker | undefined = await startEmbeddedBroker(host);
   const port = b.port;
   return {
     kind: 'embedded',
     url: b.url,
     port,
     start: async () => {
-      b ??= await startEmbeddedBroker('127.0.0.1', port);
+      b ??= await startEmbeddedBroker(host, port);
     },
     stop: async () => {
       await b?.close();
@@ -121,8 +121,11 @@ async function embedded(): Promise<BenchBroker> {
   };
 }
 
-/** `--broker URL` if given, else Mosquitto when installed, else the embedded broker. */
-export async function startBenchBroker(dir: string, url?: string): Promise<BenchBroker> {
+/**
+ * `--broker URL` if given, else Mosquitto when installed, else the embedded broker, listening on `host`
+ * (loopback, or the address the gateways in namespaces reach: `SidelinkNetwork.brokerAddress`).
+ */
+export async function startBenchBroker(dir: string, url?: string, host = '127.0.0.1'): Promise<BenchBroker> {
   if (url) {
     const port = Number(new URL(url).port || 1883);
     const fail = async () => {
@@ -132,7 +135,7 @@ export async function startBenchBroker(dir: string, url?: string): Promise<Bench
     };
     return { kind: 'external', url, port, start: fail, stop: fail };
   }
-  return MOSQUITTO_BIN ? mosquitto(dir) : embedded();
+  return MOSQUITTO_BIN ? mosquitto(dir, host) : embedded(host);
 }
 
 /**
@@ -164,12 +167,13 @@ export async function startCellBrokers(
   cells: readonly string[],
   upstream: BenchBroker,
   random: () => number,
+  host = '127.0.0.1',
 ): Promise<Map<string, CellBroker>> {
   const out = new Map<string, CellBroker>();
   if (upstream.kind !== 'mosquitto') return out;
   for (const cell of cells) {
-    const uplink = await startLossyProxy(upstream.port, 0, random);
-    const broker = await mosquitto(join(dir, `broker-${cell}`), { cell, port: uplink.port });
+    const uplink = await startLossyProxy(upstream.port, 0, random, host);
+    const broker = await mosquitto(join(dir, `broker-${cell}`), host, { cell, port: uplink.port });
     out.set(cell, { broker, uplink });
   }
   return out;

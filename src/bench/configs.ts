@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../agent/config.js';
 import { DEMO_DSO_ID, DEMO_PLATFORM_ID, SIMULATED_SETTLEMENT_SCHEDULE } from '../agent/demo.js';
 import type { BenchDevice } from './grid.js';
 import type { Scenario } from './scenario.js';
+import { SIDELINK_IFACE } from './sidelink-network.js';
 
 type ConfigInput = z.input<typeof GatewayConfig>;
 
@@ -22,6 +23,27 @@ export interface BenchLayout {
   statusPorts: Record<string, number>;
   /** Scheduler periods scaled to the speed-up. */
   speedup: number;
+  /**
+   * The gateways in network namespaces on their cell's sidelink (`sidelink: true`), by id, with the
+   * uplink address their status page listens on.
+   */
+  sidelinkAddresses?: ReadonlyMap<string, string>;
+  /** What the bench sends to the status pages that listen beyond loopback (theirs, in namespaces). */
+  statusToken?: string;
+}
+
+/**
+ * A cell gateway's comms on a sidelink: the voltage control's gossip over D2D (where the paper puts the
+ * secondary control's data exchange), the rest over the broker, and the D2D relay for a neighbour cut
+ * off from it (on by default).
+ */
+function sidelinkComms(mqtt: { url: string; keepaliveS: number }) {
+  return {
+    transport: 'hybrid' as const,
+    mqtt,
+    d2d: { interface: SIDELINK_IFACE },
+    routes: { gossip: 'd2d', default: 'mqtt' },
+  };
 }
 
 /**
@@ -81,20 +103,27 @@ export function benchConfigs(scenario: Scenario, devices: readonly BenchDevice[]
     ...(scenario.voltageMarginPu !== undefined ? { marginPu: scenario.voltageMarginPu } : {}),
     gossipMs: Math.round(stepMs / GOSSIP_ROUNDS_PER_STEP),
   };
-  const common = (id: string, cell?: string) => ({
-    scheduler,
-    stateDir: layout.stateDir,
-    voltageLimitsPu: scenario.voltageLimitsPu,
-    status: { host: '127.0.0.1', port: layout.statusPorts[id]! },
-    comms: {
-      transport: 'mqtt' as const,
-      mqtt: { url: layout.brokerUrls[cell ?? '*'] ?? layout.brokerUrls['*']!, keepaliveS: 5 },
-      // The platform gateway of the run settles the meter readings.
-      reliability: { platform: PLATFORM_ID },
-    },
-    settlement: { schedule: BENCH_SETTLEMENT_SCHEDULE },
-    log: { level: 'info' as const },
-  });
+  const common = (id: string, cell?: string) => {
+    const mqtt = { url: layout.brokerUrls[cell ?? '*'] ?? layout.brokerUrls['*']!, keepaliveS: 5 };
+    const address = layout.sidelinkAddresses?.get(id);
+    return {
+      scheduler,
+      stateDir: layout.stateDir,
+      voltageLimitsPu: scenario.voltageLimitsPu,
+      status: {
+        host: address ?? '127.0.0.1',
+        port: layout.statusPorts[id]!,
+        ...(address ? { token: layout.statusToken } : {}),
+      },
+      comms: {
+        ...(address ? sidelinkComms(mqtt) : { transport: 'mqtt' as const, mqtt }),
+        // The platform gateway of the run settles the meter readings.
+        reliability: { platform: PLATFORM_ID },
+      },
+      settlement: { schedule: BENCH_SETTLEMENT_SCHEDULE },
+      log: { level: 'info' as const },
+    };
+  };
   const configs: ConfigInput[] = [];
   for (const cell of scenario.cells) {
     const tx = transformerId(cell.id);

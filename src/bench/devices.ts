@@ -50,7 +50,12 @@ export class BenchDeviceServers {
   rtuUnavailable = false;
   private readonly byDevice = new Map<string, SimulatedSunSpecInverter | SimulatedSdm630>();
 
-  static async start(grid: BenchGrid, onNote?: (line: string) => void): Promise<BenchDeviceServers> {
+  /** `host`: where the TCP servers listen (loopback, or the houses' LAN side: `SidelinkNetwork.lanAddress`). */
+  static async start(
+    grid: BenchGrid,
+    onNote?: (line: string) => void,
+    host = '127.0.0.1',
+  ): Promise<BenchDeviceServers> {
     const s = new BenchDeviceServers();
     const houses = new Map<string, BenchDevice[]>();
     for (const d of grid.devices) houses.set(d.gateway, [...(houses.get(d.gateway) ?? []), d]);
@@ -81,7 +86,7 @@ export class BenchDeviceServers {
           clientUrl = `rtu://${pty.b}?baud=19200`;
         }
       }
-      clientUrl ??= await server.listen(parseModbusUrl('tcp://127.0.0.1:0'));
+      clientUrl ??= await server.listen(parseModbusUrl(`tcp://${host}:0`));
       s.servers.push(server);
       for (const d of devices) s.endpoints[d.id] = { url: clientUrl, unit: d.kind === 'pv-inverter' ? 1 : 2 };
     }

@@ -4,7 +4,12 @@ import { allConnected, cellActivity } from './gateway-processes.js';
 import type { BenchNetwork } from './network.js';
 import type { BenchGateway, ControllerProcess } from './processes.js';
 import type { ScenarioFault } from './scenario.js';
+import type { SidelinkNetwork } from './sidelink-network.js';
+import { cutUplink, type UplinkCutReport } from './uplink-cut.js';
 import { sleep, waitUntil } from './wait.js';
+
+/** How often the bench reads the voltage agents' mode while the brokers are down. */
+const MODE_SAMPLE_MS = 500;
 
 export interface FaultReport {
   kind: ScenarioFault['kind'];
@@ -25,6 +30,13 @@ export interface FaultReport {
    * its voltage agents still on the distributed control (against all of them) at the end of the cut.
    */
   whileCut?: { intervalsCleared: number; agentsDistributed: number; agents: number };
+  /**
+   * broker-restart: the fewest voltage agents on the distributed control in any read of their mode
+   * while the brokers were down (every `MODE_SAMPLE_MS`), against all of them.
+   */
+  whileDown?: { fewestDistributed: number; agents: number; reads: number };
+  /** uplink-cut: what the gateway cut off got through its neighbours' D2D relay meanwhile. */
+  throughRelay?: UplinkCutReport;
 }
 
 /** What a fault acts on. */
@@ -34,6 +46,8 @@ export interface FaultTargets {
   network: BenchNetwork;
   cellOf: Map<string, string>;
   devices: BenchDeviceServers;
+  /** The namespaces of a scenario with sidelinks (where an uplink can be cut). */
+  sidelink?: SidelinkNetwork;
   progress: (l: string) => void;
   /** Called right before a process is killed (the bench reads what its gateways counted so far). */
   beforeKill?: (p: ControllerProcess) => Promise<void>;
@@ -97,9 +111,9 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       // Every broker: the upstream one and each cell's.
       const brokers = [network.broker, ...[...network.cellBrokers.values()].map((c) => c.broker)];
       for (const b of brokers) await b.stop();
-      await sleep(durationMs);
+      const whileDown = await watchVoltageModes(ctx.gateways, durationMs);
       for (const b of brokers) await b.start();
-      return { ...base, recoveredS: recoveredS(await reconnected()) };
+      return { ...base, recoveredS: recoveredS(await reconnected()), whileDown };
     }
     case 'partition': {
       // The target cell's uplink (every cell's when no target is given) is cut: the bridge of its
@@ -127,6 +141,20 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       }, 40_000);
       return { ...base, recoveredS: recoveredS(recovered) };
     }
+    case 'uplink-cut': {
+      const target = ctx.gateways.find((g) => g.id === f.target);
+      if (!target || !ctx.sidelink) return { ...base, recoveredS: null };
+      const cell = ctx.cellOf.get(target.id);
+      const neighbours = ctx.gateways.filter(
+        (g) => g !== target && ctx.sidelink!.of(g.id) && ctx.cellOf.get(g.id) === cell,
+      );
+      const throughRelay = await cutUplink(ctx.sidelink, target, neighbours, durationMs);
+      const back = await waitUntil(
+        async () => (await target.state())?.comms?.links?.every((l) => l.connected) === true,
+        30_000,
+      );
+      return { ...base, recoveredS: recoveredS(back), throughRelay };
+    }
     case 'loss': {
       // Without a duration it lasts the rest of the run: there is nothing to recover from.
       network.setLoss(f.fraction ?? 0);
@@ -136,4 +164,23 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       return { ...base, fraction: f.fraction ?? 0, recoveredS: recoveredS(await reconnected()) };
     }
   }
+}
+
+/** Reads every voltage agent's mode each `MODE_SAMPLE_MS` for `durationMs`: the fewest on the distributed control. */
+async function watchVoltageModes(
+  gateways: readonly BenchGateway[],
+  durationMs: number,
+): Promise<NonNullable<FaultReport['whileDown']>> {
+  const until = Date.now() + durationMs;
+  let fewestDistributed = Number.POSITIVE_INFINITY;
+  let agents = 0;
+  let reads = 0;
+  while (Date.now() < until) {
+    const now = await cellActivity(gateways);
+    fewestDistributed = Math.min(fewestDistributed, now.agentsDistributed);
+    agents = Math.max(agents, now.agents);
+    reads++;
+    await sleep(Math.min(MODE_SAMPLE_MS, Math.max(0, until - Date.now())));
+  }
+  return { fewestDistributed: Number.isFinite(fewestDistributed) ? fewestDistributed : 0, agents, reads };
 }

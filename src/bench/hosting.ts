@@ -6,7 +6,8 @@ import type { Scenario } from './scenario.js';
 /**
  * Which gateways of a run share a process. A gateway that a fault kills runs alone, so that SIGKILL
  * takes exactly it; so does the platform (its database writes would hold up the others' event loop).
- * The rest are packed by cell, at most `perProcess` to a process, in their start order. Sharing a
+ * So does a gateway in a network namespace of its own (`prefix`). The rest are packed by cell, at most
+ * `perProcess` to a process, in their start order. Sharing a
  * process changes no gateway's behaviour: each keeps its own identity, keys, state directory,
  * connection and status page (`p2p-edge run --config A --config B ...`).
  */
@@ -23,7 +24,7 @@ export function hostGroups<G extends HostedGatewayFiles>(
     open.delete(cell);
   };
   for (const g of gateways) {
-    if (o.alone.has(g.id) || o.perProcess <= 1) {
+    if (o.alone.has(g.id) || o.perProcess <= 1 || g.prefix) {
       groups.push({ id: g.id, gateways: [g] });
       continue;
     }

@@ -22,17 +22,22 @@ export class BenchNetwork {
     private readonly directUrls: Record<string, string>,
   ) {}
 
-  static async start(s: Scenario, o: { dir: string; broker?: string; loss?: number }): Promise<BenchNetwork> {
-    const broker = await startBenchBroker(o.dir, o.broker);
+  /** `host`: where the brokers listen (loopback, or where gateways in namespaces reach them). */
+  static async start(
+    s: Scenario,
+    o: { dir: string; broker?: string; loss?: number; host?: string },
+  ): Promise<BenchNetwork> {
+    const host = o.host ?? '127.0.0.1';
+    const broker = await startBenchBroker(o.dir, o.broker, host);
     const cellIds = s.cells.map((c) => c.id);
-    const cellBrokers = await startCellBrokers(o.dir, cellIds, broker, seededRandom(s.seed + 100));
+    const cellBrokers = await startCellBrokers(o.dir, cellIds, broker, seededRandom(s.seed + 100), host);
     const proxies = new Map<string, LossyProxy>();
     const partitionsHere = cellBrokers.size === 0 && s.faults.some((f) => f.kind === 'partition');
     const lossy = (o.loss ?? 0) > 0 || s.faults.some((f) => f.kind === 'loss');
     if (lossy || partitionsHere) {
       for (const [i, key] of [...cellIds, '*'].entries()) {
         const port = cellBrokers.get(key)?.broker.port ?? broker.port;
-        proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i)));
+        proxies.set(key, await startLossyProxy(port, o.loss ?? 0, seededRandom(s.seed + i), host, host));
       }
     }
     const direct = Object.fromEntries(

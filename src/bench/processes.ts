@@ -68,6 +68,9 @@ export class BenchGateway {
     readonly configFile: string,
     readonly statusPort: number,
     readonly host: ControllerProcess,
+    /** Where its status page listens: loopback, or its address in its namespace (with a token). */
+    readonly statusHost = '127.0.0.1',
+    private readonly statusToken?: string,
   ) {}
 
   get running(): boolean {
@@ -86,8 +89,9 @@ export class BenchGateway {
   /** A page of the gateway's status server, read; undefined while it does not answer. */
   private async page<T>(path: string, read: (res: Response) => Promise<T>): Promise<T | undefined> {
     try {
-      const res = await fetch(`http://127.0.0.1:${this.statusPort}${path}`, {
+      const res = await fetch(`http://${this.statusHost}:${this.statusPort}${path}`, {
         signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+        ...(this.statusToken ? { headers: { authorization: `Bearer ${this.statusToken}` } } : {}),
       });
       return res.ok ? await read(res) : undefined;
     } catch {
@@ -101,6 +105,10 @@ export interface HostedGatewayFiles {
   id: string;
   configFile: string;
   statusPort: number;
+  statusHost?: string;
+  statusToken?: string;
+  /** The command prefix that starts its process in its network namespace (such a gateway runs alone). */
+  prefix?: string[];
 }
 
 /**
@@ -123,6 +131,8 @@ export class ControllerProcess {
   private lastCpuS = 0;
   starts = 0;
   readonly gateways: BenchGateway[];
+  /** `ip netns exec NS` for a gateway in a namespace of its own (which execs node: the pid is node's). */
+  private readonly prefix: readonly string[];
 
   constructor(
     /** The gateway's id when it runs alone, else a name for the group. */
@@ -132,7 +142,10 @@ export class ControllerProcess {
     /** Other than the unit's only to compare settings (`npm run bench:node-flags`). */
     readonly node: NodeSettings = GATEWAY_NODE,
   ) {
-    this.gateways = gateways.map((g) => new BenchGateway(g.id, g.configFile, g.statusPort, this));
+    this.gateways = gateways.map(
+      (g) => new BenchGateway(g.id, g.configFile, g.statusPort, this, g.statusHost, g.statusToken),
+    );
+    this.prefix = gateways.length === 1 ? (gateways[0]!.prefix ?? []) : [];
   }
 
   get pid(): number | undefined {
@@ -147,7 +160,8 @@ export class ControllerProcess {
     this.log ??= createWriteStream(this.logFile, { flags: 'a' });
     // Started as the systemd unit starts a gateway: the same V8 flags and thread pool.
     const configs = this.gateways.flatMap((g) => ['--config', g.configFile]);
-    const child = spawnOwned(process.execPath, [...this.node.flags, P2P_EDGE_BIN, 'run', ...configs], {
+    const [command, ...args] = [...this.prefix, process.execPath, ...this.node.flags, P2P_EDGE_BIN, 'run', ...configs];
+    const child = spawnOwned(command!, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '', ...this.node.env },
     });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -13,9 +14,11 @@ import {
   type DeviceEndpoint,
   DSO_ID,
   PLATFORM_ID,
+  transformerId,
 } from './configs.js';
 import type { BenchGrid } from './grid.js';
 import type { Scenario } from './scenario.js';
+import type { SidelinkNetwork } from './sidelink-network.js';
 
 /** Shared memory, where the machine has it: a file system in RAM. */
 const RAM_DIR = '/dev/shm';
@@ -44,6 +47,22 @@ export interface BenchGatewayFiles {
   id: string;
   configFile: string;
   statusPort: number;
+  /** Where its status page listens, when not on loopback (a gateway in a namespace). */
+  statusHost?: string;
+  /** The command prefix that starts it in its namespace (`ip netns exec NS`). */
+  prefix?: string[];
+  /** The token its status page asks for (one listening beyond loopback). */
+  statusToken?: string;
+}
+
+/** The gateways of each cell (its transformer gateway and its houses), as a sidelink segment takes them. */
+export function cellGateways(s: Scenario, grid: BenchGrid): Map<string, string[]> {
+  return new Map(
+    s.cells.map((c) => [
+      c.id,
+      [transformerId(c.id), ...new Set(grid.devices.filter((d) => d.cell === c.id).map((d) => d.gateway))],
+    ]),
+  );
 }
 
 /** The run directory made ready for the gateway processes. */
@@ -76,6 +95,8 @@ export async function provisionBench(
     brokerUrls: Record<string, string>;
     endpoints: Record<string, DeviceEndpoint>;
     now: number;
+    /** Where the cells' gateways run in namespaces of their own (`sidelink: true`). */
+    sidelink?: SidelinkNetwork;
   },
 ): Promise<ProvisionedBench> {
   const { dir, stateDir, brokerUrls, now } = o;
@@ -96,6 +117,14 @@ export async function provisionBench(
   gatewayIds.forEach((id, i) => {
     statusPorts[id] = ports[i]!;
   });
+  const sidelinkAddresses = new Map(
+    gatewayIds.flatMap((id) => {
+      const placed = o.sidelink?.of(id);
+      return placed ? [[id, placed.address] as const] : [];
+    }),
+  );
+  // The status pages in namespaces listen on their uplink address, so they ask for a token.
+  const statusToken = sidelinkAddresses.size > 0 ? randomBytes(16).toString('hex') : undefined;
   const plain = benchConfigs(s, grid.devices, {
     brokerUrls,
     stateDir,
@@ -103,6 +132,8 @@ export async function provisionBench(
     endpoints: o.endpoints,
     statusPorts,
     speedup: s.speedup,
+    sidelinkAddresses,
+    ...(statusToken ? { statusToken } : {}),
   });
   const platformDb = join(dir, 'platform', 'ledger.db');
   plain.push({
@@ -151,10 +182,14 @@ export async function provisionBench(
       },
     };
     writeFileSync(configFile, stringify(withKeys));
+    const statusHost = sidelinkAddresses.get(c.gateway.id);
+    const prefix = o.sidelink?.prefix(c.gateway.id);
     return {
       id: c.gateway.id,
       configFile,
       statusPort: statusPorts[c.gateway.id]!,
+      ...(statusHost ? { statusHost, statusToken } : {}),
+      ...(prefix ? { prefix } : {}),
     };
   });
   return {

@@ -7,9 +7,24 @@ const fixed = (v: number | null | undefined, digits: number): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 const gap = (v: number | null): string => (v === null ? '–' : v.toExponential(1));
 
-/** What a cell cut off did meanwhile: markets cleared, voltage agents on the distributed control. */
-export function whileCut(w: FaultReport['whileCut']): string {
-  return w ? `${w.intervalsCleared} intervals, ${w.agentsDistributed}/${w.agents} dual` : '–';
+/**
+ * What went on during a fault: a cell cut off (markets cleared, voltage agents on the distributed
+ * control), a gateway cut off from the broker (its messages through the relay), the brokers down (the
+ * fewest voltage agents on the distributed control).
+ */
+export function meanwhile(f: FaultReport): string {
+  if (f.whileCut)
+    return `${f.whileCut.intervalsCleared} intervals, ${f.whileCut.agentsDistributed}/${f.whileCut.agents} dual`;
+  if (f.whileDown)
+    return `at least ${f.whileDown.fewestDistributed}/${f.whileDown.agents} dual in ${f.whileDown.reads} reads`;
+  if (f.throughRelay) {
+    const { delivery, relayedBy } = f.throughRelay;
+    const cls = (name: keyof typeof delivery) =>
+      `${name} ${fixed(delivery[name].ratio, 4)} (${delivery[name].delivered}/${delivery[name].sent})`;
+    const via = Object.keys(relayedBy);
+    return `${cls('meter')}, ${cls('mkt')} through ${via.length > 0 ? via.join(', ') : 'no relay'}`;
+  }
+  return '–';
 }
 
 /** Rows of cells padded into columns. */
@@ -134,7 +149,7 @@ export function formatBenchReport(r: BenchReport): string {
       '',
       'faults',
       ...table([
-        ['kind', 'target', 'at s', 'recovered s', 'lost acked', 'duplicated', 'while cut off'],
+        ['kind', 'target', 'at s', 'recovered s', 'lost acked', 'duplicated', 'meanwhile'],
         ...r.faults.map((f) => [
           f.kind,
           f.target ?? '–',
@@ -142,7 +157,7 @@ export function formatBenchReport(r: BenchReport): string {
           f.untilEnd ? 'until the end' : f.recoveredS === null ? 'NOT' : String(f.recoveredS),
           f.lostAcked === null ? '–' : String(f.lostAcked),
           f.duplicated === null ? '–' : String(f.duplicated),
-          whileCut(f.whileCut),
+          meanwhile(f),
         ]),
       ]),
     );

@@ -18,12 +18,13 @@ import { benchStatusPage } from './live-status.js';
 import { MachineLoad } from './machine-load.js';
 import { BenchNetwork } from './network.js';
 import type { NodeSettings } from './processes.js';
-import { gatewayStateDir, provisionBench } from './provision.js';
+import { cellGateways, gatewayStateDir, provisionBench } from './provision.js';
 import { BenchRecorder } from './recorder.js';
 import { type BenchReport, benchReport } from './report.js';
 import { awaitDelivery, BenchSampler, type ProcessSample, sampleDelivery } from './sampling.js';
 import type { Scenario } from './scenario.js';
 import { awaitSettlement, SETTLEMENT_DRAIN_MS } from './settlement-drain.js';
+import { SidelinkNetwork } from './sidelink-network.js';
 import { WireObserver } from './wire-audit.js';
 
 /** How long the bench waits, after the run, for the reliable messages sent during it to be acknowledged. */
@@ -71,79 +72,103 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
   const day = new CompressedDay(now, s.speedup, s.startHour);
   // The gateways take a while to start: the day waits for them at its first hour.
   day.hold();
-  const grid = new BenchGrid(s, day, now);
-  const devices = await BenchDeviceServers.start(grid, progress);
-  const network = await BenchNetwork.start(s, { dir, broker: o.broker, loss: o.loss });
-  const { broker } = network;
-  progress(
-    `${describeBrokers(broker, network.cellBrokers.size)}; ` +
-      `gateways connect ${network.proxies.size > 0 ? 'through a lossy proxy per cell' : 'directly'}; run directory ${dir}`,
-  );
-  const state = gatewayStateDir(dir);
-  const bench = await provisionBench(s, grid, {
-    dir,
-    stateDir: state.path,
-    brokerUrls: network.brokerUrls,
-    endpoints: devices.endpoints,
-    now,
-  });
-  // A third party on the brokers, with nothing but the public members list: audits every message.
-  const wire = await WireObserver.start(
-    network.observedBrokerUrls,
-    loadDataFile(bench.membersFile, MembersList, ErrorCode.config),
-    bench.operatorPublicKey,
-  );
-  const processes = hostProcesses(s, bench.gateways, { dir, cellOf: bench.cellOf, nodeSettings: o.nodeSettings });
-  const gateways = processes.flatMap((p) => p.gateways);
-  const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
-  const machine = new MachineLoad([
-    { id: 'bench', pid: () => process.pid },
-    { id: 'broker', pid: () => broker.pid?.() },
-    ...[...network.cellBrokers].map(([cell, c]) => ({ id: `broker-${cell}`, pid: () => c.broker.pid?.() })),
-  ]);
-  const watch = new MachineWatch(benchControlStepMs(s.speedup));
-  const lossFault = s.faults.find((f) => f.kind === 'loss');
-  const faults = new FaultSchedule(s.faults, {
-    processes,
-    gateways,
-    network,
-    cellOf: bench.cellOf,
-    devices,
-    progress,
-    beforeKill: (p) => sampleDelivery(p.gateways, recorder, true),
-  });
-  const sampler = new BenchSampler({
-    grid,
-    recorder,
-    processes,
-    gateways,
-    machine,
-    watch,
-    day,
-    faults,
-    progress,
-    live: o.live,
-    signal: o.signal,
-    onProcessSample: o.onProcessSample,
-  });
-  const status = o.statusPort
-    ? benchStatusPage({
-        port: o.statusPort,
-        scenario: s,
-        day,
-        brokerUrl: broker.url,
-        dir,
-        recorder,
-        live: () => sampler.live,
-        watch,
-      })
-    : undefined;
-  if (status) {
-    const address = await status.listen();
-    progress(`status page on http://127.0.0.1:${address.port}/`);
-  }
-  const t0 = Date.now();
+  // What the run started, closed in the reverse order whether it ends or fails part way.
+  const teardown: (() => unknown)[] = [];
   try {
+    const grid = new BenchGrid(s, day, now);
+    // Each cell's gateways in namespaces of their own on the cell's sidelink, the brokers and devices
+    // where those namespaces reach them.
+    const sidelink = s.sidelink ? SidelinkNetwork.create(cellGateways(s, grid)) : undefined;
+    if (sidelink) {
+      teardown.push(() => sidelink.close());
+      progress(
+        `each cell's gateways in network namespaces on a D2D sidelink per cell; brokers on ${sidelink.brokerAddress}`,
+      );
+    }
+    const devices = await BenchDeviceServers.start(grid, progress, sidelink?.lanAddress);
+    teardown.push(() => devices.close());
+    const network = await BenchNetwork.start(s, {
+      dir,
+      broker: o.broker,
+      loss: o.loss,
+      ...(sidelink ? { host: sidelink.brokerAddress } : {}),
+    });
+    teardown.push(() => network.close());
+    const { broker } = network;
+    progress(
+      `${describeBrokers(broker, network.cellBrokers.size)}; ` +
+        `gateways connect ${network.proxies.size > 0 ? 'through a lossy proxy per cell' : 'directly'}; run directory ${dir}`,
+    );
+    const state = gatewayStateDir(dir);
+    teardown.push(() => state.release());
+    const bench = await provisionBench(s, grid, {
+      dir,
+      stateDir: state.path,
+      brokerUrls: network.brokerUrls,
+      endpoints: devices.endpoints,
+      now,
+      ...(sidelink ? { sidelink } : {}),
+    });
+    // A third party on the brokers, with nothing but the public members list: audits every message.
+    const wire = await WireObserver.start(
+      network.observedBrokerUrls,
+      loadDataFile(bench.membersFile, MembersList, ErrorCode.config),
+      bench.operatorPublicKey,
+    );
+    teardown.push(() => wire.close());
+    const processes = hostProcesses(s, bench.gateways, { dir, cellOf: bench.cellOf, nodeSettings: o.nodeSettings });
+    teardown.push(() => Promise.all(processes.map((p) => p.stop())));
+    const gateways = processes.flatMap((p) => p.gateways);
+    const recorder = new BenchRecorder(s.voltageLimitsPu, s.speedup);
+    const machine = new MachineLoad([
+      { id: 'bench', pid: () => process.pid },
+      { id: 'broker', pid: () => broker.pid?.() },
+      ...[...network.cellBrokers].map(([cell, c]) => ({ id: `broker-${cell}`, pid: () => c.broker.pid?.() })),
+    ]);
+    const watch = new MachineWatch(benchControlStepMs(s.speedup));
+    const lossFault = s.faults.find((f) => f.kind === 'loss');
+    const faults = new FaultSchedule(s.faults, {
+      processes,
+      gateways,
+      network,
+      cellOf: bench.cellOf,
+      devices,
+      ...(sidelink ? { sidelink } : {}),
+      progress,
+      beforeKill: (p) => sampleDelivery(p.gateways, recorder, true),
+    });
+    const sampler = new BenchSampler({
+      grid,
+      recorder,
+      processes,
+      gateways,
+      machine,
+      watch,
+      day,
+      faults,
+      progress,
+      live: o.live,
+      signal: o.signal,
+      onProcessSample: o.onProcessSample,
+    });
+    const status = o.statusPort
+      ? benchStatusPage({
+          port: o.statusPort,
+          scenario: s,
+          day,
+          brokerUrl: broker.url,
+          dir,
+          recorder,
+          live: () => sampler.live,
+          watch,
+        })
+      : undefined;
+    if (status) {
+      teardown.push(() => status.close());
+      const address = await status.listen();
+      progress(`status page on http://127.0.0.1:${address.port}/`);
+    }
+    const t0 = Date.now();
     await startGateways(processes, o.signal);
     progress(
       `${gateways.length} gateways up in ${processes.length} processes in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
@@ -198,12 +223,10 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       wire,
     });
   } finally {
-    await status?.close();
-    await Promise.all(processes.map((p) => p.stop()));
-    await wire.close();
-    await network.close();
-    await devices.close();
-    state.release();
+    for (const close of teardown.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch((err: unknown) => log.warn({ err: String(err) }, 'could not close part of the bench'));
     log.info({ dir }, 'bench finished');
   }
 }

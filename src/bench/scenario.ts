@@ -28,14 +28,14 @@ const Cell = z
   .strict()
   .refine((c) => c.rtuHouses <= c.houses, { message: 'rtuHouses must not exceed houses', path: ['rtuHouses'] });
 
-const FaultKind = z.enum(['loss', 'broker-restart', 'sigkill', 'partition', 'modbus-timeout']);
+const FaultKind = z.enum(['loss', 'broker-restart', 'sigkill', 'partition', 'modbus-timeout', 'uplink-cut']);
 
 const Fault = z
   .object({
     kind: FaultKind,
     /** Seconds (real time) after the start. */
     atS: z.number().nonnegative(),
-    /** sigkill: a gateway id; partition: a cell id; modbus-timeout: a device id. */
+    /** sigkill, uplink-cut: a gateway id; partition: a cell id; modbus-timeout: a device id. */
     target: z.string().optional(),
     /** How long it lasts (partition, modbus-timeout, loss); the gateway is restarted after this (sigkill). */
     durationS: z.number().positive().optional(),
@@ -44,8 +44,12 @@ const Fault = z
   })
   .strict()
   .superRefine((f, ctx) => {
-    if (['sigkill', 'partition', 'modbus-timeout'].includes(f.kind) && !f.target)
-      ctx.addIssue({ code: 'custom', path: ['target'], message: `a ${f.kind} fault needs a target` });
+    if (['sigkill', 'partition', 'modbus-timeout', 'uplink-cut'].includes(f.kind) && !f.target)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: `${/^[aeiou]/.test(f.kind) ? 'an' : 'a'} ${f.kind} fault needs a target`,
+      });
     if (f.kind === 'loss' && f.fraction === undefined)
       ctx.addIssue({ code: 'custom', path: ['fraction'], message: 'a loss fault needs a fraction' });
   });
@@ -77,6 +81,12 @@ export const ScenarioSchema = z
     voltageAscent: z.enum(['accelerated', 'plain']).optional(),
     /** How far inside the limits the voltage agents aim (`voltageControl.marginPu`); without it 1 %. */
     voltageMarginPu: z.number().min(0).max(0.02).optional(),
+    /**
+     * Each cell's gateways in network namespaces of their own, on a D2D sidelink segment per cell beside
+     * their MQTT uplink (`comms.transport: hybrid`: gossip over the sidelink, the rest over the broker,
+     * the D2D relay on): needs root.
+     */
+    sidelink: z.boolean().default(false),
     faults: z.array(Fault).default([]),
   })
   .strict()
@@ -86,6 +96,15 @@ export const ScenarioSchema = z
       if (ids.has(c.id))
         ctx.addIssue({ code: 'custom', path: ['cells', i, 'id'], message: `duplicate cell id "${c.id}"` });
       ids.add(c.id);
+    });
+    s.faults.forEach((f, i) => {
+      if (f.kind === 'uplink-cut' && !s.sidelink)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['faults', i, 'kind'],
+          message:
+            'an uplink-cut fault needs `sidelink: true` (a gateway cut off from the broker, its sidelink still up)',
+        });
     });
   });
 export type Scenario = z.infer<typeof ScenarioSchema>;

@@ -27,6 +27,7 @@ export async function startLossyProxy(
   lossFraction: number,
   random: () => number,
   brokerHost = '127.0.0.1',
+  listenHost = '127.0.0.1',
 ): Promise<LossyProxy> {
   const sockets = new Set<Socket>();
   const stats = { dropped: 0, forwarded: 0, connections: 0 };
@@ -83,11 +84,11 @@ export async function startLossyProxy(
     client.on('error', end);
     broker.on('error', end);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => server.listen(0, listenHost, () => resolve()));
   const port = (server.address() as { port: number }).port;
   return {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `mqtt://${listenHost}:${port}`,
     setLoss: (fraction) => {
       loss = fraction;
     },

@@ -1,0 +1,120 @@
+import type { BenchGateway } from './processes.js';
+import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
+import type { SidelinkNetwork } from './sidelink-network.js';
+import { sleep } from './wait.js';
+
+/** The classes whose delivery a gateway cut off from the broker is judged by: its meter readings and market bids. */
+export const RELAYED_CLASSES = ['meter', 'mkt'] as const;
+
+/**
+ * How long before the uplink comes back the bench stops counting what the cut gateway sends: what it
+ * sent in its last seconds has that long to be acknowledged through the relay (a message sent later
+ * and acknowledged meanwhile is not counted as one of those).
+ */
+const SETTLE_BEFORE_RESTORE_MS = 2000;
+
+export interface ClassThroughRelay {
+  /** Reliable messages of the class the gateway sent while cut off (its own counter). */
+  sent: number;
+  /** Of those, acknowledged by every receiver before the uplink came back: only the relay could carry them. */
+  delivered: number;
+  ratio: number | null;
+}
+
+/** What a gateway cut off from the broker got through its neighbours' D2D relay. */
+export interface UplinkCutReport {
+  delivery: Record<(typeof RELAYED_CLASSES)[number], ClassThroughRelay>;
+  /** Messages it handed to a relay, and messages a relay brought down to it (its own counters). */
+  handedUp: number;
+  receivedDown: number;
+  /** Its messages its neighbours published on the broker for it, per neighbour (their counters). */
+  relayedBy: Record<string, number>;
+}
+
+/**
+ * Of the messages sent between the cut (`atCut`) and the last count (`lastCount`), those acknowledged
+ * by the end of the cut (`atEnd`), counted so as never to overstate: every acknowledgement that came
+ * during the cut goes first to the messages that were awaiting one when the cut began, then to those
+ * sent after the last count, and only the rest to the messages counted.
+ */
+export function deliveredWhileCut(
+  atCut: ReliableCounts,
+  lastCount: ReliableCounts,
+  atEnd: ReliableCounts,
+): ClassThroughRelay {
+  const pendingAtCut = Math.max(0, atCut.sent - atCut.delivered - atCut.dropped);
+  const sent = lastCount.sent - atCut.sent;
+  const acknowledged = atEnd.delivered - atCut.delivered;
+  const delivered = Math.max(0, Math.min(sent, acknowledged - pendingAtCut - (atEnd.sent - lastCount.sent)));
+  return { sent, delivered, ratio: sent > 0 ? Number((delivered / sent).toFixed(4)) : null };
+}
+
+async function metricsOf(g: BenchGateway): Promise<Sample[]> {
+  const text = await g.metrics();
+  return text ? parsePrometheus(text) : [];
+}
+
+/** A gateway's counters of the reliable messages of one class it sent, had delivered and gave up. */
+export interface ReliableCounts {
+  sent: number;
+  delivered: number;
+  dropped: number;
+}
+
+const reliable = (m: readonly Sample[], cls: string): ReliableCounts => ({
+  sent: sumOf(m, 'p2p_reliable_sent_total', { class: cls }),
+  delivered: sumOf(m, 'p2p_reliable_delivered_total', { class: cls }),
+  dropped: sumOf(m, 'p2p_outbox_dropped_total', { class: cls }),
+});
+
+/**
+ * Cuts `target`'s uplink for `durationMs` and counts, from its own metrics, what of the meter readings
+ * and market messages it sent meanwhile was acknowledged before the link came back: those can only
+ * have gone through a neighbour's relay. The count is conservative: messages still awaiting an
+ * acknowledgement when the cut began are taken as acknowledged during it, and the acknowledgements in
+ * the last `SETTLE_BEFORE_RESTORE_MS` go first to what was sent in that time (never counted).
+ */
+export async function cutUplink(
+  sidelink: SidelinkNetwork,
+  target: BenchGateway,
+  neighbours: readonly BenchGateway[],
+  durationMs: number,
+): Promise<UplinkCutReport> {
+  const before = await metricsOf(target);
+  sidelink.cutUplink(target.id, true);
+  let lastCount: Sample[] = before;
+  let atEnd: Sample[] = before;
+  try {
+    await sleep(Math.max(0, durationMs - SETTLE_BEFORE_RESTORE_MS));
+    lastCount = await metricsOf(target);
+    await sleep(Math.min(durationMs, SETTLE_BEFORE_RESTORE_MS));
+    atEnd = await metricsOf(target);
+  } finally {
+    sidelink.cutUplink(target.id, false);
+  }
+  const delivery = Object.fromEntries(
+    RELAYED_CLASSES.map((cls) => [
+      cls,
+      deliveredWhileCut(reliable(before, cls), reliable(lastCount, cls), reliable(atEnd, cls)),
+    ]),
+  ) as UplinkCutReport['delivery'];
+  const relayedBy: Record<string, number> = {};
+  for (const n of neighbours) {
+    const relayed = sumOf(await metricsOf(n), 'p2p_relay_messages_total', {
+      peer: target.id,
+      direction: 'up',
+      outcome: 'relayed',
+    });
+    if (relayed > 0) relayedBy[n.id] = relayed;
+  }
+  return {
+    delivery,
+    handedUp:
+      sumOf(atEnd, 'p2p_relay_messages_total', { direction: 'up', outcome: 'handed' }) -
+      sumOf(before, 'p2p_relay_messages_total', { direction: 'up', outcome: 'handed' }),
+    receivedDown:
+      sumOf(atEnd, 'p2p_relay_messages_total', { direction: 'down', outcome: 'received' }) -
+      sumOf(before, 'p2p_relay_messages_total', { direction: 'down', outcome: 'received' }),
+    relayedBy,
+  };
+}
