@@ -48,6 +48,8 @@ export interface FaultTargets {
   devices: BenchDeviceServers;
   /** The namespaces of a scenario with sidelinks (where an uplink can be cut). */
   sidelink?: SidelinkNetwork;
+  /** The platform's database (what it stored). */
+  platformDb: string;
   progress: (l: string) => void;
   /** Called right before a process is killed (the bench reads what its gateways counted so far). */
   beforeKill?: (p: ControllerProcess) => Promise<void>;
@@ -148,7 +150,7 @@ export async function injectFault(f: ScenarioFault, tS: number, ctx: FaultTarget
       const neighbours = ctx.gateways.filter(
         (g) => g !== target && ctx.sidelink!.of(g.id) && ctx.cellOf.get(g.id) === cell,
       );
-      const throughRelay = await cutUplink(ctx.sidelink, target, neighbours, durationMs);
+      const throughRelay = await cutUplink(ctx.sidelink, target, neighbours, durationMs, ctx.platformDb);
       const back = await waitUntil(
         async () => (await target.state())?.comms?.links?.every((l) => l.connected) === true,
         30_000,

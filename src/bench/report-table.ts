@@ -18,11 +18,12 @@ export function meanwhile(f: FaultReport): string {
   if (f.whileDown)
     return `at least ${f.whileDown.fewestDistributed}/${f.whileDown.agents} dual in ${f.whileDown.reads} reads`;
   if (f.throughRelay) {
-    const { delivery, relayedBy } = f.throughRelay;
+    const { delivery, relayedBy, readingsAtPlatform: stored } = f.throughRelay;
     const cls = (name: keyof typeof delivery) =>
       `${name} ${fixed(delivery[name].ratio, 4)} (${delivery[name].delivered}/${delivery[name].sent})`;
     const via = Object.keys(relayedBy);
-    return `${cls('meter')}, ${cls('mkt')} through ${via.length > 0 ? via.join(', ') : 'no relay'}`;
+    const platform = stored ? `, readings stored ${fixed(stored.ratio, 4)} (${stored.stored}/${stored.sent})` : '';
+    return `${cls('meter')}, ${cls('mkt')}${platform} through ${via.length > 0 ? via.join(', ') : 'no relay'}`;
   }
   return '–';
 }

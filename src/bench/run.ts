@@ -134,6 +134,7 @@ export async function runBench(scenario: Scenario, o: BenchOptions = {}): Promis
       cellOf: bench.cellOf,
       devices,
       ...(sidelink ? { sidelink } : {}),
+      platformDb: bench.platformDb,
       progress,
       beforeKill: (p) => sampleDelivery(p.gateways, recorder, true),
     });

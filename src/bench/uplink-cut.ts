@@ -1,3 +1,4 @@
+import { Ledger } from '../platform/ledger/ledger.js';
 import type { BenchGateway } from './processes.js';
 import { parsePrometheus, type Sample, sumOf } from './prometheus.js';
 import type { SidelinkNetwork } from './sidelink-network.js';
@@ -24,6 +25,11 @@ export interface ClassThroughRelay {
 /** What a gateway cut off from the broker got through its neighbours' D2D relay. */
 export interface UplinkCutReport {
   delivery: Record<(typeof RELAYED_CLASSES)[number], ClassThroughRelay>;
+  /**
+   * End to end at the platform: the metering intervals the gateway sent while cut off (its state's
+   * list) and those of them in the platform's database before its uplink came back.
+   */
+  readingsAtPlatform: { sent: number; stored: number; ratio: number | null } | null;
   /** Messages it handed to a relay, and messages a relay brought down to it (its own counters). */
   handedUp: number;
   receivedDown: number;
@@ -47,6 +53,29 @@ export function deliveredWhileCut(
   const acknowledged = atEnd.delivered - atCut.delivered;
   const delivered = Math.max(0, Math.min(sent, acknowledged - pendingAtCut - (atEnd.sent - lastCount.sent)));
   return { sent, delivered, ratio: sent > 0 ? Number((delivered / sent).toFixed(4)) : null };
+}
+
+/** The metering intervals (their start) a house lists as sent, the last few. */
+async function intervalsSentBy(g: BenchGateway): Promise<number[]> {
+  return (await g.state())?.roles.prosumer?.intervalsSent ?? [];
+}
+
+/** The metering intervals of `member` in the platform's database now; undefined before it exists. */
+function storedIntervals(platformDb: string, member: string): Set<number> | undefined {
+  let ledger: Ledger;
+  try {
+    ledger = Ledger.open(platformDb, { mustExist: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const rows = ledger.db.prepare('SELECT from_ms FROM platform_meter_intervals WHERE member = ?').all(member) as {
+      from_ms: number;
+    }[];
+    return new Set(rows.map((r) => r.from_ms));
+  } finally {
+    ledger.close();
+  }
 }
 
 async function metricsOf(g: BenchGateway): Promise<Sample[]> {
@@ -79,19 +108,26 @@ export async function cutUplink(
   target: BenchGateway,
   neighbours: readonly BenchGateway[],
   durationMs: number,
+  platformDb: string,
 ): Promise<UplinkCutReport> {
   const before = await metricsOf(target);
+  const intervalsAtCut = new Set(await intervalsSentBy(target));
   sidelink.cutUplink(target.id, true);
   let lastCount: Sample[] = before;
   let atEnd: Sample[] = before;
+  let intervalsWhileCut: number[] = [];
+  let stored: Set<number> | undefined;
   try {
     await sleep(Math.max(0, durationMs - SETTLE_BEFORE_RESTORE_MS));
     lastCount = await metricsOf(target);
+    intervalsWhileCut = (await intervalsSentBy(target)).filter((fromMs) => !intervalsAtCut.has(fromMs));
     await sleep(Math.min(durationMs, SETTLE_BEFORE_RESTORE_MS));
     atEnd = await metricsOf(target);
+    stored = storedIntervals(platformDb, target.id);
   } finally {
     sidelink.cutUplink(target.id, false);
   }
+  const readingsStored = stored ? intervalsWhileCut.filter((fromMs) => stored.has(fromMs)).length : 0;
   const delivery = Object.fromEntries(
     RELAYED_CLASSES.map((cls) => [
       cls,
@@ -109,6 +145,13 @@ export async function cutUplink(
   }
   return {
     delivery,
+    readingsAtPlatform: stored
+      ? {
+          sent: intervalsWhileCut.length,
+          stored: readingsStored,
+          ratio: intervalsWhileCut.length > 0 ? Number((readingsStored / intervalsWhileCut.length).toFixed(4)) : null,
+        }
+      : null,
     handedUp:
       sumOf(atEnd, 'p2p_relay_messages_total', { direction: 'up', outcome: 'handed' }) -
       sumOf(before, 'p2p_relay_messages_total', { direction: 'up', outcome: 'handed' }),
