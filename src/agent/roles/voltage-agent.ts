@@ -73,6 +73,10 @@ export type VoltageAgentSaved = z.infer<typeof VoltageAgentSavedSchema>;
  *   `fallbackAfterMs` or comms are down.
  * - `volt-var`: the IEEE 1547-2018 Category B volt-var and volt-watt curves, filtered like an
  *   inverter's open-loop response (30 % of the step per cycle).
+ * The primary time scale's events go to the cell at once, at the sidelink's most urgent priority:
+ * its bus going beyond a limit (`gossip/bus-limit`) and one of its inverters tripping or reconnecting
+ * (`gossip/inverter-trip`, `-reconnect`); a peer's are acted on when they arrive (docs/control.md,
+ * "Fast events").
  */
 export class VoltageAgentRole implements Role {
   readonly name = 'voltage-agent' as const;

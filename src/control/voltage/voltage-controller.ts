@@ -123,6 +123,8 @@ export interface DualControlState {
  *   with its multiplier while on the distributed control.
  * - `volt-var`: the local IEEE 1547-2018 Category B curves every primary step.
  * - `monitor`: nothing.
+ * Every primary step it also tells which inverters tripped or reconnected (`InverterTripWatch`): a
+ * tripped one gets no setpoint and is left out of the gateway's capability until it produces again.
  */
 export class VoltageController {
   readonly method: VoltageControlMethod;
