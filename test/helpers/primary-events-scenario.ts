@@ -236,5 +236,6 @@ process.stdout.write(
     reconnects: reconnects.map(reported),
     ...(ready ? {} : { logA: a.text().slice(-3000), logB: b.text().slice(-3000) }),
   })}\n`,
+  // Exit once the line is out: a pipe takes a long line in parts, and exiting at once cuts it.
+  () => process.exit(0),
 );
-process.exit(0);
