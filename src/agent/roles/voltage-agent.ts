@@ -245,8 +245,9 @@ export class VoltageAgentRole implements Role {
    */
   private tellTransition(ctx: RoleContext, t: InverterTransition, voltageBeforePu: number | null): void {
     const trip = t.to === 'tripped';
-    if (trip) ctx.log.warn({ inverter: t.inverter, pKW: t.pKW, qKVAr: t.qKVAr }, 'inverter tripped: out of service');
-    else ctx.log.info({ inverter: t.inverter, pKW: t.pKW, qKVAr: t.qKVAr }, 'inverter reconnected: in service');
+    const logged = { inverter: t.inverter, pKW: t.pKW, qKVAr: t.qKVAr, voltageBeforePu };
+    if (trip) ctx.log.warn(logged, 'inverter tripped: out of service');
+    else ctx.log.info(logged, 'inverter reconnected: in service');
     const bus = ctx.config.gateway.bus;
     if (!ctx.transport || bus === undefined || voltageBeforePu === null) return;
     const c = this.controller;
