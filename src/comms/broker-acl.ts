@@ -51,6 +51,16 @@ export const ROLE_RULES: Readonly<Record<MemberRole, readonly AclRule[]>> = {
   prosumer: [
     { access: 'read', topic: `${P}/{cell}/+/gossip/hello`, why: "voltage agent: its cell's gossip neighbours" },
     { access: 'read', topic: `${P}/{cell}/+/gossip/bus-limit`, why: "voltage agent: its cell's buses beyond a limit" },
+    {
+      access: 'read',
+      topic: `${P}/{cell}/+/gossip/inverter-trip`,
+      why: "voltage agent: its cell's inverters tripping",
+    },
+    {
+      access: 'read',
+      topic: `${P}/{cell}/+/gossip/inverter-reconnect`,
+      why: "voltage agent: its cell's inverters reconnecting",
+    },
     { access: 'read', topic: `${P}/{cell}/+/mkt/result`, why: "its cell's cleared market (the MG trader's prices)" },
   ],
   'mg-trader': [
@@ -65,6 +75,16 @@ export const ROLE_RULES: Readonly<Record<MemberRole, readonly AclRule[]>> = {
       access: 'read',
       topic: `${P}/{cell}/+/gossip/bus-limit`,
       why: "voltage agent, where configured: its cell's buses beyond a limit",
+    },
+    {
+      access: 'read',
+      topic: `${P}/{cell}/+/gossip/inverter-trip`,
+      why: "voltage agent, where configured: its cell's inverters tripping",
+    },
+    {
+      access: 'read',
+      topic: `${P}/{cell}/+/gossip/inverter-reconnect`,
+      why: "voltage agent, where configured: its cell's inverters reconnecting",
     },
   ],
   aggregator: [],

@@ -91,6 +91,8 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
       'p2p/v1/c1/inv-2/life/online',
       'p2p/v1/c1/inv-2/gossip/hello',
       'p2p/v1/c1/inv-2/gossip/bus-limit',
+      'p2p/v1/c1/inv-2/gossip/inverter-trip',
+      'p2p/v1/c1/inv-2/gossip/inverter-reconnect',
       'p2p/v1/c1/tx-1/mkt/result',
     ])
       expect(may('inv-1', 'read', topic), topic).toBe(true);
@@ -106,6 +108,7 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
       'p2p/v1/c2/inv-21/life/online',
       'p2p/v1/c2/inv-21/gossip/hello',
       'p2p/v1/c2/inv-21/gossip/bus-limit',
+      'p2p/v1/c2/inv-21/gossip/inverter-trip',
       'p2p/v1/c2/tx-2/mkt/result',
       '$SYS/broker/connection/bridge-c1/state',
     ])
@@ -117,6 +120,8 @@ describe('the brokers ACL from the members list (src/comms/broker-acl.ts)', () =
     expect(may('tx-1', 'read', 'p2p/v1/c1/inv-1/mkt/offer')).toBe(true);
     expect(may('tx-1', 'read', 'p2p/v1/c1/inv-1/gossip/hello')).toBe(true);
     expect(may('tx-1', 'read', 'p2p/v1/c1/inv-1/gossip/bus-limit')).toBe(true);
+    expect(may('tx-1', 'read', 'p2p/v1/c1/inv-1/gossip/inverter-trip')).toBe(true);
+    expect(may('tx-1', 'read', 'p2p/v1/c1/inv-1/gossip/inverter-reconnect')).toBe(true);
     expect(may('tx-1', 'read', 'p2p/v1/c2/tx-2/mkt/price-up/tx-1')).toBe(true);
     expect(may('tx-1', 'read', 'p2p/v1/c2/inv-21/meter/reading')).toBe(false);
     expect(may('tx-1', 'read', 'p2p/v1/c2/inv-21/mkt/offer')).toBe(false);

@@ -119,6 +119,16 @@ const REAL: Record<string, { topic?: Partial<TopicParts>; bodies: unknown[] }> =
       { bus: 'b3', voltagePu: 0.93, limit: 'min', limitPu: 0.95 },
     ],
   },
+  // VoltageAgentRole.tellTransition: the primary cycle one of its inverters stops producing / produces again
+  'gossip/inverter-trip': {
+    bodies: [
+      { inverter: 'pv-a', bus: 'b3', pW: 4000, qVAr: -1200, voltagePu: 1.046, multiplier: 0.004 },
+      { inverter: 'pv-a', bus: 'b3', pW: 4000, qVAr: 0, voltagePu: 0.96 },
+    ],
+  },
+  'gossip/inverter-reconnect': {
+    bodies: [{ inverter: 'pv-a', bus: 'b3', pW: 3500, qVAr: -1200, voltagePu: 1.04, multiplier: 0.004 }],
+  },
   'gossip/pushsum': {
     bodies: [
       { bus: 'b7', epoch: T0, seq: 3, slot: 1_234, s: { 'inv-1': 0.5, 'inv-2': -0.25 }, w: 0.5 },
@@ -228,6 +238,9 @@ describe('the message catalogue', () => {
     // A bus-limit whose voltage is within the limit it names tells of no event.
     const within = { bus: 'b3', voltagePu: 1.04, limit: 'max', limitPu: 1.05 };
     expect(checkBody(topicOf('gossip/bus-limit'), within)).toMatchObject({ ok: false, problem: 'invalid body' });
+    // A trip loses produced power: a negative `pW` is not one.
+    const gained = { inverter: 'pv-a', bus: 'b3', pW: -4000, qVAr: 0, voltagePu: 1 };
+    expect(checkBody(topicOf('gossip/inverter-trip'), gained)).toMatchObject({ ok: false, problem: 'invalid body' });
     const trade = { seller: 'tx-a', buyer: 'tx-a', kWh: 1, pricePerKWh: 0.1 };
     const report = { session: 's', interval: T0, market: 'cell', converged: true, trades: [trade] };
     expect(checkBody(topicOf('mkt/trades'), report)).toMatchObject({ ok: false, problem: 'invalid body' });
@@ -252,6 +265,8 @@ describe('the message catalogue', () => {
       'gossip/hello',
       'gossip/pushsum',
       'gossip/bus-limit',
+      'gossip/inverter-trip',
+      'gossip/inverter-reconnect',
     ]) {
       const body = REAL[kind]!.bodies[0] as object;
       expect(checkBody(topicOf(kind), { ...body, extra: 1 }), kind).toMatchObject({ ok: false });

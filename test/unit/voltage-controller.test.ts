@@ -270,6 +270,129 @@ describe("voltage controller: a peer's bus beyond a limit (gossip/bus-limit), wi
   });
 });
 
+describe("voltage controller: a peer's inverter tripping or reconnecting (gossip/inverter-trip, -reconnect)", () => {
+  // On the demo feeder (0.08 + j0.03 Ω a segment, 0.4 kV, 1.02 pu at tx) b3 is three segments out:
+  // dV/dp = 0.24 Ω / (0.4 kV)² / 1.02 = 1.470588e-3 pu/kW, dV/dq = 0.09 Ω / (0.4 kV)² / 1.02 = 5.514706e-4 pu/kVAr.
+  const DVDP_B3 = 0.24 / 160 / 1.02;
+  const DVDQ_B3 = 0.09 / 160 / 1.02;
+
+  /** inv-2 at b2 and inv-3 at b3 on the distributed control; b3 has read `b3Pu` at its secondary step. */
+  function pair(b3Pu: number) {
+    const b2 = controller();
+    const b3 = controller({ dual: optionsOf('inv-3', 'b3') });
+    b2.heard(NOW, 'inv-3', 'b3', 0);
+    b3.heard(NOW, 'inv-2', 'b2', 0);
+    b2.step(NOW + 100, 'secondary', measured(V_TARGET_PU));
+    const b3Multiplier = b3.step(NOW + 100, 'secondary', measured(b3Pu)).hello!.multiplier!;
+    b2.heard(NOW + 110, 'inv-3', 'b3', b3Multiplier);
+    const before = b2.step(NOW + 120, 'secondary', measured(V_TARGET_PU)).setpoints.get('pv-2')!;
+    return { b2, b3, before, b3Multiplier };
+  }
+
+  it('the sensitivities used are the feeder’s (the numbers above)', () => {
+    expect(feederSensitivity('b3').p).toBeCloseTo(1.470588e-3, 9);
+    expect(feederSensitivity('b3').q).toBeCloseTo(5.514706e-4, 9);
+  });
+
+  it('a trip at b3 that takes its voltage off the top lowers its overvoltage multiplier by the step b3 will take: less curtailment at b2', () => {
+    // b3 read 1.07 pu: its μ⁺ is up. Then 6 kW of its PV trip, which absorbed 2 kVAr, at 1.045 pu:
+    // V' = 1.045 − 6 × 1.470588e-3 + 2 × 5.514706e-4 = 1.0372794 pu, 0.0027206 below 1.04 (1.05 less the margin).
+    const { b2, b3, before, b3Multiplier } = pair(1.07);
+    expect(b3Multiplier).toBeGreaterThan(0);
+    const event = { bus: 'b3', voltagePu: 1.045, dPKW: -6, dQKVAr: 2, multiplier: b3Multiplier };
+    const acted = b2.outputChangeReported(NOW + 150, 'inv-3', event, measured(V_TARGET_PU))!;
+    expect(acted.predictedPu).toBeCloseTo(1.0372794, 6);
+    expect(acted.multiplier).toBeLessThan(b3Multiplier);
+    expect(acted.multiplier).toBeGreaterThan(0);
+    expect(b2.dualState(NOW + 150)!.multipliers['inv-3']).toBe(acted.multiplier);
+    expect(acted.setpoints.get('pv-2')!.pKW).toBeGreaterThan(before.pKW);
+    // b3 measures that voltage at its next secondary step: its own (plain) step gives the same multiplier.
+    const v3 = 1.045 - 6 * DVDP_B3 + 2 * DVDQ_B3;
+    expect(b3.step(NOW + 1100, 'secondary', measured(v3)).hello!.multiplier).toBeCloseTo(acted.multiplier, 6);
+
+    // The inverter reconnects at 1.0372794 pu and ramps back to the 6 kW and −2 kVAr: V' = 1.045 pu,
+    // 0.005 above 1.04, and μ⁺ steps up again by b3's step × 0.005.
+    const back = { bus: 'b3', voltagePu: v3, dPKW: 6, dQKVAr: -2, multiplier: acted.multiplier };
+    const reacted = b2.outputChangeReported(NOW + 1150, 'inv-3', back, measured(V_TARGET_PU))!;
+    expect(reacted.predictedPu).toBeCloseTo(1.045, 6);
+    expect(b3.step(NOW + 2100, 'secondary', measured(1.045)).hello!.multiplier).toBeCloseTo(reacted.multiplier, 6);
+    expect(reacted.multiplier).toBeGreaterThan(acted.multiplier);
+    expect(reacted.setpoints.get('pv-2')!.pKW).toBeLessThan(acted.setpoints.get('pv-2')!.pKW);
+  });
+
+  it('a trip at b3 that takes its voltage below the band raises its undervoltage multiplier: b2 injects VArs', () => {
+    // 6 kW lost at 0.965 pu: V' = 0.965 − 6 × 1.470588e-3 = 0.9561765 pu, 0.0038235 below 0.96 (0.95 plus the margin).
+    const { b2, b3, before } = pair(V_TARGET_PU);
+    const event = { bus: 'b3', voltagePu: 0.965, dPKW: -6, dQKVAr: 0, multiplier: 0 };
+    const acted = b2.outputChangeReported(NOW + 150, 'inv-3', event, measured(V_TARGET_PU))!;
+    expect(acted.predictedPu).toBeCloseTo(0.9561765, 6);
+    expect(acted.multiplier).toBeLessThan(0);
+    expect(acted.setpoints.get('pv-2')!.qKVAr).toBeGreaterThan(before.qKVAr);
+    // b3's μ⁻ after its own step at that voltage (without the momentum its announcement adds).
+    b3.step(NOW + 1100, 'secondary', measured(0.965 - 6 * DVDP_B3));
+    expect(b3.dualState(NOW + 1100)!.muUnder).toBeCloseTo(-acted.multiplier, 6);
+  });
+
+  it('nothing to act on: no multiplier in force and the predicted voltage within the band, on the local curves, a bus not on the feeder', () => {
+    const { b2 } = pair(V_TARGET_PU);
+    // 1 kW lost at 1.0 pu: 0.9985 pu, well within 0.96–1.04.
+    const within = { bus: 'b3', voltagePu: 1.0, dPKW: -1, dQKVAr: 0, multiplier: 0 };
+    expect(b2.outputChangeReported(NOW + 150, 'inv-3', within, measured(V_TARGET_PU))).toBeUndefined();
+    const event = { bus: 'b3', voltagePu: 0.965, dPKW: -6, dQKVAr: 0 };
+    expect(controller().outputChangeReported(NOW, 'inv-3', event, measured(1))).toBeUndefined();
+    expect(b2.outputChangeReported(NOW + 150, 'inv-9', { ...event, bus: 'b99' }, measured(1))).toBeUndefined();
+    expect(b2.outputChangeReported(NOW + 150, 'inv-2', { ...event, bus: 'b2' }, measured(1))).toBeUndefined();
+  });
+});
+
+describe('voltage controller: its own inverter trips (out of service, its share moves to the others)', () => {
+  /** Two 8 kVA inverters with 7 kW of sun each at b2. */
+  const two = (a: { pKW: number; qKVAr: number }, b: { pKW: number; qKVAr: number }, voltagePu = V_TARGET_PU) => ({
+    voltagePu,
+    connected: true,
+    inverters: [
+      { id: 'pv-a', ratedKVA: 8, availableKW: 7, acPowerKW: a.pKW, reactiveKVAr: a.qKVAr, voltagePu },
+      { id: 'pv-b', ratedKVA: 8, availableKW: 7, acPowerKW: b.pKW, reactiveKVAr: b.qKVAr, voltagePu },
+    ] satisfies InverterReading[],
+  });
+
+  it('on the distributed control: told at once, no setpoint for it, and the other takes the whole reactive power', () => {
+    const c = controller();
+    c.heard(NOW, 'inv-3', 'b3', 20); // b3 far above its limit: b2 absorbs and curtails
+    const out = { pKW: 7, qKVAr: 0 };
+    expect(c.step(NOW + 10, 'primary', two(out, out)).transitions).toBeUndefined();
+    const shared = c.step(NOW + 100, 'secondary', two(out, out)).setpoints;
+    const qTotal = shared.get('pv-a')!.qKVAr + shared.get('pv-b')!.qKVAr;
+    expect(qTotal).toBeLessThan(0);
+    for (const [id, sp] of shared) c.applied(id, sp);
+    const before = { pKW: shared.get('pv-a')!.pKW, qKVAr: shared.get('pv-a')!.qKVAr };
+    // pv-a stops producing with 7 kW still available and its limit allowing it.
+    const tripped = c.step(NOW + 110, 'primary', two(before, before));
+    expect(tripped.transitions).toBeUndefined();
+    const now = c.step(NOW + 120, 'primary', two({ pKW: 0, qKVAr: 0 }, before));
+    expect(now.transitions).toEqual([{ inverter: 'pv-a', to: 'tripped', ...before }]);
+    expect(c.isTripped('pv-a')).toBe(true);
+    expect([...now.setpoints.keys()]).toEqual(['pv-b']);
+    // The gateway's reactive power does not depend on its active capability (its term −ν·dV/dq / 2w
+    // is within one 8 kVA inverter here): pv-b now gives all of it.
+    expect(now.setpoints.get('pv-b')!.qKVAr).toBeCloseTo(qTotal, 9);
+    expect(c.step(NOW + 200, 'secondary', two({ pKW: 0, qKVAr: 0 }, before)).setpoints.has('pv-a')).toBe(false);
+    // It produces again: in service, told once, and it gets its share back.
+    const back = c.step(NOW + 220, 'primary', two({ pKW: 1, qKVAr: 0 }, before));
+    expect(back.transitions).toMatchObject([{ inverter: 'pv-a', to: 'reconnected' }]);
+    expect([...back.setpoints.keys()].sort()).toEqual(['pv-a', 'pv-b']);
+  });
+
+  it('on the local curves: no curve step for a tripped inverter', () => {
+    const c = controller({ method: 'volt-var' });
+    const out = { pKW: 7, qKVAr: 0 };
+    c.step(NOW, 'primary', two(out, out, 1.07));
+    const r = c.step(NOW + 100, 'primary', two({ pKW: 0, qKVAr: 0 }, out, 1.07));
+    expect(r.transitions).toMatchObject([{ inverter: 'pv-a', to: 'tripped', pKW: 7 }]);
+    expect([...r.setpoints.keys()]).toEqual(['pv-b']);
+  });
+});
+
 function optionsOf(id: string, bus: string) {
   return {
     id,

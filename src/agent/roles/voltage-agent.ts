@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import type { InverterTransition } from '../../control/voltage/inverter-trips.js';
 import {
   type BusLimitEvent,
   type DualControlState,
   type InverterReading,
   type InverterSetpoint,
+  type OutputChangeEvent,
   VoltageController,
   type VoltageStepResult,
 } from '../../control/voltage/voltage-controller.js';
@@ -71,6 +73,10 @@ export type VoltageAgentSaved = z.infer<typeof VoltageAgentSavedSchema>;
  *   `fallbackAfterMs` or comms are down.
  * - `volt-var`: the IEEE 1547-2018 Category B volt-var and volt-watt curves, filtered like an
  *   inverter's open-loop response (30 % of the step per cycle).
+ * The primary time scale's events go to the cell at once, at the sidelink's most urgent priority:
+ * its bus going beyond a limit (`gossip/bus-limit`) and one of its inverters tripping or reconnecting
+ * (`gossip/inverter-trip`, `-reconnect`); a peer's are acted on when they arrive (docs/control.md,
+ * "Fast events").
  */
 export class VoltageAgentRole implements Role {
   readonly name = 'voltage-agent' as const;
@@ -158,6 +164,14 @@ export class VoltageAgentRole implements Role {
       if (topic.sender === id) return;
       await this.actOnBusLimit(ctx, controller, topic.sender, envelope.body);
     });
+    for (const type of ['inverter-trip', 'inverter-reconnect'] as const)
+      ctx.transport?.on({ cell, cls: 'gossip', type }, async ({ topic, envelope }) => {
+        if (topic.sender === id) return;
+        const { inverter, pW, qVAr, ...rest } = envelope.body;
+        const sign = type === 'inverter-trip' ? -1 : 1;
+        const event = { ...rest, dPKW: (sign * pW) / 1000, dQKVAr: (sign * qVAr) / 1000 };
+        await this.actOnOutputChange(ctx, controller, topic.sender, type, inverter, event);
+      });
     this.armGossip(ctx, controller);
   }
 
@@ -174,10 +188,7 @@ export class VoltageAgentRole implements Role {
   ): Promise<void> {
     const acted = controller.limitReported(ctx.clock.now(), peer, event, { inverters: this.readings(ctx) });
     if (!acted) return;
-    for (const [deviceId, setpoint] of acted.setpoints) {
-      const device = ctx.devices?.find((d) => d.id === deviceId);
-      if (device) await this.write(ctx, controller, device, setpoint);
-    }
+    await this.writeAll(ctx, controller, acted.setpoints);
     ctx.log.info(
       {
         peer,
@@ -189,6 +200,69 @@ export class VoltageAgentRole implements Role {
       },
       "acted on a peer's bus-limit",
     );
+  }
+
+  /**
+   * A peer's inverter tripped or reconnected, heard between cycles: the peer's multiplier steps as the
+   * voltage predicted at its bus calls for, and the inverters get their new setpoints now
+   * (docs/control.md, "Fast events"). Logged like a bus-limit, once the setpoints are written.
+   */
+  private async actOnOutputChange(
+    ctx: RoleContext,
+    controller: VoltageController,
+    peer: string,
+    type: 'inverter-trip' | 'inverter-reconnect',
+    inverter: string,
+    event: OutputChangeEvent,
+  ): Promise<void> {
+    const acted = controller.outputChangeReported(ctx.clock.now(), peer, event, { inverters: this.readings(ctx) });
+    if (!acted) {
+      ctx.log.debug({ peer, inverter, bus: event.bus }, `nothing to act on in a peer's ${type}`);
+      return;
+    }
+    await this.writeAll(ctx, controller, acted.setpoints);
+    ctx.log.info(
+      {
+        peer,
+        bus: event.bus,
+        inverter,
+        voltagePu: event.voltagePu,
+        predictedPu: acted.predictedPu,
+        multiplier: acted.multiplier,
+        setpoints: Object.fromEntries(acted.setpoints),
+      },
+      `acted on a peer's ${type}`,
+    );
+  }
+
+  /**
+   * One of the gateway's inverters tripped or reconnected this primary cycle: its cell is told at once
+   * (`gossip/inverter-trip` / `inverter-reconnect`, the most urgent sidelink priority), once per
+   * transition, with the bus voltage of the cycle before (`voltageBeforePu`: the change itself is not
+   * in it, the neighbours add it from the sensitivities). The sidelink sends each datagram twice; a
+   * lost event is made good by this gateway's next hello, which carries the multiplier its own
+   * secondary step gives with the voltage it then measures.
+   */
+  private tellTransition(ctx: RoleContext, t: InverterTransition, voltageBeforePu: number | null): void {
+    const trip = t.to === 'tripped';
+    const logged = { inverter: t.inverter, pKW: t.pKW, qKVAr: t.qKVAr, voltageBeforePu };
+    if (trip) ctx.log.warn(logged, 'inverter tripped: out of service');
+    else ctx.log.info(logged, 'inverter reconnected: in service');
+    const bus = ctx.config.gateway.bus;
+    if (!ctx.transport || bus === undefined || voltageBeforePu === null) return;
+    const c = this.controller;
+    const multiplier = c?.acting === 'dual' ? c.dualState(ctx.clock.now())?.multiplier : undefined;
+    const type = trip ? 'inverter-trip' : 'inverter-reconnect';
+    ctx.transport
+      .publish('gossip', type, {
+        inverter: t.inverter,
+        bus,
+        pW: Math.max(0, t.pKW * 1000),
+        qVAr: t.qKVAr * 1000,
+        voltagePu: voltageBeforePu,
+        ...(multiplier !== undefined ? { multiplier } : {}),
+      })
+      .catch((err) => ctx.log.debug({ err: errorMessage(err) }, `${type} not sent`));
   }
 
   /**
@@ -237,6 +311,7 @@ export class VoltageAgentRole implements Role {
   }
 
   async tick(scale: TimeScale, ctx: RoleContext): Promise<void> {
+    const voltageBeforePu = this.voltagePu;
     if (scale === 'primary') this.watch(ctx);
     const controller = this.controller;
     if (!controller || (scale !== 'primary' && scale !== 'secondary')) return;
@@ -246,11 +321,9 @@ export class VoltageAgentRole implements Role {
       inverters: this.readings(ctx),
     });
     this.logSwitch(ctx, result);
+    for (const t of result.transitions ?? []) this.tellTransition(ctx, t, voltageBeforePu ?? this.voltagePu);
     try {
-      for (const [id, setpoint] of result.setpoints) {
-        const device = ctx.devices?.find((d) => d.id === id);
-        if (device) await this.write(ctx, controller, device, setpoint);
-      }
+      await this.writeAll(ctx, controller, result.setpoints);
     } finally {
       if (result.hello)
         ctx.transport
@@ -293,6 +366,18 @@ export class VoltageAgentRole implements Role {
       if (reactiveKVAr !== undefined) reading.reactiveKVAr = reactiveKVAr;
       return [reading];
     });
+  }
+
+  /** Writes each setpoint to its device (none goes to a tripped inverter: the controller leaves them out). */
+  private async writeAll(
+    ctx: RoleContext,
+    controller: VoltageController,
+    setpoints: ReadonlyMap<string, InverterSetpoint>,
+  ): Promise<void> {
+    for (const [deviceId, setpoint] of setpoints) {
+      const device = ctx.devices?.find((d) => d.id === deviceId);
+      if (device && !controller.isTripped(deviceId)) await this.write(ctx, controller, device, setpoint);
+    }
   }
 
   /** Writes what changed since the last write (a tenth of a percent, 5 VAr). */

@@ -3,7 +3,7 @@ import type { MemberRole } from '../../core/members.js';
 import type { MessageClass, TopicParts } from '../topics.js';
 import { AckBody } from './ack.js';
 import { DrDispatchBody, DrEventBody } from './dr.js';
-import { BusLimitBody, HelloBody, PushSumBody } from './gossip.js';
+import { BusLimitBody, HelloBody, InverterReconnectBody, InverterTripBody, PushSumBody } from './gossip.js';
 import { OfflineBody, OnlineBody, RelayBody } from './life.js';
 import { DispatchBody, OfferBody, PriceBody, priceAddressed, ResultBody, TradeReportBody } from './market.js';
 import { MeterEnergyBody, MeterReadingBody } from './meter.js';
@@ -39,7 +39,8 @@ export interface MessageSpec<S extends z.ZodType = z.ZodType> {
    */
   readonly superseded?: boolean;
   /**
-   * An event on the primary time scale (a bus beyond its voltage limit): it goes out the moment it is
+   * An event on the primary time scale (a bus beyond its voltage limit, an inverter tripping or
+   * reconnecting): it goes out the moment it is
    * seen, and over the sidelink at the most urgent priority (`URGENT_PRIORITY`), above its class's.
    */
   readonly urgent?: boolean;
@@ -87,11 +88,14 @@ export const MESSAGE_CATALOGUE = {
   },
   dr: { dispatch: spec(DrDispatchBody), event: spec(DrEventBody), ack: spec(AckBody) },
   // The voltage control's exchange between neighbours, many times a second: not sealed. A bus beyond
-  // its limit is told to the cell at once, ahead of everything else on the sidelink.
+  // its limit, and an inverter tripping or reconnecting, are told to the cell at once, ahead of
+  // everything else on the sidelink.
   gossip: {
     hello: spec(HelloBody),
     pushsum: spec(PushSumBody, { readers: 'public' }),
     'bus-limit': spec(BusLimitBody, { readers: 'public', urgent: true }),
+    'inverter-trip': spec(InverterTripBody, { readers: 'public', urgent: true }),
+    'inverter-reconnect': spec(InverterReconnectBody, { readers: 'public', urgent: true }),
   },
   meter: {
     reading: spec(MeterReadingBody, { readers: METER_READERS, superseded: true }),

@@ -45,3 +45,30 @@ export const BusLimitBody = z
     'the voltage is not beyond the limit',
   );
 export type BusLimitBody = z.infer<typeof BusLimitBody>;
+
+/**
+ * One of the sender's inverters tripped (`inverter-trip`, to its cell), sent the primary cycle its
+ * gateway sees the output collapse (`src/control/voltage/inverter-trips.ts`): the output lost (`pW`,
+ * `qVAr`: what it delivered the cycle before; positive = injected) and the bus voltage measured
+ * before the trip, from which the neighbours predict the voltage after it
+ * (`DualVoltageAgent.outputChangeReported`). `multiplier` as in `bus-limit`.
+ */
+export const InverterTripBody = z
+  .object({
+    inverter: z.string().min(1).max(64),
+    bus: z.string().min(1).max(64),
+    pW: z.number().finite().nonnegative(),
+    qVAr: z.number().finite(),
+    voltagePu: z.number().finite().positive(),
+    multiplier: z.number().finite().optional(),
+  })
+  .strict();
+export type InverterTripBody = z.infer<typeof InverterTripBody>;
+
+/**
+ * A tripped inverter of the sender produces again (`inverter-reconnect`, to its cell): the output it
+ * ramps back to (`pW`: its available power within its limit; `qVAr`: the reactive power it delivered
+ * before the trip) and the bus voltage measured while it was out.
+ */
+export const InverterReconnectBody = InverterTripBody;
+export type InverterReconnectBody = z.infer<typeof InverterReconnectBody>;

@@ -190,6 +190,39 @@ export class DualVoltageAgent {
     return nu;
   }
 
+  /**
+   * A peer's output changed at once (one of its inverters tripped or reconnected: `gossip/inverter-trip`,
+   * `gossip/inverter-reconnect`): the agent predicts the voltage at the peer's bus after the change,
+   * V' = V + dV/dp·Δp + dV/dq·Δq (the bus's own LinDistFlow sensitivities, from the same feeder file
+   * every agent has), from the voltage the peer measured before it, and takes for the peer the one
+   * projected ascent step of both of its bus's multipliers that the peer takes at its next secondary
+   * cycle once it measures V': μ⁺ ← [μ⁺ + α⁺·(V' − (V_max − margin))]₊, μ⁻ ← [μ⁻ + α⁻·((V_min + margin) − V')]₊,
+   * from the multiplier the peer sent (or the last one known). So a trip that takes the voltage
+   * below the band raises μ⁻, one that takes it off the top lowers μ⁺, and a reconnect the reverse.
+   * Counted as the peer's announced multiplier (its next hello confirms or corrects it). Undefined
+   * when the bus is not on the feeder or the step changes nothing (no multiplier in force and V'
+   * within the band).
+   */
+  outputChangeReported(
+    now: number,
+    peer: string,
+    event: { bus: string; voltagePu: number; dPKW: number; dQKVAr: number; multiplier?: number },
+    timeoutMs: number,
+  ): { multiplier: number; predictedPu: number } | undefined {
+    const f = this.o.feeder;
+    if (peer === this.o.id || !f.order.includes(event.bus) || event.bus === f.slack) return undefined;
+    const s = feederSensitivities(f, [event.bus]);
+    const predictedPu = event.voltagePu + s.dvdp[0]![0]! * event.dPKW + s.dvdq[0]![0]! * event.dQKVAr;
+    const base = event.multiplier ?? this.multipliers(now, timeoutMs).get(peer) ?? 0;
+    const step = this.multiplierStepAt(event.bus);
+    const over = ascend(Math.max(0, base), step.over, predictedPu - (this.o.vMaxPu - this.o.marginPu));
+    const under = ascend(Math.max(0, -base), step.under, this.o.vMinPu + this.o.marginPu - predictedPu);
+    const nu = over - under;
+    if (nu === base) return undefined;
+    this.notePeer(peer, event.bus, now, nu);
+    return { multiplier: nu, predictedPu };
+  }
+
   /** Its two multipliers, each moved by the dual-ascent core with its own step. */
   private get ascent(): { over: MultiplierAscent; under: MultiplierAscent } {
     if (!this.ascentState) {

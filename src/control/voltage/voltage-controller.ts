@@ -2,6 +2,7 @@ import { ErrorCode, P2PError } from '../../core/errors.js';
 import type { SlottedMessage } from '../pushsum/slotted.js';
 import { type DualAgentOptions, DualVoltageAgent } from './dual-agent.js';
 import { gatewayCapability, splitSetpoint } from './inverter-shares.js';
+import { type InverterTransition, InverterTripWatch } from './inverter-trips.js';
 import { categoryBInverter, followCurves } from './volt-var.js';
 
 /** How a gateway's voltage agent acts (the config's `voltageControl.method`). */
@@ -73,6 +74,18 @@ export interface BusLimitEvent {
   multiplier?: number;
 }
 
+/**
+ * A peer's output changed at once at its bus (`gossip/inverter-trip`: `dPKW`, `dQKVAr` the output lost,
+ * negative; `gossip/inverter-reconnect`: the output coming back), with its bus voltage before the change.
+ */
+export interface OutputChangeEvent {
+  bus: string;
+  voltagePu: number;
+  dPKW: number;
+  dQKVAr: number;
+  multiplier?: number;
+}
+
 /** A change between the distributed control and the local curves, for the log. */
 export type ModeSwitch =
   | { to: 'fallback'; connected: boolean; peers: number }
@@ -84,6 +97,8 @@ export interface VoltageStepResult {
   /** The hello to broadcast to the cell after a secondary step of the `dual` method. */
   hello?: HelloAnnouncement;
   switched?: ModeSwitch;
+  /** Primary steps: the inverters that tripped or reconnected since the last one (`InverterTripWatch`). */
+  transitions?: InverterTransition[];
 }
 
 /** Status of the distributed control (`dual` only). */
@@ -108,6 +123,8 @@ export interface DualControlState {
  *   with its multiplier while on the distributed control.
  * - `volt-var`: the local IEEE 1547-2018 Category B curves every primary step.
  * - `monitor`: nothing.
+ * Every primary step it also tells which inverters tripped or reconnected (`InverterTripWatch`): a
+ * tripped one gets no setpoint and is left out of the gateway's capability until it produces again.
  */
 export class VoltageController {
   readonly method: VoltageControlMethod;
@@ -117,6 +134,7 @@ export class VoltageController {
   /** The setpoint each inverter holds: what was last written to it successfully (`applied`). */
   private readonly held = new Map<string, InverterSetpoint>();
   private readonly announced: boolean;
+  private readonly trips = new InverterTripWatch();
 
   constructor(private readonly o: VoltageControllerOptions) {
     this.method = o.method;
@@ -175,6 +193,32 @@ export class VoltageController {
     return { multiplier, setpoints: this.bestResponse(now, agent, m.inverters) };
   }
 
+  /**
+   * A peer's inverter tripped or reconnected (`OutputChangeEvent`): on the distributed control, that
+   * peer's multiplier takes the step the predicted voltage at its bus calls for
+   * (`DualVoltageAgent.outputChangeReported`) and the inverters get the best response now, within the
+   * primary cycle. Undefined when there is nothing to act on (not on the distributed control, the bus
+   * unknown, no multiplier in force and the predicted voltage within the band).
+   */
+  outputChangeReported(
+    now: number,
+    peer: string,
+    event: OutputChangeEvent,
+    m: Pick<VoltageMeasurements, 'inverters'>,
+  ): { multiplier: number; predictedPu: number; setpoints: Map<string, InverterSetpoint> } | undefined {
+    const agent = this.agent;
+    if (!agent || peer === agent.id || this.mode !== 'dual') return undefined;
+    const stepped = agent.outputChangeReported(now, peer, event, this.o.fallbackAfterMs);
+    if (stepped === undefined) return undefined;
+    this.lastHeardMs = now;
+    return { ...stepped, setpoints: this.bestResponse(now, agent, m.inverters) };
+  }
+
+  /** Whether one of the gateway's inverters is tripped (out of service: no setpoint goes to it). */
+  isTripped(inverter: string): boolean {
+    return this.trips.isTripped(inverter);
+  }
+
   /** A push-sum message from a peer; false when the gossip did not take it (stale, repeated). */
   receiveGossip(now: number, from: string, bus: string, message: Omit<SlottedMessage, 'from' | 'to'>): boolean {
     if (!this.agent) return false;
@@ -206,9 +250,23 @@ export class VoltageController {
   }
 
   step(now: number, scale: ControlScale, m: VoltageMeasurements): VoltageStepResult {
-    if (scale === 'primary') return { setpoints: this.acting.startsWith('volt-var') ? this.curves(m) : new Map() };
+    if (scale === 'primary') return this.primaryStep(now, m);
     if (!this.agent) return { setpoints: new Map() };
     return this.dualStep(now, this.agent, m);
+  }
+
+  /**
+   * Every primary cycle: which inverters tripped or reconnected, then the local curves (`volt-var`,
+   * or the fallback). On the distributed control, a trip or a reconnect gets the best response at
+   * once, split over the inverters in service: a tripped one's share moves to the others.
+   */
+  private primaryStep(now: number, m: VoltageMeasurements): VoltageStepResult {
+    const transitions = this.trips.observe(m.inverters, (id) => this.held.get(id)?.limitPct ?? 100);
+    const changed = transitions.length > 0 ? { transitions } : {};
+    if (this.acting.startsWith('volt-var')) return { setpoints: this.curves(m), ...changed };
+    if (this.agent && this.mode === 'dual' && transitions.length > 0)
+      return { setpoints: this.bestResponse(now, this.agent, m.inverters), ...changed };
+    return { setpoints: new Map(), ...changed };
   }
 
   private dualStep(now: number, agent: DualVoltageAgent, m: VoltageMeasurements): VoltageStepResult {
@@ -246,7 +304,7 @@ export class VoltageController {
     readings: readonly InverterReading[],
   ): Map<string, InverterSetpoint> {
     // A gateway with only a meter watches its bus and gossips its multiplier; the others act on it.
-    const inverters = controllable(readings);
+    const inverters = this.inService(readings);
     if (inverters.length === 0) return new Map();
     const target = agent.setpoint(gatewayCapability(inverters), now, this.o.fallbackAfterMs);
     const shares = splitSetpoint(inverters, target);
@@ -258,7 +316,7 @@ export class VoltageController {
     agent: DualVoltageAgent,
     m: VoltageMeasurements,
   ): { multiplier: number; pKW: number; qKVAr: number } | undefined {
-    const inverters = controllable(m.inverters);
+    const inverters = this.inService(m.inverters);
     if (inverters.length === 0) return undefined;
     const delivered = { pKW: 0, qKVAr: 0 };
     for (const inv of inverters) {
@@ -274,12 +332,18 @@ export class VoltageController {
   private curves(m: VoltageMeasurements): Map<string, InverterSetpoint> {
     const out = new Map<string, InverterSetpoint>();
     for (const inv of m.inverters) {
+      if (this.trips.isTripped(inv.id)) continue;
       if (inv.voltagePu === undefined || inv.availableKW === undefined || inv.ratedKVA <= 0) continue;
       const spec = categoryBInverter(inv.id, '', inv.ratedKVA, inv.availableKW);
       const last = this.held.get(inv.id) ?? deliveredBy(inv, spec.pAvailableKW);
       out.set(inv.id, followCurves(spec, inv.voltagePu, last));
     }
     return out;
+  }
+
+  /** The inverters the distributed control can act on (`controllable`) that have not tripped. */
+  private inService(readings: readonly InverterReading[]): Controllable[] {
+    return controllable(readings).filter((i) => !this.trips.isTripped(i.id));
   }
 
   /** The distributed control's state (`dual` only), with every multiplier it would use at `now`. */
