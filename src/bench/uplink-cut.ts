@@ -9,10 +9,16 @@ export const RELAYED_CLASSES = ['meter', 'mkt'] as const;
 
 /**
  * How long before the uplink comes back the bench stops counting what the cut gateway sends: what it
- * sent in its last seconds has that long to be acknowledged through the relay (a message sent later
- * and acknowledged meanwhile is not counted as one of those).
+ * sent until then has that long to be acknowledged through the relay (a message sent later and
+ * acknowledged meanwhile is not counted as one of those). Seconds: on a bench whose 2 cores host every
+ * gateway, a message's round trip through the relay reaches 2-4 s at the p99.
  */
-const SETTLE_BEFORE_RESTORE_MS = 2000;
+const SETTLE_BEFORE_RESTORE_MS = 5000;
+/**
+ * How long the bench waits, before the cut, for a moment when the gateway awaits no acknowledgement of
+ * these classes: the count then takes nothing sent before the cut for something sent during it.
+ */
+const IDLE_WAIT_MS = 3000;
 
 export interface ClassThroughRelay {
   /** Reliable messages of the class the gateway sent while cut off (its own counter). */
@@ -78,6 +84,20 @@ function storedIntervals(platformDb: string, member: string): Set<number> | unde
   }
 }
 
+/** The gateway's metrics at a moment it awaits no acknowledgement of the counted classes (or after `IDLE_WAIT_MS`). */
+async function idleMoment(g: BenchGateway): Promise<Sample[]> {
+  const until = Date.now() + IDLE_WAIT_MS;
+  for (;;) {
+    const m = await metricsOf(g);
+    const pending = RELAYED_CLASSES.reduce((n, cls) => {
+      const r = reliable(m, cls);
+      return n + Math.max(0, r.sent - r.delivered - r.dropped);
+    }, 0);
+    if (pending === 0 || Date.now() >= until) return m;
+    await sleep(50);
+  }
+}
+
 async function metricsOf(g: BenchGateway): Promise<Sample[]> {
   const text = await g.metrics();
   return text ? parsePrometheus(text) : [];
@@ -110,7 +130,7 @@ export async function cutUplink(
   durationMs: number,
   platformDb: string,
 ): Promise<UplinkCutReport> {
-  const before = await metricsOf(target);
+  const before = await idleMoment(target);
   const intervalsAtCut = new Set(await intervalsSentBy(target));
   sidelink.cutUplink(target.id, true);
   let lastCount: Sample[] = before;

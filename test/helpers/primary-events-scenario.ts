@@ -2,7 +2,7 @@
  * Two gateway processes (`p2p-edge run`, D2D transport, signed messages, the distributed voltage
  * control) in two network namespaces joined by a veth link: gw-a at bus b3 reads a SunSpec inverter
  * (Modbus TCP, simulated in this process) whose terminal voltage this script steps beyond 1.05 pu and
- * back, `count` times, and which it then trips (at 0.955 pu: the 4 kW lost take b3 below the band)
+ * back, `count` times, and which it then trips (at 0.9515 pu: the output lost takes b3 below the band)
  * and reconnects (at 1.046 pu: the 4 kW coming back take it above); gw-b at b2 has a simulated PV
  * inverter. Run inside gw-a's namespace by the HIL test and `npm run bench:primary-events`:
  *   ip netns exec NS_A node --import tsx test/helpers/primary-events-scenario.ts NS_B COUNT
@@ -192,7 +192,7 @@ try {
       // The trip at another point of gw-a's primary cycle, once gw-a has read the voltage before it
       // (which its event reports) for a few cycles; on a busy machine gw-a may not have, and then
       // reports the voltage before that (the bench counts such events apart).
-      const beforeTripPu = 0.955 + (k % 50) * 2e-5;
+      const beforeTripPu = 0.9515 + (k % 50) * 1e-5;
       plant.voltagePu = beforeTripPu;
       await sleep((6 + Math.random()) * PRIMARY_MS_A);
       trips.push(await timed(beforeTripPu, () => (plant.tripped = true), TRIPPED, TRIP_ACTED));
