@@ -2,8 +2,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runProcess } from './net.js';
-import { requireTool } from './system-tools.js';
+import { afterAll } from 'vitest';
+import { runProcess, tempDir } from './net.js';
+import { findTool, requireTool } from './system-tools.js';
 
 export interface Netns {
   name: string;
@@ -149,6 +150,15 @@ export function createNetnsPair(): NetnsPair | string {
   return { a: wrap(na), b: wrap(nb), d2dIface: 'd2d0', uplinkA: '10.77.0.1', uplinkB: '10.77.0.2' };
 }
 
+/**
+ * Fails, with the reason, where namespaces could not be made (`made` is the string a `create…` function
+ * returns then): a test that needs them does not pass by skipping. `npm test` in CI runs as root.
+ */
+export function requireNamespaces(made: unknown): void {
+  if (typeof made === 'string')
+    throw new Error(`${made}: these tests make network namespaces, which needs root (or CAP_SYS_ADMIN)`);
+}
+
 function spare(fn: () => void): void {
   try {
     fn();
@@ -161,7 +171,7 @@ function spare(fn: () => void): void {
  * Mosquitto (anonymous, no persistence) in namespace `a` of a pair, listening on a's end of the
  * uplink veth, once it says it listens. Fails, naming the package, where mosquitto is missing.
  */
-export async function startPairBroker(p: NetnsPair, dir: string): Promise<ChildProcess> {
+async function startPairBroker(p: NetnsPair, dir: string): Promise<ChildProcess> {
   const mosquitto = requireTool('mosquitto');
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `listener 1883 ${p.uplinkA}\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
@@ -180,4 +190,38 @@ export async function startPairBroker(p: NetnsPair, dir: string): Promise<ChildP
     });
   });
   return broker;
+}
+
+/**
+ * A test file's namespace pair with Mosquitto in namespace `a` (the hybrid and relay tests): the pair
+ * made at once where its tools are (a string with the reason where namespaces cannot be made), the
+ * broker started on the first `broker()`, and all of it removed after the file's tests.
+ */
+export function pairWithBroker(tmpPrefix: string): {
+  pair: NetnsPair | string | undefined;
+  tmp: { dir: string };
+  broker(): Promise<ChildProcess>;
+} {
+  const pair = ['ip', 'sysctl', 'mosquitto'].every((t) => findTool(t) !== undefined) ? createNetnsPair() : undefined;
+  const tmp = tempDir(tmpPrefix);
+  let started: ChildProcess | undefined;
+  afterAll(async () => {
+    if (started && started.exitCode === null) {
+      started.kill('SIGTERM');
+      await new Promise((r) => started!.once('exit', r));
+    }
+    if (typeof pair === 'object') {
+      pair.a.remove();
+      pair.b.remove();
+    }
+    tmp.remove();
+  });
+  return {
+    pair,
+    tmp,
+    broker: async () => {
+      started ??= await startPairBroker(pair as NetnsPair, tmp.dir);
+      return started;
+    },
+  };
 }

@@ -1,40 +1,20 @@
-import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/net.js';
-import { createNetnsPair, type NetnsPair, startPairBroker } from '../helpers/netns.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type NetnsPair, pairWithBroker, requireNamespaces } from '../helpers/netns.js';
 import { signedCell } from '../helpers/signed-cell.js';
-import { findTool, requireTool } from '../helpers/system-tools.js';
+import { requireTool } from '../helpers/system-tools.js';
 
 const SCENARIO = join(import.meta.dirname, '..', 'helpers', 'relay-scenario.ts');
 const COUNT = 20;
-const pair = ['ip', 'sysctl', 'mosquitto'].every((t) => findTool(t) !== undefined) ? createNetnsPair() : undefined;
-const skipReason = typeof pair === 'string' ? pair : undefined;
-const tmp = tempDir('p2p-relay-');
-let broker: ChildProcess | undefined;
-afterAll(async () => {
-  if (broker && broker.exitCode === null) {
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker!.once('exit', r));
-  }
-  if (typeof pair === 'object') {
-    pair.a.remove();
-    pair.b.remove();
-  }
-  tmp.remove();
-});
-
-/** Mosquitto in the relay's namespace, on its end of the uplink veth. */
-async function startBroker(p: NetnsPair): Promise<void> {
-  broker ??= await startPairBroker(p, tmp.dir);
-}
+// Mosquitto in the relay's namespace, on its end of the uplink veth.
+const { pair, tmp, broker } = pairWithBroker('p2p-relay-');
 
 /** Gateway relay-a (with the broker) and relay-b, whose uplink veth is taken down and up again. */
 async function run(run: string, tamper: boolean) {
   const p = pair as NetnsPair;
   requireTool('ip');
   requireTool('sysctl');
-  await startBroker(p);
+  await broker();
   const ids = signedCell(['relay-a', 'relay-b'], join(tmp.dir, run, 'keys'), Date.now());
   const argsFor = (part: 'relay' | 'cut', id: string, peer: string) =>
     JSON.stringify({
@@ -65,51 +45,48 @@ async function run(run: string, tamper: boolean) {
 
 // Two gateways in two network namespaces: a veth link for the sidelink, a second one to the broker
 // (Mosquitto, in the relay's namespace). A missing tool fails the suite instead of skipping it.
-// Skip reason: network namespaces cannot be made without privileges (not root, or no CAP_SYS_ADMIN).
-describe.skipIf(skipReason !== undefined)(
-  `D2D relay for a gateway whose uplink is down${skipReason ? ` (skipped: ${skipReason})` : ''}`,
-  () => {
-    it('its reliable messages reach the broker through the neighbour, the acks come back, and it goes direct again when the uplink is back', async () => {
-      const { relay, cut } = await run('honest', false);
-      expect(cut).toMatchObject({
-        peerSeen: true,
-        phase1Acked: true,
-        brokerLost: true,
-        relayFound: true,
-        // Acknowledged end to end: the platform's acks came back down through the relay.
-        phase2Acked: true,
-        phase2Pending: 0,
-        brokerBack: true,
-        relayLeft: true,
-        phase3Acked: true,
-        // Nothing handed to the relay once the uplink was back.
-        handedInPhase3: 0,
-      });
-      expect(cut.handed).toBeGreaterThanOrEqual(COUNT);
-      expect(cut.downReceived).toBeGreaterThanOrEqual(COUNT);
-      expect(relay).toMatchObject({
-        peerSeen: true,
-        done: true,
-        relayedFor: ['relay-b'],
-        stoppedRelaying: true,
-        meter: [COUNT, COUNT, COUNT],
-        tampered: 0,
-        refused: 0,
-        badSignature: 0,
-      });
-      expect(relay.relayedUp).toBeGreaterThanOrEqual(COUNT);
-      expect(relay.relayedDown).toBeGreaterThanOrEqual(COUNT);
-    }, 150_000);
+describe('D2D relay for a gateway whose uplink is down', () => {
+  beforeAll(() => requireNamespaces(pair));
+  it('its reliable messages reach the broker through the neighbour, the acks come back, and it goes direct again when the uplink is back', async () => {
+    const { relay, cut } = await run('honest', false);
+    expect(cut).toMatchObject({
+      peerSeen: true,
+      phase1Acked: true,
+      brokerLost: true,
+      relayFound: true,
+      // Acknowledged end to end: the platform's acks came back down through the relay.
+      phase2Acked: true,
+      phase2Pending: 0,
+      brokerBack: true,
+      relayLeft: true,
+      phase3Acked: true,
+      // Nothing handed to the relay once the uplink was back.
+      handedInPhase3: 0,
+    });
+    expect(cut.handed).toBeGreaterThanOrEqual(COUNT);
+    expect(cut.downReceived).toBeGreaterThanOrEqual(COUNT);
+    expect(relay).toMatchObject({
+      peerSeen: true,
+      done: true,
+      relayedFor: ['relay-b'],
+      stoppedRelaying: true,
+      meter: [COUNT, COUNT, COUNT],
+      tampered: 0,
+      refused: 0,
+      badSignature: 0,
+    });
+    expect(relay.relayedUp).toBeGreaterThanOrEqual(COUNT);
+    expect(relay.relayedDown).toBeGreaterThanOrEqual(COUNT);
+  }, 150_000);
 
-    it('a relay that alters what it relays gets nothing accepted: the receiver refuses it as badly signed', async () => {
-      const { relay, cut } = await run('tamper', true);
-      expect(cut).toMatchObject({ relayFound: true, phase2Acked: false, phase2Pending: COUNT, brokerBack: true });
-      // Resent directly once the uplink was back, and acknowledged.
-      expect(cut).toMatchObject({ drainedDirectly: true, phase3Acked: true });
-      expect(relay.tampered).toBeGreaterThanOrEqual(COUNT);
-      expect(relay.badSignature).toBeGreaterThanOrEqual(COUNT);
-      // Every phase-2 message was taken once, and only as its sender signed it (sent directly).
-      expect(relay.meter).toEqual([COUNT, COUNT, COUNT]);
-    }, 150_000);
-  },
-);
+  it('a relay that alters what it relays gets nothing accepted: the receiver refuses it as badly signed', async () => {
+    const { relay, cut } = await run('tamper', true);
+    expect(cut).toMatchObject({ relayFound: true, phase2Acked: false, phase2Pending: COUNT, brokerBack: true });
+    // Resent directly once the uplink was back, and acknowledged.
+    expect(cut).toMatchObject({ drainedDirectly: true, phase3Acked: true });
+    expect(relay.tampered).toBeGreaterThanOrEqual(COUNT);
+    expect(relay.badSignature).toBeGreaterThanOrEqual(COUNT);
+    // Every phase-2 message was taken once, and only as its sender signed it (sent directly).
+    expect(relay.meter).toEqual([COUNT, COUNT, COUNT]);
+  }, 150_000);
+});
